@@ -1,0 +1,35 @@
+//! `vodprobe check-config`: validate config.toml and probes/*.toml, exit 0 or explain.
+
+use super::{ConfigArg, Exit};
+use vodprobe::config::{self, ConfigError};
+
+pub fn run(args: ConfigArg) -> Exit {
+    let file = config::resolve_path(args.config.as_deref());
+    match config::load(args.config.as_deref()) {
+        Ok(config) => {
+            let source = file.map_or_else(|| "the built-in default configuration".to_string(), |p| p.display().to_string());
+            let enabled = config.domains.iter().filter(|d| d.enabled).count();
+            let modules: Vec<&str> = config.probes.keys().map(String::as_str).collect();
+            println!(
+                "ok: {source} is valid: {enabled} of {} domains enabled, probe modules: {}",
+                config.domains.len(),
+                modules.join(", ")
+            );
+            if enabled == 0 {
+                println!("note: no domain is enabled, so nothing will be probed");
+            }
+            Exit::Success
+        }
+        Err(error @ ConfigError::Read { .. }) => {
+            eprintln!("error: {error}");
+            Exit::No
+        }
+        Err(ConfigError::Invalid { problems }) => {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            eprintln!("{} problem(s); the configuration was not accepted", problems.len());
+            Exit::No
+        }
+    }
+}

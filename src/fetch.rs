@@ -1,0 +1,234 @@
+//! Fetching over HTTP: the only module that knows ureq.
+//!
+//! One [`Fetcher`] holds one agent, so connections to a domain are reused across candidates
+//! (the original tool opened a connection per request). Every phase is bounded: connecting by
+//! `connect_timeout`, the whole exchange — head and body — by `request_timeout` (or a domain's
+//! own `timeout`), and the body by a byte cap, so a blackholed, trickling or endlessly streaming
+//! server costs at most its timeout and a bounded buffer. Failures are typed so callers can tell
+//! "the object is not there" (an answer) from "the domain is broken" (a [`FetchError`]).
+//!
+//! [`Pacer`] is the request budget: a rate in requests per second turned into evenly spaced
+//! slots. It is plain data over `Instant`s so it can be shared behind a lock and tested without
+//! sleeping.
+
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+/// Bounds applied to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Bodies of "found" answers larger than this are refused.
+    pub max_body_bytes: usize,
+}
+
+/// Bodies of answers that are not read for their content (403 pages and the like) are drained
+/// up to this size so the connection can be reused, and no further.
+const MAX_DRAIN_BYTES: u64 = 64 * 1024;
+
+/// An HTTP answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// The body when the caller asked for it (status in `read_body_for`), else empty.
+    pub body: Vec<u8>,
+    /// `Retry-After` in seconds, when present and numeric.
+    pub retry_after: Option<Duration>,
+}
+
+/// Why no answer came back.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("timed out {phase} after {after:?}")]
+    Timeout { phase: &'static str, after: Duration },
+    #[error("host name not found (DNS)")]
+    Dns,
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("connection reset or closed early: {0}")]
+    Reset(String),
+    #[error("TLS failed: {0}")]
+    Tls(String),
+    #[error("answer is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("not valid HTTP: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A shared HTTP client with the appliance's bounds.
+#[derive(Clone)]
+pub struct Fetcher {
+    agent: ureq::Agent,
+    settings: FetchSettings,
+}
+
+impl Fetcher {
+    pub fn new(settings: FetchSettings) -> Fetcher {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_recv_response(Some(settings.request_timeout))
+            .timeout_global(Some(settings.request_timeout))
+            .max_redirects(3)
+            .max_idle_connections_per_host(8)
+            .max_response_header_size(64 * 1024)
+            .user_agent(concat!("vodprobe/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Fetcher {
+            agent: config.into(),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> FetchSettings {
+        self.settings
+    }
+
+    /// GETs `url`. The body is read (up to `max_body_bytes`) only when the status is in
+    /// `read_body_for`; `timeout` replaces `request_timeout` for this request.
+    pub fn get(&self, url: &str, read_body_for: &[u16], timeout: Option<Duration>) -> Result<Answer, FetchError> {
+        let whole = timeout.unwrap_or(self.settings.request_timeout);
+        let request = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_recv_response(Some(whole))
+            .timeout_global(Some(whole))
+            .build();
+        let mut response = request.call().map_err(|error| classify(error, self.settings, whole))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = if read_body_for.contains(&status) {
+            let limit = self.settings.max_body_bytes;
+            response
+                .body_mut()
+                .with_config()
+                .limit(limit as u64)
+                .read_to_vec()
+                .map_err(|error| match error {
+                    ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge { limit },
+                    other => classify(other, self.settings, whole),
+                })?
+        } else {
+            // Drain a small body so the connection returns to the pool; a large one is dropped
+            // with its connection rather than read.
+            let _ = response.body_mut().with_config().limit(MAX_DRAIN_BYTES).read_to_vec();
+            Vec::new()
+        };
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
+    }
+}
+
+fn classify(error: ureq::Error, settings: FetchSettings, whole: Duration) -> FetchError {
+    match error {
+        ureq::Error::Timeout(timeout) => {
+            let (phase, after) = match timeout {
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => ("connecting", settings.connect_timeout),
+                ureq::Timeout::RecvResponse => ("waiting for the response head", whole),
+                ureq::Timeout::RecvBody => ("reading the body", whole),
+                _ => ("before the answer was complete", whole),
+            };
+            FetchError::Timeout { phase, after }
+        }
+        ureq::Error::HostNotFound => FetchError::Dns,
+        ureq::Error::ConnectionFailed => FetchError::Connect("could not connect".into()),
+        ureq::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => FetchError::Connect("connection refused".into()),
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => FetchError::Timeout {
+                phase: "reading",
+                after: whole,
+            },
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof => FetchError::Reset(io.to_string()),
+            _ => FetchError::Other(io.to_string()),
+        },
+        ureq::Error::Tls(message) => FetchError::Tls(message.to_string()),
+        ureq::Error::Rustls(error) => FetchError::Tls(error.to_string()),
+        ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge {
+            limit: settings.max_body_bytes,
+        },
+        ureq::Error::Protocol(error) => FetchError::Protocol(error.to_string()),
+        other => FetchError::Other(other.to_string()),
+    }
+}
+
+/// Evenly spaced request slots at `rate` per second. A request takes the next free slot; slots
+/// not used are not saved up beyond one, so an idle period never turns into a burst.
+#[derive(Clone, Debug)]
+pub struct Pacer {
+    interval: Duration,
+    next: Option<Instant>,
+}
+
+impl Pacer {
+    pub fn new(requests_per_second: f64) -> Pacer {
+        let rate = if requests_per_second.is_finite() && requests_per_second > 0.0 {
+            requests_per_second
+        } else {
+            1.0
+        };
+        Pacer {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: None,
+        }
+    }
+
+    /// When the next request may start.
+    pub fn ready_at(&self, now: Instant) -> Instant {
+        self.next.map_or(now, |next| next.max(now))
+    }
+
+    /// Takes the slot at `ready_at(now)` and returns it.
+    pub fn take(&mut self, now: Instant) -> Instant {
+        let slot = self.ready_at(now);
+        self.next = Some(slot + self.interval);
+        slot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_spaces_requests_and_never_bursts_after_idle() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(4.0);
+        let slots: Vec<Duration> = (0..4).map(|_| pacer.take(start) - start).collect();
+        assert_eq!(
+            slots,
+            vec![
+                Duration::ZERO,
+                Duration::from_millis(250),
+                Duration::from_millis(500),
+                Duration::from_millis(750)
+            ]
+        );
+        // After a long idle period, only one request is immediate; the next waits an interval.
+        let later = start + Duration::from_secs(60);
+        assert_eq!(pacer.take(later), later);
+        assert_eq!(pacer.take(later), later + Duration::from_millis(250));
+    }
+
+    #[test]
+    fn pacer_refuses_nonsense_rates() {
+        let now = Instant::now();
+        let mut pacer = Pacer::new(0.0);
+        pacer.take(now);
+        assert_eq!(pacer.ready_at(now), now + Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,14 @@
+//! vodprobe: archive Twitch VOD playlists by probing the VOD CDN.
+//!
+//! The binary (`src/main.rs` and `src/cli/`) is a thin edge over this library so that
+//! integration tests and benchmarks drive the same code the user runs. Layers point downward
+//! only: the CLI edge → `lookup` → `config`, `fetch`, `playlist`, `time_input` and the `probes`
+//! crate. `sim` is the simulated Twitch used by `demo`, tests and benchmarks; nothing else in
+//! the library depends on it.
+
+pub mod config;
+pub mod fetch;
+pub mod lookup;
+pub mod playlist;
+pub mod sim;
+pub mod time_input;

@@ -1,0 +1,488 @@
+//! One-off lookup: find a broadcast's playlist in the fewest requests, and the domain check.
+//!
+//! The search asks the planned candidates (see `probes::plan`) in descending probability under
+//! one request budget, a few at a time. Three rules keep it polite and bounded:
+//! - no URL is asked twice (the plan holds each once and nothing is retried);
+//! - a domain that has not yet answered gets one request at a time, so a blackholed domain ties
+//!   up one request and costs one timeout, not one per candidate;
+//! - a domain that fails at the transport level (timeout, reset, 5xx, 429, garbage) is demoted
+//!   for the rest of the lookup: its remaining candidates are skipped and reported.
+//!
+//! Requests run on short-lived threads (blocking I/O, bounded by the fetch timeouts); the
+//! dispatcher owns all state, so no locks are held across I/O. Library code: no logging, no
+//! printing; progress goes to a callback and the outcome is returned.
+
+use crate::config::{Config, DomainConfig};
+use crate::fetch::{Fetcher, Pacer};
+use crate::playlist::{self, PlaylistSummary};
+use probes::{Candidate, DomainPlan, ProbeModule, TimeGuess, TimestampForm};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A lookup as the user asked for it, validated.
+#[derive(Clone, Debug)]
+pub struct LookupRequest {
+    pub login: String,
+    pub stream_id: u64,
+    pub time: TimeGuess,
+    pub window_minutes: u32,
+    /// After the hit, also ask every other domain whether it holds the same path.
+    pub all_domains: bool,
+}
+
+/// How fast and how wide the search may go.
+#[derive(Clone, Copy, Debug)]
+pub struct LookupLimits {
+    pub requests_per_second: f64,
+    /// Requests in flight at once, over all domains.
+    pub max_in_flight: usize,
+    /// Requests in flight at once to one domain that has proven it answers.
+    pub max_in_flight_per_domain: usize,
+}
+
+impl LookupLimits {
+    pub fn from_config(config: &Config) -> LookupLimits {
+        LookupLimits {
+            requests_per_second: config.limits.lookup_requests_per_second,
+            max_in_flight: 32,
+            max_in_flight_per_domain: 4,
+        }
+    }
+}
+
+/// The playlist that was found.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// Index into the config's domains.
+    pub domain: usize,
+    pub domain_url: String,
+    pub url: String,
+    /// The broadcast's folder on the domain (`{hash}_{login}_{stream_id}_{ts}` on Twitch).
+    pub folder: String,
+    pub form: TimestampForm,
+    /// The `{ts}` in the path.
+    pub timestamp: String,
+    /// The start second the form implies.
+    pub start_unix: i64,
+    pub summary: PlaylistSummary,
+    /// The playlist with absolute URIs and the muted rewrite.
+    pub playable: String,
+    /// Every domain known to hold it (the hit, plus others with `all_domains`).
+    pub domains: Vec<String>,
+}
+
+/// A domain that was demoted during the lookup, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainFailure {
+    pub domain_url: String,
+    pub reason: String,
+}
+
+/// What a finished search learned.
+#[derive(Clone, Debug)]
+pub struct LookupOutcome {
+    pub found: Option<Found>,
+    pub requests: usize,
+    /// Candidates planned (the size of a full sweep).
+    pub planned: usize,
+    pub elapsed: Duration,
+    pub failed_domains: Vec<DomainFailure>,
+}
+
+/// Progress for a bar: requests sent so far out of the planned sweep.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub requests: usize,
+    pub planned: usize,
+    pub failed_domains: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("no enabled domain in the configuration; add a [[domain]] to config.toml")]
+    NoDomains,
+    #[error("no domain could be asked: {}", describe(.failures))]
+    NoDomainAnswered { failures: Vec<DomainFailure> },
+}
+
+fn describe(failures: &[DomainFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("{} ({})", f.domain_url, f.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What one request told us about a candidate.
+#[derive(Debug)]
+enum Verdict {
+    Hit(PlaylistSummary, String),
+    Miss,
+    DomainFailed(String),
+}
+
+struct DomainState<'a> {
+    config: &'a DomainConfig,
+    module: &'a ProbeModule,
+    in_flight: usize,
+    /// Has answered at least once with a meaningful status.
+    proven: bool,
+    failure: Option<String>,
+    pacer: Option<Pacer>,
+}
+
+/// Asks one candidate URL and judges the answer by the domain's probe module.
+fn judge(fetcher: &Fetcher, url: &str, module: &ProbeModule, timeout: Option<Duration>) -> Verdict {
+    let answer = match fetcher.get(url, &module.answer.found, timeout) {
+        Ok(answer) => answer,
+        Err(error) => return Verdict::DomainFailed(error.to_string()),
+    };
+    if module.answer.found.contains(&answer.status) {
+        let limit = fetcher.settings().max_body_bytes;
+        return match playlist::validate(&answer.body, limit) {
+            Ok(summary) => {
+                let text = String::from_utf8_lossy(&answer.body).into_owned();
+                Verdict::Hit(summary, text)
+            }
+            Err(error) => Verdict::DomainFailed(format!(
+                "answered {} with something that is not a playlist: {error}",
+                answer.status
+            )),
+        };
+    }
+    if module.answer.missing.contains(&answer.status) {
+        return Verdict::Miss;
+    }
+    let reason = match (answer.status, answer.retry_after) {
+        (429, Some(after)) => format!("rate limited (429, retry after {}s)", after.as_secs()),
+        (429, None) => "rate limited (429)".to_string(),
+        (status, _) => format!("answered HTTP {status}"),
+    };
+    Verdict::DomainFailed(reason)
+}
+
+/// Searches for the broadcast's playlist. `on_progress` is called after every request.
+pub fn lookup(
+    config: &Config,
+    fetcher: &Fetcher,
+    request: &LookupRequest,
+    limits: LookupLimits,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<LookupOutcome, LookupError> {
+    let started = Instant::now();
+    let mut domains: Vec<DomainState<'_>> = config
+        .domains
+        .iter()
+        .map(|domain| DomainState {
+            config: domain,
+            module: config.module_of(domain),
+            in_flight: 0,
+            proven: false,
+            failure: None,
+            pacer: domain.requests_per_second.map(Pacer::new),
+        })
+        .collect();
+    let plans: Vec<DomainPlan<'_>> = domains
+        .iter()
+        .enumerate()
+        .filter(|(_, state)| state.config.enabled)
+        .map(|(index, state)| DomainPlan {
+            domain: index,
+            module: state.module,
+            weight: 1.0,
+        })
+        .collect();
+    if plans.is_empty() {
+        return Err(LookupError::NoDomains);
+    }
+    let candidates = probes::plan(&plans, &request.login, request.stream_id, request.time, request.window_minutes);
+    let planned = candidates.len();
+    let mut search = Search {
+        fetcher,
+        limits,
+        pacer: Pacer::new(limits.requests_per_second),
+        pending: candidates.into_iter().map(Some).collect(),
+        first_pending: 0,
+        in_flight: 0,
+        requests: 0,
+        results: mpsc::channel(),
+    };
+    let mut found: Option<Found> = None;
+    loop {
+        while let Ok((candidate, verdict)) = search.results.1.try_recv() {
+            search.in_flight -= 1;
+            let state = &mut domains[candidate.domain];
+            state.in_flight -= 1;
+            match verdict {
+                Verdict::Hit(summary, text) => {
+                    state.proven = true;
+                    match &mut found {
+                        None => {
+                            found = Some(make_found(state, &candidate, request, summary, &text));
+                            if request.all_domains {
+                                search.replace_with_same_path(&candidate, &domains, request);
+                            } else {
+                                search.pending.clear();
+                            }
+                        }
+                        Some(found) => found.domains.push(state.config.url.clone()),
+                    }
+                }
+                Verdict::Miss => state.proven = true,
+                Verdict::DomainFailed(reason) => {
+                    if state.failure.is_none() {
+                        state.failure = Some(reason);
+                    }
+                }
+            }
+            on_progress(Progress {
+                requests: search.requests,
+                planned,
+                failed_domains: domains.iter().filter(|d| d.failure.is_some()).count(),
+            });
+        }
+        if found.is_some() && !request.all_domains {
+            break;
+        }
+        let next = search.next_eligible(&domains);
+        match next {
+            Some(index) => {
+                let now = Instant::now();
+                let slot = search.pacer.ready_at(now);
+                if slot > now {
+                    search.wait_for_result(slot - now);
+                    continue;
+                }
+                search.pacer.take(now);
+                if let Some(domain_pacer) = &mut domains[index_domain(&search, index)].pacer {
+                    domain_pacer.take(now);
+                }
+                search.dispatch(index, &mut domains);
+            }
+            None if search.in_flight == 0 => break,
+            None => search.wait_for_result(Duration::from_millis(50)),
+        }
+    }
+    let failed_domains: Vec<DomainFailure> = domains
+        .iter()
+        .filter_map(|state| {
+            state.failure.as_ref().map(|reason| DomainFailure {
+                domain_url: state.config.url.clone(),
+                reason: reason.clone(),
+            })
+        })
+        .collect();
+    if found.is_none() && !domains.iter().any(|d| d.proven) {
+        return Err(LookupError::NoDomainAnswered {
+            failures: failed_domains,
+        });
+    }
+    Ok(LookupOutcome {
+        found,
+        requests: search.requests,
+        planned,
+        elapsed: started.elapsed(),
+        failed_domains,
+    })
+}
+
+fn index_domain(search: &Search<'_>, index: usize) -> usize {
+    search.pending[index].as_ref().map_or(0, |candidate| candidate.domain)
+}
+
+fn make_found(
+    state: &DomainState<'_>,
+    candidate: &Candidate,
+    request: &LookupRequest,
+    summary: PlaylistSummary,
+    text: &str,
+) -> Found {
+    let url = format!("{}{}", state.config.url, candidate.path);
+    let base = match url.rfind('/') {
+        Some(slash) => url[..=slash].to_string(),
+        None => url.clone(),
+    };
+    Found {
+        domain: candidate.domain,
+        domain_url: state.config.url.clone(),
+        folder: state.module.folder(&request.login, request.stream_id, &candidate.ts),
+        form: candidate.form,
+        timestamp: candidate.ts.clone(),
+        start_unix: candidate.start_unix,
+        playable: playlist::make_playable(text, &base),
+        summary,
+        domains: vec![state.config.url.clone()],
+        url,
+    }
+}
+
+type Outcome = (Candidate, Verdict);
+
+struct Search<'f> {
+    fetcher: &'f Fetcher,
+    limits: LookupLimits,
+    pacer: Pacer,
+    /// The plan; `None` once dispatched or skipped.
+    pending: Vec<Option<Candidate>>,
+    /// Everything before this index is `None`.
+    first_pending: usize,
+    in_flight: usize,
+    requests: usize,
+    results: (mpsc::Sender<Outcome>, mpsc::Receiver<Outcome>),
+}
+
+impl Search<'_> {
+    /// The most probable candidate that may be asked now: its domain has not failed, is under
+    /// its in-flight cap and its own rate. Candidates of failed domains are dropped on the way.
+    fn next_eligible(&mut self, domains: &[DomainState<'_>]) -> Option<usize> {
+        if self.in_flight >= self.limits.max_in_flight {
+            return None;
+        }
+        let now = Instant::now();
+        while self.first_pending < self.pending.len() && self.pending[self.first_pending].is_none() {
+            self.first_pending += 1;
+        }
+        for index in self.first_pending..self.pending.len() {
+            let Some(candidate) = &self.pending[index] else {
+                continue;
+            };
+            let state = &domains[candidate.domain];
+            if state.failure.is_some() {
+                self.pending[index] = None;
+                continue;
+            }
+            let cap = if state.proven {
+                self.limits.max_in_flight_per_domain
+            } else {
+                1
+            };
+            let paced = state.pacer.as_ref().is_some_and(|p| p.ready_at(now) > now);
+            if state.in_flight < cap && !paced {
+                return Some(index);
+            }
+        }
+        None
+    }
+
+    fn dispatch(&mut self, index: usize, domains: &mut [DomainState<'_>]) {
+        let Some(candidate) = self.pending[index].take() else {
+            return;
+        };
+        let state = &mut domains[candidate.domain];
+        state.in_flight += 1;
+        self.in_flight += 1;
+        self.requests += 1;
+        let url = format!("{}{}", state.config.url, candidate.path);
+        let module = state.module.clone();
+        let timeout = state.config.timeout;
+        let fetcher = self.fetcher.clone();
+        let sender = self.results.0.clone();
+        std::thread::spawn(move || {
+            let verdict = judge(&fetcher, &url, &module, timeout);
+            // The receiver is gone once the lookup has finished; the answer is no longer needed.
+            let _ = sender.send((candidate, verdict));
+        });
+    }
+
+    fn wait_for_result(&mut self, at_most: Duration) {
+        if self.in_flight == 0 {
+            std::thread::sleep(at_most);
+            return;
+        }
+        if let Ok(outcome) = self.results.1.recv_timeout(at_most) {
+            // Put it back for the main loop to handle in order with the others.
+            let _ = self.results.0.send(outcome);
+        }
+    }
+
+    /// After a hit with `all_domains`: the remaining work is the same path on every other domain.
+    fn replace_with_same_path(&mut self, hit: &Candidate, domains: &[DomainState<'_>], request: &LookupRequest) {
+        self.pending.clear();
+        self.first_pending = 0;
+        for (index, state) in domains.iter().enumerate() {
+            if index == hit.domain || !state.config.enabled || state.failure.is_some() {
+                continue;
+            }
+            let quality = state.module.primary_quality();
+            self.pending.push(Some(Candidate {
+                domain: index,
+                path: state.module.path(&request.login, request.stream_id, &hit.ts, quality),
+                ..hit.clone()
+            }));
+        }
+    }
+}
+
+/// The health of one domain, as `vodprobe domains` prints it.
+#[derive(Clone, Debug)]
+pub struct DomainHealth {
+    pub domain_url: String,
+    pub probe: String,
+    pub enabled: bool,
+    pub ok: bool,
+    pub latency: Option<Duration>,
+    pub detail: String,
+}
+
+/// Checks every configured domain once, concurrently, by asking for a playlist that cannot
+/// exist: a healthy domain answers with a "missing" status quickly.
+pub fn check_domains(config: &Config, fetcher: &Fetcher) -> Vec<DomainHealth> {
+    let mut pacer = Pacer::new(config.limits.lookup_requests_per_second);
+    let handles: Vec<_> = config
+        .domains
+        .iter()
+        .map(|domain| {
+            let module = config.module_of(domain).clone();
+            let domain = domain.clone();
+            if !domain.enabled {
+                return None;
+            }
+            let slot = pacer.take(Instant::now());
+            let fetcher = fetcher.clone();
+            Some(std::thread::spawn(move || {
+                std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+                let path = module.path("vodprobe", 0, "0", module.primary_quality());
+                let url = format!("{}{}", domain.url, path);
+                let started = Instant::now();
+                let result = fetcher.get(&url, &[], domain.timeout);
+                (started.elapsed(), result, module)
+            }))
+        })
+        .collect();
+    config
+        .domains
+        .iter()
+        .zip(handles)
+        .map(|(domain, handle)| {
+            let mut health = DomainHealth {
+                domain_url: domain.url.clone(),
+                probe: domain.probe.clone(),
+                enabled: domain.enabled,
+                ok: false,
+                latency: None,
+                detail: "disabled in config.toml".to_string(),
+            };
+            let Some(handle) = handle else {
+                return health;
+            };
+            match handle.join() {
+                Ok((latency, Ok(answer), module)) => {
+                    health.latency = Some(latency);
+                    health.ok = module.answer.missing.contains(&answer.status)
+                        || module.answer.found.contains(&answer.status);
+                    health.detail = if health.ok {
+                        format!("answered HTTP {}", answer.status)
+                    } else {
+                        format!("answered HTTP {}: not a CDN answer", answer.status)
+                    };
+                }
+                Ok((latency, Err(error), _)) => {
+                    health.latency = Some(latency);
+                    health.detail = error.to_string();
+                }
+                Err(_) => health.detail = "the check crashed".to_string(),
+            }
+            health
+        })
+        .collect()
+}

@@ -1,0 +1,1037 @@
+//! Twitch HLS media playlists: [`validate`] checks that what the VOD CDN answered really is a
+//! media playlist (and not an error page, a master playlist or a truncated body) and summarises
+//! it as a [`PlaylistSummary`]; [`make_playable`] rewrites it into a playlist that plays from
+//! anywhere, with every URI absolute and muted segments named the way the CDN serves them.
+//!
+//! The module is pure (no I/O, no logging): it works on the bytes the fetch layer got, so the
+//! fetcher, the simulated CDN, tests and a fuzz target all drive the same code, and every failure
+//! is a [`PlaylistError`] value whose message a user can act on. It is deliberately not a general
+//! HLS library: one line-oriented pass checks only what archiving needs (a header, a target
+//! duration, segments each with a numeric `#EXTINF`), and the rewrite touches only URIs, so tags
+//! it does not know (Twitch adds its own) survive byte for byte, line endings included. Slicing
+//! goes through `get` and parsing through `Option`, so no input can make it panic.
+//!
+//! Leniency, decided once: a UTF-8 byte-order mark and blank lines or whitespace before
+//! `#EXTM3U` are accepted (editors and proxies add them, and nothing else that starts with
+//! `#EXTM3U` is anything but HLS); whitespace around lines is ignored; `#EXTINF` needs no comma
+//! and may carry a title. Strict where it matters: a URI with no `#EXTINF`, an `#EXTINF` with no
+//! URI after it (a truncated body) and a missing `#EXT-X-TARGETDURATION` are errors. A playlist
+//! without `#EXT-X-ENDLIST` is valid: it is the EVENT playlist of a broadcast still live.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How the segments are packaged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    /// MPEG transport stream segments (`N.ts`).
+    Ts,
+    /// Fragmented MP4: an `#EXT-X-MAP` init segment and `N.mp4` segments (newer and 4K/HEVC).
+    Fmp4,
+}
+
+impl Container {
+    /// `"ts"` or `"fmp4"`, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Container::Ts => "ts",
+            Container::Fmp4 => "fmp4",
+        }
+    }
+}
+
+impl fmt::Display for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a valid media playlist holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlaylistSummary {
+    /// Number of media segments.
+    pub segments: u32,
+    /// Segments whose URI names a muted part: `N-muted.ts` or `N-unmuted.ts` (and `.mp4`).
+    pub muted_segments: u32,
+    /// Sum of the `#EXTINF` durations.
+    pub duration_seconds: f64,
+    /// [`Container::Fmp4`] if `#EXT-X-MAP` is present or segments end in `.mp4`/`.m4s`.
+    pub container: Container,
+    /// `#EXT-X-ENDLIST` is present: the broadcast has ended and the playlist is complete.
+    pub ended: bool,
+    /// The `#EXT-X-TARGETDURATION` value, in seconds.
+    pub target_duration: u32,
+}
+
+/// Why an answer is not a usable media playlist.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlaylistError {
+    /// The answer is larger than the caller allows.
+    #[error("the answer is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    /// The answer is not UTF-8 text.
+    #[error("the answer is not UTF-8 text, so it is not an HLS playlist")]
+    NotUtf8,
+    /// The answer does not start with `#EXTM3U` (an error page, an empty body, garbage).
+    #[error("the answer is not an HLS playlist: it does not start with #EXTM3U")]
+    NotHls,
+    /// The answer lists variant streams (`#EXT-X-STREAM-INF`), not segments.
+    #[error(
+        "the answer is a master playlist (it lists #EXT-X-STREAM-INF variants), \
+         not a media playlist of segments"
+    )]
+    MasterPlaylist,
+    /// The playlist is well formed but lists no segment.
+    #[error("the playlist lists no segments")]
+    NoSegments,
+    /// The playlist breaks the format at a 1-based line number.
+    #[error("the playlist is malformed at line {line}: {reason}")]
+    Malformed { line: usize, reason: String },
+}
+
+const BOM: char = '\u{feff}';
+const UNMUTED: &str = "-unmuted";
+const MUTED: &str = "-muted";
+/// Tags whose `URI="..."` attribute names a resource and is made absolute by [`make_playable`].
+const URI_TAGS: &[&str] = &[
+    "#EXT-X-MAP",
+    "#EXT-X-KEY",
+    "#EXT-X-SESSION-KEY",
+    "#EXT-X-PART",
+    "#EXT-X-PRELOAD-HINT",
+    "#EXT-X-RENDITION-REPORT",
+    "#EXT-X-MEDIA",
+    "#EXT-X-I-FRAME-STREAM-INF",
+    "#EXT-X-SESSION-DATA",
+];
+/// Tags found only in master playlists.
+const MASTER_TAGS: &[&str] = &["#EXT-X-STREAM-INF", "#EXT-X-I-FRAME-STREAM-INF"];
+
+/// Accepts only an HLS media playlist no larger than `max_bytes`.
+///
+/// Checks run in this order, so the error names the first problem a user would fix: size,
+/// encoding, `#EXTM3U` header, master playlist, then line by line, then segments and target
+/// duration. Line numbers in [`PlaylistError::Malformed`] count from the very first byte.
+pub fn validate(body: &[u8], max_bytes: usize) -> Result<PlaylistSummary, PlaylistError> {
+    if body.len() > max_bytes {
+        return Err(PlaylistError::TooLarge {
+            size: body.len(),
+            limit: max_bytes,
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|_| PlaylistError::NotUtf8)?;
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    let mut lines = text
+        .split('\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()));
+
+    let header_line = loop {
+        match lines.next() {
+            Some((_, "")) => continue,
+            Some((n, "#EXTM3U")) => break n,
+            _ => return Err(PlaylistError::NotHls),
+        }
+    };
+    if lines
+        .clone()
+        .any(|(_, line)| MASTER_TAGS.contains(&tag_name(line)))
+    {
+        return Err(PlaylistError::MasterPlaylist);
+    }
+
+    let mut segments = 0u32;
+    let mut muted_segments = 0u32;
+    let mut duration_seconds = 0.0f64;
+    let mut has_map = false;
+    let mut has_mp4_segment = false;
+    let mut ended = false;
+    let mut target_duration: Option<u32> = None;
+    // The line and duration of an #EXTINF still waiting for its URI.
+    let mut pending: Option<(usize, f64)> = None;
+
+    for (n, line) in lines {
+        if line.is_empty() {
+            continue;
+        }
+        if !line.starts_with('#') {
+            let Some((_, duration)) = pending.take() else {
+                return Err(malformed(
+                    n,
+                    format!("the segment URI {} has no #EXTINF before it", excerpt(line)),
+                ));
+            };
+            segments = segments.saturating_add(1);
+            if is_muted(line) {
+                muted_segments = muted_segments.saturating_add(1);
+            }
+            if is_mp4(line) {
+                has_mp4_segment = true;
+            }
+            duration_seconds += duration;
+            if !duration_seconds.is_finite() {
+                return Err(malformed(n, "the segment durations add up to infinity"));
+            }
+            continue;
+        }
+        let value = line.split_once(':').map(|(_, v)| v.trim());
+        match tag_name(line) {
+            "#EXTINF" => {
+                if let Some((first, _)) = pending {
+                    return Err(malformed(first, "#EXTINF is not followed by a segment URI"));
+                }
+                let text = value
+                    .map(|v| v.split_once(',').map_or(v, |(d, _)| d).trim())
+                    .unwrap_or("");
+                let Some(duration) = parse_duration(text) else {
+                    return Err(malformed(
+                        n,
+                        format!(
+                            "the #EXTINF duration {} is not a number of seconds",
+                            excerpt(text)
+                        ),
+                    ));
+                };
+                pending = Some((n, duration));
+            }
+            "#EXT-X-TARGETDURATION" => {
+                let text = value.unwrap_or("");
+                let parsed = text
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| text.parse::<u32>().ok())
+                    .flatten();
+                let Some(seconds) = parsed else {
+                    return Err(malformed(
+                        n,
+                        format!(
+                            "#EXT-X-TARGETDURATION {} is not a whole number of seconds",
+                            excerpt(text)
+                        ),
+                    ));
+                };
+                if target_duration.is_some() {
+                    return Err(malformed(n, "#EXT-X-TARGETDURATION appears twice"));
+                }
+                target_duration = Some(seconds);
+            }
+            "#EXT-X-MAP" => {
+                if uri_attribute(line).is_none() {
+                    return Err(malformed(n, "#EXT-X-MAP has no URI=\"...\" attribute"));
+                }
+                has_map = true;
+            }
+            "#EXT-X-ENDLIST" => ended = true,
+            _ => {}
+        }
+    }
+
+    if let Some((n, _)) = pending {
+        return Err(malformed(
+            n,
+            "#EXTINF is not followed by a segment URI (is the answer truncated?)",
+        ));
+    }
+    if segments == 0 {
+        return Err(PlaylistError::NoSegments);
+    }
+    let Some(target_duration) = target_duration else {
+        return Err(malformed(
+            header_line,
+            "the playlist has no #EXT-X-TARGETDURATION tag",
+        ));
+    };
+    Ok(PlaylistSummary {
+        segments,
+        muted_segments,
+        duration_seconds,
+        container: if has_map || has_mp4_segment {
+            Container::Fmp4
+        } else {
+            Container::Ts
+        },
+        ended,
+        target_duration,
+    })
+}
+
+/// Makes every URI absolute against `base_url` (which ends with '/':
+/// `"{domain}{path}/{quality}/"`): segment URI lines and `URI="..."` attributes of tags
+/// (`#EXT-X-MAP`, and also `#EXT-X-KEY` / `#EXT-X-PART` and the other URI-bearing tags if
+/// present). Rewrites `-unmuted` to `-muted` in segment and MAP URIs (Twitch lists
+/// `N-unmuted.ts` after muting, which answers 403). URIs that are already absolute keep their
+/// host but still get the muted rewrite; a URI starting with '/' is resolved against the base
+/// URL's origin; comments and other tags are kept verbatim. Line endings are preserved (LF or
+/// CRLF, line by line) and the output ends with a newline iff the input does.
+///
+/// Details: any URI with a scheme (`scheme:` as in RFC 3986, so also `data:` or `skd:`) counts
+/// as absolute; `//host/x` takes the base's scheme; `.` and `..` segments are resolved; a
+/// `base_url` without its trailing '/' is still taken as the directory. Only the file name's
+/// stem is muted (`12-unmuted.ts` → `12-muted.ts`), never a host or directory. Segment URI lines
+/// lose surrounding whitespace; a byte-order mark is kept. Meant for text that [`validate`]
+/// accepted; on anything else it still returns without panicking.
+pub fn make_playable(text: &str, base_url: &str) -> String {
+    let base = Base::parse(base_url);
+    let mut out = String::with_capacity(text.len() + text.len() / 2 + 64);
+    let body = match text.strip_prefix(BOM) {
+        Some(rest) => {
+            out.push(BOM);
+            rest
+        }
+        None => text,
+    };
+    for piece in body.split_inclusive('\n') {
+        let (content, ending) = if let Some(c) = piece.strip_suffix("\r\n") {
+            (c, "\r\n")
+        } else if let Some(c) = piece.strip_suffix('\n') {
+            (c, "\n")
+        } else {
+            (piece, "")
+        };
+        let trimmed = content.trim();
+        if trimmed.is_empty() {
+            out.push_str(content);
+        } else if trimmed.starts_with('#') {
+            rewrite_tag(content, &base, &mut out);
+        } else {
+            out.push_str(&unmute(&base.resolve(trimmed)));
+        }
+        out.push_str(ending);
+    }
+    out
+}
+
+fn malformed(line: usize, reason: impl Into<String>) -> PlaylistError {
+    PlaylistError::Malformed {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// A quoted, shortened copy of user data for error messages.
+fn excerpt(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head:?}…")
+    }
+}
+
+/// `#EXTINF` for `#EXTINF:10,`; the whole line for a tag without a value; `""` for non-tags.
+fn tag_name(line: &str) -> &str {
+    if !line.starts_with('#') {
+        return "";
+    }
+    line.split_once(':')
+        .map_or(line, |(name, _)| name)
+        .trim_end()
+}
+
+/// A decimal number of seconds (`10`, `10.000`, `.5`): digits and at most one point.
+fn parse_duration(text: &str) -> Option<f64> {
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    let points = text.bytes().filter(|&b| b == b'.').count();
+    if digits == 0 || points > 1 || digits + points != text.len() {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|d| d.is_finite())
+}
+
+/// The byte range of the quoted value of the `URI` attribute in a tag line, quotes excluded.
+fn uri_attribute(line: &str) -> Option<(usize, usize)> {
+    let mut at = line.find(':')? + 1;
+    loop {
+        let rest = line.get(at..)?;
+        let stop = rest.find(['=', ','])?;
+        let name = rest.get(..stop)?.trim();
+        let after = at + stop + 1;
+        if rest.as_bytes().get(stop) == Some(&b',') {
+            at = after; // an attribute without a value
+            continue;
+        }
+        let value = line.get(after..)?;
+        if let Some(quoted) = value.strip_prefix('"') {
+            let start = after + 1;
+            let end = start + quoted.find('"')?;
+            if name == "URI" {
+                return Some((start, end));
+            }
+            at = end + 1 + line.get(end + 1..)?.find(',')? + 1;
+        } else {
+            at = after + value.find(',')? + 1;
+        }
+    }
+}
+
+/// Writes a comment or tag line, with its `URI="..."` attribute made absolute if it has one.
+fn rewrite_tag(content: &str, base: &Base<'_>, out: &mut String) {
+    let name = tag_name(content.trim_start());
+    let range = URI_TAGS
+        .contains(&name)
+        .then(|| uri_attribute(content))
+        .flatten();
+    let parts = range.and_then(|(start, end)| {
+        Some((
+            content.get(..start)?,
+            content.get(start..end)?,
+            content.get(end..)?,
+        ))
+    });
+    let Some((head, uri, tail)) = parts else {
+        out.push_str(content);
+        return;
+    };
+    let resolved = base.resolve(uri);
+    out.push_str(head);
+    if name == "#EXT-X-MAP" {
+        out.push_str(&unmute(&resolved));
+    } else {
+        out.push_str(&resolved);
+    }
+    out.push_str(tail);
+}
+
+/// The length of the scheme if `s` starts with one (`http:` → 4); RFC 3986 `ALPHA *(ALPHA /
+/// DIGIT / "+" / "-" / ".") ":"`. A relative reference cannot look like this.
+fn scheme_len(s: &str) -> Option<usize> {
+    let colon = s.find(':')?;
+    let scheme = s.get(..colon)?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(colon)
+}
+
+/// The byte range of the path of a URI or reference: after `scheme:` and `//authority`,
+/// before `?query` or `#fragment`.
+fn path_range(uri: &str) -> (usize, usize) {
+    let mut start = scheme_len(uri).map_or(0, |colon| colon + 1);
+    if uri.get(start..).is_some_and(|rest| rest.starts_with("//")) {
+        let authority = start + 2;
+        start = uri
+            .get(authority..)
+            .and_then(|rest| rest.find(['/', '?', '#']))
+            .map_or(uri.len(), |i| authority + i);
+    }
+    let end = uri
+        .get(start..)
+        .and_then(|rest| rest.find(['?', '#']))
+        .map_or(uri.len(), |i| start + i);
+    (start, end)
+}
+
+/// The file name of a URI's path split into stem and extension (without the point).
+fn file_name(uri: &str) -> (&str, &str) {
+    let (start, end) = path_range(uri);
+    let path = uri.get(start..end).unwrap_or("");
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.').unwrap_or((name, ""))
+}
+
+fn is_muted(uri: &str) -> bool {
+    let (stem, _) = file_name(uri);
+    stem.ends_with(MUTED) || stem.ends_with(UNMUTED)
+}
+
+fn is_mp4(uri: &str) -> bool {
+    let (_, ext) = file_name(uri);
+    ext.eq_ignore_ascii_case("mp4") || ext.eq_ignore_ascii_case("m4s")
+}
+
+/// `…/12-unmuted.ts?x` → `…/12-muted.ts?x`; anything else unchanged.
+fn unmute(uri: &str) -> String {
+    let (start, end) = path_range(uri);
+    let name_start = uri
+        .get(start..end)
+        .and_then(|path| path.rfind('/'))
+        .map_or(start, |i| start + i + 1);
+    let stem_end = uri
+        .get(name_start..end)
+        .and_then(|name| name.rfind('.'))
+        .map_or(end, |i| name_start + i);
+    let parts = uri
+        .get(name_start..stem_end)
+        .filter(|stem| stem.ends_with(UNMUTED))
+        .and_then(|_| Some((uri.get(..stem_end - UNMUTED.len())?, uri.get(stem_end..)?)));
+    match parts {
+        Some((head, tail)) => format!("{head}{MUTED}{tail}"),
+        None => uri.to_owned(),
+    }
+}
+
+/// Removes `.` and `..` segments from an absolute path (RFC 3986 §5.2.4), never above the root.
+fn remove_dot_segments(path: &str) -> String {
+    let Some(rest) = path.strip_prefix('/') else {
+        return path.to_owned();
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            other => {
+                kept.push(other);
+                continue;
+            }
+        }
+        if last {
+            kept.push(""); // "a/b/.." names the directory "a/"
+        }
+    }
+    format!("/{}", kept.join("/"))
+}
+
+/// A base URL taken apart once for [`Base::resolve`].
+struct Base<'a> {
+    /// `http`, or empty when the base has no scheme.
+    scheme: &'a str,
+    /// `http://host:port`, or empty when the base has no scheme.
+    origin: &'a str,
+    /// The directory path, ending with '/'.
+    dir: String,
+}
+
+impl<'a> Base<'a> {
+    fn parse(url: &'a str) -> Self {
+        let url = url
+            .find(['?', '#'])
+            .and_then(|i| url.get(..i))
+            .unwrap_or(url);
+        let (path_start, _) = path_range(url);
+        let scheme = scheme_len(url).and_then(|i| url.get(..i)).unwrap_or("");
+        let origin = url.get(..path_start).unwrap_or("");
+        let path = url.get(path_start..).unwrap_or("");
+        let mut dir = if path.is_empty() && !origin.is_empty() {
+            String::from("/")
+        } else {
+            path.to_owned()
+        };
+        if !dir.is_empty() && !dir.ends_with('/') {
+            dir.push('/');
+        }
+        Base {
+            scheme,
+            origin,
+            dir,
+        }
+    }
+
+    fn resolve(&self, reference: &str) -> String {
+        if reference.is_empty() || scheme_len(reference).is_some() {
+            return reference.to_owned();
+        }
+        if reference.starts_with("//") {
+            return if self.scheme.is_empty() {
+                reference.to_owned()
+            } else {
+                format!("{}:{reference}", self.scheme)
+            };
+        }
+        let split = reference.find(['?', '#']).unwrap_or(reference.len());
+        let (path, suffix) = reference.split_at_checked(split).unwrap_or((reference, ""));
+        let path = if path.starts_with('/') {
+            normalize(path)
+        } else if path.is_empty() {
+            self.dir.clone()
+        } else {
+            normalize(&format!("{}{path}", self.dir))
+        };
+        format!("{}{path}{suffix}", self.origin)
+    }
+}
+
+fn normalize(path: &str) -> String {
+    if path.starts_with('/') {
+        remove_dot_segments(path)
+    } else {
+        path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 8 << 20;
+    const BASE: &str = "https://d2e2de1etea730.cloudfront.net/abc_x_1_2/chunked/";
+
+    const TS: &str = "#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:10
+#ID3-EQUIV-TDTG:2022-09-24T20:21:30
+#EXT-X-PLAYLIST-TYPE:EVENT
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-TWITCH-ELAPSED-SECS:0.000
+#EXT-X-TWITCH-TOTAL-SECS:24.500
+#EXTINF:10.000,
+0.ts
+#EXTINF:10.000,
+1-unmuted.ts
+#EXTINF:4.500,
+2-muted.ts
+#EXT-X-ENDLIST
+";
+
+    const FMP4: &str = "#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:2
+#EXT-X-PLAYLIST-TYPE:EVENT
+#EXT-X-MAP:URI=\"init-0-unmuted.mp4\"
+#EXTINF:2.000,
+0.mp4
+#EXTINF:2.000,
+1.mp4
+";
+
+    fn summary(
+        segments: u32,
+        muted_segments: u32,
+        duration_seconds: f64,
+        container: Container,
+        ended: bool,
+        target_duration: u32,
+    ) -> PlaylistSummary {
+        PlaylistSummary {
+            segments,
+            muted_segments,
+            duration_seconds,
+            container,
+            ended,
+            target_duration,
+        }
+    }
+
+    fn check(input: &str, expected: Result<PlaylistSummary, PlaylistError>) {
+        assert_eq!(
+            validate(input.as_bytes(), LIMIT),
+            expected,
+            "input:\n{input}"
+        );
+    }
+
+    fn check_playable(input: &str, base: &str, expected: &str) {
+        let out = make_playable(input, base);
+        assert_eq!(out, expected, "input:\n{input}");
+        // What validate accepted, it accepts again after the rewrite, with the same summary.
+        if let Ok(before) = validate(input.as_bytes(), LIMIT) {
+            assert_eq!(
+                validate(out.as_bytes(), LIMIT),
+                Ok(before),
+                "output:\n{out}"
+            );
+        }
+    }
+
+    fn bad(line: usize, reason: &str) -> Result<PlaylistSummary, PlaylistError> {
+        Err(malformed(line, reason))
+    }
+
+    #[test]
+    fn summaries() {
+        check(TS, Ok(summary(3, 2, 24.5, Container::Ts, true, 10)));
+        check(FMP4, Ok(summary(2, 0, 4.0, Container::Fmp4, false, 2)));
+        // fMP4 recognised by segment extension alone.
+        check(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\n0.m4s\n#EXTINF:4,\n1-muted.mp4\n",
+            Ok(summary(2, 1, 8.0, Container::Fmp4, false, 4)),
+        );
+        // EXTINF variants, BOM, leading blank lines, trailing whitespace, unknown tags, query.
+        check(
+            "\u{feff}\n  \n#EXTM3U  \n#EXT-X-TARGETDURATION:10 \n#EXT-X-FOO:bar\n# comment\n\
+             #EXTINF:10,\n0.ts  \n#EXTINF:10.000,title, with commas\n1-unmuted.ts?t=1\n\
+             #EXTINF:3\n\n#EXT-X-DISCONTINUITY\nhttps://h/2.ts\n#EXT-X-ENDLIST",
+            Ok(summary(3, 1, 23.0, Container::Ts, true, 10)),
+        );
+        // CRLF.
+        check(
+            &TS.replace('\n', "\r\n"),
+            Ok(summary(3, 2, 24.5, Container::Ts, true, 10)),
+        );
+    }
+
+    #[test]
+    fn size_limit_is_exact() {
+        let body = TS.as_bytes();
+        let n = body.len();
+        assert!(validate(body, n).is_ok());
+        assert_eq!(
+            validate(body, n - 1),
+            Err(PlaylistError::TooLarge {
+                size: n,
+                limit: n - 1
+            })
+        );
+        assert_eq!(
+            PlaylistError::TooLarge {
+                size: 9123456,
+                limit: 8388608
+            }
+            .to_string(),
+            "the answer is 9123456 bytes, over the 8388608-byte limit"
+        );
+        // Size is checked before anything else.
+        assert_eq!(
+            validate(&[0xff; 10], 9),
+            Err(PlaylistError::TooLarge { size: 10, limit: 9 })
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            validate(b"#EXTM3U\n\xff\xfe.ts\n", LIMIT),
+            Err(PlaylistError::NotUtf8)
+        );
+        for not_hls in [
+            "",
+            "\n\n  ",
+            "<!DOCTYPE html><html><body>403 Forbidden</body></html>",
+            "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code></Error>",
+            "garbage\n#EXTM3U\n",
+            "#EXTM3U8\n#EXTINF:1,\n0.ts\n",
+            "#EXT-X-TARGETDURATION:10\n#EXTINF:1,\n0.ts\n",
+            "{\"error\":\"Not Found\"}",
+        ] {
+            check(not_hls, Err(PlaylistError::NotHls));
+        }
+        check(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=6000000,RESOLUTION=1920x1080\nchunked/index-dvr.m3u8\n",
+            Err(PlaylistError::MasterPlaylist),
+        );
+        check(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-ENDLIST\n",
+            Err(PlaylistError::NoSegments),
+        );
+        check("#EXTM3U\n", Err(PlaylistError::NoSegments));
+    }
+
+    #[test]
+    fn malformed_lines() {
+        let cases: Vec<(&str, Result<PlaylistSummary, PlaylistError>)> = vec![
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:ten,\n0.ts\n",
+                bad(3, "the #EXTINF duration \"ten\" is not a number of seconds"),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:-1,\n0.ts\n",
+                bad(3, "the #EXTINF duration \"-1\" is not a number of seconds"),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF\n0.ts\n",
+                bad(3, "the #EXTINF duration \"\" is not a number of seconds"),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:NaN,\n0.ts\n",
+                bad(3, "the #EXTINF duration \"NaN\" is not a number of seconds"),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n0.ts\n#EXTINF:10,\n",
+                bad(
+                    5,
+                    "#EXTINF is not followed by a segment URI (is the answer truncated?)",
+                ),
+            ),
+            (
+                "#EXTM3U\r\n#EXT-X-TARGETDURATION:10\r\n#EXTINF:10,\r\n#EXTINF:10,\r\n0.ts\r\n",
+                bad(3, "#EXTINF is not followed by a segment URI"),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n0.ts\n",
+                bad(3, "the segment URI \"0.ts\" has no #EXTINF before it"),
+            ),
+            (
+                "\n#EXTM3U\n#EXTINF:10,\n0.ts\n",
+                bad(2, "the playlist has no #EXT-X-TARGETDURATION tag"),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10.5\n#EXTINF:10,\n0.ts\n",
+                bad(
+                    2,
+                    "#EXT-X-TARGETDURATION \"10.5\" is not a whole number of seconds",
+                ),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-TARGETDURATION:10\n",
+                bad(3, "#EXT-X-TARGETDURATION appears twice"),
+            ),
+            (
+                "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:BYTERANGE=\"1@0\"\n#EXTINF:2,\n0.mp4\n",
+                bad(3, "#EXT-X-MAP has no URI=\"...\" attribute"),
+            ),
+        ];
+        for (input, expected) in cases {
+            check(input, expected);
+        }
+        assert_eq!(
+            malformed(7, "x").to_string(),
+            "the playlist is malformed at line 7: x"
+        );
+    }
+
+    #[test]
+    fn playable_ts() {
+        let expected = format!(
+            "#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:10
+#ID3-EQUIV-TDTG:2022-09-24T20:21:30
+#EXT-X-PLAYLIST-TYPE:EVENT
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-TWITCH-ELAPSED-SECS:0.000
+#EXT-X-TWITCH-TOTAL-SECS:24.500
+#EXTINF:10.000,
+{BASE}0.ts
+#EXTINF:10.000,
+{BASE}1-muted.ts
+#EXTINF:4.500,
+{BASE}2-muted.ts
+#EXT-X-ENDLIST
+"
+        );
+        check_playable(TS, BASE, &expected);
+        // CRLF round trip, and no final newline stays without one.
+        check_playable(
+            &TS.replace('\n', "\r\n"),
+            BASE,
+            &expected.replace('\n', "\r\n"),
+        );
+        check_playable(TS.trim_end(), BASE, expected.trim_end());
+        // Mixed endings are kept line by line.
+        check_playable(
+            "#EXTM3U\r\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\r\n0.ts\n",
+            "http://h/",
+            "#EXTM3U\r\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\r\nhttp://h/0.ts\n",
+        );
+    }
+
+    #[test]
+    fn playable_fmp4() {
+        let base = "http://127.0.0.1:9/cdn/vods/abc_x_1_2/chunked/";
+        check_playable(
+            FMP4,
+            base,
+            &FMP4
+                .replace(
+                    "URI=\"init-0-unmuted.mp4\"",
+                    &format!("URI=\"{base}init-0-muted.mp4\""),
+                )
+                .replace("\n0.mp4", &format!("\n{base}0.mp4"))
+                .replace("\n1.mp4", &format!("\n{base}1.mp4")),
+        );
+        // Other attributes and other URI tags; KEY URIs are not muted, unknown tags untouched.
+        check_playable(
+            "#EXT-X-MAP:BYTERANGE=\"720@0\",URI=\"/x/init-unmuted.mp4\"\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"key-unmuted\",IV=0x1\n\
+             #EXT-X-PART:DURATION=1.0,URI=\"p.0.mp4\"\n\
+             #EXT-X-TWITCH-INFO:URI=\"keep.ts\"\n\
+             #EXT-X-KEY:METHOD=NONE\n",
+            "http://h:1/a/b/",
+            "#EXT-X-MAP:BYTERANGE=\"720@0\",URI=\"http://h:1/x/init-muted.mp4\"\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"http://h:1/a/b/key-unmuted\",IV=0x1\n\
+             #EXT-X-PART:DURATION=1.0,URI=\"http://h:1/a/b/p.0.mp4\"\n\
+             #EXT-X-TWITCH-INFO:URI=\"keep.ts\"\n\
+             #EXT-X-KEY:METHOD=NONE\n",
+        );
+    }
+
+    #[test]
+    fn resolution() {
+        let base = "http://127.0.0.1:9/cdn/vods/abc_x_1_2/chunked/";
+        let cases = [
+            // Relative, with a path prefix in the base.
+            ("0.ts", "http://127.0.0.1:9/cdn/vods/abc_x_1_2/chunked/0.ts"),
+            (
+                "3-unmuted.ts",
+                "http://127.0.0.1:9/cdn/vods/abc_x_1_2/chunked/3-muted.ts",
+            ),
+            (
+                "../160p30/0.ts",
+                "http://127.0.0.1:9/cdn/vods/abc_x_1_2/160p30/0.ts",
+            ),
+            (
+                "./0.ts?t=1",
+                "http://127.0.0.1:9/cdn/vods/abc_x_1_2/chunked/0.ts?t=1",
+            ),
+            ("?t=1", "http://127.0.0.1:9/cdn/vods/abc_x_1_2/chunked/?t=1"),
+            // Root-relative: against the origin.
+            ("/other/4-unmuted.ts", "http://127.0.0.1:9/other/4-muted.ts"),
+            ("/../x.ts", "http://127.0.0.1:9/x.ts"),
+            // Network-path: the base's scheme.
+            ("//cdn.example/5.ts", "http://cdn.example/5.ts"),
+            // Absolute: untouched apart from muting the file name only.
+            (
+                "https://other.example/v/0.ts",
+                "https://other.example/v/0.ts",
+            ),
+            (
+                "https://a-unmuted.example/b-unmuted/6-unmuted.ts?q=7-unmuted.ts",
+                "https://a-unmuted.example/b-unmuted/6-muted.ts?q=7-unmuted.ts",
+            ),
+            ("HTTP://H/7-unmuted.mp4", "HTTP://H/7-muted.mp4"),
+            ("https://h-unmuted", "https://h-unmuted"),
+        ];
+        for (uri, expected) in cases {
+            let input = format!("#EXTINF:1,\n{uri}\n");
+            assert_eq!(
+                make_playable(&input, base),
+                format!("#EXTINF:1,\n{expected}\n"),
+                "uri {uri}"
+            );
+        }
+        // A base without its trailing slash is still the directory; its query is ignored.
+        assert_eq!(
+            make_playable("0.ts", "http://h/a/chunked"),
+            "http://h/a/chunked/0.ts"
+        );
+        assert_eq!(
+            make_playable("0.ts", "http://h/a/?sig=1"),
+            "http://h/a/0.ts"
+        );
+        assert_eq!(make_playable("0.ts", "http://h"), "http://h/0.ts");
+    }
+
+    #[test]
+    fn ended_or_live() {
+        let live = TS.replace("#EXT-X-ENDLIST\n", "");
+        check(&live, Ok(summary(3, 2, 24.5, Container::Ts, false, 10)));
+        let out = make_playable(&live, BASE);
+        assert!(!out.contains("ENDLIST"));
+        assert_eq!(validate(out.as_bytes(), LIMIT).map(|s| s.ended), Ok(false));
+    }
+
+    #[test]
+    fn container_strings() {
+        assert_eq!(Container::Ts.as_str(), "ts");
+        assert_eq!(Container::Fmp4.to_string(), "fmp4");
+    }
+
+    /// xorshift64: deterministic, no crates.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            if n == 0 {
+                0
+            } else {
+                (self.next() % n as u64) as usize
+            }
+        }
+    }
+
+    #[test]
+    fn never_panics() {
+        const TOKENS: &[&[u8]] = &[
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b",",
+            b":",
+            b"\"",
+            b"=",
+            b"#",
+            b"/",
+            b"..",
+            b"//",
+            b"?",
+            b"#EXTINF:",
+            b"#EXTINF:10.0,",
+            b"#EXT-X-MAP:URI=\"",
+            b"#EXT-X-KEY:METHOD=AES-128,URI=\"",
+            b"#EXT-X-STREAM-INF:",
+            b"#EXT-X-TARGETDURATION:",
+            b"#EXT-X-ENDLIST",
+            b"URI=\"",
+            b"-unmuted",
+            b"-muted",
+            b".mp4",
+            b"http://",
+            b"\xef\xbb\xbf",
+            "é€😀".as_bytes(),
+            b"\xff",
+            b"\xc3",
+            b"99999999999999999999999",
+            b"1e400",
+        ];
+        let seeds: Vec<Vec<u8>> = vec![
+            TS.into(),
+            FMP4.into(),
+            TS.replace('\n', "\r\n").into(),
+            b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nx.m3u8\n".to_vec(),
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n#EXTINF:1,\n/a/0.ts\n"
+                .to_vec(),
+            Vec::new(),
+        ];
+        let bases = [
+            BASE,
+            "http://127.0.0.1:9/cdn/vods/abc_x_1_2/chunked/",
+            "",
+            "/",
+            "x",
+            "http://",
+            "http:",
+            "://",
+            "\u{feff}é?#",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut accepted = 0;
+        for _ in 0..4000 {
+            let mut input = seeds[rng.below(seeds.len())].clone();
+            for _ in 0..=rng.below(6) {
+                let at = rng.below(input.len() + 1);
+                match rng.below(5) {
+                    0 => {
+                        if let Some(b) = input.get_mut(at) {
+                            *b = rng.next() as u8;
+                        }
+                    }
+                    1 | 2 => {
+                        let token = TOKENS[rng.below(TOKENS.len())];
+                        input.splice(at..at, token.iter().copied());
+                    }
+                    3 => {
+                        let end = (at + rng.below(16)).min(input.len());
+                        input.drain(at..end);
+                    }
+                    _ => input.truncate(at),
+                }
+            }
+            let limit = rng.below(input.len() + 2);
+            let _ = validate(&input, limit);
+            let result = validate(&input, LIMIT);
+            let text = String::from_utf8_lossy(&input);
+            for base in bases {
+                let _ = make_playable(&text, base);
+            }
+            if let Ok(before) = result {
+                accepted += 1;
+                for base in &bases[..2] {
+                    let out = make_playable(&text, base);
+                    assert_eq!(
+                        validate(out.as_bytes(), LIMIT),
+                        Ok(before.clone()),
+                        "input {text:?}\noutput {out:?}"
+                    );
+                    assert_eq!(out.ends_with('\n'), text.ends_with('\n'));
+                }
+            }
+        }
+        // The mutations keep some inputs valid, so the round-trip property is exercised.
+        assert!(accepted > 100, "only {accepted} inputs were valid");
+    }
+}
