@@ -241,10 +241,15 @@ fn read_probe_dir(dir: &Path) -> Result<Vec<ProbeFile>, ConfigError> {
 
 /// Parses and validates a configuration from text; `file` is used in messages and for
 /// relative paths. `probe_files` override the embedded probe modules by name.
-pub fn parse(file: Option<PathBuf>, text: &str, probe_files: &[ProbeFile]) -> Result<Config, ConfigError> {
-    let file_name = file
-        .as_ref()
-        .map_or_else(|| EMBEDDED_CONFIG_NAME.to_string(), |p| p.display().to_string());
+pub fn parse(
+    file: Option<PathBuf>,
+    text: &str,
+    probe_files: &[ProbeFile],
+) -> Result<Config, ConfigError> {
+    let file_name = file.as_ref().map_or_else(
+        || EMBEDDED_CONFIG_NAME.to_string(),
+        |p| p.display().to_string(),
+    );
     let mut problems = Vec::new();
     let probes = load_probes(probe_files, &mut problems);
     let problem = |line: Option<usize>, key: Option<String>, message: String| Problem {
@@ -288,10 +293,14 @@ pub fn parse(file: Option<PathBuf>, text: &str, probe_files: &[ProbeFile]) -> Re
     }
 }
 
-fn load_probes(probe_files: &[ProbeFile], problems: &mut Vec<Problem>) -> BTreeMap<String, ProbeModule> {
+fn load_probes(
+    probe_files: &[ProbeFile],
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, ProbeModule> {
     let mut modules = BTreeMap::new();
     for (name, text) in EMBEDDED_PROBES {
-        let module = ProbeModule::from_toml(name, text).expect("embedded probe modules are valid (unit-tested)");
+        let module = ProbeModule::from_toml(name, text)
+            .expect("embedded probe modules are valid (unit-tested)");
         modules.insert(name.to_string(), module);
     }
     for (name, path, text) in probe_files {
@@ -337,7 +346,8 @@ fn merge(defaults: &mut toml::Table, user: toml::Table) {
 }
 
 fn line_of_offset(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |before| before.matches('\n').count() + 1)
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
 }
 
 /// The 1-based line of a dotted key path (`limits.request_timeout`, `domain[2].url`,
@@ -396,7 +406,12 @@ pub fn locate(text: &str, path: &str) -> Option<usize> {
             continue;
         }
         if in_table {
-            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
+            let name = trimmed
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
             if trimmed.contains('=') && name == key.0 {
                 return Some(number + 1);
             }
@@ -487,7 +502,11 @@ struct RawDomain {
 
 /// Parses `"500ms"`, `"90s"`, `"15m"`, `"1h"`, `"60d"` and combinations such as `"1h30m"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let explain = || format!("{text:?} is not a duration; write e.g. \"500ms\", \"90s\", \"15m\", \"1h\", \"60d\"");
+    let explain = || {
+        format!(
+            "{text:?} is not a duration; write e.g. \"500ms\", \"90s\", \"15m\", \"1h\", \"60d\""
+        )
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(explain());
@@ -495,13 +514,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = trimmed;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(explain());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| explain())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let millis_per_unit: u64 = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -512,7 +535,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         rest = &rest[unit_len..];
         let millis = number.checked_mul(millis_per_unit).ok_or_else(explain)?;
-        total = total.checked_add(Duration::from_millis(millis)).ok_or_else(explain)?;
+        total = total
+            .checked_add(Duration::from_millis(millis))
+            .ok_or_else(explain)?;
     }
     Ok(total)
 }
@@ -546,7 +571,10 @@ impl Validator {
         if value.is_finite() && value > 0.0 {
             value
         } else {
-            self.report(key, format!("must be a number greater than zero (got {value})"));
+            self.report(
+                key,
+                format!("must be a number greater than zero (got {value})"),
+            );
             1.0
         }
     }
@@ -566,11 +594,23 @@ impl Validator {
             .or_else(|| url.strip_prefix("http://"));
         let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
         if rest.is_none() || host.is_none_or(str::is_empty) {
-            self.report(key, format!("{url:?} is not an http:// or https:// URL with a host"));
+            self.report(
+                key,
+                format!("{url:?} is not an http:// or https:// URL with a host"),
+            );
         } else if url.contains(['?', '#', ' ']) {
-            self.report(key, format!("{url:?}: a base URL has no query, fragment or spaces"));
+            self.report(
+                key,
+                format!("{url:?}: a base URL has no query, fragment or spaces"),
+            );
         } else if must_end_with_slash && !url.ends_with('/') {
-            self.report(key, format!("{url:?} must end with \"/\" (write {:?})", format!("{url}/")));
+            self.report(
+                key,
+                format!(
+                    "{url:?} must end with \"/\" (write {:?})",
+                    format!("{url}/")
+                ),
+            );
         }
         url.to_string()
     }
@@ -595,7 +635,12 @@ impl Validator {
         }
     }
 
-    fn config(&mut self, raw: RawConfig, file: Option<PathBuf>, probes: BTreeMap<String, ProbeModule>) -> Config {
+    fn config(
+        &mut self,
+        raw: RawConfig,
+        file: Option<PathBuf>,
+        probes: BTreeMap<String, ProbeModule>,
+    ) -> Config {
         if raw.data_dir.trim().is_empty() {
             self.report("data_dir", "must name a directory");
         }
@@ -603,7 +648,10 @@ impl Validator {
         let listen = raw.api.listen.parse().unwrap_or_else(|_| {
             self.report(
                 "api.listen",
-                format!("{:?} is not an address; write e.g. \"127.0.0.1:8080\"", raw.api.listen),
+                format!(
+                    "{:?} is not an address; write e.g. \"127.0.0.1:8080\"",
+                    raw.api.listen
+                ),
             );
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
@@ -611,8 +659,11 @@ impl Validator {
             listen,
             admin_token: raw.api.admin_token,
             cors_origin: raw.api.cors_origin,
-            max_concurrent_requests: self.count("api.max_concurrent_requests", raw.api.max_concurrent_requests, 1)
-                as usize,
+            max_concurrent_requests: self.count(
+                "api.max_concurrent_requests",
+                raw.api.max_concurrent_requests,
+                1,
+            ) as usize,
         };
         let source = self.source(raw.source);
         let schedule = ScheduleConfig {
@@ -642,7 +693,10 @@ impl Validator {
             "gql" => SourceKind::Gql,
             "helix" => SourceKind::Helix,
             other => {
-                self.report("source.kind", format!("{other:?} is not a source; use \"gql\" or \"helix\""));
+                self.report(
+                    "source.kind",
+                    format!("{other:?} is not a source; use \"gql\" or \"helix\""),
+                );
                 SourceKind::Gql
             }
         };
@@ -687,7 +741,11 @@ impl Validator {
         PipelineConfig {
             ended_after: self.duration("pipeline.ended_after", &raw.ended_after, false),
             settle: self.duration("pipeline.settle", &raw.settle, true),
-            learn_live_after: self.duration("pipeline.learn_live_after", &raw.learn_live_after, true),
+            learn_live_after: self.duration(
+                "pipeline.learn_live_after",
+                &raw.learn_live_after,
+                true,
+            ),
             align_to_hour: raw.align_to_hour,
             hour_margin: self.duration("pipeline.hour_margin", &raw.hour_margin, true),
             retries,
@@ -698,17 +756,28 @@ impl Validator {
 
     fn limits(&mut self, raw: RawLimits) -> LimitsConfig {
         LimitsConfig {
-            requests_per_second: self.positive_rate("limits.requests_per_second", raw.requests_per_second),
-            lookup_requests_per_second: self
-                .positive_rate("limits.lookup_requests_per_second", raw.lookup_requests_per_second),
+            requests_per_second: self
+                .positive_rate("limits.requests_per_second", raw.requests_per_second),
+            lookup_requests_per_second: self.positive_rate(
+                "limits.lookup_requests_per_second",
+                raw.lookup_requests_per_second,
+            ),
             connect_timeout: self.duration("limits.connect_timeout", &raw.connect_timeout, false),
             request_timeout: self.duration("limits.request_timeout", &raw.request_timeout, false),
-            max_playlist_bytes: self.count("limits.max_playlist_bytes", raw.max_playlist_bytes, 1024) as usize,
+            max_playlist_bytes: self.count(
+                "limits.max_playlist_bytes",
+                raw.max_playlist_bytes,
+                1024,
+            ) as usize,
             cache_bytes: self.count("limits.cache_bytes", raw.cache_bytes, 1 << 20) as u64,
         }
     }
 
-    fn domains(&mut self, raw: Vec<RawDomain>, probes: &BTreeMap<String, ProbeModule>) -> Vec<DomainConfig> {
+    fn domains(
+        &mut self,
+        raw: Vec<RawDomain>,
+        probes: &BTreeMap<String, ProbeModule>,
+    ) -> Vec<DomainConfig> {
         let mut domains: Vec<DomainConfig> = Vec::with_capacity(raw.len());
         for (index, raw_domain) in raw.into_iter().enumerate() {
             let key = |field: &str| format!("domain[{index}].{field}");
@@ -772,7 +841,11 @@ mod tests {
         assert_eq!(config.pipeline.ended_after, Duration::from_secs(900));
         assert_eq!(
             config.pipeline.retries,
-            vec![Duration::from_secs(600), Duration::from_secs(3600), Duration::from_secs(21600)]
+            vec![
+                Duration::from_secs(600),
+                Duration::from_secs(3600),
+                Duration::from_secs(21600)
+            ]
         );
         assert_eq!(config.pipeline.retention, Duration::from_secs(60 * 86400));
         assert_eq!(config.limits.requests_per_second, 3.0);
@@ -780,7 +853,12 @@ mod tests {
         assert_eq!(config.limits.max_playlist_bytes, 8_388_608);
         assert_eq!(config.limits.cache_bytes, 33_554_432);
         assert_eq!(config.domains.len(), 15);
-        assert!(config.domains.iter().all(|d| d.probe == "twitch-vod" && d.enabled));
+        assert!(
+            config
+                .domains
+                .iter()
+                .all(|d| d.probe == "twitch-vod" && d.enabled)
+        );
         assert_eq!(config.data_dir, PathBuf::from("./data"));
     }
 
@@ -807,7 +885,11 @@ mod tests {
     #[test]
     fn durations() {
         let check = |text: &str, expected: Option<u64>| {
-            assert_eq!(parse_duration(text).ok().map(|d| d.as_millis() as u64), expected, "{text}");
+            assert_eq!(
+                parse_duration(text).ok().map(|d| d.as_millis() as u64),
+                expected,
+                "{text}"
+            );
         };
         check("500ms", Some(500));
         check("90s", Some(90_000));
@@ -827,7 +909,8 @@ mod tests {
 
     #[test]
     fn problems_name_file_line_and_key() {
-        let text = "data_dir = \"d\"\n\n[limits]\nrequests_per_second = 0\nrequest_timeout = \"10 s\"\n";
+        let text =
+            "data_dir = \"d\"\n\n[limits]\nrequests_per_second = 0\nrequest_timeout = \"10 s\"\n";
         let found = problems(text);
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].file, "/etc/vodprobe/config.toml");
@@ -835,7 +918,11 @@ mod tests {
         assert_eq!(found[0].line, Some(4));
         assert_eq!(found[1].key.as_deref(), Some("limits.request_timeout"));
         assert_eq!(found[1].line, Some(5));
-        assert!(found[1].to_string().starts_with("/etc/vodprobe/config.toml:5: key `limits.request_timeout`: "));
+        assert!(
+            found[1]
+                .to_string()
+                .starts_with("/etc/vodprobe/config.toml:5: key `limits.request_timeout`: ")
+        );
     }
 
     #[test]
@@ -876,7 +963,8 @@ mod tests {
 
     #[test]
     fn cron_and_thresholds() {
-        let found = problems("[schedule]\nprobe = \"*/5 * * * *\"\n[source]\nmin_viewers_record = 2\n");
+        let found =
+            problems("[schedule]\nprobe = \"*/5 * * * *\"\n[source]\nmin_viewers_record = 2\n");
         let keys: Vec<&str> = found.iter().filter_map(|p| p.key.as_deref()).collect();
         assert_eq!(keys, vec!["source.min_viewers_record", "schedule.probe"]);
         let found = problems("[source]\nkind = \"helix\"\n");
@@ -885,13 +973,29 @@ mod tests {
 
     #[test]
     fn probe_files_override_and_report_their_own_lines() {
-        let good = EMBEDDED_PROBES[0].1.replace("\"chunked\", \"2160p60\"", "\"chunked\"");
-        let files = vec![("twitch-vod".to_string(), PathBuf::from("probes/twitch-vod.toml"), good)];
+        let good = EMBEDDED_PROBES[0]
+            .1
+            .replace("\"chunked\", \"2160p60\"", "\"chunked\"");
+        let files = vec![(
+            "twitch-vod".to_string(),
+            PathBuf::from("probes/twitch-vod.toml"),
+            good,
+        )];
         let config = parse(None, EMBEDDED_CONFIG, &files).expect("valid");
-        assert!(!config.probes["twitch-vod"].qualities.contains(&"2160p60".to_string()));
+        assert!(
+            !config.probes["twitch-vod"]
+                .qualities
+                .contains(&"2160p60".to_string())
+        );
 
-        let bad = EMBEDDED_PROBES[0].1.replace("kind = \"unix-1\"", "kind = \"unix-2\"");
-        let line = bad.lines().position(|l| l.contains("unix-2")).expect("present") + 1;
+        let bad = EMBEDDED_PROBES[0]
+            .1
+            .replace("kind = \"unix-1\"", "kind = \"unix-2\"");
+        let line = bad
+            .lines()
+            .position(|l| l.contains("unix-2"))
+            .expect("present")
+            + 1;
         let files = vec![("other".to_string(), PathBuf::from("probes/other.toml"), bad)];
         let Err(ConfigError::Invalid { problems }) = parse(None, EMBEDDED_CONFIG, &files) else {
             panic!("expected a refusal");

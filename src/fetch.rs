@@ -41,7 +41,10 @@ pub struct Answer {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     #[error("timed out {phase} after {after:?}")]
-    Timeout { phase: &'static str, after: Duration },
+    Timeout {
+        phase: &'static str,
+        after: Duration,
+    },
     #[error("host name not found (DNS)")]
     Dns,
     #[error("connection failed: {0}")]
@@ -89,7 +92,12 @@ impl Fetcher {
 
     /// GETs `url`. The body is read (up to `max_body_bytes`) only when the status is in
     /// `read_body_for`; `timeout` replaces `request_timeout` for this request.
-    pub fn get(&self, url: &str, read_body_for: &[u16], timeout: Option<Duration>) -> Result<Answer, FetchError> {
+    pub fn get(
+        &self,
+        url: &str,
+        read_body_for: &[u16],
+        timeout: Option<Duration>,
+    ) -> Result<Answer, FetchError> {
         let whole = timeout.unwrap_or(self.settings.request_timeout);
         let request = self
             .agent
@@ -98,7 +106,9 @@ impl Fetcher {
             .timeout_recv_response(Some(whole))
             .timeout_global(Some(whole))
             .build();
-        let mut response = request.call().map_err(|error| classify(error, self.settings, whole))?;
+        let mut response = request
+            .call()
+            .map_err(|error| classify(error, self.settings, whole))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -120,7 +130,11 @@ impl Fetcher {
         } else {
             // Drain a small body so the connection returns to the pool; a large one is dropped
             // with its connection rather than read.
-            let _ = response.body_mut().with_config().limit(MAX_DRAIN_BYTES).read_to_vec();
+            let _ = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_DRAIN_BYTES)
+                .read_to_vec();
             Vec::new()
         };
         Ok(Answer {
@@ -135,7 +149,9 @@ fn classify(error: ureq::Error, settings: FetchSettings, whole: Duration) -> Fet
     match error {
         ureq::Error::Timeout(timeout) => {
             let (phase, after) = match timeout {
-                ureq::Timeout::Connect | ureq::Timeout::Resolve => ("connecting", settings.connect_timeout),
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => {
+                    ("connecting", settings.connect_timeout)
+                }
                 ureq::Timeout::RecvResponse => ("waiting for the response head", whole),
                 ureq::Timeout::RecvBody => ("reading the body", whole),
                 _ => ("before the answer was complete", whole),

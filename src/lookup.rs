@@ -195,7 +195,13 @@ pub fn lookup(
     if plans.is_empty() {
         return Err(LookupError::NoDomains);
     }
-    let candidates = probes::plan(&plans, &request.login, request.stream_id, request.time, request.window_minutes);
+    let candidates = probes::plan(
+        &plans,
+        &request.login,
+        request.stream_id,
+        request.time,
+        request.window_minutes,
+    );
     let planned = candidates.len();
     let mut search = Search {
         fetcher,
@@ -287,7 +293,9 @@ pub fn lookup(
 }
 
 fn index_domain(search: &Search<'_>, index: usize) -> usize {
-    search.pending[index].as_ref().map_or(0, |candidate| candidate.domain)
+    search.pending[index]
+        .as_ref()
+        .map_or(0, |candidate| candidate.domain)
 }
 
 fn make_found(
@@ -305,7 +313,9 @@ fn make_found(
     Found {
         domain: candidate.domain,
         domain_url: state.config.url.clone(),
-        folder: state.module.folder(&request.login, request.stream_id, &candidate.ts),
+        folder: state
+            .module
+            .folder(&request.login, request.stream_id, &candidate.ts),
         form: candidate.form,
         timestamp: candidate.ts.clone(),
         start_unix: candidate.start_unix,
@@ -339,7 +349,8 @@ impl Search<'_> {
             return None;
         }
         let now = Instant::now();
-        while self.first_pending < self.pending.len() && self.pending[self.first_pending].is_none() {
+        while self.first_pending < self.pending.len() && self.pending[self.first_pending].is_none()
+        {
             self.first_pending += 1;
         }
         for index in self.first_pending..self.pending.len() {
@@ -396,7 +407,12 @@ impl Search<'_> {
     }
 
     /// After a hit with `all_domains`: the remaining work is the same path on every other domain.
-    fn replace_with_same_path(&mut self, hit: &Candidate, domains: &[DomainState<'_>], request: &LookupRequest) {
+    fn replace_with_same_path(
+        &mut self,
+        hit: &Candidate,
+        domains: &[DomainState<'_>],
+        request: &LookupRequest,
+    ) {
         self.pending.clear();
         self.first_pending = 0;
         for (index, state) in domains.iter().enumerate() {
@@ -406,7 +422,9 @@ impl Search<'_> {
             let quality = state.module.primary_quality();
             self.pending.push(Some(Candidate {
                 domain: index,
-                path: state.module.path(&request.login, request.stream_id, &hit.ts, quality),
+                path: state
+                    .module
+                    .path(&request.login, request.stream_id, &hit.ts, quality),
                 ..hit.clone()
             }));
         }

@@ -1,1 +1,8 @@
+//! Integration tests: the real `vodprobe` binary against the simulated Twitch CDN over real
+//! HTTP on loopback. One test binary (fast to link); a module per command.
 
+mod harness;
+
+mod check_config;
+mod domains;
+mod lookup;

@@ -7,7 +7,10 @@ pub fn run(args: ConfigArg) -> Exit {
     let file = config::resolve_path(args.config.as_deref());
     match config::load(args.config.as_deref()) {
         Ok(config) => {
-            let source = file.map_or_else(|| "the built-in default configuration".to_string(), |p| p.display().to_string());
+            let source = file.map_or_else(
+                || "the built-in default configuration".to_string(),
+                |p| p.display().to_string(),
+            );
             let enabled = config.domains.iter().filter(|d| d.enabled).count();
             let modules: Vec<&str> = config.probes.keys().map(String::as_str).collect();
             println!(
@@ -28,7 +31,10 @@ pub fn run(args: ConfigArg) -> Exit {
             for problem in &problems {
                 eprintln!("error: {problem}");
             }
-            eprintln!("{} problem(s); the configuration was not accepted", problems.len());
+            eprintln!(
+                "{} problem(s); the configuration was not accepted",
+                problems.len()
+            );
             Exit::No
         }
     }

@@ -14,8 +14,16 @@ pub fn run(args: ConfigArg) -> Exit {
         max_body_bytes: config.limits.max_playlist_bytes,
     });
     let results = check_domains(&config, &fetcher);
-    let width = results.iter().map(|r| r.domain_url.len()).max().unwrap_or(6).max(6);
-    println!("{:<width$}  {:<12}  {:<8}  {:>8}  DETAIL", "DOMAIN", "PROBE", "STATUS", "LATENCY");
+    let width = results
+        .iter()
+        .map(|r| r.domain_url.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    println!(
+        "{:<width$}  {:<12}  {:<8}  {:>8}  DETAIL",
+        "DOMAIN", "PROBE", "STATUS", "LATENCY"
+    );
     for result in &results {
         let status = match (result.enabled, result.ok) {
             (false, _) => "disabled",

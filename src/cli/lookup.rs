@@ -13,10 +13,12 @@ use vodprobe::lookup::{LookupError, LookupLimits, LookupOutcome, LookupRequest, 
 use vodprobe::time_input::parse_time;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "TIME formats: RFC 3339 (2022-09-24T17:02:09Z), \"YYYY-MM-DD HH:MM:SS\" \
+#[command(
+    after_help = "TIME formats: RFC 3339 (2022-09-24T17:02:09Z), \"YYYY-MM-DD HH:MM:SS\" \
     (TwitchTracker, UTC), \"YYYY-MM-DD HH:MM\" or \"DD-MM-YYYY HH:MM\" (StreamsCharts: the whole \
     minute is searched), or unix seconds.\n\nExit codes: 0 found, 1 searched and not found, 2 bad \
-    input or no domain could be asked.")]
+    input or no domain could be asked."
+)]
 pub struct LookupArgs {
     /// The streamer's login as it was when the stream started (e.g. gmhikaru).
     #[arg(long, value_name = "LOGIN")]
@@ -75,7 +77,9 @@ const MAX_WINDOW_MINUTES: u32 = 60;
 fn validate(args: &LookupArgs) -> Result<LookupRequest, String> {
     let login = args.streamer.trim().to_ascii_lowercase();
     let login_ok = (1..=25).contains(&login.len())
-        && login.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !login_ok {
         return Err(format!(
             "--streamer {:?} is not a Twitch login: 1–25 letters, digits or underscores \
@@ -97,7 +101,10 @@ fn validate(args: &LookupArgs) -> Result<LookupRequest, String> {
         })?;
     let time = parse_time(&args.time).map_err(|error| format!("--time: {error}"))?;
     if args.window > MAX_WINDOW_MINUTES {
-        return Err(format!("--window {} is too wide; at most {MAX_WINDOW_MINUTES} minutes", args.window));
+        return Err(format!(
+            "--window {} is too wide; at most {MAX_WINDOW_MINUTES} minutes",
+            args.window
+        ));
     }
     Ok(LookupRequest {
         login,
@@ -125,13 +132,19 @@ pub fn run(args: LookupArgs) -> Exit {
         max_body_bytes: config.limits.max_playlist_bytes,
     });
     let bar = progress_bar();
-    let outcome = lookup(&config, &fetcher, &request, LookupLimits::from_config(&config), |progress| {
-        bar.set_length(progress.planned as u64);
-        bar.set_position(progress.requests as u64);
-        if progress.failed_domains > 0 {
-            bar.set_message(format!("{} domain(s) skipped", progress.failed_domains));
-        }
-    });
+    let outcome = lookup(
+        &config,
+        &fetcher,
+        &request,
+        LookupLimits::from_config(&config),
+        |progress| {
+            bar.set_length(progress.planned as u64);
+            bar.set_position(progress.requests as u64);
+            if progress.failed_domains > 0 {
+                bar.set_message(format!("{} domain(s) skipped", progress.failed_domains));
+            }
+        },
+    );
     bar.finish_and_clear();
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -155,8 +168,9 @@ fn progress_bar() -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} searching {pos}/{len} candidates {elapsed} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{spinner} searching {pos}/{len} candidates {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }
@@ -199,7 +213,8 @@ fn report(args: &LookupArgs, request: &LookupRequest, outcome: &LookupOutcome) -
                     if outcome.failed_domains.is_empty() {
                         String::new()
                     } else {
-                        "; skipped domains may hold it — try again later or widen --window".to_string()
+                        "; skipped domains may hold it — try again later or widen --window"
+                            .to_string()
                     }
                 );
             }
@@ -207,10 +222,17 @@ fn report(args: &LookupArgs, request: &LookupRequest, outcome: &LookupOutcome) -
         }
         Some(found) => {
             let out = args.out.clone().unwrap_or_else(|| {
-                PathBuf::from(format!("{}_{}_{}.m3u8", request.login, request.stream_id, found.timestamp))
+                PathBuf::from(format!(
+                    "{}_{}_{}.m3u8",
+                    request.login, request.stream_id, found.timestamp
+                ))
             });
             if let Err(error) = write_atomically(&out, found.playable.as_bytes()) {
-                eprintln!("error: found {} but could not write {}: {error}", found.url, out.display());
+                eprintln!(
+                    "error: found {} but could not write {}: {error}",
+                    found.url,
+                    out.display()
+                );
                 return Exit::Error;
             }
             json.found = true;
@@ -238,7 +260,11 @@ fn report(args: &LookupArgs, request: &LookupRequest, outcome: &LookupOutcome) -
                     outcome.elapsed.as_secs_f64(),
                     found.form,
                     if args.all_domains {
-                        format!("; held by {} domain(s): {}", found.domains.len(), found.domains.join(" "))
+                        format!(
+                            "; held by {} domain(s): {}",
+                            found.domains.len(),
+                            found.domains.join(" ")
+                        )
                     } else {
                         String::new()
                     }

@@ -1,1 +1,20 @@
-//! placeholder
+//! Simulated Twitch services on loopback, for `demo`, integration tests and benchmarks.
+//!
+//! [`SimCdn`] behaves like Twitch's VOD CDN, faults included: each "domain" is its own
+//! listener on `127.0.0.1:0` (optionally under a path prefix), holds copies of the broadcasts
+//! added to it, computes their paths with the public sha1 rule independently of the prober
+//! (so it is an oracle for it), serves EVENT playlists and placeholder segments, and applies
+//! Twitch's lifecycle on demand: muting pass, growth while live, end, per-domain deletion.
+//! Faults ([`Fault`]) are per domain and switchable at run time; every request is logged per
+//! domain before the fault acts, so tests can assert on exactly what a client asked for.
+//!
+//! [`http`] is the tiny std-only HTTP/1.1 server underneath (thread per connection,
+//! keep-alive, streamed bodies, hold/reset replies); future simulators (live listing via
+//! GQL/Helix) reuse it with their own [`http::Handler`].
+
+pub mod cdn;
+pub mod http;
+
+pub use cdn::{
+    Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir,
+};

@@ -119,7 +119,9 @@ impl Template {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
                 Piece::Placeholder(Placeholder::Login) => out.push_str(vars.login),
-                Piece::Placeholder(Placeholder::StreamId) => out.push_str(&vars.stream_id.to_string()),
+                Piece::Placeholder(Placeholder::StreamId) => {
+                    out.push_str(&vars.stream_id.to_string())
+                }
                 Piece::Placeholder(Placeholder::Ts) => out.push_str(vars.ts),
                 Piece::Placeholder(Placeholder::Hash) => out.push_str(hash),
                 Piece::Placeholder(Placeholder::Quality) => out.push_str(vars.quality),
@@ -237,7 +239,10 @@ impl ProbeModule {
         }
         let hash = match raw.hash {
             None if path.uses(Placeholder::Hash) => {
-                return Err(invalid("path", "uses {hash} but the module has no [hash] table"));
+                return Err(invalid(
+                    "path",
+                    "uses {hash} but the module has no [hash] table",
+                ));
             }
             None => None,
             Some(raw_hash) => {
@@ -285,7 +290,10 @@ impl ProbeModule {
                 return Err(invalid(format!("form[{index}].kind"), "listed twice"));
             }
             if !(raw_form.weight.is_finite() && raw_form.weight > 0.0) {
-                return Err(invalid(format!("form[{index}].weight"), "must be a positive number"));
+                return Err(invalid(
+                    format!("form[{index}].weight"),
+                    "must be a positive number",
+                ));
             }
             forms.push(FormRule {
                 form,
@@ -301,8 +309,15 @@ impl ProbeModule {
                 if raw_answer.found.is_empty() {
                     return Err(invalid("answer.found", "list at least one status"));
                 }
-                if let Some(status) = raw_answer.found.iter().find(|s| raw_answer.missing.contains(s)) {
-                    return Err(invalid("answer.missing", format!("{status} is also in answer.found")));
+                if let Some(status) = raw_answer
+                    .found
+                    .iter()
+                    .find(|s| raw_answer.missing.contains(s))
+                {
+                    return Err(invalid(
+                        "answer.missing",
+                        format!("{status} is also in answer.found"),
+                    ));
                 }
                 AnswerRule {
                     found: raw_answer.found,
@@ -356,7 +371,10 @@ impl ProbeModule {
 
     /// The first quality folder: the one every broadcast has (`chunked` on Twitch).
     pub fn primary_quality(&self) -> &str {
-        self.qualities.first().map(String::as_str).unwrap_or("chunked")
+        self.qualities
+            .first()
+            .map(String::as_str)
+            .unwrap_or("chunked")
     }
 
     /// The weight of a form in this module, or zero if the module does not try it.
@@ -451,14 +469,35 @@ mod tests {
     #[test]
     fn bad_modules_name_the_key() {
         let swap = |from: &str, to: &str| TWITCH_VOD.replacen(from, to, 1);
-        assert_eq!(key_of(refused(&swap("{quality}/index", "{qualty}/index"))), "path");
-        assert_eq!(key_of(refused(&swap("\"unix-1\"", "\"unix-2\""))), "form[1].kind");
+        assert_eq!(
+            key_of(refused(&swap("{quality}/index", "{qualty}/index"))),
+            "path"
+        );
+        assert_eq!(
+            key_of(refused(&swap("\"unix-1\"", "\"unix-2\""))),
+            "form[1].kind"
+        );
         assert_eq!(key_of(refused(&swap("0.09", "-1.0"))), "form[1].weight");
-        assert_eq!(key_of(refused(&swap("hex_chars = 20", "hex_chars = 41"))), "hash.hex_chars");
-        assert_eq!(key_of(refused(&swap("\"sha1\"", "\"md5\""))), "hash.algorithm");
-        assert_eq!(key_of(refused(&swap("\"720p60\"", "\"720/p60\""))), "qualities[1]");
-        assert_eq!(key_of(refused(&swap("_{ts}\"\nhex", "_{hash}\"\nhex"))), "hash.input");
-        assert_eq!(key_of(refused(&swap("kind = \"unix-1\"", "kind = \"unix\""))), "form[1].kind");
+        assert_eq!(
+            key_of(refused(&swap("hex_chars = 20", "hex_chars = 41"))),
+            "hash.hex_chars"
+        );
+        assert_eq!(
+            key_of(refused(&swap("\"sha1\"", "\"md5\""))),
+            "hash.algorithm"
+        );
+        assert_eq!(
+            key_of(refused(&swap("\"720p60\"", "\"720/p60\""))),
+            "qualities[1]"
+        );
+        assert_eq!(
+            key_of(refused(&swap("_{ts}\"\nhex", "_{hash}\"\nhex"))),
+            "hash.input"
+        );
+        assert_eq!(
+            key_of(refused(&swap("kind = \"unix-1\"", "kind = \"unix\""))),
+            "form[1].kind"
+        );
     }
 
     #[test]
@@ -475,10 +514,14 @@ mod tests {
 
     #[test]
     fn module_without_hash() {
-        let text = TWITCH_VOD
-            .replace("{hash}_", "")
-            .replace("[hash]\nalgorithm = \"sha1\"\ninput = \"{login}_{stream_id}_{ts}\"\nhex_chars = 20\n", "");
+        let text = TWITCH_VOD.replace("{hash}_", "").replace(
+            "[hash]\nalgorithm = \"sha1\"\ninput = \"{login}_{stream_id}_{ts}\"\nhex_chars = 20\n",
+            "",
+        );
         let plain = ProbeModule::from_toml("plain", &text).expect("valid");
-        assert_eq!(plain.path("a_b", 1, "2", "chunked"), "a_b_1_2/chunked/index-dvr.m3u8");
+        assert_eq!(
+            plain.path("a_b", 1, "2", "chunked"),
+            "a_b_1_2/chunked/index-dvr.m3u8"
+        );
     }
 }

@@ -1,0 +1,611 @@
+//! The simulated Twitch VOD CDN: several "domains" (one loopback listener each, optionally
+//! under a path prefix), broadcasts held on some of them, and per-domain faults that can be
+//! switched at run time. Paths are computed here from the public rule (sha1 of
+//! `{login}_{stream_id}_{ts}`), independently of the prober, so the simulator is an oracle.
+//!
+//! Object semantics follow what S3 behind CloudFront shows: an object that exists answers 200,
+//! anything else (unknown path, deleted copy, missing quality, muted original) answers 403
+//! with the S3 `AccessDenied` XML body, never 404.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha1::{Digest, Sha1};
+
+use super::http::{Reply, Request, Response, Server, lock};
+
+pub type BroadcastId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Ts,
+    Fmp4,
+}
+
+impl Container {
+    fn ext(self) -> &'static str {
+        match self {
+            Container::Ts => "ts",
+            Container::Fmp4 => "mp4",
+        }
+    }
+}
+
+/// How a domain misbehaves. Every request is logged before the fault acts. HEAD requests get
+/// headers only, so the streamed faults (trickle, huge body) answer them at once.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Healthy: 200 for objects that exist, 403 (S3 XML `AccessDenied`) for anything else.
+    None,
+    /// 503 for every request (a CloudFront outage).
+    Unavailable,
+    /// 403 for every request, even existing objects.
+    Forbidden,
+    /// Accept and read the request, never answer; held until the client leaves or shutdown.
+    Blackhole,
+    /// 200 with headers, then one byte of a valid-looking playlist every 200 ms, forever.
+    SlowTrickle,
+    /// Close without answering. The request head is left unread, so the kernel answers with
+    /// a TCP RST: the client sees "connection reset by peer" (on Linux/BSD; elsewhere at
+    /// worst an EOF before any response).
+    Reset,
+    /// 200 with an HTML body for every request.
+    Garbage,
+    /// 200 with an endless chunked playlist-looking body, written as fast as the client reads.
+    HugeBody,
+    /// 429 with `Retry-After`.
+    TooManyRequests { retry_after_secs: u32 },
+}
+
+pub struct DomainSpec {
+    /// "" or a path like "cdn/vods/" (a missing trailing '/' is added, a leading '/' removed).
+    pub prefix: String,
+    pub fault: Fault,
+}
+
+impl DomainSpec {
+    pub fn healthy() -> Self {
+        DomainSpec {
+            prefix: String::new(),
+            fault: Fault::None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Broadcast {
+    pub login: String,
+    pub stream_id: u64,
+    /// The `{ts}` as it appears in the path: unix seconds or second-of-minute ("29").
+    pub path_ts: String,
+    pub domains: Vec<usize>,
+    /// "chunked" first, then e.g. "720p30".
+    pub qualities: Vec<String>,
+    pub container: Container,
+    pub segments: u32,
+    pub segment_seconds: f64,
+    /// Decides the last segment's duration (`total - (segments-1) * segment_seconds`).
+    pub total_seconds: f64,
+    /// Segment index ranges the hourly muting pass mutes (effective after [`SimCdn::mute`]).
+    pub muted: Vec<Range<u32>>,
+    pub ended: bool,
+    /// For `#ID3-EQUIV-TDTG`.
+    pub start_unix: i64,
+}
+
+impl Broadcast {
+    /// Chunked only, TS, 30 segments of 10 s, ended, nothing muted; `start_unix` is `path_ts`
+    /// when that is a unix time, else 0.
+    pub fn new(login: &str, stream_id: u64, path_ts: &str, domains: Vec<usize>) -> Self {
+        Broadcast {
+            login: login.to_string(),
+            stream_id,
+            path_ts: path_ts.to_string(),
+            domains,
+            qualities: vec!["chunked".to_string()],
+            container: Container::Ts,
+            segments: 30,
+            segment_seconds: 10.0,
+            total_seconds: 300.0,
+            muted: Vec::new(),
+            ended: true,
+            start_unix: path_ts.parse::<i64>().ok().filter(|t| *t > 59).unwrap_or(0),
+        }
+    }
+
+    /// The directory part of the path: `{hash}_{login}_{stream_id}_{ts}`.
+    pub fn dir(&self) -> String {
+        vod_dir(&self.login, self.stream_id, &self.path_ts)
+    }
+}
+
+/// `{hash}_{base}` where base = `{login}_{stream_id}_{ts}` (login lowercased) and hash is the
+/// first 20 hex chars of sha1(base).
+pub fn vod_dir(login: &str, stream_id: u64, path_ts: &str) -> String {
+    let base = format!("{}_{}_{}", login.to_lowercase(), stream_id, path_ts);
+    let digest = Sha1::digest(base.as_bytes());
+    let mut hex = String::with_capacity(40);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    format!("{}_{base}", &hex[..20])
+}
+
+/// Body of a segment object. Placeholder media: for TS, four 188-byte MPEG-TS null packets
+/// (sync byte 0x47, PID 0x1FFF) whose payload names the object; for fMP4 a `ftyp` (init) or
+/// `styp` box plus a `free` box naming it. Kept separate so real decodable media can replace it.
+pub fn segment_bytes(container: Container, quality: &str, file: &str) -> Vec<u8> {
+    let tag = format!("vodprobe-sim {quality}/{file}");
+    match container {
+        Container::Ts => {
+            let mut out = Vec::with_capacity(4 * 188);
+            for i in 0..4u8 {
+                let mut pkt = vec![0xFFu8; 188];
+                pkt[..4].copy_from_slice(&[0x47, 0x1F, 0xFF, 0x10 | i]);
+                if i == 0 {
+                    let n = tag.len().min(184);
+                    pkt[4..4 + n].copy_from_slice(&tag.as_bytes()[..n]);
+                }
+                out.extend_from_slice(&pkt);
+            }
+            out
+        }
+        Container::Fmp4 => {
+            let kind: &[u8; 4] = if file.starts_with("init") {
+                b"ftyp"
+            } else {
+                b"styp"
+            };
+            let mut out = Vec::new();
+            out.extend_from_slice(&24u32.to_be_bytes());
+            out.extend_from_slice(kind);
+            out.extend_from_slice(b"iso6\0\0\0\0iso6mp41");
+            let free_len = u32::try_from(8 + tag.len()).unwrap_or(8);
+            out.extend_from_slice(&free_len.to_be_bytes());
+            out.extend_from_slice(b"free");
+            out.extend_from_slice(&tag.as_bytes()[..free_len as usize - 8]);
+            out
+        }
+    }
+}
+
+struct Domain {
+    prefix: String,
+    fault: Fault,
+    log: Vec<String>,
+}
+
+struct Held {
+    b: Broadcast,
+    dir: String,
+    mute_applied: bool,
+    deleted: HashSet<usize>,
+}
+
+impl Held {
+    fn is_muted(&self, n: u32) -> bool {
+        self.mute_applied && self.b.muted.iter().any(|r| r.contains(&n))
+    }
+
+    fn has_quality(&self, q: &str) -> bool {
+        self.b.qualities.iter().any(|x| x == q)
+    }
+
+    fn playlist(&self) -> String {
+        let b = &self.b;
+        let n = b.segments;
+        let seg = b.segment_seconds;
+        let duration = |i: u32| {
+            let last = b.total_seconds - f64::from(n.saturating_sub(1)) * seg;
+            if i + 1 == n && last > 0.0 && last <= seg {
+                last
+            } else {
+                seg
+            }
+        };
+        let target = (0..n).map(duration).fold(seg, f64::max).ceil().max(1.0);
+        let tdtg = chrono::DateTime::from_timestamp(b.start_unix, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+            .unwrap_or_default();
+        let version = if b.container == Container::Fmp4 { 6 } else { 3 };
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n\
+             #ID3-EQUIV-TDTG:{tdtg}\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-MEDIA-SEQUENCE:0\n\
+             #EXT-X-TWITCH-ELAPSED-SECS:0.000\n#EXT-X-TWITCH-TOTAL-SECS:{:.3}\n",
+            b.total_seconds
+        );
+        if b.container == Container::Fmp4 {
+            s.push_str("#EXT-X-MAP:URI=\"init-0.mp4\"\n");
+        }
+        let ext = b.container.ext();
+        for i in 0..n {
+            let suffix = if self.is_muted(i) { "-unmuted" } else { "" };
+            let _ = write!(s, "#EXTINF:{:.3},\n{i}{suffix}.{ext}\n", duration(i));
+        }
+        if b.ended {
+            s.push_str("#EXT-X-ENDLIST\n");
+        }
+        s
+    }
+
+    /// Whether `file` (a segment or init name) exists in this broadcast right now.
+    fn has_object(&self, file: &str) -> bool {
+        let Some(stem) = file
+            .strip_suffix(self.b.container.ext())
+            .and_then(|s| s.strip_suffix('.'))
+        else {
+            return false;
+        };
+        if stem == "init-0" {
+            return self.b.container == Container::Fmp4;
+        }
+        let (num, kind) = if let Some(n) = stem.strip_suffix("-unmuted") {
+            (n, "unmuted")
+        } else if let Some(n) = stem.strip_suffix("-muted") {
+            (n, "muted")
+        } else {
+            (stem, "")
+        };
+        // Only the canonical spelling exists ("7.ts", not "07.ts" or "+7.ts").
+        let Some(n) = num.parse::<u32>().ok().filter(|n| n.to_string() == num) else {
+            return false;
+        };
+        if n >= self.b.segments {
+            return false;
+        }
+        match kind {
+            // The original audio is gone once muted; "-unmuted" is listed but never served.
+            "" => !self.is_muted(n),
+            "muted" => self.is_muted(n),
+            _ => false,
+        }
+    }
+}
+
+struct State {
+    domains: Vec<Domain>,
+    broadcasts: Vec<Held>,
+    by_dir: HashMap<String, BroadcastId>,
+}
+
+pub struct SimCdn {
+    state: Arc<Mutex<State>>,
+    servers: Vec<Server>,
+    bases: Vec<String>,
+}
+
+const TRICKLE_INTERVAL: Duration = Duration::from_millis(200);
+
+impl SimCdn {
+    /// Each domain gets its own listener on 127.0.0.1:0.
+    pub fn start(domains: Vec<DomainSpec>) -> std::io::Result<SimCdn> {
+        let domains: Vec<Domain> = domains
+            .into_iter()
+            .map(|d| {
+                let mut prefix = d.prefix.trim_start_matches('/').to_string();
+                if !prefix.is_empty() && !prefix.ends_with('/') {
+                    prefix.push('/');
+                }
+                Domain {
+                    prefix,
+                    fault: d.fault,
+                    log: Vec::new(),
+                }
+            })
+            .collect();
+        let prefixes: Vec<String> = domains.iter().map(|d| d.prefix.clone()).collect();
+        let state = Arc::new(Mutex::new(State {
+            domains,
+            broadcasts: Vec::new(),
+            by_dir: HashMap::new(),
+        }));
+        let mut cdn = SimCdn {
+            state,
+            servers: Vec::new(),
+            bases: Vec::new(),
+        };
+        for (i, prefix) in prefixes.into_iter().enumerate() {
+            let st = Arc::clone(&cdn.state);
+            // On error, `cdn` drops here and shuts down the servers already started.
+            let server = Server::bind("127.0.0.1:0", move |req: &Request| handle(&st, i, req))?;
+            cdn.bases
+                .push(format!("http://{}/{prefix}", server.local_addr()));
+            cdn.servers.push(server);
+        }
+        Ok(cdn)
+    }
+
+    pub fn domain_count(&self) -> usize {
+        self.bases.len()
+    }
+
+    /// "http://127.0.0.1:PORT/{prefix}", always ending with '/'; "" for an unknown domain.
+    pub fn base_url(&self, domain: usize) -> String {
+        self.bases.get(domain).cloned().unwrap_or_default()
+    }
+
+    pub fn set_fault(&self, domain: usize, fault: Fault) {
+        if let Some(d) = lock(&self.state).domains.get_mut(domain) {
+            d.fault = fault;
+        }
+    }
+
+    pub fn fault(&self, domain: usize) -> Option<Fault> {
+        lock(&self.state)
+            .domains
+            .get(domain)
+            .map(|d| d.fault.clone())
+    }
+
+    /// Adding a broadcast with the same path as an earlier one replaces it in lookups.
+    pub fn add_broadcast(&self, b: Broadcast) -> BroadcastId {
+        let mut st = lock(&self.state);
+        let id = st.broadcasts.len();
+        let dir = b.dir();
+        st.by_dir.insert(dir.clone(), id);
+        st.broadcasts.push(Held {
+            b,
+            dir,
+            mute_applied: false,
+            deleted: HashSet::new(),
+        });
+        id
+    }
+
+    /// The copy on `domain` is gone: 403 there afterwards.
+    pub fn delete_from(&self, id: BroadcastId, domain: usize) {
+        self.with(id, |h| {
+            h.deleted.insert(domain);
+        });
+    }
+
+    /// The hourly muting pass: segments in `muted` are listed as `N-unmuted` (403) and
+    /// `N-muted` exists; the original `N` is gone.
+    pub fn mute(&self, id: BroadcastId) {
+        self.with(id, |h| h.mute_applied = true);
+    }
+
+    /// The EVENT playlist gets `#EXT-X-ENDLIST`.
+    pub fn end(&self, id: BroadcastId) {
+        self.with(id, |h| h.b.ended = true);
+    }
+
+    /// Appends `segments` full-length segments (total seconds grow accordingly).
+    pub fn grow(&self, id: BroadcastId, segments: u32) {
+        self.with(id, |h| {
+            h.b.segments = h.b.segments.saturating_add(segments);
+            h.b.total_seconds += f64::from(segments) * h.b.segment_seconds;
+        });
+    }
+
+    /// Full request targets (path and query, starting with '/') in arrival order.
+    pub fn requests(&self, domain: usize) -> Vec<String> {
+        lock(&self.state)
+            .domains
+            .get(domain)
+            .map(|d| d.log.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn request_count(&self, domain: usize) -> usize {
+        lock(&self.state)
+            .domains
+            .get(domain)
+            .map_or(0, |d| d.log.len())
+    }
+
+    pub fn total_requests(&self) -> usize {
+        lock(&self.state).domains.iter().map(|d| d.log.len()).sum()
+    }
+
+    pub fn clear_requests(&self) {
+        for d in &mut lock(&self.state).domains {
+            d.log.clear();
+        }
+    }
+
+    /// "{hash}_{login}_{id}_{ts}/{quality}/index-dvr.m3u8" (no prefix, no leading '/');
+    /// "" for an unknown id.
+    pub fn playlist_path(&self, id: BroadcastId, quality: &str) -> String {
+        lock(&self.state)
+            .broadcasts
+            .get(id)
+            .map(|h| format!("{}/{quality}/index-dvr.m3u8", h.dir))
+            .unwrap_or_default()
+    }
+
+    /// Exactly what a domain holding the broadcast serves now; None for an unknown id/quality.
+    pub fn playlist_text(&self, id: BroadcastId, quality: &str) -> Option<String> {
+        let st = lock(&self.state);
+        st.broadcasts
+            .get(id)
+            .filter(|h| h.has_quality(quality))
+            .map(Held::playlist)
+    }
+
+    fn with(&self, id: BroadcastId, f: impl FnOnce(&mut Held)) {
+        if let Some(h) = lock(&self.state).broadcasts.get_mut(id) {
+            f(h);
+        }
+    }
+}
+
+impl Drop for SimCdn {
+    fn drop(&mut self) {
+        // Signal every server first so their connections close in parallel, then join.
+        for s in &self.servers {
+            s.stop();
+        }
+        for s in &mut self.servers {
+            s.shutdown();
+        }
+    }
+}
+
+fn cloudfront(resp: Response, hit: bool) -> Reply {
+    resp.header("Server", "AmazonS3")
+        .header(
+            "X-Cache",
+            if hit {
+                "Hit from cloudfront"
+            } else {
+                "Error from cloudfront"
+            },
+        )
+        .header("Access-Control-Allow-Origin", "*")
+        .into()
+}
+
+fn access_denied() -> Reply {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+                <Message>Access Denied</Message><RequestId>SIMULATED0000000</RequestId>\
+                <HostId>vodprobe-sim</HostId></Error>";
+    cloudfront(Response::new(403, "application/xml", body), false)
+}
+
+fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
+    let mut st = lock(state);
+    let Some(d) = st.domains.get_mut(domain) else {
+        return access_denied();
+    };
+    d.log.push(req.target.clone());
+    let prefix = d.prefix.clone();
+    match d.fault.clone() {
+        Fault::None => {}
+        Fault::Unavailable => {
+            let body = "<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE></HEAD>\
+                        <BODY><H1>503 ERROR</H1></BODY></HTML>";
+            return cloudfront(Response::new(503, "text/html", body), false);
+        }
+        Fault::Forbidden => return access_denied(),
+        Fault::Blackhole => return Reply::Hold,
+        Fault::Reset => return Reply::Reset,
+        Fault::Garbage => {
+            let body = "<!DOCTYPE html><html><head><title>Twitch</title></head><body>Not a playlist</body></html>";
+            return cloudfront(Response::new(200, "text/html", body), true);
+        }
+        Fault::TooManyRequests { retry_after_secs } => {
+            let resp = Response::new(429, "text/plain", "Too Many Requests\n")
+                .header("Retry-After", retry_after_secs.to_string());
+            return cloudfront(resp, false);
+        }
+        Fault::SlowTrickle => {
+            let produce = Box::new(
+                |w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
+                    let mut src = EndlessPlaylist::default();
+                    let mut pending = Vec::new();
+                    loop {
+                        if pending.is_empty() {
+                            src.fill(&mut pending, 1);
+                            pending.reverse();
+                        }
+                        if let Some(byte) = pending.pop() {
+                            w.write_all(&[byte])?;
+                            w.flush()?;
+                        }
+                        if stop.sleep(TRICKLE_INTERVAL) {
+                            // An error, not Ok: the body must not look complete.
+                            return Err(std::io::Error::other("server stopping"));
+                        }
+                    }
+                },
+            );
+            return cloudfront(Response::stream(200, PLAYLIST_TYPE, None, produce), true);
+        }
+        Fault::HugeBody => {
+            let produce = Box::new(
+                |w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
+                    let mut src = EndlessPlaylist::default();
+                    let mut buf = Vec::with_capacity(70 * 1024);
+                    while !stop.is_stopped() {
+                        buf.clear();
+                        src.fill(&mut buf, 64 * 1024);
+                        w.write_all(&buf)?;
+                    }
+                    Err(std::io::Error::other("server stopping"))
+                },
+            );
+            return cloudfront(Response::stream(200, PLAYLIST_TYPE, None, produce), true);
+        }
+    }
+    if req.method != "GET" && req.method != "HEAD" {
+        return cloudfront(
+            Response::new(405, "text/plain", "Method Not Allowed\n").header("Allow", "GET, HEAD"),
+            false,
+        );
+    }
+    let Some(rest) = req
+        .path()
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(prefix.as_str()))
+    else {
+        return access_denied();
+    };
+    let mut parts = rest.split('/');
+    let (Some(dir), Some(quality), Some(file), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return access_denied();
+    };
+    let Some(held) = st.by_dir.get(dir).and_then(|&id| st.broadcasts.get(id)) else {
+        return access_denied();
+    };
+    if !held.b.domains.contains(&domain)
+        || held.deleted.contains(&domain)
+        || !held.has_quality(quality)
+    {
+        return access_denied();
+    }
+    if file == "index-dvr.m3u8" {
+        return cloudfront(Response::new(200, PLAYLIST_TYPE, held.playlist()), true);
+    }
+    if !held.has_object(file) {
+        return access_denied();
+    }
+    let ctype = if held.b.container == Container::Ts {
+        "video/mp2t"
+    } else {
+        "video/mp4"
+    };
+    cloudfront(
+        Response::new(200, ctype, segment_bytes(held.b.container, quality, file)),
+        true,
+    )
+}
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+
+/// An endless, valid-looking EVENT playlist (header, then `#EXTINF` / `N.ts` lines forever)
+/// for the trickle and huge-body faults.
+#[derive(Default)]
+struct EndlessPlaylist {
+    next: u64,
+    started: bool,
+}
+
+impl EndlessPlaylist {
+    /// Appends whole lines until at least `want` bytes were added.
+    fn fill(&mut self, out: &mut Vec<u8>, want: usize) {
+        let start = out.len();
+        if !self.started {
+            self.started = true;
+            out.extend_from_slice(
+                b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-PLAYLIST-TYPE:EVENT\n\
+                  #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-TWITCH-ELAPSED-SECS:0.000\n",
+            );
+        }
+        while out.len() - start < want {
+            out.extend_from_slice(format!("#EXTINF:10.000,\n{}.ts\n", self.next).as_bytes());
+            self.next += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "cdn_tests.rs"]
+mod tests;

@@ -1,0 +1,433 @@
+//! Unit tests for the simulated CDN (kept apart from `cdn.rs` only for file length).
+
+use super::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+fn agent(timeout_ms: u64) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_millis(timeout_ms)))
+        .build()
+        .into()
+}
+
+/// GET with a 300 ms budget; (status, body).
+fn get(url: &str) -> (u16, String) {
+    let mut resp = agent(300).get(url).call().expect("request");
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_vec().expect("body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn cdn(n: usize) -> SimCdn {
+    SimCdn::start((0..n).map(|_| DomainSpec::healthy()).collect()).expect("start")
+}
+
+fn small(domains: Vec<usize>) -> Broadcast {
+    let mut b = Broadcast::new("GMHikaru", 47198535725, "1664038929", domains);
+    b.segments = 3;
+    b.total_seconds = 25.5;
+    b
+}
+
+fn url(c: &SimCdn, domain: usize, id: BroadcastId, file: &str) -> String {
+    let pl = c.playlist_path(id, "chunked");
+    format!(
+        "{}{}",
+        c.base_url(domain),
+        pl.replace("index-dvr.m3u8", file)
+    )
+}
+
+#[test]
+fn path_test_vector() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<SimCdn>();
+    assert_eq!(
+        vod_dir("GMHikaru", 47198535725, "1664038929"),
+        "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929"
+    );
+}
+
+#[test]
+fn serves_exact_playlist_on_its_domain_only() {
+    let c = cdn(2);
+    let id = c.add_broadcast(small(vec![0]));
+    assert_eq!(
+        c.playlist_path(id, "chunked"),
+        "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929/chunked/index-dvr.m3u8"
+    );
+    let expected = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n\
+                    #ID3-EQUIV-TDTG:2022-09-24T17:02:09\n#EXT-X-PLAYLIST-TYPE:EVENT\n\
+                    #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-TWITCH-ELAPSED-SECS:0.000\n\
+                    #EXT-X-TWITCH-TOTAL-SECS:25.500\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1.ts\n\
+                    #EXTINF:5.500,\n2.ts\n#EXT-X-ENDLIST\n";
+    assert_eq!(c.playlist_text(id, "chunked").as_deref(), Some(expected));
+    assert_eq!(
+        get(&url(&c, 0, id, "index-dvr.m3u8")),
+        (200, expected.to_string())
+    );
+    let (status, body) = get(&url(&c, 1, id, "index-dvr.m3u8"));
+    assert_eq!(status, 403);
+    assert!(body.contains("<Code>AccessDenied</Code>"));
+    // Unknown quality, missing segment, non-canonical name, junk path: all 403.
+    assert_eq!(c.playlist_text(id, "720p30"), None);
+    for bad in [
+        "index-dvr.m3u8".to_string(),
+        "3.ts".into(),
+        "01.ts".into(),
+        "0.mp4".into(),
+    ] {
+        assert_eq!(
+            get(&url(&c, 0, id, &bad)).0,
+            if bad == "index-dvr.m3u8" { 200 } else { 403 },
+            "{bad}"
+        );
+    }
+    assert_eq!(get(&format!("{}nothing/here", c.base_url(0))).0, 403);
+    let (status, seg) = {
+        let mut r = agent(300).get(&url(&c, 0, id, "2.ts")).call().expect("seg");
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_vec().expect("body"),
+        )
+    };
+    assert_eq!(
+        (status, seg.len(), seg[0], seg[188]),
+        (200, 4 * 188, 0x47, 0x47)
+    );
+}
+
+#[test]
+fn prefix_qualities_and_fmp4() {
+    let c = SimCdn::start(vec![DomainSpec {
+        prefix: "cdn/vods".into(),
+        fault: Fault::None,
+    }])
+    .expect("start");
+    assert!(c.base_url(0).ends_with("/cdn/vods/"));
+    let mut b = small(vec![0]);
+    b.container = Container::Fmp4;
+    b.qualities = vec!["chunked".into(), "720p30".into()];
+    let id = c.add_broadcast(b);
+    let text = c.playlist_text(id, "720p30").expect("quality");
+    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:6\n"));
+    assert!(text.contains(
+        "#EXT-X-TWITCH-TOTAL-SECS:25.500\n#EXT-X-MAP:URI=\"init-0.mp4\"\n#EXTINF:10.000,\n0.mp4\n"
+    ));
+    let pl = c.playlist_path(id, "720p30");
+    assert_eq!(get(&format!("{}{pl}", c.base_url(0))), (200, text));
+    assert_eq!(get(&url(&c, 0, id, "init-0.mp4")).0, 200);
+    assert_eq!(get(&url(&c, 0, id, "1.mp4")).0, 200);
+    assert_eq!(get(&url(&c, 0, id, "1.ts")).0, 403);
+    // Without the prefix the object does not exist.
+    let port = c.base_url(0).trim_end_matches("cdn/vods/").to_string();
+    assert_eq!(get(&format!("{port}{pl}")).0, 403);
+    assert_eq!(
+        c.requests(0).last().map(String::as_str),
+        Some(format!("/{pl}").as_str())
+    );
+}
+
+#[test]
+fn head_and_keep_alive_on_one_connection() {
+    let c = cdn(1);
+    let id = c.add_broadcast(small(vec![0]));
+    let text = c.playlist_text(id, "chunked").expect("text");
+    let addr = c
+        .base_url(0)
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let path = format!("/{}", c.playlist_path(id, "chunked"));
+    let req = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\nGET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let cl = format!("Content-Length: {}\r\n", text.len());
+    let (first, second) = out.split_at(
+        out.find("HTTP/1.1 200 OK\r\n")
+            .and_then(|_| out[1..].find("HTTP/1.1"))
+            .expect("two")
+            + 1,
+    );
+    assert!(
+        first.starts_with("HTTP/1.1 200 OK\r\n")
+            && first.contains(&cl)
+            && first.ends_with("\r\n\r\n"),
+        "{first}"
+    );
+    assert!(
+        second.starts_with("HTTP/1.1 200 OK\r\n")
+            && second.contains(&cl)
+            && second.ends_with(&text),
+        "{second}"
+    );
+    assert_eq!(c.requests(0), vec![path.clone(), path]);
+    // ureq HEAD: status only.
+    let resp = agent(300)
+        .head(&url(&c, 0, id, "0.ts"))
+        .call()
+        .expect("head");
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[test]
+fn mute_end_grow_delete() {
+    let c = cdn(2);
+    let mut b = small(vec![0, 1]);
+    b.muted.push(1..2);
+    b.ended = false;
+    let id = c.add_broadcast(b);
+    let text = c.playlist_text(id, "chunked").expect("text");
+    assert!(text.contains("\n1.ts\n") && !text.contains("ENDLIST"));
+    assert_eq!(get(&url(&c, 0, id, "1.ts")).0, 200);
+    assert_eq!(get(&url(&c, 0, id, "1-muted.ts")).0, 403);
+
+    c.mute(id);
+    let text = c.playlist_text(id, "chunked").expect("text");
+    assert!(
+        text.contains("\n0.ts\n#EXTINF:10.000,\n1-unmuted.ts\n#EXTINF:5.500,\n2.ts\n"),
+        "{text}"
+    );
+    assert_eq!(get(&url(&c, 0, id, "index-dvr.m3u8")).1, text);
+    for (file, status) in [
+        ("1-unmuted.ts", 403),
+        ("1-muted.ts", 200),
+        ("1.ts", 403),
+        ("0.ts", 200),
+        ("0-muted.ts", 403),
+    ] {
+        assert_eq!(get(&url(&c, 0, id, file)).0, status, "{file}");
+    }
+
+    c.grow(id, 2);
+    let text = c.playlist_text(id, "chunked").expect("text");
+    assert!(
+        text.contains("TOTAL-SECS:45.500\n") && text.ends_with("#EXTINF:5.500,\n4.ts\n"),
+        "{text}"
+    );
+    assert_eq!(get(&url(&c, 0, id, "4.ts")).0, 200);
+    c.end(id);
+    assert!(
+        get(&url(&c, 1, id, "index-dvr.m3u8"))
+            .1
+            .ends_with("4.ts\n#EXT-X-ENDLIST\n")
+    );
+
+    c.delete_from(id, 0);
+    assert_eq!(get(&url(&c, 0, id, "index-dvr.m3u8")).0, 403);
+    assert_eq!(get(&url(&c, 0, id, "0.ts")).0, 403);
+    assert_eq!(get(&url(&c, 1, id, "index-dvr.m3u8")).0, 200);
+}
+
+#[test]
+fn simple_faults_and_switching() {
+    let c = cdn(1);
+    let id = c.add_broadcast(small(vec![0]));
+    let u = url(&c, 0, id, "index-dvr.m3u8");
+    c.set_fault(0, Fault::Unavailable);
+    assert_eq!(get(&u).0, 503);
+    c.set_fault(0, Fault::Forbidden);
+    assert_eq!(get(&u).0, 403);
+    c.set_fault(0, Fault::Garbage);
+    let (status, body) = get(&u);
+    assert!(status == 200 && body.contains("<html>") && !body.starts_with("#EXTM3U"));
+    c.set_fault(
+        0,
+        Fault::TooManyRequests {
+            retry_after_secs: 7,
+        },
+    );
+    let resp = agent(300).get(&u).call().expect("429");
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("7")
+    );
+    c.set_fault(0, Fault::None);
+    assert_eq!(get(&u).0, 200);
+    assert_eq!(c.fault(0), Some(Fault::None));
+    assert_eq!(c.request_count(0), 5);
+}
+
+#[test]
+fn blackhole_times_out_but_is_logged() {
+    let c = SimCdn::start(vec![DomainSpec {
+        prefix: String::new(),
+        fault: Fault::Blackhole,
+    }])
+    .expect("start");
+    let id = c.add_broadcast(small(vec![0]));
+    let t = Instant::now();
+    let err = agent(300)
+        .get(&url(&c, 0, id, "index-dvr.m3u8"))
+        .call()
+        .expect_err("blackhole");
+    assert!(matches!(err, ureq::Error::Timeout(_)), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(c.request_count(0), 1);
+}
+
+#[test]
+fn trickle_keeps_bytes_coming_until_client_gives_up() {
+    let c = SimCdn::start(vec![DomainSpec {
+        prefix: String::new(),
+        fault: Fault::SlowTrickle,
+    }])
+    .expect("start");
+    let mut resp = agent(700)
+        .get(&format!("{}x", c.base_url(0)))
+        .call()
+        .expect("headers arrive");
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut reader = resp.body_mut().as_reader();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    let err = loop {
+        match reader.read(&mut byte) {
+            Ok(0) => panic!("trickle ended"),
+            Ok(_) => got.push(byte[0]),
+            Err(e) => break e,
+        }
+    };
+    assert!(got.len() >= 2 && got.starts_with(b"#EXT"), "{got:?}");
+    assert!(err.to_string().to_lowercase().contains("timeout"), "{err}");
+}
+
+#[test]
+fn reset_is_seen_as_connection_error() {
+    let c = SimCdn::start(vec![DomainSpec {
+        prefix: String::new(),
+        fault: Fault::Reset,
+    }])
+    .expect("start");
+    let addr = c
+        .base_url(0)
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    s.write_all(b"GET /a.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut buf = [0u8; 64];
+    let r = s.read(&mut buf);
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            r.map_err(|e| e.kind()).err(),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+    } else {
+        assert!(matches!(r, Ok(0) | Err(_)));
+    }
+    assert!(
+        agent(300)
+            .get(&format!("{}b", c.base_url(0)))
+            .call()
+            .is_err()
+    );
+    assert_eq!(c.requests(0).first().map(String::as_str), Some("/a.m3u8"));
+}
+
+#[test]
+fn huge_body_hits_client_cap() {
+    let c = SimCdn::start(vec![DomainSpec {
+        prefix: String::new(),
+        fault: Fault::HugeBody,
+    }])
+    .expect("start");
+    let mut resp = agent(2000)
+        .get(&format!("{}x", c.base_url(0)))
+        .call()
+        .expect("headers");
+    assert_eq!(resp.status().as_u16(), 200);
+    let err = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .expect_err("cap");
+    assert!(matches!(err, ureq::Error::BodyExceedsLimit(_)), "{err:?}");
+}
+
+#[test]
+fn request_log_and_counts() {
+    let c = cdn(3);
+    for (d, p) in [(0, "a"), (2, "b?x=1"), (0, "c")] {
+        let _ = get(&format!("{}{p}", c.base_url(d)));
+    }
+    assert_eq!(c.requests(0), vec!["/a".to_string(), "/c".to_string()]);
+    assert_eq!(c.requests(2), vec!["/b?x=1".to_string()]);
+    assert_eq!((c.request_count(1), c.total_requests()), (0, 3));
+    c.clear_requests();
+    assert_eq!(c.total_requests(), 0);
+}
+
+#[test]
+fn drop_is_prompt_and_releases_connections() {
+    let c = SimCdn::start(vec![
+        DomainSpec {
+            prefix: String::new(),
+            fault: Fault::Blackhole,
+        },
+        DomainSpec {
+            prefix: String::new(),
+            fault: Fault::SlowTrickle,
+        },
+        DomainSpec {
+            prefix: String::new(),
+            fault: Fault::HugeBody,
+        },
+    ])
+    .expect("start");
+    let conns: Vec<TcpStream> = (0..3)
+        .map(|d| {
+            let addr = c
+                .base_url(d)
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string();
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.write_all(b"GET /x HTTP/1.1\r\n\r\n").expect("write");
+            s
+        })
+        .collect();
+    while c.total_requests() < 3 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let t = Instant::now();
+    drop(c);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    // Every held connection was closed by the server: EOF or reset, immediately.
+    for mut s in &conns {
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let t = Instant::now();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(250),
+            "connection still open"
+        );
+    }
+}
