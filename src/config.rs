@@ -20,8 +20,7 @@ use std::time::Duration;
 pub const EMBEDDED_CONFIG: &str = include_str!("../config.toml");
 
 /// The repository's `probes/*.toml`, embedded as defaults: (module name, text).
-pub const EMBEDDED_PROBES: &[(&str, &str)] =
-    &[("twitch-vod", include_str!("../probes/twitch-vod.toml"))];
+pub const EMBEDDED_PROBES: &[(&str, &str)] = &[("twitch-vod", include_str!("../probes/twitch-vod.toml"))];
 
 const EMBEDDED_CONFIG_NAME: &str = "<embedded config.toml>";
 
@@ -166,10 +165,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid { problems: Vec<Problem> },
 }
@@ -241,15 +237,10 @@ fn read_probe_dir(dir: &Path) -> Result<Vec<ProbeFile>, ConfigError> {
 
 /// Parses and validates a configuration from text; `file` is used in messages and for
 /// relative paths. `probe_files` override the embedded probe modules by name.
-pub fn parse(
-    file: Option<PathBuf>,
-    text: &str,
-    probe_files: &[ProbeFile],
-) -> Result<Config, ConfigError> {
-    let file_name = file.as_ref().map_or_else(
-        || EMBEDDED_CONFIG_NAME.to_string(),
-        |p| p.display().to_string(),
-    );
+pub fn parse(file: Option<PathBuf>, text: &str, probe_files: &[ProbeFile]) -> Result<Config, ConfigError> {
+    let file_name = file
+        .as_ref()
+        .map_or_else(|| EMBEDDED_CONFIG_NAME.to_string(), |p| p.display().to_string());
     let mut problems = Vec::new();
     let probes = load_probes(probe_files, &mut problems);
     let problem = |line: Option<usize>, key: Option<String>, message: String| Problem {
@@ -274,14 +265,14 @@ pub fn parse(
         Ok(raw) => raw,
         Err(error) => {
             let key = error.path().to_string();
+            // toml appends "in `table`" on a second line; the key already says where.
             let message = error.inner().to_string();
+            let message = message.lines().next().unwrap_or("").trim().to_string();
             problems.push(problem(locate(text, &key), Some(key), message));
             return Err(ConfigError::Invalid { problems });
         }
     };
-    let mut validator = Validator {
-        problems: Vec::new(),
-    };
+    let mut validator = Validator { problems: Vec::new() };
     let config = validator.config(raw, file.clone(), probes);
     for (key, message) in validator.problems {
         problems.push(problem(locate(text, &key), Some(key), message));
@@ -293,14 +284,11 @@ pub fn parse(
     }
 }
 
-fn load_probes(
-    probe_files: &[ProbeFile],
-    problems: &mut Vec<Problem>,
-) -> BTreeMap<String, ProbeModule> {
+fn load_probes(probe_files: &[ProbeFile], problems: &mut Vec<Problem>) -> BTreeMap<String, ProbeModule> {
     let mut modules = BTreeMap::new();
     for (name, text) in EMBEDDED_PROBES {
-        let module = ProbeModule::from_toml(name, text)
-            .expect("embedded probe modules are valid (unit-tested)");
+        let module =
+            ProbeModule::from_toml(name, text).expect("embedded probe modules are valid (unit-tested)");
         modules.insert(name.to_string(), module);
     }
     for (name, path, text) in probe_files {
@@ -406,12 +394,7 @@ pub fn locate(text: &str, path: &str) -> Option<usize> {
             continue;
         }
         if in_table {
-            let name = trimmed
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"');
+            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
             if trimmed.contains('=') && name == key.0 {
                 return Some(number + 1);
             }
@@ -502,11 +485,8 @@ struct RawDomain {
 
 /// Parses `"500ms"`, `"90s"`, `"15m"`, `"1h"`, `"60d"` and combinations such as `"1h30m"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let explain = || {
-        format!(
-            "{text:?} is not a duration; write e.g. \"500ms\", \"90s\", \"15m\", \"1h\", \"60d\""
-        )
-    };
+    let explain =
+        || format!("{text:?} is not a duration; write e.g. \"500ms\", \"90s\", \"15m\", \"1h\", \"60d\"");
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(explain());
@@ -514,17 +494,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = trimmed;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
             return Err(explain());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| explain())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let millis_per_unit: u64 = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -571,10 +547,7 @@ impl Validator {
         if value.is_finite() && value > 0.0 {
             value
         } else {
-            self.report(
-                key,
-                format!("must be a number greater than zero (got {value})"),
-            );
+            self.report(key, format!("must be a number greater than zero (got {value})"));
             1.0
         }
     }
@@ -606,10 +579,7 @@ impl Validator {
         } else if must_end_with_slash && !url.ends_with('/') {
             self.report(
                 key,
-                format!(
-                    "{url:?} must end with \"/\" (write {:?})",
-                    format!("{url}/")
-                ),
+                format!("{url:?} must end with \"/\" (write {:?})", format!("{url}/")),
             );
         }
         url.to_string()
@@ -714,7 +684,9 @@ impl Validator {
         if record < observe {
             self.report(
                 "source.min_viewers_record",
-                format!("{record} is below min_viewers_observe ({observe}): streams below that are never seen"),
+                format!(
+                    "{record} is below min_viewers_observe ({observe}): streams below that are never seen"
+                ),
             );
         }
         SourceConfig {
@@ -741,11 +713,7 @@ impl Validator {
         PipelineConfig {
             ended_after: self.duration("pipeline.ended_after", &raw.ended_after, false),
             settle: self.duration("pipeline.settle", &raw.settle, true),
-            learn_live_after: self.duration(
-                "pipeline.learn_live_after",
-                &raw.learn_live_after,
-                true,
-            ),
+            learn_live_after: self.duration("pipeline.learn_live_after", &raw.learn_live_after, true),
             align_to_hour: raw.align_to_hour,
             hour_margin: self.duration("pipeline.hour_margin", &raw.hour_margin, true),
             retries,
@@ -756,28 +724,20 @@ impl Validator {
 
     fn limits(&mut self, raw: RawLimits) -> LimitsConfig {
         LimitsConfig {
-            requests_per_second: self
-                .positive_rate("limits.requests_per_second", raw.requests_per_second),
+            requests_per_second: self.positive_rate("limits.requests_per_second", raw.requests_per_second),
             lookup_requests_per_second: self.positive_rate(
                 "limits.lookup_requests_per_second",
                 raw.lookup_requests_per_second,
             ),
             connect_timeout: self.duration("limits.connect_timeout", &raw.connect_timeout, false),
             request_timeout: self.duration("limits.request_timeout", &raw.request_timeout, false),
-            max_playlist_bytes: self.count(
-                "limits.max_playlist_bytes",
-                raw.max_playlist_bytes,
-                1024,
-            ) as usize,
+            max_playlist_bytes: self.count("limits.max_playlist_bytes", raw.max_playlist_bytes, 1024)
+                as usize,
             cache_bytes: self.count("limits.cache_bytes", raw.cache_bytes, 1 << 20) as u64,
         }
     }
 
-    fn domains(
-        &mut self,
-        raw: Vec<RawDomain>,
-        probes: &BTreeMap<String, ProbeModule>,
-    ) -> Vec<DomainConfig> {
+    fn domains(&mut self, raw: Vec<RawDomain>, probes: &BTreeMap<String, ProbeModule>) -> Vec<DomainConfig> {
         let mut domains: Vec<DomainConfig> = Vec::with_capacity(raw.len());
         for (index, raw_domain) in raw.into_iter().enumerate() {
             let key = |field: &str| format!("domain[{index}].{field}");
@@ -909,8 +869,7 @@ mod tests {
 
     #[test]
     fn problems_name_file_line_and_key() {
-        let text =
-            "data_dir = \"d\"\n\n[limits]\nrequests_per_second = 0\nrequest_timeout = \"10 s\"\n";
+        let text = "data_dir = \"d\"\n\n[limits]\nrequests_per_second = 0\nrequest_timeout = \"10 s\"\n";
         let found = problems(text);
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].file, "/etc/vodprobe/config.toml");
@@ -963,8 +922,7 @@ mod tests {
 
     #[test]
     fn cron_and_thresholds() {
-        let found =
-            problems("[schedule]\nprobe = \"*/5 * * * *\"\n[source]\nmin_viewers_record = 2\n");
+        let found = problems("[schedule]\nprobe = \"*/5 * * * *\"\n[source]\nmin_viewers_record = 2\n");
         let keys: Vec<&str> = found.iter().filter_map(|p| p.key.as_deref()).collect();
         assert_eq!(keys, vec!["source.min_viewers_record", "schedule.probe"]);
         let found = problems("[source]\nkind = \"helix\"\n");
@@ -991,11 +949,7 @@ mod tests {
         let bad = EMBEDDED_PROBES[0]
             .1
             .replace("kind = \"unix-1\"", "kind = \"unix-2\"");
-        let line = bad
-            .lines()
-            .position(|l| l.contains("unix-2"))
-            .expect("present")
-            + 1;
+        let line = bad.lines().position(|l| l.contains("unix-2")).expect("present") + 1;
         let files = vec![("other".to_string(), PathBuf::from("probes/other.toml"), bad)];
         let Err(ConfigError::Invalid { problems }) = parse(None, EMBEDDED_CONFIG, &files) else {
             panic!("expected a refusal");

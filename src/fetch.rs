@@ -41,10 +41,7 @@ pub struct Answer {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     #[error("timed out {phase} after {after:?}")]
-    Timeout {
-        phase: &'static str,
-        after: Duration,
-    },
+    Timeout { phase: &'static str, after: Duration },
     #[error("host name not found (DNS)")]
     Dns,
     #[error("connection failed: {0}")]
@@ -149,9 +146,7 @@ fn classify(error: ureq::Error, settings: FetchSettings, whole: Duration) -> Fet
     match error {
         ureq::Error::Timeout(timeout) => {
             let (phase, after) = match timeout {
-                ureq::Timeout::Connect | ureq::Timeout::Resolve => {
-                    ("connecting", settings.connect_timeout)
-                }
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => ("connecting", settings.connect_timeout),
                 ureq::Timeout::RecvResponse => ("waiting for the response head", whole),
                 ureq::Timeout::RecvBody => ("reading the body", whole),
                 _ => ("before the answer was complete", whole),

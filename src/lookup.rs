@@ -349,8 +349,7 @@ impl Search<'_> {
             return None;
         }
         let now = Instant::now();
-        while self.first_pending < self.pending.len() && self.pending[self.first_pending].is_none()
-        {
+        while self.first_pending < self.pending.len() && self.pending[self.first_pending].is_none() {
             self.first_pending += 1;
         }
         for index in self.first_pending..self.pending.len() {

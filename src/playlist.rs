@@ -123,10 +123,7 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<PlaylistSummary, Playli
     }
     let text = std::str::from_utf8(body).map_err(|_| PlaylistError::NotUtf8)?;
     let text = text.strip_prefix(BOM).unwrap_or(text);
-    let mut lines = text
-        .split('\n')
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.trim()));
+    let mut lines = text.split('\n').enumerate().map(|(i, line)| (i + 1, line.trim()));
 
     let header_line = loop {
         match lines.next() {
@@ -326,9 +323,7 @@ fn tag_name(line: &str) -> &str {
     if !line.starts_with('#') {
         return "";
     }
-    line.split_once(':')
-        .map_or(line, |(name, _)| name)
-        .trim_end()
+    line.split_once(':').map_or(line, |(name, _)| name).trim_end()
 }
 
 /// A decimal number of seconds (`10`, `10.000`, `.5`): digits and at most one point.
@@ -370,10 +365,7 @@ fn uri_attribute(line: &str) -> Option<(usize, usize)> {
 /// Writes a comment or tag line, with its `URI="..."` attribute made absolute if it has one.
 fn rewrite_tag(content: &str, base: &Base<'_>, out: &mut String) {
     let name = tag_name(content.trim_start());
-    let range = URI_TAGS
-        .contains(&name)
-        .then(|| uri_attribute(content))
-        .flatten();
+    let range = URI_TAGS.contains(&name).then(|| uri_attribute(content)).flatten();
     let parts = range.and_then(|(start, end)| {
         Some((
             content.get(..start)?,
@@ -402,9 +394,8 @@ fn scheme_len(s: &str) -> Option<usize> {
     let scheme = s.get(..colon)?;
     let mut chars = scheme.chars();
     let first = chars.next()?;
-    (first.is_ascii_alphabetic()
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-    .then_some(colon)
+    (first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .then_some(colon)
 }
 
 /// The byte range of the path of a URI or reference: after `scheme:` and `//authority`,
@@ -502,10 +493,7 @@ struct Base<'a> {
 
 impl<'a> Base<'a> {
     fn parse(url: &'a str) -> Self {
-        let url = url
-            .find(['?', '#'])
-            .and_then(|i| url.get(..i))
-            .unwrap_or(url);
+        let url = url.find(['?', '#']).and_then(|i| url.get(..i)).unwrap_or(url);
         let (path_start, _) = path_range(url);
         let scheme = scheme_len(url).and_then(|i| url.get(..i)).unwrap_or("");
         let origin = url.get(..path_start).unwrap_or("");
@@ -518,11 +506,7 @@ impl<'a> Base<'a> {
         if !dir.is_empty() && !dir.ends_with('/') {
             dir.push('/');
         }
-        Base {
-            scheme,
-            origin,
-            dir,
-        }
+        Base { scheme, origin, dir }
     }
 
     fn resolve(&self, reference: &str) -> String {
@@ -611,11 +595,7 @@ mod tests {
     }
 
     fn check(input: &str, expected: Result<PlaylistSummary, PlaylistError>) {
-        assert_eq!(
-            validate(input.as_bytes(), LIMIT),
-            expected,
-            "input:\n{input}"
-        );
+        assert_eq!(validate(input.as_bytes(), LIMIT), expected, "input:\n{input}");
     }
 
     fn check_playable(input: &str, base: &str, expected: &str) {
@@ -623,11 +603,7 @@ mod tests {
         assert_eq!(out, expected, "input:\n{input}");
         // What validate accepted, it accepts again after the rewrite, with the same summary.
         if let Ok(before) = validate(input.as_bytes(), LIMIT) {
-            assert_eq!(
-                validate(out.as_bytes(), LIMIT),
-                Ok(before),
-                "output:\n{out}"
-            );
+            assert_eq!(validate(out.as_bytes(), LIMIT), Ok(before), "output:\n{out}");
         }
     }
 
@@ -799,11 +775,7 @@ mod tests {
         );
         check_playable(TS, BASE, &expected);
         // CRLF round trip, and no final newline stays without one.
-        check_playable(
-            &TS.replace('\n', "\r\n"),
-            BASE,
-            &expected.replace('\n', "\r\n"),
-        );
+        check_playable(&TS.replace('\n', "\r\n"), BASE, &expected.replace('\n', "\r\n"));
         check_playable(TS.trim_end(), BASE, expected.trim_end());
         // Mixed endings are kept line by line.
         check_playable(
@@ -868,10 +840,7 @@ mod tests {
             // Network-path: the base's scheme.
             ("//cdn.example/5.ts", "http://cdn.example/5.ts"),
             // Absolute: untouched apart from muting the file name only.
-            (
-                "https://other.example/v/0.ts",
-                "https://other.example/v/0.ts",
-            ),
+            ("https://other.example/v/0.ts", "https://other.example/v/0.ts"),
             (
                 "https://a-unmuted.example/b-unmuted/6-unmuted.ts?q=7-unmuted.ts",
                 "https://a-unmuted.example/b-unmuted/6-muted.ts?q=7-unmuted.ts",
@@ -892,10 +861,7 @@ mod tests {
             make_playable("0.ts", "http://h/a/chunked"),
             "http://h/a/chunked/0.ts"
         );
-        assert_eq!(
-            make_playable("0.ts", "http://h/a/?sig=1"),
-            "http://h/a/0.ts"
-        );
+        assert_eq!(make_playable("0.ts", "http://h/a/?sig=1"), "http://h/a/0.ts");
         assert_eq!(make_playable("0.ts", "http://h"), "http://h/0.ts");
     }
 

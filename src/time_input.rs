@@ -29,12 +29,9 @@ pub fn parse_time(input: &str) -> Result<TimeGuess, TimeInputError> {
         input: input.to_string(),
     };
     let guess = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        TimeGuess::Exact(
-            text.parse::<i64>()
-                .map_err(|_| TimeInputError::OutOfRange {
-                    input: input.to_string(),
-                })?,
-        )
+        TimeGuess::Exact(text.parse::<i64>().map_err(|_| TimeInputError::OutOfRange {
+            input: input.to_string(),
+        })?)
     } else if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         TimeGuess::Exact(time.timestamp())
     } else {

@@ -27,17 +27,10 @@ fn lookup_args<'a>(time: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn every_time_format_finds_the_broadcast() {
     let env = Env::healthy(2);
-    let id = env.cdn.add_broadcast(Broadcast::new(
-        LOGIN,
-        STREAM_ID,
-        &START.to_string(),
-        vec![1],
-    ));
-    let url = format!(
-        "{}{}",
-        env.cdn.base_url(1),
-        env.cdn.playlist_path(id, "chunked")
-    );
+    let id = env
+        .cdn
+        .add_broadcast(Broadcast::new(LOGIN, STREAM_ID, &START.to_string(), vec![1]));
+    let url = format!("{}{}", env.cdn.base_url(1), env.cdn.playlist_path(id, "chunked"));
     for time in [
         "2022-09-24 17:02:09",
         "2022-09-24T17:02:09Z",
@@ -151,11 +144,7 @@ fn fmp4_and_muted_segments_become_playable() {
     assert_eq!(json["muted_segments"], 4);
     assert_eq!(json["duration_seconds"], 115.5);
     assert_eq!(json["out"], out.to_str().expect("utf8"));
-    let base = format!(
-        "{}{}",
-        env.cdn.base_url(0),
-        env.cdn.playlist_path(id, "chunked")
-    );
+    let base = format!("{}{}", env.cdn.base_url(0), env.cdn.playlist_path(id, "chunked"));
     let base = base.trim_end_matches("index-dvr.m3u8");
     assert!(
         base.contains("/cdn/vods/"),
@@ -167,17 +156,12 @@ fn fmp4_and_muted_segments_become_playable() {
         text.contains(&format!("#EXT-X-MAP:URI=\"{base}init-0.mp4\"")),
         "{text}"
     );
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         assert!(line.starts_with(base), "relative URI left: {line}");
     }
     assert!(text.contains(&format!("{base}2-muted.mp4")), "{text}");
     // Every URI of the written playlist is fetchable from the CDN.
-    let segment = ureq::get(&format!("{base}2-muted.mp4"))
-        .call()
-        .expect("segment");
+    let segment = ureq::get(&format!("{base}2-muted.mp4")).call().expect("segment");
     assert_eq!(segment.status(), 200);
 }
 
@@ -189,17 +173,12 @@ fn faulty_domains_then_healthy() -> (Env, usize) {
         Fault::Reset,
         Fault::Garbage,
         Fault::HugeBody,
-        Fault::TooManyRequests {
-            retry_after_secs: 30,
-        },
+        Fault::TooManyRequests { retry_after_secs: 30 },
     ];
     let count = faults.len();
     let mut specs: Vec<DomainSpec> = faults.into_iter().map(faulty).collect();
     specs.push(DomainSpec::healthy());
-    (
-        Env::with_limits(specs, "max_playlist_bytes = 1048576"),
-        count,
-    )
+    (Env::with_limits(specs, "max_playlist_bytes = 1048576"), count)
 }
 
 #[test]
@@ -251,14 +230,7 @@ fn each_fault_is_bounded_by_the_timeout_and_reported() {
     // The blackhole and the trickle each cost one 1 s timeout, concurrently.
     let seconds = run.elapsed.as_secs_f64();
     assert!((0.9..3.0).contains(&seconds), "{seconds}s: {run:?}");
-    for reason in [
-        "HTTP 503",
-        "timed out",
-        "reset",
-        "not a playlist",
-        "limit",
-        "429",
-    ] {
+    for reason in ["HTTP 503", "timed out", "reset", "not a playlist", "limit", "429"] {
         assert!(
             run.stderr.contains(reason),
             "no warning mentions {reason:?}: {run:?}"
@@ -377,12 +349,8 @@ fn bad_input_is_exit_2_with_a_message_and_no_request() {
 #[test]
 fn all_domains_reports_every_holder() {
     let env = Env::healthy(3);
-    env.cdn.add_broadcast(Broadcast::new(
-        LOGIN,
-        STREAM_ID,
-        &START.to_string(),
-        vec![0, 2],
-    ));
+    env.cdn
+        .add_broadcast(Broadcast::new(LOGIN, STREAM_ID, &START.to_string(), vec![0, 2]));
     let run = env.run(&lookup_args("1664038929", &["--json", "--all-domains"]));
     assert_eq!(run.code, 0, "{run:?}");
     let json = run.json();
@@ -400,12 +368,8 @@ fn all_domains_reports_every_holder() {
 #[test]
 fn json_report_has_every_field() {
     let env = Env::healthy(1);
-    env.cdn.add_broadcast(Broadcast::new(
-        LOGIN,
-        STREAM_ID,
-        &START.to_string(),
-        vec![0],
-    ));
+    env.cdn
+        .add_broadcast(Broadcast::new(LOGIN, STREAM_ID, &START.to_string(), vec![0]));
     let run = env.run(&lookup_args("1664038929", &["--json"]));
     let json = run.json();
     for key in [

@@ -76,10 +76,8 @@ const MAX_WINDOW_MINUTES: u32 = 60;
 
 fn validate(args: &LookupArgs) -> Result<LookupRequest, String> {
     let login = args.streamer.trim().to_ascii_lowercase();
-    let login_ok = (1..=25).contains(&login.len())
-        && login
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let login_ok =
+        (1..=25).contains(&login.len()) && login.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !login_ok {
         return Err(format!(
             "--streamer {:?} is not a Twitch login: 1–25 letters, digits or underscores \
@@ -168,9 +166,8 @@ fn progress_bar() -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let style =
-        ProgressStyle::with_template("{spinner} searching {pos}/{len} candidates {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{spinner} searching {pos}/{len} candidates {elapsed} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }
@@ -213,8 +210,7 @@ fn report(args: &LookupArgs, request: &LookupRequest, outcome: &LookupOutcome) -
                     if outcome.failed_domains.is_empty() {
                         String::new()
                     } else {
-                        "; skipped domains may hold it — try again later or widen --window"
-                            .to_string()
+                        "; skipped domains may hold it — try again later or widen --window".to_string()
                     }
                 );
             }

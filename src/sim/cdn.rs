@@ -313,8 +313,7 @@ impl SimCdn {
             let st = Arc::clone(&cdn.state);
             // On error, `cdn` drops here and shuts down the servers already started.
             let server = Server::bind("127.0.0.1:0", move |req: &Request| handle(&st, i, req))?;
-            cdn.bases
-                .push(format!("http://{}/{prefix}", server.local_addr()));
+            cdn.bases.push(format!("http://{}/{prefix}", server.local_addr()));
             cdn.servers.push(server);
         }
         Ok(cdn)
@@ -336,10 +335,7 @@ impl SimCdn {
     }
 
     pub fn fault(&self, domain: usize) -> Option<Fault> {
-        lock(&self.state)
-            .domains
-            .get(domain)
-            .map(|d| d.fault.clone())
+        lock(&self.state).domains.get(domain).map(|d| d.fault.clone())
     }
 
     /// Adding a broadcast with the same path as an earlier one replaces it in lookups.
@@ -393,10 +389,7 @@ impl SimCdn {
     }
 
     pub fn request_count(&self, domain: usize) -> usize {
-        lock(&self.state)
-            .domains
-            .get(domain)
-            .map_or(0, |d| d.log.len())
+        lock(&self.state).domains.get(domain).map_or(0, |d| d.log.len())
     }
 
     pub fn total_requests(&self) -> usize {
@@ -486,7 +479,8 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
         Fault::Blackhole => return Reply::Hold,
         Fault::Reset => return Reply::Reset,
         Fault::Garbage => {
-            let body = "<!DOCTYPE html><html><head><title>Twitch</title></head><body>Not a playlist</body></html>";
+            let body =
+                "<!DOCTYPE html><html><head><title>Twitch</title></head><body>Not a playlist</body></html>";
             return cloudfront(Response::new(200, "text/html", body), true);
         }
         Fault::TooManyRequests { retry_after_secs } => {
@@ -495,41 +489,37 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
             return cloudfront(resp, false);
         }
         Fault::SlowTrickle => {
-            let produce = Box::new(
-                |w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
-                    let mut src = EndlessPlaylist::default();
-                    let mut pending = Vec::new();
-                    loop {
-                        if pending.is_empty() {
-                            src.fill(&mut pending, 1);
-                            pending.reverse();
-                        }
-                        if let Some(byte) = pending.pop() {
-                            w.write_all(&[byte])?;
-                            w.flush()?;
-                        }
-                        if stop.sleep(TRICKLE_INTERVAL) {
-                            // An error, not Ok: the body must not look complete.
-                            return Err(std::io::Error::other("server stopping"));
-                        }
+            let produce = Box::new(|w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
+                let mut src = EndlessPlaylist::default();
+                let mut pending = Vec::new();
+                loop {
+                    if pending.is_empty() {
+                        src.fill(&mut pending, 1);
+                        pending.reverse();
                     }
-                },
-            );
+                    if let Some(byte) = pending.pop() {
+                        w.write_all(&[byte])?;
+                        w.flush()?;
+                    }
+                    if stop.sleep(TRICKLE_INTERVAL) {
+                        // An error, not Ok: the body must not look complete.
+                        return Err(std::io::Error::other("server stopping"));
+                    }
+                }
+            });
             return cloudfront(Response::stream(200, PLAYLIST_TYPE, None, produce), true);
         }
         Fault::HugeBody => {
-            let produce = Box::new(
-                |w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
-                    let mut src = EndlessPlaylist::default();
-                    let mut buf = Vec::with_capacity(70 * 1024);
-                    while !stop.is_stopped() {
-                        buf.clear();
-                        src.fill(&mut buf, 64 * 1024);
-                        w.write_all(&buf)?;
-                    }
-                    Err(std::io::Error::other("server stopping"))
-                },
-            );
+            let produce = Box::new(|w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
+                let mut src = EndlessPlaylist::default();
+                let mut buf = Vec::with_capacity(70 * 1024);
+                while !stop.is_stopped() {
+                    buf.clear();
+                    src.fill(&mut buf, 64 * 1024);
+                    w.write_all(&buf)?;
+                }
+                Err(std::io::Error::other("server stopping"))
+            });
             return cloudfront(Response::stream(200, PLAYLIST_TYPE, None, produce), true);
         }
     }
@@ -555,10 +545,7 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
     let Some(held) = st.by_dir.get(dir).and_then(|&id| st.broadcasts.get(id)) else {
         return access_denied();
     };
-    if !held.b.domains.contains(&domain)
-        || held.deleted.contains(&domain)
-        || !held.has_quality(quality)
-    {
+    if !held.b.domains.contains(&domain) || held.deleted.contains(&domain) || !held.has_quality(quality) {
         return access_denied();
     }
     if file == "index-dvr.m3u8" {

@@ -34,11 +34,7 @@ fn small(domains: Vec<usize>) -> Broadcast {
 
 fn url(c: &SimCdn, domain: usize, id: BroadcastId, file: &str) -> String {
     let pl = c.playlist_path(id, "chunked");
-    format!(
-        "{}{}",
-        c.base_url(domain),
-        pl.replace("index-dvr.m3u8", file)
-    )
+    format!("{}{}", c.base_url(domain), pl.replace("index-dvr.m3u8", file))
 }
 
 #[test]
@@ -89,15 +85,9 @@ fn serves_exact_playlist_on_its_domain_only() {
     assert_eq!(get(&format!("{}nothing/here", c.base_url(0))).0, 403);
     let (status, seg) = {
         let mut r = agent(300).get(&url(&c, 0, id, "2.ts")).call().expect("seg");
-        (
-            r.status().as_u16(),
-            r.body_mut().read_to_vec().expect("body"),
-        )
+        (r.status().as_u16(), r.body_mut().read_to_vec().expect("body"))
     };
-    assert_eq!(
-        (status, seg.len(), seg[0], seg[188]),
-        (200, 4 * 188, 0x47, 0x47)
-    );
+    assert_eq!((status, seg.len(), seg[0], seg[188]), (200, 4 * 188, 0x47, 0x47));
 }
 
 #[test]
@@ -159,23 +149,16 @@ fn head_and_keep_alive_on_one_connection() {
             + 1,
     );
     assert!(
-        first.starts_with("HTTP/1.1 200 OK\r\n")
-            && first.contains(&cl)
-            && first.ends_with("\r\n\r\n"),
+        first.starts_with("HTTP/1.1 200 OK\r\n") && first.contains(&cl) && first.ends_with("\r\n\r\n"),
         "{first}"
     );
     assert!(
-        second.starts_with("HTTP/1.1 200 OK\r\n")
-            && second.contains(&cl)
-            && second.ends_with(&text),
+        second.starts_with("HTTP/1.1 200 OK\r\n") && second.contains(&cl) && second.ends_with(&text),
         "{second}"
     );
     assert_eq!(c.requests(0), vec![path.clone(), path]);
     // ureq HEAD: status only.
-    let resp = agent(300)
-        .head(&url(&c, 0, id, "0.ts"))
-        .call()
-        .expect("head");
+    let resp = agent(300).head(&url(&c, 0, id, "0.ts")).call().expect("head");
     assert_eq!(resp.status().as_u16(), 200);
 }
 
@@ -240,18 +223,11 @@ fn simple_faults_and_switching() {
     c.set_fault(0, Fault::Garbage);
     let (status, body) = get(&u);
     assert!(status == 200 && body.contains("<html>") && !body.starts_with("#EXTM3U"));
-    c.set_fault(
-        0,
-        Fault::TooManyRequests {
-            retry_after_secs: 7,
-        },
-    );
+    c.set_fault(0, Fault::TooManyRequests { retry_after_secs: 7 });
     let resp = agent(300).get(&u).call().expect("429");
     assert_eq!(resp.status().as_u16(), 429);
     assert_eq!(
-        resp.headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
+        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
         Some("7")
     );
     c.set_fault(0, Fault::None);
@@ -331,12 +307,7 @@ fn reset_is_seen_as_connection_error() {
     } else {
         assert!(matches!(r, Ok(0) | Err(_)));
     }
-    assert!(
-        agent(300)
-            .get(&format!("{}b", c.base_url(0)))
-            .call()
-            .is_err()
-    );
+    assert!(agent(300).get(&format!("{}b", c.base_url(0))).call().is_err());
     assert_eq!(c.requests(0).first().map(String::as_str), Some("/a.m3u8"));
 }
 
@@ -408,11 +379,7 @@ fn drop_is_prompt_and_releases_connections() {
     }
     let t = Instant::now();
     drop(c);
-    assert!(
-        t.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
     // Every held connection was closed by the server: EOF or reset, immediately.
     for mut s in &conns {
         s.set_read_timeout(Some(Duration::from_millis(300)))
@@ -425,9 +392,6 @@ fn drop_is_prompt_and_releases_connections() {
                 Ok(_) => {}
             }
         }
-        assert!(
-            t.elapsed() < Duration::from_millis(250),
-            "connection still open"
-        );
+        assert!(t.elapsed() < Duration::from_millis(250), "connection still open");
     }
 }

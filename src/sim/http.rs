@@ -458,9 +458,7 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
         let mut consumed = false;
         if body_len > 0 {
             req.body = vec![0u8; body_len];
-            if stream.read_exact(&mut buf[..head_len]).is_err()
-                || stream.read_exact(&mut req.body).is_err()
-            {
+            if stream.read_exact(&mut buf[..head_len]).is_err() || stream.read_exact(&mut req.body).is_err() {
                 return;
             }
             consumed = true;
@@ -493,9 +491,7 @@ fn hold(stream: &mut TcpStream, stop: &StopSignal) {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
                 ) => {}
             Err(_) => return,
         }
@@ -528,9 +524,10 @@ fn write_response(
     req: &Request,
     stop: &StopSignal,
 ) -> io::Result<bool> {
-    let close_requested = resp.headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("Connection") && v.to_ascii_lowercase().contains("close")
-    });
+    let close_requested = resp
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("Connection") && v.to_ascii_lowercase().contains("close"));
     let keep_alive = wants_keep_alive(req) && !close_requested;
     let no_body = resp.status < 200 || resp.status == 204 || resp.status == 304;
     let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
@@ -599,9 +596,7 @@ impl Write for Limited<'_> {
         if self.left == 0 {
             return Err(io::Error::other("body exceeds declared Content-Length"));
         }
-        let take = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let take = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.write(&buf[..take])?;
         self.left -= n as u64;
         Ok(n)

@@ -75,16 +75,18 @@ fn split_head_pipelining_body_and_chunked() {
     let _ = s.read_to_string(&mut out);
     assert!(out.contains("\r\n\r\nGET /a?x=1 0HTTP/1.1 200 OK"), "{out}");
     assert!(out.contains("POST /b 3"), "{out}");
-    assert!(out.ends_with("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), "{out}");
+    assert!(
+        out.ends_with(
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
 fn head_keeps_length_and_drops_body() {
     let server = echo_server();
-    let out = raw(
-        &server,
-        b"HEAD /x HTTP/1.1\r\n\r\nHEAD /chunked HTTP/1.0\r\n\r\n",
-    );
+    let out = raw(&server, b"HEAD /x HTTP/1.1\r\n\r\nHEAD /chunked HTTP/1.0\r\n\r\n");
     assert_eq!(
         out,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\n\
@@ -101,11 +103,7 @@ fn shutdown_is_prompt_with_idle_and_held_connections() {
     thread::sleep(Duration::from_millis(50));
     let t = Instant::now();
     server.shutdown();
-    assert!(
-        t.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
     held.set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
     let mut buf = [0u8; 16];

@@ -15,6 +15,4 @@
 pub mod cdn;
 pub mod http;
 
-pub use cdn::{
-    Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir,
-};
+pub use cdn::{Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir};

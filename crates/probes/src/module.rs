@@ -119,9 +119,7 @@ impl Template {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
                 Piece::Placeholder(Placeholder::Login) => out.push_str(vars.login),
-                Piece::Placeholder(Placeholder::StreamId) => {
-                    out.push_str(&vars.stream_id.to_string())
-                }
+                Piece::Placeholder(Placeholder::StreamId) => out.push_str(&vars.stream_id.to_string()),
                 Piece::Placeholder(Placeholder::Ts) => out.push_str(vars.ts),
                 Piece::Placeholder(Placeholder::Hash) => out.push_str(hash),
                 Piece::Placeholder(Placeholder::Quality) => out.push_str(vars.quality),
@@ -239,10 +237,7 @@ impl ProbeModule {
         }
         let hash = match raw.hash {
             None if path.uses(Placeholder::Hash) => {
-                return Err(invalid(
-                    "path",
-                    "uses {hash} but the module has no [hash] table",
-                ));
+                return Err(invalid("path", "uses {hash} but the module has no [hash] table"));
             }
             None => None,
             Some(raw_hash) => {
@@ -252,8 +247,7 @@ impl ProbeModule {
                 if !(1..=40).contains(&raw_hash.hex_chars) {
                     return Err(invalid("hash.hex_chars", "must be between 1 and 40"));
                 }
-                let input = Template::parse(&raw_hash.input, false)
-                    .map_err(|m| invalid("hash.input", m))?;
+                let input = Template::parse(&raw_hash.input, false).map_err(|m| invalid("hash.input", m))?;
                 Some(HashRule {
                     input,
                     hex_chars: raw_hash.hex_chars,
@@ -309,11 +303,7 @@ impl ProbeModule {
                 if raw_answer.found.is_empty() {
                     return Err(invalid("answer.found", "list at least one status"));
                 }
-                if let Some(status) = raw_answer
-                    .found
-                    .iter()
-                    .find(|s| raw_answer.missing.contains(s))
-                {
+                if let Some(status) = raw_answer.found.iter().find(|s| raw_answer.missing.contains(s)) {
                     return Err(invalid(
                         "answer.missing",
                         format!("{status} is also in answer.found"),
@@ -371,10 +361,7 @@ impl ProbeModule {
 
     /// The first quality folder: the one every broadcast has (`chunked` on Twitch).
     pub fn primary_quality(&self) -> &str {
-        self.qualities
-            .first()
-            .map(String::as_str)
-            .unwrap_or("chunked")
+        self.qualities.first().map(String::as_str).unwrap_or("chunked")
     }
 
     /// The weight of a form in this module, or zero if the module does not try it.
@@ -473,19 +460,13 @@ mod tests {
             key_of(refused(&swap("{quality}/index", "{qualty}/index"))),
             "path"
         );
-        assert_eq!(
-            key_of(refused(&swap("\"unix-1\"", "\"unix-2\""))),
-            "form[1].kind"
-        );
+        assert_eq!(key_of(refused(&swap("\"unix-1\"", "\"unix-2\""))), "form[1].kind");
         assert_eq!(key_of(refused(&swap("0.09", "-1.0"))), "form[1].weight");
         assert_eq!(
             key_of(refused(&swap("hex_chars = 20", "hex_chars = 41"))),
             "hash.hex_chars"
         );
-        assert_eq!(
-            key_of(refused(&swap("\"sha1\"", "\"md5\""))),
-            "hash.algorithm"
-        );
+        assert_eq!(key_of(refused(&swap("\"sha1\"", "\"md5\""))), "hash.algorithm");
         assert_eq!(
             key_of(refused(&swap("\"720p60\"", "\"720/p60\""))),
             "qualities[1]"

@@ -158,22 +158,13 @@ mod tests {
     }
 
     fn summary(candidates: &[Candidate]) -> Vec<(usize, String)> {
-        candidates
-            .iter()
-            .map(|c| (c.domain, c.ts.clone()))
-            .collect()
+        candidates.iter().map(|c| (c.domain, c.ts.clone())).collect()
     }
 
     #[test]
     fn exact_second_is_form_major() {
         let module = module();
-        let plan = plan(
-            &domains(&module, 2),
-            "x",
-            1,
-            TimeGuess::Exact(1_000_000_029),
-            0,
-        );
+        let plan = plan(&domains(&module, 2), "x", 1, TimeGuess::Exact(1_000_000_029), 0);
         let expected: Vec<(usize, String)> = [
             (0, "1000000029"),
             (1, "1000000029"),
@@ -198,10 +189,7 @@ mod tests {
         assert_eq!(minute % 60, 0);
         let plan = plan(&domains(&module, 1), "x", 1, TimeGuess::Minute(minute), 0);
         assert_eq!(plan.len(), 121);
-        let unix: HashSet<i64> = plan[..61]
-            .iter()
-            .map(|c| c.ts.parse().expect("num"))
-            .collect();
+        let unix: HashSet<i64> = plan[..61].iter().map(|c| c.ts.parse().expect("num")).collect();
         assert_eq!(unix, (minute - 1..minute + 60).collect());
         // The second before the minute is only reachable through `unix-1`: least likely of the 61.
         assert_eq!(plan[60].ts, (minute - 1).to_string());
@@ -212,13 +200,9 @@ mod tests {
     #[test]
     fn no_url_twice_and_every_url_distinct() {
         let module = module();
-        for guess in [
-            TimeGuess::Exact(1_600_000_000),
-            TimeGuess::Minute(1_600_000_020),
-        ] {
+        for guess in [TimeGuess::Exact(1_600_000_000), TimeGuess::Minute(1_600_000_020)] {
             let plan = plan(&domains(&module, 3), "x", 7, guess, 2);
-            let urls: HashSet<(usize, &str)> =
-                plan.iter().map(|c| (c.domain, c.path.as_str())).collect();
+            let urls: HashSet<(usize, &str)> = plan.iter().map(|c| (c.domain, c.path.as_str())).collect();
             assert_eq!(urls.len(), plan.len());
         }
     }
@@ -238,13 +222,7 @@ mod tests {
     #[test]
     fn window_widens_exact_second_by_distance() {
         let module = module();
-        let plan = plan(
-            &domains(&module, 1),
-            "x",
-            1,
-            TimeGuess::Exact(1_000_000_029),
-            1,
-        );
+        let plan = plan(&domains(&module, 1), "x", 1, TimeGuess::Exact(1_000_000_029), 1);
         assert_eq!(plan[0].ts, "1000000029");
         assert_eq!(plan[1].ts, "1000000028");
         assert_eq!(plan[2].ts, "9");
