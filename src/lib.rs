@@ -6,9 +6,12 @@
 //! crate. `sim` is the simulated Twitch used by `demo`, tests and benchmarks; nothing else in
 //! the library depends on it.
 
+pub mod budget;
 pub mod config;
 pub mod fetch;
 pub mod lookup;
 pub mod playlist;
+pub mod record;
 pub mod sim;
 pub mod time_input;
+pub mod track;

@@ -12,6 +12,7 @@
 //! dispatcher owns all state, so no locks are held across I/O. Library code: no logging, no
 //! printing; progress goes to a callback and the outcome is returned.
 
+use crate::budget::Budget;
 use crate::config::{Config, DomainConfig};
 use crate::fetch::{Fetcher, Pacer};
 use crate::playlist::{self, PlaylistSummary};
@@ -128,7 +129,6 @@ struct DomainState<'a> {
     /// Has answered at least once with a meaningful status.
     proven: bool,
     failure: Option<String>,
-    pacer: Option<Pacer>,
 }
 
 /// Asks one candidate URL and judges the answer by the domain's probe module.
@@ -161,10 +161,47 @@ fn judge(fetcher: &Fetcher, url: &str, module: &ProbeModule, timeout: Option<Dur
     Verdict::DomainFailed(reason)
 }
 
-/// Searches for the broadcast's playlist. `on_progress` is called after every request.
+/// Searches for the broadcast's playlist at `lookup_requests_per_second`.
+/// `on_progress` is called after every request.
 pub fn lookup(
     config: &Config,
     fetcher: &Fetcher,
+    request: &LookupRequest,
+    limits: LookupLimits,
+    on_progress: impl FnMut(Progress),
+) -> Result<LookupOutcome, LookupError> {
+    let plans: Vec<DomainPlan<'_>> = config
+        .domains
+        .iter()
+        .enumerate()
+        .filter(|(_, domain)| domain.enabled)
+        .map(|(index, domain)| DomainPlan {
+            domain: index,
+            module: config.module_of(domain),
+            weight: 1.0,
+        })
+        .collect();
+    if plans.is_empty() {
+        return Err(LookupError::NoDomains);
+    }
+    let candidates = probes::plan(
+        &plans,
+        &request.login,
+        request.stream_id,
+        request.time,
+        request.window_minutes,
+    );
+    let budget = Budget::immediate(limits.requests_per_second);
+    search(config, fetcher, &budget, candidates, request, limits, on_progress)
+}
+
+/// Asks `candidates` (indexes into `config.domains`, most promising first) under `budget`
+/// until one is a playlist; with `request.all_domains`, then asks the same path everywhere.
+pub fn search(
+    config: &Config,
+    fetcher: &Fetcher,
+    budget: &Budget,
+    candidates: Vec<Candidate>,
     request: &LookupRequest,
     limits: LookupLimits,
     mut on_progress: impl FnMut(Progress),
@@ -179,35 +216,17 @@ pub fn lookup(
             in_flight: 0,
             proven: false,
             failure: None,
-            pacer: domain.requests_per_second.map(Pacer::new),
         })
         .collect();
-    let plans: Vec<DomainPlan<'_>> = domains
-        .iter()
-        .enumerate()
-        .filter(|(_, state)| state.config.enabled)
-        .map(|(index, state)| DomainPlan {
-            domain: index,
-            module: state.module,
-            weight: 1.0,
-        })
-        .collect();
-    if plans.is_empty() {
-        return Err(LookupError::NoDomains);
-    }
-    let candidates = probes::plan(
-        &plans,
-        &request.login,
-        request.stream_id,
-        request.time,
-        request.window_minutes,
-    );
     let planned = candidates.len();
     let mut search = Search {
         fetcher,
         limits,
-        pacer: Pacer::new(limits.requests_per_second),
-        pending: candidates.into_iter().map(Some).collect(),
+        pending: candidates
+            .into_iter()
+            .filter(|candidate| candidate.domain < domains.len())
+            .map(Some)
+            .collect(),
         first_pending: 0,
         in_flight: 0,
         requests: 0,
@@ -250,20 +269,13 @@ pub fn lookup(
         if found.is_some() && !request.all_domains {
             break;
         }
-        let next = search.next_eligible(&domains);
-        match next {
+        match search.next_eligible(&domains) {
             Some(index) => {
-                let now = Instant::now();
-                let slot = search.pacer.ready_at(now);
-                if slot > now {
-                    search.wait_for_result(slot - now);
-                    continue;
+                let domain = &domains[index_domain(&search, index)].config;
+                match budget.try_take(&domain.url, domain.requests_per_second, Instant::now()) {
+                    Ok(()) => search.dispatch(index, &mut domains),
+                    Err(ready) => search.wait_for_result(ready.saturating_duration_since(Instant::now())),
                 }
-                search.pacer.take(now);
-                if let Some(domain_pacer) = &mut domains[index_domain(&search, index)].pacer {
-                    domain_pacer.take(now);
-                }
-                search.dispatch(index, &mut domains);
             }
             None if search.in_flight == 0 => break,
             None => search.wait_for_result(Duration::from_millis(50)),
@@ -278,7 +290,7 @@ pub fn lookup(
             })
         })
         .collect();
-    if found.is_none() && !domains.iter().any(|d| d.proven) {
+    if found.is_none() && planned > 0 && !domains.iter().any(|d| d.proven) {
         return Err(LookupError::NoDomainAnswered {
             failures: failed_domains,
         });
@@ -331,7 +343,6 @@ type Outcome = (Candidate, Verdict);
 struct Search<'f> {
     fetcher: &'f Fetcher,
     limits: LookupLimits,
-    pacer: Pacer,
     /// The plan; `None` once dispatched or skipped.
     pending: Vec<Option<Candidate>>,
     /// Everything before this index is `None`.
@@ -348,7 +359,6 @@ impl Search<'_> {
         if self.in_flight >= self.limits.max_in_flight {
             return None;
         }
-        let now = Instant::now();
         while self.first_pending < self.pending.len() && self.pending[self.first_pending].is_none() {
             self.first_pending += 1;
         }
@@ -366,8 +376,7 @@ impl Search<'_> {
             } else {
                 1
             };
-            let paced = state.pacer.as_ref().is_some_and(|p| p.ready_at(now) > now);
-            if state.in_flight < cap && !paced {
+            if state.in_flight < cap {
                 return Some(index);
             }
         }

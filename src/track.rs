@@ -1,0 +1,264 @@
+//! The pipeline's rules, as pure functions over records: sightings → records, ended and
+//! restarted streams, and when each broadcast is probed next.
+//!
+//! Nothing here touches the store, the network or the clock: callers pass `now` (unix seconds)
+//! and the records involved, and get back the records to write. That keeps every rule of the
+//! operator's notes — restarts ending the previous broadcast, reused stream ids, the hourly
+//! muting pass, the retry schedule — testable with plain data.
+
+use crate::config::Config;
+use crate::record::{ArchiveInfo, Learned, ProbeState, Sighting, Status, StreamKey, StreamRecord};
+use std::collections::HashMap;
+
+/// The settings the rules read, in seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    pub min_viewers_record: u32,
+    pub ended_after: i64,
+    pub settle: i64,
+    /// 0: live learning is off.
+    pub learn_live_after: i64,
+    pub align_to_hour: bool,
+    pub hour_margin: i64,
+    pub retries: Vec<i64>,
+    /// Back-off cap after inconclusive probes (every domain that could hold it failed).
+    pub max_backoff: i64,
+}
+
+impl Rules {
+    pub fn from_config(config: &Config) -> Rules {
+        let pipeline = &config.pipeline;
+        Rules {
+            min_viewers_record: config.source.min_viewers_record,
+            ended_after: pipeline.ended_after.as_secs() as i64,
+            settle: pipeline.settle.as_secs() as i64,
+            learn_live_after: pipeline.learn_live_after.as_secs() as i64,
+            align_to_hour: pipeline.align_to_hour,
+            hour_margin: pipeline.hour_margin.as_secs() as i64,
+            retries: pipeline.retries.iter().map(|d| d.as_secs() as i64).collect(),
+            max_backoff: 3600,
+        }
+    }
+
+    fn recordable(&self, record: &StreamRecord) -> bool {
+        record.max_viewers >= self.min_viewers_record
+    }
+}
+
+/// What the records touched by a page of sightings become.
+#[derive(Debug, Default, PartialEq)]
+pub struct PageUpdate {
+    pub write: Vec<StreamRecord>,
+    /// Ended streams that never reached the record threshold: nothing to keep.
+    pub delete: Vec<StreamKey>,
+}
+
+/// Applies one page of the live listing at `now`. `known` holds the stored records of the
+/// sighted keys; `live_of_streamer` the stored live record of each sighted streamer (to detect
+/// restarts). Sightings of one key within the page are merged.
+pub fn apply_sightings(
+    page: &[Sighting],
+    known: &HashMap<StreamKey, StreamRecord>,
+    live_of_streamer: &HashMap<u64, StreamRecord>,
+    now: i64,
+    rules: &Rules,
+) -> PageUpdate {
+    let mut touched: HashMap<StreamKey, StreamRecord> = HashMap::new();
+    let mut update = PageUpdate::default();
+    for sighting in page {
+        let key = (sighting.started_at, sighting.stream_id);
+        let record = touched
+            .remove(&key)
+            .or_else(|| known.get(&key).cloned())
+            .map(|record| seen_again(record, sighting, now, rules))
+            .unwrap_or_else(|| first_sighting(sighting, now, rules));
+        // A new start for the same streamer ends the previous broadcast at once (a restart).
+        if let Some(previous) = live_of_streamer.get(&sighting.streamer_id) {
+            let previous_key = previous.key();
+            if previous_key != key && previous.start_unix < key.0 && previous.status == Status::Live {
+                let previous = touched.remove(&previous_key).unwrap_or_else(|| previous.clone());
+                if previous.status == Status::Live {
+                    match end(previous, now, rules) {
+                        Ended::Keep(ended) => {
+                            touched.insert(previous_key, ended);
+                        }
+                        Ended::Drop(dropped) => update.delete.push(dropped),
+                    }
+                }
+            }
+        }
+        touched.insert(key, record);
+    }
+    let mut write: Vec<StreamRecord> = touched.into_values().collect();
+    write.sort_by_key(StreamRecord::key);
+    update.write = write;
+    update
+}
+
+fn first_sighting(sighting: &Sighting, now: i64, rules: &Rules) -> StreamRecord {
+    let mut record = StreamRecord {
+        start_unix: sighting.started_at,
+        stream_id: sighting.stream_id,
+        streamer_id: sighting.streamer_id,
+        login: sighting.login.to_ascii_lowercase(),
+        title: sighting.title.clone(),
+        game_id: sighting.game_id.clone(),
+        game_name: sighting.game_name.clone(),
+        language: sighting.language.clone(),
+        is_mature: sighting.is_mature,
+        max_viewers: sighting.viewers,
+        first_seen: now,
+        last_seen: now,
+        ended_at: None,
+        status: Status::Live,
+        public: None,
+        probe: ProbeState::default(),
+        archive: None,
+    };
+    schedule_live_learning(&mut record, now, rules);
+    record
+}
+
+fn seen_again(mut record: StreamRecord, sighting: &Sighting, now: i64, rules: &Rules) -> StreamRecord {
+    record.last_seen = record.last_seen.max(now);
+    record.max_viewers = record.max_viewers.max(sighting.viewers);
+    // Seen again after being taken for ended (a listing hiccup): live again unless it was
+    // already probed after its end, whose outcome stands.
+    if record.status == Status::Pending && record.probe.probes == 0 {
+        record.status = Status::Live;
+        record.ended_at = None;
+        record.probe.next_due = None;
+    }
+    if record.status == Status::Live {
+        schedule_live_learning(&mut record, now, rules);
+    }
+    record
+}
+
+/// Once a recordable stream has been live `learn_live_after`, find its path while it exists.
+fn schedule_live_learning(record: &mut StreamRecord, now: i64, rules: &Rules) {
+    let wanted = rules.learn_live_after > 0
+        && rules.recordable(record)
+        && record.probe.learned.is_none()
+        && record.probe.next_due.is_none()
+        && record.probe.probes == 0;
+    if wanted {
+        record.probe.next_due = Some(now.max(record.start_unix + rules.learn_live_after));
+    }
+}
+
+enum Ended {
+    Keep(StreamRecord),
+    Drop(StreamKey),
+}
+
+/// Ends a live broadcast at `now` (its end is taken as its last sighting): recordable ones
+/// wait for their first probe `settle` later; others are dropped.
+fn end(mut record: StreamRecord, now: i64, rules: &Rules) -> Ended {
+    if !rules.recordable(&record) {
+        return Ended::Drop(record.key());
+    }
+    record.status = Status::Pending;
+    record.ended_at = Some(record.last_seen);
+    record.probe.next_due = Some(now + rules.settle);
+    Ended::Keep(record)
+}
+
+/// Live records unseen for `ended_after` have ended.
+pub fn end_unseen(live: &[StreamRecord], now: i64, rules: &Rules) -> PageUpdate {
+    let mut update = PageUpdate::default();
+    for record in live {
+        if record.status != Status::Live || record.last_seen + rules.ended_after > now {
+            continue;
+        }
+        // Detected late (the appliance was down): the first probe is due now, not in the past.
+        let detected = (record.last_seen + rules.ended_after)
+            .max(now - rules.settle)
+            .min(now);
+        match end(record.clone(), detected, rules) {
+            Ended::Keep(ended) => update.write.push(ended),
+            Ended::Drop(key) => update.delete.push(key),
+        }
+    }
+    update
+}
+
+/// What one probe of a broadcast found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProbeResult {
+    /// The playlist, with where it was found.
+    Hit { archive: ArchiveInfo, learned: Learned },
+    /// Every candidate answered "not there".
+    Miss,
+    /// No conclusion: a domain that could hold it failed, or the budget ran out.
+    Inconclusive { reason: String },
+}
+
+/// The first hour boundary after `t`, plus the margin: when the muted playlist is final.
+pub fn hour_probe_time(ended_at: i64, rules: &Rules) -> i64 {
+    (ended_at.div_euclid(3600) + 1) * 3600 + rules.hour_margin
+}
+
+/// The record after a probe at `now`. Whether the archive is replaced is the caller's: a Hit
+/// always carries the fetched playlist.
+pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rules: &Rules) -> StreamRecord {
+    record.probe.probes += 1;
+    record.probe.next_due = None;
+    match result {
+        ProbeResult::Hit { archive, learned } => {
+            record.probe.last_error = None;
+            record.probe.misses = 0;
+            record.probe.inconclusive = 0;
+            record.probe.learned = Some(learned);
+            if record.status == Status::Live {
+                // Learned while live: the capture after the end will cost one request. The
+                // partial playlist is kept in case the broadcast is deleted right after it ends.
+                record.probe.learned_live = true;
+                record.archive = Some(archive);
+                return record;
+            }
+            record.status = Status::Found;
+            record.archive = Some(archive);
+            if rules.align_to_hour && !record.probe.hour_probe_done {
+                let ended_at = record.ended_at.unwrap_or(record.last_seen);
+                let hour_probe = hour_probe_time(ended_at, rules);
+                if now >= hour_probe {
+                    record.probe.hour_probe_done = true;
+                } else {
+                    record.probe.next_due = Some(hour_probe);
+                }
+            }
+        }
+        ProbeResult::Miss => {
+            record.probe.inconclusive = 0;
+            record.probe.last_error = Some("not found on any domain".to_string());
+            if record.status == Status::Live {
+                // Not there yet while live: wait for the end.
+                return record;
+            }
+            if record.status == Status::Found {
+                // Deleted after the first capture: the stored copy stands.
+                record.probe.hour_probe_done = true;
+                record.probe.last_error = Some("gone before the hour-aligned probe".to_string());
+                return record;
+            }
+            record.probe.misses += 1;
+            match rules.retries.get(record.probe.misses as usize - 1) {
+                Some(delay) => record.probe.next_due = Some(now + delay),
+                None => record.status = Status::NotFound,
+            }
+        }
+        ProbeResult::Inconclusive { reason } => {
+            record.probe.last_error = Some(reason);
+            // Domains recover (outages last 15–20 minutes): back off, never give up.
+            let delay = (60_i64 << record.probe.inconclusive.min(6)).min(rules.max_backoff);
+            record.probe.inconclusive += 1;
+            record.probe.next_due = Some(now + delay);
+        }
+    }
+    record
+}
+
+#[cfg(test)]
+#[path = "track_tests.rs"]
+mod tests;

@@ -1,0 +1,320 @@
+//! Unit tests of the pipeline's rules: plain records in, records out.
+
+use super::*;
+use crate::playlist::Container;
+
+const HOUR: i64 = 3600;
+/// 2022-09-24 17:02:09 UTC.
+const START: i64 = 1_664_038_929;
+
+fn rules() -> Rules {
+    Rules {
+        min_viewers_record: 10,
+        ended_after: 900,
+        settle: 60,
+        learn_live_after: 600,
+        align_to_hour: true,
+        hour_margin: 300,
+        retries: vec![600, 3600, 21600],
+        max_backoff: 3600,
+    }
+}
+
+fn sighting(stream_id: u64, streamer_id: u64, started_at: i64, viewers: u32) -> Sighting {
+    Sighting {
+        stream_id,
+        streamer_id,
+        login: format!("Streamer{streamer_id}"),
+        title: "title".into(),
+        game_id: "509658".into(),
+        game_name: "Just Chatting".into(),
+        language: "en".into(),
+        is_mature: false,
+        viewers,
+        started_at,
+    }
+}
+
+fn apply(page: &[Sighting], known: &[StreamRecord], now: i64) -> PageUpdate {
+    let known_map = known.iter().map(|r| (r.key(), r.clone())).collect();
+    let live = known
+        .iter()
+        .filter(|r| r.status == Status::Live)
+        .map(|r| (r.streamer_id, r.clone()))
+        .collect();
+    apply_sightings(page, &known_map, &live, now, &rules())
+}
+
+fn live_record(viewers: u32, now: i64) -> StreamRecord {
+    apply(&[sighting(1, 7, START, viewers)], &[], now).write.remove(0)
+}
+
+fn archive() -> ArchiveInfo {
+    ArchiveInfo {
+        domain: "https://vod-secure.twitch.tv/".into(),
+        domains: vec!["https://vod-secure.twitch.tv/".into()],
+        timestamp_form: "unix".into(),
+        ts: START.to_string(),
+        url: "https://vod-secure.twitch.tv/x/chunked/index-dvr.m3u8".into(),
+        duration_seconds: 300.0,
+        segments: 30,
+        muted_segments: 0,
+        container: Container::Ts,
+        qualities: vec!["chunked".into()],
+        fetched_at: 0,
+        ended: true,
+    }
+}
+
+fn hit() -> ProbeResult {
+    ProbeResult::Hit {
+        archive: archive(),
+        learned: Learned {
+            domain: "https://vod-secure.twitch.tv/".into(),
+            form: "unix".into(),
+            ts: START.to_string(),
+        },
+    }
+}
+
+#[test]
+fn first_sighting_creates_a_live_record_with_start_metadata() {
+    let now = START + 30;
+    let record = live_record(50, now);
+    assert_eq!(record.key(), (START, 1));
+    assert_eq!(record.status, Status::Live);
+    assert_eq!(record.login, "streamer7");
+    assert_eq!(
+        (record.first_seen, record.last_seen, record.max_viewers),
+        (now, now, 50)
+    );
+    // Live learning is due once the stream has been live learn_live_after.
+    assert_eq!(record.probe.next_due, Some(START + 600));
+}
+
+#[test]
+fn later_sightings_keep_start_metadata_and_track_max_viewers() {
+    let first = live_record(50, START + 30);
+    let mut changed = sighting(1, 7, START, 20);
+    changed.title = "new title".into();
+    changed.login = "renamed".into();
+    let again = apply(&[changed], std::slice::from_ref(&first), START + 90)
+        .write
+        .remove(0);
+    assert_eq!(again.title, "title");
+    assert_eq!(again.login, "streamer7");
+    assert_eq!(again.max_viewers, 50);
+    assert_eq!(again.last_seen, START + 90);
+    assert_eq!(again.first_seen, START + 30);
+}
+
+#[test]
+fn below_record_threshold_is_not_learned_until_it_reaches_it() {
+    let small = live_record(5, START + 30);
+    assert_eq!(small.probe.next_due, None);
+    let grown = apply(&[sighting(1, 7, START, 12)], &[small], START + 700)
+        .write
+        .remove(0);
+    assert_eq!(grown.probe.next_due, Some(START + 700));
+}
+
+#[test]
+fn unseen_for_ended_after_has_ended_and_waits_settle() {
+    let record = live_record(50, START + 30);
+    assert!(
+        end_unseen(std::slice::from_ref(&record), START + 30 + 899, &rules())
+            .write
+            .is_empty()
+    );
+    let update = end_unseen(&[record], START + 30 + 900, &rules());
+    let ended = &update.write[0];
+    assert_eq!(ended.status, Status::Pending);
+    assert_eq!(ended.ended_at, Some(START + 30));
+    assert_eq!(ended.probe.next_due, Some(START + 30 + 900 + 60));
+}
+
+#[test]
+fn ended_late_after_downtime_is_due_now_not_in_the_past() {
+    let record = live_record(50, START + 30);
+    let now = START + 10 * HOUR;
+    let ended = end_unseen(&[record], now, &rules()).write.remove(0);
+    assert_eq!(ended.probe.next_due, Some(now));
+}
+
+#[test]
+fn ended_below_threshold_is_dropped() {
+    let record = live_record(9, START + 30);
+    let update = end_unseen(&[record], START + HOUR, &rules());
+    assert!(update.write.is_empty());
+    assert_eq!(update.delete, vec![(START, 1)]);
+}
+
+#[test]
+fn a_new_start_for_the_same_streamer_ends_the_previous_broadcast_at_once() {
+    let previous = live_record(50, START + 30);
+    let now = START + 1200;
+    let update = apply(&[sighting(2, 7, START + 1100, 40)], &[previous], now);
+    assert_eq!(update.write.len(), 2);
+    let old = &update.write[0];
+    assert_eq!(old.key(), (START, 1));
+    assert_eq!(old.status, Status::Pending);
+    assert_eq!(old.probe.next_due, Some(now + 60));
+    let new = &update.write[1];
+    assert_eq!(new.key(), (START + 1100, 2));
+    assert_eq!(new.status, Status::Live);
+}
+
+#[test]
+fn a_reused_stream_id_with_a_later_start_is_a_separate_broadcast() {
+    let previous = live_record(50, START + 30);
+    let update = apply(&[sighting(1, 7, START + 1100, 40)], &[previous], START + 1200);
+    let keys: Vec<StreamKey> = update.write.iter().map(StreamRecord::key).collect();
+    assert_eq!(keys, vec![(START, 1), (START + 1100, 1)]);
+    assert_eq!(update.write[0].status, Status::Pending);
+    assert_eq!(update.write[1].status, Status::Live);
+}
+
+#[test]
+fn an_old_start_seen_again_does_not_end_the_newer_broadcast() {
+    let newer = apply(&[sighting(2, 7, START + 1100, 40)], &[], START + 1200)
+        .write
+        .remove(0);
+    let update = apply(&[sighting(1, 7, START, 40)], &[newer], START + 1300);
+    assert!(
+        update.write.iter().all(|r| r.status == Status::Live),
+        "{update:?}"
+    );
+}
+
+#[test]
+fn duplicate_sightings_in_one_page_merge() {
+    let update = apply(
+        &[sighting(1, 7, START, 10), sighting(1, 7, START, 30)],
+        &[],
+        START + 5,
+    );
+    assert_eq!(update.write.len(), 1);
+    assert_eq!(update.write[0].max_viewers, 30);
+}
+
+#[test]
+fn a_listing_hiccup_revives_an_unprobed_ended_stream() {
+    let record = live_record(50, START + 30);
+    let ended = end_unseen(&[record], START + 30 + 900, &rules()).write.remove(0);
+    let revived = apply(&[sighting(1, 7, START, 60)], &[ended], START + 1000)
+        .write
+        .remove(0);
+    assert_eq!(revived.status, Status::Live);
+    assert_eq!(revived.ended_at, None);
+}
+
+fn ended_record(ended_at: i64) -> StreamRecord {
+    let mut record = live_record(50, START + 30);
+    record.last_seen = ended_at;
+    end_unseen(&[record], ended_at + 900, &rules()).write.remove(0)
+}
+
+#[test]
+fn a_hit_is_probed_again_after_the_next_hour_boundary() {
+    // Ended 17:40, first probe 17:56: the muting pass at 18:00 → hour probe at 18:05.
+    let ended_at = START - 129 + 38 * 60; // 17:40:00
+    let record = ended_record(ended_at);
+    let now = ended_at + 960;
+    let found = after_probe(record, hit(), now, &rules());
+    assert_eq!(found.status, Status::Found);
+    let expected = (ended_at / HOUR + 1) * HOUR + 300;
+    assert_eq!(found.probe.next_due, Some(expected));
+    assert!(!found.probe.hour_probe_done);
+    // The hour probe: done, nothing more due.
+    let again = after_probe(found, hit(), expected, &rules());
+    assert!(again.probe.hour_probe_done);
+    assert_eq!(again.probe.next_due, None);
+    assert_eq!(again.probe.probes, 2);
+}
+
+#[test]
+fn a_hit_after_the_boundary_needs_no_second_probe() {
+    let ended_at = START - 129 + 50 * 60; // 17:50
+    let record = ended_record(ended_at);
+    let found = after_probe(record, hit(), ended_at + 20 * 60, &rules());
+    assert!(found.probe.hour_probe_done);
+    assert_eq!(found.probe.next_due, None);
+}
+
+#[test]
+fn no_hour_probe_when_alignment_is_off() {
+    let mut rules = rules();
+    rules.align_to_hour = false;
+    let found = after_probe(ended_record(START + 600), hit(), START + 2000, &rules);
+    assert_eq!(found.probe.next_due, None);
+}
+
+#[test]
+fn misses_follow_the_retry_schedule_then_not_found() {
+    let mut record = ended_record(START + 600);
+    let mut now = START + 2000;
+    for delay in [600, 3600, 21600] {
+        record = after_probe(record, ProbeResult::Miss, now, &rules());
+        assert_eq!(record.status, Status::Pending);
+        assert_eq!(record.probe.next_due, Some(now + delay));
+        now += delay;
+    }
+    record = after_probe(record, ProbeResult::Miss, now, &rules());
+    assert_eq!(record.status, Status::NotFound);
+    assert_eq!(record.probe.next_due, None);
+    assert_eq!(record.probe.probes, 4);
+}
+
+#[test]
+fn deleted_before_the_hour_probe_keeps_the_capture() {
+    let found = after_probe(ended_record(START + 600), hit(), START + 2000, &rules());
+    let later = after_probe(found, ProbeResult::Miss, START + 4000, &rules());
+    assert_eq!(later.status, Status::Found);
+    assert!(later.archive.is_some());
+    assert_eq!(later.probe.next_due, None);
+}
+
+#[test]
+fn inconclusive_backs_off_and_never_gives_up() {
+    let mut record = ended_record(START + 600);
+    let mut now = START + 2000;
+    let mut delays = Vec::new();
+    for _ in 0..9 {
+        record = after_probe(
+            record,
+            ProbeResult::Inconclusive {
+                reason: "outage".into(),
+            },
+            now,
+            &rules(),
+        );
+        let due = record.probe.next_due.expect("still due");
+        delays.push(due - now);
+        now = due;
+    }
+    assert_eq!(delays, vec![60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+    assert_eq!(record.status, Status::Pending);
+    assert_eq!(record.probe.misses, 0);
+}
+
+#[test]
+fn learning_while_live_keeps_the_partial_copy_and_waits_for_the_end() {
+    let record = live_record(50, START + 30);
+    let learned = after_probe(record, hit(), START + 600, &rules());
+    assert_eq!(learned.status, Status::Live);
+    assert!(learned.probe.learned_live);
+    assert!(learned.archive.is_some());
+    assert_eq!(learned.probe.next_due, None);
+    // Its end schedules the capture as usual.
+    let ended = end_unseen(&[learned], START + 30 + 900, &rules()).write.remove(0);
+    assert_eq!(ended.probe.next_due, Some(START + 30 + 960));
+    // A miss while live waits for the end rather than retrying.
+    let missed = after_probe(
+        live_record(50, START + 30),
+        ProbeResult::Miss,
+        START + 600,
+        &rules(),
+    );
+    assert_eq!(missed.status, Status::Live);
+    assert_eq!(missed.probe.next_due, None);
+}
