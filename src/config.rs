@@ -54,6 +54,15 @@ pub enum SourceKind {
     Helix,
 }
 
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Gql => "gql",
+            SourceKind::Helix => "helix",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SourceConfig {
     pub kind: SourceKind,

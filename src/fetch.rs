@@ -142,6 +142,110 @@ impl Fetcher {
     }
 }
 
+/// The HTTP methods [`Fetcher::send`] speaks (the JSON APIs need no others).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// An answer from a JSON API: unlike [`Answer`], the body is always read (up to the cap) and
+/// the response headers are kept, because APIs put rate-limit state and error details there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiAnswer {
+    pub status: u16,
+    /// Response headers in arrival order, names lowercased; values that are not text are dropped.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// `Retry-After` in seconds, when present and numeric.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiAnswer {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+impl Fetcher {
+    /// Sends one request to a JSON API under the same bounds as [`Fetcher::get`] (connect and
+    /// whole-request timeouts, `max_body_bytes`), with `headers` added. The body of every
+    /// answer is read, whatever its status, since API errors explain themselves in it. A GET
+    /// carries no body: passing one is refused rather than silently dropped.
+    pub fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<ApiAnswer, FetchError> {
+        let whole = self.settings.request_timeout;
+        let result = match method {
+            Method::Get => {
+                if body.is_some() {
+                    return Err(FetchError::Other("a GET request carries no body".into()));
+                }
+                with_headers(self.agent.get(url), headers, whole).call()
+            }
+            Method::Post => {
+                let request = with_headers(self.agent.post(url), headers, whole);
+                match body {
+                    Some(bytes) => request.send(bytes),
+                    None => request.send_empty(),
+                }
+            }
+        };
+        let mut response = result.map_err(|error| classify(error, self.settings, whole))?;
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+            .collect();
+        let retry_after = headers
+            .iter()
+            .find(|(name, _)| name == "retry-after")
+            .and_then(|(_, value)| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let limit = self.settings.max_body_bytes;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(limit as u64)
+            .read_to_vec()
+            .map_err(|error| match error {
+                ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge { limit },
+                other => classify(other, self.settings, whole),
+            })?;
+        Ok(ApiAnswer {
+            status,
+            headers,
+            body,
+            retry_after,
+        })
+    }
+}
+
+/// Adds the caller's headers and the whole-request timeout to a request of either body kind.
+fn with_headers<B>(
+    request: ureq::RequestBuilder<B>,
+    headers: &[(&str, String)],
+    whole: Duration,
+) -> ureq::RequestBuilder<B> {
+    let request = headers.iter().fold(request, |request, (name, value)| {
+        request.header(*name, value.as_str())
+    });
+    request
+        .config()
+        .timeout_recv_response(Some(whole))
+        .timeout_global(Some(whole))
+        .build()
+}
+
 fn classify(error: ureq::Error, settings: FetchSettings, whole: Duration) -> FetchError {
     match error {
         ureq::Error::Timeout(timeout) => {

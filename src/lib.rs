@@ -8,10 +8,15 @@
 
 pub mod budget;
 pub mod config;
+pub mod daemon;
+pub mod discover;
 pub mod fetch;
 pub mod lookup;
 pub mod playlist;
+pub mod probe;
 pub mod record;
+pub mod schedule;
 pub mod sim;
+pub mod store;
 pub mod time_input;
 pub mod track;

@@ -14,9 +14,10 @@
 
 use crate::budget::Budget;
 use crate::config::{Config, DomainConfig};
-use crate::fetch::{Fetcher, Pacer};
+use crate::fetch::Fetcher;
 use crate::playlist::{self, PlaylistSummary};
 use probes::{Candidate, DomainPlan, ProbeModule, TimeGuess, TimestampForm};
+use std::collections::HashSet;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,8 @@ pub struct Found {
     /// The start second the form implies.
     pub start_unix: i64,
     pub summary: PlaylistSummary,
+    /// The playlist exactly as the CDN served it.
+    pub raw: String,
     /// The playlist with absolute URIs and the muted rewrite.
     pub playable: String,
     /// Every domain known to hold it (the hit, plus others with `all_domains`).
@@ -88,6 +91,8 @@ pub struct LookupOutcome {
     pub planned: usize,
     pub elapsed: Duration,
     pub failed_domains: Vec<DomainFailure>,
+    /// The search was stopped before it finished (shutdown); nothing can be concluded.
+    pub interrupted: bool,
 }
 
 /// Progress for a bar: requests sent so far out of the planned sweep.
@@ -192,11 +197,22 @@ pub fn lookup(
         request.window_minutes,
     );
     let budget = Budget::immediate(limits.requests_per_second);
-    search(config, fetcher, &budget, candidates, request, limits, on_progress)
+    search(
+        config,
+        fetcher,
+        &budget,
+        candidates,
+        request,
+        limits,
+        &|| false,
+        on_progress,
+    )
 }
 
 /// Asks `candidates` (indexes into `config.domains`, most promising first) under `budget`
 /// until one is a playlist; with `request.all_domains`, then asks the same path everywhere.
+/// When `stop()` turns true the search ends early with `interrupted` set (shutdown).
+#[allow(clippy::too_many_arguments)]
 pub fn search(
     config: &Config,
     fetcher: &Fetcher,
@@ -204,6 +220,7 @@ pub fn search(
     candidates: Vec<Candidate>,
     request: &LookupRequest,
     limits: LookupLimits,
+    stop: &dyn Fn() -> bool,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<LookupOutcome, LookupError> {
     let started = Instant::now();
@@ -230,9 +247,11 @@ pub fn search(
         first_pending: 0,
         in_flight: 0,
         requests: 0,
+        asked: HashSet::new(),
         results: mpsc::channel(),
     };
     let mut found: Option<Found> = None;
+    let mut interrupted = false;
     loop {
         while let Ok((candidate, verdict)) = search.results.1.try_recv() {
             search.in_flight -= 1;
@@ -250,7 +269,11 @@ pub fn search(
                                 search.pending.clear();
                             }
                         }
-                        Some(found) => found.domains.push(state.config.url.clone()),
+                        Some(found) => {
+                            if !found.domains.contains(&state.config.url) {
+                                found.domains.push(state.config.url.clone());
+                            }
+                        }
                     }
                 }
                 Verdict::Miss => state.proven = true,
@@ -267,6 +290,10 @@ pub fn search(
             });
         }
         if found.is_some() && !request.all_domains {
+            break;
+        }
+        if stop() {
+            interrupted = true;
             break;
         }
         match search.next_eligible(&domains) {
@@ -290,7 +317,7 @@ pub fn search(
             })
         })
         .collect();
-    if found.is_none() && planned > 0 && !domains.iter().any(|d| d.proven) {
+    if found.is_none() && !interrupted && planned > 0 && !domains.iter().any(|d| d.proven) {
         return Err(LookupError::NoDomainAnswered {
             failures: failed_domains,
         });
@@ -301,6 +328,7 @@ pub fn search(
         planned,
         elapsed: started.elapsed(),
         failed_domains,
+        interrupted,
     })
 }
 
@@ -332,6 +360,7 @@ fn make_found(
         timestamp: candidate.ts.clone(),
         start_unix: candidate.start_unix,
         playable: playlist::make_playable(text, &base),
+        raw: text.to_string(),
         summary,
         domains: vec![state.config.url.clone()],
         url,
@@ -349,6 +378,8 @@ struct Search<'f> {
     first_pending: usize,
     in_flight: usize,
     requests: usize,
+    /// (domain, path) of every request sent: nothing is asked twice.
+    asked: HashSet<(usize, String)>,
     results: (mpsc::Sender<Outcome>, mpsc::Receiver<Outcome>),
 }
 
@@ -387,6 +418,9 @@ impl Search<'_> {
         let Some(candidate) = self.pending[index].take() else {
             return;
         };
+        if !self.asked.insert((candidate.domain, candidate.path.clone())) {
+            return;
+        }
         let state = &mut domains[candidate.domain];
         state.in_flight += 1;
         self.in_flight += 1;
@@ -451,9 +485,9 @@ pub struct DomainHealth {
 }
 
 /// Checks every configured domain once, concurrently, by asking for a playlist that cannot
-/// exist: a healthy domain answers with a "missing" status quickly.
-pub fn check_domains(config: &Config, fetcher: &Fetcher) -> Vec<DomainHealth> {
-    let mut pacer = Pacer::new(config.limits.lookup_requests_per_second);
+/// exist: a healthy domain answers with a "missing" status quickly. Each check takes a slot of
+/// `budget` first.
+pub fn check_domains(config: &Config, fetcher: &Fetcher, budget: &Budget) -> Vec<DomainHealth> {
     let handles: Vec<_> = config
         .domains
         .iter()
@@ -463,10 +497,11 @@ pub fn check_domains(config: &Config, fetcher: &Fetcher) -> Vec<DomainHealth> {
             if !domain.enabled {
                 return None;
             }
-            let slot = pacer.take(Instant::now());
+            while let Err(ready) = budget.try_take(&domain.url, domain.requests_per_second, Instant::now()) {
+                std::thread::sleep(ready.saturating_duration_since(Instant::now()));
+            }
             let fetcher = fetcher.clone();
             Some(std::thread::spawn(move || {
-                std::thread::sleep(slot.saturating_duration_since(Instant::now()));
                 let path = module.path("vodprobe", 0, "0", module.primary_quality());
                 let url = format!("{}{}", domain.url, path);
                 let started = Instant::now();

@@ -64,6 +64,8 @@ pub struct ProbeState {
     pub hour_probe_done: bool,
     /// The path was found while the broadcast was live.
     pub learned_live: bool,
+    /// A probe while live found nothing on any domain: the channel most likely keeps no VODs.
+    pub missed_live: bool,
     pub learned: Option<Learned>,
     pub last_error: Option<String>,
 }

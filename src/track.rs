@@ -80,7 +80,7 @@ pub fn apply_sightings(
                 if previous.status == Status::Live {
                     match end(previous, now, rules) {
                         Ended::Keep(ended) => {
-                            touched.insert(previous_key, ended);
+                            touched.insert(previous_key, *ended);
                         }
                         Ended::Drop(dropped) => update.delete.push(dropped),
                     }
@@ -148,7 +148,7 @@ fn schedule_live_learning(record: &mut StreamRecord, now: i64, rules: &Rules) {
 }
 
 enum Ended {
-    Keep(StreamRecord),
+    Keep(Box<StreamRecord>),
     Drop(StreamKey),
 }
 
@@ -161,7 +161,7 @@ fn end(mut record: StreamRecord, now: i64, rules: &Rules) -> Ended {
     record.status = Status::Pending;
     record.ended_at = Some(record.last_seen);
     record.probe.next_due = Some(now + rules.settle);
-    Ended::Keep(record)
+    Ended::Keep(Box::new(record))
 }
 
 /// Live records unseen for `ended_after` have ended.
@@ -176,7 +176,7 @@ pub fn end_unseen(live: &[StreamRecord], now: i64, rules: &Rules) -> PageUpdate 
             .max(now - rules.settle)
             .min(now);
         match end(record.clone(), detected, rules) {
-            Ended::Keep(ended) => update.write.push(ended),
+            Ended::Keep(ended) => update.write.push(*ended),
             Ended::Drop(key) => update.delete.push(key),
         }
     }
@@ -187,7 +187,10 @@ pub fn end_unseen(live: &[StreamRecord], now: i64, rules: &Rules) -> PageUpdate 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ProbeResult {
     /// The playlist, with where it was found.
-    Hit { archive: ArchiveInfo, learned: Learned },
+    Hit {
+        archive: Box<ArchiveInfo>,
+        learned: Learned,
+    },
     /// Every candidate answered "not there".
     Miss,
     /// No conclusion: a domain that could hold it failed, or the budget ran out.
@@ -214,11 +217,11 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
                 // Learned while live: the capture after the end will cost one request. The
                 // partial playlist is kept in case the broadcast is deleted right after it ends.
                 record.probe.learned_live = true;
-                record.archive = Some(archive);
+                record.archive = Some(*archive);
                 return record;
             }
             record.status = Status::Found;
-            record.archive = Some(archive);
+            record.archive = Some(*archive);
             if rules.align_to_hour && !record.probe.hour_probe_done {
                 let ended_at = record.ended_at.unwrap_or(record.last_seen);
                 let hour_probe = hour_probe_time(ended_at, rules);
@@ -233,7 +236,9 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
             record.probe.inconclusive = 0;
             record.probe.last_error = Some("not found on any domain".to_string());
             if record.status == Status::Live {
-                // Not there yet while live: wait for the end.
+                // Twitch's EVENT playlist exists while a broadcast is live, so a miss now means
+                // the channel most likely keeps no VODs: one probe after the end settles it.
+                record.probe.missed_live = true;
                 return record;
             }
             if record.status == Status::Found {
@@ -243,6 +248,11 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
                 return record;
             }
             record.probe.misses += 1;
+            if record.probe.missed_live {
+                record.status = Status::NotFound;
+                record.probe.last_error = Some("not found while live nor after the end".to_string());
+                return record;
+            }
             match rules.retries.get(record.probe.misses as usize - 1) {
                 Some(delay) => record.probe.next_due = Some(now + delay),
                 None => record.status = Status::NotFound,

@@ -68,7 +68,7 @@ fn archive() -> ArchiveInfo {
 
 fn hit() -> ProbeResult {
     ProbeResult::Hit {
-        archive: archive(),
+        archive: Box::new(archive()),
         learned: Learned {
             domain: "https://vod-secure.twitch.tv/".into(),
             form: "unix".into(),

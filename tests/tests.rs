@@ -6,3 +6,4 @@ mod harness;
 mod check_config;
 mod domains;
 mod lookup;
+mod serve;

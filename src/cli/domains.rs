@@ -1,6 +1,7 @@
 //! `vodprobe domains`: check every configured domain now and print one line per domain.
 
 use super::{ConfigArg, Exit, load_config};
+use vodprobe::budget::Budget;
 use vodprobe::fetch::{FetchSettings, Fetcher};
 use vodprobe::lookup::check_domains;
 
@@ -13,7 +14,8 @@ pub fn run(args: ConfigArg) -> Exit {
         request_timeout: config.limits.request_timeout,
         max_body_bytes: config.limits.max_playlist_bytes,
     });
-    let results = check_domains(&config, &fetcher);
+    let budget = Budget::immediate(config.limits.lookup_requests_per_second);
+    let results = check_domains(&config, &fetcher, &budget);
     let width = results
         .iter()
         .map(|r| r.domain_url.len())

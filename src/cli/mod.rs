@@ -3,8 +3,10 @@
 //! library types; only validated values reach the library.
 
 mod check_config;
+mod demo;
 mod domains;
 mod lookup;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,7 +37,7 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run everything: scheduler, prober, API.
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// Find one broadcast's playlist now, from its streamer, stream id and start time.
     Lookup(lookup::LookupArgs),
     /// Check every configured CDN domain now and print a table.
@@ -43,7 +45,7 @@ enum Command {
     /// Validate config.toml and probes/*.toml; exit 0, or 1 with every problem explained.
     CheckConfig(ConfigArg),
     /// Run serve against a built-in simulated Twitch, offline.
-    Demo(DemoArgs),
+    Demo(demo::DemoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -53,44 +55,14 @@ pub struct ConfigArg {
     pub config: Option<PathBuf>,
 }
 
-#[derive(clap::Args, Debug)]
-struct ServeArgs {
-    #[command(flatten)]
-    config: ConfigArg,
-}
-
-#[derive(clap::Args, Debug)]
-struct DemoArgs {
-    /// Address of the demo's API.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: String,
-}
-
 pub fn run(args: Args) -> Exit {
     match args.command {
-        Command::Serve(serve) => not_yet("serve", serve.config.config.as_deref()),
+        Command::Serve(serve_args) => serve::run(serve_args),
         Command::Lookup(lookup_args) => lookup::run(lookup_args),
         Command::Domains(config_arg) => domains::run(config_arg),
         Command::CheckConfig(config_arg) => check_config::run(config_arg),
-        Command::Demo(demo) => {
-            let _ = demo.listen;
-            not_yet("demo", None)
-        }
+        Command::Demo(demo_args) => demo::run(demo_args),
     }
-}
-
-/// `serve` and `demo` arrive with the pipeline; until then say so plainly, after checking the
-/// configuration so the user learns something useful.
-fn not_yet(command: &str, config_path: Option<&std::path::Path>) -> Exit {
-    if load_config(config_path).is_none() {
-        return Exit::Error;
-    }
-    eprintln!(
-        "vodprobe {command}: not built yet — the capture pipeline and API are the next milestone. \
-         Until then, `vodprobe lookup` finds a known broadcast's playlist and `vodprobe domains` \
-         checks the CDN."
-    );
-    Exit::Error
 }
 
 /// Loads the configuration, printing every problem; `None` if it cannot be used.

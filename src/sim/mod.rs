@@ -9,10 +9,21 @@
 //! domain before the fault acts, so tests can assert on exactly what a client asked for.
 //!
 //! [`http`] is the tiny std-only HTTP/1.1 server underneath (thread per connection,
-//! keep-alive, streamed bodies, hold/reset replies); future simulators (live listing via
-//! GQL/Helix) reuse it with their own [`http::Handler`].
+//! keep-alive, streamed bodies, hold/reset replies); the other simulators reuse it with their
+//! own [`http::Handler`].
+//!
+//! [`SimListing`] is the live listing (GQL, Helix and the app-token endpoint on one listener):
+//! the world driver sets which streams are live; pages, cursors, auth, rate limits and faults
+//! behave like Twitch's.
+//!
+//! [`World`] is the world driver: a seeded population of channels whose broadcasts start,
+//! restart, end, get muted and deleted over simulated time, driving both simulators.
 
 pub mod cdn;
 pub mod http;
+pub mod listing;
+pub mod world;
 
 pub use cdn::{Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir};
+pub use listing::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing};
+pub use world::{Outage, TruthBroadcast, World, WorldSpec};

@@ -1,0 +1,632 @@
+//! The appliance: wiring of the pipeline's loops, their schedules, and graceful shutdown.
+//!
+//! Four loops run on cron schedules read from the config, against an injected [`Clock`]:
+//! discover (page the live listing, upsert sightings, end unseen streams), probe (run the due
+//! probes under the request budget, most viewed first), health (check every domain) and prune
+//! (delete records past retention). Each is an edge: it logs what happened and decides what to
+//! do about failures; the rules it applies live in `track` and `probe`, the I/O in `store`,
+//! `discover` and `fetch`. Blocking work (redb, ureq) runs on `spawn_blocking`, never on the
+//! async threads. A panic in one job is caught by its task and logged; the loop carries on.
+//!
+//! Durability: every state change is committed before it is acted on. A probe is chosen from
+//! the store's due queue and the record leaves the queue only when its outcome is written, so a
+//! probe in flight when the process dies is simply due again after restart (at least once). The
+//! request budget starts one interval after start-up, so restarts cannot flood the CDN.
+
+use crate::budget::Budget;
+use crate::config::{Config, CronSchedule};
+use crate::discover::{DiscoverError, Source};
+use crate::fetch::{FetchSettings, Fetcher};
+use crate::lookup::check_domains;
+use crate::probe::{DomainBook, probe};
+use crate::record::{Sighting, Status, StreamKey, StreamRecord};
+use crate::schedule::{Clock, next_run};
+use crate::store::{Store, StoreError};
+use crate::track::{self, ProbeResult, Rules};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+/// Searches running at once; they share the budget, so this bounds threads, not requests.
+const MAX_SEARCHES: usize = 8;
+/// How long shutdown waits for in-flight work before handing it back (it stays due).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+const BOOK_STATE: &str = "domain_book";
+const DATABASE_FILE: &str = "vodprobe.redb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counters for logs and, later, metrics.
+#[derive(Default)]
+pub struct Stats {
+    pub pages: AtomicU64,
+    pub sightings: AtomicU64,
+    pub listing_errors: AtomicU64,
+    pub passes: AtomicU64,
+    pub probes: AtomicU64,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub inconclusive: AtomicU64,
+    pub probe_requests: AtomicU64,
+}
+
+/// What every loop shares.
+pub struct Shared {
+    pub config: Config,
+    pub clock: Clock,
+    store: RwLock<Arc<Store>>,
+    pub fetcher: Fetcher,
+    pub budget: Budget,
+    book: Mutex<DomainBook>,
+    /// Serialises read-modify-write of records between the discover and probe loops.
+    records: Mutex<()>,
+    in_flight: Mutex<HashSet<StreamKey>>,
+    pub stats: Stats,
+    rules: Rules,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values stay consistent at every await/return point, so a panic elsewhere
+    // while holding the lock does not make them unusable.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub fn store(&self) -> Arc<Store> {
+        self.store.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// After an I/O error redb refuses further writes on a handle: open the file again.
+    fn recover_store(&self, error: &StoreError) {
+        if !matches!(error, StoreError::Io(_)) {
+            return;
+        }
+        let current = self.store();
+        match current.reopen() {
+            Ok(fresh) => {
+                *self.store.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+                warn!("database reopened after an I/O error ({error}); nothing committed was lost");
+            }
+            Err(reopen_error) => error!(
+                "database could not be reopened after an I/O error ({error}): {reopen_error}; \
+                 free disk space or check the data directory"
+            ),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Opens the store and runs every loop until `shutdown` is cancelled.
+pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| DaemonError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let path = config.data_dir.join(DATABASE_FILE);
+    let cache = config.limits.cache_bytes;
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, cache))
+        .await
+        .unwrap_or_else(|join| Err(StoreError::Io(format!("opening the database panicked: {join}"))))?;
+    let book = store
+        .get_state(BOOK_STATE)?
+        .and_then(|bytes| serde_json::from_slice::<DomainBook>(&bytes).ok())
+        .unwrap_or_default();
+    info!(
+        path = %store.path().display(),
+        records = store.count_streams()?,
+        queue = store.queue_len()?,
+        "database open"
+    );
+    let shared = Arc::new(Shared {
+        fetcher: Fetcher::new(FetchSettings {
+            connect_timeout: config.limits.connect_timeout,
+            request_timeout: config.limits.request_timeout,
+            max_body_bytes: config.limits.max_playlist_bytes,
+        }),
+        budget: Budget::new(config.limits.requests_per_second),
+        rules: Rules::from_config(&config),
+        config,
+        clock,
+        store: RwLock::new(Arc::new(store)),
+        book: Mutex::new(book),
+        records: Mutex::new(()),
+        in_flight: Mutex::new(HashSet::new()),
+        stats: Stats::default(),
+    });
+    info!(
+        source = shared.config.source.kind.name(),
+        domains = shared.config.domains.iter().filter(|d| d.enabled).count(),
+        requests_per_second = shared.config.limits.requests_per_second,
+        "vodprobe serve started"
+    );
+    let tracker = TaskTracker::new();
+    let schedule = shared.config.schedule.clone();
+    tracker.spawn(discover_loop(
+        shared.clone(),
+        schedule.discover.clone(),
+        shutdown.clone(),
+    ));
+    let probe_tracker = tracker.clone();
+    let probe_shutdown = shutdown.clone();
+    tracker.spawn(every(
+        shared.clone(),
+        schedule.probe,
+        shutdown.clone(),
+        move |shared| start_due_probes(shared, probe_tracker.clone(), probe_shutdown.clone()),
+    ));
+    tracker.spawn(every(
+        shared.clone(),
+        schedule.health,
+        shutdown.clone(),
+        check_health,
+    ));
+    tracker.spawn(every(shared.clone(), schedule.prune, shutdown.clone(), prune));
+    tracker.spawn(report_status(shared.clone(), shutdown.clone()));
+    shutdown.cancelled().await;
+    info!(
+        "shutting down: finishing in-flight work (at most {}s)",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!("in-flight probes did not finish in time; they stay due and run after the next start");
+    }
+    save_book(&shared).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Waits for the next run of `schedule`; `false` on shutdown or when no run is left. Runs
+/// missed while the job was busy are coalesced: the next run is counted from now.
+async fn wait_for_next_run(shared: &Shared, schedule: &CronSchedule, shutdown: &CancellationToken) -> bool {
+    let Some(next) = next_run(&schedule.schedule, shared.clock.now_ms()) else {
+        warn!(schedule = %schedule.text, "the schedule has no future run; the job stops");
+        return false;
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(shared.clock.real_until(next)) => true,
+    }
+}
+
+/// Runs `job` at every run of `schedule` until shutdown.
+async fn every<F, Fut>(shared: Arc<Shared>, schedule: CronSchedule, shutdown: CancellationToken, mut job: F)
+where
+    F: FnMut(Arc<Shared>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    while wait_for_next_run(&shared, &schedule, &shutdown).await {
+        job(shared.clone()).await;
+    }
+}
+
+async fn discover_loop(shared: Arc<Shared>, schedule: CronSchedule, shutdown: CancellationToken) {
+    let mut crawl = Crawl::new(&shared.config);
+    while wait_for_next_run(&shared, &schedule, &shutdown).await {
+        crawl.tick(&shared).await;
+    }
+}
+
+/// Runs blocking work off the async threads; a panic becomes an error message.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|join| format!("task failed: {join}"))
+}
+
+/// The crawler's position in the listing, kept between ticks.
+struct Crawl {
+    source: Arc<Mutex<Source>>,
+    cursor: Option<String>,
+    /// Clock time the current pass started from the top.
+    pass_started: Option<i64>,
+    pages_in_pass: u64,
+    last_tick: Option<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl Crawl {
+    fn new(config: &Config) -> Crawl {
+        Crawl {
+            source: Arc::new(Mutex::new(Source::new(&config.source))),
+            cursor: None,
+            pass_started: None,
+            pages_in_pass: 0,
+            last_tick: None,
+            paused_until: None,
+        }
+    }
+
+    /// Fetches the pages this tick's share of `pages_per_second` allows, continuing the pass.
+    async fn tick(&mut self, shared: &Arc<Shared>) {
+        let now_real = Instant::now();
+        if self.paused_until.is_some_and(|until| until > now_real) {
+            return;
+        }
+        let rate = shared.config.source.pages_per_second;
+        let since = self
+            .last_tick
+            .map_or(Duration::from_secs(1), |t| now_real.duration_since(t));
+        self.last_tick = Some(now_real);
+        let pages = (rate * since.as_secs_f64()).round().clamp(1.0, 30.0) as usize;
+        for page_index in 0..pages {
+            if page_index > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(1.0 / rate)).await;
+            }
+            if !self.fetch_one(shared).await {
+                break;
+            }
+        }
+    }
+
+    /// One page; `false` when the tick should stop (pass finished or an error).
+    async fn fetch_one(&mut self, shared: &Arc<Shared>) -> bool {
+        let now = shared.now();
+        let pass_started = *self.pass_started.get_or_insert(now);
+        let restart_every = shared.config.source.restart_every.as_secs() as i64;
+        if self.cursor.is_some() && now - pass_started >= restart_every {
+            debug!(
+                pages = self.pages_in_pass,
+                "restarting the crawl from the top (restart_every)"
+            );
+            self.finish_pass(shared, pass_started).await;
+            return false;
+        }
+        let source = self.source.clone();
+        let fetcher = shared.fetcher.clone();
+        let cursor = self.cursor.clone();
+        let page = blocking(move || lock(&source).page(&fetcher, cursor.as_deref())).await;
+        let page = match page {
+            Ok(Ok(page)) => page,
+            Ok(Err(error)) => {
+                shared.stats.listing_errors.fetch_add(1, Ordering::Relaxed);
+                let pause = match &error {
+                    DiscoverError::RateLimited { retry_after } => *retry_after,
+                    _ => Duration::from_secs(5),
+                };
+                warn!(
+                    "live listing failed: {error}; restarting from the top in {}s \
+                     (streams stay tracked meanwhile)",
+                    pause.as_secs()
+                );
+                self.paused_until = Some(Instant::now() + shared.clock.real(pause).min(pause));
+                self.cursor = None;
+                self.pass_started = None;
+                self.pages_in_pass = 0;
+                return false;
+            }
+            Err(message) => {
+                error!("live listing task failed: {message}");
+                return false;
+            }
+        };
+        if page.skipped > 0 {
+            warn!(
+                skipped = page.skipped,
+                "listing entries left out: {}",
+                page.first_skip.as_deref().unwrap_or("malformed")
+            );
+        }
+        self.pages_in_pass += 1;
+        shared.stats.pages.fetch_add(1, Ordering::Relaxed);
+        let floor = shared.config.source.min_viewers_observe;
+        let reached_floor = page.sightings.last().is_none_or(|s| s.viewers < floor);
+        let sightings: Vec<Sighting> = page
+            .sightings
+            .into_iter()
+            .filter(|s| s.viewers >= floor)
+            .collect();
+        shared
+            .stats
+            .sightings
+            .fetch_add(sightings.len() as u64, Ordering::Relaxed);
+        if !sightings.is_empty() {
+            let shared_for_write = shared.clone();
+            let written = blocking(move || apply_page(&shared_for_write, &sightings, now)).await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    error!("could not store a page of sightings: {error}");
+                    shared.recover_store(&error);
+                }
+                Err(message) => error!("storing sightings failed: {message}"),
+            }
+        }
+        if reached_floor || page.next_cursor.is_none() {
+            self.finish_pass(shared, pass_started).await;
+            return false;
+        }
+        self.cursor = page.next_cursor;
+        true
+    }
+
+    /// A pass reached the viewer floor (or was cut by `restart_every`): streams not seen since
+    /// `ended_after` before the pass began have ended. Nothing is ended while the listing fails,
+    /// because then no pass finishes.
+    async fn finish_pass(&mut self, shared: &Arc<Shared>, pass_started: i64) {
+        shared.stats.passes.fetch_add(1, Ordering::Relaxed);
+        debug!(pages = self.pages_in_pass, "crawl pass finished");
+        self.cursor = None;
+        self.pass_started = None;
+        self.pages_in_pass = 0;
+        let shared = shared.clone();
+        let result = blocking(move || end_unseen(&shared, pass_started)).await;
+        match result {
+            Ok(Ok(0)) => {}
+            Ok(Ok(ended)) => debug!(ended, "streams ended"),
+            Ok(Err(error)) => error!("could not end unseen streams: {error}"),
+            Err(message) => error!("ending unseen streams failed: {message}"),
+        }
+    }
+}
+
+fn apply_page(shared: &Shared, sightings: &[Sighting], now: i64) -> Result<(), StoreError> {
+    let store = shared.store();
+    let _records = lock(&shared.records);
+    let keys: Vec<StreamKey> = sightings.iter().map(|s| (s.started_at, s.stream_id)).collect();
+    let known: HashMap<StreamKey, StreamRecord> = store
+        .get_streams(&keys)?
+        .into_iter()
+        .flatten()
+        .map(|r| (r.key(), r))
+        .collect();
+    let mut live_of_streamer = HashMap::new();
+    for sighting in sightings {
+        if live_of_streamer.contains_key(&sighting.streamer_id) {
+            continue;
+        }
+        if let Some(latest) = store.latest_of_streamer(sighting.streamer_id, None)?
+            && latest.status == Status::Live
+        {
+            live_of_streamer.insert(sighting.streamer_id, latest);
+        }
+    }
+    let update = track::apply_sightings(sightings, &known, &live_of_streamer, now, &shared.rules);
+    store.apply(&update.write, &update.delete)
+}
+
+fn end_unseen(shared: &Shared, pass_started: i64) -> Result<usize, StoreError> {
+    let store = shared.store();
+    let _records = lock(&shared.records);
+    let live = store.live()?;
+    let update = track::end_unseen(&live, pass_started.min(shared.now()), &shared.rules);
+    let ended = update.write.len() + update.delete.len();
+    for record in &update.write {
+        debug!(login = %record.login, stream_id = record.stream_id, "stream ended");
+    }
+    store.apply(&update.write, &update.delete)?;
+    Ok(ended)
+}
+
+/// Starts searches for due records, most viewed first, up to `MAX_SEARCHES` at once.
+async fn start_due_probes(shared: Arc<Shared>, tracker: TaskTracker, shutdown: CancellationToken) {
+    let free = MAX_SEARCHES.saturating_sub(lock(&shared.in_flight).len());
+    if free == 0 || shutdown.is_cancelled() {
+        return;
+    }
+    let now = shared.now();
+    let shared_for_read = shared.clone();
+    let due = blocking(move || shared_for_read.store().due(now, MAX_SEARCHES * 8)).await;
+    let mut due = match due {
+        Ok(Ok(due)) => due,
+        Ok(Err(error)) => {
+            error!("could not read the probe queue: {error}");
+            shared.recover_store(&error);
+            return;
+        }
+        Err(message) => {
+            error!("reading the probe queue failed: {message}");
+            return;
+        }
+    };
+    due.sort_by(|a, b| b.max_viewers.cmp(&a.max_viewers).then(a.key().cmp(&b.key())));
+    let mut started = 0;
+    for record in due {
+        if started == free {
+            break;
+        }
+        if !lock(&shared.in_flight).insert(record.key()) {
+            continue;
+        }
+        started += 1;
+        let shared = shared.clone();
+        let shutdown_for_probe = shutdown.clone();
+        tracker.spawn(async move {
+            let key = record.key();
+            let worker = shared.clone();
+            let stop = shutdown_for_probe.clone();
+            if let Err(message) = blocking(move || probe_one(&worker, record, &stop)).await {
+                error!(stream = ?key, "probe failed: {message}; it stays due");
+            }
+            lock(&shared.in_flight).remove(&key);
+        });
+    }
+}
+
+/// Probes one record and writes the outcome. Blocking. On shutdown the probe is handed back:
+/// nothing is written and the record stays due.
+fn probe_one(shared: &Shared, record: StreamRecord, shutdown: &CancellationToken) {
+    let store = shared.store();
+    let hint = match record.probe.learned {
+        Some(_) => None,
+        None => store
+            .latest_of_streamer(record.streamer_id, Some(record.start_unix))
+            .ok()
+            .flatten()
+            .and_then(|previous| previous.probe.learned),
+    };
+    let book = lock(&shared.book).clone();
+    let stop = || shutdown.is_cancelled();
+    let Some((result, report)) = probe(
+        &shared.config,
+        &shared.fetcher,
+        &shared.budget,
+        &record,
+        hint.as_ref(),
+        &book,
+        shared.now(),
+        &stop,
+    ) else {
+        debug!(login = %record.login, "probe handed back at shutdown; it stays due");
+        return;
+    };
+    let now = shared.now();
+    shared.stats.probes.fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .probe_requests
+        .fetch_add(report.requests as u64, Ordering::Relaxed);
+    {
+        let mut book = lock(&shared.book);
+        for (url, reason) in &report.failed_domains {
+            book.record_failure(url, reason);
+        }
+        for url in &report.answered_domains {
+            book.record_success(url, now);
+        }
+        if let ProbeResult::Hit { archive, .. } = &result {
+            book.record_hit(&archive.domain, now);
+        }
+    }
+    let _records = lock(&shared.records);
+    // Re-read: the discover loop may have updated the record while the probe ran.
+    let fresh = match store.get_stream(record.key()) {
+        Ok(Some(fresh)) => fresh,
+        Ok(None) => return,
+        Err(error) => {
+            error!("could not re-read a probed record: {error}; it stays due");
+            shared.recover_store(&error);
+            return;
+        }
+    };
+    let outcome_name = match &result {
+        ProbeResult::Hit { .. } => "found",
+        ProbeResult::Miss => "missed",
+        ProbeResult::Inconclusive { .. } => "inconclusive",
+    };
+    let counter = match &result {
+        ProbeResult::Hit { .. } => &shared.stats.hits,
+        ProbeResult::Miss => &shared.stats.misses,
+        ProbeResult::Inconclusive { .. } => &shared.stats.inconclusive,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    let updated = track::after_probe(fresh, result, now, &shared.rules);
+    let written = match &report.playlist {
+        Some(text) => store.put_archived(&updated, text),
+        None => store.put_streams(std::slice::from_ref(&updated)),
+    };
+    match written {
+        Ok(()) => info!(
+            login = %updated.login,
+            stream_id = updated.stream_id,
+            requests = report.requests,
+            status = updated.status.as_str(),
+            next_due = ?updated.probe.next_due,
+            "probe {outcome_name}"
+        ),
+        Err(error) => {
+            error!("could not store a probe outcome: {error}; the probe stays due");
+            shared.recover_store(&error);
+        }
+    }
+}
+
+async fn check_health(shared: Arc<Shared>) {
+    let worker = shared.clone();
+    let results = blocking(move || check_domains(&worker.config, &worker.fetcher, &worker.budget)).await;
+    let Ok(results) = results else {
+        return;
+    };
+    let now = shared.now();
+    let mut down = Vec::new();
+    {
+        let mut book = lock(&shared.book);
+        for result in results.iter().filter(|r| r.enabled) {
+            if result.ok {
+                book.record_success(&result.domain_url, now);
+            } else {
+                book.record_failure(&result.domain_url, &result.detail);
+                down.push(format!("{} ({})", result.domain_url, result.detail));
+            }
+        }
+    }
+    if down.is_empty() {
+        debug!("every domain is healthy");
+    } else {
+        warn!(
+            "domains down: {}; probes skip them until they answer again",
+            down.join(", ")
+        );
+    }
+    save_book(&shared).await;
+}
+
+async fn save_book(shared: &Arc<Shared>) {
+    let Ok(bytes) = serde_json::to_vec(&*lock(&shared.book)) else {
+        return;
+    };
+    let worker = shared.clone();
+    if let Ok(Err(error)) = blocking(move || worker.store().put_state(BOOK_STATE, &bytes)).await {
+        warn!("could not save domain statistics: {error}");
+    }
+}
+
+async fn prune(shared: Arc<Shared>) {
+    let cutoff = shared.now() - shared.config.pipeline.retention.as_secs() as i64;
+    let worker = shared.clone();
+    match blocking(move || worker.store().prune(cutoff, 1000)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(deleted)) => info!(deleted, "pruned records past retention"),
+        Ok(Err(error)) => {
+            error!("prune failed: {error}");
+            shared.recover_store(&error);
+        }
+        Err(message) => error!("prune failed: {message}"),
+    }
+}
+
+/// A status line every minute of real time: what the appliance is doing, at a glance.
+async fn report_status(shared: Arc<Shared>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        let worker = shared.clone();
+        let counts = blocking(move || {
+            let store = worker.store();
+            Ok::<_, StoreError>((store.count_streams()?, store.queue_len()?, store.live()?.len()))
+        })
+        .await;
+        if let Ok(Ok((records, queue, live))) = counts {
+            let stats = &shared.stats;
+            info!(
+                records,
+                live,
+                queue,
+                pages = stats.pages.load(Ordering::Relaxed),
+                probes = stats.probes.load(Ordering::Relaxed),
+                found = stats.hits.load(Ordering::Relaxed),
+                cdn_requests = shared.budget.taken(),
+                "status"
+            );
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Probing a tracked broadcast: which candidate URLs to ask, in which order, and what the
+//! answer means for the record.
+//!
+//! Order matters more here than in a one-off lookup because every request comes out of the
+//! appliance's small budget. What earlier probes learned is reused: a broadcast whose path was
+//! learned while live costs one request at its end; a streamer's next broadcast starts with the
+//! domain and timestamp form of the last one (each channel's copies sit on one region's
+//! domain). Otherwise domains are weighted by how often they held copies, and domains known to
+//! be down are left out (the probe is then inconclusive and retried, not counted as a miss).
+
+use crate::budget::Budget;
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::lookup::{LookupError, LookupLimits, LookupRequest, search};
+use crate::record::{ArchiveInfo, Learned, StreamRecord};
+use crate::track::ProbeResult;
+use probes::{Candidate, DomainPlan, TimeGuess, TimestampForm};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// What the appliance knows about each domain, by base URL.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DomainBook {
+    pub domains: HashMap<String, DomainEntry>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DomainEntry {
+    /// Broadcasts found on this domain.
+    pub hits: u64,
+    /// `false` after a transport failure, until a health check or a probe succeeds.
+    pub down: bool,
+    pub last_success: Option<i64>,
+    pub last_failure: Option<String>,
+}
+
+impl DomainBook {
+    fn weight(&self, url: &str) -> f64 {
+        let total: u64 = self.domains.values().map(|entry| entry.hits).sum();
+        let hits = self.domains.get(url).map_or(0, |entry| entry.hits);
+        1.0 + 10.0 * hits as f64 / (1 + total) as f64
+    }
+
+    pub fn is_down(&self, url: &str) -> bool {
+        self.domains.get(url).is_some_and(|entry| entry.down)
+    }
+
+    pub fn record_success(&mut self, url: &str, now: i64) {
+        let entry = self.domains.entry(url.to_string()).or_default();
+        entry.down = false;
+        entry.last_success = Some(now);
+    }
+
+    pub fn record_failure(&mut self, url: &str, reason: &str) {
+        let entry = self.domains.entry(url.to_string()).or_default();
+        entry.down = true;
+        entry.last_failure = Some(reason.to_string());
+    }
+
+    pub fn record_hit(&mut self, url: &str, now: i64) {
+        self.record_success(url, now);
+        self.domains.entry(url.to_string()).or_default().hits += 1;
+    }
+}
+
+/// The candidates for one probe, most promising first, and how many domains were left out
+/// because they are down.
+pub fn candidates(
+    config: &Config,
+    record: &StreamRecord,
+    streamer_hint: Option<&Learned>,
+    book: &DomainBook,
+) -> (Vec<Candidate>, usize) {
+    let usable: Vec<usize> = config
+        .domains
+        .iter()
+        .enumerate()
+        .filter(|(_, domain)| domain.enabled && !book.is_down(&domain.url))
+        .map(|(index, _)| index)
+        .collect();
+    let skipped = config.domains.iter().filter(|d| d.enabled).count() - usable.len();
+    let index_of = |url: &str| usable.iter().copied().find(|&i| config.domains[i].url == url);
+    let mut ordered: Vec<usize> = usable.clone();
+    ordered.sort_by(|&a, &b| {
+        book.weight(&config.domains[b].url)
+            .total_cmp(&book.weight(&config.domains[a].url))
+            .then(a.cmp(&b))
+    });
+    let candidate = |domain: usize, ts: &str, form: TimestampForm| {
+        let module = config.module_of(&config.domains[domain]);
+        Candidate {
+            domain,
+            ts: ts.to_string(),
+            form,
+            start_unix: record.start_unix,
+            path: module.path(&record.login, record.stream_id, ts, module.primary_quality()),
+            probability: 1.0,
+        }
+    };
+    // The path is known: ask it where it was, then the same path elsewhere.
+    if let Some(learned) = &record.probe.learned {
+        let form = TimestampForm::parse(&learned.form).unwrap_or(TimestampForm::Unix);
+        let mut list: Vec<Candidate> = Vec::new();
+        if let Some(domain) = index_of(&learned.domain) {
+            list.push(candidate(domain, &learned.ts, form));
+        }
+        for &domain in &ordered {
+            if Some(domain) != index_of(&learned.domain) {
+                list.push(candidate(domain, &learned.ts, form));
+            }
+        }
+        return (list, skipped);
+    }
+    let mut list: Vec<Candidate> = Vec::new();
+    if let Some(hint) = streamer_hint
+        && let Some(domain) = index_of(&hint.domain)
+        && let Some(form) = TimestampForm::parse(&hint.form)
+    {
+        list.push(candidate(domain, &form.render(record.start_unix), form));
+    }
+    let plans: Vec<DomainPlan<'_>> = ordered
+        .iter()
+        .map(|&domain| DomainPlan {
+            domain,
+            module: config.module_of(&config.domains[domain]),
+            weight: book.weight(&config.domains[domain].url)
+                * if streamer_hint.is_some_and(|h| h.domain == config.domains[domain].url) {
+                    100.0
+                } else {
+                    1.0
+                },
+        })
+        .collect();
+    let planned = probes::plan(
+        &plans,
+        &record.login,
+        record.stream_id,
+        TimeGuess::Exact(record.start_unix),
+        0,
+    );
+    let mut seen: HashSet<(usize, String)> = list.iter().map(|c| (c.domain, c.path.clone())).collect();
+    for candidate in planned {
+        if seen.insert((candidate.domain, candidate.path.clone())) {
+            list.push(candidate);
+        }
+    }
+    (list, skipped)
+}
+
+/// What one probe did, for the domain book and metrics.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeReport {
+    pub requests: usize,
+    /// (domain URL, reason) for each domain that failed during the probe.
+    pub failed_domains: Vec<(String, String)>,
+    /// Domains that answered (held it or not).
+    pub answered_domains: Vec<String>,
+    /// The raw playlist text of a hit.
+    pub playlist: Option<String>,
+}
+
+/// Probes one broadcast under the shared budget. Blocking; run it off the async threads.
+/// Returns `None` when `stop()` interrupted it: the probe is handed back and stays due.
+#[allow(clippy::too_many_arguments)]
+pub fn probe(
+    config: &Config,
+    fetcher: &Fetcher,
+    budget: &Budget,
+    record: &StreamRecord,
+    streamer_hint: Option<&Learned>,
+    book: &DomainBook,
+    now: i64,
+    stop: &dyn Fn() -> bool,
+) -> Option<(ProbeResult, ProbeReport)> {
+    let (list, skipped) = candidates(config, record, streamer_hint, book);
+    let mut report = ProbeReport::default();
+    if list.is_empty() {
+        let reason = if skipped > 0 {
+            "every domain is down"
+        } else {
+            "no enabled domain"
+        };
+        return Some((
+            ProbeResult::Inconclusive {
+                reason: reason.to_string(),
+            },
+            report,
+        ));
+    }
+    let request = LookupRequest {
+        login: record.login.clone(),
+        stream_id: record.stream_id,
+        time: TimeGuess::Exact(record.start_unix),
+        window_minutes: 0,
+        all_domains: false,
+    };
+    let limits = LookupLimits {
+        requests_per_second: config.limits.requests_per_second,
+        max_in_flight: 8,
+        max_in_flight_per_domain: 2,
+    };
+    let asked: HashSet<usize> = list.iter().map(|c| c.domain).collect();
+    let outcome = match search(config, fetcher, budget, list, &request, limits, stop, |_| {}) {
+        Ok(outcome) if outcome.interrupted => return None,
+        Ok(outcome) => outcome,
+        Err(LookupError::NoDomainAnswered { failures }) => {
+            report.failed_domains = failures
+                .iter()
+                .map(|f| (f.domain_url.clone(), f.reason.clone()))
+                .collect();
+            return Some((
+                ProbeResult::Inconclusive {
+                    reason: format!("no domain answered ({} failed)", failures.len()),
+                },
+                report,
+            ));
+        }
+        Err(error) => {
+            return Some((
+                ProbeResult::Inconclusive {
+                    reason: error.to_string(),
+                },
+                report,
+            ));
+        }
+    };
+    report.requests = outcome.requests;
+    report.failed_domains = outcome
+        .failed_domains
+        .iter()
+        .map(|f| (f.domain_url.clone(), f.reason.clone()))
+        .collect();
+    let failed: HashSet<&str> = outcome
+        .failed_domains
+        .iter()
+        .map(|f| f.domain_url.as_str())
+        .collect();
+    report.answered_domains = asked
+        .iter()
+        .map(|&i| config.domains[i].url.clone())
+        .filter(|url| !failed.contains(url.as_str()))
+        .collect();
+    match outcome.found {
+        Some(found) => {
+            let module = config.module_of(&config.domains[found.domain]);
+            let archive = Box::new(ArchiveInfo {
+                domain: found.domain_url.clone(),
+                domains: found.domains.clone(),
+                timestamp_form: found.form.as_str().to_string(),
+                ts: found.timestamp.clone(),
+                url: found.url.clone(),
+                duration_seconds: found.summary.duration_seconds,
+                segments: found.summary.segments,
+                muted_segments: found.summary.muted_segments,
+                container: found.summary.container,
+                qualities: vec![module.primary_quality().to_string()],
+                fetched_at: now,
+                ended: found.summary.ended,
+            });
+            let learned = Learned {
+                domain: found.domain_url,
+                form: found.form.as_str().to_string(),
+                ts: found.timestamp,
+            };
+            report.playlist = Some(found.raw);
+            Some((ProbeResult::Hit { archive, learned }, report))
+        }
+        None if !outcome.failed_domains.is_empty() || skipped > 0 => {
+            let reason = format!(
+                "not found on the domains that answered; {} failed and {skipped} were down",
+                outcome.failed_domains.len()
+            );
+            Some((ProbeResult::Inconclusive { reason }, report))
+        }
+        None => Some((ProbeResult::Miss, report)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+    use crate::record::{ProbeState, Status};
+
+    fn config() -> Config {
+        let text = "[[domain]]\nurl = \"http://a.test/\"\nprobe = \"twitch-vod\"\n\
+                    [[domain]]\nurl = \"http://b.test/\"\nprobe = \"twitch-vod\"\n\
+                    [[domain]]\nurl = \"http://c.test/\"\nprobe = \"twitch-vod\"\n";
+        parse(None, text, &[]).expect("valid")
+    }
+
+    fn record() -> StreamRecord {
+        StreamRecord {
+            start_unix: 1_664_038_929,
+            stream_id: 47_198_535_725,
+            streamer_id: 7,
+            login: "gmhikaru".into(),
+            title: String::new(),
+            game_id: String::new(),
+            game_name: String::new(),
+            language: "en".into(),
+            is_mature: false,
+            max_viewers: 100,
+            first_seen: 0,
+            last_seen: 0,
+            ended_at: Some(0),
+            status: Status::Pending,
+            public: None,
+            probe: ProbeState::default(),
+            archive: None,
+        }
+    }
+
+    fn summary(list: &[Candidate]) -> Vec<(usize, String)> {
+        list.iter().map(|c| (c.domain, c.ts.clone())).collect()
+    }
+
+    #[test]
+    fn without_history_domains_in_order_then_forms() {
+        let (list, skipped) = candidates(&config(), &record(), None, &DomainBook::default());
+        assert_eq!(skipped, 0);
+        assert_eq!(list.len(), 9);
+        assert_eq!(
+            list[0].path,
+            "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929/chunked/index-dvr.m3u8"
+        );
+        assert_eq!(
+            summary(&list[..3]),
+            vec![
+                (0, "1664038929".into()),
+                (1, "1664038929".into()),
+                (2, "1664038929".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_learned_path_costs_one_request_first() {
+        let mut record = record();
+        record.probe.learned = Some(Learned {
+            domain: "http://c.test/".into(),
+            form: "unix-1".into(),
+            ts: "1664038928".into(),
+        });
+        let (list, _) = candidates(&config(), &record, None, &DomainBook::default());
+        assert_eq!(
+            summary(&list),
+            vec![
+                (2, "1664038928".into()),
+                (0, "1664038928".into()),
+                (1, "1664038928".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_streamers_domain_and_form_come_first() {
+        let hint = Learned {
+            domain: "http://b.test/".into(),
+            form: "second-of-minute".into(),
+            ts: "5".into(),
+        };
+        let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default());
+        assert_eq!(
+            summary(&list[..3]),
+            vec![
+                (1, "9".into()),
+                (1, "1664038929".into()),
+                (1, "1664038928".into())
+            ]
+        );
+        assert_eq!(list.len(), 9, "no candidate twice");
+    }
+
+    #[test]
+    fn hit_counts_order_domains_and_down_domains_are_left_out() {
+        let mut book = DomainBook::default();
+        book.record_hit("http://c.test/", 1);
+        book.record_failure("http://a.test/", "timed out");
+        let (list, skipped) = candidates(&config(), &record(), None, &book);
+        assert_eq!(skipped, 1);
+        assert_eq!(list[0].domain, 2);
+        assert!(list.iter().all(|c| c.domain != 0));
+        book.record_success("http://a.test/", 2);
+        assert!(!book.is_down("http://a.test/"));
+    }
+}

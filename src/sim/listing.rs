@@ -1,0 +1,817 @@
+//! The simulated Twitch live listing: GQL (`POST /gql`), Helix (`GET /helix/streams`) and the
+//! app-token endpoint (`POST /oauth2/token`) on one loopback listener.
+//!
+//! The live set is whatever the world driver last put there ([`SimListing::set_streams`],
+//! [`SimListing::upsert`], [`SimListing::remove`]). Every listing request sorts it afresh —
+//! viewers descending, ties by stream id — and cursors are opaque strings that encode an
+//! offset into that order. So, like the real listing, a page boundary is a position and not a
+//! stream: when counts change between two requests, streams shift across it and a crawler sees
+//! some twice and misses others, which is why the crawler restarts from the top.
+//!
+//! What is checked is what Twitch checks, with its error shapes (`{"error", "status",
+//! "message"}`): GQL needs the configured `Client-Id` (400 otherwise) and caps `first` at 30;
+//! Helix needs a bearer token issued here for the same client id (401 otherwise), refuses
+//! `first` above 100 (400), and charges one point per request against a per-minute budget
+//! reported in `Ratelimit-Limit/Remaining/Reset` (429 once it is spent). The token endpoint
+//! wants `grant_type=client_credentials`, the configured client id (400) and any non-empty
+//! secret (403). Faults ([`ListingFault`]) apply to every endpoint and act after the request
+//! is counted, so tests can assert on what a client sent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{Value, json};
+
+use super::http::{Reply, Request, Response, Server, lock};
+use crate::record::Sighting;
+
+/// The client id the simulator accepts until [`SimListing::set_client_id`]: Twitch's public
+/// web client id, which is also the configured default, so a default config works against it.
+pub const SIM_CLIENT_ID: &str = "kimne78kx3ncx6brgo4mv6wki5h1ko";
+
+const GQL_MAX_FIRST: u64 = 30;
+const HELIX_DEFAULT_FIRST: u64 = 20;
+const HELIX_MAX_FIRST: u64 = 100;
+const DEFAULT_POINTS_PER_MINUTE: u32 = 800;
+/// Twitch's app tokens live about 60 days.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 86_400);
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// One live stream as the listing knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveStream {
+    pub stream_id: u64,
+    pub streamer_id: u64,
+    pub login: String,
+    pub title: String,
+    /// "" for no game (GQL then answers `game: null`).
+    pub game_id: String,
+    pub game_name: String,
+    /// Lowercase ISO code as Helix spells it ("en"); GQL answers its enum form ("EN").
+    pub language: String,
+    pub is_mature: bool,
+    pub viewers: u32,
+    /// Unix seconds.
+    pub started_at: i64,
+}
+
+impl LiveStream {
+    /// A plausible stream for demos and tests, `index` 0 the most viewed: ids beyond 32 bits,
+    /// every 4th without a game, languages cycling through "en", "de" and "pt-br" (which GQL
+    /// spells "PT_BR"), every 5th mature, 50 000 / (index + 1) viewers, starts a minute apart.
+    pub fn sample(index: u32) -> LiveStream {
+        let (game_id, game_name) = match index % 4 {
+            0 => (String::new(), String::new()),
+            _ => ((500 + index).to_string(), format!("Game {index}")),
+        };
+        LiveStream {
+            stream_id: 315_000_000_000 + u64::from(index),
+            streamer_id: 9_000 + u64::from(index),
+            login: format!("user_{index}"),
+            title: format!("stream #{index}"),
+            game_id,
+            game_name,
+            language: ["en", "de", "pt-br"][index as usize % 3].into(),
+            is_mature: index % 5 == 0,
+            viewers: 50_000 / (index + 1),
+            started_at: 1_750_000_000 - i64::from(index) * 60,
+        }
+    }
+
+    /// What a correct client of either API reports for this stream: the oracle for tests.
+    pub fn sighting(&self) -> Sighting {
+        Sighting {
+            stream_id: self.stream_id,
+            streamer_id: self.streamer_id,
+            login: self.login.clone(),
+            title: self.title.clone(),
+            game_id: self.game_id.clone(),
+            game_name: self.game_name.clone(),
+            language: self.language.clone(),
+            is_mature: self.is_mature,
+            viewers: self.viewers,
+            started_at: self.started_at,
+        }
+    }
+}
+
+/// How the listing misbehaves; applies to every endpoint, after the request is counted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ListingFault {
+    None,
+    /// 503 with a plain-text body.
+    Unavailable,
+    /// 200 with an HTML body.
+    Garbage,
+    /// Read the request, never answer.
+    Blackhole,
+    /// 429 with `Retry-After`.
+    RateLimited {
+        retry_after_secs: u32,
+    },
+}
+
+struct Token {
+    client_id: String,
+    expires: Instant,
+}
+
+struct State {
+    streams: BTreeMap<u64, LiveStream>,
+    fault: ListingFault,
+    requests: usize,
+    token_requests: usize,
+    client_id: String,
+    tokens: HashMap<String, Token>,
+    tokens_issued: u64,
+    token_lifetime: Duration,
+    points_per_minute: u32,
+    /// The current rate window: when it started, its end in unix seconds, points used.
+    window: Option<(Instant, i64, u32)>,
+}
+
+/// The simulated listing; dropping it shuts the server down.
+pub struct SimListing {
+    state: Arc<Mutex<State>>,
+    server: Server,
+}
+
+impl SimListing {
+    /// Listens on 127.0.0.1:0 with no streams, no fault, [`SIM_CLIENT_ID`] and 800 points.
+    pub fn start() -> std::io::Result<SimListing> {
+        let state = Arc::new(Mutex::new(State {
+            streams: BTreeMap::new(),
+            fault: ListingFault::None,
+            requests: 0,
+            token_requests: 0,
+            client_id: SIM_CLIENT_ID.to_string(),
+            tokens: HashMap::new(),
+            tokens_issued: 0,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            points_per_minute: DEFAULT_POINTS_PER_MINUTE,
+            window: None,
+        }));
+        let shared = Arc::clone(&state);
+        let server = Server::bind("127.0.0.1:0", move |req: &Request| handle(&shared, req))?;
+        Ok(SimListing { state, server })
+    }
+
+    pub fn gql_url(&self) -> String {
+        format!("http://{}/gql", self.server.local_addr())
+    }
+
+    /// Ends with '/', like the configured `helix_url`.
+    pub fn helix_url(&self) -> String {
+        format!("http://{}/helix/", self.server.local_addr())
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("http://{}/oauth2/token", self.server.local_addr())
+    }
+
+    /// Replaces the whole live set.
+    pub fn set_streams(&self, streams: Vec<LiveStream>) {
+        lock(&self.state).streams = streams.into_iter().map(|s| (s.stream_id, s)).collect();
+    }
+
+    /// Adds a stream or replaces the one with its stream id.
+    pub fn upsert(&self, stream: LiveStream) {
+        lock(&self.state).streams.insert(stream.stream_id, stream);
+    }
+
+    pub fn remove(&self, stream_id: u64) {
+        lock(&self.state).streams.remove(&stream_id);
+    }
+
+    pub fn set_fault(&self, fault: ListingFault) {
+        lock(&self.state).fault = fault;
+    }
+
+    /// Listing requests received (GQL and Helix streams, answered or not); token requests
+    /// are counted apart.
+    pub fn requests(&self) -> usize {
+        lock(&self.state).requests
+    }
+
+    pub fn token_requests(&self) -> usize {
+        lock(&self.state).token_requests
+    }
+
+    /// The Helix budget per minute (default 800); takes effect in the current window.
+    pub fn set_helix_points(&self, per_minute: u32) {
+        lock(&self.state).points_per_minute = per_minute;
+    }
+
+    /// Every token issued so far is invalid from now on (Helix answers 401).
+    pub fn expire_tokens(&self) {
+        lock(&self.state).tokens.clear();
+    }
+
+    /// The lifetime of tokens issued from now on (and the `expires_in` they report).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.state).token_lifetime = lifetime;
+    }
+
+    /// The only client id accepted by all three endpoints.
+    pub fn set_client_id(&self, client_id: &str) {
+        lock(&self.state).client_id = client_id.to_string();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    Gql,
+    Helix,
+    Token,
+}
+
+fn handle(state: &Mutex<State>, req: &Request) -> Reply {
+    let mut st = lock(state);
+    let route = match req.path() {
+        "/gql" => Route::Gql,
+        "/helix/streams" => Route::Helix,
+        "/oauth2/token" => Route::Token,
+        _ => return twitch_error(404, "no such endpoint").into(),
+    };
+    if route == Route::Token {
+        st.token_requests += 1;
+    } else {
+        st.requests += 1;
+    }
+    match st.fault.clone() {
+        ListingFault::None => {}
+        ListingFault::Unavailable => {
+            return Response::new(503, "text/plain", "upstream connect error\n").into();
+        }
+        ListingFault::Garbage => {
+            let body = "<!DOCTYPE html><html><body>Something went wrong</body></html>";
+            return Response::new(200, "text/html", body).into();
+        }
+        ListingFault::Blackhole => return Reply::Hold,
+        ListingFault::RateLimited { retry_after_secs } => {
+            return twitch_error(429, "Too Many Requests")
+                .header("Retry-After", retry_after_secs.to_string())
+                .into();
+        }
+    }
+    let expected = match route {
+        Route::Helix => "GET",
+        Route::Gql | Route::Token => "POST",
+    };
+    if req.method != expected {
+        return twitch_error(405, "method not allowed")
+            .header("Allow", expected)
+            .into();
+    }
+    match route {
+        Route::Gql => gql(&st, req),
+        Route::Helix => helix(&mut st, req),
+        Route::Token => token(&mut st, req),
+    }
+    .into()
+}
+
+/// Twitch's error body: `{"error": reason, "status": n, "message": ...}`.
+fn twitch_error(status: u16, message: &str) -> Response {
+    let body = json!({"error": super::http::reason(status), "status": status, "message": message});
+    Response::new(status, "application/json", body.to_string())
+}
+
+fn json_ok(body: &Value) -> Response {
+    Response::new(200, "application/json", body.to_string())
+}
+
+/// GraphQL reports request problems as 200 with an `errors` list.
+fn gql_errors(message: &str) -> Response {
+    json_ok(&json!({"errors": [{"message": message, "path": ["streams"]}], "data": {"streams": null}}))
+}
+
+/// The live set in listing order: viewers descending, ties by stream id.
+fn ordered(st: &State) -> Vec<&LiveStream> {
+    let mut order: Vec<&LiveStream> = st.streams.values().collect();
+    order.sort_by(|a, b| b.viewers.cmp(&a.viewers).then(a.stream_id.cmp(&b.stream_id)));
+    order
+}
+
+fn gql(st: &State, req: &Request) -> Response {
+    match req.header("Client-Id") {
+        None => return twitch_error(400, "The \"Client-ID\" header is missing from the request."),
+        Some(id) if id != st.client_id => return twitch_error(400, "The \"Client-ID\" header is invalid."),
+        Some(_) => {}
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return twitch_error(400, "The request body is not valid JSON.");
+    };
+    let is_streams = body
+        .get("query")
+        .and_then(Value::as_str)
+        .is_some_and(|q| q.contains("streams("));
+    if !is_streams {
+        return gql_errors("the simulator serves only the GetStreams query");
+    }
+    let variables = body.get("variables").unwrap_or(&Value::Null);
+    let Some(first) = variables.get("first").and_then(Value::as_u64) else {
+        return gql_errors("Variable \"$first\" of required type \"Int!\" was not provided.");
+    };
+    let offset = match variables.get("cursor").unwrap_or(&Value::Null) {
+        Value::Null => 0,
+        Value::String(cursor) => match decode_cursor(cursor) {
+            Some(offset) => offset,
+            None => return gql_errors("invalid cursor"),
+        },
+        _ => return gql_errors("Variable \"$cursor\" got invalid value"),
+    };
+    let order = ordered(st);
+    let end = offset
+        .saturating_add(first.min(GQL_MAX_FIRST) as usize)
+        .min(order.len());
+    let start = offset.min(end);
+    let edges: Vec<Value> = order[start..end]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({"cursor": encode_cursor(start + i + 1), "node": gql_node(s)}))
+        .collect();
+    json_ok(&json!({
+        "data": {"streams": {"pageInfo": {"hasNextPage": end < order.len()}, "edges": edges}},
+        "extensions": {"operationName": "GetStreams"}
+    }))
+}
+
+fn gql_node(s: &LiveStream) -> Value {
+    let game = if s.game_id.is_empty() {
+        Value::Null
+    } else {
+        json!({"id": s.game_id, "name": s.game_name})
+    };
+    json!({
+        "id": s.stream_id.to_string(),
+        "viewersCount": s.viewers,
+        "createdAt": rfc3339(s.started_at),
+        "broadcaster": {
+            "id": s.streamer_id.to_string(),
+            "login": s.login,
+            "broadcastSettings": {
+                "title": s.title,
+                "language": s.language.to_uppercase().replace('-', "_"),
+                "isMature": s.is_mature
+            }
+        },
+        "game": game
+    })
+}
+
+fn helix(st: &mut State, req: &Request) -> Response {
+    let bearer = req
+        .header("Authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| st.tokens.get(token));
+    let Some(token) = bearer.filter(|t| t.expires > Instant::now()) else {
+        return twitch_error(401, "Invalid OAuth token");
+    };
+    if req.header("Client-Id") != Some(token.client_id.as_str()) {
+        return twitch_error(401, "Client ID and OAuth token do not match");
+    }
+
+    // One point per request in a fixed one-minute window; Twitch refills continuously, but a
+    // window is enough for a client that only reads the headers.
+    let now = Instant::now();
+    let (started, reset, used) = match st.window {
+        Some(window) if now < window.0 + RATE_WINDOW => window,
+        _ => (now, unix_now() + RATE_WINDOW.as_secs() as i64, 0),
+    };
+    let limit = st.points_per_minute;
+    let allowed = used < limit;
+    let used = if allowed { used + 1 } else { used };
+    st.window = Some((started, reset, used));
+    let rate_headers = |response: Response| {
+        response
+            .header("Ratelimit-Limit", limit.to_string())
+            .header("Ratelimit-Remaining", (limit.saturating_sub(used)).to_string())
+            .header("Ratelimit-Reset", reset.to_string())
+    };
+    if !allowed {
+        return rate_headers(twitch_error(429, "Too Many Requests"));
+    }
+
+    let mut first = HELIX_DEFAULT_FIRST;
+    let mut offset = 0;
+    for (key, value) in query_pairs(req.query().unwrap_or("")) {
+        match key.as_str() {
+            "first" => match value.parse::<u64>() {
+                Ok(n) if (1..=HELIX_MAX_FIRST).contains(&n) => first = n,
+                _ => {
+                    let message =
+                        "The parameter \"first\" was malformed: the value must be between 1 and 100";
+                    return rate_headers(twitch_error(400, message));
+                }
+            },
+            "after" => match decode_cursor(&value) {
+                Some(n) => offset = n,
+                None => return rate_headers(twitch_error(400, "The parameter \"after\" was malformed")),
+            },
+            _ => {}
+        }
+    }
+    let order = ordered(st);
+    let end = offset.saturating_add(first as usize).min(order.len());
+    let start = offset.min(end);
+    let data: Vec<Value> = order[start..end].iter().map(|s| helix_item(s)).collect();
+    let pagination = if end < order.len() {
+        json!({"cursor": encode_cursor(end)})
+    } else {
+        json!({})
+    };
+    rate_headers(json_ok(&json!({"data": data, "pagination": pagination})))
+}
+
+fn helix_item(s: &LiveStream) -> Value {
+    json!({
+        "id": s.stream_id.to_string(),
+        "user_id": s.streamer_id.to_string(),
+        "user_login": s.login,
+        "user_name": s.login,
+        "game_id": s.game_id,
+        "game_name": s.game_name,
+        "type": "live",
+        "title": s.title,
+        "viewer_count": s.viewers,
+        "started_at": rfc3339(s.started_at),
+        "language": s.language,
+        "is_mature": s.is_mature
+    })
+}
+
+fn token(st: &mut State, req: &Request) -> Response {
+    // Twitch takes the parameters from the query string or a form body.
+    let form = String::from_utf8_lossy(&req.body);
+    let params: HashMap<String, String> = query_pairs(req.query().unwrap_or(""))
+        .into_iter()
+        .chain(query_pairs(&form))
+        .collect();
+    let param = |name: &str| params.get(name).map_or("", String::as_str);
+    if param("grant_type") != "client_credentials" {
+        return twitch_error(400, "unsupported grant type");
+    }
+    if param("client_id") != st.client_id {
+        return twitch_error(400, "invalid client");
+    }
+    if param("client_secret").is_empty() {
+        return twitch_error(403, "invalid client secret");
+    }
+    st.tokens_issued += 1;
+    let value = format!("simtoken{:016x}", st.tokens_issued);
+    let lifetime = st.token_lifetime;
+    st.tokens.insert(
+        value.clone(),
+        Token {
+            client_id: st.client_id.clone(),
+            expires: Instant::now() + lifetime,
+        },
+    );
+    json_ok(&json!({"access_token": value, "expires_in": lifetime.as_secs(), "token_type": "bearer"}))
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn rfc3339(unix: i64) -> String {
+    DateTime::from_timestamp(unix, 0)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+const CURSOR_PREFIX: &str = "sim-offset:";
+
+/// Hex of `sim-offset:N`: opaque to clients, like Twitch's base64 cursors.
+fn encode_cursor(offset: usize) -> String {
+    format!("{CURSOR_PREFIX}{offset}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    if cursor.len() % 2 != 0 || !cursor.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).ok())
+        .collect();
+    String::from_utf8(bytes?)
+        .ok()?
+        .strip_prefix(CURSOR_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// `a=1&b=x%20y` → pairs, percent- and `+`-decoded; undecodable pairs are dropped.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(key)?, percent_decode(value)?))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(byte) = bytes.next() {
+        out.push(match byte {
+            b'%' => {
+                u8::from_str_radix(std::str::from_utf8(&[bytes.next()?, bytes.next()?]).ok()?, 16).ok()?
+            }
+            b'+' => b' ',
+            other => other,
+        });
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::{ApiAnswer, FetchError, FetchSettings, Fetcher, Method};
+
+    fn fetcher(timeout_ms: u64) -> Fetcher {
+        Fetcher::new(FetchSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_millis(timeout_ms),
+            max_body_bytes: 1 << 20,
+        })
+    }
+
+    /// 95 sample streams; 5 and 6 share a viewer count to exercise the tie rule.
+    fn sim() -> SimListing {
+        let sim = SimListing::start().expect("start");
+        let mut streams: Vec<LiveStream> = (0..95).map(LiveStream::sample).collect();
+        streams[6].viewers = streams[5].viewers;
+        sim.set_streams(streams);
+        sim
+    }
+
+    fn json(answer: &ApiAnswer) -> Value {
+        serde_json::from_slice(&answer.body).expect("json body")
+    }
+
+    fn post_gql(sim: &SimListing, headers: &[(&str, String)], body: &Value) -> ApiAnswer {
+        let body = body.to_string();
+        let answer = fetcher(2000).send(Method::Post, &sim.gql_url(), headers, Some(body.as_bytes()));
+        answer.expect("answer")
+    }
+
+    fn gql_page(sim: &SimListing, first: u64, cursor: Option<&str>) -> Value {
+        let body = json!({"query": "query { streams(first: $first) { edges { cursor } } }",
+                          "variables": {"first": first, "cursor": cursor}});
+        let answer = post_gql(sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &body);
+        assert_eq!(answer.status, 200);
+        json(&answer)
+    }
+
+    fn new_token(sim: &SimListing, client_id: &str, secret: &str) -> ApiAnswer {
+        let query = format!("client_id={client_id}&client_secret={secret}&grant_type=client_credentials");
+        let url = format!("{}?{query}", sim.token_url());
+        fetcher(2000).send(Method::Post, &url, &[], None).expect("answer")
+    }
+
+    fn helix_get(sim: &SimListing, token: &str, query: &str) -> ApiAnswer {
+        let headers = [
+            ("Client-Id", SIM_CLIENT_ID.to_string()),
+            ("Authorization", format!("Bearer {token}")),
+        ];
+        let url = format!("{}streams?{query}", sim.helix_url());
+        fetcher(2000)
+            .send(Method::Get, &url, &headers, None)
+            .expect("answer")
+    }
+
+    fn good_token(sim: &SimListing) -> String {
+        let answer = new_token(sim, SIM_CLIENT_ID, "s3cret");
+        assert_eq!(answer.status, 200);
+        json(&answer)["access_token"].as_str().expect("token").to_string()
+    }
+
+    fn assert_once_each(mut ids: Vec<String>) {
+        assert_eq!(ids.len(), 95);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 95);
+    }
+
+    #[test]
+    fn gql_pages_every_stream_once_in_viewer_order() {
+        let sim = sim();
+        let mut seen: Vec<(u64, String)> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            // Asks for 50: the listing caps pages at 30.
+            let page = gql_page(&sim, 50, cursor.as_deref());
+            let streams = &page["data"]["streams"];
+            let edges = streams["edges"].as_array().expect("edges");
+            assert!(edges.len() <= 30);
+            for node in edges.iter().map(|edge| &edge["node"]) {
+                let id = node["id"].as_str().expect("id").to_string();
+                seen.push((node["viewersCount"].as_u64().expect("viewers"), id));
+            }
+            if streams["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            cursor = edges
+                .last()
+                .and_then(|e| e["cursor"].as_str())
+                .map(str::to_string);
+        }
+        assert_eq!(sim.requests(), 4);
+        assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "viewers descending");
+        // The tie is broken by stream id.
+        let tie: Vec<&str> = seen
+            .iter()
+            .filter(|(v, _)| *v == 8333)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        assert_eq!(tie, ["315000000005", "315000000006"]);
+        assert_once_each(seen.into_iter().map(|(_, id)| id).collect());
+    }
+
+    #[test]
+    fn gql_checks_client_id_and_variables() {
+        let sim = sim();
+        let body =
+            json!({"query": "query { streams(first: 1) { edges { cursor } } }", "variables": {"first": 1}});
+        let missing = post_gql(&sim, &[], &body);
+        assert_eq!(missing.status, 400);
+        assert!(
+            json(&missing)["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("missing"))
+        );
+        let wrong = post_gql(&sim, &[("Client-Id", "nope".to_string())], &body);
+        assert_eq!((wrong.status, json(&wrong)["status"].as_u64()), (400, Some(400)));
+        let bad_cursor = gql_page(&sim, 5, Some("not-a-cursor"));
+        assert_eq!(bad_cursor["errors"][0]["message"], "invalid cursor");
+        assert_eq!(bad_cursor["data"]["streams"], Value::Null);
+        // A stream without a game answers `game: null`; languages in GQL's enum form.
+        let page = gql_page(&sim, 1, None);
+        let node = &page["data"]["streams"]["edges"][0]["node"];
+        assert_eq!(node["game"], Value::Null);
+        assert_eq!(node["broadcaster"]["broadcastSettings"]["language"], "EN");
+        assert_eq!(node["createdAt"], "2025-06-15T15:06:40Z");
+    }
+
+    #[test]
+    fn helix_pages_every_stream_once() {
+        let sim = sim();
+        let token = good_token(&sim);
+        let whole = json(&helix_get(&sim, &token, "first=100"));
+        assert_eq!(whole["data"].as_array().map(Vec::len), Some(95));
+        assert_eq!(whole["pagination"], json!({}));
+        let mut ids = Vec::new();
+        let mut query = "first=40".to_string();
+        loop {
+            let page = json(&helix_get(&sim, &token, &query));
+            let items = page["data"].as_array().expect("data");
+            ids.extend(
+                items
+                    .iter()
+                    .map(|item| item["id"].as_str().expect("id").to_string()),
+            );
+            match page["pagination"]["cursor"].as_str() {
+                Some(cursor) => query = format!("first=40&after={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(sim.requests(), 4);
+        assert_once_each(ids);
+        assert_eq!(helix_get(&sim, &token, "first=101").status, 400);
+        assert_eq!(helix_get(&sim, &token, "after=zz").status, 400);
+    }
+
+    #[test]
+    fn pages_shift_when_counts_change() {
+        let sim = sim();
+        let first = gql_page(&sim, 30, None);
+        let cursor = first["data"]["streams"]["edges"][29]["cursor"]
+            .as_str()
+            .expect("cursor")
+            .to_string();
+        // The top stream drops below the page boundary: the next page starts one position
+        // later in the new order, so stream 30 (the 31st of the old order) is never shown.
+        sim.upsert(LiveStream {
+            viewers: 1,
+            ..LiveStream::sample(0)
+        });
+        let next = gql_page(&sim, 30, Some(&cursor));
+        assert_eq!(next["data"]["streams"]["edges"][0]["node"]["id"], "315000000031");
+        sim.remove(315_000_000_000);
+        sim.set_streams(Vec::new());
+        let empty = gql_page(&sim, 30, None);
+        assert_eq!(empty["data"]["streams"]["edges"], json!([]));
+        assert_eq!(empty["data"]["streams"]["pageInfo"]["hasNextPage"], false);
+    }
+
+    #[test]
+    fn token_flow_and_expiry() {
+        let sim = sim();
+        assert_eq!(new_token(&sim, "someone-else", "s3cret").status, 400);
+        assert_eq!(new_token(&sim, SIM_CLIENT_ID, "").status, 403);
+        let body = json(&new_token(&sim, SIM_CLIENT_ID, "s3cret"));
+        assert_eq!(body["token_type"], "bearer");
+        assert_eq!(body["expires_in"], DEFAULT_TOKEN_LIFETIME.as_secs());
+        let token = body["access_token"].as_str().expect("token").to_string();
+        assert_eq!(sim.token_requests(), 3);
+
+        assert_eq!(helix_get(&sim, "forged", "first=1").status, 401);
+        assert_eq!(helix_get(&sim, &token, "first=1").status, 200);
+        sim.expire_tokens();
+        let refused = helix_get(&sim, &token, "first=1");
+        assert_eq!(
+            (refused.status, json(&refused)["message"].as_str()),
+            (401, Some("Invalid OAuth token"))
+        );
+        let fresh = good_token(&sim);
+        assert_ne!(fresh, token);
+        assert_eq!(helix_get(&sim, &fresh, "first=1").status, 200);
+        sim.set_token_lifetime(Duration::ZERO);
+        let stillborn = good_token(&sim);
+        assert_eq!(helix_get(&sim, &stillborn, "first=1").status, 401);
+    }
+
+    #[test]
+    fn helix_rate_limit_headers_and_429() {
+        let sim = sim();
+        sim.set_helix_points(3);
+        let token = good_token(&sim);
+        let now = unix_now();
+        for remaining in ["2", "1", "0"] {
+            let answer = helix_get(&sim, &token, "first=1");
+            assert_eq!(
+                (answer.status, answer.header("Ratelimit-Limit")),
+                (200, Some("3"))
+            );
+            assert_eq!(answer.header("ratelimit-remaining"), Some(remaining));
+        }
+        let refused = helix_get(&sim, &token, "first=1");
+        assert_eq!(
+            (refused.status, refused.header("Ratelimit-Remaining")),
+            (429, Some("0"))
+        );
+        let reset: i64 = refused
+            .header("Ratelimit-Reset")
+            .and_then(|r| r.parse().ok())
+            .expect("reset");
+        assert!((now + 59..=now + 61).contains(&reset), "{reset} vs {now}");
+        // A bigger budget applies within the same window.
+        sim.set_helix_points(5);
+        assert_eq!(
+            helix_get(&sim, &token, "first=1").header("Ratelimit-Remaining"),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn faults_apply_to_every_endpoint() {
+        let sim = sim();
+        sim.set_fault(ListingFault::Unavailable);
+        assert_eq!(new_token(&sim, SIM_CLIENT_ID, "s").status, 503);
+        assert_eq!(helix_get(&sim, "x", "first=1").status, 503);
+        sim.set_fault(ListingFault::Garbage);
+        let garbage = helix_get(&sim, "x", "first=1");
+        assert_eq!(garbage.status, 200);
+        assert!(serde_json::from_slice::<Value>(&garbage.body).is_err());
+        sim.set_fault(ListingFault::RateLimited { retry_after_secs: 7 });
+        let limited = helix_get(&sim, "x", "first=1");
+        assert_eq!(
+            (limited.status, limited.retry_after),
+            (429, Some(Duration::from_secs(7)))
+        );
+        sim.set_fault(ListingFault::Blackhole);
+        let started = Instant::now();
+        let held = fetcher(300).send(Method::Get, &format!("{}streams", sim.helix_url()), &[], None);
+        assert!(matches!(held, Err(FetchError::Timeout { .. })), "{held:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!((sim.requests(), sim.token_requests()), (4, 1));
+        sim.set_fault(ListingFault::None);
+        let edges = &gql_page(&sim, 1, None)["data"]["streams"]["edges"];
+        assert_eq!(edges.as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn cursors_and_queries() {
+        for offset in [0, 1, 30, 12345] {
+            assert_eq!(decode_cursor(&encode_cursor(offset)), Some(offset));
+        }
+        for junk in ["", "zz", "abc", "é1", "73696d"] {
+            assert_eq!(decode_cursor(junk), None, "{junk}");
+        }
+        let pairs = query_pairs("a=1&b=x%20y+z&&c&d=%zz");
+        let expected = [("a", "1"), ("b", "x y z"), ("c", "")].map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(pairs, expected);
+    }
+}

@@ -1,0 +1,748 @@
+//! The embedded database: every stream record, archived playlist, probe-queue entry and index
+//! lives in one redb file, and this is the only module that knows redb exists. Callers see
+//! [`StreamRecord`]s, playlist text and named state blobs; they never see a table, a key
+//! encoding or a transaction.
+//!
+//! # Tables
+//!
+//! Names carry a version suffix: a table whose key, value or encoding changes incompatibly gets
+//! a new name (`streams_v2`), so an old file is never read with the wrong types. Keys are redb
+//! tuples, which sort field by field, so every "by time" query is a range scan.
+//!
+//! | table             | key                                    | value                        |
+//! |-------------------|----------------------------------------|------------------------------|
+//! | `meta_v1`         | `&str` name                            | `u64`                        |
+//! | `streams_v1`      | `(start_unix, stream_id)`              | `&[u8]`: tag byte + payload  |
+//! | `playlists_v1`    | `(start_unix, stream_id)`              | `&[u8]`: tag byte + payload  |
+//! | `due_v1`          | `(next_due, start_unix, stream_id)`    | `()`                         |
+//! | `by_streamer_v1`  | `(streamer_id, start_unix, stream_id)` | `()`                         |
+//! | `by_stream_id_v1` | `(stream_id, start_unix)`              | `()`                         |
+//! | `live_v1`         | `(start_unix, stream_id)`              | `i64`: last_seen             |
+//! | `state_v1`        | `&str` name                            | `&[u8]`, opaque to the store |
+//!
+//! Times (`start_unix`, `next_due`) are `i64` unix seconds; ids are `u64`.
+//!
+//! * `meta_v1` holds `schema_version` (currently [`SCHEMA_VERSION`]). A fresh file gets it
+//!   written; a file with a larger number was written by a newer binary and is refused with
+//!   [`StoreError::NewerSchema`] before anything is written. This table's name and types never
+//!   change, so every binary can read the version.
+//! * `streams_v1` values start with an encoding tag: `1` = postcard of [`StreamRecord`]. Postcard
+//!   is not self-describing, so a change to `StreamRecord`'s serialized shape needs a new tag
+//!   (and a frozen copy of the old struct to decode tag `1`); old records stay readable. An
+//!   unknown tag, an empty value, trailing bytes or a record whose own key differs from its
+//!   table key is [`StoreError::Corrupt`], naming the key.
+//! * `playlists_v1` values: tag `1` = zstd (level 3) of the playlist's UTF-8 text.
+//! * `due_v1` is the probe queue: one entry per record whose `probe.next_due` is `Some`, ordered
+//!   by due time, so "what is due now" is a prefix scan.
+//! * `by_streamer_v1` and `by_stream_id_v1` answer "this streamer's broadcasts" and "every
+//!   broadcast with this stream id" (restarts reuse ids) without decoding records.
+//! * `live_v1` lists records whose status is `Live`, with their `last_seen`; it stays small and
+//!   is scanned each crawl to find streams that ended.
+//! * `state_v1` holds small named blobs the daemon persists (budget slot, learned statistics).
+//!
+//! # Invariants
+//!
+//! * The four index tables are a pure function of `streams_v1`. Every write of a record reads
+//!   the old record in the same write transaction and moves its index entries to the new
+//!   record's (touching only the entries that change); a delete or prune removes the record, its
+//!   playlist and its index entries together. So the indexes cannot drift, even across crashes.
+//!   A stored record that can no longer be decoded is replaced (or pruned) after its index
+//!   entries are found by scanning, so one bad record cannot wedge the queue.
+//! * Every commit is durable when `commit` returns (redb's `Durability::Immediate`) and uses
+//!   quick-repair (two-phase commit plus a saved allocator state), so opening the file after a
+//!   power cut is instant instead of a walk over the whole file. Commits cost two syncs; the
+//!   daemon batches its writes.
+//! * redb locks the file: a second process (or a second handle in this one) is refused with
+//!   [`StoreError::AlreadyOpen`]. After an I/O error (disk full) redb refuses further writes on
+//!   the handle; [`Store::reopen`] closes it and opens the file again, losing nothing committed.
+//! * The cache size is always set explicitly (redb's default is 1 GiB, too much for a Pi).
+//!
+//! Every method blocks; the daemon calls them from `spawn_blocking`. Write transactions are
+//! short and redb runs one at a time.
+
+use crate::record::{Status, StreamKey, StreamRecord};
+use redb::{
+    Builder, Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction,
+};
+use std::fmt;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;
+
+/// The schema this binary writes and the newest it can read.
+pub const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_VERSION_NAME: &str = "schema_version";
+
+/// `streams_v1` tag: postcard of `StreamRecord`.
+const RECORD_POSTCARD: u8 = 1;
+/// `playlists_v1` tag: zstd of the UTF-8 playlist text.
+const PLAYLIST_ZSTD: u8 = 1;
+const PLAYLIST_ZSTD_LEVEL: i32 = 3;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
+const STREAMS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("streams_v1");
+const PLAYLISTS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("playlists_v1");
+const DUE: TableDefinition<(i64, i64, u64), ()> = TableDefinition::new("due_v1");
+const BY_STREAMER: TableDefinition<(u64, i64, u64), ()> = TableDefinition::new("by_streamer_v1");
+const BY_STREAM_ID: TableDefinition<(u64, i64), ()> = TableDefinition::new("by_stream_id_v1");
+const LIVE: TableDefinition<(i64, u64), i64> = TableDefinition::new("live_v1");
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state_v1");
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "the database {} is locked: another vodprobe is running on this data_dir \
+         (stop it, or point data_dir elsewhere)",
+        path.display()
+    )]
+    AlreadyOpen { path: PathBuf },
+    #[error(
+        "this database was written by a newer vodprobe (schema version {found}, this binary \
+         supports up to {supported}); upgrade, or point data_dir elsewhere"
+    )]
+    NewerSchema { found: u64, supported: u64 },
+    #[error("the database is corrupt: {what}")]
+    Corrupt { what: String },
+    #[error("cannot encode {what}: {message}")]
+    Encode { what: String, message: String },
+    /// Storage, transaction and commit failures (disk full, I/O errors); the message is redb's.
+    #[error("database I/O failed: {0}")]
+    Io(String),
+}
+
+impl From<redb::StorageError> for StoreError {
+    fn from(error: redb::StorageError) -> Self {
+        match error {
+            redb::StorageError::Corrupted(what) => StoreError::Corrupt { what },
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::TransactionError> for StoreError {
+    fn from(error: redb::TransactionError) -> Self {
+        match error {
+            redb::TransactionError::Storage(storage) => storage.into(),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::CommitError> for StoreError {
+    fn from(error: redb::CommitError) -> Self {
+        match error {
+            redb::CommitError::Storage(storage) => storage.into(),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::TableError> for StoreError {
+    fn from(error: redb::TableError) -> Self {
+        use redb::TableError as E;
+        match error {
+            E::Storage(storage) => storage.into(),
+            // The file disagrees with this binary about a table it created itself.
+            E::TableTypeMismatch { .. }
+            | E::TableIsMultimap(_)
+            | E::TableIsNotMultimap(_)
+            | E::TypeDefinitionChanged { .. }
+            | E::TableDoesNotExist(_) => StoreError::Corrupt {
+                what: error.to_string(),
+            },
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+/// The database handle. `Send + Sync`: reads run concurrently, writes one at a time.
+pub struct Store {
+    shared: Arc<Handle>,
+}
+
+/// The open database and what it takes to open it again. The handles [`Store::reopen`]
+/// returns share it, so a handle the caller has not replaced yet keeps working on the new file
+/// handle instead of failing.
+struct Handle {
+    /// `None` after a failed reopen (until one succeeds) or after [`Store::close`].
+    db: RwLock<Option<Database>>,
+    path: PathBuf,
+    cache_bytes: u64,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.shared.path)
+            .field("cache_bytes", &self.shared.cache_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` with a redb page cache of `cache_bytes`,
+    /// creating parent directories, checking the schema version and creating every table.
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let db = open_database(path, cache_bytes)?;
+        let handle = Handle {
+            db: RwLock::new(Some(db)),
+            path: path.to_path_buf(),
+            cache_bytes,
+        };
+        Ok(Store {
+            shared: Arc::new(handle),
+        })
+    }
+
+    /// Closes the file handle (after the operations in flight on it) and opens the file again.
+    /// Used after an I/O error such as a full disk, when redb refuses further writes on the
+    /// old file handle; nothing committed is lost. The returned `Store` and this one share the
+    /// new file handle. If the open fails, every operation answers [`StoreError::Io`] until a
+    /// later `reopen` succeeds.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        let mut slot = self.shared.db.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = slot.take() {
+            // A close error is the I/O failure that prompted the reopen; whether the file is
+            // usable is what the open below reports.
+            let _ = db.close();
+        }
+        *slot = Some(open_database(&self.shared.path, self.shared.cache_bytes)?);
+        Ok(Store {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Closes the database, reporting a failure to flush or unlock (dropping the last handle
+    /// closes it too, ignoring such a failure). Handles sharing it answer [`StoreError::Io`].
+    pub fn close(self) -> Result<(), StoreError> {
+        let db = self
+            .shared
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match db {
+            Some(db) => db.close().map_err(|error| StoreError::Io(error.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The file's size on disk in bytes (0 if it cannot be read).
+    pub fn file_size(&self) -> u64 {
+        std::fs::metadata(&self.shared.path)
+            .map(|meta| meta.len())
+            .unwrap_or(0)
+    }
+
+    /// Writes records (insert or replace) and their index entries in ONE transaction.
+    pub fn put_streams(&self, records: &[StreamRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.write(|txn| {
+            let mut tables = WriteTables::open(txn)?;
+            records.iter().try_for_each(|record| tables.put_record(record))
+        })
+    }
+
+    /// Deletes the records under `delete` (with their playlists and index entries), then writes
+    /// `write` (insert or replace), all in ONE transaction: a key in both ends up written.
+    /// Deleting a key that is not stored is not an error.
+    pub fn apply(&self, write: &[StreamRecord], delete: &[StreamKey]) -> Result<(), StoreError> {
+        if write.is_empty() && delete.is_empty() {
+            return Ok(());
+        }
+        self.write(|txn| {
+            let mut tables = WriteTables::open(txn)?;
+            delete.iter().try_for_each(|key| tables.delete_record(*key))?;
+            write.iter().try_for_each(|record| tables.put_record(record))
+        })
+    }
+
+    /// Archives a playlist: writes the record (with its archive info) and the compressed text in
+    /// one transaction.
+    pub fn put_archived(&self, record: &StreamRecord, playlist_text: &str) -> Result<(), StoreError> {
+        let payload = encode_playlist(record.key(), playlist_text)?;
+        self.write(|txn| {
+            let mut tables = WriteTables::open(txn)?;
+            tables.put_record(record)?;
+            tables.playlists.insert(record.key(), payload.as_slice())?;
+            Ok(())
+        })
+    }
+
+    pub fn get_stream(&self, key: StreamKey) -> Result<Option<StreamRecord>, StoreError> {
+        self.read(|txn| get_record(&txn.open_table(STREAMS)?, key))
+    }
+
+    /// Looks up several records in one read transaction; the answer is aligned with `keys`.
+    pub fn get_streams(&self, keys: &[StreamKey]) -> Result<Vec<Option<StreamRecord>>, StoreError> {
+        self.read(|txn| {
+            let streams = txn.open_table(STREAMS)?;
+            keys.iter().map(|key| get_record(&streams, *key)).collect()
+        })
+    }
+
+    /// Every broadcast with this stream id (a restart reuses it), oldest start first.
+    pub fn by_stream_id(&self, stream_id: u64) -> Result<Vec<StreamRecord>, StoreError> {
+        self.read(|txn| {
+            let index = txn.open_table(BY_STREAM_ID)?;
+            let streams = txn.open_table(STREAMS)?;
+            let mut records = Vec::new();
+            for entry in index.range((stream_id, i64::MIN)..=(stream_id, i64::MAX))? {
+                let (id, start) = entry?.0.value();
+                records.push(indexed_record(&streams, BY_STREAM_ID.name(), (start, id))?);
+            }
+            Ok(records)
+        })
+    }
+
+    /// The streamer's broadcast with the most recent start (strictly before `before_start` if
+    /// given).
+    pub fn latest_of_streamer(
+        &self,
+        streamer_id: u64,
+        before_start: Option<i64>,
+    ) -> Result<Option<StreamRecord>, StoreError> {
+        let upper = match before_start {
+            Some(before) => Bound::Excluded((streamer_id, before, 0)),
+            None => Bound::Included((streamer_id, i64::MAX, u64::MAX)),
+        };
+        self.read(|txn| {
+            let index = txn.open_table(BY_STREAMER)?;
+            let lower = Bound::Included((streamer_id, i64::MIN, 0));
+            match index.range((lower, upper))?.next_back() {
+                Some(entry) => {
+                    let (_, start, id) = entry?.0.value();
+                    let streams = txn.open_table(STREAMS)?;
+                    indexed_record(&streams, BY_STREAMER.name(), (start, id)).map(Some)
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The streamer's broadcasts, newest start first, at most `limit`.
+    pub fn streamer_records(&self, streamer_id: u64, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
+        self.read(|txn| {
+            let index = txn.open_table(BY_STREAMER)?;
+            let streams = txn.open_table(STREAMS)?;
+            let range = (streamer_id, i64::MIN, 0)..=(streamer_id, i64::MAX, u64::MAX);
+            let mut records = Vec::new();
+            for entry in index.range(range)?.rev().take(limit) {
+                let (_, start, id) = entry?.0.value();
+                records.push(indexed_record(&streams, BY_STREAMER.name(), (start, id))?);
+            }
+            Ok(records)
+        })
+    }
+
+    /// Records with status `Live`, in key order.
+    pub fn live(&self) -> Result<Vec<StreamRecord>, StoreError> {
+        self.read(|txn| {
+            let index = txn.open_table(LIVE)?;
+            let streams = txn.open_table(STREAMS)?;
+            let mut records = Vec::new();
+            for entry in index.iter()? {
+                let key = entry?.0.value();
+                records.push(indexed_record(&streams, LIVE.name(), key)?);
+            }
+            Ok(records)
+        })
+    }
+
+    /// Keys and `last_seen` of the records with status `Live`, in key order, without decoding
+    /// the records (the cheap form of [`Store::live`] for each crawl).
+    pub fn live_last_seen(&self) -> Result<Vec<(StreamKey, i64)>, StoreError> {
+        self.read(|txn| {
+            let index = txn.open_table(LIVE)?;
+            let mut out = Vec::new();
+            for entry in index.iter()? {
+                let (key, last_seen) = entry?;
+                out.push((key.value(), last_seen.value()));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records whose next_due <= now, earliest due first (ties by key), at most `limit`.
+    pub fn due(&self, now: i64, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
+        self.read(|txn| {
+            let queue = txn.open_table(DUE)?;
+            let streams = txn.open_table(STREAMS)?;
+            let mut records = Vec::new();
+            for entry in queue.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
+                let (_, start, id) = entry?.0.value();
+                records.push(indexed_record(&streams, DUE.name(), (start, id))?);
+            }
+            Ok(records)
+        })
+    }
+
+    /// The earliest `next_due` in the queue, if any.
+    pub fn next_due_time(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|txn| Ok(txn.open_table(DUE)?.first()?.map(|(key, _)| key.value().0)))
+    }
+
+    /// Entries in the probe queue (records with a `next_due`).
+    pub fn queue_len(&self) -> Result<u64, StoreError> {
+        self.read(|txn| Ok(txn.open_table(DUE)?.len()?))
+    }
+
+    pub fn count_streams(&self) -> Result<u64, StoreError> {
+        self.read(|txn| Ok(txn.open_table(STREAMS)?.len()?))
+    }
+
+    /// The archived playlist text of a broadcast, if one was stored.
+    pub fn playlist(&self, key: StreamKey) -> Result<Option<String>, StoreError> {
+        self.read(|txn| match txn.open_table(PLAYLISTS)?.get(key)? {
+            Some(value) => decode_playlist(key, value.value()).map(Some),
+            None => Ok(None),
+        })
+    }
+
+    /// Deletes records (and their playlists and index entries) with start_unix < cutoff, in
+    /// transactions of at most `batch` records (at least 1); returns how many were deleted.
+    pub fn prune(&self, cutoff_start: i64, batch: usize) -> Result<u64, StoreError> {
+        let batch = batch.max(1);
+        let mut deleted = 0u64;
+        loop {
+            let count = self.write(|txn| {
+                let mut tables = WriteTables::open(txn)?;
+                let keys = tables
+                    .streams
+                    .range(..(cutoff_start, 0))?
+                    .take(batch)
+                    .map(|entry| Ok(entry?.0.value()))
+                    .collect::<Result<Vec<StreamKey>, StoreError>>()?;
+                keys.iter().try_for_each(|key| tables.delete_record(*key))?;
+                Ok(keys.len())
+            })?;
+            deleted += count as u64;
+            if count < batch {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// All records in key order after `after` (exclusive), at most `limit`.
+    pub fn scan(&self, after: Option<StreamKey>, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.read(|txn| {
+            let streams = txn.open_table(STREAMS)?;
+            let mut records = Vec::new();
+            for entry in streams.range((lower, Bound::Unbounded))?.take(limit) {
+                let (key, value) = entry?;
+                records.push(decode_record(key.value(), value.value())?);
+            }
+            Ok(records)
+        })
+    }
+
+    /// Stores a small named blob for the daemon (replacing any previous value).
+    pub fn put_state(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(STATE)?.insert(name, value)?;
+            Ok(())
+        })
+    }
+
+    pub fn get_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(STATE)?
+                .get(name)?
+                .map(|value| value.value().to_vec()))
+        })
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let slot = self.shared.db.read().unwrap_or_else(PoisonError::into_inner);
+        let db = slot.as_ref().ok_or_else(|| {
+            StoreError::Io(format!(
+                "the database {} is closed (closed, or a reopen failed); reopen it",
+                self.shared.path.display()
+            ))
+        })?;
+        f(db)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.with_db(|db| f(&db.begin_read()?))
+    }
+
+    /// Runs `f` in a write transaction and commits it; an error from `f` aborts it.
+    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.with_db(|db| {
+            let mut txn = db.begin_write()?;
+            txn.set_quick_repair(true);
+            let out = f(&txn)?;
+            txn.commit()?;
+            Ok(out)
+        })
+    }
+}
+
+/// Opens the file (creating it and its parent directories), then checks and sets up the schema.
+fn open_database(path: &Path, cache_bytes: u64) -> Result<Database, StoreError> {
+    let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|error| open_error(Box::new(error)))?;
+    }
+    let cache = usize::try_from(cache_bytes).unwrap_or(usize::MAX);
+    let db = Builder::new()
+        .set_cache_size(cache)
+        .create(path)
+        .map_err(|error| match error {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+                path: path.to_path_buf(),
+            },
+            other => open_error(Box::new(other)),
+        })?;
+    init_schema(&db)?;
+    Ok(db)
+}
+
+/// Refuses a newer schema without writing, then creates every table and, in a fresh file,
+/// writes the schema version.
+fn init_schema(db: &Database) -> Result<(), StoreError> {
+    let found = {
+        let txn = db.begin_read()?;
+        match txn.open_table(META) {
+            Ok(meta) => meta.get(SCHEMA_VERSION_NAME)?.map(|value| value.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(other) => return Err(other.into()),
+        }
+    };
+    if let Some(found) = found.filter(|found| *found > SCHEMA_VERSION) {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let mut txn = db.begin_write()?;
+    txn.set_quick_repair(true);
+    {
+        let mut meta = txn.open_table(META)?;
+        if found.is_none() {
+            meta.insert(SCHEMA_VERSION_NAME, SCHEMA_VERSION)?;
+        }
+        WriteTables::open(&txn)?;
+        txn.open_table(STATE)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// The record tables of one write transaction, opened together so a record and its index
+/// entries always change together.
+struct WriteTables<'txn> {
+    streams: Table<'txn, (i64, u64), &'static [u8]>,
+    playlists: Table<'txn, (i64, u64), &'static [u8]>,
+    due: Table<'txn, (i64, i64, u64), ()>,
+    by_streamer: Table<'txn, (u64, i64, u64), ()>,
+    by_stream_id: Table<'txn, (u64, i64), ()>,
+    live: Table<'txn, (i64, u64), i64>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(WriteTables {
+            streams: txn.open_table(STREAMS)?,
+            playlists: txn.open_table(PLAYLISTS)?,
+            due: txn.open_table(DUE)?,
+            by_streamer: txn.open_table(BY_STREAMER)?,
+            by_stream_id: txn.open_table(BY_STREAM_ID)?,
+            live: txn.open_table(LIVE)?,
+        })
+    }
+
+    /// Inserts or replaces a record, replacing the old record's index entries with its own.
+    fn put_record(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let key = record.key();
+        let encoded = encode_record(record)?;
+        let old = self
+            .streams
+            .insert(key, encoded.as_slice())?
+            .map(|old| decode_record(key, old.value()));
+        match old {
+            Some(Ok(old)) => self.update_index_entries(&old, record),
+            Some(Err(_undecodable)) => {
+                self.purge_index_entries(key)?;
+                self.insert_index_entries(record)
+            }
+            None => self.insert_index_entries(record),
+        }
+    }
+
+    /// Deletes a record, its playlist and its index entries.
+    fn delete_record(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        self.playlists.remove(key)?;
+        let old = self
+            .streams
+            .remove(key)?
+            .map(|old| decode_record(key, old.value()));
+        match old {
+            Some(Ok(old)) => self.remove_index_entries(&old),
+            Some(Err(_undecodable)) => self.purge_index_entries(key),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves the index entries of `old` to those of `new` (same key), touching only entries
+    /// that change: a crawl that only moves `last_seen` rewrites two tables, not five.
+    fn update_index_entries(&mut self, old: &StreamRecord, new: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = new.key();
+        if old.probe.next_due != new.probe.next_due {
+            if let Some(due) = old.probe.next_due {
+                self.due.remove((due, start, id))?;
+            }
+            if let Some(due) = new.probe.next_due {
+                self.due.insert((due, start, id), ())?;
+            }
+        }
+        if old.streamer_id != new.streamer_id {
+            self.by_streamer.remove((old.streamer_id, start, id))?;
+            self.by_streamer.insert((new.streamer_id, start, id), ())?;
+        }
+        // by_stream_id_v1 holds nothing but the key, which old and new share.
+        let (was_live, is_live) = (old.status == Status::Live, new.status == Status::Live);
+        if is_live && (!was_live || old.last_seen != new.last_seen) {
+            self.live.insert((start, id), new.last_seen)?;
+        } else if was_live && !is_live {
+            self.live.remove((start, id))?;
+        }
+        Ok(())
+    }
+
+    fn remove_index_entries(&mut self, old: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = old.key();
+        if let Some(due) = old.probe.next_due {
+            self.due.remove((due, start, id))?;
+        }
+        self.by_streamer.remove((old.streamer_id, start, id))?;
+        self.by_stream_id.remove((id, start))?;
+        self.live.remove((start, id))?;
+        Ok(())
+    }
+
+    /// Removes whatever index entries name `key` when its record cannot be decoded: the
+    /// indexes keyed by the record's fields are scanned (rare, and only on corruption).
+    fn purge_index_entries(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        let (start, id) = key;
+        self.due.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_streamer.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_stream_id.remove((id, start))?;
+        self.live.remove(key)?;
+        Ok(())
+    }
+
+    fn insert_index_entries(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = record.key();
+        if let Some(due) = record.probe.next_due {
+            self.due.insert((due, start, id), ())?;
+        }
+        self.by_streamer.insert((record.streamer_id, start, id), ())?;
+        self.by_stream_id.insert((id, start), ())?;
+        if record.status == Status::Live {
+            self.live.insert((start, id), record.last_seen)?;
+        }
+        Ok(())
+    }
+}
+
+fn get_record(
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    key: StreamKey,
+) -> Result<Option<StreamRecord>, StoreError> {
+    match streams.get(key)? {
+        Some(value) => decode_record(key, value.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The record an index entry points at; a dangling entry is corruption.
+fn indexed_record(
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    index: &str,
+    key: StreamKey,
+) -> Result<StreamRecord, StoreError> {
+    get_record(streams, key)?.ok_or_else(|| StoreError::Corrupt {
+        what: format!(
+            "{index} names stream {key:?}, which {} does not hold",
+            STREAMS.name()
+        ),
+    })
+}
+
+fn encode_record(record: &StreamRecord) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(256);
+    out.push(RECORD_POSTCARD);
+    postcard::to_extend(record, out).map_err(|error| StoreError::Encode {
+        what: format!("stream {:?}", record.key()),
+        message: error.to_string(),
+    })
+}
+
+fn decode_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, StoreError> {
+    let corrupt = |problem: String| StoreError::Corrupt {
+        what: format!("stream {key:?} in {}: {problem}", STREAMS.name()),
+    };
+    match bytes.split_first() {
+        Some((&RECORD_POSTCARD, payload)) => match postcard::take_from_bytes::<StreamRecord>(payload) {
+            Ok((record, [])) if record.key() == key => Ok(record),
+            Ok((record, [])) => Err(corrupt(format!("the record names itself {:?}", record.key()))),
+            Ok((_, rest)) => Err(corrupt(format!("{} trailing bytes after the record", rest.len()))),
+            Err(error) => Err(corrupt(format!("cannot decode postcard: {error}"))),
+        },
+        Some((tag, _)) => Err(corrupt(format!("unknown encoding tag {tag}"))),
+        None => Err(corrupt("empty value".to_string())),
+    }
+}
+
+fn encode_playlist(key: StreamKey, text: &str) -> Result<Vec<u8>, StoreError> {
+    let compressed =
+        zstd::bulk::compress(text.as_bytes(), PLAYLIST_ZSTD_LEVEL).map_err(|error| StoreError::Encode {
+            what: format!("playlist {key:?}"),
+            message: error.to_string(),
+        })?;
+    let mut out = Vec::with_capacity(compressed.len() + 1);
+    out.push(PLAYLIST_ZSTD);
+    out.extend_from_slice(&compressed);
+    Ok(out)
+}
+
+fn decode_playlist(key: StreamKey, bytes: &[u8]) -> Result<String, StoreError> {
+    let corrupt = |problem: String| StoreError::Corrupt {
+        what: format!("playlist {key:?} in {}: {problem}", PLAYLISTS.name()),
+    };
+    match bytes.split_first() {
+        Some((&PLAYLIST_ZSTD, payload)) => {
+            let text = zstd::stream::decode_all(payload)
+                .map_err(|error| corrupt(format!("cannot decompress: {error}")))?;
+            String::from_utf8(text).map_err(|error| corrupt(format!("not UTF-8: {error}")))
+        }
+        Some((tag, _)) => Err(corrupt(format!("unknown encoding tag {tag}"))),
+        None => Err(corrupt("empty value".to_string())),
+    }
+}

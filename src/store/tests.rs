@@ -1,0 +1,555 @@
+//! Unit tests of the store against real redb files in temporary directories, and the helpers
+//! the model and crash tests share: a record builder and a checker that rebuilds every index
+//! from `streams_v1` and compares it with what is stored.
+
+use super::*;
+use crate::playlist::Container;
+use crate::record::{ArchiveInfo, ProbeState};
+use std::collections::BTreeSet;
+
+pub(super) const TEST_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
+pub(super) fn open_in(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("vodprobe.redb"), TEST_CACHE_BYTES).expect("open store")
+}
+
+pub(super) fn record(start_unix: i64, stream_id: u64, streamer_id: u64) -> StreamRecord {
+    StreamRecord {
+        start_unix,
+        stream_id,
+        streamer_id,
+        login: format!("streamer{streamer_id}"),
+        title: format!("broadcast {stream_id} at {start_unix}"),
+        game_id: "509658".to_string(),
+        game_name: "Just Chatting".to_string(),
+        language: "en".to_string(),
+        is_mature: false,
+        max_viewers: 42,
+        first_seen: start_unix + 30,
+        last_seen: start_unix + 600,
+        ended_at: None,
+        status: Status::Pending,
+        public: None,
+        probe: ProbeState::default(),
+        archive: None,
+    }
+}
+
+pub(super) fn archive_info(domain: &str) -> ArchiveInfo {
+    ArchiveInfo {
+        domain: domain.to_string(),
+        domains: vec![domain.to_string()],
+        timestamp_form: "unix".to_string(),
+        ts: "1700000000".to_string(),
+        url: format!("{domain}/abc/chunked/index-dvr.m3u8"),
+        duration_seconds: 3600.5,
+        segments: 360,
+        muted_segments: 2,
+        container: Container::Ts,
+        qualities: vec!["chunked".to_string(), "720p60".to_string()],
+        fetched_at: 1_700_010_000,
+        ended: true,
+    }
+}
+
+fn due_record(start_unix: i64, stream_id: u64, next_due: i64) -> StreamRecord {
+    let mut record = record(start_unix, stream_id, 1);
+    record.probe.next_due = Some(next_due);
+    record
+}
+
+fn keys(records: &[StreamRecord]) -> Vec<StreamKey> {
+    records.iter().map(StreamRecord::key).collect()
+}
+
+/// Rebuilds every index from `streams_v1` and asserts the stored indexes equal it exactly, and
+/// that every playlist belongs to a stored record.
+pub(super) fn assert_indexes_consistent(store: &Store) {
+    store
+        .read(|txn| {
+            let streams = txn.open_table(STREAMS)?;
+            let (mut due, mut by_streamer, mut by_stream_id, mut live) =
+                (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+            let mut stored_keys = BTreeSet::new();
+            for entry in streams.iter()? {
+                let (key, value) = entry?;
+                let record = decode_record(key.value(), value.value())?;
+                let (start, id) = record.key();
+                stored_keys.insert(record.key());
+                if let Some(next_due) = record.probe.next_due {
+                    due.insert((next_due, start, id));
+                }
+                by_streamer.insert((record.streamer_id, start, id));
+                by_stream_id.insert((id, start));
+                if record.status == Status::Live {
+                    live.insert((record.key(), record.last_seen));
+                }
+            }
+            let stored_due = collect_keys(&txn.open_table(DUE)?)?;
+            assert_eq!(stored_due, due, "due_v1 disagrees with streams_v1");
+            let stored_by_streamer = collect_keys(&txn.open_table(BY_STREAMER)?)?;
+            assert_eq!(
+                stored_by_streamer, by_streamer,
+                "by_streamer_v1 disagrees with streams_v1"
+            );
+            let stored_by_stream_id = collect_keys(&txn.open_table(BY_STREAM_ID)?)?;
+            assert_eq!(
+                stored_by_stream_id, by_stream_id,
+                "by_stream_id_v1 disagrees with streams_v1"
+            );
+            let mut stored_live = BTreeSet::new();
+            for entry in txn.open_table(LIVE)?.iter()? {
+                let (key, last_seen) = entry?;
+                stored_live.insert((key.value(), last_seen.value()));
+            }
+            assert_eq!(stored_live, live, "live_v1 disagrees with streams_v1");
+            let playlists = collect_keys(&txn.open_table(PLAYLISTS)?)?;
+            assert!(
+                playlists.is_subset(&stored_keys),
+                "a playlist outlived its record"
+            );
+            Ok(())
+        })
+        .expect("read every table");
+}
+
+fn collect_keys<K, V>(table: &impl ReadableTable<K, V>) -> Result<BTreeSet<K::SelfType<'static>>, StoreError>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+    for<'a> K: redb::Key<SelfType<'a> = K>,
+    K: Ord,
+{
+    let mut out = BTreeSet::new();
+    for entry in table.iter()? {
+        out.insert(entry?.0.value());
+    }
+    Ok(out)
+}
+
+fn put_raw(store: &Store, table: TableDefinition<(i64, u64), &[u8]>, key: StreamKey, value: &[u8]) {
+    store
+        .write(|txn| {
+            txn.open_table(table)?.insert(key, value)?;
+            Ok(())
+        })
+        .expect("raw write");
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+}
+
+#[test]
+fn records_and_playlists_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let mut archived = record(1_700_000_000, 40_000_000_001, 7);
+    archived.status = Status::Found;
+    archived.public = Some(true);
+    archived.ended_at = Some(1_700_003_600);
+    archived.archive = Some(archive_info("https://d1m7jfoe9zdc1j.cloudfront.net"));
+    archived.probe.learned = Some(crate::record::Learned {
+        domain: "https://d1m7jfoe9zdc1j.cloudfront.net".to_string(),
+        form: "unix".to_string(),
+        ts: "1700000000".to_string(),
+    });
+    let plain = record(1_700_000_100, 40_000_000_002, 8);
+    store.put_streams(std::slice::from_ref(&plain)).expect("put");
+    let text: String = (0..2000).map(|i| format!("#EXTINF:10.000,\n{i}.ts\n")).collect();
+    store.put_archived(&archived, &text).expect("put archived");
+
+    assert_eq!(store.get_stream(plain.key()).expect("get"), Some(plain.clone()));
+    assert_eq!(
+        store.get_stream(archived.key()).expect("get"),
+        Some(archived.clone())
+    );
+    assert_eq!(store.get_stream((1, 1)).expect("get missing"), None);
+    let many = store
+        .get_streams(&[archived.key(), (5, 5), plain.key()])
+        .expect("get many");
+    assert_eq!(many, vec![Some(archived.clone()), None, Some(plain.clone())]);
+    assert_eq!(
+        store.playlist(archived.key()).expect("playlist"),
+        Some(text.clone())
+    );
+    assert_eq!(store.playlist(plain.key()).expect("no playlist"), None);
+    assert_eq!(store.count_streams().expect("count"), 2);
+
+    // Stored as tag 1 + zstd, much smaller than the text.
+    let raw = store
+        .read(|txn| {
+            Ok(txn
+                .open_table(PLAYLISTS)?
+                .get(archived.key())?
+                .map(|v| v.value().to_vec()))
+        })
+        .expect("raw read")
+        .expect("raw playlist");
+    assert_eq!(raw[0], PLAYLIST_ZSTD);
+    assert!(
+        raw.len() * 5 < text.len(),
+        "{} compressed vs {} text",
+        raw.len(),
+        text.len()
+    );
+    assert!(store.file_size() > 0);
+    assert_indexes_consistent(&store);
+}
+
+#[test]
+fn updates_replace_old_index_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let mut live = record(1000, 77, 1);
+    live.status = Status::Live;
+    live.probe.next_due = Some(1500);
+    store.put_streams(std::slice::from_ref(&live)).expect("put");
+    assert_eq!(keys(&store.live().expect("live")), vec![(1000, 77)]);
+    assert_eq!(keys(&store.due(1500, 10).expect("due")), vec![(1000, 77)]);
+
+    let mut ended = live.clone();
+    ended.status = Status::Pending;
+    ended.streamer_id = 2;
+    ended.last_seen = 1900;
+    ended.probe.next_due = Some(2000);
+    store.put_streams(std::slice::from_ref(&ended)).expect("update");
+    assert!(store.live().expect("live").is_empty());
+    assert!(
+        store.due(1999, 10).expect("due").is_empty(),
+        "the old due entry is gone"
+    );
+    assert_eq!(store.due(2000, 10).expect("due"), vec![ended.clone()]);
+    assert_eq!(store.queue_len().expect("queue"), 1);
+    assert_eq!(store.latest_of_streamer(1, None).expect("latest"), None);
+    assert_eq!(
+        store.latest_of_streamer(2, None).expect("latest"),
+        Some(ended.clone())
+    );
+    assert_indexes_consistent(&store);
+
+    let mut found = ended.clone();
+    found.status = Status::Found;
+    found.probe.next_due = None;
+    // Two writes of one key in one batch: the last wins, and the indexes follow it.
+    store
+        .put_streams(&[ended.clone(), found.clone()])
+        .expect("update twice");
+    assert_eq!(store.queue_len().expect("queue"), 0);
+    assert_eq!(store.next_due_time().expect("next due"), None);
+    assert_eq!(store.get_stream(found.key()).expect("get"), Some(found));
+    assert_indexes_consistent(&store);
+}
+
+#[test]
+fn restarts_sharing_a_stream_id_are_separate_broadcasts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let later = record(2000, 55, 3);
+    let earlier = record(1000, 55, 3);
+    let other = record(1500, 56, 3);
+    store
+        .put_streams(&[later.clone(), other, earlier.clone()])
+        .expect("put");
+    assert_eq!(store.by_stream_id(55).expect("by id"), vec![earlier, later]);
+    assert!(store.by_stream_id(54).expect("by id").is_empty());
+    assert_eq!(store.count_streams().expect("count"), 3);
+}
+
+#[test]
+fn latest_of_streamer_and_streamer_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let (a, b, c) = (record(100, 1, 5), record(200, 2, 5), record(300, 3, 5));
+    let same_start = record(300, 4, 5);
+    store
+        .put_streams(&[
+            b.clone(),
+            record(250, 9, 6),
+            a.clone(),
+            c.clone(),
+            same_start.clone(),
+        ])
+        .expect("put");
+    assert_eq!(
+        store.latest_of_streamer(5, None).expect("latest"),
+        Some(same_start.clone())
+    );
+    assert_eq!(
+        store.latest_of_streamer(5, Some(300)).expect("before"),
+        Some(b.clone())
+    );
+    assert_eq!(
+        store.latest_of_streamer(5, Some(201)).expect("before"),
+        Some(b.clone())
+    );
+    assert_eq!(store.latest_of_streamer(5, Some(100)).expect("before"), None);
+    assert_eq!(store.latest_of_streamer(7, None).expect("unknown"), None);
+    assert_eq!(
+        keys(&store.streamer_records(5, 3).expect("records")),
+        vec![(300, 4), (300, 3), (200, 2)]
+    );
+    assert_eq!(store.streamer_records(5, 10).expect("records").len(), 4);
+    assert_eq!(
+        keys(&store.streamer_records(6, 10).expect("records")),
+        vec![(250, 9)]
+    );
+}
+
+#[test]
+fn live_set_follows_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let mut records: Vec<StreamRecord> = (0..5).map(|i| record(1000 + i, 10 + i as u64, 1)).collect();
+    for live in &mut records[1..4] {
+        live.status = Status::Live;
+        live.last_seen = live.start_unix + 60;
+    }
+    store.put_streams(&records).expect("put");
+    assert_eq!(store.live().expect("live"), records[1..4].to_vec());
+    let seen = store.live_last_seen().expect("last seen");
+    assert_eq!(
+        seen,
+        vec![((1001, 11), 1061), ((1002, 12), 1062), ((1003, 13), 1063)]
+    );
+    records[2].status = Status::Pending;
+    store.put_streams(&records[2..3]).expect("end one");
+    assert_eq!(keys(&store.live().expect("live")), vec![(1001, 11), (1003, 13)]);
+    assert_indexes_consistent(&store);
+}
+
+#[test]
+fn due_is_ordered_by_due_time_and_limited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let records = vec![
+        due_record(100, 1, 50),
+        due_record(200, 2, 10),
+        due_record(300, 3, 30),
+        due_record(50, 4, 30),
+        due_record(400, 5, 90),
+        record(500, 6, 1),
+    ];
+    store.put_streams(&records).expect("put");
+    assert_eq!(store.queue_len().expect("len"), 5);
+    assert_eq!(store.next_due_time().expect("next"), Some(10));
+    assert_eq!(
+        keys(&store.due(50, 10).expect("due")),
+        vec![(200, 2), (50, 4), (300, 3), (100, 1)]
+    );
+    assert_eq!(keys(&store.due(50, 2).expect("due")), vec![(200, 2), (50, 4)]);
+    assert!(store.due(9, 10).expect("due").is_empty());
+    assert_eq!(store.due(1000, 10).expect("due").len(), 5);
+    assert!(store.due(1000, 0).expect("due").is_empty());
+}
+
+#[test]
+fn prune_removes_records_playlists_and_index_entries_in_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    for i in 0..10 {
+        let mut archived = due_record(1000 + i, 100 + i as u64, 5 + i);
+        archived.status = if i % 2 == 0 { Status::Live } else { Status::Found };
+        archived.archive = Some(archive_info("https://example.net"));
+        store
+            .put_archived(&archived, &format!("#EXTM3U\n{i}"))
+            .expect("archive");
+    }
+    assert_eq!(store.prune(1007, 2).expect("prune"), 7);
+    assert_eq!(
+        keys(&store.scan(None, 100).expect("scan")),
+        vec![(1007, 107), (1008, 108), (1009, 109)]
+    );
+    assert_eq!(store.playlist((1003, 103)).expect("pruned playlist"), None);
+    assert_eq!(
+        store.playlist((1008, 108)).expect("kept playlist"),
+        Some("#EXTM3U\n8".to_string())
+    );
+    assert_eq!(store.queue_len().expect("queue"), 3);
+    assert_eq!(store.next_due_time().expect("next"), Some(12));
+    assert!(store.by_stream_id(103).expect("by id").is_empty());
+    assert_eq!(keys(&store.live().expect("live")), vec![(1008, 108)]);
+    assert_indexes_consistent(&store);
+    assert_eq!(store.prune(1007, 2).expect("prune again"), 0);
+    assert_eq!(store.prune(i64::MAX, 0).expect("prune all, batch 0 means 1"), 3);
+    assert_eq!(store.count_streams().expect("count"), 0);
+    assert_indexes_consistent(&store);
+}
+
+#[test]
+fn scan_pages_in_key_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let records: Vec<StreamRecord> = (0..7).rev().map(|i| record(i / 2, i as u64, 1)).collect();
+    store.put_streams(&records).expect("put");
+    let first = store.scan(None, 3).expect("scan");
+    assert_eq!(keys(&first), vec![(0, 0), (0, 1), (1, 2)]);
+    let second = store.scan(Some((1, 2)), 3).expect("scan");
+    assert_eq!(keys(&second), vec![(1, 3), (2, 4), (2, 5)]);
+    assert_eq!(keys(&store.scan(Some((2, 5)), 3).expect("scan")), vec![(3, 6)]);
+}
+
+#[test]
+fn state_blobs_are_stored_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    assert_eq!(store.get_state("budget").expect("get"), None);
+    store.put_state("budget", &[1, 2, 3]).expect("put");
+    store.put_state("domains", b"").expect("put empty");
+    store.put_state("budget", &[4]).expect("replace");
+    assert_eq!(store.get_state("budget").expect("get"), Some(vec![4]));
+    assert_eq!(store.get_state("domains").expect("get"), Some(Vec::new()));
+}
+
+#[test]
+fn schema_version_is_written_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let read_version = |store: &Store| {
+        store.read(|txn| Ok(txn.open_table(META)?.get(SCHEMA_VERSION_NAME)?.map(|v| v.value())))
+    };
+    assert_eq!(read_version(&store).expect("version"), Some(SCHEMA_VERSION));
+    store
+        .write(|txn| {
+            txn.open_table(META)?
+                .insert(SCHEMA_VERSION_NAME, SCHEMA_VERSION + 1)?;
+            Ok(())
+        })
+        .expect("write a newer version");
+    drop(store);
+    let error = Store::open(&dir.path().join("vodprobe.redb"), TEST_CACHE_BYTES).expect_err("newer");
+    assert!(
+        matches!(
+            error,
+            StoreError::NewerSchema { found, supported }
+                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("newer vodprobe") && message.contains("data_dir"),
+        "{message}"
+    );
+}
+
+#[test]
+fn corrupt_values_are_reported_with_their_key_and_can_be_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let mut good = record(500, 9, 4);
+    good.probe.next_due = Some(700);
+    store.put_streams(std::slice::from_ref(&good)).expect("put");
+    put_raw(&store, STREAMS, good.key(), &[9, 1, 2, 3]);
+    let error = store.get_stream(good.key()).expect_err("unknown tag");
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(
+        message.contains("(500, 9)") && message.contains("tag 9"),
+        "{message}"
+    );
+    assert!(matches!(store.scan(None, 10), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(store.due(1000, 10), Err(StoreError::Corrupt { .. })));
+
+    // Overwriting the undecodable record drops its stale index entries (found by scanning).
+    let mut replacement = good.clone();
+    replacement.streamer_id = 8;
+    replacement.probe.next_due = Some(900);
+    store
+        .put_streams(std::slice::from_ref(&replacement))
+        .expect("replace corrupt record");
+    assert_eq!(store.due(1000, 10).expect("due"), vec![replacement.clone()]);
+    assert_indexes_consistent(&store);
+
+    put_raw(&store, STREAMS, good.key(), &[]);
+    assert!(matches!(
+        store.get_stream(good.key()),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert_eq!(store.prune(1000, 10).expect("prune corrupt record"), 1);
+    assert_eq!(store.queue_len().expect("queue"), 0);
+    assert_indexes_consistent(&store);
+
+    put_raw(&store, PLAYLISTS, (1, 1), &[2, 0]);
+    let error = store.playlist((1, 1)).expect_err("unknown playlist tag");
+    assert!(error.to_string().contains("(1, 1)"), "{error}");
+}
+
+#[test]
+fn closing_and_reopening_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested").join("dir").join("vodprobe.redb");
+    let store = Store::open(&path, TEST_CACHE_BYTES).expect("open creates parents");
+    assert_eq!(store.path(), path.as_path());
+    let mut archived = due_record(100, 1, 150);
+    archived.archive = Some(archive_info("https://example.net"));
+    store.put_archived(&archived, "#EXTM3U\n").expect("archive");
+    store.put_state("budget", b"slot").expect("state");
+    store.close().expect("close");
+
+    let store = Store::open(&path, TEST_CACHE_BYTES).expect("reopen after close");
+    assert_eq!(
+        store.get_stream(archived.key()).expect("get"),
+        Some(archived.clone())
+    );
+    assert_eq!(
+        store.playlist(archived.key()).expect("playlist"),
+        Some("#EXTM3U\n".to_string())
+    );
+    assert_eq!(store.due(150, 10).expect("due"), vec![archived.clone()]);
+    assert_eq!(store.get_state("budget").expect("state"), Some(b"slot".to_vec()));
+
+    // The handle reopen returns and the old one share the new file handle.
+    let reopened = store.reopen().expect("reopen");
+    assert_eq!(
+        store.get_stream(archived.key()).expect("old handle"),
+        Some(archived.clone())
+    );
+    reopened
+        .put_state("after", b"reopen")
+        .expect("write through the new handle");
+    drop(store);
+
+    // A failed reopen leaves the handle answering Io (so the daemon retries) until one succeeds.
+    let aside = path.with_extension("aside");
+    std::fs::rename(&path, &aside).expect("move the file aside");
+    std::fs::write(&path, vec![7u8; 8192]).expect("junk in its place");
+    let error = reopened.reopen().expect_err("junk is not a database");
+    assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
+    assert!(matches!(reopened.count_streams(), Err(StoreError::Io(_))));
+    std::fs::rename(&aside, &path).expect("move the file back");
+    let again = reopened.reopen().expect("reopen once the file is back");
+    assert_eq!(again.count_streams().expect("count"), 1);
+    assert_eq!(
+        reopened.get_state("after").expect("state"),
+        Some(b"reopen".to_vec())
+    );
+    assert_indexes_consistent(&again);
+}
+
+#[test]
+fn a_second_open_of_one_file_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let error = Store::open(store.path(), TEST_CACHE_BYTES).expect_err("second open");
+    assert!(matches!(error, StoreError::AlreadyOpen { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("another vodprobe is running on this data_dir"),
+        "{message}"
+    );
+    drop(store);
+    open_in(&dir);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_an_open_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("vodprobe.redb");
+    std::fs::write(&path, vec![7u8; 8192]).expect("write junk");
+    let error = Store::open(&path, TEST_CACHE_BYTES).expect_err("junk");
+    assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
+    assert!(error.to_string().contains("vodprobe.redb"), "{error}");
+}
