@@ -286,7 +286,7 @@ impl Crawl {
                 pages = self.pages_in_pass,
                 "restarting the crawl from the top (restart_every)"
             );
-            self.finish_pass(shared, pass_started).await;
+            self.finish_pass(shared, pass_started, false).await;
             return false;
         }
         let source = self.source.clone();
@@ -350,24 +350,25 @@ impl Crawl {
             }
         }
         if reached_floor || page.next_cursor.is_none() {
-            self.finish_pass(shared, pass_started).await;
+            self.finish_pass(shared, pass_started, true).await;
             return false;
         }
         self.cursor = page.next_cursor;
         true
     }
 
-    /// A pass reached the viewer floor (or was cut by `restart_every`): streams not seen since
-    /// `ended_after` before the pass began have ended. Nothing is ended while the listing fails,
+    /// A pass reached the viewer floor (`complete`) or was cut by `restart_every`: streams not
+    /// seen since `ended_after` before the pass began have ended, and after a complete pass,
+    /// streams it did not show are probed early. Nothing is ended while the listing fails,
     /// because then no pass finishes.
-    async fn finish_pass(&mut self, shared: &Arc<Shared>, pass_started: i64) {
+    async fn finish_pass(&mut self, shared: &Arc<Shared>, pass_started: i64, complete: bool) {
         shared.stats.passes.fetch_add(1, Ordering::Relaxed);
         debug!(pages = self.pages_in_pass, "crawl pass finished");
         self.cursor = None;
         self.pass_started = None;
         self.pages_in_pass = 0;
         let shared = shared.clone();
-        let result = blocking(move || end_unseen(&shared, pass_started)).await;
+        let result = blocking(move || end_unseen(&shared, pass_started, complete)).await;
         match result {
             Ok(Ok(0)) => {}
             Ok(Ok(ended)) => debug!(ended, "streams ended"),
@@ -402,11 +403,27 @@ fn apply_page(shared: &Shared, sightings: &[Sighting], now: i64) -> Result<(), S
     store.apply(&update.write, &update.delete)
 }
 
-fn end_unseen(shared: &Shared, pass_started: i64) -> Result<usize, StoreError> {
+fn end_unseen(shared: &Shared, pass_started: i64, complete: bool) -> Result<usize, StoreError> {
     let store = shared.store();
     let _records = lock(&shared.records);
     let live = store.live()?;
-    let update = track::end_unseen(&live, pass_started.min(shared.now()), &shared.rules);
+    let now = shared.now();
+    let mut update = track::end_unseen(&live, pass_started.min(now), &shared.rules);
+    if complete {
+        let ended: HashSet<StreamKey> = update
+            .write
+            .iter()
+            .map(StreamRecord::key)
+            .chain(update.delete.iter().copied())
+            .collect();
+        let still_live: Vec<StreamRecord> = live.into_iter().filter(|r| !ended.contains(&r.key())).collect();
+        update.write.extend(track::absent_after_pass(
+            &still_live,
+            pass_started,
+            now,
+            &shared.rules,
+        ));
+    }
     let ended = update.write.len() + update.delete.len();
     for record in &update.write {
         debug!(login = %record.login, stream_id = record.stream_id, "stream ended");
@@ -417,6 +434,7 @@ fn end_unseen(shared: &Shared, pass_started: i64) -> Result<usize, StoreError> {
 
 /// Starts searches for due records, most viewed first, up to `MAX_SEARCHES` at once.
 async fn start_due_probes(shared: Arc<Shared>, tracker: TaskTracker, shutdown: CancellationToken) {
+    bound_queue(&shared).await;
     let free = MAX_SEARCHES.saturating_sub(lock(&shared.in_flight).len());
     if free == 0 || shutdown.is_cancelled() {
         return;
@@ -516,6 +534,11 @@ fn probe_one(shared: &Shared, record: StreamRecord, shutdown: &CancellationToken
             return;
         }
     };
+    if fresh.probe.next_due.is_none() {
+        // Concluded meanwhile (dropped from an over-full queue): the outcome no longer applies.
+        debug!(login = %fresh.login, "probe outcome discarded: the record no longer waits for a probe");
+        return;
+    }
     let outcome_name = match &result {
         ProbeResult::Hit { .. } => "found",
         ProbeResult::Miss => "missed",
@@ -545,6 +568,37 @@ fn probe_one(shared: &Shared, record: StreamRecord, shutdown: &CancellationToken
             error!("could not store a probe outcome: {error}; the probe stays due");
             shared.recover_store(&error);
         }
+    }
+}
+
+/// Keeps the probe queue within `max_queue` (see `track::shed_backlog`).
+async fn bound_queue(shared: &Arc<Shared>) {
+    let worker = shared.clone();
+    let shed = blocking(move || {
+        let store = worker.store();
+        if store.queue_len()? <= worker.config.pipeline.max_queue as u64 {
+            return Ok(0);
+        }
+        let _records = lock(&worker.records);
+        let queued = store.due(i64::MAX, usize::MAX)?;
+        let shed = track::shed_backlog(queued, worker.config.pipeline.max_queue);
+        store.put_streams(&shed)?;
+        Ok::<_, StoreError>(shed.len())
+    })
+    .await;
+    match shed {
+        Ok(Ok(0)) => {}
+        Ok(Ok(count)) => warn!(
+            count,
+            max_queue = shared.config.pipeline.max_queue,
+            "probe queue over max_queue: dropped the least viewed waiting broadcasts; raise \
+             limits.requests_per_second or min_viewers_record if this repeats"
+        ),
+        Ok(Err(error)) => {
+            error!("could not bound the probe queue: {error}");
+            shared.recover_store(&error);
+        }
+        Err(message) => error!("bounding the probe queue failed: {message}"),
     }
 }
 

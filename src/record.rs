@@ -66,6 +66,11 @@ pub struct ProbeState {
     pub learned_live: bool,
     /// A probe while live found nothing on any domain: the channel most likely keeps no VODs.
     pub missed_live: bool,
+    /// When the playlist was first captured after the broadcast ended.
+    pub captured_at: Option<i64>,
+    /// Probed because a complete pass of the listing no longer showed it (it has probably
+    /// ended: capture it before a streamer can delete it, without waiting for `ended_after`).
+    pub absence_probed: bool,
     pub learned: Option<Learned>,
     pub last_error: Option<String>,
 }

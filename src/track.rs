@@ -130,6 +130,10 @@ fn seen_again(mut record: StreamRecord, sighting: &Sighting, now: i64, rules: &R
         record.probe.next_due = None;
     }
     if record.status == Status::Live {
+        // Back in the listing: a later absence is worth a probe again when it costs one request.
+        if record.probe.learned.is_some() {
+            record.probe.absence_probed = false;
+        }
         schedule_live_learning(&mut record, now, rules);
     }
     record
@@ -158,10 +162,69 @@ fn end(mut record: StreamRecord, now: i64, rules: &Rules) -> Ended {
     if !rules.recordable(&record) {
         return Ended::Drop(record.key());
     }
-    record.status = Status::Pending;
     record.ended_at = Some(record.last_seen);
-    record.probe.next_due = Some(now + rules.settle);
+    let complete_capture = record
+        .archive
+        .as_ref()
+        .filter(|archive| archive.ended)
+        .map(|a| a.fetched_at);
+    match complete_capture {
+        // Already captured with #EXT-X-ENDLIST (probed at its first absence): only the
+        // hour-aligned re-probe remains.
+        Some(fetched_at) => {
+            record.status = Status::Found;
+            record.probe.captured_at.get_or_insert(fetched_at);
+            record.probe.next_due = None;
+            schedule_hour_probe(&mut record, now, rules);
+        }
+        None => {
+            record.status = Status::Pending;
+            record.probe.next_due = Some(now + rules.settle);
+        }
+    }
     Ended::Keep(Box::new(record))
+}
+
+/// After a capture, once more after the next hour boundary (Twitch mutes on the hour), unless
+/// that moment has already passed.
+fn schedule_hour_probe(record: &mut StreamRecord, now: i64, rules: &Rules) {
+    if !rules.align_to_hour || record.probe.hour_probe_done {
+        return;
+    }
+    let ended_at = record.ended_at.unwrap_or(record.last_seen);
+    let hour_probe = hour_probe_time(ended_at, rules);
+    if now >= hour_probe {
+        record.probe.hour_probe_done = true;
+    } else {
+        record.probe.next_due = Some(hour_probe);
+    }
+}
+
+/// After a complete pass of the listing that started at `pass_started`: recordable live
+/// streams it did not show have probably ended. Probe them `settle` from now, once, so a
+/// broadcast deleted minutes after its end is still captured.
+pub fn absent_after_pass(
+    live: &[StreamRecord],
+    pass_started: i64,
+    now: i64,
+    rules: &Rules,
+) -> Vec<StreamRecord> {
+    live.iter()
+        .filter(|record| {
+            record.status == Status::Live
+                && record.last_seen < pass_started
+                && rules.recordable(record)
+                && !record.probe.absence_probed
+                && !record.probe.missed_live
+        })
+        .map(|record| {
+            let mut record = record.clone();
+            record.probe.absence_probed = true;
+            let due = now + rules.settle;
+            record.probe.next_due = Some(record.probe.next_due.map_or(due, |current| current.min(due)));
+            record
+        })
+        .collect()
 }
 
 /// Live records unseen for `ended_after` have ended.
@@ -222,15 +285,8 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
             }
             record.status = Status::Found;
             record.archive = Some(*archive);
-            if rules.align_to_hour && !record.probe.hour_probe_done {
-                let ended_at = record.ended_at.unwrap_or(record.last_seen);
-                let hour_probe = hour_probe_time(ended_at, rules);
-                if now >= hour_probe {
-                    record.probe.hour_probe_done = true;
-                } else {
-                    record.probe.next_due = Some(hour_probe);
-                }
-            }
+            record.probe.captured_at.get_or_insert(now);
+            schedule_hour_probe(&mut record, now, rules);
         }
         ProbeResult::Miss => {
             record.probe.inconclusive = 0;
@@ -267,6 +323,31 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
         }
     }
     record
+}
+
+/// When more than `max_queue` broadcasts wait for a probe, the least viewed beyond the bound
+/// are given up — not_found with the reason, or, for one already captured, its hour-aligned
+/// re-probe cancelled — so the backlog stays bounded and what was dropped stays visible.
+pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize) -> Vec<StreamRecord> {
+    if queued.len() <= max_queue {
+        return Vec::new();
+    }
+    queued.sort_by(|a, b| a.max_viewers.cmp(&b.max_viewers).then(b.key().cmp(&a.key())));
+    let excess = queued.len() - max_queue;
+    queued.truncate(excess);
+    for record in &mut queued {
+        record.probe.next_due = None;
+        if record.status == Status::Found {
+            record.probe.hour_probe_done = true;
+            record.probe.last_error = Some("hour-aligned probe dropped: queue over max_queue".to_string());
+        } else {
+            record.status = Status::NotFound;
+            record.probe.last_error = Some(
+                "dropped as least viewed: more than max_queue broadcasts waited for a probe".to_string(),
+            );
+        }
+    }
+    queued
 }
 
 #[cfg(test)]

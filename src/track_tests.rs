@@ -222,11 +222,13 @@ fn a_hit_is_probed_again_after_the_next_hour_boundary() {
     let now = ended_at + 960;
     let found = after_probe(record, hit(), now, &rules());
     assert_eq!(found.status, Status::Found);
+    assert_eq!(found.probe.captured_at, Some(now));
     let expected = (ended_at / HOUR + 1) * HOUR + 300;
     assert_eq!(found.probe.next_due, Some(expected));
     assert!(!found.probe.hour_probe_done);
     // The hour probe: done, nothing more due.
     let again = after_probe(found, hit(), expected, &rules());
+    assert_eq!(again.probe.captured_at, Some(now), "the first capture time stays");
     assert!(again.probe.hour_probe_done);
     assert_eq!(again.probe.next_due, None);
     assert_eq!(again.probe.probes, 2);
@@ -300,7 +302,17 @@ fn inconclusive_backs_off_and_never_gives_up() {
 #[test]
 fn learning_while_live_keeps_the_partial_copy_and_waits_for_the_end() {
     let record = live_record(50, START + 30);
-    let learned = after_probe(record, hit(), START + 600, &rules());
+    // A live EVENT playlist has no #EXT-X-ENDLIST yet.
+    let ProbeResult::Hit { mut archive, learned } = hit() else {
+        unreachable!()
+    };
+    archive.ended = false;
+    let learned = after_probe(
+        record,
+        ProbeResult::Hit { archive, learned },
+        START + 600,
+        &rules(),
+    );
     assert_eq!(learned.status, Status::Live);
     assert!(learned.probe.learned_live);
     assert!(learned.archive.is_some());
@@ -317,4 +329,101 @@ fn learning_while_live_keeps_the_partial_copy_and_waits_for_the_end() {
     );
     assert_eq!(missed.status, Status::Live);
     assert_eq!(missed.probe.next_due, None);
+}
+
+#[test]
+fn the_backlog_sheds_the_least_viewed_beyond_max_queue() {
+    let queued: Vec<StreamRecord> = (0..5u32)
+        .map(|index| {
+            let mut record = ended_record(START + 600);
+            record.stream_id = u64::from(index);
+            record.max_viewers = 10 + index * 10;
+            record
+        })
+        .collect();
+    assert!(shed_backlog(queued.clone(), 5).is_empty());
+    let mut with_found = queued.clone();
+    with_found[0] = after_probe(with_found[0].clone(), hit(), START + 2000, &rules());
+    let shed = shed_backlog(with_found, 3);
+    let ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
+    assert_eq!(ids, vec![0, 1]);
+    assert_eq!(
+        shed[0].status,
+        Status::Found,
+        "a capture is kept; only its re-probe is dropped"
+    );
+    assert!(shed[0].probe.hour_probe_done);
+    assert_eq!(shed[1].status, Status::NotFound);
+    assert!(shed.iter().all(|r| r.probe.next_due.is_none()));
+    assert!(
+        shed[1]
+            .probe
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("max_queue"))
+    );
+}
+
+#[test]
+fn a_stream_missing_from_a_complete_pass_is_probed_once_before_its_end_is_certain() {
+    let seen_early = live_record(50, START + 30);
+    let mut seen_late = live_record(50, START + 30);
+    seen_late.stream_id = 2;
+    seen_late.last_seen = START + 200;
+    let mut small = live_record(5, START + 30);
+    small.stream_id = 3;
+    let pass_started = START + 100;
+    let probed = absent_after_pass(
+        &[seen_early, seen_late, small],
+        pass_started,
+        START + 150,
+        &rules(),
+    );
+    assert_eq!(probed.len(), 1);
+    assert_eq!(probed[0].stream_id, 1);
+    assert!(probed[0].probe.absence_probed);
+    assert_eq!(probed[0].probe.next_due, Some(START + 150 + 60));
+    // Once only.
+    assert!(absent_after_pass(&probed, pass_started + 60, START + 300, &rules()).is_empty());
+}
+
+#[test]
+fn a_complete_capture_before_the_end_is_detected_needs_only_the_hour_probe() {
+    let absent =
+        absent_after_pass(&[live_record(50, START + 30)], START + 100, START + 100, &rules()).remove(0);
+    let captured = after_probe(absent, hit(), START + 160, &rules());
+    assert_eq!(captured.status, Status::Live);
+    assert!(captured.archive.as_ref().is_some_and(|a| a.ended));
+    let ended = end_unseen(&[captured], START + 30 + 900, &rules())
+        .write
+        .remove(0);
+    assert_eq!(ended.status, Status::Found);
+    assert_eq!(
+        ended.probe.captured_at,
+        Some(0),
+        "the fetch time of the complete capture"
+    );
+    let hour = hour_probe_time(START + 30, &rules());
+    assert_eq!(ended.probe.next_due, Some(hour));
+}
+
+#[test]
+fn an_incomplete_capture_is_captured_again_at_the_end() {
+    let absent =
+        absent_after_pass(&[live_record(50, START + 30)], START + 100, START + 100, &rules()).remove(0);
+    let ProbeResult::Hit { mut archive, learned } = hit() else {
+        unreachable!()
+    };
+    archive.ended = false;
+    let captured = after_probe(
+        absent,
+        ProbeResult::Hit { archive, learned },
+        START + 160,
+        &rules(),
+    );
+    let ended = end_unseen(&[captured], START + 30 + 900, &rules())
+        .write
+        .remove(0);
+    assert_eq!(ended.status, Status::Pending);
+    assert_eq!(ended.probe.next_due, Some(START + 30 + 900 + 60));
 }

@@ -40,16 +40,29 @@ fn now() -> i64 {
 
 impl World {
     fn new(specs: Vec<DomainSpec>, pipeline: &str) -> World {
+        World::configured(
+            specs,
+            pipeline,
+            "kind = \"gql\"",
+            "health = \"0 0 * * * *\"",
+            "requests_per_second = 50",
+        )
+    }
+
+    /// `source`, `health` and `limits` are extra lines for their tables.
+    fn configured(specs: Vec<DomainSpec>, pipeline: &str, source: &str, health: &str, limits: &str) -> World {
         let cdn = SimCdn::start(specs).expect("cdn");
         let listing = SimListing::start().expect("listing");
         let dir = tempfile::tempdir().expect("dir");
         let mut text = format!(
             "data_dir = \"data\"\n\
-             [source]\nkind = \"gql\"\ngql_url = \"{}\"\npages_per_second = 20\n\
-             [schedule]\ndiscover = \"* * * * * *\"\nprobe = \"* * * * * *\"\nhealth = \"0 0 * * * *\"\nprune = \"0 0 0 * * *\"\n\
+             [source]\n{source}\ngql_url = \"{}\"\nhelix_url = \"{}\"\ntoken_url = \"{}\"\npages_per_second = 20\n\
+             [schedule]\ndiscover = \"* * * * * *\"\nprobe = \"* * * * * *\"\n{health}\nprune = \"0 0 0 * * *\"\n\
              [pipeline]\n{pipeline}\n\
-             [limits]\nrequests_per_second = 50\nconnect_timeout = \"1s\"\nrequest_timeout = \"1s\"\n",
-            listing.gql_url()
+             [limits]\n{limits}\nconnect_timeout = \"1s\"\nrequest_timeout = \"1s\"\n",
+            listing.gql_url(),
+            listing.helix_url(),
+            listing.token_url(),
         );
         for domain in 0..cdn.domain_count() {
             text.push_str(&format!(
@@ -80,7 +93,7 @@ impl World {
             .arg("serve")
             .args(extra)
             .current_dir(self.dir.path())
-            .env("VODPROBE_LOG", "debug")
+            .env("VODPROBE_LOG", "vodprobe=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -511,4 +524,78 @@ fn sigkill_at_random_moments_loses_nothing() {
             assert_ne!(record.status, Status::Found, "seed {initial_seed}: {record:?}");
         }
     }
+}
+
+#[test]
+fn the_helix_source_feeds_the_pipeline_too() {
+    let mut world = World::configured(
+        (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
+        FAST,
+        "kind = \"helix\"\nclient_secret = \"secret\"",
+        "health = \"0 0 * * * *\"",
+        "requests_per_second = 50",
+    );
+    let start = now() - 300;
+    world
+        .cdn
+        .add_broadcast(Broadcast::new("helixer", 801, &start.to_string(), vec![0]));
+    world
+        .listing
+        .set_streams(vec![stream(801, 8, "helixer", start, 25)]);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.expire_tokens();
+    std::thread::sleep(Duration::from_millis(1500));
+    world.listing.set_streams(vec![]);
+    world.wait_until("the capture", 20, |w| w.requests_for("helixer", 801) >= 1);
+    std::thread::sleep(Duration::from_millis(500));
+    world.stop();
+    assert!(
+        world.listing.token_requests() >= 2,
+        "the expired token was refreshed"
+    );
+    let records = world.records();
+    assert_eq!(find(&records, 801)[0].status, Status::Found, "{records:?}");
+}
+
+#[test]
+fn the_probe_queue_is_bounded_by_max_queue() {
+    let mut world = World::configured(
+        (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
+        &format!("{FAST}\nmax_queue = 2"),
+        "kind = \"gql\"",
+        "health = \"* * * * * *\"",
+        "requests_per_second = 0.5",
+    );
+    let start = now() - 300;
+    let streams: Vec<LiveStream> = (0..6)
+        .map(|i| stream(900 + i, 90 + i, &format!("queued{i}"), start, 10 + i as u32))
+        .collect();
+    world.listing.set_streams(streams);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![]);
+    std::thread::sleep(Duration::from_secs(6));
+    world.stop();
+    assert!(
+        world.log().contains("over max_queue"),
+        "the drop is logged: {}",
+        world.log()
+    );
+    let records = world.records();
+    let dropped: Vec<u64> = records
+        .iter()
+        .filter(|r| {
+            r.probe
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("max_queue"))
+        })
+        .map(|r| r.stream_id)
+        .collect();
+    assert!(!dropped.is_empty(), "{records:?}");
+    // The least viewed go first: the most viewed is never dropped.
+    assert!(!dropped.contains(&905), "{dropped:?}");
+    let waiting = records.iter().filter(|r| r.probe.next_due.is_some()).count();
+    assert!(waiting <= 2, "{records:?}");
 }

@@ -1,0 +1,262 @@
+//! A compressed day: `cargo bench --bench day` (about 8 minutes).
+//!
+//! The real daemon, in-process, against the simulated world (`WorldSpec::benchmark_day`: 2,000
+//! channels, about half storing no VODs, each channel's copies on one region's domain, forms
+//! about 90/9/1, restarts, quick deletes, one 20-minute outage of 9 of 12 domains) on a clock
+//! running `SPEED` times faster than real time. Durations in the config are clock time, so the
+//! pipeline's thresholds scale with the clock; the request budget and the timeouts, which are
+//! real time, are scaled by the same factor. Scored against the world's ground truth and the
+//! CDN's request logs.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use vodprobe::config;
+use vodprobe::daemon;
+use vodprobe::record::{Status, StreamRecord};
+use vodprobe::schedule::Clock;
+use vodprobe::sim::{DomainSpec, SimCdn, SimListing, TruthBroadcast, World, WorldSpec};
+use vodprobe::store::Store;
+
+const SPEED: f64 = 180.0;
+const DOMAINS: usize = 12;
+const CHANNELS: usize = 2000;
+const DAY: i64 = 86_400;
+/// Broadcasts must have ended this long before the run stops to be scored (retries take time).
+const SCORING_MARGIN: i64 = 3 * 3600;
+
+fn main() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let cdn = SimCdn::start((0..DOMAINS).map(|_| DomainSpec::healthy()).collect()).expect("cdn");
+    let listing = SimListing::start().expect("listing");
+    let start = 1_767_225_600; // 2026-01-01 00:00 UTC
+    let clock = Clock::accelerated(start, SPEED);
+    let mut text = format!(
+        "data_dir = {data:?}\n\
+         [source]\ngql_url = \"{gql}\"\npages_per_second = {pages}\n\
+         [schedule]\ndiscover = \"*/30 * * * * *\"\nprobe = \"*/10 * * * * *\"\nhealth = \"0 */5 * * * *\"\nprune = \"0 0 * * * *\"\n\
+         [limits]\nrequests_per_second = {rate}\nconnect_timeout = \"{timeout}ms\"\nrequest_timeout = \"{timeout}ms\"\n",
+        data = data.path().display().to_string(),
+        gql = listing.gql_url(),
+        pages = 3.0 * SPEED,
+        rate = 3.0 * SPEED,
+        timeout = ((10_000.0 / SPEED) as u64).max(100),
+    );
+    for domain in 0..DOMAINS {
+        text.push_str(&format!(
+            "\n[[domain]]\nurl = \"{}\"\nprobe = \"twitch-vod\"\n",
+            cdn.base_url(domain)
+        ));
+    }
+    let config = config::parse(None, &text, &[]).expect("benchmark config is valid");
+    let min_record = config.source.min_viewers_record;
+    println!(
+        "compressed day: {CHANNELS} channels, {DOMAINS} domains, clock x{SPEED} ({:.1} real minutes)",
+        DAY as f64 / SPEED / 60.0
+    );
+
+    let shutdown = CancellationToken::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let daemon = {
+        let shutdown = shutdown.clone();
+        let config = config.clone();
+        std::thread::spawn(move || runtime.block_on(daemon::run(config, clock, shutdown)))
+    };
+    let mut world = World::new(WorldSpec::benchmark_day(start, DOMAINS, CHANNELS));
+    let started = Instant::now();
+    let mut peak_rss = 0;
+    let mut last_report = Instant::now();
+    while clock.now() < start + DAY {
+        world.advance(clock.now(), &listing, &cdn);
+        peak_rss = peak_rss.max(rss_kib());
+        if last_report.elapsed() > Duration::from_secs(60) {
+            last_report = Instant::now();
+            println!(
+                "  clock {:>5.1} h, {} broadcasts so far",
+                (clock.now() - start) as f64 / 3600.0,
+                world.broadcasts().len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    shutdown.cancel();
+    daemon.join().expect("daemon thread").expect("daemon ran");
+    let wall = started.elapsed();
+    let end = clock.now();
+
+    let store = Store::open(&data.path().join("vodprobe.redb"), 1 << 24).expect("store opens");
+    let records: HashMap<(i64, u64), StreamRecord> = store
+        .scan(None, usize::MAX)
+        .expect("scan")
+        .into_iter()
+        .map(|r| (r.key(), r))
+        .collect();
+    let requests = requests_by_broadcast(&cdn);
+    let truth = world.broadcasts();
+    score(&truth, &records, &requests, min_record, end);
+    println!(
+        "wall time {:.1} min; peak RSS (appliance + simulators) {} MiB; database {} KiB",
+        wall.as_secs_f64() / 60.0,
+        peak_rss / 1024,
+        store.file_size() / 1024
+    );
+}
+
+/// CDN requests per (login, stream id): (total, to the correct path).
+fn requests_by_broadcast(cdn: &SimCdn) -> HashMap<(String, u64), Vec<String>> {
+    let mut by: HashMap<(String, u64), Vec<String>> = HashMap::new();
+    for domain in 0..DOMAINS {
+        for path in cdn.requests(domain) {
+            let Some(folder) = path.trim_start_matches('/').split('/').next() else {
+                continue;
+            };
+            let Some((_, base)) = folder.split_once('_') else {
+                continue;
+            };
+            let mut parts = base.rsplitn(3, '_');
+            let (Some(_ts), Some(id), Some(login)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(id) = id.parse::<u64>() else { continue };
+            by.entry((login.to_string(), id))
+                .or_default()
+                .push(format!("{domain}{path}"));
+        }
+    }
+    by
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn score(
+    truth: &[TruthBroadcast],
+    records: &HashMap<(i64, u64), StreamRecord>,
+    requests: &HashMap<(String, u64), Vec<String>>,
+    min_record: u32,
+    end: i64,
+) {
+    let scored: Vec<&TruthBroadcast> = truth
+        .iter()
+        .filter(|b| b.peak_viewers >= min_record && b.ended_at.is_some_and(|e| e + SCORING_MARGIN <= end))
+        .collect();
+    let stored: Vec<&&TruthBroadcast> = scored.iter().filter(|b| b.path_ts.is_some()).collect();
+    let captured = |b: &TruthBroadcast| {
+        records.get(&(b.listed_start, b.stream_id)).is_some_and(|r| {
+            r.archive.is_some() && matches!(r.status, Status::Found | Status::Live | Status::Pending)
+        })
+    };
+    let captured_count = stored.iter().filter(|b| captured(b)).count();
+    // Requests are counted per (login, stream id); restarted halves share an id, so count them once.
+    let mut seen = std::collections::HashSet::new();
+    let mut captured_requests = 0usize;
+    let mut captured_wrong = 0usize;
+    let mut captured_streams = 0usize;
+    let mut nothing_requests = 0usize;
+    let mut nothing_streams = 0usize;
+    for broadcast in &scored {
+        if !seen.insert((broadcast.login.clone(), broadcast.stream_id)) {
+            continue;
+        }
+        let sent = requests
+            .get(&(broadcast.login.clone(), broadcast.stream_id))
+            .map_or(0, Vec::len);
+        if broadcast.path_ts.is_some() && captured(broadcast) {
+            captured_requests += sent;
+            captured_streams += 1;
+            let right = match (broadcast.domain, broadcast.playlist_path("chunked")) {
+                (Some(domain), Some(path)) => format!("{domain}/{path}"),
+                _ => String::new(),
+            };
+            captured_wrong += requests
+                .get(&(broadcast.login.clone(), broadcast.stream_id))
+                .map_or(0, |sent| sent.iter().filter(|r| **r != right).count());
+        } else if broadcast.path_ts.is_none() {
+            nothing_requests += sent;
+            nothing_streams += 1;
+        }
+    }
+    let mut delays: Vec<i64> = stored
+        .iter()
+        .filter_map(|b| {
+            let record = records.get(&(b.listed_start, b.stream_id))?;
+            Some(record.probe.captured_at? - b.ended_at?)
+        })
+        .collect();
+    delays.sort_unstable();
+    let deleted: Vec<&&&TruthBroadcast> = stored.iter().filter(|b| b.deleted_at.is_some()).collect();
+    let deleted_captured = deleted.iter().filter(|b| captured(b)).count();
+    let missed: Vec<String> = stored
+        .iter()
+        .filter(|b| !captured(b))
+        .take(10)
+        .map(|b| {
+            let state = records
+                .get(&(b.listed_start, b.stream_id))
+                .map_or("no record".to_string(), |r| {
+                    format!("{} {:?}", r.status.as_str(), r.probe.last_error)
+                });
+            format!(
+                "{} {} ({}, deleted {:?}): {state}",
+                b.login,
+                b.stream_id,
+                b.form,
+                b.deleted_at.map(|d| d - b.ended_at.unwrap_or(d))
+            )
+        })
+        .collect();
+    println!(
+        "broadcasts scored (peak >= {min_record} viewers, ended >= 3 h before the stop): {}",
+        scored.len()
+    );
+    println!(
+        "stored broadcasts captured: {captured_count} / {} = {:.2}%",
+        stored.len(),
+        100.0 * captured_count as f64 / stored.len().max(1) as f64
+    );
+    println!(
+        "CDN requests per captured broadcast: {:.2} in all; search (requests to wrong URLs + the first hit): {:.2}; \
+         fetches of the right URL (live, end, hour): {:.2}",
+        captured_requests as f64 / captured_streams.max(1) as f64,
+        (captured_wrong + captured_streams) as f64 / captured_streams.max(1) as f64,
+        (captured_requests - captured_wrong) as f64 / captured_streams.max(1) as f64
+    );
+    println!(
+        "CDN requests per stream with nothing stored: {:.1}",
+        nothing_requests as f64 / nothing_streams.max(1) as f64
+    );
+    println!(
+        "time from end to capture (clock): p50 {} s, p99 {} s",
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99)
+    );
+    println!(
+        "quickly deleted broadcasts captured: {deleted_captured} / {} = {:.1}%",
+        deleted.len(),
+        100.0 * deleted_captured as f64 / deleted.len().max(1) as f64
+    );
+    for line in missed {
+        println!("  missed: {line}");
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
