@@ -97,7 +97,7 @@ fn main() {
         .collect();
     let requests = requests_by_broadcast(&cdn);
     let truth = world.broadcasts();
-    score(&truth, &records, &requests, min_record, end);
+    score(&truth, &records, &requests, min_record, start, end);
     println!(
         "wall time {:.1} min; peak RSS (appliance + simulators) {} MiB; database {} KiB",
         wall.as_secs_f64() / 60.0,
@@ -142,11 +142,17 @@ fn score(
     records: &HashMap<(i64, u64), StreamRecord>,
     requests: &HashMap<(String, u64), Vec<String>>,
     min_record: u32,
+    start: i64,
     end: i64,
 ) {
+    // Broadcasts that started before the appliance may have peaked before it could see them.
     let scored: Vec<&TruthBroadcast> = truth
         .iter()
-        .filter(|b| b.peak_viewers >= min_record && b.ended_at.is_some_and(|e| e + SCORING_MARGIN <= end))
+        .filter(|b| {
+            b.listed_start >= start
+                && b.peak_viewers >= min_record
+                && b.ended_at.is_some_and(|e| e + SCORING_MARGIN <= end)
+        })
         .collect();
     let stored: Vec<&&TruthBroadcast> = scored.iter().filter(|b| b.path_ts.is_some()).collect();
     let captured = |b: &TruthBroadcast| {
