@@ -18,8 +18,8 @@ use crate::config::{Config, CronSchedule};
 use crate::discover::{DiscoverError, Source};
 use crate::fetch::{FetchSettings, Fetcher};
 use crate::lookup::check_domains;
-use crate::probe::{DomainBook, probe};
-use crate::record::{Sighting, Status, StreamKey, StreamRecord};
+use crate::probe::{DomainBook, from_videos, probe};
+use crate::record::{Learned, Sighting, Status, StreamKey, StreamRecord};
 use crate::schedule::{Clock, next_run};
 use crate::store::{Store, StoreError};
 use crate::track::{self, ProbeResult, Rules};
@@ -68,6 +68,8 @@ pub struct Shared {
     store: RwLock<Arc<Store>>,
     pub fetcher: Fetcher,
     pub budget: Budget,
+    /// The listing API for video lookups: its own client, so lookups never wait on the crawl.
+    videos: Mutex<Source>,
     book: Mutex<DomainBook>,
     /// Serialises read-modify-write of records between the discover and probe loops.
     records: Mutex<()>,
@@ -138,6 +140,7 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
             max_body_bytes: config.limits.max_playlist_bytes,
         }),
         budget: Budget::new(config.limits.requests_per_second),
+        videos: Mutex::new(Source::new(&config.source)),
         rules: Rules::from_config(&config),
         config,
         clock,
@@ -478,10 +481,43 @@ async fn start_due_probes(shared: Arc<Shared>, tracker: TaskTracker, shutdown: C
     }
 }
 
+/// Asks the channel's video list where the broadcast's playlist is (a listing API request, not
+/// a CDN one). `None` when the list could not be read.
+fn video_lookup(shared: &Shared, record: &StreamRecord) -> Option<(Option<Learned>, Option<bool>)> {
+    let videos = lock(&shared.videos).videos(&shared.fetcher, record.streamer_id, 20);
+    match videos {
+        Ok(videos) => {
+            let (learned, public) = from_videos(&shared.config, record, &videos);
+            if learned.is_none()
+                && let Some(video) = videos.iter().find(|v| v.stream_id == record.stream_id)
+            {
+                warn!(
+                    login = %record.login,
+                    domain = %video.domain,
+                    "the broadcast's video names a CDN domain that is not configured; add it as a \
+                     [[domain]] in config.toml"
+                );
+            }
+            Some((learned, public))
+        }
+        Err(error) => {
+            debug!(login = %record.login, "video lookup failed: {error}; searching the CDN instead");
+            None
+        }
+    }
+}
+
 /// Probes one record and writes the outcome. Blocking. On shutdown the probe is handed back:
 /// nothing is written and the record stays due.
-fn probe_one(shared: &Shared, record: StreamRecord, shutdown: &CancellationToken) {
+fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationToken) {
     let store = shared.store();
+    let mut public = None;
+    if record.probe.learned.is_none()
+        && let Some((learned, listed)) = video_lookup(shared, &record)
+    {
+        record.probe.learned = learned;
+        public = listed;
+    }
     let hint = match record.probe.learned {
         Some(_) => None,
         None => store
@@ -550,7 +586,10 @@ fn probe_one(shared: &Shared, record: StreamRecord, shutdown: &CancellationToken
         ProbeResult::Inconclusive { .. } => &shared.stats.inconclusive,
     };
     counter.fetch_add(1, Ordering::Relaxed);
-    let updated = track::after_probe(fresh, result, now, &shared.rules);
+    let mut updated = track::after_probe(fresh, result, now, &shared.rules);
+    if public.is_some() {
+        updated.public = public;
+    }
     let written = match &report.playlist {
         Some(text) => store.put_archived(&updated, text),
         None => store.put_streams(std::slice::from_ref(&updated)),

@@ -13,6 +13,11 @@
 //! about the envelope (a page that is not what the API promises is an error naming the path of
 //! the problem) and lenient about single streams: a malformed edge or item is skipped and
 //! counted in [`Page::skipped`], so one odd stream cannot hide the other 29.
+//!
+//! [`Source::videos`] asks either API for a channel's recent archive videos. While a video
+//! object exists (public or sub-only), its preview URLs name the CDN domain and the playlist
+//! folder exactly, so the caller can fetch the playlist without searching: a [`VideoHint`]
+//! per video whose URL parses (others are left out).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -37,6 +42,17 @@ pub const GQL_STREAMS_QUERY: &str = "query GetStreams($first: Int!, $cursor: Cur
       game { id name } } }
   }
 }";
+
+/// A channel's newest archive videos, with what locates their playlists
+/// (`seekPreviewsURL`) and whether the channel's archives are sub-only.
+pub const GQL_VIDEOS_QUERY: &str = "query Videos($id: ID!, $first: Int!) {
+  user(id: $id) {
+    videos(first: $first, type: ARCHIVE, sort: TIME) { edges { node { id createdAt seekPreviewsURL } } }
+    subscriptionProducts { hasSubonlyVideoArchive }
+  }
+}";
+/// Both APIs refuse more videos per request than this.
+pub const VIDEOS_MAX_FIRST: u32 = 100;
 
 /// The wait suggested when a 429 names no time (neither `Retry-After` nor a reset).
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(30);
@@ -79,6 +95,29 @@ pub enum DiscoverError {
     Decode(String),
 }
 
+/// Where one archive video's playlist lives, as the listing API reveals it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoHint {
+    /// The broadcast the video belongs to (from the folder).
+    pub stream_id: u64,
+    /// CDN base URL ending in '/', with any path prefix before the folder
+    /// (e.g. `https://d2nvs31859zcd8.cloudfront.net/`).
+    pub domain: String,
+    /// `{hash}_{login}_{stream_id}_{ts}`; the playlist is `{domain}{folder}/{quality}/index-dvr.m3u8`.
+    pub folder: String,
+    /// The `{ts}` part of the folder.
+    pub ts: String,
+    /// A publicly listed archive (false: sub-only or otherwise restricted).
+    pub public: bool,
+}
+
+impl VideoHint {
+    /// The playlist URL of one quality folder (e.g. `chunked`).
+    pub fn playlist_url(&self, quality: &str) -> String {
+        format!("{}{}/{quality}/index-dvr.m3u8", self.domain, self.folder)
+    }
+}
+
 /// A live-stream listing.
 #[derive(Debug)]
 pub enum Source {
@@ -95,6 +134,7 @@ impl Source {
             }),
             SourceKind::Helix => Source::Helix(HelixSource {
                 streams_url: format!("{}streams", config.helix_url),
+                videos_url: format!("{}videos", config.helix_url),
                 token_url: config.token_url.clone(),
                 client_id: config.client_id.clone(),
                 client_secret: config.client_secret.clone(),
@@ -110,6 +150,27 @@ impl Source {
             Source::Gql(source) => source.page(fetcher, cursor),
             Source::Helix(source) => source.page(fetcher, cursor),
         }
+    }
+
+    /// The streamer's recent archive videos that reveal a playlist location, newest first, at
+    /// most `first` (capped at [`VIDEOS_MAX_FIRST`]; 0 asks nothing). Videos whose preview URL
+    /// does not parse are left out; an unknown streamer has none.
+    pub fn videos(
+        &mut self,
+        fetcher: &Fetcher,
+        streamer_id: u64,
+        first: u32,
+    ) -> Result<Vec<VideoHint>, DiscoverError> {
+        let first = first.min(VIDEOS_MAX_FIRST);
+        if first == 0 {
+            return Ok(Vec::new());
+        }
+        let mut hints = match self {
+            Source::Gql(source) => source.videos(fetcher, streamer_id, first)?,
+            Source::Helix(source) => source.videos(fetcher, streamer_id, first)?,
+        };
+        hints.truncate(first as usize);
+        Ok(hints)
     }
 
     pub fn name(&self) -> &'static str {
@@ -132,15 +193,33 @@ impl GqlSource {
         let body = json!({
             "query": GQL_STREAMS_QUERY,
             "variables": {"first": GQL_PAGE_SIZE, "cursor": cursor},
-        })
-        .to_string();
+        });
+        decode_gql(&self.post(fetcher, &body)?)
+    }
+
+    fn videos(
+        &self,
+        fetcher: &Fetcher,
+        streamer_id: u64,
+        first: u32,
+    ) -> Result<Vec<VideoHint>, DiscoverError> {
+        let body = json!({
+            "query": GQL_VIDEOS_QUERY,
+            "variables": {"id": streamer_id.to_string(), "first": first},
+        });
+        decode_gql_videos(&self.post(fetcher, &body)?)
+    }
+
+    /// One GraphQL request; the body of a 2xx answer, or the error the answer means.
+    fn post(&self, fetcher: &Fetcher, body: &Value) -> Result<Vec<u8>, DiscoverError> {
+        let body = body.to_string();
         let headers = [
             ("Client-Id", self.client_id.clone()),
             ("Content-Type", "application/json".to_string()),
         ];
         let answer = fetcher.send(Method::Post, &self.url, &headers, Some(body.as_bytes()))?;
         match answer.status {
-            200..=299 => decode_gql(&answer.body),
+            200..=299 => Ok(answer.body),
             401 | 403 => Err(DiscoverError::Auth(excerpt(&answer.body))),
             // Twitch refuses a missing or unknown client id with 400 and says so.
             400 if excerpt(&answer.body).to_ascii_lowercase().contains("client-id") => {
@@ -157,6 +236,7 @@ impl GqlSource {
 /// Twitch's official listing (Helix) with client credentials.
 pub struct HelixSource {
     streams_url: String,
+    videos_url: String,
     token_url: String,
     client_id: String,
     client_secret: String,
@@ -191,13 +271,32 @@ struct Budget {
 
 impl HelixSource {
     fn page(&mut self, fetcher: &Fetcher, cursor: Option<&str>) -> Result<Page, DiscoverError> {
-        if let Some(retry_after) = self.budget_wait(unix_now()) {
-            return Err(DiscoverError::RateLimited { retry_after });
-        }
         let mut url = format!("{}?first={HELIX_PAGE_SIZE}", self.streams_url);
         if let Some(cursor) = cursor {
             url.push_str("&after=");
             url.push_str(&encode_component(cursor));
+        }
+        decode_helix(&self.get(fetcher, &url)?)
+    }
+
+    fn videos(
+        &mut self,
+        fetcher: &Fetcher,
+        streamer_id: u64,
+        first: u32,
+    ) -> Result<Vec<VideoHint>, DiscoverError> {
+        let url = format!(
+            "{}?user_id={streamer_id}&type=archive&first={first}",
+            self.videos_url
+        );
+        decode_helix_videos(&self.get(fetcher, &url)?)
+    }
+
+    /// One authorized GET under the remembered budget, refreshing a refused token once; the
+    /// body of a 2xx answer, or the error the answer means.
+    fn get(&mut self, fetcher: &Fetcher, url: &str) -> Result<Vec<u8>, DiscoverError> {
+        if let Some(retry_after) = self.budget_wait(unix_now()) {
+            return Err(DiscoverError::RateLimited { retry_after });
         }
         loop {
             // A token fetched for this very request that is refused is not worth refreshing.
@@ -210,10 +309,10 @@ impl HelixSource {
                 .as_ref()
                 .map_or(String::new(), |t| format!("Bearer {}", t.value));
             let headers = [("Client-Id", self.client_id.clone()), ("Authorization", bearer)];
-            let answer = fetcher.send(Method::Get, &url, &headers, None)?;
+            let answer = fetcher.send(Method::Get, url, &headers, None)?;
             self.note_budget(&answer);
             match answer.status {
-                200..=299 => return decode_helix(&answer.body),
+                200..=299 => return Ok(answer.body),
                 401 if !fresh => self.token = None,
                 401 => return Err(DiscoverError::Auth(excerpt(&answer.body))),
                 429 => {
@@ -294,20 +393,7 @@ fn decode_gql(body: &[u8]) -> Result<Page, DiscoverError> {
         .and_then(|d| d.get("streams"))
         .filter(|s| !s.is_null());
     let Some(streams) = streams else {
-        // GraphQL answers 200 and explains in `errors` when it cannot serve the query. (Errors
-        // beside data concern single nodes, which then come back null and are skipped.)
-        let messages: Vec<&str> = root
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|errors| errors.iter().filter_map(|e| e.get("message")?.as_str()).collect())
-            .unwrap_or_default();
-        if messages.is_empty() {
-            return Err(DiscoverError::Decode("data.streams: missing".into()));
-        }
-        return Err(DiscoverError::Status {
-            status: 200,
-            body_excerpt: format!("GraphQL errors: {}", messages.join("; ")),
-        });
+        return Err(gql_refusal(&root, "data.streams"));
     };
     let has_next = streams
         .get("pageInfo")
@@ -416,6 +502,145 @@ fn helix_item(item: &Value, path: &str) -> Result<Sighting, String> {
         viewers: count_at(item, "viewer_count", path)?,
         started_at: time_at(item, "started_at", path)?,
     })
+}
+
+/// `data.user` of a GQL videos answer → hints (a null user has no videos).
+fn decode_gql_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverError> {
+    let root = parse_json(body, "body")?;
+    let Some(data) = root.get("data").filter(|d| d.is_object()) else {
+        return Err(gql_refusal(&root, "data"));
+    };
+    let user = match data.get("user") {
+        Some(Value::Null) => return Ok(Vec::new()),
+        Some(user) if user.is_object() => user,
+        _ => return Err(gql_refusal(&root, "data.user")),
+    };
+    // Sub-only archives are a channel setting, carried by its subscription products (a list
+    // on Twitch; a single object is accepted too).
+    let subonly = match user.get("subscriptionProducts") {
+        Some(Value::Array(products)) => products.iter().any(subonly_product),
+        Some(product) => subonly_product(product),
+        None => false,
+    };
+    let edges = user
+        .get("videos")
+        .and_then(|v| v.get("edges"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| DiscoverError::Decode("data.user.videos.edges: not a list".into()))?;
+    let hints = edges
+        .iter()
+        .filter_map(|edge| edge.get("node")?.get("seekPreviewsURL")?.as_str())
+        .filter_map(|url| parse_preview_url(url, !subonly))
+        .collect();
+    Ok(hints)
+}
+
+fn subonly_product(product: &Value) -> bool {
+    product.get("hasSubonlyVideoArchive").and_then(Value::as_bool) == Some(true)
+}
+
+/// The error for a GQL answer without the expected data: GraphQL answers 200 and explains in
+/// `errors` when it cannot serve the query (errors beside data concern single nodes, which
+/// then come back null and are skipped); without `errors`, a decode error naming `path`.
+fn gql_refusal(root: &Value, path: &str) -> DiscoverError {
+    let messages: Vec<&str> = root
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| errors.iter().filter_map(|e| e.get("message")?.as_str()).collect())
+        .unwrap_or_default();
+    if messages.is_empty() {
+        return DiscoverError::Decode(format!("{path}: missing"));
+    }
+    DiscoverError::Status {
+        status: 200,
+        body_excerpt: format!("GraphQL errors: {}", messages.join("; ")),
+    }
+}
+
+/// A Helix `/videos` answer → hints. `viewable` other than "public" marks a restricted video;
+/// a missing one counts as public (Helix lists only what the caller may see).
+fn decode_helix_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverError> {
+    let root = parse_json(body, "body")?;
+    let items = root
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| DiscoverError::Decode("data: not a list".into()))?;
+    let hints = items
+        .iter()
+        .filter_map(|item| {
+            let url = item.get("thumbnail_url")?.as_str()?;
+            let public = match item.get("viewable") {
+                None | Some(Value::Null) => true,
+                Some(viewable) => viewable.as_str() == Some("public"),
+            };
+            parse_preview_url(url, public)
+        })
+        .collect();
+    Ok(hints)
+}
+
+/// The CDN location in a video's preview URL (GQL `seekPreviewsURL`, Helix `thumbnail_url`):
+/// the first path segment shaped like `{hash}_{login}_{stream_id}_{ts}` is the folder and
+/// everything before it the domain, except that `static-cdn.jtvnw.net/cf_vods/{id}/` stands
+/// for `https://{id}.cloudfront.net/`. `None` when no folder is found (placeholders such as
+/// `404_processing` thumbnails, empty URLs).
+fn parse_preview_url(url: &str, public: bool) -> Option<VideoHint> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
+        return None;
+    }
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (host, path) = rest.split_once('/')?;
+    if host.is_empty() {
+        return None;
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let at = segments.iter().position(|s| parse_folder(s).is_some())?;
+    let (stream_id, ts) = parse_folder(segments[at])?;
+    let before = &segments[..at];
+    let domain = if host.eq_ignore_ascii_case("static-cdn.jtvnw.net") {
+        // The image host only mirrors thumbnails; the CloudFront id names the VOD host.
+        match before {
+            ["cf_vods", id] if is_host_label(id) => format!("https://{id}.cloudfront.net/"),
+            _ => return None,
+        }
+    } else {
+        let mut domain = format!("{scheme}://{host}/");
+        for segment in before.iter().filter(|s| !s.is_empty()) {
+            domain.push_str(segment);
+            domain.push('/');
+        }
+        domain
+    };
+    Some(VideoHint {
+        stream_id,
+        domain,
+        folder: segments[at].to_string(),
+        ts: ts.to_string(),
+        public,
+    })
+}
+
+/// `{hash}_{login}_{stream_id}_{ts}`: 20 lowercase hex digits, a login of `[A-Za-z0-9_]`,
+/// then two decimal fields (stream id, `{ts}`) → (stream id, ts).
+fn parse_folder(folder: &str) -> Option<(u64, &str)> {
+    let (hash, rest) = folder.split_once('_')?;
+    let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if hash.len() != 20 || !hash.bytes().all(hex) {
+        return None;
+    }
+    let (rest, ts) = rest.rsplit_once('_')?;
+    let (login, stream_id) = rest.rsplit_once('_')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    let login_ok = !login.is_empty() && login.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !login_ok || !digits(stream_id) || !digits(ts) {
+        return None;
+    }
+    Some((stream_id.parse().ok()?, ts))
+}
+
+fn is_host_label(label: &str) -> bool {
+    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 impl Page {
@@ -531,7 +756,7 @@ fn encode_component(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::fetch::FetchSettings;
-    use crate::sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing};
+    use crate::sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
 
     const T0: &str = "2024-01-01T00:00:00Z";
 
@@ -678,6 +903,173 @@ mod tests {
         );
     }
 
+    /// The reference's test vector.
+    const FOLDER: &str = "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929";
+
+    fn hint(domain: &str, folder: &str, stream_id: u64, ts: &str, public: bool) -> VideoHint {
+        VideoHint {
+            stream_id,
+            domain: domain.into(),
+            folder: folder.into(),
+            ts: ts.into(),
+            public,
+        }
+    }
+
+    fn gql_videos_body(urls: &[Value], products: Value) -> Vec<u8> {
+        let edges: Vec<Value> = urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| json!({"node": {"id": (100 + i).to_string(), "createdAt": T0, "seekPreviewsURL": url}}))
+            .collect();
+        json!({"data": {"user": {"videos": {"edges": edges}, "subscriptionProducts": products}}})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn gql_video_hints() {
+        let cloudfront =
+            format!("https://d2nvs31859zcd8.cloudfront.net/{FOLDER}/storyboards/1600000000-strip-0.jpg");
+        let prefixed = "http://127.0.0.1:8080/vods/x/0123456789abcdef0123_a_b_c_315000000001_7/storyboards/5-strip-0.jpg";
+        let urls = [
+            json!(cloudfront),
+            json!("https://vod-secure.twitch.tv/_404/404_processing_320x180.png"),
+            Value::Null,
+            json!(prefixed),
+            json!(""),
+            json!(12),
+        ];
+        let sub_only = json!([{"hasSubonlyVideoArchive": true}]);
+        let hints = decode_gql_videos(&gql_videos_body(&urls, sub_only)).expect("hints");
+        let prefixed_folder = "0123456789abcdef0123_a_b_c_315000000001_7";
+        assert_eq!(
+            hints,
+            [
+                hint(
+                    "https://d2nvs31859zcd8.cloudfront.net/",
+                    FOLDER,
+                    47198535725,
+                    "1664038929",
+                    false
+                ),
+                hint(
+                    "http://127.0.0.1:8080/vods/x/",
+                    prefixed_folder,
+                    315000000001,
+                    "7",
+                    false
+                ),
+            ]
+        );
+        assert_eq!(
+            hints[0].playlist_url("chunked"),
+            format!("https://d2nvs31859zcd8.cloudfront.net/{FOLDER}/chunked/index-dvr.m3u8")
+        );
+        // Public unless some product has sub-only archives; a single object is read too.
+        for (products, public) in [
+            (json!([]), true),
+            (Value::Null, true),
+            (
+                json!([{"hasSubonlyVideoArchive": false}, {"hasSubonlyVideoArchive": true}]),
+                false,
+            ),
+            (json!({"hasSubonlyVideoArchive": false}), true),
+        ] {
+            let hints = decode_gql_videos(&gql_videos_body(&urls[..1], products)).expect("hints");
+            assert_eq!(hints[0].public, public);
+        }
+        // An unknown user has no videos; envelope problems are errors.
+        assert_eq!(decode_gql_videos(br#"{"data":{"user":null}}"#).expect("none"), []);
+        let refused = decode_gql_videos(br#"{"errors":[{"message":"bad id"}],"data":null}"#);
+        let bad_id = |m: &str| m == "GraphQL errors: bad id";
+        assert!(matches!(&refused, Err(DiscoverError::Status { status: 200, body_excerpt: m }) if bad_id(m)));
+        for (body, expected) in [
+            (
+                &br#"{"data":{"user":{"videos":null}}}"#[..],
+                "data.user.videos.edges: not a list",
+            ),
+            (br#"{"data":{}}"#, "data.user: missing"),
+            (br#"{}"#, "data: missing"),
+        ] {
+            match decode_gql_videos(body) {
+                Err(DiscoverError::Decode(message)) => assert_eq!(message, expected),
+                other => panic!("expected a decode error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn helix_video_hints() {
+        let cf = format!(
+            "https://static-cdn.jtvnw.net/cf_vods/d2nvs31859zcd8/{FOLDER}//thumb/thumb0-%{{width}}x%{{height}}.jpg"
+        );
+        let direct = format!("https://vod-secure.twitch.tv/{FOLDER}/thumb/thumb0-%{{width}}x%{{height}}.jpg");
+        let item = |url: &str, viewable: Value| json!({"id": "1", "stream_id": "47198535725", "thumbnail_url": url, "viewable": viewable});
+        let mut no_stream = item(&cf, json!("public"));
+        no_stream["stream_id"] = Value::Null;
+        let body = json!({"data": [
+            item(&cf, json!("public")),
+            item(&direct, json!("private")),
+            // Live and processing videos have no usable thumbnail yet.
+            item("", json!("public")),
+            item("https://vod-secure.twitch.tv/_404/404_processing_%{width}x%{height}.png", json!("public")),
+            item(&format!("https://static-cdn.jtvnw.net/s3_vods/{FOLDER}/thumb/x.jpg"), json!("public")),
+            json!({"id": "2"}),
+            7,
+            no_stream,
+            item(&direct, Value::Null),
+        ], "pagination": {}});
+        let hints = decode_helix_videos(body.to_string().as_bytes()).expect("hints");
+        let cloudfront = "https://d2nvs31859zcd8.cloudfront.net/";
+        let twitch = "https://vod-secure.twitch.tv/";
+        let (id, ts) = (47198535725, "1664038929");
+        assert_eq!(
+            hints,
+            [
+                hint(cloudfront, FOLDER, id, ts, true),
+                hint(twitch, FOLDER, id, ts, false),
+                hint(cloudfront, FOLDER, id, ts, true),
+                hint(twitch, FOLDER, id, ts, true),
+            ]
+        );
+        assert!(
+            matches!(decode_helix_videos(b"{}"), Err(DiscoverError::Decode(m)) if m == "data: not a list")
+        );
+    }
+
+    #[test]
+    fn preview_urls_and_folders() {
+        assert_eq!(parse_folder(FOLDER), Some((47198535725, "1664038929")));
+        // Logins may hold '_'; the first '_' ends the hash, the last two delimit id and time.
+        assert_eq!(parse_folder("0123456789abcdef0123__x__9_59"), Some((9, "59")));
+        for bad in [
+            "C5992ECECCE7BD7D350D_gmhikaru_47198535725_1664038929",
+            "c5992ececce7bd7d350_gmhikaru_47198535725_1664038929",
+            "c5992ececce7bd7d350d_gmhikaru_4719853572x_1664038929",
+            "c5992ececce7bd7d350d_gmhikaru_47198535725_",
+            "c5992ececce7bd7d350d__47198535725_1664038929",
+            "c5992ececce7bd7d350d_gm-hikaru_47198535725_1664038929",
+            "c5992ececce7bd7d350d_47198535725_1664038929",
+            "storyboards",
+        ] {
+            assert_eq!(parse_folder(bad), None, "{bad}");
+        }
+        let with_query = format!("https://vod-metro.twitch.tv/{FOLDER}/storyboards/1-info.json?token=x");
+        let parsed = parse_preview_url(&with_query, true).expect("hint");
+        assert_eq!(parsed.domain, "https://vod-metro.twitch.tv/");
+        for bad in [
+            format!("ftp://vod-secure.twitch.tv/{FOLDER}/x"),
+            format!("https:///{FOLDER}/x"),
+            format!("https://static-cdn.jtvnw.net/cf_vods/d2n.vs/{FOLDER}/x"),
+            format!("https://static-cdn.jtvnw.net/{FOLDER}/x"),
+            format!("https://vod-secure.twitch.tv?q=/{FOLDER}/x"),
+            "not a url".into(),
+        ] {
+            assert_eq!(parse_preview_url(&bad, true), None, "{bad}");
+        }
+    }
+
     #[test]
     fn helpers() {
         assert_eq!(encode_component("a+b/c=d é"), "a%2Bb%2Fc%3Dd%20%C3%A9");
@@ -813,6 +1205,88 @@ mod tests {
         sim.set_fault(ListingFault::RateLimited { retry_after_secs: 7 });
         let retry_after = wait(source(&sim, SourceKind::Gql).page(&fetcher, None));
         assert_eq!(retry_after, Duration::from_secs(7));
+    }
+
+    fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
+        let folder = crate::sim::vod_dir(
+            "some_login",
+            315_000_000_000 + n,
+            &(1_750_000_000 + n).to_string(),
+        );
+        SimVideo {
+            video_id: 2_000 + n,
+            stream_id: 315_000_000_000 + n,
+            created_at: 1_750_000_000 + n as i64,
+            domain_url: sim_cdn.into(),
+            folder,
+            public,
+        }
+    }
+
+    fn expected_hint(video: &SimVideo) -> VideoHint {
+        VideoHint {
+            stream_id: video.stream_id,
+            domain: video.domain_url.clone(),
+            folder: video.folder.clone(),
+            ts: video.created_at.to_string(),
+            public: video.public,
+        }
+    }
+
+    #[test]
+    fn both_sources_return_the_simulated_videos() {
+        let sim = sim();
+        let fetcher = fetcher(5000);
+        let prefixed = "http://127.0.0.1:9/cdn/prefix/";
+        let public: Vec<SimVideo> = (0..5)
+            .map(|n| sim_video("http://127.0.0.1:9/", n, true))
+            .collect();
+        let subonly: Vec<SimVideo> = (10..13).map(|n| sim_video(prefixed, n, false)).collect();
+        sim.set_videos(77, public.clone());
+        sim.set_videos(78, subonly.clone());
+        sim.set_videos(79, Vec::new());
+        // Newest first, whatever order they were set in.
+        let newest_first = |videos: &[SimVideo]| videos.iter().rev().map(expected_hint).collect::<Vec<_>>();
+        for kind in [SourceKind::Gql, SourceKind::Helix] {
+            let mut source = source(&sim, kind);
+            let name = source.name();
+            let before = (sim.requests(), sim.video_requests());
+            assert_eq!(
+                source.videos(&fetcher, 77, 20).expect("videos"),
+                newest_first(&public),
+                "{name}"
+            );
+            assert_eq!(
+                source.videos(&fetcher, 77, 2).expect("videos"),
+                newest_first(&public)[..2],
+                "{name}"
+            );
+            assert_eq!(
+                source.videos(&fetcher, 78, 500).expect("videos"),
+                newest_first(&subonly),
+                "{name}"
+            );
+            assert_eq!(source.videos(&fetcher, 79, 20).expect("videos"), [], "{name}");
+            assert_eq!(source.videos(&fetcher, 12345, 20).expect("videos"), [], "{name}");
+            assert_eq!(source.videos(&fetcher, 77, 0).expect("videos"), [], "{name}");
+            assert_eq!(
+                (sim.requests(), sim.video_requests()),
+                (before.0 + 5, before.1 + 5),
+                "{name}"
+            );
+            // Listing pages are not video requests.
+            source.page(&fetcher, None).expect("page");
+            assert_eq!(sim.video_requests(), before.1 + 5, "{name}");
+        }
+        sim.set_fault(ListingFault::Unavailable);
+        let failed = source(&sim, SourceKind::Gql).videos(&fetcher, 77, 20);
+        assert!(
+            matches!(failed, Err(DiscoverError::Status { status: 503, .. })),
+            "{failed:?}"
+        );
+        sim.set_fault(ListingFault::Garbage);
+        let garbage = source(&sim, SourceKind::Helix).videos(&fetcher, 77, 20);
+        assert!(matches!(garbage, Err(DiscoverError::Decode(_))), "{garbage:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use crate::budget::Budget;
 use crate::config::Config;
+use crate::discover::VideoHint;
 use crate::fetch::Fetcher;
 use crate::lookup::{LookupError, LookupLimits, LookupRequest, search};
 use crate::record::{ArchiveInfo, Learned, StreamRecord};
@@ -61,6 +62,38 @@ impl DomainBook {
         self.record_success(url, now);
         self.domains.entry(url.to_string()).or_default().hits += 1;
     }
+}
+
+/// What the channel's video list says about a broadcast: where its playlist is (when its video
+/// object exists) and whether it is publicly listed. A broadcast absent from a list that could
+/// be read is not publicly listed (deleted, hidden, or never archived).
+pub fn from_videos(
+    config: &Config,
+    record: &StreamRecord,
+    videos: &[VideoHint],
+) -> (Option<Learned>, Option<bool>) {
+    let Some(video) = videos.iter().find(|video| video.stream_id == record.stream_id) else {
+        return (None, Some(false));
+    };
+    let form = [
+        TimestampForm::Unix,
+        TimestampForm::UnixMinus1,
+        TimestampForm::SecondOfMinute,
+    ]
+    .into_iter()
+    .find(|form| form.render(record.start_unix) == video.ts)
+    .unwrap_or(TimestampForm::Unix);
+    // Only a configured, enabled domain can be asked; an unknown one is reported by the caller.
+    let known = config
+        .domains
+        .iter()
+        .any(|domain| domain.enabled && domain.url == video.domain);
+    let learned = known.then(|| Learned {
+        domain: video.domain.clone(),
+        form: form.as_str().to_string(),
+        ts: video.ts.clone(),
+    });
+    (learned, Some(video.public))
 }
 
 /// The candidates for one probe, most promising first, and how many domains were left out
@@ -370,6 +403,50 @@ mod tests {
             ]
         );
         assert_eq!(list.len(), 9, "no candidate twice");
+    }
+
+    fn video(stream_id: u64, domain: &str, ts: &str, public: bool) -> VideoHint {
+        VideoHint {
+            stream_id,
+            domain: domain.to_string(),
+            folder: format!("hash_gmhikaru_{stream_id}_{ts}"),
+            ts: ts.to_string(),
+            public,
+        }
+    }
+
+    #[test]
+    fn a_video_reveals_the_path_and_whether_it_is_public() {
+        let record = record();
+        let videos = vec![
+            video(1, "http://a.test/", "1", true),
+            video(47_198_535_725, "http://b.test/", "1664038928", false),
+        ];
+        let (learned, public) = from_videos(&config(), &record, &videos);
+        let learned = learned.expect("learned");
+        assert_eq!(
+            (
+                learned.domain.as_str(),
+                learned.form.as_str(),
+                learned.ts.as_str()
+            ),
+            ("http://b.test/", "unix-1", "1664038928")
+        );
+        assert_eq!(public, Some(false));
+        // The learned path is the first and only-domain-first candidate: one request.
+        let mut with_path = record.clone();
+        with_path.probe.learned = Some(learned);
+        let (list, _) = candidates(&config(), &with_path, None, &DomainBook::default());
+        assert_eq!((list[0].domain, list[0].ts.as_str()), (1, "1664038928"));
+    }
+
+    #[test]
+    fn absent_or_unknown_domain_videos() {
+        let (learned, public) = from_videos(&config(), &record(), &[video(5, "http://a.test/", "9", true)]);
+        assert_eq!((learned, public), (None, Some(false)));
+        let unknown = [video(47_198_535_725, "http://new-cdn.test/", "1664038929", true)];
+        let (learned, public) = from_videos(&config(), &record(), &unknown);
+        assert_eq!((learned, public), (None, Some(true)));
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vodprobe::record::{Status, StreamRecord};
-use vodprobe::sim::{Broadcast, DomainSpec, Fault, ListingFault, LiveStream, SimCdn, SimListing};
+use vodprobe::sim::{
+    Broadcast, DomainSpec, Fault, ListingFault, LiveStream, SimCdn, SimListing, SimVideo, vod_dir,
+};
 use vodprobe::store::Store;
 
 const DOMAINS: usize = 3;
@@ -598,4 +600,49 @@ fn the_probe_queue_is_bounded_by_max_queue() {
     assert!(!dropped.contains(&905), "{dropped:?}");
     let waiting = records.iter().filter(|r| r.probe.next_due.is_some()).count();
     assert!(waiting <= 2, "{records:?}");
+}
+
+#[test]
+fn a_published_video_makes_the_capture_cost_one_cdn_request() {
+    let mut world = World::healthy(FAST);
+    let start = now() - 600;
+    // Stored with the unix-1 form on the last domain: a search would cost 7 requests.
+    let ts = (start - 1).to_string();
+    world
+        .cdn
+        .add_broadcast(Broadcast::new("published", 1001, &ts, vec![2]));
+    world.listing.set_videos(
+        10,
+        vec![SimVideo {
+            video_id: 555,
+            stream_id: 1001,
+            created_at: start,
+            domain_url: world.cdn.base_url(2),
+            folder: vod_dir("published", 1001, &ts),
+            public: true,
+        }],
+    );
+    world
+        .listing
+        .set_streams(vec![stream(1001, 10, "published", start, 60)]);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![]);
+    world.wait_until("the capture", 20, |w| w.requests_for("published", 1001) >= 1);
+    std::thread::sleep(Duration::from_millis(800));
+    world.stop();
+    assert_eq!(
+        world.requests_for("published", 1001),
+        1,
+        "the video named the path"
+    );
+    assert!(world.listing.video_requests() >= 1);
+    let records = world.records();
+    let published = find(&records, 1001)[0];
+    assert_eq!(published.status, Status::Found);
+    assert_eq!(published.public, Some(true));
+    assert_eq!(
+        published.archive.as_ref().expect("archive").timestamp_form,
+        "unix-1"
+    );
 }

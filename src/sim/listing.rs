@@ -1,5 +1,6 @@
-//! The simulated Twitch live listing: GQL (`POST /gql`), Helix (`GET /helix/streams`) and the
-//! app-token endpoint (`POST /oauth2/token`) on one loopback listener.
+//! The simulated Twitch live listing: GQL (`POST /gql`), Helix (`GET /helix/streams`,
+//! `GET /helix/videos`) and the app-token endpoint (`POST /oauth2/token`) on one loopback
+//! listener.
 //!
 //! The live set is whatever the world driver last put there ([`SimListing::set_streams`],
 //! [`SimListing::upsert`], [`SimListing::remove`]). Every listing request sorts it afresh —
@@ -16,6 +17,14 @@
 //! wants `grant_type=client_credentials`, the configured client id (400) and any non-empty
 //! secret (403). Faults ([`ListingFault`]) apply to every endpoint and act after the request
 //! is counted, so tests can assert on what a client sent.
+//!
+//! Archive videos are per channel, as the world driver last set them
+//! ([`SimListing::set_videos`]), newest first. GQL answers `user(id) { videos(first) {...}
+//! subscriptionProducts { hasSubonlyVideoArchive } }` with `seekPreviewsURL` =
+//! `{domain_url}{folder}/storyboards/{video_id}-strip-0.jpg` (`user: null` for a channel never
+//! set); Helix answers `/helix/videos?user_id=` with `thumbnail_url` =
+//! `{domain_url}{folder}//thumb/thumb0-%{width}x%{height}.jpg` (the direct-host form: simulated
+//! domains are not CloudFront hosts) and `viewable`. Both cap `first` at 100.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,6 +43,8 @@ pub const SIM_CLIENT_ID: &str = "kimne78kx3ncx6brgo4mv6wki5h1ko";
 const GQL_MAX_FIRST: u64 = 30;
 const HELIX_DEFAULT_FIRST: u64 = 20;
 const HELIX_MAX_FIRST: u64 = 100;
+/// `User.videos(first:)` refuses more.
+const GQL_MAX_VIDEOS: u64 = 100;
 const DEFAULT_POINTS_PER_MINUTE: u32 = 800;
 /// Twitch's app tokens live about 60 days.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 86_400);
@@ -97,6 +108,46 @@ impl LiveStream {
     }
 }
 
+/// One archive video object of a channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimVideo {
+    pub video_id: u64,
+    /// The broadcast it archives.
+    pub stream_id: u64,
+    /// Unix seconds (the broadcast's start: Twitch creates the archive when the stream starts).
+    pub created_at: i64,
+    /// The CDN base URL of the copy, ending in '/' (e.g. `http://127.0.0.1:PORT/`).
+    pub domain_url: String,
+    /// `{hash}_{login}_{stream_id}_{ts}`.
+    pub folder: String,
+    /// Publicly listed; false for sub-only. GQL reports sub-only per channel: a channel with
+    /// any non-public video has `hasSubonlyVideoArchive`.
+    pub public: bool,
+}
+
+impl SimVideo {
+    /// The login part of the folder (`{hash}_{login}_{stream_id}_{ts}`).
+    fn login(&self) -> &str {
+        let rest = self.folder.split_once('_').map_or("", |(_, rest)| rest);
+        let rest = rest.rsplit_once('_').map_or("", |(rest, _)| rest);
+        rest.rsplit_once('_').map_or("", |(login, _)| login)
+    }
+
+    fn seek_previews_url(&self) -> String {
+        format!(
+            "{}{}/storyboards/{}-strip-0.jpg",
+            self.domain_url, self.folder, self.video_id
+        )
+    }
+
+    fn thumbnail_url(&self) -> String {
+        format!(
+            "{}{}//thumb/thumb0-%{{width}}x%{{height}}.jpg",
+            self.domain_url, self.folder
+        )
+    }
+}
+
 /// How the listing misbehaves; applies to every endpoint, after the request is counted.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ListingFault {
@@ -120,8 +171,11 @@ struct Token {
 
 struct State {
     streams: BTreeMap<u64, LiveStream>,
+    /// Per streamer id, newest first.
+    videos: HashMap<u64, Vec<SimVideo>>,
     fault: ListingFault,
     requests: usize,
+    video_requests: usize,
     token_requests: usize,
     client_id: String,
     tokens: HashMap<String, Token>,
@@ -143,8 +197,10 @@ impl SimListing {
     pub fn start() -> std::io::Result<SimListing> {
         let state = Arc::new(Mutex::new(State {
             streams: BTreeMap::new(),
+            videos: HashMap::new(),
             fault: ListingFault::None,
             requests: 0,
+            video_requests: 0,
             token_requests: 0,
             client_id: SIM_CLIENT_ID.to_string(),
             tokens: HashMap::new(),
@@ -185,14 +241,32 @@ impl SimListing {
         lock(&self.state).streams.remove(&stream_id);
     }
 
+    /// Replaces one channel's archive videos (any order; answers list them newest first). A
+    /// channel set once is known from then on, even with no videos.
+    pub fn set_videos(&self, streamer_id: u64, mut videos: Vec<SimVideo>) {
+        videos.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.video_id.cmp(&a.video_id)));
+        lock(&self.state).videos.insert(streamer_id, videos);
+    }
+
+    /// One channel's videos as last set, newest first (`None`: never set).
+    pub fn videos(&self, streamer_id: u64) -> Option<Vec<SimVideo>> {
+        lock(&self.state).videos.get(&streamer_id).cloned()
+    }
+
     pub fn set_fault(&self, fault: ListingFault) {
         lock(&self.state).fault = fault;
     }
 
-    /// Listing requests received (GQL and Helix streams, answered or not); token requests
-    /// are counted apart.
+    /// Listing requests received (GQL and Helix, streams and videos, answered or not); token
+    /// requests are counted apart.
     pub fn requests(&self) -> usize {
         lock(&self.state).requests
+    }
+
+    /// The part of [`SimListing::requests`] that asked for videos (GQL queries naming
+    /// `videos(`, Helix `/helix/videos`).
+    pub fn video_requests(&self) -> usize {
+        lock(&self.state).video_requests
     }
 
     pub fn token_requests(&self) -> usize {
@@ -224,6 +298,7 @@ impl SimListing {
 enum Route {
     Gql,
     Helix,
+    HelixVideos,
     Token,
 }
 
@@ -232,6 +307,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
     let route = match req.path() {
         "/gql" => Route::Gql,
         "/helix/streams" => Route::Helix,
+        "/helix/videos" => Route::HelixVideos,
         "/oauth2/token" => Route::Token,
         _ => return twitch_error(404, "no such endpoint").into(),
     };
@@ -239,6 +315,9 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         st.token_requests += 1;
     } else {
         st.requests += 1;
+        if route == Route::HelixVideos || (route == Route::Gql && gql_asks_videos(&req.body)) {
+            st.video_requests += 1;
+        }
     }
     match st.fault.clone() {
         ListingFault::None => {}
@@ -257,7 +336,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         }
     }
     let expected = match route {
-        Route::Helix => "GET",
+        Route::Helix | Route::HelixVideos => "GET",
         Route::Gql | Route::Token => "POST",
     };
     if req.method != expected {
@@ -267,7 +346,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
     }
     match route {
         Route::Gql => gql(&st, req),
-        Route::Helix => helix(&mut st, req),
+        Route::Helix => helix(&mut st, req, helix_streams),
+        Route::HelixVideos => helix(&mut st, req, helix_videos),
         Route::Token => token(&mut st, req),
     }
     .into()
@@ -288,6 +368,20 @@ fn gql_errors(message: &str) -> Response {
     json_ok(&json!({"errors": [{"message": message, "path": ["streams"]}], "data": {"streams": null}}))
 }
 
+/// The same for the videos query, whose root field is `user`.
+fn gql_user_errors(message: &str) -> Response {
+    json_ok(&json!({"errors": [{"message": message, "path": ["user"]}], "data": {"user": null}}))
+}
+
+fn gql_query(body: &Value) -> &str {
+    body.get("query").and_then(Value::as_str).unwrap_or("")
+}
+
+/// A GQL body whose query asks for a user's videos.
+fn gql_asks_videos(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|b| gql_query(&b).contains("videos("))
+}
+
 /// The live set in listing order: viewers descending, ties by stream id.
 fn ordered(st: &State) -> Vec<&LiveStream> {
     let mut order: Vec<&LiveStream> = st.streams.values().collect();
@@ -304,12 +398,12 @@ fn gql(st: &State, req: &Request) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return twitch_error(400, "The request body is not valid JSON.");
     };
-    let is_streams = body
-        .get("query")
-        .and_then(Value::as_str)
-        .is_some_and(|q| q.contains("streams("));
-    if !is_streams {
-        return gql_errors("the simulator serves only the GetStreams query");
+    let query = gql_query(&body);
+    if query.contains("videos(") && query.contains("user(") {
+        return gql_videos(st, &body);
+    }
+    if !query.contains("streams(") {
+        return gql_errors("the simulator serves only the GetStreams and Videos queries");
     }
     let variables = body.get("variables").unwrap_or(&Value::Null);
     let Some(first) = variables.get("first").and_then(Value::as_u64) else {
@@ -339,6 +433,51 @@ fn gql(st: &State, req: &Request) -> Response {
     }))
 }
 
+/// `user(id: $id) { videos(first: $first) ... subscriptionProducts ... }`.
+fn gql_videos(st: &State, body: &Value) -> Response {
+    let variables = body.get("variables").unwrap_or(&Value::Null);
+    let Some(first) = variables.get("first").and_then(Value::as_u64) else {
+        return gql_user_errors("Variable \"$first\" of required type \"Int!\" was not provided.");
+    };
+    if first > GQL_MAX_VIDEOS {
+        return gql_user_errors("first must be at most 100");
+    }
+    // `ID!` takes a string or a number.
+    let id = match variables.get("id") {
+        Some(Value::String(id)) => id.parse::<u64>().ok(),
+        Some(Value::Number(id)) => id.as_u64(),
+        _ => return gql_user_errors("Variable \"$id\" of required type \"ID!\" was not provided."),
+    };
+    let Some((id, videos)) = id.and_then(|id| Some((id, st.videos.get(&id)?))) else {
+        return json_ok(&json!({"data": {"user": null}}));
+    };
+    let edges: Vec<Value> = videos
+        .iter()
+        .take(first as usize)
+        .enumerate()
+        .map(|(i, v)| {
+            json!({
+                "cursor": encode_cursor(i + 1),
+                "node": {
+                    "id": v.video_id.to_string(),
+                    "createdAt": rfc3339(v.created_at),
+                    "broadcastType": "ARCHIVE",
+                    "seekPreviewsURL": v.seek_previews_url(),
+                }
+            })
+        })
+        .collect();
+    let subonly = videos.iter().any(|v| !v.public);
+    json_ok(&json!({
+        "data": {"user": {
+            "id": id.to_string(),
+            "videos": {"pageInfo": {"hasNextPage": videos.len() > edges.len()}, "edges": edges},
+            "subscriptionProducts": [{"hasSubonlyVideoArchive": subonly, "tier": "1000"}]
+        }},
+        "extensions": {"operationName": "Videos"}
+    }))
+}
+
 fn gql_node(s: &LiveStream) -> Value {
     let game = if s.game_id.is_empty() {
         Value::Null
@@ -362,7 +501,11 @@ fn gql_node(s: &LiveStream) -> Value {
     })
 }
 
-fn helix(st: &mut State, req: &Request) -> Response {
+/// Serves one Helix endpoint from the state and the parsed query (first, after).
+type HelixEndpoint = fn(&State, &[(String, String)], usize, usize) -> Result<Value, Response>;
+
+/// Auth and the point budget, then `endpoint`.
+fn helix(st: &mut State, req: &Request, endpoint: HelixEndpoint) -> Response {
     let bearer = req
         .header("Authorization")
         .and_then(|value| value.strip_prefix("Bearer "))
@@ -397,7 +540,8 @@ fn helix(st: &mut State, req: &Request) -> Response {
 
     let mut first = HELIX_DEFAULT_FIRST;
     let mut offset = 0;
-    for (key, value) in query_pairs(req.query().unwrap_or("")) {
+    let pairs = query_pairs(req.query().unwrap_or(""));
+    for (key, value) in &pairs {
         match key.as_str() {
             "first" => match value.parse::<u64>() {
                 Ok(n) if (1..=HELIX_MAX_FIRST).contains(&n) => first = n,
@@ -407,15 +551,35 @@ fn helix(st: &mut State, req: &Request) -> Response {
                     return rate_headers(twitch_error(400, message));
                 }
             },
-            "after" => match decode_cursor(&value) {
+            "after" => match decode_cursor(value) {
                 Some(n) => offset = n,
                 None => return rate_headers(twitch_error(400, "The parameter \"after\" was malformed")),
             },
             _ => {}
         }
     }
+    match endpoint(st, &pairs, first as usize, offset) {
+        Ok(body) => rate_headers(json_ok(&body)),
+        Err(refusal) => rate_headers(refusal),
+    }
+}
+
+/// `data` of one page of `items` (`first` from `offset`) with Helix's pagination.
+fn helix_page(items: Vec<Value>, first: usize, offset: usize) -> Value {
+    let end = offset.saturating_add(first).min(items.len());
+    let start = offset.min(end);
+    let pagination = if end < items.len() {
+        json!({"cursor": encode_cursor(end)})
+    } else {
+        json!({})
+    };
+    let data: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
+    json!({"data": data, "pagination": pagination})
+}
+
+fn helix_streams(st: &State, _: &[(String, String)], first: usize, offset: usize) -> Result<Value, Response> {
     let order = ordered(st);
-    let end = offset.saturating_add(first as usize).min(order.len());
+    let end = offset.saturating_add(first).min(order.len());
     let start = offset.min(end);
     let data: Vec<Value> = order[start..end].iter().map(|s| helix_item(s)).collect();
     let pagination = if end < order.len() {
@@ -423,7 +587,54 @@ fn helix(st: &mut State, req: &Request) -> Response {
     } else {
         json!({})
     };
-    rate_headers(json_ok(&json!({"data": data, "pagination": pagination})))
+    Ok(json!({"data": data, "pagination": pagination}))
+}
+
+/// `/helix/videos?user_id=` (Twitch also takes `id` or `game_id`; the simulator needs only
+/// `user_id`). Every simulated video is an archive: `type` other than `all` or `archive`
+/// lists nothing.
+fn helix_videos(
+    st: &State,
+    pairs: &[(String, String)],
+    first: usize,
+    offset: usize,
+) -> Result<Value, Response> {
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let Some(user_id) = param("user_id") else {
+        return Err(twitch_error(400, "Missing required parameter \"user_id\""));
+    };
+    let Ok(user_id) = user_id.parse::<u64>() else {
+        return Err(twitch_error(400, "Invalid user_id"));
+    };
+    let archives = matches!(param("type"), None | Some("all" | "archive"));
+    let videos = st.videos.get(&user_id).filter(|_| archives);
+    let items: Vec<Value> = videos
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let login = v.login();
+            json!({
+                "id": v.video_id.to_string(),
+                "stream_id": v.stream_id.to_string(),
+                "user_id": user_id.to_string(),
+                "user_login": login,
+                "user_name": login,
+                "title": format!("archive of {}", v.stream_id),
+                "description": "",
+                "created_at": rfc3339(v.created_at),
+                "published_at": rfc3339(v.created_at),
+                "url": format!("https://www.twitch.tv/videos/{}", v.video_id),
+                "thumbnail_url": v.thumbnail_url(),
+                "viewable": if v.public { "public" } else { "private" },
+                "view_count": 0,
+                "language": "en",
+                "type": "archive",
+                "duration": "0s",
+                "muted_segments": null
+            })
+        })
+        .collect();
+    Ok(helix_page(items, first, offset))
 }
 
 fn helix_item(s: &LiveStream) -> Value {
@@ -800,6 +1011,161 @@ mod tests {
         sim.set_fault(ListingFault::None);
         let edges = &gql_page(&sim, 1, None)["data"]["streams"]["edges"];
         assert_eq!(edges.as_array().map(Vec::len), Some(1));
+    }
+
+    fn video(n: u64, public: bool) -> SimVideo {
+        SimVideo {
+            video_id: 2_000 + n,
+            stream_id: 315_000_000_000 + n,
+            created_at: 1_750_000_000 + n as i64 * 3600,
+            domain_url: "http://127.0.0.1:9/pre/".into(),
+            folder: crate::sim::vod_dir(
+                "a_b",
+                315_000_000_000 + n,
+                &(1_750_000_000 + n * 3600).to_string(),
+            ),
+            public,
+        }
+    }
+
+    fn gql_videos(sim: &SimListing, id: Value, first: u64) -> Value {
+        let body = json!({"query": "query Videos($id: ID!, $first: Int!) { user(id: $id) { videos(first: $first) { edges { node { id } } } } }",
+                          "variables": {"id": id, "first": first}});
+        let answer = post_gql(sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &body);
+        assert_eq!(answer.status, 200);
+        json(&answer)
+    }
+
+    fn helix_videos_get(sim: &SimListing, token: &str, query: &str) -> ApiAnswer {
+        let headers = [
+            ("Client-Id", SIM_CLIENT_ID.to_string()),
+            ("Authorization", format!("Bearer {token}")),
+        ];
+        let url = format!("{}videos?{query}", sim.helix_url());
+        fetcher(2000)
+            .send(Method::Get, &url, &headers, None)
+            .expect("answer")
+    }
+
+    #[test]
+    fn gql_serves_videos_newest_first() {
+        let sim = sim();
+        // Set oldest first: answered newest first.
+        let videos: Vec<SimVideo> = (0..4).map(|n| video(n, n != 2)).collect();
+        sim.set_videos(77, videos.clone());
+        sim.set_videos(78, vec![video(9, true)]);
+        assert_eq!(sim.videos(77).map(|v| v[0].video_id), Some(2_003));
+        let answer = gql_videos(&sim, json!("77"), 3);
+        let user = &answer["data"]["user"];
+        let edges = user["videos"]["edges"].as_array().expect("edges");
+        let urls: Vec<&str> = edges
+            .iter()
+            .map(|e| e["node"]["seekPreviewsURL"].as_str().expect("url"))
+            .collect();
+        let expected: Vec<String> = videos[1..]
+            .iter()
+            .rev()
+            .map(|v| {
+                format!(
+                    "http://127.0.0.1:9/pre/{}/storyboards/{}-strip-0.jpg",
+                    v.folder, v.video_id
+                )
+            })
+            .collect();
+        assert_eq!(urls, expected);
+        assert_eq!(edges[0]["node"]["id"], "2003");
+        assert_eq!(edges[0]["node"]["createdAt"], rfc3339(videos[3].created_at));
+        assert_eq!(user["videos"]["pageInfo"]["hasNextPage"], true);
+        // One sub-only video makes the channel's archive sub-only.
+        assert_eq!(user["subscriptionProducts"][0]["hasSubonlyVideoArchive"], true);
+        let public = gql_videos(&sim, json!(78), 10);
+        assert_eq!(
+            public["data"]["user"]["subscriptionProducts"][0]["hasSubonlyVideoArchive"],
+            false
+        );
+        assert_eq!(
+            public["data"]["user"]["videos"]["edges"].as_array().map(Vec::len),
+            Some(1)
+        );
+        // Unknown and malformed users are null; a channel set empty is known with no videos.
+        assert_eq!(
+            gql_videos(&sim, json!("12345"), 5),
+            json!({"data": {"user": null}})
+        );
+        assert_eq!(gql_videos(&sim, json!("x"), 5)["data"]["user"], Value::Null);
+        sim.set_videos(78, Vec::new());
+        let empty = gql_videos(&sim, json!("78"), 5);
+        assert_eq!(empty["data"]["user"]["videos"]["edges"], json!([]));
+        assert!(gql_videos(&sim, json!("77"), 101)["errors"][0]["message"].is_string());
+        assert_eq!((sim.requests(), sim.video_requests()), (6, 6));
+        // The streams query is still served beside it, and not counted as a video request.
+        gql_page(&sim, 1, None);
+        assert_eq!((sim.requests(), sim.video_requests()), (7, 6));
+    }
+
+    #[test]
+    fn helix_serves_videos_with_pagination() {
+        let sim = sim();
+        let videos: Vec<SimVideo> = (0..5).map(|n| video(n, n % 2 == 0)).collect();
+        sim.set_videos(77, videos.clone());
+        let token = good_token(&sim);
+        let whole = json(&helix_videos_get(
+            &sim,
+            &token,
+            "user_id=77&type=archive&first=100",
+        ));
+        let data = whole["data"].as_array().expect("data");
+        assert_eq!(data.len(), 5);
+        assert_eq!(whole["pagination"], json!({}));
+        let newest = &data[0];
+        let v = &videos[4];
+        assert_eq!(newest["id"], "2004");
+        assert_eq!(newest["stream_id"], v.stream_id.to_string());
+        assert_eq!(newest["user_id"], "77");
+        assert_eq!(newest["user_login"], "a_b");
+        assert_eq!(newest["viewable"], "public");
+        assert_eq!(data[1]["viewable"], "private");
+        assert_eq!(
+            newest["thumbnail_url"],
+            format!(
+                "http://127.0.0.1:9/pre/{}//thumb/thumb0-%{{width}}x%{{height}}.jpg",
+                v.folder
+            )
+        );
+        // Pages of two, in the same order.
+        let mut ids = Vec::new();
+        let mut query = "user_id=77&first=2".to_string();
+        loop {
+            let page = json(&helix_videos_get(&sim, &token, &query));
+            ids.extend(
+                page["data"]
+                    .as_array()
+                    .expect("data")
+                    .iter()
+                    .map(|i| i["id"].clone()),
+            );
+            match page["pagination"]["cursor"].as_str() {
+                Some(cursor) => query = format!("user_id=77&first=2&after={cursor}"),
+                None => break,
+            }
+        }
+        let all: Vec<Value> = data.iter().map(|i| i["id"].clone()).collect();
+        assert_eq!(ids, all);
+        // Unknown user or other video types: nothing. No user: 400. Auth and budget apply.
+        let unknown = json(&helix_videos_get(&sim, &token, "user_id=5"));
+        assert_eq!(unknown, json!({"data": [], "pagination": {}}));
+        let highlights = json(&helix_videos_get(&sim, &token, "user_id=77&type=highlight"));
+        assert_eq!(highlights["data"], json!([]));
+        assert_eq!(helix_videos_get(&sim, &token, "first=5").status, 400);
+        assert_eq!(helix_videos_get(&sim, &token, "user_id=77&first=0").status, 400);
+        let refused = helix_videos_get(&sim, "forged", "user_id=77");
+        assert_eq!(refused.status, 401);
+        assert_eq!((sim.requests(), sim.video_requests()), (9, 9));
+        sim.set_helix_points(1);
+        assert_eq!(helix_videos_get(&sim, &token, "user_id=77").status, 429);
+        sim.set_fault(ListingFault::Unavailable);
+        assert_eq!(helix_videos_get(&sim, &token, "user_id=77").status, 503);
+        assert_eq!(sim.video_requests(), 11);
     }
 
     #[test]

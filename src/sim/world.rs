@@ -23,6 +23,14 @@
 //! are already live (started up to 12 h earlier); parts that ended before `start_unix` are
 //! never created.
 //!
+//! Archive videos. A stored broadcast gets a video object when it starts (Twitch creates the
+//! archive at stream start) with probability `video_share`; it is public unless its channel's
+//! archives are sub-only (`subonly_share` of the channels). The video disappears with a quick
+//! delete, and [`VIDEO_KEEP_SECS`] after its start. Both draws are hashes of the seed and the
+//! broadcast (or channel), not draws from the channel's stream, so they do not perturb the
+//! rest of the history. `advance` pushes the video list of each channel whose list changed
+//! (every channel on the first call, so all the world's users are known to the listing).
+//!
 //! Viewer counts follow a rise / plateau / decline curve per part, updated once a minute, with
 //! a small downward jitter outside the plateau. The plateau (at least 10 minutes, or the rest
 //! of a short part) shows exactly the part's `peak_viewers`, so a crawler that sees the part
@@ -33,7 +41,7 @@ use std::collections::{HashSet, VecDeque};
 use std::ops::Range;
 
 use super::cdn::{Broadcast, BroadcastId, Container, Fault, SimCdn, vod_dir};
-use super::listing::{LiveStream, SimListing};
+use super::listing::{LiveStream, SimListing, SimVideo};
 
 /// The timestamp forms, indexed like [`WorldSpec::form_weights`].
 pub const FORMS: [&str; 3] = ["unix", "unix-1", "second-of-minute"];
@@ -52,6 +60,12 @@ const MIN_PLATEAU_SECS: i64 = 600;
 const LENGTH_SIGMA: f64 = 0.8;
 const MUTED_SHARE: f64 = 0.25;
 const FMP4_SHARE: f64 = 0.1;
+/// How long archive videos stay listed (Twitch's default for affiliates: 7 days).
+pub const VIDEO_KEEP_SECS: i64 = 7 * 86_400;
+const VIDEO_ID_BASE: u64 = 1_900_000_000;
+/// Salts of the hashed draws (video object per broadcast, sub-only per channel).
+const VIDEO_SALT: u64 = 0x7669_6465_6f73;
+const SUBONLY_SALT: u64 = 0x0073_7562_6f6e_6c79;
 
 #[derive(Clone, Debug)]
 pub struct WorldSpec {
@@ -79,6 +93,11 @@ pub struct WorldSpec {
     /// Min / max peak viewers.
     pub viewers: (u32, u32),
     pub outages: Vec<Outage>,
+    /// Share of stored broadcasts whose archive video object exists (public or sub-only); the
+    /// rest were deleted by the streamer or sit in channels whose archives are hidden.
+    pub video_share: f64,
+    /// Share of channels whose archive videos are sub-only.
+    pub subonly_share: f64,
 }
 
 /// Domains answering with `fault` during `[start_unix, start_unix + duration_secs)`; the
@@ -117,6 +136,8 @@ impl WorldSpec {
             mean_length_minutes: 120.0,
             viewers: (1, 50_000),
             outages: outage(start_unix + 90 * 60, 15 * 60, outage_domains, Fault::Unavailable),
+            video_share: 0.7,
+            subonly_share: 0.2,
         }
     }
 
@@ -140,6 +161,8 @@ impl WorldSpec {
             mean_length_minutes: 180.0,
             viewers: (1, 100_000),
             outages: outage(start_unix + 7 * 3600, 20 * 60, outage_domains, Fault::Blackhole),
+            video_share: 0.7,
+            subonly_share: 0.2,
         }
     }
 }
@@ -190,6 +213,11 @@ pub struct TruthBroadcast {
     pub deleted_at: Option<i64>,
     /// This broadcast is the second part of a restart.
     pub restarted: bool,
+    /// An archive video object was created at the start (stored broadcasts only); it is
+    /// listed until `deleted_at`, if any, and at most [`VIDEO_KEEP_SECS`] after the start.
+    pub has_video: bool,
+    /// That video is publicly listed (false without a video, or in a sub-only channel).
+    pub public: bool,
 }
 
 impl TruthBroadcast {
@@ -401,6 +429,21 @@ struct Channel {
     /// Start of the next session once `upcoming` is empty (planned lazily).
     next_start: i64,
     sessions: u32,
+    /// Archives are sub-only.
+    subonly: bool,
+    /// Listed archive videos, oldest first.
+    videos: VecDeque<Video>,
+    /// `videos` changed since the listing last got them.
+    videos_dirty: bool,
+}
+
+/// One listed archive video (the channel's domain and sub-only flag complete it).
+#[derive(Clone, Debug, PartialEq)]
+struct Video {
+    video_id: u64,
+    stream_id: u64,
+    created_at: i64,
+    folder: String,
 }
 
 struct Copy {
@@ -490,6 +533,9 @@ impl World {
                 upcoming: VecDeque::new(),
                 next_start: spec.start_unix,
                 sessions: 0,
+                subonly: hashed_chance(spec.seed ^ SUBONLY_SALT, streamer_id, spec.subonly_share),
+                videos: VecDeque::new(),
+                videos_dirty: true,
             };
             let mean_len = spec.mean_length_minutes.max(1.0);
             let p_live = mean_len / (mean_len + spec.mean_gap_minutes.max(1.0));
@@ -550,15 +596,54 @@ impl World {
         live.clear();
         for a in active.iter_mut() {
             let ch = &channels[a.channel];
-            step_part(a, ch, &mut truth[a.truth], now, cdn);
+            let deleted = step_part(a, ch, &mut truth[a.truth], now, cdn);
             if !a.ended {
                 live.push(live_stream(ch, &a.part, now));
+            }
+            if deleted && truth[a.truth].has_video {
+                let ch = &mut channels[a.channel];
+                let id = video_id(&a.part);
+                ch.videos.retain(|v| v.video_id != id);
+                ch.videos_dirty = true;
             }
         }
         active.retain(|a| !a.done(channels[a.channel].domain.is_some()));
         live.sort_by_key(|s| s.stream_id);
         self.apply_outages(now, cdn);
         listing.set_streams(self.live.clone());
+        self.push_videos(now, listing, cdn);
+    }
+
+    /// Expires old videos and gives the listing every channel's list that changed.
+    fn push_videos(&mut self, now: i64, listing: &SimListing, cdn: &SimCdn) {
+        for ch in &mut self.channels {
+            while ch
+                .videos
+                .front()
+                .is_some_and(|v| v.created_at + VIDEO_KEEP_SECS <= now)
+            {
+                ch.videos.pop_front();
+                ch.videos_dirty = true;
+            }
+            if !ch.videos_dirty {
+                continue;
+            }
+            ch.videos_dirty = false;
+            let domain_url = ch.domain.map(|d| cdn.base_url(d)).unwrap_or_default();
+            let videos = ch
+                .videos
+                .iter()
+                .map(|v| SimVideo {
+                    video_id: v.video_id,
+                    stream_id: v.stream_id,
+                    created_at: v.created_at,
+                    domain_url: domain_url.clone(),
+                    folder: v.folder.clone(),
+                    public: !ch.subonly,
+                })
+                .collect();
+            listing.set_videos(ch.streamer_id, videos);
+        }
     }
 
     /// Ground truth for scoring: every broadcast started so far, ordered by listed start
@@ -587,6 +672,21 @@ impl World {
                 let Some(part) = ch.upcoming.pop_front() else {
                     break;
                 };
+                let has_video = ch.domain.is_some()
+                    && hashed_chance(
+                        self.spec.seed ^ VIDEO_SALT,
+                        part.stream_id.wrapping_mul(2) + u64::from(part.restarted),
+                        self.spec.video_share,
+                    );
+                if has_video {
+                    ch.videos.push_back(Video {
+                        video_id: video_id(&part),
+                        stream_id: part.stream_id,
+                        created_at: part.listed_start,
+                        folder: vod_dir(&ch.login, part.stream_id, &part.path_ts()),
+                    });
+                    ch.videos_dirty = true;
+                }
                 self.truth.push(TruthBroadcast {
                     login: ch.login.clone(),
                     streamer_id: ch.streamer_id,
@@ -599,6 +699,8 @@ impl World {
                     ended_at: None,
                     deleted_at: None,
                     restarted: part.restarted,
+                    has_video,
+                    public: has_video && !ch.subonly,
                 });
                 self.active.push(Active {
                     channel: idx,
@@ -629,8 +731,9 @@ impl World {
     }
 }
 
-/// Brings one started part and its copy to the state at `now`.
-fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64, cdn: &SimCdn) {
+/// Brings one started part and its copy to the state at `now`; true when this call deleted
+/// the copy (a quick delete).
+fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64, cdn: &SimCdn) -> bool {
     let p = &a.part;
     if let (None, Some(domain)) = (&a.copy, ch.domain) {
         let segments = p.segments_at(now);
@@ -663,16 +766,18 @@ fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64,
         }
     }
     if !a.ended {
-        return;
+        return false;
     }
     let Some(copy) = &a.copy else {
-        return;
+        return false;
     };
+    let mut deleted = false;
     if let Some(after) = p.delete_after
         && !a.deleted
         && now >= p.end + after
     {
         a.deleted = true;
+        deleted = true;
         truth.deleted_at = Some(p.end + after);
         if let Some(domain) = ch.domain {
             cdn.delete_from(copy.id, domain);
@@ -682,6 +787,17 @@ fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64,
         a.muted = true;
         cdn.mute(copy.id);
     }
+    deleted
+}
+
+/// Unique per part (the two parts of a restart share a stream id).
+fn video_id(p: &Part) -> u64 {
+    VIDEO_ID_BASE + p.stream_id.saturating_sub(STREAM_ID_BASE) * 2 + u64::from(p.restarted)
+}
+
+/// A deterministic draw with probability `p` from `salt` (seed-derived) and `key`.
+fn hashed_chance(salt: u64, key: u64, p: f64) -> bool {
+    unit(mix(mix(salt) ^ key)) < p
 }
 
 fn live_stream(ch: &Channel, p: &Part, now: i64) -> LiveStream {

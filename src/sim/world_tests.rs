@@ -1,6 +1,9 @@
 //! Unit tests for the simulated world (kept apart from `world.rs` only for file length).
 
 use super::*;
+use crate::config::{SourceConfig, SourceKind};
+use crate::discover::{Source, VideoHint};
+use crate::fetch::{FetchSettings, Fetcher};
 use crate::sim::{DomainSpec, SIM_CLIENT_ID};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -94,6 +97,48 @@ fn rfc3339(unix: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The videos the listing should show for each channel at the world's time, from the truth:
+/// stored broadcasts with a video object, not quick-deleted, started less than
+/// `VIDEO_KEEP_SECS` ago; newest first.
+fn expected_videos(world: &World, cdn: &SimCdn) -> HashMap<u64, Vec<SimVideo>> {
+    let mut out: HashMap<u64, Vec<SimVideo>> = world
+        .channels
+        .iter()
+        .map(|c| (c.streamer_id, Vec::new()))
+        .collect();
+    for t in world.broadcasts().iter().rev() {
+        if !t.has_video || t.deleted_at.is_some() || t.listed_start + VIDEO_KEEP_SECS <= world.now() {
+            continue;
+        }
+        let ts = t.path_ts.as_deref().expect("stored");
+        out.entry(t.streamer_id).or_default().push(SimVideo {
+            video_id: 0,
+            stream_id: t.stream_id,
+            created_at: t.listed_start,
+            domain_url: cdn.base_url(t.domain.expect("stored")),
+            folder: vod_dir(&t.login, t.stream_id, ts),
+            public: t.public,
+        });
+    }
+    out
+}
+
+/// What the listing holds per channel, video ids blanked (the truth does not carry them).
+fn listed_videos(world: &World, listing: &SimListing) -> HashMap<u64, Vec<SimVideo>> {
+    world
+        .channels
+        .iter()
+        .map(|c| {
+            let videos = listing.videos(c.streamer_id).expect("every channel is pushed");
+            let blank = videos
+                .into_iter()
+                .map(|v| SimVideo { video_id: 0, ..v })
+                .collect();
+            (c.streamer_id, blank)
+        })
+        .collect()
+}
+
 /// A spec with no outages and many quick deletes, for lifecycle tests.
 fn busy_spec(channels: usize) -> WorldSpec {
     let mut spec = WorldSpec::benchmark_day(T0, 4, channels);
@@ -130,11 +175,35 @@ fn big_jumps_equal_small_steps() {
         t += 1 + (k * 37) % 97;
     }
     small_times.push(end);
-    let (small, _, small_cdn) = run(spec.clone(), small_times);
-    let (big, _, big_cdn) = run(spec, [T0 + 3 * 3600, end]);
+    let (small, small_listing, small_cdn) = run(spec.clone(), small_times);
+    let (big, big_listing, big_cdn) = run(spec, [T0 + 3 * 3600, end]);
     let truth = small.broadcasts();
     assert_eq!(truth, big.broadcasts());
     assert_eq!(small.live_streams(), big.live_streams());
+    // The same videos, domains aside (each run has its own CDN ports).
+    let strip = |listing: &SimListing, world: &World| {
+        let mut all: Vec<(u64, SimVideo)> = world
+            .channels
+            .iter()
+            .flat_map(|c| {
+                let videos = listing.videos(c.streamer_id).unwrap_or_default();
+                videos.into_iter().map(|v| {
+                    (
+                        c.streamer_id,
+                        SimVideo {
+                            domain_url: String::new(),
+                            ..v
+                        },
+                    )
+                })
+            })
+            .collect();
+        all.sort_by_key(|(_, v)| v.video_id);
+        all
+    };
+    let small_videos = strip(&small_listing, &small);
+    assert!(small_videos.len() > 50, "{}", small_videos.len());
+    assert_eq!(small_videos, strip(&big_listing, &big));
     assert!(truth.iter().any(|t| t.deleted_at.is_some()));
     // The CDNs serve the same thing: live, ended and deleted copies alike.
     let stored: Vec<&TruthBroadcast> = truth.iter().filter(|t| t.domain.is_some()).collect();
@@ -225,6 +294,27 @@ fn benchmark_day_statistics() {
         let after = t.deleted_at.expect("deleted") - t.ended_at.expect("ended");
         assert!((120..=600).contains(&after) && t.domain.is_some(), "{t:?}");
     }
+
+    // Video objects for about 70% of the stored broadcasts; a fifth of the channels sub-only.
+    let stored: Vec<&TruthBroadcast> = truth.iter().filter(|t| t.domain.is_some()).collect();
+    let with_video = stored.iter().filter(|t| t.has_video).count() as f64 / stored.len() as f64;
+    assert!((0.65..0.75).contains(&with_video), "{with_video}");
+    assert!(
+        truth
+            .iter()
+            .all(|t| (t.has_video || !t.public) && (t.domain.is_some() || !t.has_video))
+    );
+    let mut public_by_channel: HashMap<&str, HashSet<bool>> = HashMap::new();
+    for t in truth.iter().filter(|t| t.has_video) {
+        public_by_channel.entry(&t.login).or_default().insert(t.public);
+    }
+    assert!(
+        public_by_channel.values().all(|p| p.len() == 1),
+        "sub-only is per channel"
+    );
+    let subonly = public_by_channel.values().filter(|p| p.contains(&false)).count() as f64
+        / public_by_channel.len() as f64;
+    assert!((0.15..0.25).contains(&subonly), "{subonly}");
 
     // Heavy-tailed peaks: most streams are small, a few are big.
     let mut peaks: Vec<u32> = truth.iter().map(|t| t.peak_viewers).collect();
@@ -411,6 +501,158 @@ fn cdn_serves_live_ended_deleted_and_muted_copies() {
     world.advance(to_mute.1, &listing, &cdn);
     let (status, body) = playlist(&cdn, &to_mute.0);
     assert!(status == 200 && body.contains("-unmuted.ts"), "{body}");
+}
+
+#[test]
+fn videos_appear_at_start_and_vanish_on_delete() {
+    let spec = busy_spec(200);
+    let (listing, cdn) = servers(4);
+    let mut world = World::new(spec);
+    let (mut appeared, mut vanished) = (0, 0);
+    let mut before: HashSet<(u64, String)> = HashSet::new();
+    let mut now = T0;
+    while now < T0 + 6 * 3600 {
+        world.advance(now, &listing, &cdn);
+        // The listing holds exactly what the truth says, every minute.
+        assert_eq!(
+            listed_videos(&world, &listing),
+            expected_videos(&world, &cdn),
+            "at {now}"
+        );
+        let current: HashSet<(u64, String)> = expected_videos(&world, &cdn)
+            .into_values()
+            .flatten()
+            .map(|v| (v.stream_id, v.folder))
+            .collect();
+        appeared += current.difference(&before).count();
+        vanished += before.difference(&current).count();
+        before = current;
+        now += 60;
+    }
+    assert!(appeared > 30 && vanished > 5, "{appeared} {vanished}");
+    // A video is listed from the second its broadcast starts (tried on the next starts of
+    // stored channels until one gets a video).
+    let mut with_video = 0;
+    for _ in 0..20 {
+        let (start, streamer) = world
+            .channels
+            .iter()
+            .filter(|c| c.domain.is_some())
+            .map(|c| {
+                (
+                    c.upcoming.front().map_or(c.next_start, |p| p.listed_start),
+                    c.streamer_id,
+                )
+            })
+            .min()
+            .expect("a stored channel");
+        world.advance(start - 1, &listing, &cdn);
+        let count = |listing: &SimListing| listing.videos(streamer).map_or(0, |v| v.len());
+        let was = count(&listing);
+        world.advance(start, &listing, &cdn);
+        let truth = world.broadcasts();
+        let started = truth
+            .iter()
+            .find(|t| t.listed_start == start && t.streamer_id == streamer);
+        let has_video = started.expect("started").has_video;
+        assert_eq!(count(&listing), was + usize::from(has_video));
+        with_video += usize::from(has_video);
+    }
+    assert!(with_video > 5, "{with_video}");
+
+    // Videos leave the listing a week after their start.
+    let (listing, cdn) = servers(4);
+    let mut world = World::new(busy_spec(20));
+    world.advance(T0 + 3600, &listing, &cdn);
+    let early = expected_videos(&world, &cdn).into_values().flatten().count();
+    assert!(early > 0);
+    world.advance(T0 + VIDEO_KEEP_SECS + 2 * 3600, &listing, &cdn);
+    assert_eq!(listed_videos(&world, &listing), expected_videos(&world, &cdn));
+    let listed: Vec<SimVideo> = listed_videos(&world, &listing).into_values().flatten().collect();
+    assert!(listed.iter().all(|v| v.created_at > T0 + 2 * 3600));
+    assert!(!listed.is_empty());
+}
+
+#[test]
+fn presets_publish_videos() {
+    for spec in [WorldSpec::demo(T0, 12), WorldSpec::benchmark_day(T0, 12, 100)] {
+        assert_eq!((spec.video_share, spec.subonly_share), (0.7, 0.2));
+    }
+    let (world, listing, _) = run(WorldSpec::demo(T0, 12), steps(T0, T0 + 12 * 3600, 600));
+    let truth = world.broadcasts();
+    let stored: Vec<&TruthBroadcast> = truth.iter().filter(|t| t.domain.is_some()).collect();
+    let share = stored.iter().filter(|t| t.has_video).count() as f64 / stored.len() as f64;
+    assert!(
+        stored.len() > 100 && (0.55..0.85).contains(&share),
+        "{share} of {}",
+        stored.len()
+    );
+    let listed: usize = world
+        .channels
+        .iter()
+        .map(|c| listing.videos(c.streamer_id).map_or(0, |v| v.len()))
+        .sum();
+    assert!(listed > 50, "{listed}");
+}
+
+/// The appliance's view: both listing clients, through the real fetcher, find the videos of
+/// the world's channels, and each hint locates a playlist the CDN serves.
+#[test]
+fn video_hints_locate_playlists() {
+    let (world, listing, cdn) = run(busy_spec(200), steps(T0, T0 + 4 * 3600, 300));
+    let fetcher = Fetcher::new(FetchSettings {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        max_body_bytes: 1 << 20,
+    });
+    let truth = world.broadcasts();
+    let mut public_seen = HashSet::new();
+    let expected = expected_videos(&world, &cdn);
+    let channels: Vec<u64> = expected
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(id, _)| *id)
+        .take(12)
+        .collect();
+    assert!(channels.len() >= 12);
+    for kind in [SourceKind::Gql, SourceKind::Helix] {
+        let mut source = Source::new(&SourceConfig {
+            kind,
+            gql_url: listing.gql_url(),
+            helix_url: listing.helix_url(),
+            token_url: listing.token_url(),
+            client_id: SIM_CLIENT_ID.into(),
+            client_secret: "s3cret".into(),
+            min_viewers_observe: 5,
+            min_viewers_record: 10,
+            restart_every: Duration::from_secs(150),
+            pages_per_second: 3.0,
+        });
+        for id in &channels {
+            let hints = source.videos(&fetcher, *id, 20).expect("videos");
+            let want: Vec<VideoHint> = expected[id]
+                .iter()
+                .map(|v| VideoHint {
+                    stream_id: v.stream_id,
+                    domain: v.domain_url.clone(),
+                    folder: v.folder.clone(),
+                    ts: v.folder.rsplit('_').next().expect("ts").to_string(),
+                    public: v.public,
+                })
+                .collect();
+            assert_eq!(hints, want, "{} {id}", source.name());
+            for hint in &hints {
+                public_seen.insert(hint.public);
+                let t = truth
+                    .iter()
+                    .find(|t| t.stream_id == hint.stream_id && t.path_ts.as_deref() == Some(hint.ts.as_str()))
+                    .expect("a true broadcast");
+                assert_eq!(t.public, hint.public);
+                assert_eq!(get(&hint.playlist_url("chunked")).0, 200, "{hint:?}");
+            }
+        }
+    }
+    assert_eq!(public_seen.len(), 2, "public and sub-only hints");
 }
 
 #[test]
