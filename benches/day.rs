@@ -220,7 +220,7 @@ fn score(
         })
         .collect();
     println!(
-        "broadcasts scored (peak >= {min_record} viewers, ended >= 3 h before the stop): {}",
+        "broadcasts scored (started after the appliance, peak >= {min_record} viewers, ended >= 3 h before the stop): {}",
         scored.len()
     );
     println!(

@@ -91,11 +91,7 @@ fn main() {
     ];
     for (name, login, time, bound) in cases {
         cdn.clear_requests();
-        let fetcher = Fetcher::new(FetchSettings {
-            connect_timeout: config.limits.connect_timeout,
-            request_timeout: config.limits.request_timeout,
-            max_body_bytes: config.limits.max_playlist_bytes,
-        });
+        let fetcher = Fetcher::new(FetchSettings::from_limits(&config.limits));
         let request = LookupRequest {
             login: login.to_string(),
             stream_id: 47_198_535_725,

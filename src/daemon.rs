@@ -18,8 +18,8 @@ use crate::config::{Config, CronSchedule};
 use crate::discover::{DiscoverError, Source};
 use crate::fetch::{FetchSettings, Fetcher};
 use crate::lookup::check_domains;
-use crate::probe::{DomainBook, from_videos, probe};
-use crate::record::{Learned, Sighting, Status, StreamKey, StreamRecord};
+use crate::probe::{DomainBook, VideoFacts, from_videos, probe};
+use crate::record::{Sighting, Status, StreamKey, StreamRecord};
 use crate::schedule::{Clock, next_run};
 use crate::store::{Store, StoreError};
 use crate::track::{self, ProbeResult, Rules};
@@ -134,11 +134,7 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         "database open"
     );
     let shared = Arc::new(Shared {
-        fetcher: Fetcher::new(FetchSettings {
-            connect_timeout: config.limits.connect_timeout,
-            request_timeout: config.limits.request_timeout,
-            max_body_bytes: config.limits.max_playlist_bytes,
-        }),
+        fetcher: Fetcher::new(FetchSettings::from_limits(&config.limits)),
         budget: Budget::new(config.limits.requests_per_second),
         videos: Mutex::new(Source::new(&config.source)),
         rules: Rules::from_config(&config),
@@ -483,22 +479,19 @@ async fn start_due_probes(shared: Arc<Shared>, tracker: TaskTracker, shutdown: C
 
 /// Asks the channel's video list where the broadcast's playlist is (a listing API request, not
 /// a CDN one). `None` when the list could not be read.
-fn video_lookup(shared: &Shared, record: &StreamRecord) -> Option<(Option<Learned>, Option<bool>)> {
-    let videos = lock(&shared.videos).videos(&shared.fetcher, record.streamer_id, 20);
-    match videos {
+fn video_lookup(shared: &Shared, record: &StreamRecord) -> Option<VideoFacts> {
+    match lock(&shared.videos).videos(&shared.fetcher, record.streamer_id, 20) {
         Ok(videos) => {
-            let (learned, public) = from_videos(&shared.config, record, &videos);
-            if learned.is_none()
-                && let Some(video) = videos.iter().find(|v| v.stream_id == record.stream_id)
-            {
+            let facts = from_videos(&shared.config, record, &videos);
+            if let Some(domain) = &facts.unknown_domain {
                 warn!(
                     login = %record.login,
-                    domain = %video.domain,
+                    domain = %domain,
                     "the broadcast's video names a CDN domain that is not configured; add it as a \
                      [[domain]] in config.toml"
                 );
             }
-            Some((learned, public))
+            Some(facts)
         }
         Err(error) => {
             debug!(login = %record.login, "video lookup failed: {error}; searching the CDN instead");
@@ -512,11 +505,13 @@ fn video_lookup(shared: &Shared, record: &StreamRecord) -> Option<(Option<Learne
 fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationToken) {
     let store = shared.store();
     let mut public = None;
+    let mut channel_hint = None;
     if record.probe.learned.is_none()
-        && let Some((learned, listed)) = video_lookup(shared, &record)
+        && let Some(facts) = video_lookup(shared, &record)
     {
-        record.probe.learned = learned;
-        public = listed;
+        record.probe.learned = facts.learned;
+        public = facts.public;
+        channel_hint = facts.channel_hint;
     }
     let hint = match record.probe.learned {
         Some(_) => None,
@@ -524,7 +519,8 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
             .latest_of_streamer(record.streamer_id, Some(record.start_unix))
             .ok()
             .flatten()
-            .and_then(|previous| previous.probe.learned),
+            .and_then(|previous| previous.probe.learned)
+            .or(channel_hint),
     };
     let book = lock(&shared.book).clone();
     let stop = || shutdown.is_cancelled();

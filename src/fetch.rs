@@ -23,6 +23,17 @@ pub struct FetchSettings {
     pub max_body_bytes: usize,
 }
 
+impl FetchSettings {
+    /// The bounds the configuration's `[limits]` set.
+    pub fn from_limits(limits: &crate::config::LimitsConfig) -> FetchSettings {
+        FetchSettings {
+            connect_timeout: limits.connect_timeout,
+            request_timeout: limits.request_timeout,
+            max_body_bytes: limits.max_playlist_bytes,
+        }
+    }
+}
+
 /// Bodies of answers that are not read for their content (403 pages and the like) are drained
 /// up to this size so the connection can be reused, and no further.
 const MAX_DRAIN_BYTES: u64 = 64 * 1024;
@@ -114,16 +125,7 @@ impl Fetcher {
             .and_then(|text| text.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let body = if read_body_for.contains(&status) {
-            let limit = self.settings.max_body_bytes;
-            response
-                .body_mut()
-                .with_config()
-                .limit(limit as u64)
-                .read_to_vec()
-                .map_err(|error| match error {
-                    ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge { limit },
-                    other => classify(other, self.settings, whole),
-                })?
+            read_capped(response.body_mut(), self.settings, whole)?
         } else {
             // Drain a small body so the connection returns to the pool; a large one is dropped
             // with its connection rather than read.
@@ -211,16 +213,7 @@ impl Fetcher {
             .find(|(name, _)| name == "retry-after")
             .and_then(|(_, value)| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let limit = self.settings.max_body_bytes;
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(limit as u64)
-            .read_to_vec()
-            .map_err(|error| match error {
-                ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge { limit },
-                other => classify(other, self.settings, whole),
-            })?;
+        let body = read_capped(response.body_mut(), self.settings, whole)?;
         Ok(ApiAnswer {
             status,
             headers,
@@ -244,6 +237,22 @@ fn with_headers<B>(
         .timeout_recv_response(Some(whole))
         .timeout_global(Some(whole))
         .build()
+}
+
+/// Reads a body up to `max_body_bytes`; a longer one is refused, not truncated.
+fn read_capped(
+    body: &mut ureq::Body,
+    settings: FetchSettings,
+    whole: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    let limit = settings.max_body_bytes;
+    body.with_config()
+        .limit(limit as u64)
+        .read_to_vec()
+        .map_err(|error| match error {
+            ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge { limit },
+            other => classify(other, settings, whole),
+        })
 }
 
 fn classify(error: ureq::Error, settings: FetchSettings, whole: Duration) -> FetchError {

@@ -64,16 +64,40 @@ impl DomainBook {
     }
 }
 
-/// What the channel's video list says about a broadcast: where its playlist is (when its video
-/// object exists) and whether it is publicly listed. A broadcast absent from a list that could
-/// be read is not publicly listed (deleted, hidden, or never archived).
-pub fn from_videos(
-    config: &Config,
-    record: &StreamRecord,
-    videos: &[VideoHint],
-) -> (Option<Learned>, Option<bool>) {
+/// What the channel's video list says about a broadcast.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VideoFacts {
+    /// Where its playlist is, when its own video object exists on a configured domain.
+    pub learned: Option<Learned>,
+    /// Publicly listed; a broadcast absent from a list that could be read is not (deleted,
+    /// hidden, or never archived).
+    pub public: Option<bool>,
+    /// The channel's domain from its other videos (a channel's copies sit on one domain), for
+    /// a broadcast whose own video is gone: searched first, as a streamer hint.
+    pub channel_hint: Option<Learned>,
+    /// A domain a video names that is not configured (worth telling the operator).
+    pub unknown_domain: Option<String>,
+}
+
+pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint]) -> VideoFacts {
+    let configured = |url: &str| {
+        config
+            .domains
+            .iter()
+            .any(|domain| domain.enabled && domain.url == url)
+    };
+    let mut facts = VideoFacts::default();
     let Some(video) = videos.iter().find(|video| video.stream_id == record.stream_id) else {
-        return (None, Some(false));
+        facts.public = Some(false);
+        facts.channel_hint = videos
+            .iter()
+            .find(|video| configured(&video.domain))
+            .map(|video| Learned {
+                domain: video.domain.clone(),
+                form: TimestampForm::Unix.as_str().to_string(),
+                ts: String::new(),
+            });
+        return facts;
     };
     let form = [
         TimestampForm::Unix,
@@ -83,17 +107,17 @@ pub fn from_videos(
     .into_iter()
     .find(|form| form.render(record.start_unix) == video.ts)
     .unwrap_or(TimestampForm::Unix);
-    // Only a configured, enabled domain can be asked; an unknown one is reported by the caller.
-    let known = config
-        .domains
-        .iter()
-        .any(|domain| domain.enabled && domain.url == video.domain);
-    let learned = known.then(|| Learned {
-        domain: video.domain.clone(),
-        form: form.as_str().to_string(),
-        ts: video.ts.clone(),
-    });
-    (learned, Some(video.public))
+    facts.public = Some(video.public);
+    if configured(&video.domain) {
+        facts.learned = Some(Learned {
+            domain: video.domain.clone(),
+            form: form.as_str().to_string(),
+            ts: video.ts.clone(),
+        });
+    } else {
+        facts.unknown_domain = Some(video.domain.clone());
+    }
+    facts
 }
 
 /// The candidates for one probe, most promising first, and how many domains were left out
@@ -422,7 +446,8 @@ mod tests {
             video(1, "http://a.test/", "1", true),
             video(47_198_535_725, "http://b.test/", "1664038928", false),
         ];
-        let (learned, public) = from_videos(&config(), &record, &videos);
+        let facts = from_videos(&config(), &record, &videos);
+        let (learned, public) = (facts.learned, facts.public);
         let learned = learned.expect("learned");
         assert_eq!(
             (
@@ -442,11 +467,17 @@ mod tests {
 
     #[test]
     fn absent_or_unknown_domain_videos() {
-        let (learned, public) = from_videos(&config(), &record(), &[video(5, "http://a.test/", "9", true)]);
-        assert_eq!((learned, public), (None, Some(false)));
+        let facts = from_videos(&config(), &record(), &[video(5, "http://c.test/", "9", true)]);
+        assert_eq!((facts.learned, facts.public), (None, Some(false)));
+        // The channel's other video names its domain: searched first.
+        let hint = facts.channel_hint.expect("channel hint");
+        assert_eq!(hint.domain, "http://c.test/");
+        let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default());
+        assert_eq!((list[0].domain, list[0].ts.as_str()), (2, "1664038929"));
         let unknown = [video(47_198_535_725, "http://new-cdn.test/", "1664038929", true)];
-        let (learned, public) = from_videos(&config(), &record(), &unknown);
-        assert_eq!((learned, public), (None, Some(true)));
+        let facts = from_videos(&config(), &record(), &unknown);
+        assert_eq!((facts.learned, facts.public), (None, Some(true)));
+        assert_eq!(facts.unknown_domain.as_deref(), Some("http://new-cdn.test/"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `vodprobe check-config`: validate config.toml and probes/*.toml, exit 0 or explain.
 
-use super::{ConfigArg, Exit};
-use vodprobe::config::{self, ConfigError};
+use super::{ConfigArg, Exit, print_config_error};
+use vodprobe::config;
 
 pub fn run(args: ConfigArg) -> Exit {
     let file = config::resolve_path(args.config.as_deref());
@@ -23,18 +23,8 @@ pub fn run(args: ConfigArg) -> Exit {
             }
             Exit::Success
         }
-        Err(error @ ConfigError::Read { .. }) => {
-            eprintln!("error: {error}");
-            Exit::No
-        }
-        Err(ConfigError::Invalid { problems }) => {
-            for problem in &problems {
-                eprintln!("error: {problem}");
-            }
-            eprintln!(
-                "{} problem(s); the configuration was not accepted",
-                problems.len()
-            );
+        Err(error) => {
+            print_config_error(&error);
             Exit::No
         }
     }

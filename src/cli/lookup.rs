@@ -124,11 +124,7 @@ pub fn run(args: LookupArgs) -> Exit {
     let Some(config) = load_config(args.config.as_deref()) else {
         return Exit::Error;
     };
-    let fetcher = Fetcher::new(FetchSettings {
-        connect_timeout: config.limits.connect_timeout,
-        request_timeout: config.limits.request_timeout,
-        max_body_bytes: config.limits.max_playlist_bytes,
-    });
+    let fetcher = Fetcher::new(FetchSettings::from_limits(&config.limits));
     let bar = progress_bar();
     let outcome = lookup(
         &config,

@@ -67,21 +67,24 @@ pub fn run(args: Args) -> Exit {
 
 /// Loads the configuration, printing every problem; `None` if it cannot be used.
 pub fn load_config(path: Option<&std::path::Path>) -> Option<Config> {
-    match config::load(path) {
-        Ok(config) => Some(config),
-        Err(error @ ConfigError::Read { .. }) => {
-            eprintln!("error: {error}");
-            None
-        }
-        Err(ConfigError::Invalid { problems }) => {
-            for problem in &problems {
+    config::load(path)
+        .map_err(|error| print_config_error(&error))
+        .ok()
+}
+
+/// Prints every problem of a refused configuration, one per line, then how many.
+pub fn print_config_error(error: &ConfigError) {
+    match error {
+        ConfigError::Read { .. } => eprintln!("error: {error}"),
+        ConfigError::Invalid { problems } => {
+            for problem in problems {
                 eprintln!("error: {problem}");
             }
             eprintln!(
-                "the configuration has {} problem(s); fix them and run `vodprobe check-config`",
+                "the configuration has {} problem(s) and was not accepted; fix them and run \
+                 `vodprobe check-config`",
                 problems.len()
             );
-            None
         }
     }
 }
