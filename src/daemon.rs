@@ -239,6 +239,8 @@ struct Crawl {
     pages_in_pass: u64,
     last_tick: Option<Instant>,
     paused_until: Option<Instant>,
+    /// Listing failures in a row: the pause doubles with each (5 s up to 5 minutes).
+    failures: u32,
 }
 
 impl Crawl {
@@ -250,6 +252,7 @@ impl Crawl {
             pages_in_pass: 0,
             last_tick: None,
             paused_until: None,
+            failures: 0,
         }
     }
 
@@ -296,9 +299,11 @@ impl Crawl {
             Ok(Ok(page)) => page,
             Ok(Err(error)) => {
                 shared.stats.listing_errors.fetch_add(1, Ordering::Relaxed);
+                self.failures = self.failures.saturating_add(1);
+                let backoff = Duration::from_secs((5u64 << (self.failures - 1).min(6)).min(300));
                 let pause = match &error {
                     DiscoverError::RateLimited { retry_after } => *retry_after,
-                    _ => Duration::from_secs(5),
+                    _ => backoff,
                 };
                 warn!(
                     "live listing failed: {error}; restarting from the top in {}s \
@@ -316,6 +321,10 @@ impl Crawl {
                 return false;
             }
         };
+        if self.failures > 0 {
+            info!(after = self.failures, "live listing answers again");
+            self.failures = 0;
+        }
         if page.skipped > 0 {
             warn!(
                 skipped = page.skipped,
