@@ -18,7 +18,7 @@ use crate::config::{Config, CronSchedule};
 use crate::discover::{DiscoverError, Source};
 use crate::fetch::{FetchSettings, Fetcher};
 use crate::lookup::check_domains;
-use crate::probe::{DomainBook, VideoFacts, from_videos, probe};
+use crate::probe::{DomainBook, ProbeReport, VideoFacts, from_videos, probe};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
 use crate::schedule::{Clock, next_run};
 use crate::store::{Store, StoreError};
@@ -515,9 +515,18 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
     let store = shared.store();
     let mut public = None;
     let mut channel_hint = None;
+    let mut no_archive_while_live = false;
     if record.probe.learned.is_none()
         && let Some(facts) = video_lookup(shared, &record)
     {
+        // Twitch creates the archive video when a stream starts: none for this live broadcast,
+        // and none at all for the channel, means no archive is being written. Learning now
+        // would cost a sweep of every domain; the probes at its absence and end still search.
+        no_archive_while_live = record.status == Status::Live
+            && !record.probe.absence_probed
+            && facts.learned.is_none()
+            && facts.channel_hint.is_none()
+            && facts.unknown_domain.is_none();
         record.probe.learned = facts.learned;
         public = facts.public;
         channel_hint = facts.channel_hint;
@@ -533,16 +542,21 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
     };
     let book = lock(&shared.book).clone();
     let stop = || shutdown.is_cancelled();
-    let Some((result, report)) = probe(
-        &shared.config,
-        &shared.fetcher,
-        &shared.budget,
-        &record,
-        hint.as_ref(),
-        &book,
-        shared.now(),
-        &stop,
-    ) else {
+    let probed = if no_archive_while_live {
+        Some((ProbeResult::Miss, ProbeReport::default()))
+    } else {
+        probe(
+            &shared.config,
+            &shared.fetcher,
+            &shared.budget,
+            &record,
+            hint.as_ref(),
+            &book,
+            shared.now(),
+            &stop,
+        )
+    };
+    let Some((result, report)) = probed else {
         debug!(login = %record.login, "probe handed back at shutdown; it stays due");
         return;
     };

@@ -321,6 +321,19 @@ fn a_path_learned_while_live_makes_the_capture_cost_one_request() {
     let mut live = Broadcast::new("learner", 401, &(start - 1).to_string(), vec![2]);
     live.ended = false;
     let id = world.cdn.add_broadcast(live);
+    // This broadcast's video is hidden; an older one names the channel's domain.
+    let older = (start - 86_400).to_string();
+    world.listing.set_videos(
+        4,
+        vec![SimVideo {
+            video_id: 1,
+            stream_id: 400,
+            created_at: start - 86_400,
+            domain_url: world.cdn.base_url(2),
+            folder: vod_dir("learner", 400, &older),
+            public: true,
+        }],
+    );
     world
         .listing
         .set_streams(vec![stream(401, 4, "learner", start, 80)]);
@@ -645,4 +658,32 @@ fn a_published_video_makes_the_capture_cost_one_cdn_request() {
         published.archive.as_ref().expect("archive").timestamp_form,
         "unix-1"
     );
+}
+
+#[test]
+fn a_live_broadcast_without_any_archive_video_is_not_searched_until_it_ends() {
+    let mut world = World::healthy(
+        "ended_after = \"2s\"\nsettle = \"0s\"\nlearn_live_after = \"1s\"\nalign_to_hour = false\nretries = [\"1s\"]",
+    );
+    let start = now() - 120;
+    world
+        .cdn
+        .add_broadcast(Broadcast::new("novideo", 1101, &start.to_string(), vec![1]));
+    world
+        .listing
+        .set_streams(vec![stream(1101, 11, "novideo", start, 40)]);
+    world.start(&[]);
+    world.wait_until("the live video lookup", 10, |w| w.listing.video_requests() >= 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(world.requests_for("novideo", 1101), 0, "no CDN sweep while live");
+    world.listing.set_streams(vec![]);
+    world.wait_until("the capture after the end", 20, |w| {
+        w.requests_for("novideo", 1101) >= 1
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    world.stop();
+    let records = world.records();
+    let record = find(&records, 1101)[0];
+    assert_eq!(record.status, Status::Found, "{record:?}");
+    assert_eq!(record.public, Some(false));
 }
