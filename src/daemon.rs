@@ -58,6 +58,7 @@ pub struct Stats {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
     pub inconclusive: AtomicU64,
+    pub deferred: AtomicU64,
     pub probe_requests: AtomicU64,
 }
 
@@ -543,7 +544,8 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
     let book = lock(&shared.book).clone();
     let stop = || shutdown.is_cancelled();
     let probed = if no_archive_while_live {
-        Some((ProbeResult::Miss, ProbeReport::default()))
+        let reason = "live without an archive video: searched when it ends".to_string();
+        Some((ProbeResult::Deferred { reason }, ProbeReport::default()))
     } else {
         probe(
             &shared.config,
@@ -598,11 +600,13 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
         ProbeResult::Hit { .. } => "found",
         ProbeResult::Miss => "missed",
         ProbeResult::Inconclusive { .. } => "inconclusive",
+        ProbeResult::Deferred { .. } => "deferred",
     };
     let counter = match &result {
         ProbeResult::Hit { .. } => &shared.stats.hits,
         ProbeResult::Miss => &shared.stats.misses,
         ProbeResult::Inconclusive { .. } => &shared.stats.inconclusive,
+        ProbeResult::Deferred { .. } => &shared.stats.deferred,
     };
     counter.fetch_add(1, Ordering::Relaxed);
     let mut updated = track::after_probe(fresh, result, now, &shared.rules);

@@ -19,6 +19,12 @@
 //! | `by_stream_id_v1` | `(stream_id, start_unix)`              | `()`                         |
 //! | `live_v1`         | `(start_unix, stream_id)`              | `i64`: last_seen             |
 //! | `state_v1`        | `&str` name                            | `&[u8]`, opaque to the store |
+//! | `by_game_v1`      | `(game_id, start_unix, stream_id)`     | `()`                         |
+//! | `by_language_v1`  | `(language, start_unix, stream_id)`    | `()`                         |
+//! | `by_status_v1`    | `(status code, start_unix, stream_id)` | `()`                         |
+//! | `by_views_v1`     | `(max_viewers, start_unix, stream_id)` | `()`                         |
+//! | `logins_v1`       | `(lowercase login, streamer_id)`       | `u32`: records with the pair |
+//! | `names_v1`        | `(streamer_id, lowercase login)`       | `u32`: the same count        |
 //!
 //! Times (`start_unix`, `next_due`) are `i64` unix seconds; ids are `u64`.
 //!
@@ -39,6 +45,10 @@
 //! * `live_v1` lists records whose status is `Live`, with their `last_seen`; it stays small and
 //!   is scanned each crawl to find streams that ended.
 //! * `state_v1` holds small named blobs the daemon persists (budget slot, learned statistics).
+//! * The `by_*` tables and the two name tables (schema 2) serve the API's lists and streamer
+//!   search (`query.rs`): every list is a descending walk of one of them. Status codes are
+//!   0 live, 1 pending, 2 found, 3 not found. A schema-1 file gets them built on open, in
+//!   batches, before its version is raised.
 //!
 //! # Invariants
 //!
@@ -70,13 +80,18 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
+
 #[cfg(test)]
 mod model_tests;
+mod query;
+#[cfg(test)]
+mod query_tests;
 #[cfg(test)]
 mod tests;
 
 /// The schema this binary writes and the newest it can read.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 const SCHEMA_VERSION_NAME: &str = "schema_version";
 
 /// `streams_v1` tag: postcard of `StreamRecord`.
@@ -93,6 +108,14 @@ const BY_STREAMER: TableDefinition<(u64, i64, u64), ()> = TableDefinition::new("
 const BY_STREAM_ID: TableDefinition<(u64, i64), ()> = TableDefinition::new("by_stream_id_v1");
 const LIVE: TableDefinition<(i64, u64), i64> = TableDefinition::new("live_v1");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state_v1");
+const BY_GAME: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("by_game_v1");
+const BY_LANGUAGE: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("by_language_v1");
+const BY_STATUS: TableDefinition<(u8, i64, u64), ()> = TableDefinition::new("by_status_v1");
+const BY_VIEWS: TableDefinition<(u32, i64, u64), ()> = TableDefinition::new("by_views_v1");
+/// `(lowercase login, streamer_id)` → how many stored records carry that pair.
+const LOGINS: TableDefinition<(&str, u64), u32> = TableDefinition::new("logins_v1");
+/// `(streamer_id, lowercase login)` → the same count: a streamer's names, old and new.
+const NAMES: TableDefinition<(u64, &str), u32> = TableDefinition::new("names_v1");
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -524,7 +547,7 @@ fn open_database(path: &Path, cache_bytes: u64) -> Result<Database, StoreError> 
 }
 
 /// Refuses a newer schema without writing, then creates every table and, in a fresh file,
-/// writes the schema version.
+/// writes the schema version; an older file is migrated first.
 fn init_schema(db: &Database) -> Result<(), StoreError> {
     let found = {
         let txn = db.begin_read()?;
@@ -540,6 +563,9 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    if found == Some(1) {
+        migrate_1_to_2(db)?;
+    }
     let mut txn = db.begin_write()?;
     txn.set_quick_repair(true);
     {
@@ -554,6 +580,58 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Records per transaction when an index is built over existing records.
+const MIGRATION_BATCH: usize = 5_000;
+
+/// Schema 2 adds the query indexes (game, language, status, views, names). They are built
+/// from `streams_v1` in batches; the version is written only after the last batch. A run cut
+/// short starts again from empty tables, so counts are never applied twice.
+fn migrate_1_to_2(db: &Database) -> Result<(), StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_quick_repair(true);
+    txn.delete_table(BY_GAME)?;
+    txn.delete_table(BY_LANGUAGE)?;
+    txn.delete_table(BY_STATUS)?;
+    txn.delete_table(BY_VIEWS)?;
+    txn.delete_table(LOGINS)?;
+    txn.delete_table(NAMES)?;
+    txn.commit()?;
+    let mut after: Option<StreamKey> = None;
+    loop {
+        let mut txn = db.begin_write()?;
+        txn.set_quick_repair(true);
+        let examined = {
+            let mut tables = WriteTables::open(&txn)?;
+            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let mut batch = Vec::with_capacity(MIGRATION_BATCH);
+            let mut examined = 0;
+            for entry in tables
+                .streams
+                .range((lower, Bound::Unbounded))?
+                .take(MIGRATION_BATCH)
+            {
+                let (key, value) = entry?;
+                // An undecodable record gets no entries, as if it had been purged.
+                if let Ok(record) = decode_record(key.value(), value.value()) {
+                    batch.push(record);
+                }
+                after = Some(key.value());
+                examined += 1;
+            }
+            batch
+                .iter()
+                .try_for_each(|record| tables.insert_query_entries(record))?;
+            examined
+        };
+        if examined == 0 {
+            txn.open_table(META)?.insert(SCHEMA_VERSION_NAME, 2)?;
+            txn.commit()?;
+            return Ok(());
+        }
+        txn.commit()?;
+    }
+}
+
 /// The record tables of one write transaction, opened together so a record and its index
 /// entries always change together.
 struct WriteTables<'txn> {
@@ -563,6 +641,12 @@ struct WriteTables<'txn> {
     by_streamer: Table<'txn, (u64, i64, u64), ()>,
     by_stream_id: Table<'txn, (u64, i64), ()>,
     live: Table<'txn, (i64, u64), i64>,
+    by_game: Table<'txn, (&'static str, i64, u64), ()>,
+    by_language: Table<'txn, (&'static str, i64, u64), ()>,
+    by_status: Table<'txn, (u8, i64, u64), ()>,
+    by_views: Table<'txn, (u32, i64, u64), ()>,
+    logins: Table<'txn, (&'static str, u64), u32>,
+    names: Table<'txn, (u64, &'static str), u32>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -574,6 +658,12 @@ impl<'txn> WriteTables<'txn> {
             by_streamer: txn.open_table(BY_STREAMER)?,
             by_stream_id: txn.open_table(BY_STREAM_ID)?,
             live: txn.open_table(LIVE)?,
+            by_game: txn.open_table(BY_GAME)?,
+            by_language: txn.open_table(BY_LANGUAGE)?,
+            by_status: txn.open_table(BY_STATUS)?,
+            by_views: txn.open_table(BY_VIEWS)?,
+            logins: txn.open_table(LOGINS)?,
+            names: txn.open_table(NAMES)?,
         })
     }
 
@@ -632,6 +722,43 @@ impl<'txn> WriteTables<'txn> {
         } else if was_live && !is_live {
             self.live.remove((start, id))?;
         }
+        if old.game_id != new.game_id {
+            self.by_game.remove((old.game_id.as_str(), start, id))?;
+            self.by_game.insert((new.game_id.as_str(), start, id), ())?;
+        }
+        if old.language != new.language {
+            self.by_language.remove((old.language.as_str(), start, id))?;
+            self.by_language.insert((new.language.as_str(), start, id), ())?;
+        }
+        if old.status != new.status {
+            self.by_status.remove((status_code(old.status), start, id))?;
+            self.by_status.insert((status_code(new.status), start, id), ())?;
+        }
+        if old.max_viewers != new.max_viewers {
+            self.by_views.remove((old.max_viewers, start, id))?;
+            self.by_views.insert((new.max_viewers, start, id), ())?;
+        }
+        if old.streamer_id != new.streamer_id || !old.login.eq_ignore_ascii_case(&new.login) {
+            self.count_name(old, -1)?;
+            self.count_name(new, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `delta` to the record's `(login, streamer_id)` count in both name tables, removing
+    /// the pair when it reaches zero.
+    fn count_name(&mut self, record: &StreamRecord, delta: i64) -> Result<(), StoreError> {
+        let login = record.login.to_ascii_lowercase();
+        let key = (login.as_str(), record.streamer_id);
+        let current = self.logins.get(key)?.map_or(0, |count| count.value());
+        let next = u32::try_from((i64::from(current) + delta).max(0)).unwrap_or(u32::MAX);
+        if next == 0 {
+            self.logins.remove(key)?;
+            self.names.remove((record.streamer_id, login.as_str()))?;
+        } else {
+            self.logins.insert(key, next)?;
+            self.names.insert((record.streamer_id, login.as_str()), next)?;
+        }
         Ok(())
     }
 
@@ -643,7 +770,11 @@ impl<'txn> WriteTables<'txn> {
         self.by_streamer.remove((old.streamer_id, start, id))?;
         self.by_stream_id.remove((id, start))?;
         self.live.remove((start, id))?;
-        Ok(())
+        self.by_game.remove((old.game_id.as_str(), start, id))?;
+        self.by_language.remove((old.language.as_str(), start, id))?;
+        self.by_status.remove((status_code(old.status), start, id))?;
+        self.by_views.remove((old.max_viewers, start, id))?;
+        self.count_name(old, -1)
     }
 
     /// Removes whatever index entries name `key` when its record cannot be decoded: the
@@ -654,6 +785,30 @@ impl<'txn> WriteTables<'txn> {
         self.by_streamer.retain(|(_, s, i), ()| (s, i) != key)?;
         self.by_stream_id.remove((id, start))?;
         self.live.remove(key)?;
+        self.by_game.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_language.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_status.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_views.retain(|(_, s, i), ()| (s, i) != key)?;
+        // Which name the record counted is unknown without it: count every other record
+        // again (a full walk, but only after corruption).
+        self.logins.retain(|_, _| false)?;
+        self.names.retain(|_, _| false)?;
+        let mut counts: std::collections::BTreeMap<(String, u64), u32> = Default::default();
+        for entry in self.streams.iter()? {
+            let (other, value) = entry?;
+            if other.value() == key {
+                continue;
+            }
+            if let Ok(record) = decode_record(other.value(), value.value()) {
+                *counts
+                    .entry((record.login.to_ascii_lowercase(), record.streamer_id))
+                    .or_default() += 1;
+            }
+        }
+        for ((login, id), count) in counts {
+            self.logins.insert((login.as_str(), id), count)?;
+            self.names.insert((id, login.as_str()), count)?;
+        }
         Ok(())
     }
 
@@ -667,7 +822,29 @@ impl<'txn> WriteTables<'txn> {
         if record.status == Status::Live {
             self.live.insert((start, id), record.last_seen)?;
         }
-        Ok(())
+        self.insert_query_entries(record)
+    }
+
+    /// The entries of the indexes added in schema 2 (the API's lists and streamer search).
+    fn insert_query_entries(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = record.key();
+        self.by_game.insert((record.game_id.as_str(), start, id), ())?;
+        self.by_language
+            .insert((record.language.as_str(), start, id), ())?;
+        self.by_status
+            .insert((status_code(record.status), start, id), ())?;
+        self.by_views.insert((record.max_viewers, start, id), ())?;
+        self.count_name(record, 1)
+    }
+}
+
+/// The `by_status_v1` key byte of a status. Stored on disk: never renumber.
+fn status_code(status: Status) -> u8 {
+    match status {
+        Status::Live => 0,
+        Status::Pending => 1,
+        Status::Found => 2,
+        Status::NotFound => 3,
     }
 }
 

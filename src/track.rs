@@ -258,6 +258,9 @@ pub enum ProbeResult {
     Miss,
     /// No conclusion: a domain that could hold it failed, or the budget ran out.
     Inconclusive { reason: String },
+    /// Not searched: while live, nothing suggests an archive is being written. The probes at
+    /// its absence and end still search.
+    Deferred { reason: String },
 }
 
 /// The first hour boundary after `t`, plus the margin: when the muted playlist is final.
@@ -313,6 +316,10 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
                 Some(delay) => record.probe.next_due = Some(now + delay),
                 None => record.status = Status::NotFound,
             }
+        }
+        ProbeResult::Deferred { reason } => {
+            // `probes` moved on above, so live learning is not scheduled again.
+            record.probe.last_error = Some(reason);
         }
         ProbeResult::Inconclusive { reason } => {
             record.probe.last_error = Some(reason);

@@ -427,3 +427,28 @@ fn an_incomplete_capture_is_captured_again_at_the_end() {
     assert_eq!(ended.status, Status::Pending);
     assert_eq!(ended.probe.next_due, Some(START + 30 + 900 + 60));
 }
+
+#[test]
+fn a_deferred_live_probe_leaves_the_absence_and_end_probes_in_place() {
+    let record = live_record(50, START + 700);
+    assert_eq!(record.probe.next_due, Some(START + 700), "live learning due");
+    let reason = "live without an archive video".to_string();
+    let deferred = after_probe(record, ProbeResult::Deferred { reason }, START + 700, &rules());
+    assert_eq!(deferred.status, Status::Live);
+    assert_eq!(deferred.probe.next_due, None);
+    assert!(!deferred.probe.missed_live, "nothing was searched");
+    // Seen again: live learning is not scheduled a second time.
+    let seen = apply(
+        &[sighting(1, 7, START, 60)],
+        std::slice::from_ref(&deferred),
+        START + 800,
+    );
+    assert_eq!(seen.write[0].probe.next_due, None);
+    // Gone from a complete pass: probed at once, before the end is certain.
+    let absent = absent_after_pass(&seen.write, START + 900, START + 950, &rules());
+    assert_eq!(absent.len(), 1);
+    assert_eq!(absent[0].probe.next_due, Some(START + 1010));
+    // A miss then is a miss while live: the probe after the end decides.
+    let missed = after_probe(absent[0].clone(), ProbeResult::Miss, START + 1010, &rules());
+    assert!(missed.probe.missed_live);
+}

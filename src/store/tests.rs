@@ -5,7 +5,7 @@
 use super::*;
 use crate::playlist::Container;
 use crate::record::{ArchiveInfo, ProbeState};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) const TEST_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -103,6 +103,7 @@ pub(super) fn assert_indexes_consistent(store: &Store) {
                 stored_live.insert((key.value(), last_seen.value()));
             }
             assert_eq!(stored_live, live, "live_v1 disagrees with streams_v1");
+            assert_query_indexes(txn, &streams)?;
             let playlists = collect_keys(&txn.open_table(PLAYLISTS)?)?;
             assert!(
                 playlists.is_subset(&stored_keys),
@@ -111,6 +112,65 @@ pub(super) fn assert_indexes_consistent(store: &Store) {
             Ok(())
         })
         .expect("read every table");
+}
+
+/// The schema-2 indexes (game, language, status, views, names) against `streams_v1`.
+fn assert_query_indexes(
+    txn: &ReadTransaction,
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+) -> Result<(), StoreError> {
+    type Text = BTreeSet<(String, i64, u64)>;
+    let (mut game, mut language, mut status, mut views): (Text, Text, BTreeSet<_>, BTreeSet<_>) =
+        Default::default();
+    let mut names: BTreeMap<(String, u64), u32> = BTreeMap::new();
+    for entry in streams.iter()? {
+        let (key, value) = entry?;
+        let record = decode_record(key.value(), value.value())?;
+        let (start, id) = record.key();
+        game.insert((record.game_id.clone(), start, id));
+        language.insert((record.language.clone(), start, id));
+        status.insert((status_code(record.status), start, id));
+        views.insert((record.max_viewers, start, id));
+        *names
+            .entry((record.login.to_ascii_lowercase(), record.streamer_id))
+            .or_default() += 1;
+    }
+    let text_index = |table: TableDefinition<(&str, i64, u64), ()>| -> Result<Text, StoreError> {
+        let mut out = BTreeSet::new();
+        for entry in txn.open_table(table)?.iter()? {
+            let entry = entry?;
+            let (text, start, id) = entry.0.value();
+            out.insert((text.to_string(), start, id));
+        }
+        Ok(out)
+    };
+    assert_eq!(text_index(BY_GAME)?, game, "by_game_v1 disagrees with streams_v1");
+    assert_eq!(text_index(BY_LANGUAGE)?, language, "by_language_v1 disagrees");
+    assert_eq!(
+        collect_keys(&txn.open_table(BY_STATUS)?)?,
+        status,
+        "by_status_v1 disagrees"
+    );
+    assert_eq!(
+        collect_keys(&txn.open_table(BY_VIEWS)?)?,
+        views,
+        "by_views_v1 disagrees"
+    );
+    let mut logins = BTreeMap::new();
+    for entry in txn.open_table(LOGINS)?.iter()? {
+        let (key, count) = entry?;
+        let (login, id) = key.value();
+        logins.insert((login.to_string(), id), count.value());
+    }
+    assert_eq!(logins, names, "logins_v1 disagrees with streams_v1");
+    let mut by_id = BTreeMap::new();
+    for entry in txn.open_table(NAMES)?.iter()? {
+        let (key, count) = entry?;
+        let (id, login) = key.value();
+        by_id.insert((login.to_string(), id), count.value());
+    }
+    assert_eq!(by_id, names, "names_v1 disagrees with streams_v1");
+    Ok(())
 }
 
 fn collect_keys<K, V>(table: &impl ReadableTable<K, V>) -> Result<BTreeSet<K::SelfType<'static>>, StoreError>
