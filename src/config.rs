@@ -46,6 +46,12 @@ pub struct ApiConfig {
     pub admin_token: String,
     pub cors_origin: String,
     pub max_concurrent_requests: usize,
+    /// Open connections at once; beyond this new connections wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this (slowloris).
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +96,7 @@ pub struct ScheduleConfig {
     pub probe: CronSchedule,
     pub health: CronSchedule,
     pub prune: CronSchedule,
+    pub counts: CronSchedule,
 }
 
 #[derive(Clone, Debug)]
@@ -432,6 +439,9 @@ struct RawApi {
     admin_token: String,
     cors_origin: String,
     max_concurrent_requests: i64,
+    max_connections: i64,
+    header_timeout: String,
+    idle_timeout: String,
 }
 
 #[derive(Deserialize)]
@@ -456,6 +466,7 @@ struct RawSchedule {
     probe: String,
     health: String,
     prune: String,
+    counts: String,
 }
 
 #[derive(Deserialize)]
@@ -643,6 +654,9 @@ impl Validator {
                 raw.api.max_concurrent_requests,
                 1,
             ) as usize,
+            max_connections: self.count("api.max_connections", raw.api.max_connections, 1) as usize,
+            header_timeout: self.duration("api.header_timeout", &raw.api.header_timeout, false),
+            idle_timeout: self.duration("api.idle_timeout", &raw.api.idle_timeout, false),
         };
         let source = self.source(raw.source);
         let schedule = ScheduleConfig {
@@ -650,6 +664,7 @@ impl Validator {
             probe: self.cron("schedule.probe", &raw.schedule.probe),
             health: self.cron("schedule.health", &raw.schedule.health),
             prune: self.cron("schedule.prune", &raw.schedule.prune),
+            counts: self.cron("schedule.counts", &raw.schedule.counts),
         };
         let pipeline = self.pipeline(raw.pipeline);
         let limits = self.limits(raw.limits);

@@ -13,19 +13,23 @@
 //! probe in flight when the process dies is simply due again after restart (at least once). The
 //! request budget starts one interval after start-up, so restarts cannot flood the CDN.
 
+mod backend;
+
+use crate::api;
 use crate::budget::Budget;
 use crate::config::{Config, CronSchedule};
 use crate::discover::{DiscoverError, Source};
 use crate::fetch::{FetchSettings, Fetcher};
 use crate::lookup::check_domains;
+use crate::metrics::Metrics;
 use crate::probe::{DomainBook, ProbeReport, VideoFacts, from_videos, probe};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
 use crate::schedule::{Clock, next_run};
-use crate::store::{Store, StoreError};
+use crate::store::{Counts, Store, StoreError};
 use crate::track::{self, ProbeResult, Rules};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +49,8 @@ pub enum DaemonError {
     DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source} (another program uses the port? change api.listen)")]
+    Listen { address: String, source: std::io::Error },
 }
 
 /// Counters for logs and, later, metrics.
@@ -77,6 +83,17 @@ pub struct Shared {
     in_flight: Mutex<HashSet<StreamKey>>,
     pub stats: Stats,
     rules: Rules,
+    pub metrics: Arc<Metrics>,
+    /// Unix seconds (appliance clock) of the last stored page and the last stored probe outcome.
+    last_page: AtomicI64,
+    last_probe: AtomicI64,
+    /// The live listing's last failure, until it answers again.
+    listing_error: Mutex<Option<String>>,
+    /// The store's last failure, until a write succeeds again.
+    store_error: Mutex<Option<String>>,
+    /// The last day's counts for the API, refreshed on `schedule.counts`.
+    counts: Mutex<Option<(Counts, i64)>>,
+    lookups: Mutex<backend::Lookups>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,6 +109,7 @@ impl Shared {
 
     /// After an I/O error redb refuses further writes on a handle: open the file again.
     fn recover_store(&self, error: &StoreError) {
+        *lock(&self.store_error) = Some(error.to_string());
         if !matches!(error, StoreError::Io(_)) {
             return;
         }
@@ -146,6 +164,13 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         records: Mutex::new(()),
         in_flight: Mutex::new(HashSet::new()),
         stats: Stats::default(),
+        metrics: Arc::new(Metrics::new()),
+        last_page: AtomicI64::new(0),
+        last_probe: AtomicI64::new(0),
+        listing_error: Mutex::new(None),
+        store_error: Mutex::new(None),
+        counts: Mutex::new(None),
+        lookups: Mutex::new(backend::Lookups::default()),
     });
     info!(
         source = shared.config.source.kind.name(),
@@ -153,8 +178,32 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         requests_per_second = shared.config.limits.requests_per_second,
         "vodprobe serve started"
     );
+    let listener = tokio::net::TcpListener::bind(shared.config.api.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            address: shared.config.api.listen.to_string(),
+            source,
+        })?;
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| shared.config.api.listen.to_string(), |a| a.to_string());
+    info!("API listening on http://{address}/ (try /api/v1/vods, /healthz, /metrics)");
     let tracker = TaskTracker::new();
     let schedule = shared.config.schedule.clone();
+    let api_backend: Arc<dyn api::Backend> = Arc::new(backend::ApiBackend(shared.clone()));
+    let api_done = CancellationToken::new();
+    let api_task = tokio::spawn({
+        let api_done = api_done.clone();
+        let settings = api::ServerSettings::from_config(&shared.config.api);
+        async move { api::serve(listener, api_backend, settings, api_done).await }
+    });
+    backend::refresh_counts(shared.clone()).await;
+    tracker.spawn(every(
+        shared.clone(),
+        schedule.counts.clone(),
+        shutdown.clone(),
+        backend::refresh_counts,
+    ));
     tracker.spawn(discover_loop(
         shared.clone(),
         schedule.discover.clone(),
@@ -189,6 +238,9 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         warn!("in-flight probes did not finish in time; they stay due and run after the next start");
     }
     save_book(&shared).await;
+    // The API answers until the pipeline has stopped, then finishes its requests.
+    api_done.cancel();
+    let _ = api_task.await;
     info!("stopped");
     Ok(())
 }
@@ -300,6 +352,7 @@ impl Crawl {
             Ok(Ok(page)) => page,
             Ok(Err(error)) => {
                 shared.stats.listing_errors.fetch_add(1, Ordering::Relaxed);
+                *lock(&shared.listing_error) = Some(error.to_string());
                 self.failures = self.failures.saturating_add(1);
                 let backoff = Duration::from_secs((5u64 << (self.failures - 1).min(6)).min(300));
                 let pause = match &error {
@@ -326,6 +379,8 @@ impl Crawl {
             info!(after = self.failures, "live listing answers again");
             self.failures = 0;
         }
+        *lock(&shared.listing_error) = None;
+        shared.last_page.store(shared.now(), Ordering::Relaxed);
         if page.skipped > 0 {
             warn!(
                 skipped = page.skipped,
@@ -580,6 +635,16 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
             book.record_hit(&archive.domain, now);
         }
     }
+    for (url, _) in &report.failed_domains {
+        shared
+            .metrics
+            .inc("vodprobe_domain_failures_total", &[("domain", url)]);
+    }
+    for url in &report.answered_domains {
+        shared
+            .metrics
+            .inc("vodprobe_domain_answers_total", &[("domain", url)]);
+    }
     let _records = lock(&shared.records);
     // Re-read: the discover loop may have updated the record while the probe ran.
     let fresh = match store.get_stream(record.key()) {
@@ -618,14 +683,21 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
         None => store.put_streams(std::slice::from_ref(&updated)),
     };
     match written {
-        Ok(()) => info!(
-            login = %updated.login,
-            stream_id = updated.stream_id,
-            requests = report.requests,
-            status = updated.status.as_str(),
-            next_due = ?updated.probe.next_due,
-            "probe {outcome_name}"
-        ),
+        Ok(()) => {
+            shared.last_probe.store(now, Ordering::Relaxed);
+            *lock(&shared.store_error) = None;
+            shared
+                .metrics
+                .inc("vodprobe_probes_total", &[("outcome", outcome_name)]);
+            info!(
+                login = %updated.login,
+                stream_id = updated.stream_id,
+                requests = report.requests,
+                status = updated.status.as_str(),
+                next_due = ?updated.probe.next_due,
+                "probe {outcome_name}"
+            )
+        }
         Err(error) => {
             error!("could not store a probe outcome: {error}; the probe stays due");
             shared.recover_store(&error);

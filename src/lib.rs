@@ -6,12 +6,14 @@
 //! crate. `sim` is the simulated Twitch used by `demo`, tests and benchmarks; nothing else in
 //! the library depends on it.
 
+pub mod api;
 pub mod budget;
 pub mod config;
 pub mod daemon;
 pub mod discover;
 pub mod fetch;
 pub mod lookup;
+pub mod metrics;
 pub mod playlist;
 pub mod probe;
 pub mod record;

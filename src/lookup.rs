@@ -175,6 +175,21 @@ pub fn lookup(
     limits: LookupLimits,
     on_progress: impl FnMut(Progress),
 ) -> Result<LookupOutcome, LookupError> {
+    let budget = Budget::immediate(limits.requests_per_second);
+    lookup_under(config, fetcher, &budget, request, limits, &|| false, on_progress)
+}
+
+/// [`lookup`] under a budget shared with other work (the appliance's admin lookups), stopping
+/// early when `stop()` turns true.
+pub fn lookup_under(
+    config: &Config,
+    fetcher: &Fetcher,
+    budget: &Budget,
+    request: &LookupRequest,
+    limits: LookupLimits,
+    stop: &dyn Fn() -> bool,
+    on_progress: impl FnMut(Progress),
+) -> Result<LookupOutcome, LookupError> {
     let plans: Vec<DomainPlan<'_>> = config
         .domains
         .iter()
@@ -196,15 +211,14 @@ pub fn lookup(
         request.time,
         request.window_minutes,
     );
-    let budget = Budget::immediate(limits.requests_per_second);
     search(
         config,
         fetcher,
-        &budget,
+        budget,
         candidates,
         request,
         limits,
-        &|| false,
+        stop,
         on_progress,
     )
 }

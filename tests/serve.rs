@@ -58,6 +58,7 @@ impl World {
         let dir = tempfile::tempdir().expect("dir");
         let mut text = format!(
             "data_dir = \"data\"\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n\
              [source]\n{source}\ngql_url = \"{}\"\nhelix_url = \"{}\"\ntoken_url = \"{}\"\npages_per_second = 20\n\
              [schedule]\ndiscover = \"* * * * * *\"\nprobe = \"* * * * * *\"\n{health}\nprune = \"0 0 0 * * *\"\n\
              [pipeline]\n{pipeline}\n\

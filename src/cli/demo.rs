@@ -14,7 +14,7 @@ use vodprobe::sim::{DomainSpec, SimCdn, SimListing, World, WorldSpec};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Address for the API (it arrives with the next milestone; until then, follow the log).
+    /// Address for the HTTP API.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
     /// How many times faster than real time the simulated world runs.
@@ -68,12 +68,12 @@ pub fn run(args: DemoArgs) -> Exit {
     let channels = spec.channels;
     info!(
         "demo: a simulated Twitch with {channels} channels and {DOMAINS} CDN domains at {}x speed \
-         (one simulated hour every {:.0} s); database in {}. The HTTP API arrives with the next \
-         milestone; follow this log for captures (\"probe found\") and the minute-by-minute status. \
-         Ctrl-C stops.",
+         (one simulated hour every {:.0} s); database in {}. Captures appear at \
+         http://{}/api/v1/vods?status=found as they happen; Ctrl-C stops.",
         args.speed,
         3600.0 / args.speed,
-        data_dir.display()
+        data_dir.display(),
+        args.listen
     );
     std::thread::spawn(move || {
         let mut world = World::new(spec);

@@ -1,0 +1,501 @@
+//! What each route does, on plain types: a handler takes the backend and the request's parts
+//! and returns a [`Reply`] or an [`ApiError`]. No warp here.
+
+use super::dto::{self, ErrorBody, ErrorDetail, List, Requeued, Vod};
+use super::params::{self, Query};
+use super::{Backend, LookupInput};
+use crate::playlist::make_playable;
+use crate::store::{StoreError, VodFilter};
+use serde::Serialize;
+use sha1::{Digest, Sha1};
+use std::io::Write;
+use std::sync::Arc;
+
+/// Index entries one list request may examine: bounds the cost of a sparse filter.
+const MAX_EXAMINED: usize = 10_000;
+/// The OpenAPI description, served as is.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// A response on plain types.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(value: &impl Serialize) -> Reply {
+        Reply::json_status(200, value)
+    }
+
+    pub fn json_status(status: u16, value: &impl Serialize) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: serde_json::to_vec(value).unwrap_or_default(),
+        }
+    }
+}
+
+/// An error answered as `{"error": {"code", "message"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_parameter(name: &str, problem: impl std::fmt::Display) -> ApiError {
+        ApiError::new(400, "bad_parameter", format!("parameter {name:?} {problem}"))
+    }
+
+    pub fn bad_body(problem: impl std::fmt::Display) -> ApiError {
+        ApiError::new(400, "bad_body", problem.to_string())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(503, "unavailable", message)
+    }
+
+    pub fn reply(&self) -> Reply {
+        let mut reply = Reply::json_status(
+            self.status,
+            &ErrorBody {
+                error: ErrorDetail {
+                    code: self.code,
+                    message: &self.message,
+                },
+            },
+        );
+        if self.status == 503 {
+            reply.headers.push(("retry-after", "1".to_string()));
+        }
+        if self.status == 401 {
+            reply.headers.push(("www-authenticate", "Bearer".to_string()));
+        }
+        reply
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::new(500, "store_error", error.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// Runs store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::result::Result<T, StoreError> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(join) => Err(ApiError::new(
+            500,
+            "internal",
+            format!("the request failed: {join}"),
+        )),
+    }
+}
+
+const VOD_PARAMS: &[&str] = &[
+    "streamer",
+    "streamer_id",
+    "game_id",
+    "language",
+    "status",
+    "public",
+    "since",
+    "until",
+    "sort",
+    "limit",
+    "cursor",
+];
+
+pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
+    let query = Query::parse(&raw, VOD_PARAMS)?;
+    let sort = query.sort()?;
+    let limit = query.limit()?;
+    let after = query
+        .get("cursor")
+        .map(|cursor| params::decode_position(cursor, sort))
+        .transpose()?;
+    let mut filter = VodFilter {
+        streamer_ids: query.id("streamer_id")?.map(|id| vec![id]),
+        game_id: query.get("game_id").map(str::to_string),
+        language: query.text("language")?.map(str::to_string),
+        status: query.status()?,
+        public: query.bool("public")?,
+        since: query.time("since")?,
+        until: query.time("until")?,
+    };
+    let login = query.text("streamer")?.map(str::to_string);
+    let store = backend.store();
+    let page = blocking(move || {
+        if let Some(login) = login {
+            // A login names every account that used it; combined with streamer_id, both apply.
+            let ids = store.streamer_ids_for_login(&login)?;
+            filter.streamer_ids = Some(match filter.streamer_ids.take() {
+                Some(wanted) => ids.into_iter().filter(|id| wanted.contains(id)).collect(),
+                None => ids,
+            });
+        }
+        store.vods(&filter, sort, after, limit, MAX_EXAMINED)
+    })
+    .await?;
+    Ok(Reply::json(&List {
+        items: page.items.into_iter().map(Vod::from).collect::<Vec<_>>(),
+        next_cursor: page.next.map(params::encode_position),
+    }))
+}
+
+fn path_id(name: &str, text: &str) -> Result<u64> {
+    text.parse()
+        .map_err(|_| ApiError::bad_parameter(name, format!("must be a numeric id, not {text:?}")))
+}
+
+pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: String) -> Result<Reply> {
+    Query::parse(&raw, &[])?;
+    let stream_id = path_id("stream_id", &id)?;
+    let store = backend.store();
+    let records = blocking(move || store.by_stream_id(stream_id)).await?;
+    if records.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no broadcast with stream id {stream_id}"
+        )));
+    }
+    // Newest first, like the lists.
+    let items: Vec<Vod> = records.into_iter().rev().map(Vod::from).collect();
+    Ok(Reply::json(&List {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// The request headers the playlist route reads.
+pub struct PlaylistRequest {
+    pub stream_id: String,
+    pub file: String,
+    pub accept_encoding: Option<String>,
+    pub if_none_match: Option<String>,
+}
+
+/// Whether the client accepts gzip (`q=0` refuses it).
+fn accepts_gzip(header: Option<&str>) -> bool {
+    header.is_some_and(|header| {
+        header.split(',').any(|part| {
+            let mut pieces = part.split(';');
+            let coding = pieces.next().unwrap_or("").trim();
+            let refused = pieces.any(|param| {
+                let param = param.trim().replace(' ', "");
+                param == "q=0" || param == "q=0.0" || param == "q=0.00" || param == "q=0.000"
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+    })
+}
+
+fn etag_matches(header: Option<&str>, etag: &str) -> bool {
+    header.is_some_and(|header| {
+        header
+            .split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == "*" || tag == etag)
+    })
+}
+
+pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Result<Reply> {
+    let stream_id = path_id("stream_id", &request.stream_id)?;
+    let start = request
+        .file
+        .strip_suffix(".m3u8")
+        .and_then(|start| start.parse::<i64>().ok())
+        .ok_or_else(|| {
+            ApiError::bad_parameter(
+                "start_unix",
+                format!("must be unix seconds followed by .m3u8, not {:?}", request.file),
+            )
+        })?;
+    let store = backend.store();
+    let key = (start, stream_id);
+    let (record, text) = blocking(move || Ok((store.get_stream(key)?, store.playlist(key)?))).await?;
+    let (Some(record), Some(text)) = (record, text) else {
+        return Err(ApiError::not_found(format!(
+            "no archived playlist for stream {stream_id} started at {start}"
+        )));
+    };
+    let Some(archive) = record.archive else {
+        return Err(ApiError::not_found(format!(
+            "no archived playlist for stream {stream_id} started at {start}"
+        )));
+    };
+    let body = make_playable(&text, &archive.url);
+    let digest = Sha1::digest(body.as_bytes());
+    let hash: String = digest[..12].iter().map(|byte| format!("{byte:02x}")).collect();
+    let gzip = accepts_gzip(request.accept_encoding.as_deref());
+    let etag = if gzip {
+        format!("\"{hash}-gz\"")
+    } else {
+        format!("\"{hash}\"")
+    };
+    let mut headers = vec![
+        ("etag", etag.clone()),
+        ("vary", "Accept-Encoding".to_string()),
+        // Re-captured after the hour boundary (muting): cache briefly, then revalidate.
+        ("cache-control", "public, max-age=60".to_string()),
+    ];
+    if etag_matches(request.if_none_match.as_deref(), &etag) {
+        return Ok(Reply {
+            status: 304,
+            content_type: "application/vnd.apple.mpegurl",
+            headers,
+            body: Vec::new(),
+        });
+    }
+    let body = if gzip {
+        headers.push(("content-encoding", "gzip".to_string()));
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        encoder
+            .write_all(body.as_bytes())
+            .and_then(|()| encoder.finish())
+            .map_err(|error| ApiError::new(500, "internal", format!("gzip failed: {error}")))?
+    } else {
+        body.into_bytes()
+    };
+    Ok(Reply {
+        status: 200,
+        content_type: "application/vnd.apple.mpegurl",
+        headers,
+        body,
+    })
+}
+
+pub async fn streamers(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
+    let query = Query::parse(&raw, &["q", "limit", "cursor"])?;
+    let q = query
+        .get("q")
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| ApiError::bad_parameter("q", "is required: a part of a login"))?
+        .to_string();
+    if q.len() > 64 {
+        return Err(ApiError::bad_parameter(
+            "q",
+            "is longer than any login (64 characters at most)",
+        ));
+    }
+    let limit = query.limit()?;
+    let after = query
+        .get("cursor")
+        .map(params::decode_name_position)
+        .transpose()?;
+    let store = backend.store();
+    let page = blocking(move || store.search_streamers(&q, after, limit, MAX_EXAMINED)).await?;
+    Ok(Reply::json(&List {
+        items: page
+            .items
+            .into_iter()
+            .map(dto::Streamer::from)
+            .collect::<Vec<_>>(),
+        next_cursor: page.next.as_ref().map(params::encode_name_position),
+    }))
+}
+
+pub fn categories(backend: &dyn Backend, raw: &str) -> Result<Reply> {
+    Query::parse(raw, &[])?;
+    Ok(Reply::json(&dto::categories(backend.counts())))
+}
+
+pub fn languages(backend: &dyn Backend, raw: &str) -> Result<Reply> {
+    Query::parse(raw, &[])?;
+    Ok(Reply::json(&dto::languages(backend.counts())))
+}
+
+pub fn domains(backend: &dyn Backend, raw: &str) -> Result<Reply> {
+    Query::parse(raw, &[])?;
+    Ok(Reply::json(&serde_json::json!({ "items": backend.domains() })))
+}
+
+pub async fn healthz(backend: Arc<dyn Backend>) -> Result<Reply> {
+    let health = tokio::task::spawn_blocking(move || backend.health())
+        .await
+        .map_err(|join| ApiError::new(500, "internal", join.to_string()))?;
+    // Degraded still answers 200: the process is alive and serving; the body says what is wrong.
+    Ok(Reply::json(&health))
+}
+
+pub async fn metrics(backend: Arc<dyn Backend>) -> Result<Reply> {
+    let text = tokio::task::spawn_blocking(move || {
+        backend.sample_metrics();
+        backend.metrics().render()
+    })
+    .await
+    .map_err(|join| ApiError::new(500, "internal", join.to_string()))?;
+    Ok(Reply {
+        status: 200,
+        content_type: "text/plain; version=0.0.4; charset=utf-8",
+        headers: Vec::new(),
+        body: text.into_bytes(),
+    })
+}
+
+pub fn openapi() -> Reply {
+    Reply {
+        status: 200,
+        content_type: "application/json",
+        headers: Vec::new(),
+        body: OPENAPI.as_bytes().to_vec(),
+    }
+}
+
+/// Admin routes: off while the token is empty; otherwise the bearer token must match,
+/// compared in constant time.
+pub fn authorize(backend: &dyn Backend, authorization: Option<&str>) -> Result<()> {
+    let token = backend.admin_token();
+    if token.is_empty() {
+        return Err(ApiError::new(
+            403,
+            "admin_disabled",
+            "admin routes are off: set api.admin_token in config.toml",
+        ));
+    }
+    let given = authorization
+        .and_then(|header| header.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <api.admin_token>",
+        ))
+    }
+}
+
+/// Compares without an early exit, so the time taken does not reveal how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for (index, byte) in b.iter().enumerate() {
+        difference |= usize::from(a.get(index).copied().unwrap_or(0) ^ byte);
+    }
+    difference == 0
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_body(format!("the JSON body is not valid: {error}")))
+}
+
+pub async fn start_lookup(backend: Arc<dyn Backend>, body: Vec<u8>) -> Result<Reply> {
+    let input: LookupInput = json_body(&body)?;
+    let id = tokio::task::spawn_blocking({
+        let backend = backend.clone();
+        move || backend.start_lookup(input)
+    })
+    .await
+    .map_err(|join| ApiError::new(500, "internal", join.to_string()))??;
+    let state = backend
+        .lookup(id)
+        .ok_or_else(|| ApiError::new(500, "internal", "the lookup vanished"))?;
+    let mut reply = Reply::json_status(202, &state);
+    reply.headers.push(("location", format!("/api/v1/lookups/{id}")));
+    Ok(reply)
+}
+
+pub fn lookup(backend: &dyn Backend, id: &str) -> Result<Reply> {
+    let id = path_id("id", id)?;
+    backend
+        .lookup(id)
+        .map(|state| Reply::json(&state))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no lookup {id} (lookups are kept in memory until restart)"
+            ))
+        })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequeueInput {
+    since: serde_json::Value,
+    until: serde_json::Value,
+}
+
+fn body_time(name: &str, value: &serde_json::Value) -> Result<i64> {
+    match value {
+        serde_json::Value::Number(number) => number
+            .as_i64()
+            .ok_or_else(|| ApiError::bad_body(format!("{name} must be whole unix seconds"))),
+        serde_json::Value::String(text) => {
+            params::parse_time(name, text).map_err(|error| ApiError::bad_body(error.message))
+        }
+        _ => Err(ApiError::bad_body(format!(
+            "{name} must be unix seconds or an RFC 3339 string"
+        ))),
+    }
+}
+
+pub async fn requeue(backend: Arc<dyn Backend>, body: Vec<u8>) -> Result<Reply> {
+    let input: RequeueInput = json_body(&body)?;
+    let since = body_time("since", &input.since)?;
+    let until = body_time("until", &input.until)?;
+    if since >= until {
+        return Err(ApiError::bad_body("since must be before until"));
+    }
+    let requeued = tokio::task::spawn_blocking(move || backend.requeue(since, until))
+        .await
+        .map_err(|join| ApiError::new(500, "internal", join.to_string()))??;
+    Ok(Reply::json(&Requeued { requeued }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_negotiated_and_q_zero_refuses_it() {
+        assert!(accepts_gzip(Some("gzip, deflate, br")));
+        assert!(accepts_gzip(Some("br;q=1.0, gzip;q=0.8")));
+        assert!(accepts_gzip(Some("*")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("br")));
+        assert!(!accepts_gzip(Some("identity")));
+        assert!(!accepts_gzip(None));
+    }
+
+    #[test]
+    fn etags_match_lists_weak_forms_and_star() {
+        assert!(etag_matches(Some("\"a\", \"b\""), "\"b\""));
+        assert!(etag_matches(Some("W/\"b\""), "\"b\""));
+        assert!(etag_matches(Some("*"), "\"b\""));
+        assert!(!etag_matches(Some("\"c\""), "\"b\""));
+    }
+
+    #[test]
+    fn tokens_compare_in_full() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secre", b"secret"));
+        assert!(!constant_time_eq(b"secretx", b"secret"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+}

@@ -1,0 +1,60 @@
+//! The HTTP API: JSON lists, playable playlists, health, metrics and admin routes. This is the
+//! only module that knows warp and hyper.
+//!
+//! * `server` — our own accept loop around warp's filter: a cap on open connections, a
+//!   header-read timeout, an idle timeout, a cap on requests in flight (503 + `Retry-After`
+//!   beyond it, at once), CORS, per-route metrics, graceful shutdown with a deadline. warp 0.4
+//!   has none of these itself.
+//! * `routes` — warp filters and the one rejection handler that writes the error envelope.
+//! * `handlers` — what each route does, on plain types; `params` — query parsing and cursors;
+//!   `dto` — the JSON shapes, converted from store records at the edge.
+//!
+//! The API sees the rest of the appliance through [`Backend`], which the daemon implements, so
+//! nothing here depends on the pipeline.
+
+mod dto;
+mod handlers;
+mod params;
+mod routes;
+mod server;
+
+pub use dto::{ComponentStatus, DomainStatus, Health, LookupState};
+pub use handlers::ApiError;
+pub use server::{ServerSettings, serve};
+
+use crate::metrics::Metrics;
+use crate::store::{Counts, Store};
+use std::sync::Arc;
+
+/// An admin lookup as posted.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupInput {
+    pub streamer: String,
+    pub stream_id: String,
+    pub time: String,
+}
+
+/// What the API needs from the running appliance.
+pub trait Backend: Send + Sync + 'static {
+    /// The current store handle (it changes after a reopen).
+    fn store(&self) -> Arc<Store>;
+    /// Unix seconds on the appliance's clock.
+    fn now(&self) -> i64;
+    /// The admin bearer token; empty turns the admin routes off.
+    fn admin_token(&self) -> String;
+    /// `Access-Control-Allow-Origin`; empty: no CORS headers.
+    fn cors_origin(&self) -> String;
+    fn domains(&self) -> Vec<DomainStatus>;
+    fn health(&self) -> Health;
+    /// The last computed counts (refreshed on a schedule) and when they were computed.
+    fn counts(&self) -> Option<(Counts, i64)>;
+    fn metrics(&self) -> Arc<Metrics>;
+    /// Refreshes the gauges that are sampled rather than counted (queue depth, store size).
+    fn sample_metrics(&self);
+    /// Starts a lookup through the pipeline's prober and budget; returns its id.
+    fn start_lookup(&self, input: LookupInput) -> Result<u64, ApiError>;
+    fn lookup(&self, id: u64) -> Option<LookupState>;
+    /// Queues the not-found broadcasts that started in `[since, until)` for one more probe.
+    fn requeue(&self, since: i64, until: i64) -> Result<u64, ApiError>;
+}
