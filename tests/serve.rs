@@ -14,14 +14,20 @@ use vodprobe::store::Store;
 
 const DOMAINS: usize = 3;
 
-struct World {
-    dir: tempfile::TempDir,
-    cdn: SimCdn,
-    listing: SimListing,
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) cdn: SimCdn,
+    pub(crate) listing: SimListing,
     child: Option<Child>,
 }
 
-fn stream(stream_id: u64, streamer_id: u64, login: &str, started_at: i64, viewers: u32) -> LiveStream {
+pub(crate) fn stream(
+    stream_id: u64,
+    streamer_id: u64,
+    login: &str,
+    started_at: i64,
+    viewers: u32,
+) -> LiveStream {
     LiveStream {
         stream_id,
         streamer_id,
@@ -36,7 +42,7 @@ fn stream(stream_id: u64, streamer_id: u64, login: &str, started_at: i64, viewer
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -53,12 +59,37 @@ impl World {
 
     /// `source`, `health` and `limits` are extra lines for their tables.
     fn configured(specs: Vec<DomainSpec>, pipeline: &str, source: &str, health: &str, limits: &str) -> World {
+        World::build(specs, pipeline, source, health, limits, "")
+    }
+
+    /// A healthy world whose `[api]` table gets the extra lines `api`.
+    pub(crate) fn with_api(pipeline: &str, api: &str) -> World {
+        let specs = (0..DOMAINS).map(|_| DomainSpec::healthy()).collect();
+        let limits = "requests_per_second = 50";
+        World::build(
+            specs,
+            pipeline,
+            "kind = \"gql\"",
+            "health = \"0 0 * * * *\"",
+            limits,
+            api,
+        )
+    }
+
+    fn build(
+        specs: Vec<DomainSpec>,
+        pipeline: &str,
+        source: &str,
+        health: &str,
+        limits: &str,
+        api: &str,
+    ) -> World {
         let cdn = SimCdn::start(specs).expect("cdn");
         let listing = SimListing::start().expect("listing");
         let dir = tempfile::tempdir().expect("dir");
         let mut text = format!(
             "data_dir = \"data\"\n\
-             [api]\nlisten = \"127.0.0.1:0\"\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n{api}\n\
              [source]\n{source}\ngql_url = \"{}\"\nhelix_url = \"{}\"\ntoken_url = \"{}\"\npages_per_second = 20\n\
              [schedule]\ndiscover = \"* * * * * *\"\nprobe = \"* * * * * *\"\n{health}\nprune = \"0 0 0 * * *\"\n\
              [pipeline]\n{pipeline}\n\
@@ -82,11 +113,11 @@ impl World {
         }
     }
 
-    fn healthy(pipeline: &str) -> World {
+    pub(crate) fn healthy(pipeline: &str) -> World {
         World::new((0..DOMAINS).map(|_| DomainSpec::healthy()).collect(), pipeline)
     }
 
-    fn start(&mut self, extra: &[&str]) {
+    pub(crate) fn start(&mut self, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -105,7 +136,7 @@ impl World {
     }
 
     /// SIGTERM, then wait for a clean exit.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -134,26 +165,26 @@ impl World {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
-    fn database(&self) -> PathBuf {
+    pub(crate) fn database(&self) -> PathBuf {
         self.dir.path().join("data").join("vodprobe.redb")
     }
 
-    fn records(&self) -> Vec<StreamRecord> {
+    pub(crate) fn records(&self) -> Vec<StreamRecord> {
         let store = Store::open(&self.database(), 1 << 20).expect("database opens cleanly");
         store.scan(None, 100_000).expect("scan")
     }
 
-    fn playlist(&self, record: &StreamRecord) -> Option<String> {
+    pub(crate) fn playlist(&self, record: &StreamRecord) -> Option<String> {
         let store = Store::open(&self.database(), 1 << 20).expect("database opens cleanly");
         store.playlist(record.key()).expect("read")
     }
 
     /// Requests for a broadcast's playlist path across domains.
-    fn requests_for(&self, login: &str, stream_id: u64) -> usize {
+    pub(crate) fn requests_for(&self, login: &str, stream_id: u64) -> usize {
         let needle = format!("_{login}_{stream_id}_");
         (0..self.cdn.domain_count())
             .map(|d| {
@@ -166,7 +197,21 @@ impl World {
             .sum()
     }
 
-    fn wait_until(&self, what: &str, seconds: u64, mut condition: impl FnMut(&World) -> bool) {
+    /// The API's base URL (`http://127.0.0.1:PORT`), from the log line that announces it.
+    pub(crate) fn api_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if let Some(rest) = log.split("API listening on http://").nth(1) {
+                let address = rest.split('/').next().unwrap_or_default();
+                return format!("http://{address}");
+            }
+            assert!(Instant::now() < deadline, "the API never listened: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub(crate) fn wait_until(&self, what: &str, seconds: u64, mut condition: impl FnMut(&World) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         while !condition(self) {
             assert!(
@@ -185,11 +230,11 @@ impl Drop for World {
     }
 }
 
-fn find(records: &[StreamRecord], stream_id: u64) -> Vec<&StreamRecord> {
+pub(crate) fn find(records: &[StreamRecord], stream_id: u64) -> Vec<&StreamRecord> {
     records.iter().filter(|r| r.stream_id == stream_id).collect()
 }
 
-const FAST: &str = "ended_after = \"2s\"\nsettle = \"0s\"\nlearn_live_after = \"0s\"\nalign_to_hour = false\nretries = [\"1s\", \"1s\"]";
+pub(crate) const FAST: &str = "ended_after = \"2s\"\nsettle = \"0s\"\nlearn_live_after = \"0s\"\nalign_to_hour = false\nretries = [\"1s\", \"1s\"]";
 
 #[test]
 fn ended_streams_are_captured_and_thresholds_apply() {

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod api;
 mod check_config;
 mod domains;
 mod lookup;
