@@ -13,8 +13,6 @@ use std::sync::Arc;
 
 /// Index entries one list request may examine: bounds the cost of a sparse filter.
 const MAX_EXAMINED: usize = 10_000;
-/// The OpenAPI description, served as is.
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// A response on plain types.
 #[derive(Debug)]
@@ -355,15 +353,6 @@ pub async fn metrics(backend: Arc<dyn Backend>) -> Result<Reply> {
         headers: Vec::new(),
         body: text.into_bytes(),
     })
-}
-
-pub fn openapi() -> Reply {
-    Reply {
-        status: 200,
-        content_type: "application/json",
-        headers: Vec::new(),
-        body: OPENAPI.as_bytes().to_vec(),
-    }
 }
 
 /// Admin routes: off while the token is empty; otherwise the bearer token must match,

@@ -87,9 +87,6 @@ pub fn routes(
         .and(with())
         .and(raw_query())
         .map(|backend: Arc<dyn Backend>, raw: String| to_response(handlers::domains(&*backend, &raw)));
-    let openapi = warp::path!("api" / "v1" / "openapi.json")
-        .and(warp::get())
-        .map(|| to_response(Ok(handlers::openapi())));
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .and(with())
@@ -144,8 +141,6 @@ pub fn routes(
         .unify()
         .or(domains)
         .unify()
-        .or(openapi)
-        .unify()
         .or(healthz)
         .unify()
         .or(metrics)
@@ -173,7 +168,7 @@ fn rejected(rejection: &Rejection) -> ApiError {
         return error.clone();
     }
     if rejection.is_not_found() {
-        return ApiError::not_found("no such route; see /api/v1/openapi.json");
+        return ApiError::not_found("no such route; the routes are listed in the README (The HTTP API)");
     }
     if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         return ApiError::new(405, "method_not_allowed", "this route does not take that method");
