@@ -172,6 +172,7 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         counts: Mutex::new(None),
         lookups: Mutex::new(backend::Lookups::default()),
     });
+    backend::describe(&shared.metrics);
     info!(
         source = shared.config.source.kind.name(),
         domains = shared.config.domains.iter().filter(|d| d.enabled).count(),

@@ -203,8 +203,11 @@ fn accepts_gzip(header: Option<&str>) -> bool {
             let mut pieces = part.split(';');
             let coding = pieces.next().unwrap_or("").trim();
             let refused = pieces.any(|param| {
-                let param = param.trim().replace(' ', "");
-                param == "q=0" || param == "q=0.0" || param == "q=0.00" || param == "q=0.000"
+                let param = param.trim();
+                param
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
         })
@@ -467,6 +470,7 @@ mod tests {
         assert!(accepts_gzip(Some("br;q=1.0, gzip;q=0.8")));
         assert!(accepts_gzip(Some("*")));
         assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("gzip; q=0.000")));
         assert!(!accepts_gzip(Some("br")));
         assert!(!accepts_gzip(Some("identity")));
         assert!(!accepts_gzip(None));

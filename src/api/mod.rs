@@ -18,7 +18,7 @@ mod params;
 mod routes;
 mod server;
 
-pub use dto::{ComponentStatus, DomainStatus, Health, LookupState};
+pub use dto::{ComponentStatus, DomainStatus, Health, LookupState, rfc3339};
 pub use handlers::ApiError;
 pub use server::{ServerSettings, serve};
 

@@ -40,15 +40,13 @@ pub async fn refresh_counts(shared: Arc<Shared>) {
     }
 }
 
+/// An RFC 3339 time, or `None` for 0 (never happened).
 fn time_text(unix: i64) -> Option<String> {
-    (unix > 0).then(|| {
-        chrono::DateTime::from_timestamp(unix, 0)
-            .map(|time| time.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
-    })
+    (unix > 0).then(|| api::rfc3339(unix))
 }
 
-fn describe(metrics: &Metrics) {
+/// Declares the pipeline's series once, at start-up.
+pub(super) fn describe(metrics: &Metrics) {
     let series = [
         (
             "vodprobe_probes_total",
@@ -115,12 +113,8 @@ fn describe(metrics: &Metrics) {
 }
 
 impl ApiBackend {
-    fn store_counts(store: &Store) -> Result<(u64, u64, u64), StoreError> {
-        Ok((
-            store.count_streams()?,
-            store.queue_len()?,
-            store.live_last_seen()?.len() as u64,
-        ))
+    fn store_counts(store: &Store) -> Result<(u64, u64), StoreError> {
+        Ok((store.count_streams()?, store.queue_len()?))
     }
 }
 
@@ -170,7 +164,7 @@ impl api::Backend for ApiBackend {
         let shared = &self.0;
         let store = shared.store();
         let (store_status, records, queue) = match ApiBackend::store_counts(&store) {
-            Ok((records, queue, _)) => match lock(&shared.store_error).clone() {
+            Ok((records, queue)) => match lock(&shared.store_error).clone() {
                 Some(error) => (
                     ComponentStatus::failed(format!("last write failed: {error}")),
                     records,
@@ -217,9 +211,10 @@ impl api::Backend for ApiBackend {
     fn sample_metrics(&self) {
         let shared = &self.0;
         let metrics = &shared.metrics;
-        describe(metrics);
         let store = shared.store();
-        match ApiBackend::store_counts(&store) {
+        let counts = ApiBackend::store_counts(&store)
+            .and_then(|(records, queue)| Ok((records, queue, store.live_last_seen()?.len())));
+        match counts {
             Ok((records, queue, live)) => {
                 metrics.set("vodprobe_records", &[], records as f64);
                 metrics.set("vodprobe_queue_depth", &[], queue as f64);
