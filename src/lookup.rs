@@ -360,10 +360,7 @@ fn make_found(
     text: &str,
 ) -> Found {
     let url = format!("{}{}", state.config.url, candidate.path);
-    let base = match url.rfind('/') {
-        Some(slash) => url[..=slash].to_string(),
-        None => url.clone(),
-    };
+    let base = playlist::directory_of(&url);
     Found {
         domain: candidate.domain,
         domain_url: state.config.url.clone(),
@@ -373,7 +370,7 @@ fn make_found(
         form: candidate.form,
         timestamp: candidate.ts.clone(),
         start_unix: candidate.start_unix,
-        playable: playlist::make_playable(text, &base),
+        playable: playlist::make_playable(text, base),
         raw: text.to_string(),
         summary,
         domains: vec![state.config.url.clone()],

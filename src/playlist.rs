@@ -254,6 +254,15 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<PlaylistSummary, Playli
     })
 }
 
+/// The directory of a playlist URL, with its trailing '/': what its relative URIs resolve
+/// against (`https://d/p/chunked/index-dvr.m3u8` → `https://d/p/chunked/`).
+pub fn directory_of(url: &str) -> &str {
+    match url.rfind('/') {
+        Some(slash) => &url[..=slash],
+        None => url,
+    }
+}
+
 /// Makes every URI absolute against `base_url` (which ends with '/':
 /// `"{domain}{path}/{quality}/"`): segment URI lines and `URI="..."` attributes of tags
 /// (`#EXT-X-MAP`, and also `#EXT-X-KEY` / `#EXT-X-PART` and the other URI-bearing tags if

@@ -279,6 +279,9 @@ fn the_playlist_route_plays_with_gzip_etag_and_cors() {
     let segments: Vec<&str> = text.lines().filter(|line| !line.starts_with('#')).collect();
     assert_eq!(segments.len(), 30);
     assert!(segments.iter().all(|line| line.starts_with(&domain)), "{text}");
+    // Relative URIs resolve against the playlist's directory.
+    let dir = vodprobe::sim::vod_dir("alpha", 501, &start.to_string());
+    assert_eq!(segments[0], format!("{domain}{dir}/chunked/0.ts"), "{text}");
     // gzip only when asked, never brotli.
     let gzipped = request("GET", &url, &[("Accept-Encoding", "br, gzip")], None);
     assert_eq!(gzipped.header("content-encoding"), Some("gzip"));

@@ -7,4 +7,5 @@ mod api;
 mod check_config;
 mod domains;
 mod lookup;
+mod player;
 mod serve;

@@ -4,7 +4,7 @@
 use super::dto::{self, ErrorBody, ErrorDetail, List, Requeued, Vod};
 use super::params::{self, Query};
 use super::{Backend, LookupInput};
-use crate::playlist::make_playable;
+use crate::playlist::{directory_of, make_playable};
 use crate::store::{StoreError, VodFilter};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
@@ -248,7 +248,8 @@ pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Re
             "no archived playlist for stream {stream_id} started at {start}"
         )));
     };
-    let body = make_playable(&text, &archive.url);
+    // Relative URIs resolve against the playlist's directory, not the playlist itself.
+    let body = make_playable(&text, directory_of(&archive.url));
     let digest = Sha1::digest(body.as_bytes());
     let hash: String = digest[..12].iter().map(|byte| format!("{byte:02x}")).collect();
     let gzip = accepts_gzip(request.accept_encoding.as_deref());

@@ -134,25 +134,13 @@ pub fn vod_dir(login: &str, stream_id: u64, path_ts: &str) -> String {
     format!("{}_{base}", &hex[..20])
 }
 
-/// Body of a segment object. Placeholder media: for TS, four 188-byte MPEG-TS null packets
-/// (sync byte 0x47, PID 0x1FFF) whose payload names the object; for fMP4 a `ftyp` (init) or
-/// `styp` box plus a `free` box naming it. Kept separate so real decodable media can replace it.
-pub fn segment_bytes(container: Container, quality: &str, file: &str) -> Vec<u8> {
+/// Body of a segment object covering `[start, start + seconds)` of the broadcast. For TS, real
+/// decodable media (silent audio, see `media`) so players can play what the API serves; for
+/// fMP4 a placeholder `ftyp` (init) or `styp` box plus a `free` box naming it.
+pub fn segment_bytes(container: Container, quality: &str, file: &str, start: f64, seconds: f64) -> Vec<u8> {
     let tag = format!("vodprobe-sim {quality}/{file}");
     match container {
-        Container::Ts => {
-            let mut out = Vec::with_capacity(4 * 188);
-            for i in 0..4u8 {
-                let mut pkt = vec![0xFFu8; 188];
-                pkt[..4].copy_from_slice(&[0x47, 0x1F, 0xFF, 0x10 | i]);
-                if i == 0 {
-                    let n = tag.len().min(184);
-                    pkt[4..4 + n].copy_from_slice(&tag.as_bytes()[..n]);
-                }
-                out.extend_from_slice(&pkt);
-            }
-            out
-        }
+        Container::Ts => super::media::ts_segment(start, seconds),
         Container::Fmp4 => {
             let kind: &[u8; 4] = if file.starts_with("init") {
                 b"ftyp"
@@ -194,18 +182,24 @@ impl Held {
         self.b.qualities.iter().any(|x| x == q)
     }
 
+    /// Segment `i`'s duration: full length except a shorter last one.
+    fn duration(&self, i: u32) -> f64 {
+        let b = &self.b;
+        let n = b.segments;
+        let seg = b.segment_seconds;
+        let last = b.total_seconds - f64::from(n.saturating_sub(1)) * seg;
+        if i + 1 == n && last > 0.0 && last <= seg {
+            last
+        } else {
+            seg
+        }
+    }
+
     fn playlist(&self) -> String {
         let b = &self.b;
         let n = b.segments;
         let seg = b.segment_seconds;
-        let duration = |i: u32| {
-            let last = b.total_seconds - f64::from(n.saturating_sub(1)) * seg;
-            if i + 1 == n && last > 0.0 && last <= seg {
-                last
-            } else {
-                seg
-            }
-        };
+        let duration = |i: u32| self.duration(i);
         let target = (0..n).map(duration).fold(seg, f64::max).ceil().max(1.0);
         let tdtg = chrono::DateTime::from_timestamp(b.start_unix, 0)
             .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
@@ -231,6 +225,17 @@ impl Held {
             s.push_str("#EXT-X-ENDLIST\n");
         }
         s
+    }
+
+    /// The body of an existing object `file` (checked by `has_object`).
+    fn segment(&self, quality: &str, file: &str) -> Vec<u8> {
+        let n: u32 = file
+            .split(['.', '-'])
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let start = f64::from(n) * self.b.segment_seconds;
+        segment_bytes(self.b.container, quality, file, start, self.duration(n))
     }
 
     /// Whether `file` (a segment or init name) exists in this broadcast right now.
@@ -559,10 +564,7 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
     } else {
         "video/mp4"
     };
-    cloudfront(
-        Response::new(200, ctype, segment_bytes(held.b.container, quality, file)),
-        true,
-    )
+    cloudfront(Response::new(200, ctype, held.segment(quality, file)), true)
 }
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";

@@ -87,7 +87,9 @@ fn serves_exact_playlist_on_its_domain_only() {
         let mut r = agent(300).get(&url(&c, 0, id, "2.ts")).call().expect("seg");
         (r.status().as_u16(), r.body_mut().read_to_vec().expect("body"))
     };
-    assert_eq!((status, seg.len(), seg[0], seg[188]), (200, 4 * 188, 0x47, 0x47));
+    // Whole TS packets: the tables, then audio frames.
+    assert_eq!((status, seg.len() % 188, seg[0], seg[188]), (200, 0, 0x47, 0x47));
+    assert!(seg.len() / 188 > 2, "{}", seg.len());
 }
 
 #[test]

@@ -22,6 +22,7 @@
 pub mod cdn;
 pub mod http;
 pub mod listing;
+mod media;
 pub mod world;
 
 pub use cdn::{Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir};
