@@ -11,26 +11,26 @@ use vodprobe::record::{ProbeState, Status, StreamRecord};
 use vodprobe::sim::Broadcast;
 use vodprobe::store::Store;
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}", String::from_utf8_lossy(&self.body)))
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
@@ -43,7 +43,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+pub(crate) fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
     let agent = agent();
     let mut response = match method {
         "GET" => {
@@ -80,7 +80,7 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>
     }
 }
 
-fn get(url: &str) -> Answer {
+pub(crate) fn get(url: &str) -> Answer {
     request("GET", url, &[], None)
 }
 
@@ -96,7 +96,7 @@ fn assert_error(answer: &Answer, status: u16, code: &str, mentions: &str) {
 }
 
 /// Captures two broadcasts (one restarted under the same stream id) through the real pipeline.
-fn captured_world(api: &str) -> (World, i64) {
+pub(crate) fn captured_world(api: &str) -> (World, i64) {
     let mut world = World::with_api(FAST, api);
     let start = now() - 900;
     world

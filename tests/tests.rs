@@ -7,5 +7,6 @@ mod api;
 mod check_config;
 mod domains;
 mod lookup;
+mod openapi;
 mod player;
 mod serve;

@@ -87,6 +87,10 @@ pub fn routes(
         .and(with())
         .and(raw_query())
         .map(|backend: Arc<dyn Backend>, raw: String| to_response(handlers::domains(&*backend, &raw)));
+    let openapi = warp::path!("api" / "v1" / "openapi.json")
+        .and(warp::get())
+        .and(raw_query())
+        .map(|raw: String| to_response(handlers::openapi(&raw)));
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .and(with())
@@ -141,6 +145,8 @@ pub fn routes(
         .unify()
         .or(domains)
         .unify()
+        .or(openapi)
+        .unify()
         .or(healthz)
         .unify()
         .or(metrics)
@@ -168,7 +174,7 @@ fn rejected(rejection: &Rejection) -> ApiError {
         return error.clone();
     }
     if rejection.is_not_found() {
-        return ApiError::not_found("no such route; the routes are listed in the README (The HTTP API)");
+        return ApiError::not_found("no such route; the routes are described at /api/v1/openapi.json");
     }
     if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         return ApiError::new(405, "method_not_allowed", "this route does not take that method");

@@ -75,6 +75,7 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         (_, ["api", "v1", "lookups"]) => "lookups",
         (_, ["api", "v1", "lookups", _]) => "lookup",
         (_, ["api", "v1", "requeue"]) => "requeue",
+        (_, ["api", "v1", "openapi.json"]) => "openapi",
         (_, ["healthz"]) => "healthz",
         (_, ["metrics"]) => "metrics",
         _ => "other",

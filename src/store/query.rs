@@ -251,20 +251,28 @@ impl Store {
             };
             let mut items = Vec::with_capacity(limit);
             let mut examined = 0;
-            let mut last;
+            let mut last_item = None;
             for entry in walk {
                 let (position, key) = entry?;
                 examined += 1;
-                last = Some(position);
                 let record = indexed_record(&streams, "a query index", key)?;
                 if filter.matches(&record) {
-                    items.push(record);
+                    // One match past a full page proves there is a next page, so the last
+                    // page carries no cursor (no empty page at the end).
                     if items.len() == limit {
-                        return Ok(Page { items, next: last });
+                        return Ok(Page {
+                            items,
+                            next: last_item,
+                        });
                     }
+                    items.push(record);
+                    last_item = Some(position);
                 }
                 if examined >= max_examined {
-                    return Ok(Page { items, next: last });
+                    return Ok(Page {
+                        items,
+                        next: Some(position),
+                    });
                 }
             }
             Ok(Page { items, next: None })
