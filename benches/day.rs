@@ -95,9 +95,17 @@ fn main() {
         .into_iter()
         .map(|r| (r.key(), r))
         .collect();
-    let requests = requests_by_broadcast(&cdn);
+    let (requests, quality_requests) = requests_by_broadcast(&cdn);
     let truth = world.broadcasts();
     score(&truth, &records, &requests, min_record, start, end);
+    let checked = records
+        .values()
+        .filter(|r| r.archive.as_ref().is_some_and(|a| a.qualities.len() > 1))
+        .count();
+    println!(
+        "background quality checks (spare budget only, not counted above): {quality_requests} CDN requests; \
+         {checked} captures with more than one quality"
+    );
     println!(
         "wall time {:.1} min; peak RSS (appliance + simulators) {} MiB; database {} KiB",
         wall.as_secs_f64() / 60.0,
@@ -106,11 +114,17 @@ fn main() {
     );
 }
 
-/// CDN requests per (login, stream id): (total, to the correct path).
-fn requests_by_broadcast(cdn: &SimCdn) -> HashMap<(String, u64), Vec<String>> {
+/// Probe requests (for the primary quality) per (login, stream id), and the number of
+/// background quality-check requests (any other quality folder), which are counted apart.
+fn requests_by_broadcast(cdn: &SimCdn) -> (HashMap<(String, u64), Vec<String>>, usize) {
     let mut by: HashMap<(String, u64), Vec<String>> = HashMap::new();
+    let mut quality_checks = 0;
     for domain in 0..DOMAINS {
         for path in cdn.requests(domain) {
+            if !path.contains("/chunked/") {
+                quality_checks += 1;
+                continue;
+            }
             let Some(folder) = path.trim_start_matches('/').split('/').next() else {
                 continue;
             };
@@ -127,7 +141,7 @@ fn requests_by_broadcast(cdn: &SimCdn) -> HashMap<(String, u64), Vec<String>> {
                 .push(format!("{domain}{path}"));
         }
     }
-    by
+    (by, quality_checks)
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {

@@ -20,7 +20,7 @@ use crate::budget::Budget;
 use crate::config::{Config, CronSchedule};
 use crate::discover::{DiscoverError, Source};
 use crate::fetch::{FetchSettings, Fetcher};
-use crate::lookup::check_domains;
+use crate::lookup::{check_domains, check_qualities};
 use crate::metrics::Metrics;
 use crate::probe::{DomainBook, ProbeReport, VideoFacts, from_videos, probe};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
@@ -29,7 +29,7 @@ use crate::store::{Counts, Store, StoreError};
 use crate::track::{self, ProbeResult, Rules};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -66,6 +66,8 @@ pub struct Stats {
     pub inconclusive: AtomicU64,
     pub deferred: AtomicU64,
     pub probe_requests: AtomicU64,
+    pub quality_checks: AtomicU64,
+    pub quality_requests: AtomicU64,
 }
 
 /// What every loop shares.
@@ -81,6 +83,8 @@ pub struct Shared {
     /// Serialises read-modify-write of records between the discover and probe loops.
     records: Mutex<()>,
     in_flight: Mutex<HashSet<StreamKey>>,
+    /// A background quality check is running (at most one: it only uses spare budget).
+    quality_in_flight: AtomicBool,
     pub stats: Stats,
     rules: Rules,
     pub metrics: Arc<Metrics>,
@@ -163,6 +167,7 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         book: Mutex::new(book),
         records: Mutex::new(()),
         in_flight: Mutex::new(HashSet::new()),
+        quality_in_flight: AtomicBool::new(false),
         stats: Stats::default(),
         metrics: Arc::new(Metrics::new()),
         last_page: AtomicI64::new(0),
@@ -520,6 +525,11 @@ async fn start_due_probes(shared: Arc<Shared>, tracker: TaskTracker, shutdown: C
         }
     };
     due.sort_by(|a, b| b.max_viewers.cmp(&a.max_viewers).then(a.key().cmp(&b.key())));
+    if due.is_empty() {
+        // Nothing is due: spare budget goes to checking captured broadcasts' other qualities.
+        start_quality_check(&shared, &tracker, &shutdown);
+        return;
+    }
     let mut started = 0;
     for record in due {
         if started == free {
@@ -540,6 +550,89 @@ async fn start_due_probes(shared: Arc<Shared>, tracker: TaskTracker, shutdown: C
             }
             lock(&shared.in_flight).remove(&key);
         });
+    }
+}
+
+/// Starts one background quality check if none is running and a capture waits for one.
+fn start_quality_check(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    if shared.quality_in_flight.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let shared = shared.clone();
+    let shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        let worker = shared.clone();
+        if let Err(message) = blocking(move || check_next_qualities(&worker, &shutdown)).await {
+            error!("quality check failed: {message}; it stays queued");
+        }
+        shared.quality_in_flight.store(false, Ordering::Release);
+    });
+}
+
+/// Checks the most viewed queued capture's other quality folders and records what exists.
+/// Blocking. An unfinished check (a domain failure, shutdown) leaves it queued for later.
+fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
+    let store = shared.store();
+    let key = match store.quality_queue(1) {
+        Ok(keys) => match keys.first() {
+            Some(&key) => key,
+            None => return,
+        },
+        Err(error) => {
+            error!("could not read the quality queue: {error}");
+            shared.recover_store(&error);
+            return;
+        }
+    };
+    let archive = match store.get_stream(key) {
+        Ok(Some(record)) => record.archive,
+        Ok(None) => None,
+        Err(error) => {
+            error!("could not read a record for its quality check: {error}");
+            shared.recover_store(&error);
+            return;
+        }
+    };
+    let Some(archive) = archive else {
+        // Gone or no longer archived: nothing to check.
+        if let Err(error) = store.set_qualities(key, &[]) {
+            shared.recover_store(&error);
+        }
+        return;
+    };
+    let stop = || shutdown.is_cancelled();
+    let check = check_qualities(
+        &shared.config,
+        &shared.fetcher,
+        &shared.budget,
+        &archive.domain,
+        &archive.url,
+        &stop,
+    );
+    shared
+        .stats
+        .quality_requests
+        .fetch_add(check.requests as u64, Ordering::Relaxed);
+    shared
+        .metrics
+        .add("vodprobe_quality_requests_total", &[], check.requests as f64);
+    if let Some(reason) = &check.unfinished {
+        debug!(stream = ?key, "quality check unfinished: {reason}; it stays queued");
+        return;
+    }
+    shared.stats.quality_checks.fetch_add(1, Ordering::Relaxed);
+    let _records = lock(&shared.records);
+    match store.set_qualities(key, &check.qualities) {
+        Ok(()) => debug!(
+            stream = ?key,
+            qualities = ?check.qualities,
+            requests = check.requests,
+            "qualities checked"
+        ),
+        Err(error) => {
+            error!("could not store a quality check: {error}; it stays queued");
+            shared.recover_store(&error);
+        }
     }
 }
 

@@ -166,6 +166,74 @@ fn judge(fetcher: &Fetcher, url: &str, module: &ProbeModule, timeout: Option<Dur
     Verdict::DomainFailed(reason)
 }
 
+/// What a check of a found broadcast's other quality folders saw.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QualityCheck {
+    /// Every quality that answered with a playlist, the primary first, in the module's order.
+    pub qualities: Vec<String>,
+    pub requests: usize,
+    /// Why the check could not finish (a domain failure, a stop); `None` when complete.
+    pub unfinished: Option<String>,
+}
+
+/// Asks the domain that holds a found broadcast for each of its module's other quality folders
+/// (`{folder}/{quality}/...`), one request each under the shared budget, waiting for its turn.
+/// A folder that answers with a valid playlist exists; "missing" answers mean it does not; any
+/// other answer or a timeout stops the check, which the caller may repeat later.
+pub fn check_qualities(
+    config: &Config,
+    fetcher: &Fetcher,
+    budget: &Budget,
+    domain_url: &str,
+    playlist_url: &str,
+    stop: &dyn Fn() -> bool,
+) -> QualityCheck {
+    let mut check = QualityCheck::default();
+    let Some(domain) = config.domains.iter().find(|d| d.url == domain_url) else {
+        check.unfinished = Some(format!("{domain_url} is no longer configured"));
+        return check;
+    };
+    let module = config.module_of(domain);
+    let primary = module.primary_quality();
+    let marker = format!("/{primary}/");
+    let Some(at) = playlist_url.rfind(&marker) else {
+        check.unfinished = Some(format!("{playlist_url} has no /{primary}/ folder"));
+        return check;
+    };
+    check.qualities.push(primary.to_string());
+    for quality in module.qualities.iter().skip(1) {
+        loop {
+            if stop() {
+                check.unfinished = Some("stopped".to_string());
+                return check;
+            }
+            match budget.try_take(&domain.url, domain.requests_per_second, Instant::now()) {
+                Ok(()) => break,
+                Err(ready) => std::thread::sleep(
+                    ready
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(200)),
+                ),
+            }
+        }
+        let url = format!(
+            "{}/{quality}/{}",
+            &playlist_url[..at],
+            &playlist_url[at + marker.len()..]
+        );
+        check.requests += 1;
+        match judge(fetcher, &url, module, domain.timeout) {
+            Verdict::Hit(..) => check.qualities.push(quality.clone()),
+            Verdict::Miss => {}
+            Verdict::DomainFailed(reason) => {
+                check.unfinished = Some(format!("{}: {reason}", domain.url));
+                return check;
+            }
+        }
+    }
+    check
+}
+
 /// Searches for the broadcast's playlist at `lookup_requests_per_second`.
 /// `on_progress` is called after every request.
 pub fn lookup(

@@ -254,6 +254,46 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<PlaylistSummary, Playli
     })
 }
 
+/// A master playlist listing one variant per quality folder, each at `{quality}.m3u8` beside
+/// it, in the archive's order (the primary, the source, first). HLS requires a `BANDWIDTH`;
+/// the archive does not know it, so it is estimated from the folder's name (`720p60` →
+/// 1280x720 at 60 fps): players use it only to choose a starting variant.
+pub fn master_playlist(qualities: &[String]) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for quality in qualities {
+        let (bandwidth, attributes) = variant_attributes(quality);
+        out.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}{attributes}\n{quality}.m3u8\n"
+        ));
+    }
+    out
+}
+
+/// `(bandwidth, extra attributes)` for a quality folder name.
+fn variant_attributes(quality: &str) -> (u64, String) {
+    if quality == "audio_only" {
+        return (160_000, ",CODECS=\"mp4a.40.2\"".to_string());
+    }
+    let parsed = quality.split_once('p').and_then(|(height, fps)| {
+        let height: u64 = height.parse().ok()?;
+        let fps: u64 = if fps.is_empty() { 30 } else { fps.parse().ok()? };
+        Some((height, fps))
+    });
+    match parsed {
+        Some((height, fps)) => {
+            // 16:9 with an even width; about 0.1 bit per pixel per frame.
+            let width = (height * 16 / 9 + 1) & !1;
+            let bandwidth = (width * height * fps / 10).max(100_000);
+            (
+                bandwidth,
+                format!(",RESOLUTION={width}x{height},FRAME-RATE={fps}.000"),
+            )
+        }
+        // The source ("chunked"): the best there is, of unknown size.
+        None => (8_000_000, String::new()),
+    }
+}
+
 /// The directory of a playlist URL, with its trailing '/': what its relative URIs resolve
 /// against (`https://d/p/chunked/index-dvr.m3u8` → `https://d/p/chunked/`).
 pub fn directory_of(url: &str) -> &str {
@@ -1008,5 +1048,21 @@ mod tests {
         }
         // The mutations keep some inputs valid, so the round-trip property is exercised.
         assert!(accepted > 100, "only {accepted} inputs were valid");
+    }
+
+    #[test]
+    fn master_playlists_list_each_quality_with_a_bandwidth() {
+        let qualities: Vec<String> = ["chunked", "720p60", "480p30", "audio_only"]
+            .iter()
+            .map(|q| q.to_string())
+            .collect();
+        assert_eq!(
+            master_playlist(&qualities),
+            "#EXTM3U\n#EXT-X-VERSION:3\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=8000000\nchunked.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=5529600,RESOLUTION=1280x720,FRAME-RATE=60.000\n720p60.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=1229760,RESOLUTION=854x480,FRAME-RATE=30.000\n480p30.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=160000,CODECS=\"mp4a.40.2\"\naudio_only.m3u8\n"
+        );
     }
 }

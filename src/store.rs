@@ -25,6 +25,7 @@
 //! | `by_views_v1`     | `(max_viewers, start_unix, stream_id)` | `()`                         |
 //! | `logins_v1`       | `(lowercase login, streamer_id)`       | `u32`: records with the pair |
 //! | `names_v1`        | `(streamer_id, lowercase login)`       | `u32`: the same count        |
+//! | `qualities_due_v1`| `(start_unix, stream_id)`              | `u32`: max_viewers           |
 //!
 //! Times (`start_unix`, `next_due`) are `i64` unix seconds; ids are `u64`.
 //!
@@ -44,6 +45,11 @@
 //!   broadcast with this stream id" (restarts reuse ids) without decoding records.
 //! * `live_v1` lists records whose status is `Live`, with their `last_seen`; it stays small and
 //!   is scanned each crawl to find streams that ended.
+//! * `qualities_due_v1` lists broadcasts captured for the first time whose other quality
+//!   folders are still to be checked (background work, most viewed first). A capture adds its
+//!   entry in the transaction that archives it; the check's result removes it; at most
+//!   [`MAX_QUALITY_QUEUE`] entries, the least viewed dropped first. Added without a schema
+//!   change: opening a file creates the table, and older binaries ignore it.
 //! * `state_v1` holds small named blobs the daemon persists (budget slot, learned statistics).
 //! * The `by_*` tables and the two name tables (schema 2) serve the API's lists and streamer
 //!   search (`query.rs`): every list is a descending walk of one of them. Status codes are
@@ -116,6 +122,10 @@ const BY_VIEWS: TableDefinition<(u32, i64, u64), ()> = TableDefinition::new("by_
 const LOGINS: TableDefinition<(&str, u64), u32> = TableDefinition::new("logins_v1");
 /// `(streamer_id, lowercase login)` → the same count: a streamer's names, old and new.
 const NAMES: TableDefinition<(u64, &str), u32> = TableDefinition::new("names_v1");
+const QUALITIES_DUE: TableDefinition<(i64, u64), u32> = TableDefinition::new("qualities_due_v1");
+/// Captures waiting for a quality check beyond this drop the least viewed: the checks use only
+/// spare budget, and a backlog of old broadcasts is worth less than keeping up with new ones.
+pub const MAX_QUALITY_QUEUE: u64 = 10_000;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +214,8 @@ struct Handle {
     db: RwLock<Option<Database>>,
     path: PathBuf,
     cache_bytes: u64,
+    /// [`MAX_QUALITY_QUEUE`], lowered by tests.
+    quality_queue_bound: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Store {
@@ -224,6 +236,7 @@ impl Store {
             db: RwLock::new(Some(db)),
             path: path.to_path_buf(),
             cache_bytes,
+            quality_queue_bound: std::sync::atomic::AtomicU64::new(MAX_QUALITY_QUEUE),
         };
         Ok(Store {
             shared: Arc::new(handle),
@@ -301,12 +314,89 @@ impl Store {
 
     /// Archives a playlist: writes the record (with its archive info) and the compressed text in
     /// one transaction.
+    /// A broadcast archived as found for the first time also joins the quality-check queue.
     pub fn put_archived(&self, record: &StreamRecord, playlist_text: &str) -> Result<(), StoreError> {
-        let payload = encode_playlist(record.key(), playlist_text)?;
+        let key = record.key();
+        let payload = encode_playlist(key, playlist_text)?;
         self.write(|txn| {
             let mut tables = WriteTables::open(txn)?;
+            let was_found = match tables.streams.get(key)? {
+                Some(old) => decode_record(key, old.value()).is_ok_and(|old| old.status == Status::Found),
+                None => false,
+            };
             tables.put_record(record)?;
-            tables.playlists.insert(record.key(), payload.as_slice())?;
+            tables.playlists.insert(key, payload.as_slice())?;
+            if record.status == Status::Found && !was_found {
+                let bound = self
+                    .shared
+                    .quality_queue_bound
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                tables.queue_quality_check(key, record.max_viewers, bound)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Up to `limit` broadcasts waiting for a quality check, most viewed first.
+    pub fn quality_queue(&self, limit: usize) -> Result<Vec<StreamKey>, StoreError> {
+        let mut waiting = self.read(|txn| {
+            let queue = txn.open_table(QUALITIES_DUE)?;
+            let mut waiting = Vec::new();
+            for entry in queue.iter()? {
+                let (key, viewers) = entry?;
+                waiting.push((viewers.value(), key.value()));
+            }
+            Ok(waiting)
+        })?;
+        waiting.sort_by_key(|&(viewers, key)| (std::cmp::Reverse(viewers), key));
+        Ok(waiting.into_iter().take(limit).map(|(_, key)| key).collect())
+    }
+
+    #[cfg(test)]
+    fn set_quality_queue_bound(&self, bound: u64) {
+        self.shared
+            .quality_queue_bound
+            .store(bound, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn quality_queue_len(&self) -> Result<u64, StoreError> {
+        self.read(|txn| Ok(txn.open_table(QUALITIES_DUE)?.len()?))
+    }
+
+    /// Records the qualities a check found and takes the broadcast off the quality queue, in
+    /// one transaction. A broadcast no longer found (or gone) just leaves the queue.
+    pub fn set_qualities(&self, key: StreamKey, qualities: &[String]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut tables = WriteTables::open(txn)?;
+            tables.qualities_due.remove(key)?;
+            let record = match tables.streams.get(key)? {
+                Some(value) => Some(decode_record(key, value.value())?),
+                None => None,
+            };
+            if let Some(mut record) = record
+                && record.status == Status::Found
+                && let Some(archive) = record.archive.as_mut()
+            {
+                archive.qualities = qualities.to_vec();
+                tables.put_record(&record)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Archives many records with their playlists in one transaction (imports, benchmarks):
+    /// all of them or, on error, none.
+    pub fn put_archived_many(&self, items: &[(StreamRecord, String)]) -> Result<(), StoreError> {
+        let payloads = items
+            .iter()
+            .map(|(record, text)| encode_playlist(record.key(), text))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(|txn| {
+            let mut tables = WriteTables::open(txn)?;
+            for ((record, _), payload) in items.iter().zip(&payloads) {
+                tables.put_record(record)?;
+                tables.playlists.insert(record.key(), payload.as_slice())?;
+            }
             Ok(())
         })
     }
@@ -647,6 +737,7 @@ struct WriteTables<'txn> {
     by_views: Table<'txn, (u32, i64, u64), ()>,
     logins: Table<'txn, (&'static str, u64), u32>,
     names: Table<'txn, (u64, &'static str), u32>,
+    qualities_due: Table<'txn, (i64, u64), u32>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -664,6 +755,7 @@ impl<'txn> WriteTables<'txn> {
             by_views: txn.open_table(BY_VIEWS)?,
             logins: txn.open_table(LOGINS)?,
             names: txn.open_table(NAMES)?,
+            qualities_due: txn.open_table(QUALITIES_DUE)?,
         })
     }
 
@@ -685,9 +777,30 @@ impl<'txn> WriteTables<'txn> {
         }
     }
 
+    /// Queues a quality check, keeping the queue within `bound` by dropping the least viewed
+    /// entry (this one, if it is the least viewed).
+    fn queue_quality_check(&mut self, key: StreamKey, viewers: u32, bound: u64) -> Result<(), StoreError> {
+        self.qualities_due.insert(key, viewers)?;
+        if self.qualities_due.len()? > bound {
+            let mut least: Option<(u32, StreamKey)> = None;
+            for entry in self.qualities_due.iter()? {
+                let (key, viewers) = entry?;
+                let candidate = (viewers.value(), key.value());
+                if least.is_none_or(|least| candidate < least) {
+                    least = Some(candidate);
+                }
+            }
+            if let Some((_, key)) = least {
+                self.qualities_due.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes a record, its playlist and its index entries.
     fn delete_record(&mut self, key: StreamKey) -> Result<(), StoreError> {
         self.playlists.remove(key)?;
+        self.qualities_due.remove(key)?;
         let old = self
             .streams
             .remove(key)?
@@ -733,6 +846,9 @@ impl<'txn> WriteTables<'txn> {
         if old.status != new.status {
             self.by_status.remove((status_code(old.status), start, id))?;
             self.by_status.insert((status_code(new.status), start, id), ())?;
+            if new.status != Status::Found {
+                self.qualities_due.remove((start, id))?;
+            }
         }
         if old.max_viewers != new.max_viewers {
             self.by_views.remove((old.max_viewers, start, id))?;
@@ -781,6 +897,7 @@ impl<'txn> WriteTables<'txn> {
     /// indexes keyed by the record's fields are scanned (rare, and only on corruption).
     fn purge_index_entries(&mut self, key: StreamKey) -> Result<(), StoreError> {
         let (start, id) = key;
+        self.qualities_due.remove(key)?;
         self.due.retain(|(_, s, i), ()| (s, i) != key)?;
         self.by_streamer.retain(|(_, s, i), ()| (s, i) != key)?;
         self.by_stream_id.remove((id, start))?;

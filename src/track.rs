@@ -274,7 +274,16 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
     record.probe.probes += 1;
     record.probe.next_due = None;
     match result {
-        ProbeResult::Hit { archive, learned } => {
+        ProbeResult::Hit { mut archive, learned } => {
+            // A re-capture (the hour probe) fetches the primary quality only: keep the other
+            // qualities an earlier check found.
+            if let Some(previous) = &record.archive {
+                for quality in &previous.qualities {
+                    if !archive.qualities.contains(quality) {
+                        archive.qualities.push(quality.clone());
+                    }
+                }
+            }
             record.probe.last_error = None;
             record.probe.misses = 0;
             record.probe.inconclusive = 0;

@@ -660,3 +660,105 @@ fn overload_is_answered_503_at_once_and_slow_clients_are_cut_off() {
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 431"), "{reply}");
 }
+
+#[test]
+fn other_qualities_are_checked_with_spare_budget_and_served_as_a_master_playlist() {
+    let mut world = World::with_api(FAST, "");
+    let start = now() - 900;
+    let mut b = Broadcast::new("delta", 701, &start.to_string(), vec![1]);
+    b.qualities = ["chunked", "720p60", "480p30"].map(String::from).to_vec();
+    world.cdn.add_broadcast(b);
+    world
+        .listing
+        .set_streams(vec![stream(701, 71, "delta", start, 300)]);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    std::thread::sleep(Duration::from_millis(500));
+    world.listing.set_streams(vec![]);
+    let base = world.api_url();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let item = loop {
+        let items = get(&format!("{base}/api/v1/vods/701")).json();
+        if items["items"][0]["qualities"].as_array().map_or(0, Vec::len) > 1 {
+            break items["items"][0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "qualities never checked: {items} {}",
+            world.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        item["qualities"],
+        serde_json::json!(["chunked", "720p60", "480p30"])
+    );
+    let master_path = format!("/vods/701/{start}/master.m3u8");
+    assert_eq!(item["master_playlist_url"], master_path.as_str());
+    // One request per other quality folder of the module, only on the domain that holds it.
+    let quality_paths: Vec<String> = world
+        .paths_requested("delta", 701)
+        .into_iter()
+        .filter(|p| !p.contains("/chunked/"))
+        .collect();
+    assert_eq!(quality_paths.len(), 13, "{quality_paths:?}");
+    assert_eq!(
+        world
+            .cdn
+            .requests(1)
+            .iter()
+            .filter(|p| !p.contains("/chunked/"))
+            .count(),
+        13
+    );
+
+    let master = get(&format!("{base}{master_path}"));
+    assert_eq!(master.status, 200);
+    assert_eq!(
+        master.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    let text = master.text();
+    let variants: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(variants, ["chunked.m3u8", "720p60.m3u8", "480p30.m3u8"], "{text}");
+    assert_eq!(text.matches("#EXT-X-STREAM-INF:BANDWIDTH=").count(), 3, "{text}");
+    // A variant is the archived playlist pointed at its own folder.
+    let dir = vodprobe::sim::vod_dir("delta", 701, &start.to_string());
+    let variant = get(&format!("{base}/vods/701/{start}/720p60.m3u8"));
+    assert_eq!(variant.status, 200);
+    let segments: Vec<String> = variant
+        .text()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(segments.len(), 30);
+    assert_eq!(segments[0], format!("{}{dir}/720p60/0.ts", world.cdn.base_url(1)));
+    // Each variant segment is served by the CDN.
+    let segment = request("GET", &segments[29], &[], None);
+    assert_eq!(segment.status, 200);
+    assert_error(
+        &get(&format!("{base}/vods/701/{start}/1080p60.m3u8")),
+        404,
+        "not_found",
+        "720p60",
+    );
+    assert_error(
+        &get(&format!("{base}/vods/701/{start}/master.txt")),
+        400,
+        "bad_parameter",
+        "quality",
+    );
+    assert_error(
+        &get(&format!("{base}/vods/701/soon/master.m3u8")),
+        400,
+        "bad_parameter",
+        "start_unix",
+    );
+    let metrics = get(&format!("{base}/metrics")).text();
+    assert!(
+        metrics.contains("vodprobe_quality_requests_total 13"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vodprobe_quality_queue 0"), "{metrics}");
+}

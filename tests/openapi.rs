@@ -155,6 +155,47 @@ fn every_described_route_answers_as_described() {
         400
     );
 
+    // Master and per-quality playlists (alpha has one quality: the master lists it alone).
+    let variant = "/vods/{stream_id}/{start_unix}/{variant}";
+    assert_eq!(
+        c.call(
+            "GET",
+            variant,
+            &format!("/vods/501/{start}/master.m3u8"),
+            &[],
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        c.call(
+            "GET",
+            variant,
+            &format!("/vods/501/{start}/chunked.m3u8"),
+            &[],
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        c.call(
+            "GET",
+            variant,
+            &format!("/vods/501/{start}/720p60.m3u8"),
+            &[],
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        c.call("GET", variant, &format!("/vods/501/{start}/x.mp4"), &[], None)
+            .status,
+        400
+    );
+
     // Search, counts, domains, health, metrics.
     let streamers = c
         .call("GET", "/api/v1/streamers", "/api/v1/streamers?q=ALP", &[], None)

@@ -32,6 +32,7 @@ fn ffprobe_plays_an_archived_playlist_with_muted_segments() {
     let start = now() - 900;
     // 8 segments of 4 s and a 2.5 s tail; segments 2 and 3 muted by the hourly pass.
     let mut b = Broadcast::new("gamma", 601, &start.to_string(), vec![1]);
+    b.qualities = ["chunked", "480p30"].map(String::from).to_vec();
     b.segments = 9;
     b.segment_seconds = 4.0;
     b.total_seconds = 34.5;
@@ -86,4 +87,45 @@ fn ffprobe_plays_an_archived_playlist_with_muted_segments() {
     // 34.5 s of 24 ms frames: every segment was read.
     let packets: u64 = field("nb_read_packets").parse().expect("packets");
     assert_eq!(packets, (34.5f64 / 0.024).ceil() as u64, "{stdout}");
+
+    // Once the other quality is checked, the master playlist plays too.
+    let master = format!("{}/vods/601/{start}/master.m3u8", world.api_url());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(&master)
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .is_none_or(|text| !text.contains("480p30.m3u8"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "qualities never checked: {}",
+            world.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:program=program_id",
+        ])
+        .args(["-of", "default=noprint_wrappers=1", &master])
+        .output()
+        .expect("run ffprobe");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe: {stderr}"
+    );
+    // One program per variant, and the whole broadcast's duration.
+    assert_eq!(stdout.matches("program_id=").count(), 2, "{stdout}");
+    let duration: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no duration in {stdout}"));
+    assert!((duration - 34.5).abs() < 0.05, "duration {duration}\n{stdout}");
 }

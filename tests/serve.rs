@@ -183,18 +183,21 @@ impl World {
         store.playlist(record.key()).expect("read")
     }
 
-    /// Requests for a broadcast's playlist path across domains.
+    /// Probe requests for a broadcast's playlist (its primary quality) across domains.
     pub(crate) fn requests_for(&self, login: &str, stream_id: u64) -> usize {
+        self.paths_requested(login, stream_id)
+            .iter()
+            .filter(|p| p.contains("/chunked/"))
+            .count()
+    }
+
+    /// Every path requested for a broadcast, on any domain, in no particular order.
+    pub(crate) fn paths_requested(&self, login: &str, stream_id: u64) -> Vec<String> {
         let needle = format!("_{login}_{stream_id}_");
         (0..self.cdn.domain_count())
-            .map(|d| {
-                self.cdn
-                    .requests(d)
-                    .iter()
-                    .filter(|p| p.contains(&needle))
-                    .count()
-            })
-            .sum()
+            .flat_map(|d| self.cdn.requests(d))
+            .filter(|p| p.contains(&needle))
+            .collect()
     }
 
     /// The API's base URL (`http://127.0.0.1:PORT`), from the log line that announces it.

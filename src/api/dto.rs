@@ -36,6 +36,8 @@ pub struct Vod {
     pub status: &'static str,
     pub public: Option<bool>,
     pub playlist_url: Option<String>,
+    /// The master playlist's path when more than one quality was found.
+    pub master_playlist_url: Option<String>,
     pub domain: Option<String>,
     pub domains: Vec<String>,
     pub timestamp_form: Option<String>,
@@ -70,6 +72,10 @@ impl From<StreamRecord> for Vod {
             playlist_url: archive
                 .as_ref()
                 .map(|_| playlist_path(record.stream_id, record.start_unix)),
+            master_playlist_url: archive
+                .as_ref()
+                .filter(|a| a.qualities.len() > 1)
+                .map(|_| format!("/vods/{}/{}/master.m3u8", record.stream_id, record.start_unix)),
             domain: archive.as_ref().map(|a| a.domain.clone()),
             domains: archive.as_ref().map(|a| a.domains.clone()).unwrap_or_default(),
             timestamp_form: archive.as_ref().map(|a| a.timestamp_form.clone()),

@@ -4,7 +4,7 @@
 use super::dto::{self, ErrorBody, ErrorDetail, List, Requeued, Vod};
 use super::params::{self, Query};
 use super::{Backend, LookupInput};
-use crate::playlist::{directory_of, make_playable};
+use crate::playlist::{directory_of, make_playable, master_playlist};
 use crate::store::{StoreError, VodFilter};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
@@ -191,7 +191,10 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
 /// The request headers the playlist route reads.
 pub struct PlaylistRequest {
     pub stream_id: String,
+    /// `{start_unix}.m3u8`, or `{start_unix}` when `variant` is given.
     pub file: String,
+    /// `{quality}.m3u8` or `master.m3u8` under `/vods/{stream_id}/{start_unix}/`.
+    pub variant: Option<String>,
     pub accept_encoding: Option<String>,
     pub if_none_match: Option<String>,
 }
@@ -223,18 +226,61 @@ fn etag_matches(header: Option<&str>, etag: &str) -> bool {
     })
 }
 
+/// Which playlist a playlist route names.
+enum Wanted {
+    /// The archived (primary quality) media playlist.
+    Primary,
+    Master,
+    Quality(String),
+}
+
+fn playlist_target(request: &PlaylistRequest) -> Result<(i64, Wanted)> {
+    let bad_start = || {
+        ApiError::bad_parameter(
+            "start_unix",
+            format!("must be unix seconds followed by .m3u8, not {:?}", request.file),
+        )
+    };
+    match &request.variant {
+        None => {
+            let start = request
+                .file
+                .strip_suffix(".m3u8")
+                .and_then(|start| start.parse().ok());
+            Ok((start.ok_or_else(bad_start)?, Wanted::Primary))
+        }
+        Some(file) => {
+            let start = request.file.parse().map_err(|_| {
+                ApiError::bad_parameter(
+                    "start_unix",
+                    format!("must be unix seconds, not {:?}", request.file),
+                )
+            })?;
+            let wanted = match file.strip_suffix(".m3u8") {
+                Some("master") => Wanted::Master,
+                Some(quality) if !quality.is_empty() => Wanted::Quality(quality.to_string()),
+                _ => {
+                    return Err(ApiError::bad_parameter(
+                        "quality",
+                        format!("must be master.m3u8 or a quality such as 720p60.m3u8, not {file:?}"),
+                    ));
+                }
+            };
+            Ok((start, wanted))
+        }
+    }
+}
+
+/// The folder of `quality` beside the archived playlist's own (`.../chunked/` → `.../720p60/`).
+fn quality_directory(playlist_url: &str, quality: &str) -> String {
+    let directory = directory_of(playlist_url).trim_end_matches('/');
+    let parent = directory.rsplit_once('/').map_or(directory, |(parent, _)| parent);
+    format!("{parent}/{quality}/")
+}
+
 pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Result<Reply> {
     let stream_id = path_id("stream_id", &request.stream_id)?;
-    let start = request
-        .file
-        .strip_suffix(".m3u8")
-        .and_then(|start| start.parse::<i64>().ok())
-        .ok_or_else(|| {
-            ApiError::bad_parameter(
-                "start_unix",
-                format!("must be unix seconds followed by .m3u8, not {:?}", request.file),
-            )
-        })?;
+    let (start, wanted) = playlist_target(&request)?;
     let store = backend.store();
     let key = (start, stream_id);
     let (record, text) = blocking(move || Ok((store.get_stream(key)?, store.playlist(key)?))).await?;
@@ -248,8 +294,22 @@ pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Re
             "no archived playlist for stream {stream_id} started at {start}"
         )));
     };
-    // Relative URIs resolve against the playlist's directory, not the playlist itself.
-    let body = make_playable(&text, directory_of(&archive.url));
+    let body = match wanted {
+        // Relative URIs resolve against the playlist's directory, not the playlist itself.
+        Wanted::Primary => make_playable(&text, directory_of(&archive.url)),
+        Wanted::Master => master_playlist(&archive.qualities),
+        // Twitch cuts every quality at the same segment boundaries under the same names, so
+        // a quality's playlist is the archived one pointed at that quality's folder.
+        Wanted::Quality(quality) if archive.qualities.contains(&quality) => {
+            make_playable(&text, &quality_directory(&archive.url, &quality))
+        }
+        Wanted::Quality(quality) => {
+            return Err(ApiError::not_found(format!(
+                "stream {stream_id} started at {start} has no quality {quality:?}; it has {}",
+                archive.qualities.join(", ")
+            )));
+        }
+    };
     let digest = Sha1::digest(body.as_bytes());
     let hash: String = digest[..12].iter().map(|byte| format!("{byte:02x}")).collect();
     let gzip = accepts_gzip(request.accept_encoding.as_deref());

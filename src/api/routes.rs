@@ -61,6 +61,24 @@ pub fn routes(
                 let request = PlaylistRequest {
                     stream_id,
                     file,
+                    variant: None,
+                    accept_encoding,
+                    if_none_match,
+                };
+                to_response(handlers::playlist(backend, request).await)
+            },
+        );
+    let variant = warp::path!("vods" / String / String / String)
+        .and(warp::get())
+        .and(with())
+        .and(warp::header::optional::<String>("accept-encoding"))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .then(
+            |stream_id, start, file, backend, accept_encoding, if_none_match| async move {
+                let request = PlaylistRequest {
+                    stream_id,
+                    file: start,
+                    variant: Some(file),
                     accept_encoding,
                     if_none_match,
                 };
@@ -136,6 +154,8 @@ pub fn routes(
     vods.or(vod)
         .unify()
         .or(playlist)
+        .unify()
+        .or(variant)
         .unify()
         .or(streamers)
         .unify()

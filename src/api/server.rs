@@ -68,6 +68,7 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         (_, ["api", "v1", "vods"]) => "vods",
         (_, ["api", "v1", "vods", _]) => "vod",
         (_, ["vods", _, _]) => "playlist",
+        (_, ["vods", _, _, _]) => "variant_playlist",
         (_, ["api", "v1", "streamers"]) => "streamers",
         (_, ["api", "v1", "categories"]) => "categories",
         (_, ["api", "v1", "languages"]) => "languages",

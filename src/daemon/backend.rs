@@ -79,6 +79,16 @@ pub(super) fn describe(metrics: &Metrics) {
             "CDN requests taken from the budget since start.",
         ),
         (
+            "vodprobe_quality_requests_total",
+            Kind::Counter,
+            "CDN requests of background quality checks (part of vodprobe_cdn_requests_total).",
+        ),
+        (
+            "vodprobe_quality_queue",
+            Kind::Gauge,
+            "Captured broadcasts whose other qualities are still to be checked.",
+        ),
+        (
             "vodprobe_budget_requests_per_second",
             Kind::Gauge,
             "The configured CDN request budget.",
@@ -224,6 +234,9 @@ impl api::Backend for ApiBackend {
             Err(_) => metrics.set("vodprobe_store_ok", &[], 0.0),
         }
         metrics.set("vodprobe_store_bytes", &[], store.file_size() as f64);
+        if let Ok(waiting) = store.quality_queue_len() {
+            metrics.set("vodprobe_quality_queue", &[], waiting as f64);
+        }
         metrics.set("vodprobe_cdn_requests_total", &[], shared.budget.taken() as f64);
         metrics.set(
             "vodprobe_budget_requests_per_second",

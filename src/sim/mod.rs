@@ -27,4 +27,4 @@ pub mod world;
 
 pub use cdn::{Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir};
 pub use listing::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
-pub use world::{Outage, TruthBroadcast, World, WorldSpec};
+pub use world::{Outage, Rng, TruthBroadcast, World, WorldSpec};

@@ -109,6 +109,18 @@ pub(super) fn assert_indexes_consistent(store: &Store) {
                 playlists.is_subset(&stored_keys),
                 "a playlist outlived its record"
             );
+            // The quality queue holds only found, archived records, with their viewers.
+            for entry in txn.open_table(QUALITIES_DUE)?.iter()? {
+                let (key, viewers) = entry?;
+                let record =
+                    get_record(&streams, key.value())?.expect("a queued quality check outlived its record");
+                assert_eq!(
+                    record.status,
+                    Status::Found,
+                    "queued for a quality check but not found"
+                );
+                let _viewers_at_capture = viewers.value();
+            }
             Ok(())
         })
         .expect("read every table");
@@ -612,4 +624,103 @@ fn a_file_that_is_not_a_database_is_an_open_error() {
     let error = Store::open(&path, TEST_CACHE_BYTES).expect_err("junk");
     assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
     assert!(error.to_string().contains("vodprobe.redb"), "{error}");
+}
+
+#[test]
+fn many_archives_go_in_one_transaction_with_their_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let items: Vec<(StreamRecord, String)> = (0..300u64)
+        .map(|i| {
+            let mut r = record(1_700_000_000 + i as i64 * 60, 40_000_000_000 + i, 7 + i % 5);
+            r.status = Status::Found;
+            r.archive = Some(archive_info("https://vod-secure.twitch.tv"));
+            (r, format!("#EXTM3U\n#EXTINF:10.000,\n{i}.ts\n#EXT-X-ENDLIST\n"))
+        })
+        .collect();
+    store.put_archived_many(&items).expect("put many");
+    assert_eq!(store.count_streams().expect("count"), 300);
+    for (r, text) in [&items[0], &items[299]] {
+        assert_eq!(store.get_stream(r.key()).expect("get").as_ref(), Some(r));
+        assert_eq!(
+            store.playlist(r.key()).expect("playlist").as_deref(),
+            Some(text.as_str())
+        );
+    }
+    assert_eq!(store.streamer_records(9, 1000).expect("by streamer").len(), 60);
+    assert_indexes_consistent(&store);
+}
+
+#[test]
+fn first_captures_queue_a_quality_check_most_viewed_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    let found = |start: i64, id: u64, viewers: u32| {
+        let mut r = record(start, id, 7);
+        r.status = Status::Found;
+        r.max_viewers = viewers;
+        r.archive = Some(archive_info("https://vod-secure.twitch.tv"));
+        r
+    };
+    let (quiet, busy) = (found(1_700_000_000, 1, 10), found(1_700_000_100, 2, 900));
+    store.put_archived(&quiet, "#EXTM3U\n").expect("archive");
+    store.put_archived(&busy, "#EXTM3U\n").expect("archive");
+    // The hour probe re-captures: no second entry.
+    store.put_archived(&busy, "#EXTM3U\n").expect("re-archive");
+    assert_eq!(
+        store.quality_queue(10).expect("queue"),
+        vec![busy.key(), quiet.key()]
+    );
+    assert_indexes_consistent(&store);
+
+    let qualities = vec!["chunked".to_string(), "720p60".to_string()];
+    store.set_qualities(busy.key(), &qualities).expect("set");
+    let stored = store.get_stream(busy.key()).expect("get").expect("record");
+    assert_eq!(stored.archive.expect("archive").qualities, qualities);
+    assert_eq!(store.quality_queue(10).expect("queue"), vec![quiet.key()]);
+    // A re-capture after the check does not queue it again.
+    store
+        .put_archived(&stored_again(&store, busy.key()), "#EXTM3U\n")
+        .expect("re-archive");
+    assert_eq!(store.quality_queue_len().expect("len"), 1);
+    // Pruning the record takes its queue entry with it.
+    store.apply(&[], &[quiet.key()]).expect("delete");
+    assert_eq!(store.quality_queue_len().expect("len"), 0);
+    assert_indexes_consistent(&store);
+}
+
+fn stored_again(store: &Store, key: StreamKey) -> StreamRecord {
+    store.get_stream(key).expect("get").expect("record")
+}
+
+#[test]
+fn the_quality_queue_drops_the_least_viewed_beyond_its_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    store.set_quality_queue_bound(50);
+    let items: Vec<StreamRecord> = (0..55)
+        .map(|i| {
+            let mut r = record(1_700_000_000 + i as i64, i + 1, 7);
+            r.status = Status::Found;
+            r.max_viewers = (i % 40) as u32 + 10;
+            r.archive = Some(archive_info("https://vod-secure.twitch.tv"));
+            r
+        })
+        .collect();
+    for r in &items {
+        store.put_archived(r, "#EXTM3U\n").expect("archive");
+    }
+    assert_eq!(store.quality_queue_len().expect("len"), 50);
+    // The five dropped were the least viewed (10 viewers: i = 0, 40; 11: i = 1, 41; 12: i = 2).
+    let kept = store.quality_queue(100).expect("queue");
+    for i in [0u64, 40, 1, 41, 2] {
+        assert!(
+            !kept.contains(&items[i as usize].key()),
+            "{i} should have been dropped"
+        );
+    }
+    assert_eq!(
+        store.get_stream(kept[0]).expect("get").expect("r").max_viewers,
+        49
+    );
 }
