@@ -6,8 +6,9 @@
 //! from minutes to 12 hours, some muted) — then starts the real `vodprobe serve` on it and
 //! drives it with `oha` (installed from crates.io if missing) at fixed rates: the first list
 //! page, page 10,000, filtered lists, streamer search and playlists, then past saturation with
-//! many connections. Prints throughput, p50/p99/max latency, status shares, peak RSS and the
-//! store's size on disk. oha runs on the same two cores as the server: figures are for both.
+//! many connections. Prints throughput, p50/p99/max latency, status shares, peak RSS so far
+//! after each row, and the store's size on disk. oha runs on the same two cores as the server:
+//! figures are for both. "client errors" are oha's requests cut off when a run's time is up.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -349,7 +350,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vodprobe"))
             .args(["serve", "--config"])
             .arg(&config)
-            .env("RUST_LOG", "warn,vodprobe=info")
+            .env("VODPROBE_LOG", "warn,vodprobe=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -569,13 +570,13 @@ fn main() {
     );
     println!("each row: oha for {RUN}; rate \"max\" = as fast as oha can send");
     println!(
-        "{:<22} {:>6} {:>5} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6}",
-        "scenario", "rate", "conns", "req/s", "p50 ms", "p99 ms", "max ms", "2xx", "503"
+        "{:<22} {:>6} {:>5} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6} {:>9}",
+        "scenario", "rate", "conns", "req/s", "p50 ms", "p99 ms", "max ms", "2xx", "503", "peak RSS"
     );
     let row = |name: &str, target: &str, file: bool, rate: Option<u32>, conns: u32| {
         let o = oha(&oha_bin, target, file, rate, conns);
         println!(
-            "{:<22} {:>6} {:>5} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>5.1}% {:>5.1}%{}",
+            "{:<22} {:>6} {:>5} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>5.1}% {:>5.1}% {:>5.0} MiB{}",
             name,
             rate.map_or("max".to_string(), |r| r.to_string()),
             conns,
@@ -585,6 +586,7 @@ fn main() {
             o.max_ms,
             o.ok_share * 100.0,
             o.unavailable_share * 100.0,
+            server.rss_mib(),
             if o.errors > 0 {
                 format!("  ({} client errors)", o.errors)
             } else {

@@ -341,7 +341,7 @@ pub fn make_playable(text: &str, base_url: &str) -> String {
             out.push_str(content);
         } else if trimmed.starts_with('#') {
             rewrite_tag(content, &base, &mut out);
-        } else {
+        } else if !base.push_plain_child(trimmed, &mut out) {
             out.push_str(&unmute(&base.resolve(trimmed)));
         }
         out.push_str(ending);
@@ -538,6 +538,9 @@ struct Base<'a> {
     origin: &'a str,
     /// The directory path, ending with '/'.
     dir: String,
+    /// `dir` starts with '/' and has no `.`/`..` segments: a plain file name resolves to
+    /// `origin + dir + name` with nothing to normalize.
+    plain_dir: bool,
 }
 
 impl<'a> Base<'a> {
@@ -555,7 +558,39 @@ impl<'a> Base<'a> {
         if !dir.is_empty() && !dir.ends_with('/') {
             dir.push('/');
         }
-        Base { scheme, origin, dir }
+        let plain_dir = !origin.is_empty() && normalize(&dir) == dir;
+        Base {
+            scheme,
+            origin,
+            dir,
+            plain_dir,
+        }
+    }
+
+    /// The fast path of [`make_playable`] for the usual segment line, a bare file name such as
+    /// `12.ts` or `12-unmuted.ts`: writes what `unmute(resolve(name))` would, without the
+    /// intermediate strings, and returns whether it applied.
+    fn push_plain_child(&self, name: &str, out: &mut String) -> bool {
+        let plain = self.plain_dir
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if !plain {
+            return false;
+        }
+        out.push_str(self.origin);
+        out.push_str(&self.dir);
+        let stem_end = name.rfind('.').unwrap_or(name.len());
+        match name[..stem_end].strip_suffix(UNMUTED) {
+            Some(head) => {
+                out.push_str(head);
+                out.push_str(MUTED);
+                out.push_str(&name[stem_end..]);
+            }
+            None => out.push_str(name),
+        }
+        true
     }
 
     fn resolve(&self, reference: &str) -> String {
@@ -1064,5 +1099,41 @@ mod tests {
              #EXT-X-STREAM-INF:BANDWIDTH=1229760,RESOLUTION=854x480,FRAME-RATE=30.000\n480p30.m3u8\n\
              #EXT-X-STREAM-INF:BANDWIDTH=160000,CODECS=\"mp4a.40.2\"\naudio_only.m3u8\n"
         );
+    }
+
+    #[test]
+    fn the_plain_name_fast_path_agrees_with_full_resolution() {
+        let bases = [
+            "https://d.net/ab_c_1_2/chunked/",
+            "https://d.net/ab_c_1_2/chunked/index-dvr.m3u8",
+            "http://h:1/x/../y/",
+            "https://d.net",
+            "https://d.net/./a/",
+        ];
+        let names = [
+            "0.ts",
+            "12-unmuted.ts",
+            "a.b-unmuted.mp4",
+            "init-0.mp4",
+            "x-unmuted",
+            "-unmuted.ts",
+            "_.ts",
+            "12-muted.ts",
+            "unmuted.ts",
+            "a-unmuted.b.ts",
+        ];
+        for base_url in bases {
+            let base = Base::parse(base_url);
+            for name in names {
+                let mut fast = String::new();
+                if base.push_plain_child(name, &mut fast) {
+                    assert_eq!(fast, unmute(&base.resolve(name)), "{base_url} + {name}");
+                }
+            }
+        }
+        let mut out = String::new();
+        assert!(Base::parse(bases[0]).push_plain_child("0.ts", &mut out));
+        assert!(!Base::parse(bases[2]).push_plain_child("0.ts", &mut out));
+        assert!(!Base::parse(bases[0]).push_plain_child("../0.ts", &mut out));
     }
 }

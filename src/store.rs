@@ -122,6 +122,9 @@ const BY_VIEWS: TableDefinition<(u32, i64, u64), ()> = TableDefinition::new("by_
 const LOGINS: TableDefinition<(&str, u64), u32> = TableDefinition::new("logins_v1");
 /// `(streamer_id, lowercase login)` → the same count: a streamer's names, old and new.
 const NAMES: TableDefinition<(u64, &str), u32> = TableDefinition::new("names_v1");
+/// Stored playlists are at most `limits.max_playlist_bytes` (8 MiB by default); this bound
+/// only keeps a corrupt size field from allocating without limit.
+const MAX_PLAYLIST_TEXT: u64 = 256 << 20;
 const QUALITIES_DUE: TableDefinition<(i64, u64), u32> = TableDefinition::new("qualities_due_v1");
 /// Captures waiting for a quality check beyond this drop the least viewed: the checks use only
 /// spare budget, and a backlog of old broadcasts is worth less than keeping up with new ones.
@@ -1032,7 +1035,14 @@ fn decode_playlist(key: StreamKey, bytes: &[u8]) -> Result<String, StoreError> {
     };
     match bytes.split_first() {
         Some((&PLAYLIST_ZSTD, payload)) => {
-            let text = zstd::stream::decode_all(payload)
+            // The frame records its size (bulk compression writes it): allocate exactly that,
+            // not the streaming decoder's buffers, on the playlist route's hot path.
+            let size = zstd::zstd_safe::get_frame_content_size(payload)
+                .ok()
+                .flatten()
+                .filter(|&size| size <= MAX_PLAYLIST_TEXT)
+                .ok_or_else(|| corrupt("no valid zstd frame size".to_string()))?;
+            let text = zstd::bulk::decompress(payload, size as usize)
                 .map_err(|error| corrupt(format!("cannot decompress: {error}")))?;
             String::from_utf8(text).map_err(|error| corrupt(format!("not UTF-8: {error}")))
         }

@@ -29,11 +29,16 @@ impl Reply {
     }
 
     pub fn json_status(status: u16, value: &impl Serialize) -> Reply {
+        // Sized for a page of list items, so the body is not copied while it grows.
+        let mut body = Vec::with_capacity(64 * 1024);
+        if serde_json::to_writer(&mut body, value).is_err() {
+            body.clear();
+        }
         Reply {
             status,
             content_type: "application/json",
             headers: Vec::new(),
-            body: serde_json::to_vec(value).unwrap_or_default(),
+            body,
         }
     }
 }
@@ -160,7 +165,7 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
     })
     .await?;
     Ok(Reply::json(&List {
-        items: page.items.into_iter().map(Vod::from).collect::<Vec<_>>(),
+        items: page.items.into_iter().map(Vod).collect::<Vec<_>>(),
         next_cursor: page.next.map(params::encode_position),
     }))
 }
@@ -181,7 +186,7 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
         )));
     }
     // Newest first, like the lists.
-    let items: Vec<Vod> = records.into_iter().rev().map(Vod::from).collect();
+    let items: Vec<Vod> = records.into_iter().rev().map(Vod).collect();
     Ok(Reply::json(&List {
         items,
         next_cursor: None,
@@ -294,14 +299,14 @@ pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Re
             "no archived playlist for stream {stream_id} started at {start}"
         )));
     };
-    let body = match wanted {
+    let base = match &wanted {
         // Relative URIs resolve against the playlist's directory, not the playlist itself.
-        Wanted::Primary => make_playable(&text, directory_of(&archive.url)),
-        Wanted::Master => master_playlist(&archive.qualities),
+        Wanted::Primary => directory_of(&archive.url).to_string(),
+        Wanted::Master => String::new(),
         // Twitch cuts every quality at the same segment boundaries under the same names, so
         // a quality's playlist is the archived one pointed at that quality's folder.
-        Wanted::Quality(quality) if archive.qualities.contains(&quality) => {
-            make_playable(&text, &quality_directory(&archive.url, &quality))
+        Wanted::Quality(quality) if archive.qualities.contains(quality) => {
+            quality_directory(&archive.url, quality)
         }
         Wanted::Quality(quality) => {
             return Err(ApiError::not_found(format!(
@@ -310,7 +315,15 @@ pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Re
             )));
         }
     };
-    let digest = Sha1::digest(body.as_bytes());
+    // The ETag covers what the body is made from (the stored text, the base URL, the
+    // qualities), so a revalidation is answered without rendering the playlist.
+    let mut hasher = Sha1::new();
+    hasher.update(text.as_bytes());
+    hasher.update([0]);
+    hasher.update(base.as_bytes());
+    hasher.update([0]);
+    hasher.update(archive.qualities.join(",").as_bytes());
+    let digest = hasher.finalize();
     let hash: String = digest[..12].iter().map(|byte| format!("{byte:02x}")).collect();
     let gzip = accepts_gzip(request.accept_encoding.as_deref());
     let etag = if gzip {
@@ -332,9 +345,15 @@ pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Re
             body: Vec::new(),
         });
     }
+    let body = match wanted {
+        Wanted::Master => master_playlist(&archive.qualities),
+        _ => make_playable(&text, &base),
+    };
     let body = if gzip {
         headers.push(("content-encoding", "gzip".to_string()));
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        // Level 1: playlists are repetitive text and shrink about tenfold even at the fastest level.
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 6), flate2::Compression::fast());
         encoder
             .write_all(body.as_bytes())
             .and_then(|()| encoder.finish())
