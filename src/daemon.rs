@@ -553,6 +553,10 @@ async fn start_due_probes(shared: Arc<Shared>, tracker: TaskTracker, shutdown: C
     }
 }
 
+/// How many of the most viewed queued captures a quality check considers, skipping those on
+/// domains that are down.
+const QUALITY_CANDIDATES: usize = 16;
+
 /// Starts one background quality check if none is running and a capture waits for one.
 fn start_quality_check(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     if shared.quality_in_flight.swap(true, Ordering::AcqRel) {
@@ -573,32 +577,31 @@ fn start_quality_check(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &C
 /// Blocking. An unfinished check (a domain failure, shutdown) leaves it queued for later.
 fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
     let store = shared.store();
-    let key = match store.quality_queue(1) {
-        Ok(keys) => match keys.first() {
-            Some(&key) => key,
-            None => return,
-        },
+    let next = store.quality_queue(QUALITY_CANDIDATES).and_then(|keys| {
+        // The most viewed whose domain is not down: one unreachable domain must not hold up
+        // the captures on every other.
+        let book = lock(&shared.book).clone();
+        for key in keys {
+            match store.get_stream(key)? {
+                Some(record) => match record.archive {
+                    Some(archive) if book.is_down(&archive.domain) => continue,
+                    Some(archive) => return Ok(Some((key, archive))),
+                    // No longer archived: nothing to check.
+                    None => store.set_qualities(key, &[])?,
+                },
+                None => store.set_qualities(key, &[])?,
+            }
+        }
+        Ok(None)
+    });
+    let (key, archive) = match next {
+        Ok(Some(next)) => next,
+        Ok(None) => return,
         Err(error) => {
             error!("could not read the quality queue: {error}");
             shared.recover_store(&error);
             return;
         }
-    };
-    let archive = match store.get_stream(key) {
-        Ok(Some(record)) => record.archive,
-        Ok(None) => None,
-        Err(error) => {
-            error!("could not read a record for its quality check: {error}");
-            shared.recover_store(&error);
-            return;
-        }
-    };
-    let Some(archive) = archive else {
-        // Gone or no longer archived: nothing to check.
-        if let Err(error) = store.set_qualities(key, &[]) {
-            shared.recover_store(&error);
-        }
-        return;
     };
     let stop = || shutdown.is_cancelled();
     let check = check_qualities(
@@ -616,16 +619,24 @@ fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
     shared
         .metrics
         .add("vodprobe_quality_requests_total", &[], check.requests as f64);
-    if let Some(reason) = &check.unfinished {
-        debug!(stream = ?key, "quality check unfinished: {reason}; it stays queued");
-        return;
-    }
+    let qualities = match &check.unfinished {
+        // Keep what the archive says and leave the queue.
+        Some(reason) if check.impossible => {
+            debug!(stream = ?key, "quality check impossible: {reason}");
+            archive.qualities
+        }
+        Some(reason) => {
+            debug!(stream = ?key, "quality check unfinished: {reason}; it stays queued");
+            return;
+        }
+        None => check.qualities,
+    };
     shared.stats.quality_checks.fetch_add(1, Ordering::Relaxed);
     let _records = lock(&shared.records);
-    match store.set_qualities(key, &check.qualities) {
+    match store.set_qualities(key, &qualities) {
         Ok(()) => debug!(
             stream = ?key,
-            qualities = ?check.qualities,
+            qualities = ?qualities,
             requests = check.requests,
             "qualities checked"
         ),

@@ -174,6 +174,9 @@ pub struct QualityCheck {
     pub requests: usize,
     /// Why the check could not finish (a domain failure, a stop); `None` when complete.
     pub unfinished: Option<String>,
+    /// The check can never run (its domain is no longer configured, or the URL has no
+    /// primary-quality folder): asking again later would change nothing.
+    pub impossible: bool,
 }
 
 /// Asks the domain that holds a found broadcast for each of its module's other quality folders
@@ -191,6 +194,7 @@ pub fn check_qualities(
     let mut check = QualityCheck::default();
     let Some(domain) = config.domains.iter().find(|d| d.url == domain_url) else {
         check.unfinished = Some(format!("{domain_url} is no longer configured"));
+        check.impossible = true;
         return check;
     };
     let module = config.module_of(domain);
@@ -198,6 +202,7 @@ pub fn check_qualities(
     let marker = format!("/{primary}/");
     let Some(at) = playlist_url.rfind(&marker) else {
         check.unfinished = Some(format!("{playlist_url} has no /{primary}/ folder"));
+        check.impossible = true;
         return check;
     };
     check.qualities.push(primary.to_string());
