@@ -66,8 +66,6 @@ pub struct Stats {
     pub inconclusive: AtomicU64,
     pub deferred: AtomicU64,
     pub probe_requests: AtomicU64,
-    pub quality_checks: AtomicU64,
-    pub quality_requests: AtomicU64,
 }
 
 /// What every loop shares.
@@ -613,10 +611,6 @@ fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
         &stop,
     );
     shared
-        .stats
-        .quality_requests
-        .fetch_add(check.requests as u64, Ordering::Relaxed);
-    shared
         .metrics
         .add("vodprobe_quality_requests_total", &[], check.requests as f64);
     let qualities = match &check.unfinished {
@@ -631,7 +625,6 @@ fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
         }
         None => check.qualities,
     };
-    shared.stats.quality_checks.fetch_add(1, Ordering::Relaxed);
     let _records = lock(&shared.records);
     match store.set_qualities(key, &qualities) {
         Ok(()) => debug!(

@@ -29,6 +29,11 @@ impl Checker {
         answer
     }
 
+    /// A GET without headers (most calls).
+    fn get(&mut self, doc_path: &str, path: &str) -> Answer {
+        self.call("GET", doc_path, path, &[], None)
+    }
+
     fn check(&mut self, method: &str, doc_path: &str, answer: &Answer) {
         let operation = &self.doc["paths"][doc_path][method.to_lowercase()];
         assert!(operation.is_object(), "{method} {doc_path} is not described");
@@ -95,18 +100,10 @@ fn every_described_route_answers_as_described() {
     c.check("GET", "/api/v1/openapi.json", &served);
 
     // Lists: full items, a cursor, each filter, errors.
-    let page = c
-        .call("GET", "/api/v1/vods", "/api/v1/vods?limit=1", &[], None)
-        .json();
+    let page = c.get("/api/v1/vods", "/api/v1/vods?limit=1").json();
     let cursor = page["next_cursor"].as_str().expect("a second page").to_string();
     let last = c
-        .call(
-            "GET",
-            "/api/v1/vods",
-            &format!("/api/v1/vods?limit=1&cursor={cursor}"),
-            &[],
-            None,
-        )
+        .get("/api/v1/vods", &format!("/api/v1/vods?limit=1&cursor={cursor}"))
         .json();
     assert_eq!(last["next_cursor"], Value::Null);
     for query in [
@@ -115,7 +112,7 @@ fn every_described_route_answers_as_described() {
         "streamer_id=51&since=0&until=2000000000",
         "status=not_found",
     ] {
-        c.call("GET", "/api/v1/vods", &format!("/api/v1/vods?{query}"), &[], None);
+        c.get("/api/v1/vods", &format!("/api/v1/vods?{query}"));
     }
     for bad in [
         "limit=0",
@@ -125,20 +122,16 @@ fn every_described_route_answers_as_described() {
         "cursor=zzz",
         "colour=red",
     ] {
-        assert_eq!(
-            c.call("GET", "/api/v1/vods", &format!("/api/v1/vods?{bad}"), &[], None)
-                .status,
-            400
-        );
+        assert_eq!(c.get("/api/v1/vods", &format!("/api/v1/vods?{bad}")).status, 400);
     }
     let restarts = "/api/v1/vods/{stream_id}";
-    assert_eq!(c.call("GET", restarts, "/api/v1/vods/501", &[], None).status, 200);
-    assert_eq!(c.call("GET", restarts, "/api/v1/vods/999", &[], None).status, 404);
-    assert_eq!(c.call("GET", restarts, "/api/v1/vods/x1", &[], None).status, 400);
+    assert_eq!(c.get(restarts, "/api/v1/vods/501").status, 200);
+    assert_eq!(c.get(restarts, "/api/v1/vods/999").status, 404);
+    assert_eq!(c.get(restarts, "/api/v1/vods/x1").status, 400);
 
     // The playlist: 200, 304, 404, 400.
     let playlist = "/vods/{stream_id}/{start_unix}.m3u8";
-    let found = c.call("GET", playlist, &format!("/vods/501/{start}.m3u8"), &[], None);
+    let found = c.get(playlist, &format!("/vods/501/{start}.m3u8"));
     assert_eq!(found.status, 200);
     let etag = found.header("etag").expect("etag").to_string();
     let same = c.call(
@@ -149,73 +142,35 @@ fn every_described_route_answers_as_described() {
         None,
     );
     assert_eq!(same.status, 304);
-    assert_eq!(c.call("GET", playlist, "/vods/501/1.m3u8", &[], None).status, 404);
-    assert_eq!(
-        c.call("GET", playlist, "/vods/501/soon.m3u8", &[], None).status,
-        400
-    );
+    assert_eq!(c.get(playlist, "/vods/501/1.m3u8").status, 404);
+    assert_eq!(c.get(playlist, "/vods/501/soon.m3u8").status, 400);
 
     // Master and per-quality playlists (alpha has one quality: the master lists it alone).
     let variant = "/vods/{stream_id}/{start_unix}/{variant}";
     assert_eq!(
-        c.call(
-            "GET",
-            variant,
-            &format!("/vods/501/{start}/master.m3u8"),
-            &[],
-            None
-        )
-        .status,
+        c.get(variant, &format!("/vods/501/{start}/master.m3u8")).status,
         200
     );
     assert_eq!(
-        c.call(
-            "GET",
-            variant,
-            &format!("/vods/501/{start}/chunked.m3u8"),
-            &[],
-            None
-        )
-        .status,
+        c.get(variant, &format!("/vods/501/{start}/chunked.m3u8")).status,
         200
     );
     assert_eq!(
-        c.call(
-            "GET",
-            variant,
-            &format!("/vods/501/{start}/720p60.m3u8"),
-            &[],
-            None
-        )
-        .status,
+        c.get(variant, &format!("/vods/501/{start}/720p60.m3u8")).status,
         404
     );
-    assert_eq!(
-        c.call("GET", variant, &format!("/vods/501/{start}/x.mp4"), &[], None)
-            .status,
-        400
-    );
+    assert_eq!(c.get(variant, &format!("/vods/501/{start}/x.mp4")).status, 400);
 
     // Search, counts, domains, health, metrics.
-    let streamers = c
-        .call("GET", "/api/v1/streamers", "/api/v1/streamers?q=ALP", &[], None)
-        .json();
+    let streamers = c.get("/api/v1/streamers", "/api/v1/streamers?q=ALP").json();
     assert_eq!(streamers["items"][0]["login"], "alpha");
-    assert_eq!(
-        c.call("GET", "/api/v1/streamers", "/api/v1/streamers", &[], None)
-            .status,
-        400
-    );
-    c.call("GET", "/api/v1/categories", "/api/v1/categories", &[], None);
-    c.call("GET", "/api/v1/languages", "/api/v1/languages", &[], None);
-    assert_eq!(
-        c.call("GET", "/api/v1/languages", "/api/v1/languages?x=1", &[], None)
-            .status,
-        400
-    );
-    c.call("GET", "/api/v1/domains", "/api/v1/domains", &[], None);
-    c.call("GET", "/healthz", "/healthz", &[], None);
-    c.call("GET", "/metrics", "/metrics", &[], None);
+    assert_eq!(c.get("/api/v1/streamers", "/api/v1/streamers").status, 400);
+    c.get("/api/v1/categories", "/api/v1/categories");
+    c.get("/api/v1/languages", "/api/v1/languages");
+    assert_eq!(c.get("/api/v1/languages", "/api/v1/languages?x=1").status, 400);
+    c.get("/api/v1/domains", "/api/v1/domains");
+    c.get("/healthz", "/healthz");
+    c.get("/metrics", "/metrics");
 
     // Admin: a lookup followed to its end, auth failures, bad bodies, requeue.
     let auth = [("Authorization", "Bearer t0ken")];

@@ -7,19 +7,18 @@ use serde::Serialize;
 
 /// RFC 3339 in UTC, seconds precision (`2026-01-31T23:59:59Z`).
 pub fn rfc3339(unix: i64) -> String {
-    let text = rfc3339_bytes(unix);
-    if text.iter().all(|&b| b == 0) {
+    match rfc3339_bytes(unix) {
+        Some(text) => String::from_utf8_lossy(&text).into_owned(),
         // Outside years 0-9999 (never a real broadcast): chrono's own spelling, or empty.
-        return chrono::DateTime::from_timestamp(unix, 0)
+        None => chrono::DateTime::from_timestamp(unix, 0)
             .map(|time| time.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default();
+            .unwrap_or_default(),
     }
-    String::from_utf8_lossy(&text).into_owned()
 }
 
-/// The 20 bytes of [`rfc3339`] by hand (civil-from-days), all zero outside years 0-9999. A
-/// page of 50 items writes 250 of these: chrono's formatter showed up in profiles.
-fn rfc3339_bytes(unix: i64) -> [u8; 20] {
+/// The 20 ASCII bytes of [`rfc3339`] by hand (civil-from-days); `None` outside years 0-9999.
+/// A page of 50 items writes 250 of these: chrono's formatter showed up in profiles.
+fn rfc3339_bytes(unix: i64) -> Option<[u8; 20]> {
     let mut out = [0u8; 20];
     let days = unix.div_euclid(86_400);
     let seconds = unix.rem_euclid(86_400);
@@ -34,7 +33,7 @@ fn rfc3339_bytes(unix: i64) -> [u8; 20] {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(0..=9999).contains(&year) {
-        return out;
+        return None;
     }
     let mut put = |at: usize, value: i64, digits: usize| {
         let mut v = value;
@@ -59,7 +58,7 @@ fn rfc3339_bytes(unix: i64) -> [u8; 20] {
     ] {
         out[at] = separator;
     }
-    out
+    Some(out)
 }
 
 /// The playlist route's path for a broadcast.
@@ -83,10 +82,9 @@ impl std::fmt::Display for Time {
 
 impl Serialize for Time {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = rfc3339_bytes(self.0);
-        match std::str::from_utf8(&text) {
-            Ok(text) if !text.is_empty() => serializer.serialize_str(text),
-            _ => serializer.collect_str(self),
+        match rfc3339_bytes(self.0) {
+            Some(text) => serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default()),
+            None => serializer.collect_str(self),
         }
     }
 }
@@ -314,7 +312,7 @@ pub struct ErrorDetail<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::{Time, rfc3339};
 
     #[test]
     fn rfc3339_matches_chrono() {
@@ -336,6 +334,7 @@ mod tests {
                 .format("%Y-%m-%dT%H:%M:%SZ")
                 .to_string();
             assert_eq!(rfc3339(unix), expected);
+            assert_eq!(serde_json::to_value(Time(unix)).ok(), Some(expected.into()));
         }
     }
 }
