@@ -64,7 +64,7 @@ fn main() {
     let daemon = {
         let shutdown = shutdown.clone();
         let config = config.clone();
-        std::thread::spawn(move || runtime.block_on(daemon::run(config, clock, shutdown)))
+        std::thread::spawn(move || runtime.block_on(daemon::run(config, clock, shutdown, None)))
     };
     let mut world = World::new(WorldSpec::benchmark_day(start, DOMAINS, CHANNELS));
     let started = Instant::now();

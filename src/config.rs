@@ -25,7 +25,7 @@ pub const EMBEDDED_PROBES: &[(&str, &str)] = &[("twitch-vod", include_str!("../p
 const EMBEDDED_CONFIG_NAME: &str = "<embedded config.toml>";
 
 /// A validated configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The file it came from; `None` for the embedded default.
     pub file: Option<PathBuf>,
@@ -40,7 +40,7 @@ pub struct Config {
     pub probes: BTreeMap<String, ProbeModule>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ApiConfig {
     pub listen: SocketAddr,
     pub admin_token: String,
@@ -69,7 +69,7 @@ impl SourceKind {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SourceConfig {
     pub kind: SourceKind,
     pub gql_url: String,
@@ -90,7 +90,13 @@ pub struct CronSchedule {
     pub schedule: cron::Schedule,
 }
 
-#[derive(Clone, Debug)]
+impl PartialEq for CronSchedule {
+    fn eq(&self, other: &CronSchedule) -> bool {
+        self.text == other.text
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScheduleConfig {
     pub discover: CronSchedule,
     pub probe: CronSchedule,
@@ -99,7 +105,7 @@ pub struct ScheduleConfig {
     pub counts: CronSchedule,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PipelineConfig {
     pub ended_after: Duration,
     pub settle: Duration,
@@ -111,7 +117,7 @@ pub struct PipelineConfig {
     pub max_queue: usize,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LimitsConfig {
     pub requests_per_second: f64,
     pub lookup_requests_per_second: f64,
@@ -141,6 +147,82 @@ impl Config {
             .expect("validation guarantees every domain's probe module exists")
     }
 
+    /// Keys read only at start-up whose value differs in `new`: (key, running, new).
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<(&'static str, String, String)> {
+        let mut changes = Vec::new();
+        if self.api.listen != new.api.listen {
+            changes.push((
+                "api.listen",
+                self.api.listen.to_string(),
+                new.api.listen.to_string(),
+            ));
+        }
+        if self.data_dir != new.data_dir {
+            let show = |dir: &Path| dir.display().to_string();
+            changes.push(("data_dir", show(&self.data_dir), show(&new.data_dir)));
+        }
+        if self.limits.cache_bytes != new.limits.cache_bytes {
+            changes.push((
+                "limits.cache_bytes",
+                self.limits.cache_bytes.to_string(),
+                new.limits.cache_bytes.to_string(),
+            ));
+        }
+        changes
+    }
+
+    /// `new` with this configuration's start-up-only keys, which a running appliance keeps.
+    pub fn keeping_restart_only(&self, mut new: Config) -> Config {
+        new.api.listen = self.api.listen;
+        new.data_dir = self.data_dir.clone();
+        new.limits.cache_bytes = self.limits.cache_bytes;
+        new
+    }
+
+    /// What differs in `new`, by table and domain, for the log. Values are left out: some are
+    /// secrets (`api.admin_token`, `source.client_secret`).
+    pub fn changes(&self, new: &Config) -> Vec<String> {
+        let mut changes = Vec::new();
+        let mut table = |name: &str, same: bool| {
+            if !same {
+                changes.push(format!("[{name}]"));
+            }
+        };
+        table("api", self.api == new.api);
+        table("source", self.source == new.source);
+        table("schedule", self.schedule == new.schedule);
+        table("pipeline", self.pipeline == new.pipeline);
+        table("limits", self.limits == new.limits);
+        for domain in &new.domains {
+            match self.domains.iter().find(|d| d.url == domain.url) {
+                None => changes.push(format!("domain {} added", domain.url)),
+                Some(old) if old != domain => changes.push(format!("domain {} changed", domain.url)),
+                Some(_) => {}
+            }
+        }
+        for domain in &self.domains {
+            if !new.domains.iter().any(|d| d.url == domain.url) {
+                changes.push(format!("domain {} removed", domain.url));
+            }
+        }
+        for (name, module) in &new.probes {
+            match self.probes.get(name) {
+                None => changes.push(format!("probe module {name} added")),
+                Some(old) if old != module => changes.push(format!("probe module {name} changed")),
+                Some(_) => {}
+            }
+        }
+        for name in self.probes.keys() {
+            if !new.probes.contains_key(name) {
+                changes.push(format!("probe module {name} removed"));
+            }
+        }
+        if self.file != new.file {
+            changes.push("file".to_string());
+        }
+        changes
+    }
+
     /// Where `probes/` and relative paths are looked up: the config file's directory, or the
     /// working directory for the embedded default.
     pub fn base_dir(&self) -> PathBuf {
@@ -148,7 +230,8 @@ impl Config {
     }
 }
 
-fn base_dir_of(file: Option<&Path>) -> PathBuf {
+/// The directory `probes/` and relative paths are looked up in, for a config file (or `.`).
+pub fn base_dir_of(file: Option<&Path>) -> PathBuf {
     match file.and_then(Path::parent) {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),

@@ -14,13 +14,14 @@
 //! request budget starts one interval after start-up, so restarts cannot flood the CDN.
 
 mod backend;
+mod reconfigure;
 
 use crate::api;
 use crate::budget::Budget;
-use crate::config::{Config, CronSchedule};
+use crate::config::{Config, CronSchedule, ScheduleConfig, SourceConfig};
 use crate::discover::{DiscoverError, Source};
 use crate::fetch::{FetchSettings, Fetcher};
-use crate::lookup::{check_domains, check_qualities};
+use crate::lookup::{Steer, check_domains, check_qualities};
 use crate::metrics::Metrics;
 use crate::probe::{DomainBook, ProbeReport, VideoFacts, from_videos, probe};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
@@ -29,6 +30,7 @@ use crate::store::{Counts, Store, StoreError};
 use crate::track::{self, ProbeResult, Rules};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -68,12 +70,32 @@ pub struct Stats {
     pub probe_requests: AtomicU64,
 }
 
+/// The settings in force. A reload swaps the whole value; work holds the `Arc` it started
+/// with, so a probe or a request finishes under the settings it began with.
+pub struct Settings {
+    pub config: Config,
+    pub rules: Rules,
+    pub fetcher: Fetcher,
+}
+
+impl Settings {
+    fn new(config: Config) -> Settings {
+        Settings {
+            fetcher: Fetcher::new(FetchSettings::from_limits(&config.limits)),
+            rules: Rules::from_config(&config),
+            config,
+        }
+    }
+}
+
 /// What every loop shares.
 pub struct Shared {
-    pub config: Config,
+    settings: RwLock<Arc<Settings>>,
+    /// Bumped by every applied reload; loops waiting on a schedule look again.
+    generation: tokio::sync::watch::Sender<u64>,
+    config_state: Mutex<reconfigure::ConfigState>,
     pub clock: Clock,
     store: RwLock<Arc<Store>>,
-    pub fetcher: Fetcher,
     pub budget: Budget,
     /// The listing API for video lookups: its own client, so lookups never wait on the crawl.
     videos: Mutex<Source>,
@@ -84,7 +106,6 @@ pub struct Shared {
     /// A background quality check is running (at most one: it only uses spare budget).
     quality_in_flight: AtomicBool,
     pub stats: Stats,
-    rules: Rules,
     pub metrics: Arc<Metrics>,
     /// Unix seconds (appliance clock) of the last stored page and the last stored probe outcome.
     last_page: AtomicI64,
@@ -105,6 +126,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The settings in force now.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn store(&self) -> Arc<Store> {
         self.store.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -133,8 +159,14 @@ impl Shared {
     }
 }
 
-/// Opens the store and runs every loop until `shutdown` is cancelled.
-pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> Result<(), DaemonError> {
+/// Opens the store and runs every loop until `shutdown` is cancelled. With `follow`, edits to
+/// that config file (and the `probes/` beside it) are applied while running.
+pub async fn run(
+    config: Config,
+    clock: Clock,
+    shutdown: CancellationToken,
+    follow: Option<PathBuf>,
+) -> Result<(), DaemonError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| DaemonError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -154,12 +186,14 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         queue = store.queue_len()?,
         "database open"
     );
+    let server_settings = api::ServerSettings::from_config(&config.api);
+    let (server_tx, server_rx) = tokio::sync::watch::channel(server_settings);
     let shared = Arc::new(Shared {
-        fetcher: Fetcher::new(FetchSettings::from_limits(&config.limits)),
         budget: Budget::new(config.limits.requests_per_second),
         videos: Mutex::new(Source::new(&config.source)),
-        rules: Rules::from_config(&config),
-        config,
+        config_state: Mutex::new(reconfigure::ConfigState::new(server_tx)),
+        settings: RwLock::new(Arc::new(Settings::new(config))),
+        generation: tokio::sync::watch::channel(0).0,
         clock,
         store: RwLock::new(Arc::new(store)),
         book: Mutex::new(book),
@@ -176,59 +210,60 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
         lookups: Mutex::new(backend::Lookups::default()),
     });
     backend::describe(&shared.metrics);
+    reconfigure::describe(&shared.metrics);
+    let settings = shared.settings();
+    let config = &settings.config;
     info!(
-        source = shared.config.source.kind.name(),
-        domains = shared.config.domains.iter().filter(|d| d.enabled).count(),
-        requests_per_second = shared.config.limits.requests_per_second,
+        source = config.source.kind.name(),
+        domains = config.domains.iter().filter(|d| d.enabled).count(),
+        requests_per_second = config.limits.requests_per_second,
         "vodprobe serve started"
     );
-    let listener = tokio::net::TcpListener::bind(shared.config.api.listen)
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .map_err(|source| DaemonError::Listen {
-            address: shared.config.api.listen.to_string(),
+            address: config.api.listen.to_string(),
             source,
         })?;
     let address = listener
         .local_addr()
-        .map_or_else(|_| shared.config.api.listen.to_string(), |a| a.to_string());
+        .map_or_else(|_| config.api.listen.to_string(), |a| a.to_string());
     info!("API listening on http://{address}/ (try /api/v1/vods, /healthz, /metrics)");
+    drop(settings);
     let tracker = TaskTracker::new();
-    let schedule = shared.config.schedule.clone();
     let api_backend: Arc<dyn api::Backend> = Arc::new(backend::ApiBackend(shared.clone()));
     let api_done = CancellationToken::new();
     let api_task = tokio::spawn({
         let api_done = api_done.clone();
-        let settings = api::ServerSettings::from_config(&shared.config.api);
-        async move { api::serve(listener, api_backend, settings, api_done).await }
+        async move { api::serve(listener, api_backend, server_rx, api_done).await }
     });
     backend::refresh_counts(shared.clone()).await;
     tracker.spawn(every(
         shared.clone(),
-        schedule.counts.clone(),
+        |s| &s.counts,
         shutdown.clone(),
         backend::refresh_counts,
     ));
-    tracker.spawn(discover_loop(
-        shared.clone(),
-        schedule.discover.clone(),
-        shutdown.clone(),
-    ));
+    tracker.spawn(discover_loop(shared.clone(), shutdown.clone()));
     let probe_tracker = tracker.clone();
     let probe_shutdown = shutdown.clone();
     tracker.spawn(every(
         shared.clone(),
-        schedule.probe,
+        |s| &s.probe,
         shutdown.clone(),
         move |shared| start_due_probes(shared, probe_tracker.clone(), probe_shutdown.clone()),
     ));
     tracker.spawn(every(
         shared.clone(),
-        schedule.health,
+        |s| &s.health,
         shutdown.clone(),
         check_health,
     ));
-    tracker.spawn(every(shared.clone(), schedule.prune, shutdown.clone(), prune));
+    tracker.spawn(every(shared.clone(), |s| &s.prune, shutdown.clone(), prune));
     tracker.spawn(report_status(shared.clone(), shutdown.clone()));
+    if let Some(file) = follow {
+        tracker.spawn(reconfigure::follow(shared.clone(), file, shutdown.clone()));
+    }
     shutdown.cancelled().await;
     info!(
         "shutting down: finishing in-flight work (at most {}s)",
@@ -249,33 +284,52 @@ pub async fn run(config: Config, clock: Clock, shutdown: CancellationToken) -> R
     Ok(())
 }
 
-/// Waits for the next run of `schedule`; `false` on shutdown or when no run is left. Runs
-/// missed while the job was busy are coalesced: the next run is counted from now.
-async fn wait_for_next_run(shared: &Shared, schedule: &CronSchedule, shutdown: &CancellationToken) -> bool {
-    let Some(next) = next_run(&schedule.schedule, shared.clock.now_ms()) else {
-        warn!(schedule = %schedule.text, "the schedule has no future run; the job stops");
-        return false;
-    };
-    tokio::select! {
-        _ = shutdown.cancelled() => false,
-        _ = tokio::time::sleep(shared.clock.real_until(next)) => true,
+/// Picks one job's schedule out of the settings in force.
+type Pick = fn(&ScheduleConfig) -> &CronSchedule;
+
+/// Waits for the next run of the schedule `pick` names in the settings in force; `false` on
+/// shutdown. Runs missed while the job was busy are coalesced: the next run is counted from
+/// now. A reload makes it look again, so a changed schedule applies at once.
+async fn wait_for_next_run(shared: &Shared, pick: Pick, shutdown: &CancellationToken) -> bool {
+    let mut reloads = shared.generation.subscribe();
+    loop {
+        let schedule = pick(&shared.settings().config.schedule).clone();
+        let wait = match next_run(&schedule.schedule, shared.clock.now_ms()) {
+            Some(next) => shared.clock.real_until(next),
+            None => {
+                warn!(
+                    schedule = %schedule.text,
+                    "the schedule has no future run; the job waits for a new one in config.toml"
+                );
+                Duration::MAX
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(wait.min(Duration::from_secs(86_400 * 365))) => return true,
+            changed = reloads.changed() => {
+                if changed.is_err() {
+                    return false;
+                }
+            }
+        }
     }
 }
 
-/// Runs `job` at every run of `schedule` until shutdown.
-async fn every<F, Fut>(shared: Arc<Shared>, schedule: CronSchedule, shutdown: CancellationToken, mut job: F)
+/// Runs `job` at every run of the schedule `pick` names until shutdown.
+async fn every<F, Fut>(shared: Arc<Shared>, pick: Pick, shutdown: CancellationToken, mut job: F)
 where
     F: FnMut(Arc<Shared>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    while wait_for_next_run(&shared, &schedule, &shutdown).await {
+    while wait_for_next_run(&shared, pick, &shutdown).await {
         job(shared.clone()).await;
     }
 }
 
-async fn discover_loop(shared: Arc<Shared>, schedule: CronSchedule, shutdown: CancellationToken) {
-    let mut crawl = Crawl::new(&shared.config);
-    while wait_for_next_run(&shared, &schedule, &shutdown).await {
+async fn discover_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut crawl = Crawl::new(&shared.settings().config);
+    while wait_for_next_run(&shared, |s| &s.discover, &shutdown).await {
         crawl.tick(&shared).await;
     }
 }
@@ -290,6 +344,8 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 /// The crawler's position in the listing, kept between ticks.
 struct Crawl {
     source: Arc<Mutex<Source>>,
+    /// What `source` was built from: a reload that changes it restarts the crawl.
+    source_config: SourceConfig,
     cursor: Option<String>,
     /// Clock time the current pass started from the top.
     pass_started: Option<i64>,
@@ -304,6 +360,7 @@ impl Crawl {
     fn new(config: &Config) -> Crawl {
         Crawl {
             source: Arc::new(Mutex::new(Source::new(&config.source))),
+            source_config: config.source.clone(),
             cursor: None,
             pass_started: None,
             pages_in_pass: 0,
@@ -315,11 +372,19 @@ impl Crawl {
 
     /// Fetches the pages this tick's share of `pages_per_second` allows, continuing the pass.
     async fn tick(&mut self, shared: &Arc<Shared>) {
+        let settings = shared.settings();
+        if settings.config.source != self.source_config {
+            info!(
+                source = settings.config.source.kind.name(),
+                "live listing settings changed: the crawl starts again from the top"
+            );
+            *self = Crawl::new(&settings.config);
+        }
         let now_real = Instant::now();
         if self.paused_until.is_some_and(|until| until > now_real) {
             return;
         }
-        let rate = shared.config.source.pages_per_second;
+        let rate = settings.config.source.pages_per_second;
         let since = self
             .last_tick
             .map_or(Duration::from_secs(1), |t| now_real.duration_since(t));
@@ -329,17 +394,17 @@ impl Crawl {
             if page_index > 0 {
                 tokio::time::sleep(Duration::from_secs_f64(1.0 / rate)).await;
             }
-            if !self.fetch_one(shared).await {
+            if !self.fetch_one(shared, &settings).await {
                 break;
             }
         }
     }
 
     /// One page; `false` when the tick should stop (pass finished or an error).
-    async fn fetch_one(&mut self, shared: &Arc<Shared>) -> bool {
+    async fn fetch_one(&mut self, shared: &Arc<Shared>, settings: &Settings) -> bool {
         let now = shared.now();
         let pass_started = *self.pass_started.get_or_insert(now);
-        let restart_every = shared.config.source.restart_every.as_secs() as i64;
+        let restart_every = settings.config.source.restart_every.as_secs() as i64;
         if self.cursor.is_some() && now - pass_started >= restart_every {
             debug!(
                 pages = self.pages_in_pass,
@@ -349,7 +414,7 @@ impl Crawl {
             return false;
         }
         let source = self.source.clone();
-        let fetcher = shared.fetcher.clone();
+        let fetcher = settings.fetcher.clone();
         let cursor = self.cursor.clone();
         let page = blocking(move || lock(&source).page(&fetcher, cursor.as_deref())).await;
         let page = match page {
@@ -394,7 +459,7 @@ impl Crawl {
         }
         self.pages_in_pass += 1;
         shared.stats.pages.fetch_add(1, Ordering::Relaxed);
-        let floor = shared.config.source.min_viewers_observe;
+        let floor = settings.config.source.min_viewers_observe;
         let reached_floor = page.sightings.last().is_none_or(|s| s.viewers < floor);
         let sightings: Vec<Sighting> = page
             .sightings
@@ -467,7 +532,8 @@ fn apply_page(shared: &Shared, sightings: &[Sighting], now: i64) -> Result<(), S
             live_of_streamer.insert(sighting.streamer_id, latest);
         }
     }
-    let update = track::apply_sightings(sightings, &known, &live_of_streamer, now, &shared.rules);
+    let rules = &shared.settings().rules;
+    let update = track::apply_sightings(sightings, &known, &live_of_streamer, now, rules);
     store.apply(&update.write, &update.delete)
 }
 
@@ -476,7 +542,8 @@ fn end_unseen(shared: &Shared, pass_started: i64, complete: bool) -> Result<usiz
     let _records = lock(&shared.records);
     let live = store.live()?;
     let now = shared.now();
-    let mut update = track::end_unseen(&live, pass_started.min(now), &shared.rules);
+    let settings = shared.settings();
+    let mut update = track::end_unseen(&live, pass_started.min(now), &settings.rules);
     if complete {
         let ended: HashSet<StreamKey> = update
             .write
@@ -489,7 +556,7 @@ fn end_unseen(shared: &Shared, pass_started: i64, complete: bool) -> Result<usiz
             &still_live,
             pass_started,
             now,
-            &shared.rules,
+            &settings.rules,
         ));
     }
     let ended = update.write.len() + update.delete.len();
@@ -601,14 +668,14 @@ fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
             return;
         }
     };
-    let stop = || shutdown.is_cancelled();
+    let settings = shared.settings();
     let check = check_qualities(
-        &shared.config,
-        &shared.fetcher,
+        &settings.config,
+        &settings.fetcher,
         &shared.budget,
         &archive.domain,
         &archive.url,
-        &stop,
+        &Steering::new(shared, shutdown),
     );
     shared
         .metrics
@@ -642,10 +709,10 @@ fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
 
 /// Asks the channel's video list where the broadcast's playlist is (a listing API request, not
 /// a CDN one). `None` when the list could not be read.
-fn video_lookup(shared: &Shared, record: &StreamRecord) -> Option<VideoFacts> {
-    match lock(&shared.videos).videos(&shared.fetcher, record.streamer_id, 20) {
+fn video_lookup(shared: &Shared, settings: &Settings, record: &StreamRecord) -> Option<VideoFacts> {
+    match lock(&shared.videos).videos(&settings.fetcher, record.streamer_id, 20) {
         Ok(videos) => {
-            let facts = from_videos(&shared.config, record, &videos);
+            let facts = from_videos(&settings.config, record, &videos);
             if let Some(domain) = &facts.unknown_domain {
                 warn!(
                     login = %record.login,
@@ -663,15 +730,52 @@ fn video_lookup(shared: &Shared, record: &StreamRecord) -> Option<VideoFacts> {
     }
 }
 
+/// Steers a probe or quality check: it stops at shutdown, and stops asking a domain as soon as
+/// a reload removes or disables it (the rest of the work keeps the settings it started with).
+struct Steering<'a> {
+    shared: &'a Shared,
+    shutdown: &'a CancellationToken,
+    started_under: u64,
+}
+
+impl<'a> Steering<'a> {
+    fn new(shared: &'a Shared, shutdown: &'a CancellationToken) -> Steering<'a> {
+        Steering {
+            shared,
+            shutdown,
+            started_under: *shared.generation.borrow(),
+        }
+    }
+}
+
+impl Steer for Steering<'_> {
+    fn stop(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    fn withdrawn(&self, domain_url: &str) -> bool {
+        if *self.shared.generation.borrow() == self.started_under {
+            return false;
+        }
+        let settings = self.shared.settings();
+        !settings
+            .config
+            .domains
+            .iter()
+            .any(|domain| domain.url == domain_url && domain.enabled)
+    }
+}
+
 /// Probes one record and writes the outcome. Blocking. On shutdown the probe is handed back:
 /// nothing is written and the record stays due.
 fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationToken) {
     let store = shared.store();
+    let settings = shared.settings();
     let mut public = None;
     let mut channel_hint = None;
     let mut no_archive_while_live = false;
     if record.probe.learned.is_none()
-        && let Some(facts) = video_lookup(shared, &record)
+        && let Some(facts) = video_lookup(shared, &settings, &record)
     {
         // Twitch creates the archive video when a stream starts: none for this live broadcast,
         // and none at all for the channel, means no archive is being written. Learning now
@@ -695,20 +799,19 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
             .or(channel_hint),
     };
     let book = lock(&shared.book).clone();
-    let stop = || shutdown.is_cancelled();
     let probed = if no_archive_while_live {
         let reason = "live without an archive video: searched when it ends".to_string();
         Some((ProbeResult::Deferred { reason }, ProbeReport::default()))
     } else {
         probe(
-            &shared.config,
-            &shared.fetcher,
+            &settings.config,
+            &settings.fetcher,
             &shared.budget,
             &record,
             hint.as_ref(),
             &book,
             shared.now(),
-            &stop,
+            &Steering::new(shared, shutdown),
         )
     };
     let Some((result, report)) = probed else {
@@ -772,7 +875,7 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
         ProbeResult::Deferred { .. } => &shared.stats.deferred,
     };
     counter.fetch_add(1, Ordering::Relaxed);
-    let mut updated = track::after_probe(fresh, result, now, &shared.rules);
+    let mut updated = track::after_probe(fresh, result, now, &settings.rules);
     if public.is_some() {
         updated.public = public;
     }
@@ -806,14 +909,15 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
 /// Keeps the probe queue within `max_queue` (see `track::shed_backlog`).
 async fn bound_queue(shared: &Arc<Shared>) {
     let worker = shared.clone();
+    let max_queue = shared.settings().config.pipeline.max_queue;
     let shed = blocking(move || {
         let store = worker.store();
-        if store.queue_len()? <= worker.config.pipeline.max_queue as u64 {
+        if store.queue_len()? <= max_queue as u64 {
             return Ok(0);
         }
         let _records = lock(&worker.records);
         let queued = store.due(i64::MAX, usize::MAX)?;
-        let shed = track::shed_backlog(queued, worker.config.pipeline.max_queue);
+        let shed = track::shed_backlog(queued, max_queue);
         store.put_streams(&shed)?;
         Ok::<_, StoreError>(shed.len())
     })
@@ -822,7 +926,7 @@ async fn bound_queue(shared: &Arc<Shared>) {
         Ok(Ok(0)) => {}
         Ok(Ok(count)) => warn!(
             count,
-            max_queue = shared.config.pipeline.max_queue,
+            max_queue,
             "probe queue over max_queue: dropped the least viewed waiting broadcasts; raise \
              limits.requests_per_second or min_viewers_record if this repeats"
         ),
@@ -836,7 +940,11 @@ async fn bound_queue(shared: &Arc<Shared>) {
 
 async fn check_health(shared: Arc<Shared>) {
     let worker = shared.clone();
-    let results = blocking(move || check_domains(&worker.config, &worker.fetcher, &worker.budget)).await;
+    let results = blocking(move || {
+        let settings = worker.settings();
+        check_domains(&settings.config, &settings.fetcher, &worker.budget)
+    })
+    .await;
     let Ok(results) = results else {
         return;
     };
@@ -875,7 +983,7 @@ async fn save_book(shared: &Arc<Shared>) {
 }
 
 async fn prune(shared: Arc<Shared>) {
-    let cutoff = shared.now() - shared.config.pipeline.retention.as_secs() as i64;
+    let cutoff = shared.now() - shared.settings().config.pipeline.retention.as_secs() as i64;
     let worker = shared.clone();
     match blocking(move || worker.store().prune(cutoff, 1000)).await {
         Ok(Ok(0)) => {}

@@ -15,7 +15,7 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 /// Bounds applied to every request.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FetchSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod playlist;
 pub mod probe;
 pub mod record;
+pub mod reload;
 pub mod schedule;
 pub mod sim;
 pub mod store;

@@ -189,7 +189,7 @@ pub fn check_qualities(
     budget: &Budget,
     domain_url: &str,
     playlist_url: &str,
-    stop: &dyn Fn() -> bool,
+    steer: &dyn Steer,
 ) -> QualityCheck {
     let mut check = QualityCheck::default();
     let Some(domain) = config.domains.iter().find(|d| d.url == domain_url) else {
@@ -208,8 +208,13 @@ pub fn check_qualities(
     check.qualities.push(primary.to_string());
     for quality in module.qualities.iter().skip(1) {
         loop {
-            if stop() {
+            if steer.stop() {
                 check.unfinished = Some("stopped".to_string());
+                return check;
+            }
+            if steer.withdrawn(&domain.url) {
+                check.unfinished = Some(format!("{} is no longer configured", domain.url));
+                check.impossible = true;
                 return check;
             }
             match budget.try_take(&domain.url, domain.requests_per_second, Instant::now()) {
@@ -252,15 +257,15 @@ pub fn lookup(
     lookup_under(config, fetcher, &budget, request, limits, &|| false, on_progress)
 }
 
-/// [`lookup`] under a budget shared with other work (the appliance's admin lookups), stopping
-/// early when `stop()` turns true.
+/// [`lookup`] under a budget shared with other work (the appliance's admin lookups), steered
+/// by its owner (see [`Steer`]).
 pub fn lookup_under(
     config: &Config,
     fetcher: &Fetcher,
     budget: &Budget,
     request: &LookupRequest,
     limits: LookupLimits,
-    stop: &dyn Fn() -> bool,
+    steer: &dyn Steer,
     on_progress: impl FnMut(Progress),
 ) -> Result<LookupOutcome, LookupError> {
     let plans: Vec<DomainPlan<'_>> = config
@@ -291,14 +296,32 @@ pub fn lookup_under(
         candidates,
         request,
         limits,
-        stop,
+        steer,
         on_progress,
     )
 }
 
+/// How a search's owner steers it while it runs.
+pub trait Steer {
+    /// End the search early (shutdown): nothing is concluded.
+    fn stop(&self) -> bool;
+    /// The domain was removed from the running configuration (or disabled) since the search
+    /// began: ask it nothing more.
+    fn withdrawn(&self, _domain_url: &str) -> bool {
+        false
+    }
+}
+
+/// A plain stop flag steers a search too.
+impl<F: Fn() -> bool> Steer for F {
+    fn stop(&self) -> bool {
+        self()
+    }
+}
+
 /// Asks `candidates` (indexes into `config.domains`, most promising first) under `budget`
 /// until one is a playlist; with `request.all_domains`, then asks the same path everywhere.
-/// When `stop()` turns true the search ends early with `interrupted` set (shutdown).
+/// When `steer.stop()` turns true the search ends early with `interrupted` set (shutdown).
 #[allow(clippy::too_many_arguments)]
 pub fn search(
     config: &Config,
@@ -307,7 +330,7 @@ pub fn search(
     candidates: Vec<Candidate>,
     request: &LookupRequest,
     limits: LookupLimits,
-    stop: &dyn Fn() -> bool,
+    steer: &dyn Steer,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<LookupOutcome, LookupError> {
     let started = Instant::now();
@@ -379,13 +402,18 @@ pub fn search(
         if found.is_some() && !request.all_domains {
             break;
         }
-        if stop() {
+        if steer.stop() {
             interrupted = true;
             break;
         }
         match search.next_eligible(&domains) {
             Some(index) => {
-                let domain = &domains[index_domain(&search, index)].config;
+                let domain_index = index_domain(&search, index);
+                let domain = &domains[domain_index].config;
+                if steer.withdrawn(&domain.url) {
+                    search.drop_domain(domain_index);
+                    continue;
+                }
                 match budget.try_take(&domain.url, domain.requests_per_second, Instant::now()) {
                     Ok(()) => search.dispatch(index, &mut domains),
                     Err(ready) => search.wait_for_result(ready.saturating_duration_since(Instant::now())),
@@ -496,6 +524,15 @@ impl Search<'_> {
             }
         }
         None
+    }
+
+    /// Forgets every pending candidate on `domain`.
+    fn drop_domain(&mut self, domain: usize) {
+        for slot in &mut self.pending {
+            if slot.as_ref().is_some_and(|candidate| candidate.domain == domain) {
+                *slot = None;
+            }
+        }
     }
 
     fn dispatch(&mut self, index: usize, domains: &mut [DomainState<'_>]) {

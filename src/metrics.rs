@@ -123,6 +123,14 @@ impl Metrics {
         });
     }
 
+    /// Drops one series (a gauge whose subject is gone, such as a removed domain).
+    pub fn remove(&self, name: &str, labels: &[(&str, &str)]) {
+        let key = label_set(labels);
+        self.with(name, |family| {
+            family.values.remove(&key);
+        });
+    }
+
     /// Records one observation (seconds) in a latency histogram.
     pub fn observe(&self, name: &str, labels: &[(&str, &str)], seconds: f64) {
         let key = label_set(labels);

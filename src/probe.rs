@@ -12,7 +12,7 @@ use crate::budget::Budget;
 use crate::config::Config;
 use crate::discover::VideoHint;
 use crate::fetch::Fetcher;
-use crate::lookup::{LookupError, LookupLimits, LookupRequest, search};
+use crate::lookup::{LookupError, LookupLimits, LookupRequest, Steer, search};
 use crate::record::{ArchiveInfo, Learned, StreamRecord};
 use crate::track::ProbeResult;
 use probes::{Candidate, DomainPlan, TimeGuess, TimestampForm};
@@ -217,7 +217,7 @@ pub struct ProbeReport {
 }
 
 /// Probes one broadcast under the shared budget. Blocking; run it off the async threads.
-/// Returns `None` when `stop()` interrupted it: the probe is handed back and stays due.
+/// Returns `None` when `steer.stop()` interrupted it: the probe is handed back and stays due.
 #[allow(clippy::too_many_arguments)]
 pub fn probe(
     config: &Config,
@@ -227,7 +227,7 @@ pub fn probe(
     streamer_hint: Option<&Learned>,
     book: &DomainBook,
     now: i64,
-    stop: &dyn Fn() -> bool,
+    steer: &dyn Steer,
 ) -> Option<(ProbeResult, ProbeReport)> {
     let (list, skipped) = candidates(config, record, streamer_hint, book);
     let mut report = ProbeReport::default();
@@ -257,7 +257,7 @@ pub fn probe(
         max_in_flight_per_domain: 2,
     };
     let asked: HashSet<usize> = list.iter().map(|c| c.domain).collect();
-    let outcome = match search(config, fetcher, budget, list, &request, limits, stop, |_| {}) {
+    let outcome = match search(config, fetcher, budget, list, &request, limits, steer, |_| {}) {
         Ok(outcome) if outcome.interrupted => return None,
         Ok(outcome) => outcome,
         Err(LookupError::NoDomainAnswered { failures }) => {

@@ -12,6 +12,9 @@
 //! * headers are capped (hyper's read buffer) and bodies by the routes;
 //! * shutdown stops accepting, asks every connection to finish its request, and gives up
 //!   after `shutdown_grace`.
+//!
+//! The settings arrive through a watch channel, so a configuration reload applies to the next
+//! request (the cap) and the next connection (timeouts); open connections keep theirs.
 
 use super::Backend;
 use super::handlers::ApiError;
@@ -29,7 +32,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,7 +43,7 @@ use warp::http::{HeaderValue, Method, Request};
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ServerSettings {
     pub max_concurrent_requests: usize,
     pub max_connections: usize,
@@ -87,8 +90,30 @@ fn route_label(method: &Method, path: &str) -> &'static str {
 struct RequestContext {
     backend: Arc<dyn Backend>,
     metrics: Arc<Metrics>,
-    requests: Arc<Semaphore>,
-    max_concurrent_requests: usize,
+    in_flight: AtomicUsize,
+    settings: watch::Receiver<ServerSettings>,
+}
+
+/// One request slot of `RequestContext::in_flight`, given back on drop (hyper drops the
+/// handler's future when its client goes away).
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl RequestContext {
+    /// A slot if fewer than `max_concurrent_requests` are in flight, else the cap.
+    fn try_slot(&self) -> Result<Slot<'_>, usize> {
+        let cap = self.settings.borrow().max_concurrent_requests;
+        let slot = Slot(&self.in_flight);
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= cap {
+            return Err(cap);
+        }
+        Ok(slot)
+    }
 }
 
 /// A socket that notes when it last moved a byte.
@@ -165,7 +190,7 @@ fn describe_metrics(metrics: &Metrics) {
 pub async fn serve(
     listener: TcpListener,
     backend: Arc<dyn Backend>,
-    settings: ServerSettings,
+    mut settings: watch::Receiver<ServerSettings>,
     shutdown: CancellationToken,
 ) {
     let metrics = backend.metrics();
@@ -173,14 +198,20 @@ pub async fn serve(
     let context = Arc::new(RequestContext {
         backend: backend.clone(),
         metrics: metrics.clone(),
-        requests: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
-        max_concurrent_requests: settings.max_concurrent_requests,
+        in_flight: AtomicUsize::new(0),
+        settings: settings.clone(),
     });
-    let connections = Arc::new(Semaphore::new(settings.max_connections));
+    let mut max_connections = settings.borrow_and_update().max_connections;
+    let connections = Arc::new(Semaphore::new(max_connections));
     let open = Arc::new(AtomicUsize::new(0));
     let service = warp::service(routes(backend));
     let tracker = TaskTracker::new();
     loop {
+        if settings.has_changed().unwrap_or(false) {
+            let wanted = settings.borrow_and_update().max_connections;
+            resize(&connections, max_connections, wanted);
+            max_connections = wanted;
+        }
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -207,6 +238,7 @@ pub async fn serve(
         let service = service.clone();
         let shutdown = shutdown.clone();
         let open = open.clone();
+        let settings = *settings.borrow();
         tracker.spawn(async move {
             connection(stream, context.clone(), service, settings, shutdown).await;
             let open_now = open.fetch_sub(1, Ordering::Relaxed) - 1;
@@ -217,7 +249,24 @@ pub async fn serve(
         });
     }
     tracker.close();
-    let _ = tokio::time::timeout(settings.shutdown_grace, tracker.wait()).await;
+    let grace = settings.borrow().shutdown_grace;
+    let _ = tokio::time::timeout(grace, tracker.wait()).await;
+}
+
+/// Changes the connection cap from `from` to `to`. Shrinking waits for connections to close:
+/// the surplus permits are taken as they come back and never returned.
+fn resize(connections: &Arc<Semaphore>, from: usize, to: usize) {
+    if to > from {
+        connections.add_permits(to - from);
+    } else if to < from {
+        let surplus = u32::try_from(from - to).unwrap_or(u32::MAX);
+        let connections = connections.clone();
+        tokio::spawn(async move {
+            if let Ok(permits) = connections.acquire_many_owned(surplus).await {
+                permits.forget();
+            }
+        });
+    }
 }
 
 async fn connection<S>(
@@ -298,18 +347,17 @@ where
     let mut response = if request.method() == Method::OPTIONS {
         preflight()
     } else {
-        match context.requests.clone().try_acquire_owned() {
-            Ok(permit) => {
+        match context.try_slot() {
+            Ok(slot) => {
                 let response = match service.call(request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                drop(permit);
+                drop(slot);
                 response
             }
-            Err(_) => to_response(Err(ApiError::unavailable(format!(
-                "over {} requests in flight; retry shortly",
-                context.max_concurrent_requests
+            Err(cap) => to_response(Err(ApiError::unavailable(format!(
+                "over {cap} requests in flight; retry shortly"
             )))),
         }
     };

@@ -82,5 +82,5 @@ pub fn run(args: DemoArgs) -> Exit {
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    serve(config, clock)
+    serve(config, clock, None)
 }

@@ -30,11 +30,13 @@ pub fn run(args: ServeArgs) -> Exit {
         None if args.clock_speed != 1.0 => Clock::accelerated(Clock::system().now(), args.clock_speed),
         None => Clock::system(),
     };
-    serve(config, clock)
+    // Follow the file given, or ./config.toml (which may appear later) for the default.
+    let follow = args.config.unwrap_or_else(|| PathBuf::from("config.toml"));
+    serve(config, clock, Some(follow))
 }
 
 /// Runs the daemon on a small runtime (a Pi has few cores) until a signal arrives.
-pub fn serve(config: Config, clock: Clock) -> Exit {
+pub fn serve(config: Config, clock: Clock, follow: Option<PathBuf>) -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(32)
@@ -50,7 +52,7 @@ pub fn serve(config: Config, clock: Clock) -> Exit {
     let exit = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        match daemon::run(config, clock, shutdown).await {
+        match daemon::run(config, clock, shutdown, follow).await {
             Ok(()) => Exit::Success,
             Err(error) => {
                 error!("{error}");

@@ -1,7 +1,7 @@
 //! The appliance as the API sees it: [`api::Backend`] over the daemon's shared state, the
 //! scheduled refresh of the counts, and admin lookups run under the pipeline's budget.
 
-use super::{Shared, blocking, lock};
+use super::{Shared, Steering, blocking, lock};
 use crate::api::{self, ApiError, ComponentStatus, DomainStatus, Health, LookupInput, LookupState};
 use crate::lookup::{LookupLimits, LookupRequest, lookup_under};
 use crate::metrics::{Kind, Metrics};
@@ -11,6 +11,7 @@ use crate::time_input::parse_time;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 /// Finished lookups kept for `GET /api/v1/lookups/{id}`.
@@ -138,16 +139,17 @@ impl api::Backend for ApiBackend {
     }
 
     fn admin_token(&self) -> String {
-        self.0.config.api.admin_token.clone()
+        self.0.settings().config.api.admin_token.clone()
     }
 
     fn cors_origin(&self) -> String {
-        self.0.config.api.cors_origin.clone()
+        self.0.settings().config.api.cors_origin.clone()
     }
 
     fn domains(&self) -> Vec<DomainStatus> {
+        let settings = self.0.settings();
         let book = lock(&self.0.book);
-        self.0
+        settings
             .config
             .domains
             .iter()
@@ -188,13 +190,7 @@ impl api::Backend for ApiBackend {
             Some(error) => ComponentStatus::failed(error),
             None => ComponentStatus::ok(),
         };
-        let config = ComponentStatus {
-            ok: true,
-            message: Some(match &shared.config.file {
-                Some(path) => format!("loaded from {}", path.display()),
-                None => "the built-in default".to_string(),
-            }),
-        };
+        let config = lock(&shared.config_state).status(&shared.settings().config);
         let degraded = !store_status.ok || !config.ok;
         Health {
             status: if degraded { "degraded" } else { "ok" },
@@ -241,7 +237,7 @@ impl api::Backend for ApiBackend {
         metrics.set(
             "vodprobe_budget_requests_per_second",
             &[],
-            shared.config.limits.requests_per_second,
+            shared.settings().config.limits.requests_per_second,
         );
         let stats = &shared.stats;
         metrics.set(
@@ -254,8 +250,9 @@ impl api::Backend for ApiBackend {
             &[],
             stats.listing_errors.load(Ordering::Relaxed) as f64,
         );
+        let settings = shared.settings();
         let book = lock(&shared.book);
-        for domain in &shared.config.domains {
+        for domain in &settings.config.domains {
             let entry = book.domains.get(&domain.url);
             let labels = [("domain", domain.url.as_str())];
             metrics.set(
@@ -342,7 +339,7 @@ impl api::Backend for ApiBackend {
         let shared = &self.0;
         let now = shared.now();
         // One more probe each: a miss goes straight back to not_found, a hit is archived.
-        let retries = shared.config.pipeline.retries.len() as u32;
+        let retries = shared.settings().config.pipeline.retries.len() as u32;
         let _records = lock(&shared.records);
         let store = shared.store();
         let changed = store
@@ -368,14 +365,16 @@ fn run_lookup(shared: &Shared, id: u64, request: &LookupRequest) {
             change(state);
         }
     };
-    let limits = LookupLimits::from_config(&shared.config);
+    let settings = shared.settings();
+    let limits = LookupLimits::from_config(&settings.config);
+    let never = CancellationToken::new();
     let outcome = lookup_under(
-        &shared.config,
-        &shared.fetcher,
+        &settings.config,
+        &settings.fetcher,
         &shared.budget,
         request,
         limits,
-        &|| false,
+        &Steering::new(shared, &never),
         |progress| update(&|state| state.requests = progress.requests as u64),
     );
     let finished = time_text(shared.now());
