@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::probe::{DomainBook, ProbeReport, VideoFacts, from_videos, probe};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
 use crate::schedule::{Clock, next_run};
-use crate::store::{Counts, Store, StoreError};
+use crate::store::{Counts, PackingStep, Store, StoreError};
 use crate::track::{self, ProbeResult, Rules};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -261,6 +261,7 @@ pub async fn run(
     ));
     tracker.spawn(every(shared.clone(), |s| &s.prune, shutdown.clone(), prune));
     tracker.spawn(report_status(shared.clone(), shutdown.clone()));
+    tracker.spawn(pack_playlists(shared.clone(), shutdown.clone()));
     if let Some(file) = follow {
         tracker.spawn(reconfigure::follow(shared.clone(), file, shutdown.clone()));
     }
@@ -993,6 +994,69 @@ async fn prune(shared: Arc<Shared>) {
             shared.recover_store(&error);
         }
         Err(message) => error!("prune failed: {message}"),
+    }
+}
+
+/// Playlists per transaction when an older file's playlists are converted.
+const PACKING_BATCH: usize = 500;
+
+/// Converts the zstd playlists of a file from before schema 3 to the structural encoding, a
+/// batch at a time between the pipeline's own writes. Reads work throughout; a restart resumes.
+async fn pack_playlists(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let started = Instant::now();
+    let mut total = PackingStep::default();
+    let mut last_report = Instant::now();
+    while !shutdown.is_cancelled() {
+        let worker = shared.clone();
+        match blocking(move || worker.store().pack_playlists(PACKING_BATCH)).await {
+            Ok(Ok(step)) => {
+                if total.examined == 0 && !step.done {
+                    info!(
+                        "converting archived playlists to the compact encoding in the background; \
+                         everything stays readable meanwhile and a restart resumes it"
+                    );
+                }
+                total.examined += step.examined;
+                total.converted += step.converted;
+                total.bytes_before += step.bytes_before;
+                total.bytes_after += step.bytes_after;
+                if step.done || last_report.elapsed() > Duration::from_secs(30) {
+                    last_report = Instant::now();
+                    if total.examined > 0 {
+                        info!(
+                            examined = total.examined,
+                            converted = total.converted,
+                            mib_before = total.bytes_before as f64 / 1_048_576.0,
+                            mib_after = total.bytes_after as f64 / 1_048_576.0,
+                            seconds = started.elapsed().as_secs(),
+                            "{}",
+                            if step.done {
+                                "playlist conversion finished"
+                            } else {
+                                "playlist conversion"
+                            }
+                        );
+                    }
+                }
+                if step.done {
+                    return;
+                }
+            }
+            Ok(Err(error)) => {
+                error!("playlist conversion failed: {error}; retrying in a minute");
+                shared.recover_store(&error);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                }
+            }
+            Err(message) => {
+                error!("playlist conversion task failed: {message}; it resumes at the next start");
+                return;
+            }
+        }
+        // Leave room for the pipeline's writes (redb runs one write transaction at a time).
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

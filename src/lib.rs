@@ -14,6 +14,7 @@ pub mod discover;
 pub mod fetch;
 pub mod lookup;
 pub mod metrics;
+pub mod packed;
 pub mod playlist;
 pub mod probe;
 pub mod record;

@@ -38,7 +38,11 @@
 //!   (and a frozen copy of the old struct to decode tag `1`); old records stay readable. An
 //!   unknown tag, an empty value, trailing bytes or a record whose own key differs from its
 //!   table key is [`StoreError::Corrupt`], naming the key.
-//! * `playlists_v1` values: tag `1` = zstd (level 3) of the playlist's UTF-8 text.
+//! * `playlists_v1` values: tag `1` = zstd (level 3) of the playlist's UTF-8 text; tag `2` =
+//!   the structural encoding of `crate::packed` (a Twitch playlist in a few dozen bytes), used
+//!   when it decodes back to the exact text and is the smaller. Schema 3 introduced tag 2:
+//!   files from schema 2 have their zstd playlists converted in the background, resumably
+//!   (`pack_playlists`; cursor in `state_v1`, `playlists_packed` in `meta_v1` when done).
 //! * `due_v1` is the probe queue: one entry per record whose `probe.next_due` is `Some`, ordered
 //!   by due time, so "what is due now" is a prefix scan.
 //! * `by_streamer_v1` and `by_stream_id_v1` answer "this streamer's broadcasts" and "every
@@ -97,14 +101,22 @@ mod query_tests;
 mod tests;
 
 /// The schema this binary writes and the newest it can read.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 const SCHEMA_VERSION_NAME: &str = "schema_version";
 
 /// `streams_v1` tag: postcard of `StreamRecord`.
 const RECORD_POSTCARD: u8 = 1;
 /// `playlists_v1` tag: zstd of the UTF-8 playlist text.
 const PLAYLIST_ZSTD: u8 = 1;
+/// `playlists_v1` tag: the structural encoding of `crate::packed`.
+const PLAYLIST_PACKED: u8 = 2;
 const PLAYLIST_ZSTD_LEVEL: i32 = 3;
+/// A packed playlist this small is kept without trying zstd (Twitch's pack to ~30 bytes).
+const PACKED_GOOD_ENOUGH: usize = 256;
+/// `state_v1` entry: the last playlist key the tag-1 → tag-2 conversion has passed.
+const PACKING_CURSOR: &str = "store.packing_cursor";
+/// `meta_v1` entry: 1 once every tag-1 playlist has been offered the structural encoding.
+const PACKING_DONE: &str = "playlists_packed";
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
 const STREAMS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("streams_v1");
@@ -202,6 +214,31 @@ impl From<redb::TableError> for StoreError {
             other => StoreError::Io(other.to_string()),
         }
     }
+}
+
+/// One table's share of the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableSize {
+    pub name: String,
+    pub entries: u64,
+    /// Keys and values.
+    pub stored_bytes: u64,
+    /// Page headers, offsets and branch pages.
+    pub metadata_bytes: u64,
+    /// Unused space inside the table's pages.
+    pub fragmented_bytes: u64,
+}
+
+/// What one [`Store::pack_playlists`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PackingStep {
+    pub examined: u64,
+    pub converted: u64,
+    /// Stored sizes of the converted playlists before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Every playlist has been offered the structural encoding.
+    pub done: bool,
 }
 
 /// The database handle. `Send + Sync`: reads run concurrently, writes one at a time.
@@ -573,6 +610,96 @@ impl Store {
     }
 
     /// Stores a small named blob for the daemon (replacing any previous value).
+    /// Converts up to `batch` playlists stored as zstd (tag 1) to the structural encoding where
+    /// it is smaller, in one transaction that also records how far it got, so the conversion
+    /// resumes where it stopped after a restart. Call until `done`.
+    pub fn pack_playlists(&self, batch: usize) -> Result<PackingStep, StoreError> {
+        self.write(|txn| {
+            let mut step = PackingStep::default();
+            let mut meta = txn.open_table(META)?;
+            if meta.get(PACKING_DONE)?.is_some() {
+                step.done = true;
+                return Ok(step);
+            }
+            let mut state = txn.open_table(STATE)?;
+            let cursor = state
+                .get(PACKING_CURSOR)?
+                .and_then(|value| postcard::from_bytes::<StreamKey>(value.value()).ok());
+            let mut playlists = txn.open_table(PLAYLISTS)?;
+            let lower = cursor.map_or(Bound::Unbounded, Bound::Excluded);
+            let mut zstd = Vec::new();
+            let mut last = cursor;
+            for entry in playlists.range((lower, Bound::Unbounded))?.take(batch.max(1)) {
+                let (key, value) = entry?;
+                step.examined += 1;
+                last = Some(key.value());
+                if value.value().first() == Some(&PLAYLIST_ZSTD) {
+                    zstd.push((key.value(), value.value().to_vec()));
+                }
+            }
+            for (key, old) in zstd {
+                // An undecodable playlist stays as it is: reading it reports the damage.
+                let Ok(text) = decode_playlist(key, &old) else {
+                    continue;
+                };
+                let new = encode_playlist(key, &text)?;
+                if new.first() == Some(&PLAYLIST_PACKED) {
+                    playlists.insert(key, new.as_slice())?;
+                    step.converted += 1;
+                    step.bytes_before += old.len() as u64;
+                    step.bytes_after += new.len() as u64;
+                }
+            }
+            if step.examined < batch.max(1) as u64 {
+                meta.insert(PACKING_DONE, 1)?;
+                state.remove(PACKING_CURSOR)?;
+                step.done = true;
+            } else if let Some(last) = last {
+                let cursor = postcard::to_allocvec(&last).map_err(|error| StoreError::Encode {
+                    what: "the packing cursor".to_string(),
+                    message: error.to_string(),
+                })?;
+                state.insert(PACKING_CURSOR, cursor.as_slice())?;
+            }
+            Ok(step)
+        })
+    }
+
+    /// Where the file's bytes go, table by table (benchmarks and capacity planning).
+    pub fn table_sizes(&self) -> Result<Vec<TableSize>, StoreError> {
+        fn size<K: redb::Key + 'static, V: redb::Value + 'static>(
+            txn: &ReadTransaction,
+            table: TableDefinition<K, V>,
+        ) -> Result<TableSize, StoreError> {
+            let opened = txn.open_table(table)?;
+            let stats = opened.stats()?;
+            Ok(TableSize {
+                name: table.name().to_string(),
+                entries: opened.len()?,
+                stored_bytes: stats.stored_bytes(),
+                metadata_bytes: stats.metadata_bytes(),
+                fragmented_bytes: stats.fragmented_bytes(),
+            })
+        }
+        self.read(|txn| {
+            Ok(vec![
+                size(txn, STREAMS)?,
+                size(txn, PLAYLISTS)?,
+                size(txn, DUE)?,
+                size(txn, BY_STREAMER)?,
+                size(txn, BY_STREAM_ID)?,
+                size(txn, LIVE)?,
+                size(txn, BY_GAME)?,
+                size(txn, BY_LANGUAGE)?,
+                size(txn, BY_STATUS)?,
+                size(txn, BY_VIEWS)?,
+                size(txn, LOGINS)?,
+                size(txn, NAMES)?,
+                size(txn, QUALITIES_DUE)?,
+            ])
+        })
+    }
+
     pub fn put_state(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         self.write(|txn| {
             txn.open_table(STATE)?.insert(name, value)?;
@@ -664,6 +791,13 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
     {
         let mut meta = txn.open_table(META)?;
         if found.is_none() {
+            // A fresh file has no zstd playlists to convert.
+            meta.insert(PACKING_DONE, 1)?;
+        }
+        // Schema 3 (playlist tag 2) needs no synchronous step: older playlists are converted
+        // in the background (`pack_playlists`) and read meanwhile as they are.
+        let current = meta.get(SCHEMA_VERSION_NAME)?.map(|v| v.value());
+        if current != Some(SCHEMA_VERSION) {
             meta.insert(SCHEMA_VERSION_NAME, SCHEMA_VERSION)?;
         }
         WriteTables::open(&txn)?;
@@ -1017,7 +1151,24 @@ fn decode_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, StoreErro
     }
 }
 
+/// The smaller of the structural encoding and zstd. The structural one is trusted only after
+/// it has been decoded back to the exact text, so nothing it cannot represent is lost.
 fn encode_playlist(key: StreamKey, text: &str) -> Result<Vec<u8>, StoreError> {
+    let mut packed = Vec::with_capacity(64);
+    packed.push(PLAYLIST_PACKED);
+    packed.extend_from_slice(&crate::packed::pack(text));
+    let exact = || crate::packed::unpack(&packed[1..], text.len()).is_ok_and(|back| back == text);
+    if packed.len() <= PACKED_GOOD_ENOUGH && exact() {
+        return Ok(packed);
+    }
+    let zstd = encode_zstd(key, text)?;
+    if packed.len() < zstd.len() && exact() {
+        return Ok(packed);
+    }
+    Ok(zstd)
+}
+
+fn encode_zstd(key: StreamKey, text: &str) -> Result<Vec<u8>, StoreError> {
     let compressed =
         zstd::bulk::compress(text.as_bytes(), PLAYLIST_ZSTD_LEVEL).map_err(|error| StoreError::Encode {
             what: format!("playlist {key:?}"),
@@ -1046,6 +1197,8 @@ fn decode_playlist(key: StreamKey, bytes: &[u8]) -> Result<String, StoreError> {
                 .map_err(|error| corrupt(format!("cannot decompress: {error}")))?;
             String::from_utf8(text).map_err(|error| corrupt(format!("not UTF-8: {error}")))
         }
+        Some((&PLAYLIST_PACKED, payload)) => crate::packed::unpack(payload, MAX_PLAYLIST_TEXT as usize)
+            .map_err(|error| corrupt(error.to_string())),
         Some((tag, _)) => Err(corrupt(format!("unknown encoding tag {tag}"))),
         None => Err(corrupt("empty value".to_string())),
     }

@@ -250,7 +250,7 @@ fn records_and_playlists_round_trip() {
     assert_eq!(store.playlist(plain.key()).expect("no playlist"), None);
     assert_eq!(store.count_streams().expect("count"), 2);
 
-    // Stored as tag 1 + zstd, much smaller than the text.
+    // Stored in the structural encoding (tag 2), much smaller than the text.
     let raw = store
         .read(|txn| {
             Ok(txn
@@ -260,7 +260,7 @@ fn records_and_playlists_round_trip() {
         })
         .expect("raw read")
         .expect("raw playlist");
-    assert_eq!(raw[0], PLAYLIST_ZSTD);
+    assert_eq!(raw[0], PLAYLIST_PACKED);
     assert!(
         raw.len() * 5 < text.len(),
         "{} compressed vs {} text",
@@ -544,7 +544,7 @@ fn corrupt_values_are_reported_with_their_key_and_can_be_replaced() {
     assert_eq!(store.queue_len().expect("queue"), 0);
     assert_indexes_consistent(&store);
 
-    put_raw(&store, PLAYLISTS, (1, 1), &[2, 0]);
+    put_raw(&store, PLAYLISTS, (1, 1), &[9, 0]);
     let error = store.playlist((1, 1)).expect_err("unknown playlist tag");
     assert!(error.to_string().contains("(1, 1)"), "{error}");
 }
@@ -723,4 +723,108 @@ fn the_quality_queue_drops_the_least_viewed_beyond_its_bound() {
         store.get_stream(kept[0]).expect("get").expect("r").max_viewers,
         49
     );
+}
+
+/// A Twitch-shaped playlist of `segments` ten-second segments.
+fn twitch_playlist(segments: usize) -> String {
+    let mut text =
+        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-PLAYLIST-TYPE:EVENT\n");
+    for i in 0..segments {
+        text.push_str(&format!("#EXTINF:10.000,\n{i}.ts\n"));
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    text
+}
+
+fn stored_tag(store: &Store, key: StreamKey) -> u8 {
+    store
+        .read(|txn| Ok(txn.open_table(PLAYLISTS)?.get(key)?.map(|v| v.value()[0])))
+        .expect("read")
+        .expect("stored")
+}
+
+#[test]
+fn twitch_playlists_are_stored_packed_and_others_as_zstd_exactly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open_in(&dir);
+    let twitch = twitch_playlist(1440);
+    let mut odd = String::new();
+    for i in 0..400 {
+        odd.push_str(&format!(
+            "#EXTINF:10.000,title {i}\nhttps://elsewhere.test/{i:05}.ts\n"
+        ));
+    }
+    for (id, text) in [(1, &twitch), (2, &odd)] {
+        let mut record = record(100, id, 1);
+        record.status = Status::Found;
+        record.archive = Some(archive_info("https://d.test/"));
+        store.put_archived(&record, text).expect("put");
+        assert_eq!(
+            store.playlist((100, id)).expect("read").as_deref(),
+            Some(text.as_str())
+        );
+    }
+    assert_eq!(stored_tag(&store, (100, 1)), PLAYLIST_PACKED);
+    assert_eq!(
+        stored_tag(&store, (100, 2)),
+        PLAYLIST_ZSTD,
+        "zstd is smaller for irregular text"
+    );
+}
+
+#[test]
+fn zstd_playlists_of_an_older_file_are_packed_in_resumable_steps() {
+    let dir = tempfile::tempdir().expect("dir");
+    let texts: Vec<String> = (0..25).map(|i| twitch_playlist(10 + i)).collect();
+    {
+        let store = open_in(&dir);
+        // As schema 2 wrote them: zstd values, no `playlists_packed` mark, version 2.
+        for (i, text) in texts.iter().enumerate() {
+            let mut record = record(100 + i as i64, i as u64, 1);
+            record.status = Status::Found;
+            store.put_archived(&record, text).expect("put");
+        }
+        store
+            .write(|txn| {
+                let mut playlists = txn.open_table(PLAYLISTS)?;
+                for (i, text) in texts.iter().enumerate() {
+                    let key = (100 + i as i64, i as u64);
+                    playlists.insert(key, encode_zstd(key, text)?.as_slice())?;
+                }
+                let mut meta = txn.open_table(META)?;
+                meta.remove(PACKING_DONE)?;
+                meta.insert(SCHEMA_VERSION_NAME, 2)?;
+                Ok(())
+            })
+            .expect("downgrade");
+    }
+    let store = open_in(&dir);
+    let version = store
+        .read(|txn| Ok(txn.open_table(META)?.get(SCHEMA_VERSION_NAME)?.map(|v| v.value())))
+        .expect("version");
+    assert_eq!(version, Some(SCHEMA_VERSION));
+    // Readable before conversion.
+    assert_eq!(
+        store.playlist((100, 0)).expect("read").as_deref(),
+        Some(texts[0].as_str())
+    );
+    let first = store.pack_playlists(10).expect("step");
+    assert_eq!((first.examined, first.converted, first.done), (10, 10, false));
+    assert!(first.bytes_after < first.bytes_before);
+    drop(store);
+    // A restart resumes after the cursor.
+    let store = open_in(&dir);
+    let second = store.pack_playlists(10).expect("step");
+    assert_eq!((second.examined, second.converted, second.done), (10, 10, false));
+    let third = store.pack_playlists(10).expect("step");
+    assert_eq!((third.examined, third.converted, third.done), (5, 5, true));
+    assert!(store.pack_playlists(10).expect("step").done);
+    for (i, text) in texts.iter().enumerate() {
+        let key = (100 + i as i64, i as u64);
+        assert_eq!(stored_tag(&store, key), PLAYLIST_PACKED);
+        assert_eq!(store.playlist(key).expect("read").as_deref(), Some(text.as_str()));
+    }
+    // A fresh file has nothing to convert.
+    let fresh = tempfile::tempdir().expect("dir");
+    assert!(open_in(&fresh).pack_playlists(10).expect("step").done);
 }
