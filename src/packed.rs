@@ -23,8 +23,11 @@
 //! round-trips byte for byte; the store checks that before trusting an encoding.
 //!
 //! The tables below are part of the stored format: entries may be appended, never changed.
+//! [`record`] does the same for stream records.
 
 use std::fmt::Write as _;
+
+pub mod record;
 
 /// Whole lines with a one-byte code. Append only.
 pub const LINES: &[&str] = &[
@@ -314,6 +317,68 @@ impl Reader<'_> {
     }
 }
 
+/// A counter kept as decimal text: incrementing it is cheaper than formatting each number.
+struct Odometer {
+    digits: [u8; 20],
+    /// Where the number's first digit is in `digits`.
+    first: usize,
+    /// `u64::MAX` + 1 wraps to 0, as the encoder's arithmetic does.
+    value: u64,
+}
+
+impl Odometer {
+    fn new(value: u64) -> Odometer {
+        let mut odometer = Odometer {
+            digits: [b'0'; 20],
+            first: 20,
+            value,
+        };
+        odometer.set(value);
+        odometer
+    }
+
+    fn set(&mut self, mut value: u64) {
+        self.value = value;
+        self.first = 20;
+        loop {
+            self.first -= 1;
+            self.digits[self.first] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+    }
+
+    fn text(&self) -> &str {
+        // Only ASCII digits are ever written.
+        std::str::from_utf8(&self.digits[self.first..]).unwrap_or("0")
+    }
+
+    fn increment(&mut self) {
+        if self.value == u64::MAX {
+            self.set(0);
+            return;
+        }
+        self.value += 1;
+        let mut at = 20;
+        loop {
+            at -= 1;
+            if self.digits[at] == b'9' {
+                self.digits[at] = b'0';
+                if at == self.first {
+                    self.first -= 1;
+                    self.digits[self.first] = b'1';
+                    return;
+                }
+            } else {
+                self.digits[at] += 1;
+                return;
+            }
+        }
+    }
+}
+
 /// Decodes what [`pack`] wrote. `max_len` bounds the text (a corrupt count must not allocate
 /// without limit).
 pub fn unpack(bytes: &[u8], max_len: usize) -> Result<String, UnpackError> {
@@ -394,11 +459,22 @@ pub fn unpack(bytes: &[u8], max_len: usize) -> Result<String, UnpackError> {
                 if count.saturating_mul(min_pair as u64) > (max_len - out.len().min(max_len)) as u64 {
                     return Err(UnpackError::Invalid("run longer than the cap"));
                 }
-                for n in 0..count {
+                // Reserve once: the pairs with the widest number (the playlist route's hot path).
+                let widest = start.wrapping_add(count).max(start).to_string().len();
+                let pair = info.len() + 2 * newline.len() + widest + suffix.len() + 1 + ext.len();
+                out.reserve(usize::try_from(count).unwrap_or(usize::MAX).saturating_mul(pair));
+                let mut tail = String::with_capacity(suffix.len() + 1 + ext.len());
+                tail.push_str(suffix);
+                tail.push('.');
+                tail.push_str(ext);
+                let mut number = Odometer::new(start);
+                for _ in 0..count {
                     line_start(&mut out);
                     out.push_str(&info);
                     line_start(&mut out);
-                    let _ = write!(out, "{}{suffix}.{ext}", start.wrapping_add(n));
+                    out.push_str(number.text());
+                    out.push_str(&tail);
+                    number.increment();
                 }
                 expected = start.wrapping_add(count);
             }

@@ -219,3 +219,185 @@ fn corrupt_values_are_errors_not_panics_or_huge_allocations() {
         let _ = unpack(&packed[..cut], CAP);
     }
 }
+
+#[test]
+fn the_odometer_counts_like_to_string() {
+    for start in [0u64, 8, 9, 98, 99, 999_999, u64::MAX - 3] {
+        let mut odometer = Odometer::new(start);
+        let mut value = start;
+        for _ in 0..30 {
+            assert_eq!(odometer.text(), value.to_string());
+            odometer.increment();
+            value = value.wrapping_add(1);
+        }
+    }
+}
+
+mod records {
+    use super::super::record::{pack_record, unpack_record};
+    use crate::playlist::Container;
+    use crate::record::{ArchiveInfo, Learned, ProbeState, Status, StreamRecord};
+    use crate::sim::Rng;
+
+    fn random_text(rng: &mut Rng, choices: &[&str]) -> String {
+        if rng.chance(0.2) {
+            let len = rng.range(0, 12) as usize;
+            (0..len)
+                .map(|_| ['a', 'é', '_', '9', '/', ' ', '\u{1F3AE}'][rng.range(0, 7) as usize])
+                .collect()
+        } else {
+            choices[rng.range(0, choices.len() as i64) as usize].to_string()
+        }
+    }
+
+    fn random_record(rng: &mut Rng) -> StreamRecord {
+        let start = rng.range(-10, 4_000_000_000);
+        let stream_id = rng.next_u64() >> rng.range(0, 64);
+        let login = random_text(rng, &["alpha", "xqcow", "some_streamer_42"]);
+        let time = |rng: &mut Rng| {
+            if rng.chance(0.05) {
+                rng.next_u64() as i64
+            } else {
+                start + rng.range(-100, 100_000)
+            }
+        };
+        let domains = [
+            "https://vod-secure.twitch.tv/",
+            "https://d2nvs31859zcd8.cloudfront.net/",
+            "http://127.0.0.1:9/",
+        ];
+        let archive = rng.chance(0.7).then(|| {
+            let domain = random_text(rng, &domains);
+            let ts = if rng.chance(0.9) {
+                start.to_string()
+            } else {
+                (start - 1).to_string()
+            };
+            let quality = random_text(rng, &["chunked", "720p60", "source"]);
+            let hash = format!("{:020x}", rng.next_u64() as u128 * 7919);
+            let url = if rng.chance(0.8) {
+                format!(
+                    "{domain}{}_{login}_{stream_id}_{ts}/{quality}/index-dvr.m3u8",
+                    &hash[..20]
+                )
+            } else {
+                format!(
+                    "{domain}{}_{login}_{stream_id}_{ts}/{quality}/index-dvr.m3u8",
+                    hash.to_uppercase()
+                )
+            };
+            ArchiveInfo {
+                domains: match rng.range(0, 3) {
+                    0 => vec![domain.clone()],
+                    1 => vec![],
+                    _ => vec![domain.clone(), random_text(rng, &domains)],
+                },
+                domain,
+                timestamp_form: random_text(rng, &["unix", "unix-1", "second-of-minute"]),
+                ts,
+                url,
+                duration_seconds: match rng.range(0, 4) {
+                    0 => rng.uniform(0.0, 50_000.0),
+                    1 => -0.0,
+                    _ => (rng.range(0, 50_000_000) as f64) / 1000.0,
+                },
+                segments: rng.next_u64() as u32,
+                muted_segments: rng.range(0, 100) as u32,
+                container: if rng.chance(0.5) {
+                    Container::Ts
+                } else {
+                    Container::Fmp4
+                },
+                qualities: match rng.range(0, 3) {
+                    0 => vec!["chunked".into(), "720p60".into()],
+                    1 => vec!["720p60".into(), "chunked".into()],
+                    _ => vec![random_text(rng, &["chunked", "audio_only"])],
+                },
+                fetched_at: time(rng),
+                ended: rng.chance(0.5),
+            }
+        });
+        StreamRecord {
+            start_unix: start,
+            stream_id,
+            streamer_id: rng.next_u64(),
+            login: login.clone(),
+            title: random_text(rng, &["a title", ""]),
+            game_id: random_text(rng, &["509658", ""]),
+            game_name: random_text(rng, &["Just Chatting"]),
+            language: random_text(rng, &["en", "de"]),
+            is_mature: rng.chance(0.5),
+            max_viewers: rng.next_u64() as u32,
+            first_seen: time(rng),
+            last_seen: time(rng),
+            ended_at: rng.chance(0.5).then(|| time(rng)),
+            status: [Status::Live, Status::Pending, Status::Found, Status::NotFound]
+                [rng.range(0, 4) as usize],
+            public: [None, Some(false), Some(true)][rng.range(0, 3) as usize],
+            probe: ProbeState {
+                next_due: rng.chance(0.5).then(|| time(rng)),
+                misses: rng.next_u64() as u32,
+                inconclusive: rng.range(0, 5) as u32,
+                probes: rng.range(0, 9) as u32,
+                hour_probe_done: rng.chance(0.5),
+                learned_live: rng.chance(0.5),
+                missed_live: rng.chance(0.5),
+                captured_at: rng.chance(0.5).then(|| time(rng)),
+                absence_probed: rng.chance(0.5),
+                learned: rng.chance(0.5).then(|| Learned {
+                    domain: random_text(rng, &domains),
+                    form: random_text(rng, &["unix", "weird"]),
+                    ts: if rng.chance(0.5) {
+                        start.to_string()
+                    } else {
+                        "x".into()
+                    },
+                }),
+                last_error: rng.chance(0.3).then(|| random_text(rng, &["timed out"])),
+            },
+            archive,
+        }
+    }
+
+    #[test]
+    fn random_records_round_trip_exactly() {
+        let mut rng = Rng::new(99);
+        for _ in 0..20_000 {
+            let record = random_record(&mut rng);
+            let packed = pack_record(&record);
+            let back = unpack_record(record.key(), &packed).expect("decodes");
+            // -0.0 == 0.0 for PartialEq: compare the duration's bits too.
+            let bits = |r: &StreamRecord| r.archive.as_ref().map(|a| a.duration_seconds.to_bits());
+            assert!(
+                back == record && bits(&back) == bits(&record),
+                "{record:?}\n{back:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_typical_captured_record_is_small_and_corrupt_bytes_are_errors() {
+        let mut rng = Rng::new(3);
+        let record = loop {
+            let record = random_record(&mut rng);
+            if record.archive.is_some() {
+                break record;
+            }
+        };
+        let packed = pack_record(&record);
+        for cut in 0..packed.len() {
+            assert!(
+                unpack_record(record.key(), &packed[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = packed.clone();
+        longer.push(0);
+        assert!(unpack_record(record.key(), &longer).is_err());
+        for _ in 0..20_000 {
+            let len = rng.range(0, 60) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            let _ = unpack_record((0, 0), &bytes);
+        }
+    }
+}

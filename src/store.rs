@@ -33,9 +33,12 @@
 //!   written; a file with a larger number was written by a newer binary and is refused with
 //!   [`StoreError::NewerSchema`] before anything is written. This table's name and types never
 //!   change, so every binary can read the version.
-//! * `streams_v1` values start with an encoding tag: `1` = postcard of [`StreamRecord`]. Postcard
-//!   is not self-describing, so a change to `StreamRecord`'s serialized shape needs a new tag
-//!   (and a frozen copy of the old struct to decode tag `1`); old records stay readable. An
+//! * `streams_v1` values start with an encoding tag: `1` = postcard of [`StreamRecord`]; `2` =
+//!   the compact encoding of `crate::packed::record` (times relative to the start, known
+//!   domains, forms and qualities as codes, the URL as its hash; the key's fields left out),
+//!   written whenever it decodes back to the same record. Postcard is not self-describing, so a
+//!   change to `StreamRecord`'s serialized shape needs a frozen copy of the old struct to decode
+//!   tag `1`; old records stay readable, and a schema-2 file's are converted in the background. An
 //!   unknown tag, an empty value, trailing bytes or a record whose own key differs from its
 //!   table key is [`StoreError::Corrupt`], naming the key.
 //! * `playlists_v1` values: tag `1` = zstd (level 3) of the playlist's UTF-8 text; tag `2` =
@@ -106,6 +109,12 @@ const SCHEMA_VERSION_NAME: &str = "schema_version";
 
 /// `streams_v1` tag: postcard of `StreamRecord`.
 const RECORD_POSTCARD: u8 = 1;
+/// `streams_v1` tag: `crate::packed::record` (key fields left out).
+const RECORD_PACKED: u8 = 2;
+/// `state_v1` entry: the last record key the tag-1 → tag-2 conversion has passed.
+const RECORD_PACKING_CURSOR: &str = "store.record_packing_cursor";
+/// `meta_v1` entry: 1 once every tag-1 record has been offered the compact encoding.
+const RECORDS_PACKED: &str = "records_packed";
 /// `playlists_v1` tag: zstd of the UTF-8 playlist text.
 const PLAYLIST_ZSTD: u8 = 1;
 /// `playlists_v1` tag: the structural encoding of `crate::packed`.
@@ -611,55 +620,94 @@ impl Store {
 
     /// Stores a small named blob for the daemon (replacing any previous value).
     /// Converts up to `batch` playlists stored as zstd (tag 1) to the structural encoding where
-    /// it is smaller, in one transaction that also records how far it got, so the conversion
-    /// resumes where it stopped after a restart. Call until `done`.
+    /// it is smaller, then records in the same way (postcard to the compact encoding), in
+    /// transactions that also record how far they got, so the conversion resumes where it
+    /// stopped after a restart. Call until `done`.
     pub fn pack_playlists(&self, batch: usize) -> Result<PackingStep, StoreError> {
+        let playlists = self.pack_table(PLAYLISTS, PACKING_CURSOR, PACKING_DONE, batch, |key, old| {
+            if old.first() != Some(&PLAYLIST_ZSTD) {
+                return Ok(None);
+            }
+            // An undecodable value stays as it is: reading it reports the damage.
+            let Ok(text) = decode_playlist(key, old) else {
+                return Ok(None);
+            };
+            let new = encode_playlist(key, &text)?;
+            Ok((new.first() == Some(&PLAYLIST_PACKED)).then_some(new))
+        })?;
+        if !playlists.done {
+            return Ok(playlists);
+        }
+        let mut records = self.pack_table(
+            STREAMS,
+            RECORD_PACKING_CURSOR,
+            RECORDS_PACKED,
+            batch,
+            |key, old| {
+                if old.first() != Some(&RECORD_POSTCARD) {
+                    return Ok(None);
+                }
+                let Ok(record) = decode_record(key, old) else {
+                    return Ok(None);
+                };
+                let new = encode_record(&record)?;
+                Ok((new.first() == Some(&RECORD_PACKED)).then_some(new))
+            },
+        )?;
+        records.examined += playlists.examined;
+        records.converted += playlists.converted;
+        records.bytes_before += playlists.bytes_before;
+        records.bytes_after += playlists.bytes_after;
+        Ok(records)
+    }
+
+    fn pack_table(
+        &self,
+        table: TableDefinition<(i64, u64), &[u8]>,
+        cursor_name: &str,
+        done_name: &str,
+        batch: usize,
+        convert: impl Fn(StreamKey, &[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<PackingStep, StoreError> {
         self.write(|txn| {
             let mut step = PackingStep::default();
             let mut meta = txn.open_table(META)?;
-            if meta.get(PACKING_DONE)?.is_some() {
+            if meta.get(done_name)?.is_some() {
                 step.done = true;
                 return Ok(step);
             }
             let mut state = txn.open_table(STATE)?;
             let cursor = state
-                .get(PACKING_CURSOR)?
+                .get(cursor_name)?
                 .and_then(|value| postcard::from_bytes::<StreamKey>(value.value()).ok());
-            let mut playlists = txn.open_table(PLAYLISTS)?;
+            let mut values = txn.open_table(table)?;
             let lower = cursor.map_or(Bound::Unbounded, Bound::Excluded);
-            let mut zstd = Vec::new();
+            let mut found = Vec::new();
             let mut last = cursor;
-            for entry in playlists.range((lower, Bound::Unbounded))?.take(batch.max(1)) {
+            for entry in values.range((lower, Bound::Unbounded))?.take(batch.max(1)) {
                 let (key, value) = entry?;
                 step.examined += 1;
                 last = Some(key.value());
-                if value.value().first() == Some(&PLAYLIST_ZSTD) {
-                    zstd.push((key.value(), value.value().to_vec()));
+                if let Some(new) = convert(key.value(), value.value())? {
+                    found.push((key.value(), value.value().len(), new));
                 }
             }
-            for (key, old) in zstd {
-                // An undecodable playlist stays as it is: reading it reports the damage.
-                let Ok(text) = decode_playlist(key, &old) else {
-                    continue;
-                };
-                let new = encode_playlist(key, &text)?;
-                if new.first() == Some(&PLAYLIST_PACKED) {
-                    playlists.insert(key, new.as_slice())?;
-                    step.converted += 1;
-                    step.bytes_before += old.len() as u64;
-                    step.bytes_after += new.len() as u64;
-                }
+            for (key, old_len, new) in found {
+                values.insert(key, new.as_slice())?;
+                step.converted += 1;
+                step.bytes_before += old_len as u64;
+                step.bytes_after += new.len() as u64;
             }
             if step.examined < batch.max(1) as u64 {
-                meta.insert(PACKING_DONE, 1)?;
-                state.remove(PACKING_CURSOR)?;
+                meta.insert(done_name, 1)?;
+                state.remove(cursor_name)?;
                 step.done = true;
             } else if let Some(last) = last {
                 let cursor = postcard::to_allocvec(&last).map_err(|error| StoreError::Encode {
-                    what: "the packing cursor".to_string(),
+                    what: "a conversion cursor".to_string(),
                     message: error.to_string(),
                 })?;
-                state.insert(PACKING_CURSOR, cursor.as_slice())?;
+                state.insert(cursor_name, cursor.as_slice())?;
             }
             Ok(step)
         })
@@ -791,8 +839,9 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
     {
         let mut meta = txn.open_table(META)?;
         if found.is_none() {
-            // A fresh file has no zstd playlists to convert.
+            // A fresh file has no zstd playlists or postcard records to convert.
             meta.insert(PACKING_DONE, 1)?;
+            meta.insert(RECORDS_PACKED, 1)?;
         }
         // Schema 3 (playlist tag 2) needs no synchronous step: older playlists are converted
         // in the background (`pack_playlists`) and read meanwhile as they are.
@@ -1126,7 +1175,14 @@ fn indexed_record(
     })
 }
 
+/// The compact encoding, trusted only once it decodes back to the same record; else postcard.
 fn encode_record(record: &StreamRecord) -> Result<Vec<u8>, StoreError> {
+    let mut packed = Vec::with_capacity(192);
+    packed.push(RECORD_PACKED);
+    packed.extend_from_slice(&crate::packed::record::pack_record(record));
+    if crate::packed::record::unpack_record(record.key(), &packed[1..]).is_ok_and(|back| back == *record) {
+        return Ok(packed);
+    }
     let mut out = Vec::with_capacity(256);
     out.push(RECORD_POSTCARD);
     postcard::to_extend(record, out).map_err(|error| StoreError::Encode {
@@ -1146,6 +1202,9 @@ fn decode_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, StoreErro
             Ok((_, rest)) => Err(corrupt(format!("{} trailing bytes after the record", rest.len()))),
             Err(error) => Err(corrupt(format!("cannot decode postcard: {error}"))),
         },
+        Some((&RECORD_PACKED, payload)) => {
+            crate::packed::record::unpack_record(key, payload).map_err(|error| corrupt(error.to_string()))
+        }
         Some((tag, _)) => Err(corrupt(format!("unknown encoding tag {tag}"))),
         None => Err(corrupt("empty value".to_string())),
     }
