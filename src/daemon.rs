@@ -647,9 +647,16 @@ fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
         // The most viewed whose domain is not down: one unreachable domain must not hold up
         // the captures on every other.
         let book = lock(&shared.book).clone();
+        let settings = shared.settings();
+        let configured = |url: &str| settings.config.domains.iter().any(|d| d.url == url);
         for key in keys {
             match store.get_stream(key)? {
                 Some(record) => match record.archive {
+                    // Its domain was removed from the configuration: it can never be checked;
+                    // it keeps what the archive says and leaves the queue.
+                    Some(archive) if !configured(&archive.domain) => {
+                        store.set_qualities(key, &archive.qualities)?
+                    }
                     Some(archive) if book.is_down(&archive.domain) => continue,
                     Some(archive) => return Ok(Some((key, archive))),
                     // No longer archived: nothing to check.

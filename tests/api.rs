@@ -762,3 +762,86 @@ fn other_qualities_are_checked_with_spare_budget_and_served_as_a_master_playlist
     );
     assert!(metrics.contains("vodprobe_quality_queue 0"), "{metrics}");
 }
+
+#[test]
+fn quality_checks_pass_over_a_down_domain_and_drop_captures_whose_domain_is_removed() {
+    let specs = (0..3).map(|_| vodprobe::sim::DomainSpec::healthy()).collect();
+    let mut world = World::configured(
+        specs,
+        FAST,
+        "kind = \"gql\"",
+        "health = \"* * * * * *\"",
+        "requests_per_second = 50",
+    );
+    let start = now() - 7200;
+    // Two captures waiting for a quality check: the more viewed one on domain 0, which is down.
+    {
+        std::fs::create_dir_all(world.database().parent().expect("dir")).expect("data dir");
+        let store = Store::open(&world.database(), 1 << 20).expect("store");
+        for (stream_id, login, domain, viewers) in [(801, "echo", 0, 500), (802, "foxtrot", 1, 100)] {
+            let mut broadcast = Broadcast::new(login, stream_id, &start.to_string(), vec![domain]);
+            broadcast.qualities = ["chunked", "720p60"].map(String::from).to_vec();
+            world.cdn.add_broadcast(broadcast);
+            let mut found = record(start, stream_id, login, Status::Found);
+            found.max_viewers = viewers;
+            let base = world.cdn.base_url(domain);
+            let dir = vodprobe::sim::vod_dir(login, stream_id, &start.to_string());
+            found.archive = Some(vodprobe::record::ArchiveInfo {
+                domain: base.clone(),
+                domains: vec![base.clone()],
+                timestamp_form: "unix".into(),
+                ts: start.to_string(),
+                url: format!("{base}{dir}/chunked/index-dvr.m3u8"),
+                duration_seconds: 20.0,
+                segments: 2,
+                muted_segments: 0,
+                container: vodprobe::playlist::Container::Ts,
+                qualities: vec!["chunked".into()],
+                fetched_at: start + 4000,
+                ended: true,
+            });
+            let playlist = "#EXTM3U\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1.ts\n#EXT-X-ENDLIST\n";
+            store.put_archived(&found, playlist).expect("put");
+        }
+    }
+    world.cdn.set_fault(0, vodprobe::sim::Fault::Unavailable);
+    world.start(&[]);
+    let base = world.api_url();
+    let qualities =
+        |id: u64| get(&format!("{base}/api/v1/vods/{id}")).json()["items"][0]["qualities"].clone();
+    let queue = || {
+        get(&format!("{base}/metrics"))
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("vodprobe_quality_queue ").map(str::to_string))
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while qualities(802) != serde_json::json!(["chunked", "720p60"]) {
+        assert!(
+            Instant::now() < deadline,
+            "the capture on the healthy domain waited behind the down one: {}",
+            world.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(qualities(801), serde_json::json!(["chunked"]));
+    assert_eq!(queue(), "1", "the capture on the down domain stays queued");
+    // Its domain is removed from the configuration: the check can never happen; it leaves the
+    // queue and keeps what the archive says.
+    let path = world.dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let block = format!(
+        "[[domain]]\nurl = \"{}\"\nprobe = \"twitch-vod\"\n",
+        world.cdn.base_url(0)
+    );
+    assert!(text.contains(&block));
+    std::fs::write(&path, text.replace(&block, "")).expect("edit");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while queue() != "0" {
+        assert!(Instant::now() < deadline, "still queued: {}", world.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(qualities(801), serde_json::json!(["chunked"]));
+    world.stop();
+}

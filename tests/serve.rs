@@ -58,7 +58,13 @@ impl World {
     }
 
     /// `source`, `health` and `limits` are extra lines for their tables.
-    fn configured(specs: Vec<DomainSpec>, pipeline: &str, source: &str, health: &str, limits: &str) -> World {
+    pub(crate) fn configured(
+        specs: Vec<DomainSpec>,
+        pipeline: &str,
+        source: &str,
+        health: &str,
+        limits: &str,
+    ) -> World {
         World::build(specs, pipeline, source, health, limits, "")
     }
 

@@ -368,12 +368,21 @@ pub fn unpack_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, Unpac
                     .get(r.at..r.at + HASH_BYTES)
                     .ok_or(UnpackError::Truncated)?;
                 r.at += HASH_BYTES;
-                let mut hex = String::with_capacity(2 * HASH_BYTES);
-                for byte in hash {
-                    hex.push_str(&format!("{byte:02x}"));
-                }
+                const HEX: &[u8; 16] = b"0123456789abcdef";
                 let quality = r.code(QUALITIES)?;
-                format!("{domain}{hex}_{login}_{stream_id}_{ts}/{quality}/{PLAYLIST_FILE}")
+                let id = stream_id.to_string();
+                let mut url = String::with_capacity(
+                    domain.len() + 2 * HASH_BYTES + login.len() + id.len() + ts.len() + quality.len() + 20,
+                );
+                url.push_str(&domain);
+                for &byte in hash {
+                    url.push(char::from(HEX[usize::from(byte >> 4)]));
+                    url.push(char::from(HEX[usize::from(byte & 15)]));
+                }
+                for part in ["_", &login, "_", &id, "_", &ts, "/", &quality, "/", PLAYLIST_FILE] {
+                    url.push_str(part);
+                }
+                url
             }
             _ => return Err(UnpackError::Invalid("url code")),
         };
