@@ -176,6 +176,12 @@ fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
+/// A length-prefixed UTF-8 string.
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
 fn put_decimal(out: &mut Vec<u8>, decimal: Decimal) {
     put_varint(out, decimal.digits);
     out.push(decimal.scale);
@@ -276,8 +282,7 @@ fn pack_line(out: &mut Vec<u8>, line: &str) {
         }
     }
     out.push(OP_VERBATIM);
-    put_varint(out, line.len() as u64);
-    out.extend_from_slice(line.as_bytes());
+    put_str(out, line);
 }
 
 /// Reads packed bytes back.
@@ -286,7 +291,21 @@ struct Reader<'a> {
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// The next `len` bytes.
+    fn take(&mut self, len: usize) -> Result<&'a [u8], UnpackError> {
+        let end = self.at.checked_add(len).ok_or(UnpackError::Truncated)?;
+        let bytes = self.bytes.get(self.at..end).ok_or(UnpackError::Truncated)?;
+        self.at = end;
+        Ok(bytes)
+    }
+
+    /// What [`put_str`] wrote.
+    fn text(&mut self) -> Result<&'a str, UnpackError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| UnpackError::Invalid("length"))?;
+        std::str::from_utf8(self.take(len)?).map_err(|_| UnpackError::Invalid("UTF-8"))
+    }
+
     fn byte(&mut self) -> Result<u8, UnpackError> {
         let byte = *self.bytes.get(self.at).ok_or(UnpackError::Truncated)?;
         self.at += 1;
@@ -427,11 +446,7 @@ pub fn unpack(bytes: &[u8], max_len: usize) -> Result<String, UnpackError> {
                 out.push_str(&date);
             }
             OP_VERBATIM => {
-                let len = usize::try_from(reader.varint()?).map_err(|_| UnpackError::Invalid("length"))?;
-                let end = reader.at.checked_add(len).ok_or(UnpackError::Truncated)?;
-                let text = bytes.get(reader.at..end).ok_or(UnpackError::Truncated)?;
-                let text = std::str::from_utf8(text).map_err(|_| UnpackError::Invalid("UTF-8"))?;
-                reader.at = end;
+                let text = reader.text()?;
                 line_start(&mut out);
                 out.push_str(text);
             }

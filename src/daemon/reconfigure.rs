@@ -68,10 +68,9 @@ fn wall_time(unix: i64) -> String {
     crate::api::rfc3339(unix)
 }
 
+/// Wall-clock time: reload times are real, even when the pipeline runs on a test clock.
 fn wall_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::schedule::Clock::system().now()
 }
 
 pub fn describe(metrics: &Metrics) {

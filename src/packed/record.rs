@@ -6,7 +6,7 @@
 //!
 //! The tables below are part of the stored format: entries may be appended, never changed.
 
-use super::{Reader, UnpackError, put_varint, unzigzag, zigzag};
+use super::{Reader, UnpackError, put_str, put_varint, unzigzag, zigzag};
 use crate::playlist::Container;
 use crate::record::{ArchiveInfo, Learned, ProbeState, Status, StreamKey, StreamRecord};
 
@@ -67,11 +67,6 @@ const ALL_FLAGS: u32 = (1 << 15) - 1;
 
 const PLAYLIST_FILE: &str = "index-dvr.m3u8";
 const HASH_BYTES: usize = 10;
-
-fn put_str(out: &mut Vec<u8>, text: &str) {
-    put_varint(out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
-}
 
 fn put_time(out: &mut Vec<u8>, time: i64, start: i64) {
     put_varint(out, zigzag(time.wrapping_sub(start)));
@@ -266,11 +261,7 @@ pub fn pack_record(record: &StreamRecord) -> Vec<u8> {
 
 impl Reader<'_> {
     fn str(&mut self) -> Result<String, UnpackError> {
-        let len = usize::try_from(self.varint()?).map_err(|_| UnpackError::Invalid("length"))?;
-        let end = self.at.checked_add(len).ok_or(UnpackError::Truncated)?;
-        let bytes = self.bytes.get(self.at..end).ok_or(UnpackError::Truncated)?;
-        self.at = end;
-        String::from_utf8(bytes.to_vec()).map_err(|_| UnpackError::Invalid("UTF-8"))
+        self.text().map(str::to_string)
     }
 
     fn time(&mut self, start: i64) -> Result<i64, UnpackError> {
@@ -363,11 +354,7 @@ pub fn unpack_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, Unpac
         let url = match r.varint()? {
             0 => r.str()?,
             1 => {
-                let hash = r
-                    .bytes
-                    .get(r.at..r.at + HASH_BYTES)
-                    .ok_or(UnpackError::Truncated)?;
-                r.at += HASH_BYTES;
+                let hash = r.take(HASH_BYTES)?;
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 let quality = r.code(QUALITIES)?;
                 let id = stream_id.to_string();
@@ -389,8 +376,7 @@ pub fn unpack_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, Unpac
         let duration_seconds = match r.varint()? {
             1 => r.varint()? as f64 / 1000.0,
             0 => {
-                let raw = r.bytes.get(r.at..r.at + 8).ok_or(UnpackError::Truncated)?;
-                r.at += 8;
+                let raw = r.take(8)?;
                 f64::from_bits(u64::from_le_bytes(
                     raw.try_into().map_err(|_| UnpackError::Truncated)?,
                 ))
