@@ -45,6 +45,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 const BOOK_STATE: &str = "domain_book";
 const DATABASE_FILE: &str = "vodprobe.redb";
 
+/// Where `config`'s database lives.
+pub fn database_path(config: &Config) -> PathBuf {
+    config.data_dir.join(DATABASE_FILE)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot create the data directory {path}: {source}")]
@@ -171,7 +176,7 @@ pub async fn run(
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let path = config.data_dir.join(DATABASE_FILE);
+    let path = database_path(&config);
     let cache = config.limits.cache_bytes;
     let store = tokio::task::spawn_blocking(move || Store::open(&path, cache))
         .await

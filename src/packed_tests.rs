@@ -274,7 +274,14 @@ mod records {
                 (start - 1).to_string()
             };
             let quality = random_text(rng, &["chunked", "720p60", "source"]);
-            let hash = format!("{:020x}", rng.next_u64() as u128 * 7919);
+            let hash = if rng.chance(0.5) {
+                // Twitch's own rule, which the encoder reduces to no bytes at all.
+                let digest =
+                    <sha1::Sha1 as sha1::Digest>::digest(format!("{login}_{stream_id}_{ts}").as_bytes());
+                digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            } else {
+                format!("{:020x}", rng.next_u64() as u128 * 7919)
+            };
             let url = if rng.chance(0.8) {
                 format!(
                     "{domain}{}_{login}_{stream_id}_{ts}/{quality}/index-dvr.m3u8",
@@ -399,5 +406,35 @@ mod records {
             let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             let _ = unpack_record((0, 0), &bytes);
         }
+    }
+
+    #[test]
+    fn a_url_on_twitchs_path_rule_costs_no_hash_bytes() {
+        let mut rng = Rng::new(5);
+        let mut record = loop {
+            let record = random_record(&mut rng);
+            if record.archive.is_some() {
+                break record;
+            }
+        };
+        record.login = "some_streamer_42".into();
+        let archive = record.archive.as_mut().expect("archive");
+        archive.domain = "https://vod-secure.twitch.tv/".into();
+        archive.ts = record.start_unix.to_string();
+        let dir = crate::sim::vod_dir(&record.login, record.stream_id, &archive.ts);
+        archive.url = format!("{}{dir}/chunked/index-dvr.m3u8", archive.domain);
+        let derived = pack_record(&record);
+        assert_eq!(unpack_record(record.key(), &derived).expect("decodes"), record);
+        // The same URL with a hash that breaks the rule keeps its 10 bytes.
+        let archive = record.archive.as_mut().expect("archive");
+        let flipped = if archive.url.as_bytes()[29] == b'0' {
+            "1"
+        } else {
+            "0"
+        };
+        archive.url.replace_range(29..30, flipped);
+        let kept = pack_record(&record);
+        assert_eq!(unpack_record(record.key(), &kept).expect("decodes"), record);
+        assert_eq!(kept.len(), derived.len() + 10);
     }
 }

@@ -93,8 +93,10 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+pub use compact::{CompactProgress, Compacted, compact_file, compacting_path};
 pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
 
+mod compact;
 #[cfg(test)]
 mod model_tests;
 mod query;
@@ -329,8 +331,21 @@ impl Store {
         &self.shared.path
     }
 
-    /// The file's size on disk in bytes (0 if it cannot be read).
+    /// The bytes the file occupies on disk, as `du` counts them (0 if it cannot be read).
+    /// redb grows a file by doubling it and leaves the new part unwritten, so on file systems
+    /// with sparse files this is far below [`Store::file_length`] and is what fills the disk.
     pub fn file_size(&self) -> u64 {
+        match std::fs::metadata(&self.shared.path) {
+            #[cfg(unix)]
+            Ok(meta) => std::os::unix::fs::MetadataExt::blocks(&meta) * 512,
+            #[cfg(not(unix))]
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        }
+    }
+
+    /// The file's length (its apparent size, unwritten parts included).
+    pub fn file_length(&self) -> u64 {
         std::fs::metadata(&self.shared.path)
             .map(|meta| meta.len())
             .unwrap_or(0)

@@ -5,6 +5,7 @@ mod harness;
 
 mod api;
 mod check_config;
+mod compact;
 mod domains;
 mod editors;
 mod lookup;

@@ -3,6 +3,7 @@
 //! library types; only validated values reach the library.
 
 mod check_config;
+mod compact;
 mod demo;
 mod domains;
 mod lookup;
@@ -46,6 +47,8 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Run serve against a built-in simulated Twitch, offline.
     Demo(demo::DemoArgs),
+    /// Rewrite the database compactly (stop serve first; needs room for a second copy).
+    Compact(ConfigArg),
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,6 +65,7 @@ pub fn run(args: Args) -> Exit {
         Command::Domains(config_arg) => domains::run(config_arg),
         Command::CheckConfig(config_arg) => check_config::run(config_arg),
         Command::Demo(demo_args) => demo::run(demo_args),
+        Command::Compact(config_arg) => compact::run(config_arg),
     }
 }
 

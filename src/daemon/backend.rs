@@ -101,7 +101,11 @@ pub(super) fn describe(metrics: &Metrics) {
         ),
         ("vodprobe_records", Kind::Gauge, "Broadcasts in the store."),
         ("vodprobe_live", Kind::Gauge, "Broadcasts live now."),
-        ("vodprobe_store_bytes", Kind::Gauge, "Size of the database file."),
+        (
+            "vodprobe_store_bytes",
+            Kind::Gauge,
+            "Bytes the database file occupies on disk.",
+        ),
         (
             "vodprobe_listing_pages_total",
             Kind::Counter,

@@ -919,3 +919,167 @@ fn a_record_the_compact_encoding_cannot_hold_exactly_is_kept_as_postcard() {
     let back = store.get_stream(odd.key()).expect("read").expect("stored");
     assert!(back.archive.expect("archive").duration_seconds.is_nan());
 }
+
+/// A store filled the way the daemon fills one (many small transactions, entries arriving in
+/// the middle of every index, a prune): fragmented, with an older record encoding mixed in.
+fn fragmented_store(dir: &tempfile::TempDir) -> (Vec<StreamRecord>, Vec<(StreamKey, String)>) {
+    let store = open_in(dir);
+    let mut rng = crate::sim::Rng::new(17);
+    let games = [
+        ("509658", "Just Chatting"),
+        ("21779", "League of Legends"),
+        ("33214", "Fortnite"),
+    ];
+    for i in 0..1_500u64 {
+        let start = 1_700_000_000 + (i as i64) * 60;
+        let mut record = record(start, 900_000 + i, 1 + rng.below(40) as u64);
+        let game = games[rng.below(games.len())];
+        record.game_id = game.0.to_string();
+        record.game_name = game.1.to_string();
+        record.language = ["en", "de", "fr"][rng.below(3)].to_string();
+        record.max_viewers = rng.range(1, 50_000) as u32;
+        if i % 3 == 0 {
+            record.probe.next_due = Some(start + 4_000);
+            store.put_streams(&[record]).expect("put");
+        } else {
+            record.status = Status::Found;
+            let mut archive = archive_info("https://vod-secure.twitch.tv/");
+            archive.ts = start.to_string();
+            let dir = crate::sim::vod_dir(&record.login, record.stream_id, &archive.ts);
+            archive.url = format!("https://vod-secure.twitch.tv/{dir}/chunked/index-dvr.m3u8");
+            record.archive = Some(archive);
+            store
+                .put_archived(&record, &twitch_playlist(10 + (i as usize % 50)))
+                .expect("archive");
+        }
+    }
+    assert_eq!(store.prune(1_700_000_000 + 300 * 60, 100).expect("prune"), 300);
+    // Records of an older binary: postcard, which compaction re-encodes.
+    for record in store.scan(None, 20).expect("scan") {
+        let mut bytes = vec![RECORD_POSTCARD];
+        bytes.extend_from_slice(&postcard::to_allocvec(&record).expect("postcard"));
+        put_raw(&store, STREAMS, record.key(), &bytes);
+    }
+    store.put_state("domain_book", b"{\"kept\":true}").expect("state");
+    let records = store.scan(None, 10_000).expect("scan");
+    let playlists = records
+        .iter()
+        .filter_map(|r| store.playlist(r.key()).expect("playlist").map(|p| (r.key(), p)))
+        .collect();
+    store.close().expect("close");
+    (records, playlists)
+}
+
+#[test]
+fn compaction_keeps_every_entry_and_shrinks_a_fragmented_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (records, playlists) = fragmented_store(&dir);
+    let path = dir.path().join("vodprobe.redb");
+    let (counts_before, due_before) = {
+        let store = open_in(&dir);
+        let counts: Vec<(String, u64)> = store
+            .table_sizes()
+            .expect("sizes")
+            .into_iter()
+            .map(|t| (t.name, t.entries))
+            .collect();
+        let due = keys(&store.due(i64::MAX, 10_000).expect("due"));
+        store.close().expect("close");
+        (counts, due)
+    };
+    let mut reports = 0;
+    let done = compact_file(&path, TEST_CACHE_BYTES, &mut |_, copied, total| {
+        assert!(copied <= total);
+        reports += 1;
+    })
+    .expect("compact");
+    assert!(reports >= 15, "progress per table");
+    let on_disk = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&path).expect("file")) * 512;
+    assert_eq!(done.bytes_after, on_disk);
+    assert!(
+        done.bytes_after < done.bytes_before,
+        "{} -> {} bytes",
+        done.bytes_before,
+        done.bytes_after
+    );
+    assert_eq!(done.records_recoded, 20, "the postcard records");
+    assert!(!compacting_path(&path).exists());
+
+    let store = open_in(&dir);
+    assert_eq!(store.scan(None, 10_000).expect("scan"), records);
+    for (key, text) in &playlists {
+        assert_eq!(store.playlist(*key).expect("playlist").as_ref(), Some(text));
+    }
+    let counts: Vec<(String, u64)> = store
+        .table_sizes()
+        .expect("sizes")
+        .into_iter()
+        .map(|t| (t.name, t.entries))
+        .collect();
+    assert_eq!(counts, counts_before);
+    assert_eq!(keys(&store.due(i64::MAX, 10_000).expect("due")), due_before);
+    assert_eq!(
+        store.get_state("domain_book").expect("state").as_deref(),
+        Some(&b"{\"kept\":true}"[..])
+    );
+    let tags = store
+        .read(|txn| {
+            let streams = txn.open_table(STREAMS)?;
+            let mut tags = BTreeSet::new();
+            for entry in streams.iter()? {
+                tags.insert(entry?.1.value()[0]);
+            }
+            Ok(tags)
+        })
+        .expect("tags");
+    assert_eq!(tags, BTreeSet::from([RECORD_PACKED]));
+    assert_indexes_consistent(&store);
+    // The compacted file is an ordinary database: it takes writes and compacts again.
+    store
+        .put_streams(&[record(1_800_000_000, 1, 1)])
+        .expect("write after");
+    store.close().expect("close");
+    compact_file(&path, TEST_CACHE_BYTES, &mut |_, _, _| {}).expect("again");
+    assert_eq!(
+        open_in(&dir).count_streams().expect("count"),
+        records.len() as u64 + 1
+    );
+}
+
+#[test]
+fn compaction_refuses_an_open_file_and_unknown_tables_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("vodprobe.redb");
+    let store = open_in(&dir);
+    store.put_streams(&[record(1_700_000_000, 5, 5)]).expect("put");
+    let before = std::fs::read(&path).expect("read");
+    let error = compact_file(&path, TEST_CACHE_BYTES, &mut |_, _, _| {}).expect_err("open elsewhere");
+    assert!(matches!(error, StoreError::AlreadyOpen { .. }), "{error}");
+    assert!(!compacting_path(&path).exists());
+    // A table a newer binary added would be lost by a copy that does not know it.
+    store
+        .write(|txn| {
+            let table: TableDefinition<u64, u64> = TableDefinition::new("future_v1");
+            txn.open_table(table)?.insert(1, 2)?;
+            Ok(())
+        })
+        .expect("future table");
+    store.close().expect("close");
+    let before_refusal = std::fs::read(&path).expect("read");
+    assert_ne!(before, before_refusal);
+    // A stale copy from a run that died is replaced, not trusted.
+    std::fs::write(compacting_path(&path), b"half a copy").expect("stale");
+    let error = compact_file(&path, TEST_CACHE_BYTES, &mut |_, _, _| {}).expect_err("unknown table");
+    assert!(error.to_string().contains("future_v1"), "{error}");
+    assert!(!compacting_path(&path).exists());
+    let store = open_in(&dir);
+    assert_eq!(store.count_streams().expect("count"), 1);
+    store.close().expect("close");
+    let error = compact_file(
+        &dir.path().join("missing.redb"),
+        TEST_CACHE_BYTES,
+        &mut |_, _, _| {},
+    )
+    .expect_err("no file");
+    assert!(error.to_string().contains("no database"), "{error}");
+}
