@@ -234,7 +234,14 @@ fn the_odometer_counts_like_to_string() {
 }
 
 mod records {
-    use super::super::record::{pack_record, unpack_record};
+    use super::super::record::{Layout, pack_in, pack_record};
+
+    fn unpack_record(
+        key: crate::record::StreamKey,
+        bytes: &[u8],
+    ) -> Result<StreamRecord, super::super::UnpackError> {
+        super::super::record::unpack_record(key, bytes, Layout::Coded)
+    }
     use crate::playlist::Container;
     use crate::record::{ArchiveInfo, Learned, ProbeState, Status, StreamRecord};
     use crate::sim::Rng;
@@ -330,9 +337,9 @@ mod records {
             streamer_id: rng.next_u64(),
             login: login.clone(),
             title: random_text(rng, &["a title", ""]),
-            game_id: random_text(rng, &["509658", ""]),
-            game_name: random_text(rng, &["Just Chatting"]),
-            language: random_text(rng, &["en", "de"]),
+            game_id: random_text(rng, &["509658", "", "21779"]),
+            game_name: random_text(rng, &["Just Chatting", "", "League of Legends"]),
+            language: random_text(rng, &["en", "de", "xx"]),
             is_mature: rng.chance(0.5),
             max_viewers: rng.next_u64() as u32,
             first_seen: time(rng),
@@ -378,6 +385,14 @@ mod records {
             assert!(
                 back == record && bits(&back) == bits(&record),
                 "{record:?}\n{back:?}"
+            );
+            // What older binaries wrote (tag 2) stays readable.
+            let spelled = pack_in(&record, Layout::Spelled);
+            let old = super::super::record::unpack_record(record.key(), &spelled, Layout::Spelled)
+                .expect("decodes");
+            assert!(
+                old == record && bits(&old) == bits(&record),
+                "{record:?}\n{old:?}"
             );
         }
     }

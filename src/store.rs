@@ -33,10 +33,12 @@
 //!   written; a file with a larger number was written by a newer binary and is refused with
 //!   [`StoreError::NewerSchema`] before anything is written. This table's name and types never
 //!   change, so every binary can read the version.
-//! * `streams_v1` values start with an encoding tag: `1` = postcard of [`StreamRecord`]; `2` =
+//! * `streams_v1` values start with an encoding tag: `1` = postcard of [`StreamRecord`]; `3` =
 //!   the compact encoding of `crate::packed::record` (times relative to the start, known
-//!   domains, forms and qualities as codes, the URL as its hash; the key's fields left out),
-//!   written whenever it decodes back to the same record. Postcard is not self-describing, so a
+//!   domains, forms, qualities, categories and languages as codes, the URL as nothing or its
+//!   hash; the key's fields left out), written whenever it decodes back to the same record; `2`
+//!   = the same with category and language spelled out (earlier binaries; read, and rewritten
+//!   as `3` by `vodprobe compact` or the record's next write). Postcard is not self-describing, so a
 //!   change to `StreamRecord`'s serialized shape needs a frozen copy of the old struct to decode
 //!   tag `1`; old records stay readable, and a schema-2 file's are converted in the background. An
 //!   unknown tag, an empty value, trailing bytes or a record whose own key differs from its
@@ -83,6 +85,7 @@
 //! Every method blocks; the daemon calls them from `spawn_blocking`. Write transactions are
 //! short and redb runs one at a time.
 
+use crate::packed::record::Layout;
 use crate::record::{Status, StreamKey, StreamRecord};
 use redb::{
     Builder, Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable,
@@ -111,8 +114,11 @@ const SCHEMA_VERSION_NAME: &str = "schema_version";
 
 /// `streams_v1` tag: postcard of `StreamRecord`.
 const RECORD_POSTCARD: u8 = 1;
-/// `streams_v1` tag: `crate::packed::record` (key fields left out).
-const RECORD_PACKED: u8 = 2;
+/// `streams_v1` tag: `crate::packed::record` with game and language spelled out (read only).
+const RECORD_PACKED_SPELLED: u8 = 2;
+/// `streams_v1` tag: `crate::packed::record` (key fields left out, known categories and
+/// languages as codes).
+const RECORD_PACKED: u8 = 3;
 /// `state_v1` entry: the last record key the tag-1 → tag-2 conversion has passed.
 const RECORD_PACKING_CURSOR: &str = "store.record_packing_cursor";
 /// `meta_v1` entry: 1 once every tag-1 record has been offered the compact encoding.
@@ -1195,7 +1201,9 @@ fn encode_record(record: &StreamRecord) -> Result<Vec<u8>, StoreError> {
     let mut packed = Vec::with_capacity(192);
     packed.push(RECORD_PACKED);
     packed.extend_from_slice(&crate::packed::record::pack_record(record));
-    if crate::packed::record::unpack_record(record.key(), &packed[1..]).is_ok_and(|back| back == *record) {
+    if crate::packed::record::unpack_record(record.key(), &packed[1..], Layout::Coded)
+        .is_ok_and(|back| back == *record)
+    {
         return Ok(packed);
     }
     let mut out = Vec::with_capacity(256);
@@ -1217,8 +1225,11 @@ fn decode_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, StoreErro
             Ok((_, rest)) => Err(corrupt(format!("{} trailing bytes after the record", rest.len()))),
             Err(error) => Err(corrupt(format!("cannot decode postcard: {error}"))),
         },
-        Some((&RECORD_PACKED, payload)) => {
-            crate::packed::record::unpack_record(key, payload).map_err(|error| corrupt(error.to_string()))
+        Some((&RECORD_PACKED, payload)) => crate::packed::record::unpack_record(key, payload, Layout::Coded)
+            .map_err(|error| corrupt(error.to_string())),
+        Some((&RECORD_PACKED_SPELLED, payload)) => {
+            crate::packed::record::unpack_record(key, payload, Layout::Spelled)
+                .map_err(|error| corrupt(error.to_string()))
         }
         Some((tag, _)) => Err(corrupt(format!("unknown encoding tag {tag}"))),
         None => Err(corrupt("empty value".to_string())),

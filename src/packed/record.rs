@@ -50,6 +50,54 @@ const QUALITIES: &[&str] = &[
     "audio_only",
 ];
 
+/// Twitch categories with a code: `(game_id, game_name)` as Helix spells them. A record whose
+/// pair is not here (the long tail, or a renamed category) spells both out. Append only.
+const GAMES: &[(&str, &str)] = &[
+    ("509658", "Just Chatting"),
+    ("21779", "League of Legends"),
+    ("32982", "Grand Theft Auto V"),
+    ("516575", "VALORANT"),
+    ("33214", "Fortnite"),
+    ("32399", "Counter-Strike"),
+    ("27471", "Minecraft"),
+    ("29595", "Dota 2"),
+    ("512710", "Call of Duty: Warzone"),
+    ("26936", "Music"),
+    ("509660", "Art"),
+    ("18122", "World of Warcraft"),
+    ("491487", "Dead by Daylight"),
+    ("511224", "Apex Legends"),
+    ("498566", "Slots"),
+    ("1469308723", "Software and Game Development"),
+    ("509659", "ASMR"),
+    ("518203", "Sports"),
+    ("417752", "Talk Shows & Podcasts"),
+    ("491931", "Escape from Tarkov"),
+    ("138585", "Hearthstone"),
+    ("513143", "Teamfight Tactics"),
+    ("30921", "Rocket League"),
+    ("493057", "PUBG: BATTLEGROUNDS"),
+    ("488190", "Poker"),
+    ("263490", "Rust"),
+    ("509663", "Special Events"),
+    ("", ""),
+];
+
+/// Broadcaster languages as Twitch reports them. Append only.
+const LANGUAGES: &[&str] = &[
+    "en", "es", "de", "pt", "ru", "fr", "ja", "ko", "it", "pl", "tr", "zh", "ar", "nl", "sv", "no", "da",
+    "fi", "cs", "hu", "el", "th", "vi", "id", "uk", "ro", "bg", "sk", "ca", "ms", "tl", "hi", "he", "asl",
+    "other",
+];
+
+/// How a record's game and language are written: tag 2 spelled them out; tag 3 (written now)
+/// codes the known ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Spelled,
+    Coded,
+}
+
 const MATURE: u32 = 1;
 const PUBLIC_SHIFT: u32 = 1; // 2 bits: unknown, false, true
 const STATUS_SHIFT: u32 = 3; // 2 bits
@@ -157,8 +205,14 @@ fn put_duration(out: &mut Vec<u8>, seconds: f64) {
     }
 }
 
-/// Encodes `record` (its key is not written: the store's key holds it).
+/// Encodes `record` in the [`Layout::Coded`] layout (its key is not written: the store's key
+/// holds it).
 pub fn pack_record(record: &StreamRecord) -> Vec<u8> {
+    pack_in(record, Layout::Coded)
+}
+
+/// Encodes `record` in `layout` (tests write the older layout to check it stays readable).
+pub fn pack_in(record: &StreamRecord, layout: Layout) -> Vec<u8> {
     let start = record.start_unix;
     let probe = &record.probe;
     let mut flags = u32::from(record.is_mature) * MATURE;
@@ -193,9 +247,25 @@ pub fn pack_record(record: &StreamRecord) -> Vec<u8> {
     put_varint(&mut out, record.streamer_id);
     put_str(&mut out, &record.login);
     put_str(&mut out, &record.title);
-    put_str(&mut out, &record.game_id);
-    put_str(&mut out, &record.game_name);
-    put_str(&mut out, &record.language);
+    let game = GAMES
+        .iter()
+        .position(|(id, name)| *id == record.game_id && *name == record.game_name);
+    match (layout, game) {
+        (Layout::Coded, Some(index)) => put_varint(&mut out, index as u64 + 1),
+        (Layout::Coded, None) => {
+            put_varint(&mut out, 0);
+            put_str(&mut out, &record.game_id);
+            put_str(&mut out, &record.game_name);
+        }
+        (Layout::Spelled, _) => {
+            put_str(&mut out, &record.game_id);
+            put_str(&mut out, &record.game_name);
+        }
+    }
+    match layout {
+        Layout::Coded => put_code(&mut out, &record.language, LANGUAGES),
+        Layout::Spelled => put_str(&mut out, &record.language),
+    }
     put_varint(&mut out, u64::from(record.max_viewers));
     put_time(&mut out, record.first_seen, start);
     put_time(&mut out, record.last_seen, start);
@@ -313,8 +383,9 @@ impl Reader<'_> {
     }
 }
 
-/// Decodes what [`pack_record`] wrote for the record at `key`.
-pub fn unpack_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, UnpackError> {
+/// Decodes what [`pack_record`] (or, for [`Layout::Spelled`], an older binary) wrote for the
+/// record at `key`.
+pub fn unpack_record(key: StreamKey, bytes: &[u8], layout: Layout) -> Result<StreamRecord, UnpackError> {
     let (start, stream_id) = key;
     let mut r = Reader { bytes, at: 0 };
     let flags = r.small()?;
@@ -325,9 +396,19 @@ pub fn unpack_record(key: StreamKey, bytes: &[u8]) -> Result<StreamRecord, Unpac
     let streamer_id = r.varint()?;
     let login = r.str()?;
     let title = r.str()?;
-    let game_id = r.str()?;
-    let game_name = r.str()?;
-    let language = r.str()?;
+    let (game_id, game_name, language) = match layout {
+        Layout::Spelled => (r.str()?, r.str()?, r.str()?),
+        Layout::Coded => {
+            let (game_id, game_name) = match r.varint()? {
+                0 => (r.str()?, r.str()?),
+                code => GAMES
+                    .get(usize::try_from(code - 1).unwrap_or(usize::MAX))
+                    .map(|(id, name)| (id.to_string(), name.to_string()))
+                    .ok_or(UnpackError::Invalid("unknown game code"))?,
+            };
+            (game_id, game_name, r.code(LANGUAGES)?)
+        }
+    };
     let max_viewers = r.small()?;
     let first_seen = r.time(start)?;
     let last_seen = r.time(start)?;

@@ -954,10 +954,18 @@ fn fragmented_store(dir: &tempfile::TempDir) -> (Vec<StreamRecord>, Vec<(StreamK
         }
     }
     assert_eq!(store.prune(1_700_000_000 + 300 * 60, 100).expect("prune"), 300);
-    // Records of an older binary: postcard, which compaction re-encodes.
-    for record in store.scan(None, 20).expect("scan") {
-        let mut bytes = vec![RECORD_POSTCARD];
-        bytes.extend_from_slice(&postcard::to_allocvec(&record).expect("postcard"));
+    // Records of older binaries: postcard and the spelled-out compact layout, which
+    // compaction re-encodes.
+    for (i, record) in store.scan(None, 25).expect("scan").into_iter().enumerate() {
+        let bytes = if i < 20 {
+            let mut bytes = vec![RECORD_POSTCARD];
+            bytes.extend_from_slice(&postcard::to_allocvec(&record).expect("postcard"));
+            bytes
+        } else {
+            let mut bytes = vec![RECORD_PACKED_SPELLED];
+            bytes.extend_from_slice(&crate::packed::record::pack_in(&record, Layout::Spelled));
+            bytes
+        };
         put_raw(&store, STREAMS, record.key(), &bytes);
     }
     store.put_state("domain_book", b"{\"kept\":true}").expect("state");
@@ -1002,7 +1010,7 @@ fn compaction_keeps_every_entry_and_shrinks_a_fragmented_file() {
         done.bytes_before,
         done.bytes_after
     );
-    assert_eq!(done.records_recoded, 20, "the postcard records");
+    assert_eq!(done.records_recoded, 25, "the postcard and spelled-out records");
     assert!(!compacting_path(&path).exists());
 
     let store = open_in(&dir);
