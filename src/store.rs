@@ -119,10 +119,12 @@ const RECORD_PACKED_SPELLED: u8 = 2;
 /// `streams_v1` tag: `crate::packed::record` (key fields left out, known categories and
 /// languages as codes).
 const RECORD_PACKED: u8 = 3;
-/// `state_v1` entry: the last record key the tag-1 → tag-2 conversion has passed.
-const RECORD_PACKING_CURSOR: &str = "store.record_packing_cursor";
-/// `meta_v1` entry: 1 once every tag-1 record has been offered the compact encoding.
-const RECORDS_PACKED: &str = "records_packed";
+/// `state_v1` entry: the last record key the conversion of tag-1 and tag-2 records to tag 3
+/// has passed. (Names without `_3` were the tag-1 → tag-2 pass of earlier binaries; a file
+/// they finished runs this pass once more for its tag-2 records.)
+const RECORD_PACKING_CURSOR: &str = "store.record_packing_cursor_3";
+/// `meta_v1` entry: 1 once every tag-1 and tag-2 record has been offered tag 3.
+const RECORDS_PACKED: &str = "records_packed_3";
 /// `playlists_v1` tag: zstd of the UTF-8 playlist text.
 const PLAYLIST_ZSTD: u8 = 1;
 /// `playlists_v1` tag: the structural encoding of `crate::packed`.
@@ -641,7 +643,8 @@ impl Store {
 
     /// Stores a small named blob for the daemon (replacing any previous value).
     /// Converts up to `batch` playlists stored as zstd (tag 1) to the structural encoding where
-    /// it is smaller, then records in the same way (postcard to the compact encoding), in
+    /// it is smaller, then records in the same way (postcard or the spelled-out compact layout
+    /// to the current compact encoding), in
     /// transactions that also record how far they got, so the conversion resumes where it
     /// stopped after a restart. Call until `done`.
     pub fn pack_playlists(&self, batch: usize) -> Result<PackingStep, StoreError> {
@@ -665,7 +668,8 @@ impl Store {
             RECORDS_PACKED,
             batch,
             |key, old| {
-                if old.first() != Some(&RECORD_POSTCARD) {
+                if ![RECORD_POSTCARD, RECORD_PACKED_SPELLED].contains(&old[..].first().copied().unwrap_or(0))
+                {
                     return Ok(None);
                 }
                 let Ok(record) = decode_record(key, old) else {

@@ -835,7 +835,7 @@ fn zstd_playlists_of_an_older_file_are_packed_in_resumable_steps() {
 }
 
 #[test]
-fn postcard_records_of_an_older_file_are_packed_and_read_the_same() {
+fn postcard_and_spelled_records_of_an_older_file_are_packed_and_read_the_same() {
     let dir = tempfile::tempdir().expect("dir");
     let mut records = Vec::new();
     for i in 0..12u64 {
@@ -858,9 +858,16 @@ fn postcard_records_of_an_older_file_are_packed_and_read_the_same() {
         store
             .write(|txn| {
                 let mut streams = txn.open_table(STREAMS)?;
-                for record in &records {
-                    let mut old = vec![RECORD_POSTCARD];
-                    old.extend_from_slice(&postcard::to_allocvec(record).expect("postcard"));
+                for (i, record) in records.iter().enumerate() {
+                    let old = if i % 3 == 0 {
+                        let mut old = vec![RECORD_PACKED_SPELLED];
+                        old.extend_from_slice(&crate::packed::record::pack_in(record, Layout::Spelled));
+                        old
+                    } else {
+                        let mut old = vec![RECORD_POSTCARD];
+                        old.extend_from_slice(&postcard::to_allocvec(record).expect("postcard"));
+                        old
+                    };
                     streams.insert(record.key(), old.as_slice())?;
                 }
                 txn.open_table(META)?.remove(RECORDS_PACKED)?;
