@@ -27,7 +27,7 @@
     return node;
   }
 
-  const show = (...nodes) => main.replaceChildren(...nodes);
+  const show = (...nodes) => main.replaceChildren(...nodes.filter((node) => node !== null));
   const pad = (n) => String(n).padStart(2, '0');
   const enc = encodeURIComponent;
 
@@ -69,7 +69,7 @@
   const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
 
   function mutedShare(vod) {
-    if (!vod.segments) return null;
+    if (!vod.segments || !vod.muted_segments) return null;
     const share = (100 * vod.muted_segments) / vod.segments;
     return `${share < 10 && share > 0 ? share.toFixed(1) : Math.round(share)} % muted`;
   }
@@ -166,8 +166,11 @@
     if (current !== generation) return;
 
     // Filter choices: the last day's counts, plus whatever the page shows, plus the one chosen.
-    const games = new Map(categories.items.map((c) => [c.game_id, `${c.game_name || c.game_id} (${c.broadcasts})`]));
-    const langs = new Map(languages.items.map((l) => [l.language, `${languageName(l.language)} (${l.broadcasts})`]));
+    // Broadcasts without a category or language cannot be chosen: "" means no filter.
+    const games = new Map(categories.items.filter((c) => c.game_id)
+      .map((c) => [c.game_id, `${c.game_name || c.game_id} (${c.broadcasts})`]));
+    const langs = new Map(languages.items.filter((l) => l.language)
+      .map((l) => [l.language, `${languageName(l.language)} (${l.broadcasts})`]));
     for (const vod of page.items) {
       if (vod.game_id && !games.has(vod.game_id)) games.set(vod.game_id, vod.game_name || vod.game_id);
       if (vod.language && !langs.has(vod.language)) langs.set(vod.language, languageName(vod.language));
@@ -468,9 +471,10 @@
       el('span', null, when(vod.start_time)),
       statusBadge(vod.status));
 
-    const muted = vod.segments
-      ? `${mutedShare(vod)} (${vod.muted_segments} of ${vod.segments} segments)`
-      : '–';
+    let muted = '–';
+    if (vod.segments) {
+      muted = `${mutedShare(vod) || 'nothing muted'} (${vod.muted_segments} of ${vod.segments} segments)`;
+    }
     const facts = el('dl.facts', null,
       fact('Duration', clock(vod.duration_seconds)),
       fact('Muted', muted),
