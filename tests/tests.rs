@@ -12,3 +12,4 @@ mod openapi;
 mod player;
 mod reload;
 mod serve;
+mod web;
