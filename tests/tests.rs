@@ -13,3 +13,4 @@ mod openapi;
 mod player;
 mod reload;
 mod serve;
+mod web;

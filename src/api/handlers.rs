@@ -205,7 +205,7 @@ pub struct PlaylistRequest {
 }
 
 /// Whether the client accepts gzip (`q=0` refuses it).
-fn accepts_gzip(header: Option<&str>) -> bool {
+pub(super) fn accepts_gzip(header: Option<&str>) -> bool {
     header.is_some_and(|header| {
         header.split(',').any(|part| {
             let mut pieces = part.split(';');
@@ -222,7 +222,7 @@ fn accepts_gzip(header: Option<&str>) -> bool {
     })
 }
 
-fn etag_matches(header: Option<&str>, etag: &str) -> bool {
+pub(super) fn etag_matches(header: Option<&str>, etag: &str) -> bool {
     header.is_some_and(|header| {
         header
             .split(',')

@@ -8,6 +8,8 @@
 //! * `routes` — warp filters and the one rejection handler that writes the error envelope.
 //! * `handlers` — what each route does, on plain types; `params` — query parsing and cursors;
 //!   `dto` — the JSON shapes, converted from store records at the edge.
+//! * `web` — the web page at `/`: files from `web/` embedded in the binary, served with ETags,
+//!   gzip and a strict Content-Security-Policy.
 //!
 //! The API sees the rest of the appliance through [`Backend`], which the daemon implements, so
 //! nothing here depends on the pipeline.
@@ -17,6 +19,7 @@ mod handlers;
 mod params;
 mod routes;
 mod server;
+mod web;
 
 pub use dto::{ComponentStatus, DomainStatus, Health, LookupState, rfc3339};
 pub use handlers::ApiError;

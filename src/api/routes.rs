@@ -3,6 +3,7 @@
 
 use super::Backend;
 use super::handlers::{self, ApiError, PlaylistRequest, Reply};
+use super::web;
 use std::convert::Infallible;
 use std::sync::Arc;
 use warp::http::{HeaderValue, StatusCode};
@@ -117,6 +118,22 @@ pub fn routes(
         .and(warp::get())
         .and(with())
         .then(|backend| async move { to_response(handlers::metrics(backend).await) });
+    let page = warp::path::end()
+        .and(warp::get())
+        .and(with())
+        .and(warp::header::optional::<String>("accept-encoding"))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .map(|backend, accept_encoding, if_none_match| {
+            web_asset(backend, String::new(), accept_encoding, if_none_match)
+        });
+    let web_file = warp::path!("web" / String)
+        .and(warp::get())
+        .and(with())
+        .and(warp::header::optional::<String>("accept-encoding"))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .map(|name, backend, accept_encoding, if_none_match| {
+            web_asset(backend, name, accept_encoding, if_none_match)
+        });
     let admin = {
         let with = with.clone();
         move || {
@@ -153,6 +170,10 @@ pub fn routes(
         });
     vods.or(vod)
         .unify()
+        .or(page)
+        .unify()
+        .or(web_file)
+        .unify()
         .or(playlist)
         .unify()
         .or(variant)
@@ -181,6 +202,33 @@ pub fn routes(
             |rejection: Rejection| async move { Ok::<_, Infallible>(to_response(Err(rejected(&rejection)))) },
         )
         .unify()
+}
+
+/// A file of the web page; the page's policy names the configured CDN domains.
+fn web_asset(
+    backend: Arc<dyn Backend>,
+    name: String,
+    accept_encoding: Option<String>,
+    if_none_match: Option<String>,
+) -> warp::reply::Response {
+    let cdn_origins: Vec<String> = if name.is_empty() {
+        let mut origins: Vec<String> = backend
+            .domains()
+            .iter()
+            .filter_map(|domain| web::origin_of(&domain.url))
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    } else {
+        Vec::new()
+    };
+    to_response(web::asset(&web::AssetRequest {
+        name: &name,
+        accept_encoding: accept_encoding.as_deref(),
+        if_none_match: if_none_match.as_deref(),
+        cdn_origins: &cdn_origins,
+    }))
 }
 
 /// An admin route refused before its handler ran.

@@ -82,6 +82,7 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         (_, ["api", "v1", "openapi.json"]) => "openapi",
         (_, ["healthz"]) => "healthz",
         (_, ["metrics"]) => "metrics",
+        (_, [""]) | (_, ["web", _]) => "web",
         _ => "other",
     }
 }
@@ -414,5 +415,7 @@ mod tests {
         assert_eq!(route_label(&get, "/vods/1/2.m3u8"), "playlist");
         assert_eq!(route_label(&get, "/etc/passwd"), "other");
         assert_eq!(route_label(&get, "/healthz"), "healthz");
+        assert_eq!(route_label(&get, "/"), "web");
+        assert_eq!(route_label(&get, "/web/app.js"), "web");
     }
 }

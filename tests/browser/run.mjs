@@ -1,0 +1,177 @@
+// Drives Debian's headless chromium (playwright-core, no downloaded browser) against a running
+// `vodprobe serve` whose simulated Twitch holds the broadcasts tests/web.rs describes in the
+// third argument. Exits 0 and prints `BROWSER OK {summary}` when every check passed; otherwise
+// prints the failure and exits 1. Screenshots go to the second argument's directory.
+//
+//   node tests/browser/run.mjs http://127.0.0.1:PORT target/web-screenshots '{"total": 3, ...}'
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [base, shots, expectJson] = process.argv.slice(2);
+if (!base || !shots || !expectJson) {
+  console.error('usage: node run.mjs BASE_URL SCREENSHOT_DIR EXPECT_JSON');
+  process.exit(2);
+}
+const expect = JSON.parse(expectJson);
+const executablePath = process.env.VODPROBE_CHROMIUM || '/usr/bin/chromium';
+const WAIT = { timeout: 15_000 };
+const started = Date.now();
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+fs.mkdirSync(shots, { recursive: true });
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'vodprobe-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required',
+  ],
+});
+
+const problems = [];
+const page = context.pages()[0] || (await context.newPage());
+page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+page.on('console', (message) => {
+  if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+});
+// An alert means a title's <script> ran.
+page.on('dialog', async (dialog) => {
+  problems.push(`a dialog opened (${dialog.message()}): a title was run as script`);
+  await dialog.dismiss();
+});
+
+const summary = {};
+const vodCount = () => page.locator('li.vod').count();
+async function waitForVods(count) {
+  await page.waitForFunction((n) => document.querySelectorAll('li.vod').length === n, count, WAIT);
+}
+async function shot(name, fullPage) {
+  const file = path.join(shots, name);
+  await page.screenshot({ path: file, fullPage });
+  summary.screenshots = [...(summary.screenshots || []), file];
+}
+
+try {
+  // 1. The front page lists the captures, newest first, with the headers it promises.
+  const response = await page.goto(`${base}/`);
+  const headers = response.headers();
+  check(response.status() === 200, `GET / answered ${response.status()}`);
+  check((headers['content-security-policy'] || '').includes("script-src 'self'"), 'a strict CSP on /');
+  summary.csp = headers['content-security-policy'];
+  await waitForVods(expect.total);
+  const titles = await page.locator('a.vod-title').allTextContents();
+  summary.front_titles = titles;
+
+  // The title with markup is text: shown literally, no element made from it, nothing ran.
+  check(titles.includes(expect.script_title), `the title ${expect.script_title} is shown as text`);
+  const injected = await page.evaluate(() => ({
+    scripts: document.querySelectorAll('#main script, #main b, #main img').length,
+    flag: window.__injected === true,
+  }));
+  check(injected.scripts === 0 && !injected.flag, 'no element or script from a title');
+  await shot('front-desktop.png', false);
+
+  // 2. Search as you type finds a channel; the channel page lists its broadcasts only.
+  await page.locator('#search').pressSequentially(expect.search, { delay: 60 });
+  const suggestion = page.locator('#suggestions a', { hasText: expect.search_login });
+  await suggestion.first().waitFor(WAIT);
+  await suggestion.first().click();
+  await page.waitForFunction(() => location.hash.startsWith('#/channel/'), null, WAIT);
+  await page.waitForFunction(
+    (login) => document.querySelector('h1 .login')?.textContent === login
+      && document.querySelectorAll('li.vod').length > 0,
+    expect.search_login, WAIT);
+  const channelIds = await page.locator('li.vod').evaluateAll((items) => items.map((li) => li.dataset.streamId));
+  check(channelIds.length === 1 && channelIds[0] === expect.search_stream_id,
+    `the channel page lists ${expect.search_stream_id} only, not ${channelIds}`);
+  summary.search = { hash: await page.evaluate(() => location.hash), stream_ids: channelIds };
+
+  // 3. A filter narrows the list.
+  await page.goto(`${base}/#/`);
+  await waitForVods(expect.total);
+  await page.selectOption('select[name=language]', expect.filter_language);
+  await page.waitForFunction(
+    ([language, count]) => location.hash.includes(`language=${language}`)
+      && document.querySelectorAll('li.vod').length === count,
+    [expect.filter_language, expect.filter_count], WAIT);
+  const languages = await page.locator('li.vod').evaluateAll((items) => items.map((li) => li.dataset.language));
+  check(languages.every((l) => l === expect.filter_language), `only ${expect.filter_language}: ${languages}`);
+  summary.filter = { before: expect.total, after: await vodCount(), hash: await page.evaluate(() => location.hash) };
+
+  // 4. The detail page of the broadcast with the <script> title plays it.
+  await page.goto(`${base}/#/`);
+  await waitForVods(expect.total);
+  await page.locator('a.vod-title', { hasText: expect.script_title }).click();
+  await page.locator('h1.title').waitFor(WAIT);
+  check(await page.locator('h1.title').textContent() === expect.script_title, 'the detail title is text');
+  await page.waitForFunction((n) => document.querySelectorAll('.timeline .muted').length === n,
+    expect.muted_ranges, WAIT);
+  const facts = await page.locator('.facts').textContent();
+  check(facts.includes(expect.muted_text), `muted share "${expect.muted_text}" in ${facts}`);
+  check(facts.includes(expect.duration_text), `duration "${expect.duration_text}" in ${facts}`);
+  const qualities = await page.locator('select[name=quality] option').count();
+  check(qualities === expect.qualities, `${expect.qualities} qualities to choose, not ${qualities}`);
+  const copies = await page.locator('.copy input').evaluateAll((inputs) => inputs.map((i) => i.value));
+  check(copies.some((c) => c.startsWith('mpv ') && c.includes(expect.playlist_path)), `an mpv line: ${copies}`);
+  check(copies.some((c) => c.startsWith('ffmpeg -i ')), `an ffmpeg line: ${copies}`);
+  summary.copy_lines = copies;
+
+  const playStarted = Date.now();
+  await page.evaluate(() => {
+    const video = document.querySelector('#player video');
+    video.muted = true;
+    return video.play().catch(() => {});
+  });
+  await page.waitForFunction(() => document.querySelector('#player video').currentTime > 0.5, null,
+    { timeout: 20_000 });
+  summary.playback = await page.evaluate(() => {
+    const video = document.querySelector('#player video');
+    return { current_time: video.currentTime, duration: video.duration, ready_state: video.readyState };
+  });
+  summary.playback.seconds_to_half_a_second = (Date.now() - playStarted) / 1000;
+  await shot('detail-desktop.png', true);
+
+  // 5. The domain table.
+  await page.goto(`${base}/#/domains`);
+  await page.waitForFunction((n) => document.querySelectorAll('table.domains tbody tr').length === n,
+    expect.domains, WAIT);
+
+  // 6. The same pages at a phone's width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#/`);
+  await waitForVods(expect.total);
+  await shot('front-phone.png', false);
+  await page.goto(`${base}/#/vod/${expect.vod_path}`);
+  await page.locator('h1.title').waitFor(WAIT);
+  await page.waitForFunction((n) => document.querySelectorAll('.timeline .muted').length === n,
+    expect.muted_ranges, WAIT);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `the detail page fits a phone's width (${overflow} px too wide)`);
+  await shot('detail-phone.png', true);
+
+  check(problems.length === 0, `no errors in the page: ${problems.join('; ')}`);
+  summary.seconds = (Date.now() - started) / 1000;
+  console.log(`BROWSER OK ${JSON.stringify(summary)}`);
+  await context.close();
+  process.exit(0);
+} catch (error) {
+  console.error(`BROWSER FAILED at ${page.url()}: ${error.message}`);
+  if (problems.length) console.error(`page problems: ${problems.join('; ')}`);
+  try {
+    await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true });
+    console.error(`screenshot: ${path.join(shots, 'failure.png')}`);
+  } catch (_) {
+    // the page may be gone
+  }
+  await context.close().catch(() => {});
+  process.exit(1);
+}

@@ -1,0 +1,539 @@
+// vodprobe's web page: a single-page app over the JSON API (src/api/openapi.json), with hash
+// routes #/ (latest captures), #/channel/<streamer_id>, #/vod/<stream_id>/<start_unix> and
+// #/domains. Every string from Twitch reaches the page through textContent or a text node,
+// never as markup; the page has no inline code (its Content-Security-Policy forbids it).
+'use strict';
+
+(() => {
+  const main = document.getElementById('main');
+  const searchBox = document.getElementById('search');
+  const suggestions = document.getElementById('suggestions');
+
+  // ---- DOM and formatting helpers -------------------------------------------------------
+
+  // el('tag.class', {attribute: value, onclick: fn}, child, ...): strings become text nodes.
+  function el(spec, attributes, ...children) {
+    const [tag, ...classes] = spec.split('.');
+    const node = document.createElement(tag || 'div');
+    if (classes.length) node.className = classes.join(' ');
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? '' : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined && child !== false) node.append(child);
+    }
+    return node;
+  }
+
+  const show = (...nodes) => main.replaceChildren(...nodes.filter((node) => node !== null));
+  const pad = (n) => String(n).padStart(2, '0');
+  const enc = encodeURIComponent;
+
+  function clock(seconds) {
+    if (seconds === null || seconds === undefined) return '–';
+    const s = Math.round(seconds);
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+  }
+
+  function when(iso) {
+    if (!iso) return '–';
+    const date = new Date(iso);
+    const text = Number.isNaN(date.getTime())
+      ? iso
+      : date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    return el('time', { datetime: iso, title: iso }, text);
+  }
+
+  let languageNames = null;
+  try {
+    languageNames = new Intl.DisplayNames([navigator.language || 'en'], { type: 'language' });
+  } catch (_) {
+    languageNames = null;
+  }
+  function languageName(code) {
+    if (!code) return '–';
+    try {
+      const name = languageNames && languageNames.of(code);
+      return name && name !== code ? `${name} (${code})` : code;
+    } catch (_) {
+      return code;
+    }
+  }
+
+  const STATUS = { found: 'captured', not_found: 'not found', pending: 'pending', live: 'live' };
+  const statusBadge = (status) => el(`span.badge.status-${status}`, null, STATUS[status] || status);
+  const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
+
+  function mutedShare(vod) {
+    if (!vod.segments || !vod.muted_segments) return null;
+    const share = (100 * vod.muted_segments) / vod.segments;
+    return `${share < 10 && share > 0 ? share.toFixed(1) : Math.round(share)} % muted`;
+  }
+
+  function errorBox(error) {
+    return el('div.error', { role: 'alert' }, String(error && error.message ? error.message : error));
+  }
+
+  async function api(path) {
+    const response = await fetch(path, { headers: { accept: 'application/json' } });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) {
+      const detail = body && body.error ? `${body.error.code}: ${body.error.message}` : '';
+      throw new Error(`${path} answered ${response.status} ${detail}`);
+    }
+    return body;
+  }
+
+  // ---- routing --------------------------------------------------------------------------
+
+  // Bumped on every navigation, so an answer that arrives after the user moved on is dropped.
+  let generation = 0;
+
+  function parseHash() {
+    const raw = location.hash.replace(/^#/, '') || '/';
+    const at = raw.indexOf('?');
+    const path = at < 0 ? raw : raw.slice(0, at);
+    const params = new URLSearchParams(at < 0 ? '' : raw.slice(at + 1));
+    const parts = path.split('/').filter(Boolean).map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch (_) {
+        return part;
+      }
+    });
+    return { parts, params };
+  }
+
+  async function route() {
+    const current = ++generation;
+    stopPlayer();
+    hideSuggestions();
+    const { parts, params } = parseHash();
+    try {
+      if (parts.length === 0) await listPage(current, params, null);
+      else if (parts[0] === 'channel' && parts.length === 2) await listPage(current, params, parts[1]);
+      else if (parts[0] === 'vod' && parts.length === 3) await vodPage(current, parts[1], parts[2]);
+      else if (parts[0] === 'domains' && parts.length === 1) await domainsPage(current);
+      else show(el('p.note', null, 'No such page. ', el('a', { href: '#/' }, 'See the latest captures')));
+    } catch (error) {
+      if (current === generation) show(errorBox(error));
+    }
+  }
+
+  // ---- lists: latest captures and a channel's broadcasts --------------------------------
+
+  // The last day's counts (refreshed by the appliance on a schedule), fetched once.
+  let countsPromise = null;
+  function counts() {
+    if (!countsPromise) {
+      countsPromise = Promise.all([
+        api('/api/v1/categories').catch(() => ({ items: [] })),
+        api('/api/v1/languages').catch(() => ({ items: [] })),
+      ]);
+    }
+    return countsPromise;
+  }
+
+  function select(name, label, options, value, onchange) {
+    const control = el(`select`, { name, onchange }, options.map(([optionValue, text]) =>
+      el('option', { value: optionValue, selected: optionValue === value }, text)));
+    return el('div', null, el('label', null, label, control));
+  }
+
+  async function listPage(current, params, streamerId) {
+    const defaultStatus = streamerId ? 'any' : 'found';
+    const status = params.get('status') || defaultStatus;
+    const query = new URLSearchParams();
+    if (streamerId) query.set('streamer_id', streamerId);
+    for (const name of ['game_id', 'language', 'public', 'sort', 'cursor']) {
+      if (params.get(name)) query.set(name, params.get(name));
+    }
+    if (status !== 'any') query.set('status', status);
+    query.set('limit', '25');
+    const [page, [categories, languages]] = await Promise.all([
+      api(`/api/v1/vods?${query}`),
+      counts(),
+    ]);
+    if (current !== generation) return;
+
+    // Filter choices: the last day's counts, plus whatever the page shows, plus the one chosen.
+    // Broadcasts without a category or language cannot be chosen: "" means no filter.
+    const games = new Map(categories.items.filter((c) => c.game_id)
+      .map((c) => [c.game_id, `${c.game_name || c.game_id} (${c.broadcasts})`]));
+    const langs = new Map(languages.items.filter((l) => l.language)
+      .map((l) => [l.language, `${languageName(l.language)} (${l.broadcasts})`]));
+    for (const vod of page.items) {
+      if (vod.game_id && !games.has(vod.game_id)) games.set(vod.game_id, vod.game_name || vod.game_id);
+      if (vod.language && !langs.has(vod.language)) langs.set(vod.language, languageName(vod.language));
+    }
+    for (const [map, name] of [[games, 'game_id'], [langs, 'language']]) {
+      const chosen = params.get(name);
+      if (chosen && !map.has(chosen)) map.set(chosen, chosen);
+    }
+    const byLabel = (a, b) => a[1].localeCompare(b[1]);
+
+    const base = streamerId ? `#/channel/${enc(streamerId)}` : '#/';
+    function navigate() {
+      const next = new URLSearchParams();
+      for (const control of filters.querySelectorAll('select')) {
+        const isDefault = control.name === 'status' ? control.value === defaultStatus : !control.value;
+        if (!isDefault) next.set(control.name, control.value);
+      }
+      if (params.get('login')) next.set('login', params.get('login'));
+      const text = next.toString();
+      location.hash = text ? `${base}?${text}` : base;
+    }
+    const filters = el('div.filters', null,
+      select('game_id', 'Category', [['', 'All categories'], ...[...games].sort(byLabel)], params.get('game_id') || '', navigate),
+      select('language', 'Language', [['', 'All languages'], ...[...langs].sort(byLabel)], params.get('language') || '', navigate),
+      select('status', 'Status', [['found', 'Captured'], ['not_found', 'Not found'], ['pending', 'Pending'],
+        ['live', 'Live'], ['any', 'Any status']], status, navigate),
+      select('public', 'Visibility', [['', 'Public or private'], ['true', 'Public'], ['false', 'Private (sub-only, unlisted, deleted)']],
+        params.get('public') || '', navigate),
+      select('sort', 'Order', [['', 'Newest first'], ['views', 'Most viewed']], params.get('sort') || '', navigate));
+
+    let heading;
+    if (streamerId) {
+      const login = (page.items[0] && page.items[0].login) || params.get('login') || `streamer ${streamerId}`;
+      heading = el('h1', null, 'Channel ', el('span.login', null, login));
+      document.title = `${login} – vodprobe`;
+    } else {
+      heading = el('h1', null, 'Latest captures');
+      document.title = 'vodprobe';
+    }
+
+    const list = el('ul.vods', null, page.items.map((vod) => vodItem(vod, !streamerId)));
+    const pageNumber = Number(params.get('page') || '1');
+    const pager = el('nav.pager', { 'aria-label': 'pages' });
+    if (params.get('cursor')) {
+      const first = new URLSearchParams(params);
+      first.delete('cursor');
+      first.delete('page');
+      pager.append(el('a', { href: `${base}?${first}` }, '« First page'));
+    } else {
+      pager.append(el('span'));
+    }
+    if (page.next_cursor) {
+      const next = new URLSearchParams(params);
+      next.set('cursor', page.next_cursor);
+      next.set('page', String(pageNumber + 1));
+      pager.append(el('a.next', { href: `${base}?${next}` }, `Page ${pageNumber + 1} »`));
+    }
+    let empty = null;
+    if (!page.items.length) {
+      empty = el('p.note', null, page.next_cursor
+        ? 'Nothing in this stretch of the archive; the next page looks further back.'
+        : 'No broadcasts match.');
+    }
+    show(heading, filters, list, empty, pager);
+  }
+
+  function vodItem(vod, withChannel) {
+    const href = `#/vod/${enc(vod.stream_id)}/${enc(vod.start_unix)}`;
+    return el('li.vod', { 'data-stream-id': vod.stream_id, 'data-language': vod.language, 'data-game-id': vod.game_id },
+      el('a.vod-title', { href }, vod.title || '(no title)'),
+      el('div.meta', null,
+        withChannel ? el('a.login', { href: `#/channel/${enc(vod.streamer_id)}` }, vod.login) : null,
+        el('span', null, vod.game_name || 'no category'),
+        el('span', null, languageName(vod.language)),
+        el('span', null, when(vod.start_time)),
+        vod.duration_seconds !== null ? el('span', null, clock(vod.duration_seconds)) : null,
+        statusBadge(vod.status),
+        el('span', null, visibility(vod.public)),
+        mutedShare(vod) ? el('span', null, mutedShare(vod)) : null));
+  }
+
+  // ---- streamer search as you type ------------------------------------------------------
+
+  let searchTimer = 0;
+  let searchSequence = 0;
+
+  function hideSuggestions() {
+    suggestions.hidden = true;
+    suggestions.replaceChildren();
+  }
+
+  async function runSearch() {
+    const q = searchBox.value.trim();
+    const sequence = ++searchSequence;
+    if (!q) {
+      hideSuggestions();
+      return;
+    }
+    let answer;
+    try {
+      answer = await api(`/api/v1/streamers?limit=10&q=${enc(q)}`);
+    } catch (error) {
+      answer = { items: [], error };
+    }
+    if (sequence !== searchSequence) return;
+    const items = answer.items.map((s) => el('li', null,
+      el('a', { href: `#/channel/${enc(s.streamer_id)}?login=${enc(s.login)}` },
+        el('span.login', null, s.login),
+        s.matched_login !== s.login ? el('span.sub', null, `was ${s.matched_login}`) : null,
+        el('span.sub', null, `${s.broadcasts} broadcast${s.broadcasts === 1 ? '' : 's'}`))));
+    if (!items.length) items.push(el('li', null, el('span.sub', null, answer.error ? 'search failed' : 'no streamer found')));
+    suggestions.replaceChildren(...items);
+    suggestions.hidden = false;
+  }
+
+  searchBox.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 150);
+  });
+  searchBox.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') hideSuggestions();
+    if (event.key === 'Enter') {
+      const first = suggestions.querySelector('a');
+      if (first) location.hash = first.getAttribute('href');
+    }
+    if (event.key === 'ArrowDown') {
+      const first = suggestions.querySelector('a');
+      if (first) {
+        event.preventDefault();
+        first.focus();
+      }
+    }
+  });
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest || !event.target.closest('.search')) hideSuggestions();
+  });
+
+  // ---- a broadcast: facts, player, copy buttons -----------------------------------------
+
+  let player = null;
+  function stopPlayer() {
+    if (player && player.hls) player.hls.destroy();
+    if (player && player.video) {
+      player.video.removeAttribute('src');
+      player.video.load();
+    }
+    player = null;
+  }
+
+  const shellQuote = (text) => `'${String(text).replace(/'/g, "'\\''")}'`;
+
+  function copyRow(label, text) {
+    const input = el('input', { type: 'text', readonly: true, 'aria-label': label });
+    input.value = text;
+    const button = el('button', { type: 'button' }, 'Copy');
+    button.addEventListener('click', async () => {
+      let copied = false;
+      try {
+        if (navigator.clipboard && window.isSecureContext) {
+          await navigator.clipboard.writeText(text);
+          copied = true;
+        }
+      } catch (_) {
+        copied = false;
+      }
+      if (!copied) {
+        // Plain http on a LAN address is not a secure context: fall back to a selection.
+        input.focus();
+        input.select();
+        try {
+          copied = document.execCommand('copy');
+        } catch (_) {
+          copied = false;
+        }
+      }
+      button.textContent = copied ? 'Copied' : 'Press Ctrl+C';
+      setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+    });
+    return el('div.copy', null, el('label', null, label), el('div.copyline', null, input, button));
+  }
+
+  // Muted stretches from the playlist the appliance serves: segments whose URI says -muted.
+  function mutedRanges(text) {
+    const ranges = [];
+    let t = 0;
+    let length = null;
+    for (const raw of text.split('\n')) {
+      const line = raw.trim();
+      if (line.startsWith('#EXTINF:')) {
+        length = parseFloat(line.slice(8)) || 0;
+      } else if (line && !line.startsWith('#')) {
+        const seconds = length || 0;
+        if (/-muted\.[a-z0-9]+(\?|$)/i.test(line)) {
+          const last = ranges[ranges.length - 1];
+          if (last && Math.abs(last[1] - t) < 0.001) last[1] = t + seconds;
+          else ranges.push([t, t + seconds]);
+        }
+        t += seconds;
+        length = null;
+      }
+    }
+    return { ranges, total: t };
+  }
+
+  function playerSection(vod) {
+    const video = el('video', { controls: true, playsinline: true, preload: 'metadata' });
+    const status = el('span.note', { 'aria-live': 'polite' });
+    const timeline = el('div.timeline', { title: 'muted parts are marked; click to seek' });
+    const head = el('span.head');
+    timeline.append(head);
+    const legend = el('div.legend');
+    let total = vod.duration_seconds || 0;
+
+    const absolute = (path) => new URL(path, location.href).href;
+    const sources = [['', vod.qualities[0] ? `${vod.qualities[0]} (archived)` : 'archived', vod.playlist_url]];
+    for (const quality of vod.qualities.slice(1)) {
+      sources.push([quality, quality, `/vods/${enc(vod.stream_id)}/${enc(vod.start_unix)}/${enc(quality)}.m3u8`]);
+    }
+
+    function load(url, startPosition) {
+      if (player && player.hls) player.hls.destroy();
+      if (window.Hls && window.Hls.isSupported()) {
+        const hls = new window.Hls({ startPosition });
+        hls.on(window.Hls.Events.ERROR, (_, data) => {
+          if (data.fatal) status.textContent = `playback failed: ${data.details}`;
+        });
+        hls.loadSource(absolute(url));
+        hls.attachMedia(video);
+        player = { hls, video };
+      } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+        video.src = absolute(url);
+        if (startPosition > 0) video.currentTime = startPosition;
+        player = { hls: null, video };
+      } else {
+        status.textContent = 'This browser cannot play HLS; copy the playlist URL into mpv below.';
+      }
+    }
+
+    const controls = el('div.controls');
+    if (sources.length > 1) {
+      const choice = el('select', { name: 'quality', 'aria-label': 'quality' },
+        sources.map(([value, label]) => el('option', { value }, label)));
+      choice.addEventListener('change', () => {
+        const source = sources.find(([value]) => value === choice.value) || sources[0];
+        const at = video.currentTime;
+        const paused = video.paused;
+        load(source[2], at);
+        if (!paused) video.play().catch(() => {});
+      });
+      controls.append(el('label', null, 'Quality ', choice));
+    }
+    controls.append(status);
+
+    timeline.addEventListener('click', (event) => {
+      const box = timeline.getBoundingClientRect();
+      if (total > 0 && box.width > 0) video.currentTime = ((event.clientX - box.left) / box.width) * total;
+    });
+    video.addEventListener('timeupdate', () => {
+      if (total > 0) head.style.left = `${Math.min(100, (100 * video.currentTime) / total)}%`;
+    });
+
+    fetch(vod.playlist_url)
+      .then((response) => (response.ok ? response.text() : Promise.reject(new Error(response.status))))
+      .then((text) => {
+        const found = mutedRanges(text);
+        if (found.total > 0) total = found.total;
+        for (const [from, to] of found.ranges) {
+          const mark = el('span.muted', { title: `muted ${clock(from)}–${clock(to)}` });
+          mark.style.left = `${(100 * from) / total}%`;
+          mark.style.width = `${Math.max(0.3, (100 * (to - from)) / total)}%`;
+          timeline.insertBefore(mark, head);
+        }
+        legend.replaceChildren(found.ranges.length
+          ? el('span', null, el('span.swatch'), `Muted: ${found.ranges.map(([a, b]) => `${clock(a)}–${clock(b)}`).join(', ')}`)
+          : 'Nothing muted.');
+      })
+      .catch(() => legend.replaceChildren('The playlist could not be read for muted parts.'));
+
+    load(vod.playlist_url, -1);
+    return el('section', { id: 'player' }, el('div.player', null, video), timeline, legend, controls);
+  }
+
+  function fact(term, ...value) {
+    return [el('dt', null, term), el('dd', null, ...value)];
+  }
+
+  async function vodPage(current, streamId, start) {
+    const answer = await api(`/api/v1/vods/${enc(streamId)}`);
+    if (current !== generation) return;
+    const vod = answer.items.find((item) => String(item.start_unix) === start);
+    if (!vod) throw new Error(`no broadcast ${streamId} started at ${start}`);
+    document.title = `${vod.title || vod.login} – vodprobe`;
+
+    const byline = el('p.meta', null,
+      el('a.login', { href: `#/channel/${enc(vod.streamer_id)}` }, vod.login),
+      el('span', null, vod.game_name || 'no category'),
+      el('span', null, languageName(vod.language)),
+      el('span', null, when(vod.start_time)),
+      statusBadge(vod.status));
+
+    let muted = '–';
+    if (vod.segments) {
+      muted = `${mutedShare(vod) || 'nothing muted'} (${vod.muted_segments} of ${vod.segments} segments)`;
+    }
+    const facts = el('dl.facts', null,
+      fact('Duration', clock(vod.duration_seconds)),
+      fact('Muted', muted),
+      fact('Visibility', visibility(vod.public)),
+      fact('Started', when(vod.start_time)),
+      fact('Ended', vod.ended_at ? when(vod.ended_at) : 'still live or unknown'),
+      fact('Peak viewers', String(vod.max_viewers)),
+      fact('Held by', vod.domains.length ? el('ul', null, vod.domains.map((d) => el('li', null, d))) : '–'),
+      fact('Qualities', vod.qualities.length ? vod.qualities.join(', ') : '–'),
+      fact('Timestamp form', vod.timestamp_form || '–'),
+      fact('Container', vod.container || '–'),
+      fact('Captured', when(vod.fetched_at)),
+      fact('Stream id', vod.stream_id),
+      fact('Streamer id', vod.streamer_id));
+
+    const parts = [el('h1.title', null, vod.title || '(no title)'), byline];
+    if (vod.playlist_url) {
+      const url = new URL(vod.playlist_url, location.href).href;
+      const file = `${String(vod.login).replace(/[^A-Za-z0-9_-]/g, '_')}_${vod.stream_id}_${vod.start_unix}.mp4`;
+      parts.push(playerSection(vod));
+      parts.push(el('h2', null, 'Take it with you'),
+        copyRow('Playlist URL', url),
+        vod.master_playlist_url ? copyRow('Master playlist (every quality)', new URL(vod.master_playlist_url, location.href).href) : null,
+        copyRow('Watch with mpv', `mpv ${shellQuote(url)}`),
+        copyRow('Save with ffmpeg', `ffmpeg -i ${shellQuote(url)} -c copy ${shellQuote(file)}`));
+    } else {
+      parts.push(el('p.note', null, vod.status === 'not_found'
+        ? 'No playlist was found for this broadcast on any domain.'
+        : 'No playlist yet: the broadcast is still being probed.'));
+    }
+    parts.push(el('h2', null, 'Details'), facts);
+    const restarts = answer.items.filter((item) => item !== vod);
+    if (restarts.length) {
+      parts.push(el('h2', null, 'Other broadcasts with this stream id'),
+        el('ul.vods', null, restarts.map((item) => vodItem(item, false))));
+    }
+    show(...parts);
+  }
+
+  // ---- domain health ----------------------------------------------------------------------
+
+  async function domainsPage(current) {
+    const answer = await api('/api/v1/domains');
+    if (current !== generation) return;
+    document.title = 'Domains – vodprobe';
+    const rows = answer.items.map((d) => el('tr', null,
+      el('td', null, d.url),
+      el('td', null, el(`span.badge.health-${d.health}`, null, d.health)),
+      el('td', null, d.enabled ? 'yes' : 'no'),
+      el('td', null, d.probe),
+      el('td', null, when(d.last_success)),
+      el('td', null, d.last_failure || '–'),
+      el('td', null, String(d.hits))));
+    const head = el('tr', null, ['Domain', 'Health', 'Enabled', 'Probe', 'Last success', 'Last failure', 'Hits']
+      .map((name) => el('th', { scope: 'col' }, name)));
+    show(el('h1', null, 'Domains'),
+      el('div.scroll', null, el('table.domains', null, el('thead', null, head), el('tbody', null, rows))));
+  }
+
+  window.addEventListener('hashchange', route);
+  route();
+})();
