@@ -168,7 +168,10 @@ pub fn routes(
         .then(|backend, body: bytes::Bytes| async move {
             to_response(handlers::requeue(backend, body.to_vec()).await)
         });
-    vods.or(vod)
+    // Boxed in groups: one long `or` chain nests warp's types so deep that compiling this
+    // crate takes many minutes.
+    let lists = vods
+        .or(vod)
         .unify()
         .or(page)
         .unify()
@@ -178,8 +181,8 @@ pub fn routes(
         .unify()
         .or(variant)
         .unify()
-        .or(streamers)
-        .unify()
+        .boxed();
+    let reads = streamers
         .or(categories)
         .unify()
         .or(languages)
@@ -190,13 +193,19 @@ pub fn routes(
         .unify()
         .or(healthz)
         .unify()
-        .or(metrics)
-        .unify()
+        .boxed();
+    let rest = metrics
         .or(start_lookup)
         .unify()
         .or(lookup)
         .unify()
         .or(requeue)
+        .unify()
+        .boxed();
+    lists
+        .or(reads)
+        .unify()
+        .or(rest)
         .unify()
         .recover(
             |rejection: Rejection| async move { Ok::<_, Infallible>(to_response(Err(rejected(&rejection)))) },
