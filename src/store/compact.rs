@@ -12,7 +12,7 @@ use super::{
     PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, StoreError, decode_record, encode_record, open_database,
 };
 use redb::{
-    Builder, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    Builder, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
     TableDefinition, TableHandle, Value,
 };
 use std::path::{Path, PathBuf};
@@ -181,6 +181,49 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     progress: CompactProgress<'_>,
     tables: &mut Vec<(String, u64)>,
 ) -> Result<(), StoreError> {
+    copy_with(txn, dest, table, progress, tables, |to, key, value| {
+        to.insert(key, value)?;
+        Ok(())
+    })
+}
+
+/// Copies `streams_v1`, re-encoding each record with the current encoding; a record that
+/// cannot be decoded is copied as it is (a later write replaces it, as in the live store).
+/// Returns how many records were re-encoded.
+fn copy_records(
+    txn: &ReadTransaction,
+    dest: &Database,
+    progress: CompactProgress<'_>,
+    tables: &mut Vec<(String, u64)>,
+) -> Result<u64, StoreError> {
+    let mut recoded = 0u64;
+    copy_with(txn, dest, STREAMS, progress, tables, |to, key, old| {
+        let new = decode_record(key, old)
+            .and_then(|record| encode_record(&record))
+            .ok();
+        match new.filter(|new| new.as_slice() != old) {
+            Some(new) => {
+                recoded += 1;
+                to.insert(key, new.as_slice())?;
+            }
+            None => {
+                to.insert(key, old)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(recoded)
+}
+
+/// The copy loop: `put` writes each entry of `table`, in key order, into the copy.
+fn copy_with<K: Key + 'static, V: Value + 'static>(
+    txn: &ReadTransaction,
+    dest: &Database,
+    table: TableDefinition<K, V>,
+    progress: CompactProgress<'_>,
+    tables: &mut Vec<(String, u64)>,
+    mut put: impl FnMut(&mut Table<'_, K, V>, K::SelfType<'_>, V::SelfType<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let from = txn.open_table(table)?;
     let total = from.len()?;
     let mut copied = 0u64;
@@ -195,7 +238,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
             let mut to = write.open_table(table)?;
             for entry in entries.by_ref() {
                 let (key, value) = entry?;
-                to.insert(key.value(), value.value())?;
+                put(&mut to, key.value(), value.value())?;
                 copied += 1;
                 if copied % COPY_BATCH == 0 {
                     done = false;
@@ -210,59 +253,6 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
         }
     }
     finish_table(dest, table, total, tables)
-}
-
-/// Copies `streams_v1`, re-encoding each record with the current encoding; a record that
-/// cannot be decoded is copied as it is (a later write replaces it, as in the live store).
-fn copy_records(
-    txn: &ReadTransaction,
-    dest: &Database,
-    progress: CompactProgress<'_>,
-    tables: &mut Vec<(String, u64)>,
-) -> Result<u64, StoreError> {
-    let from = txn.open_table(STREAMS)?;
-    let total = from.len()?;
-    let mut copied = 0u64;
-    let mut recoded = 0u64;
-    let mut entries = from.iter()?;
-    loop {
-        let mut write = dest.begin_write()?;
-        write
-            .set_durability(redb::Durability::None)
-            .map_err(|e| StoreError::Io(e.to_string()))?;
-        let mut done = true;
-        {
-            let mut to = write.open_table(STREAMS)?;
-            for entry in entries.by_ref() {
-                let (key, value) = entry?;
-                let (key, old) = (key.value(), value.value());
-                let new = decode_record(key, old)
-                    .and_then(|record| encode_record(&record))
-                    .ok();
-                match new.filter(|new| new.as_slice() != old) {
-                    Some(new) => {
-                        recoded += 1;
-                        to.insert(key, new.as_slice())?;
-                    }
-                    None => {
-                        to.insert(key, old)?;
-                    }
-                }
-                copied += 1;
-                if copied % COPY_BATCH == 0 {
-                    done = false;
-                    break;
-                }
-            }
-        }
-        write.commit()?;
-        progress(STREAMS.name(), copied, total);
-        if done {
-            break;
-        }
-    }
-    finish_table(dest, STREAMS, total, tables)?;
-    Ok(recoded)
 }
 
 /// Makes the table's copy durable and checks its count.

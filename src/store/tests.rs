@@ -985,6 +985,16 @@ fn fragmented_store(dir: &tempfile::TempDir) -> (Vec<StreamRecord>, Vec<(StreamK
     (records, playlists)
 }
 
+/// Each table's name and number of entries.
+fn entry_counts(store: &Store) -> Vec<(String, u64)> {
+    store
+        .table_sizes()
+        .expect("sizes")
+        .into_iter()
+        .map(|t| (t.name, t.entries))
+        .collect()
+}
+
 #[test]
 fn compaction_keeps_every_entry_and_shrinks_a_fragmented_file() {
     let dir = tempfile::tempdir().expect("dir");
@@ -992,12 +1002,7 @@ fn compaction_keeps_every_entry_and_shrinks_a_fragmented_file() {
     let path = dir.path().join("vodprobe.redb");
     let (counts_before, due_before) = {
         let store = open_in(&dir);
-        let counts: Vec<(String, u64)> = store
-            .table_sizes()
-            .expect("sizes")
-            .into_iter()
-            .map(|t| (t.name, t.entries))
-            .collect();
+        let counts = entry_counts(&store);
         let due = keys(&store.due(i64::MAX, 10_000).expect("due"));
         store.close().expect("close");
         (counts, due)
@@ -1025,13 +1030,7 @@ fn compaction_keeps_every_entry_and_shrinks_a_fragmented_file() {
     for (key, text) in &playlists {
         assert_eq!(store.playlist(*key).expect("playlist").as_ref(), Some(text));
     }
-    let counts: Vec<(String, u64)> = store
-        .table_sizes()
-        .expect("sizes")
-        .into_iter()
-        .map(|t| (t.name, t.entries))
-        .collect();
-    assert_eq!(counts, counts_before);
+    assert_eq!(entry_counts(&store), counts_before);
     assert_eq!(keys(&store.due(i64::MAX, 10_000).expect("due")), due_before);
     assert_eq!(
         store.get_state("domain_book").expect("state").as_deref(),
