@@ -30,17 +30,20 @@ pub fn run(args: ConfigArg) -> Exit {
     bar.finish_and_clear();
     match result {
         Ok(done) => {
-            let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
+            let size = |bytes: u64| match bytes {
+                0..1_048_576 => format!("{:.0} KiB", bytes as f64 / 1024.0),
+                _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+            };
             let records = done
                 .tables
                 .iter()
                 .find(|(name, _)| name.starts_with("streams"))
                 .map_or(0, |(_, entries)| *entries);
             println!(
-                "compacted {}: {:.1} MiB -> {:.1} MiB ({} records, {} re-encoded)",
+                "compacted {}: {} -> {} on disk ({} records, {} re-encoded)",
                 path.display(),
-                mib(done.bytes_before),
-                mib(done.bytes_after),
+                size(done.bytes_before),
+                size(done.bytes_after),
                 records,
                 done.records_recoded
             );
