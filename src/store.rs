@@ -343,13 +343,9 @@ impl Store {
     /// redb grows a file by doubling it and leaves the new part unwritten, so on file systems
     /// with sparse files this is far below [`Store::file_length`] and is what fills the disk.
     pub fn file_size(&self) -> u64 {
-        match std::fs::metadata(&self.shared.path) {
-            #[cfg(unix)]
-            Ok(meta) => std::os::unix::fs::MetadataExt::blocks(&meta) * 512,
-            #[cfg(not(unix))]
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        }
+        std::fs::metadata(&self.shared.path)
+            .map(|meta| compact::disk_bytes(&meta))
+            .unwrap_or(0)
     }
 
     /// The file's length (its apparent size, unwritten parts included).

@@ -97,7 +97,7 @@ pub fn compact_file(
 }
 
 /// Allocated bytes where the platform tells, else the length.
-fn disk_bytes(meta: &std::fs::Metadata) -> u64 {
+pub(super) fn disk_bytes(meta: &std::fs::Metadata) -> u64 {
     #[cfg(unix)]
     return std::os::unix::fs::MetadataExt::blocks(meta) * 512;
     #[cfg(not(unix))]
@@ -116,35 +116,6 @@ fn copy_all(
         .create(temp)
         .map_err(|error| StoreError::Io(format!("compaction: cannot create {}: {error}", temp.display())))?;
     let txn = source.begin_read()?;
-    // A table this binary does not know would be left behind: refuse rather than lose it.
-    let known = [
-        META.name(),
-        STREAMS.name(),
-        PLAYLISTS.name(),
-        DUE.name(),
-        BY_STREAMER.name(),
-        BY_STREAM_ID.name(),
-        LIVE.name(),
-        STATE.name(),
-        BY_GAME.name(),
-        BY_LANGUAGE.name(),
-        BY_STATUS.name(),
-        BY_VIEWS.name(),
-        LOGINS.name(),
-        NAMES.name(),
-        QUALITIES_DUE.name(),
-    ];
-    let unknown: Vec<String> = txn
-        .list_tables()?
-        .map(|table| table.name().to_string())
-        .filter(|name| !known.contains(&name.as_str()))
-        .collect();
-    if !unknown.is_empty() || txn.list_multimap_tables()?.next().is_some() {
-        return Err(StoreError::Io(format!(
-            "compaction refused: the file holds tables this binary does not know ({}); nothing was changed",
-            unknown.join(", ")
-        )));
-    }
     let mut tables = Vec::new();
     let recoded = copy_records(&txn, &dest, progress, &mut tables)?;
     copy_table(&txn, &dest, PLAYLISTS, progress, &mut tables)?;
@@ -161,6 +132,19 @@ fn copy_all(
     copy_table(&txn, &dest, LOGINS, progress, &mut tables)?;
     copy_table(&txn, &dest, NAMES, progress, &mut tables)?;
     copy_table(&txn, &dest, QUALITIES_DUE, progress, &mut tables)?;
+    // A table this binary does not know (a newer binary's) would be left behind: refuse
+    // rather than lose it.
+    let unknown: Vec<String> = txn
+        .list_tables()?
+        .map(|table| table.name().to_string())
+        .filter(|name| !tables.iter().any(|(copied, _)| copied == name))
+        .collect();
+    if !unknown.is_empty() || txn.list_multimap_tables()?.next().is_some() {
+        return Err(StoreError::Io(format!(
+            "compaction refused: the file holds tables this binary does not know ({}); nothing was changed",
+            unknown.join(", ")
+        )));
+    }
     // The copy wrote pages in order; redb's own compaction returns what little its allocator
     // left free at the end of the file.
     while dest
