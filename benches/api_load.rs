@@ -9,6 +9,7 @@
 //! many connections. Prints throughput, p50/p99/max latency, status shares, peak RSS so far
 //! after each row, and the store's size on disk. oha runs on the same two cores as the server:
 //! figures are for both. "client errors" are oha's requests cut off when a run's time is up.
+//! `VODPROBE_BENCH_BIN=path` measures another build of `vodprobe` (a static musl one, say).
 
 #[path = "common/corpus.rs"]
 mod corpus;
@@ -101,6 +102,14 @@ fn oha_path() -> PathBuf {
     home_bin
 }
 
+/// The binary under test: this build's, or another one (a static build, say) named by
+/// `VODPROBE_BENCH_BIN`, so allocators and libcs can be compared on the same data and load.
+fn server_binary() -> PathBuf {
+    std::env::var_os("VODPROBE_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vodprobe")))
+}
+
 struct Server {
     child: Child,
     base: String,
@@ -121,7 +130,7 @@ impl Server {
             cdn = cdn.base_url(0),
         );
         std::fs::write(&config, text).expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vodprobe"))
+        let mut child = Command::new(server_binary())
             .args(["serve", "--config"])
             .arg(&config)
             .env("VODPROBE_LOG", "warn,vodprobe=info")
@@ -342,6 +351,7 @@ fn main() {
         found.len(),
         store_bytes as f64 / 1048576.0
     );
+    println!("server: {}", server_binary().display());
     println!("each row: oha for {RUN}; rate \"max\" = as fast as oha can send");
     println!(
         "{:<22} {:>6} {:>5} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6} {:>9}",
