@@ -12,8 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ $# -gt 0 ]; then binaries=("$@"); else binaries=(dist/vodprobe-*); fi
-[ -e "${binaries[0]}" ] || { echo "no binaries: run scripts/build-static.sh first" >&2; exit 2; }
+binaries=("$@")
+if [ $# -eq 0 ]; then
+  for file in dist/vodprobe-*; do
+    case "$file" in *.tar.gz) ;; *) [ -f "$file" ] && binaries+=("$file") ;; esac
+  done
+fi
+[ ${#binaries[@]} -gt 0 ] || { echo "no binaries: run scripts/build-static.sh first" >&2; exit 2; }
 
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 apt_install() {

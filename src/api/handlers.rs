@@ -105,10 +105,23 @@ impl From<StoreError> for ApiError {
 
 pub type Result<T> = std::result::Result<T, ApiError>;
 
-/// Runs store work off the async threads.
+/// Store reads the API runs at once: two per core. More only add memory (each scan holds its
+/// pages and decoded records, on a blocking thread with its own allocator heap) and contend
+/// for the same cores; the rest of the `max_concurrent_requests` wait here, asleep.
+fn store_reads() -> &'static tokio::sync::Semaphore {
+    static READS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    READS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::sync::Semaphore::new((2 * cores).clamp(2, 16))
+    })
+}
+
+/// Runs store work off the async threads, at most [`store_reads`] at a time.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> std::result::Result<T, StoreError> + Send + 'static,
 ) -> Result<T> {
+    // The semaphore is never closed, so acquiring fails only in theory; run unbounded then.
+    let _permit = store_reads().acquire().await.ok();
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(ApiError::from),
         Err(join) => Err(ApiError::new(
