@@ -13,10 +13,13 @@
 
 #[path = "common/corpus.rs"]
 mod corpus;
+#[path = "common/harness.rs"]
+mod harness;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use corpus::{DAYS, FIRST_START, GAMES, LANGUAGES, RECORDS, SEED, SegmentLines, broadcast, channels};
+use harness::proc_kib;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -193,18 +196,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn proc_kib(path: &str, field: &str) -> Option<u64> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .find_map(|line| line.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 struct Outcome {

@@ -8,6 +8,10 @@
 //! real time, are scaled by the same factor. Scored against the world's ground truth and the
 //! CDN's request logs.
 
+#[path = "common/harness.rs"]
+mod harness;
+
+use harness::{day_config, proc_kib};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -31,23 +35,7 @@ fn main() {
     let listing = SimListing::start().expect("listing");
     let start = 1_767_225_600; // 2026-01-01 00:00 UTC
     let clock = Clock::accelerated(start, SPEED);
-    let mut text = format!(
-        "data_dir = {data:?}\n\
-         [source]\ngql_url = \"{gql}\"\npages_per_second = {pages}\n\
-         [schedule]\ndiscover = \"*/30 * * * * *\"\nprobe = \"*/10 * * * * *\"\nhealth = \"0 */5 * * * *\"\nprune = \"0 0 * * * *\"\n\
-         [limits]\nrequests_per_second = {rate}\nconnect_timeout = \"{timeout}ms\"\nrequest_timeout = \"{timeout}ms\"\n",
-        data = data.path().display().to_string(),
-        gql = listing.gql_url(),
-        pages = 3.0 * SPEED,
-        rate = 3.0 * SPEED,
-        timeout = ((10_000.0 / SPEED) as u64).max(100),
-    );
-    for domain in 0..DOMAINS {
-        text.push_str(&format!(
-            "\n[[domain]]\nurl = \"{}\"\nprobe = \"twitch-vod\"\n",
-            cdn.base_url(domain)
-        ));
-    }
+    let text = day_config(data.path(), &listing, &cdn, DOMAINS, SPEED);
     let config = config::parse(None, &text, &[]).expect("benchmark config is valid");
     let min_record = config.source.min_viewers_record;
     println!(
@@ -72,7 +60,7 @@ fn main() {
     let mut last_report = Instant::now();
     while clock.now() < start + DAY {
         world.advance(clock.now(), &listing, &cdn);
-        peak_rss = peak_rss.max(rss_kib());
+        peak_rss = peak_rss.max(proc_kib("/proc/self/status", "VmRSS:").unwrap_or(0));
         if last_report.elapsed() > Duration::from_secs(60) {
             last_report = Instant::now();
             println!(
@@ -266,17 +254,4 @@ fn score(
     for line in missed {
         println!("  missed: {line}");
     }
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -10,6 +10,10 @@
 //! the world's with the hidden `--clock-start`/`--clock-speed` flags; the request budget and
 //! timeouts are scaled as in `day`. RSS is sampled every 20 ms.
 
+#[path = "common/harness.rs"]
+mod harness;
+
+use harness::{day_config, proc_kib};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -32,23 +36,8 @@ fn main() {
     let data = tempfile::tempdir().expect("temp dir");
     let cdn = SimCdn::start((0..DOMAINS).map(|_| DomainSpec::healthy()).collect()).expect("cdn");
     let listing = SimListing::start().expect("listing");
-    let mut text = format!(
-        "data_dir = {data:?}\n[api]\nlisten = \"127.0.0.1:0\"\n\
-         [source]\ngql_url = \"{gql}\"\npages_per_second = {pages}\n\
-         [schedule]\ndiscover = \"*/30 * * * * *\"\nprobe = \"*/10 * * * * *\"\nhealth = \"0 */5 * * * *\"\nprune = \"0 0 * * * *\"\n\
-         [limits]\nrequests_per_second = {rate}\nconnect_timeout = \"{timeout}ms\"\nrequest_timeout = \"{timeout}ms\"\n",
-        data = data.path().display().to_string(),
-        gql = listing.gql_url(),
-        pages = 3.0 * SPEED,
-        rate = 3.0 * SPEED,
-        timeout = ((10_000.0 / SPEED) as u64).max(100),
-    );
-    for domain in 0..DOMAINS {
-        text.push_str(&format!(
-            "\n[[domain]]\nurl = \"{}\"\nprobe = \"twitch-vod\"\n",
-            cdn.base_url(domain)
-        ));
-    }
+    let text =
+        day_config(data.path(), &listing, &cdn, DOMAINS, SPEED) + "\n[api]\nlisten = \"127.0.0.1:0\"\n";
     let config = data.path().join("config.toml");
     std::fs::write(&config, text).expect("config");
 
@@ -157,16 +146,4 @@ fn percentile(samples: &mut [u64], q: f64) -> u64 {
     }
     samples.sort_unstable();
     samples[((samples.len() - 1) as f64 * q).round() as usize]
-}
-
-fn proc_kib(path: &str, field: &str) -> Option<u64> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .find_map(|line| line.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
