@@ -57,9 +57,7 @@ if ! command -v cargo-zigbuild >/dev/null; then
 fi
 if ! command -v file >/dev/null; then
   echo "== installing file (Debian)"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends file >/dev/null \
-    || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends file >/dev/null; }
+  scripts/apt-install file
 fi
 
 mkdir -p "$out"

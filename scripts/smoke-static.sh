@@ -20,12 +20,7 @@ if [ $# -eq 0 ]; then
 fi
 [ ${#binaries[@]} -gt 0 ] || { echo "no binaries: run scripts/build-static.sh first" >&2; exit 2; }
 
-SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-apt_install() {
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@" >/dev/null \
-    || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
-}
-command -v file >/dev/null || apt_install file
+command -v file >/dev/null || scripts/apt-install file
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -41,7 +36,7 @@ for binary in "${binaries[@]}"; do
   esac
   runner=()
   if [ "$arch" != "$(uname -m)" ]; then
-    command -v "qemu-$arch-static" >/dev/null || { echo "== installing qemu-user-static"; apt_install qemu-user-static; }
+    command -v "qemu-$arch-static" >/dev/null || { echo "== installing qemu-user-static"; scripts/apt-install qemu-user-static; }
     runner=("qemu-$arch-static")
   fi
   echo "== $binary (${runner[*]:-native})"
