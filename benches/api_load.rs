@@ -9,7 +9,8 @@
 //! many connections. Prints throughput, p50/p99/max latency, status shares, peak RSS so far
 //! after each row, and the store's size on disk. oha runs on the same two cores as the server:
 //! figures are for both. "client errors" are oha's requests cut off when a run's time is up.
-//! `VODPROBE_BENCH_BIN=path` measures another build of `vodprobe` (a static musl one, say).
+//! `VODPROBE_BENCH_BIN=path` measures another build of `vodprobe` (a static musl one, say);
+//! `VODPROBE_BENCH_CACHE_BYTES=n` another redb cache size than the default.
 
 #[path = "common/corpus.rs"]
 mod corpus;
@@ -127,8 +128,12 @@ impl Server {
             "data_dir = {data:?}\n[api]\nlisten = \"127.0.0.1:0\"\n\
              [pipeline]\nretention = \"36500d\"\n\
              [source]\ngql_url = \"{gql}\"\n\
-             [[domain]]\nurl = \"{cdn}\"\nprobe = \"twitch-vod\"\n",
+             [[domain]]\nurl = \"{cdn}\"\nprobe = \"twitch-vod\"\n{limits}",
             data = data_dir.display().to_string(),
+            // VODPROBE_BENCH_CACHE_BYTES: measure another redb cache size than the default.
+            limits = std::env::var("VODPROBE_BENCH_CACHE_BYTES")
+                .map(|bytes| format!("[limits]\ncache_bytes = {bytes}\n"))
+                .unwrap_or_default(),
             gql = listing.gql_url(),
             cdn = cdn.base_url(0),
         );

@@ -918,7 +918,7 @@ mod tests {
         assert_eq!(config.limits.requests_per_second, 3.0);
         assert_eq!(config.limits.lookup_requests_per_second, 20.0);
         assert_eq!(config.limits.max_playlist_bytes, 8_388_608);
-        assert_eq!(config.limits.cache_bytes, 33_554_432);
+        assert_eq!(config.limits.cache_bytes, 16_777_216);
         assert_eq!(config.domains.len(), 15);
         assert!(
             config

@@ -3,9 +3,10 @@
 
 use super::dto::{self, ErrorBody, ErrorDetail, List, Requeued, Vod};
 use super::params::{self, Query};
+use super::readers;
 use super::{Backend, LookupInput};
 use crate::playlist::{directory_of, make_playable, master_playlist};
-use crate::store::{StoreError, VodFilter};
+use crate::store::{Store, StoreError, VodFilter};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use std::io::Write;
@@ -105,30 +106,13 @@ impl From<StoreError> for ApiError {
 
 pub type Result<T> = std::result::Result<T, ApiError>;
 
-/// Store reads the API runs at once: two per core. More only add memory (each scan holds its
-/// pages and decoded records, on a blocking thread with its own allocator heap) and contend
-/// for the same cores; the rest of the `max_concurrent_requests` wait here, asleep.
-fn store_reads() -> &'static tokio::sync::Semaphore {
-    static READS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    READS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        tokio::sync::Semaphore::new((2 * cores).clamp(2, 16))
-    })
-}
-
-/// Runs store work off the async threads, at most [`store_reads`] at a time.
+/// Runs store work on the API's reader threads (see [`readers`]).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> std::result::Result<T, StoreError> + Send + 'static,
 ) -> Result<T> {
-    // The semaphore is never closed, so acquiring fails only in theory; run unbounded then.
-    let _permit = store_reads().acquire().await.ok();
-    match tokio::task::spawn_blocking(work).await {
+    match readers::read(work).await {
         Ok(result) => result.map_err(ApiError::from),
-        Err(join) => Err(ApiError::new(
-            500,
-            "internal",
-            format!("the request failed: {join}"),
-        )),
+        Err(failed) => Err(ApiError::new(500, "internal", failed.to_string())),
     }
 }
 
@@ -300,8 +284,20 @@ pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Re
     let stream_id = path_id("stream_id", &request.stream_id)?;
     let (start, wanted) = playlist_target(&request)?;
     let store = backend.store();
-    let key = (start, stream_id);
-    let (record, text) = blocking(move || Ok((store.get_stream(key)?, store.playlist(key)?))).await?;
+    // Rendering and compressing run with the read on the bounded blocking threads: a 12-hour
+    // playlist with absolute URIs and its compressor take a few hundred KB, and on the async
+    // threads every request in flight could hold them at once.
+    blocking(move || Ok(render_playlist(&store, (start, stream_id), wanted, &request))).await?
+}
+
+fn render_playlist(
+    store: &Store,
+    key: (i64, u64),
+    wanted: Wanted,
+    request: &PlaylistRequest,
+) -> Result<Reply> {
+    let (start, stream_id) = key;
+    let (record, text) = (store.get_stream(key)?, store.playlist(key)?);
     let (Some(record), Some(text)) = (record, text) else {
         return Err(ApiError::not_found(format!(
             "no archived playlist for stream {stream_id} started at {start}"

@@ -7,7 +7,8 @@
 //!   has none of these itself.
 //! * `routes` — warp filters and the one rejection handler that writes the error envelope.
 //! * `handlers` — what each route does, on plain types; `params` — query parsing and cursors;
-//!   `dto` — the JSON shapes, converted from store records at the edge.
+//!   `dto` — the JSON shapes, converted from store records at the edge; `readers` — the fixed
+//!   threads that run store reads and playlist rendering.
 //! * `web` — the web page at `/`: files from `web/` embedded in the binary, served with ETags,
 //!   gzip and a strict Content-Security-Policy.
 //!
@@ -17,6 +18,7 @@
 mod dto;
 mod handlers;
 mod params;
+mod readers;
 mod routes;
 mod server;
 mod web;
