@@ -386,7 +386,7 @@ impl HelixSource {
 }
 
 /// `data.streams` of a GQL answer → a page.
-fn decode_gql(body: &[u8]) -> Result<Page, DiscoverError> {
+pub(crate) fn decode_gql(body: &[u8]) -> Result<Page, DiscoverError> {
     let root = parse_json(body, "body")?;
     let streams = root
         .get("data")
@@ -463,7 +463,7 @@ fn gql_node(node: &Value, path: &str) -> Result<Sighting, String> {
 }
 
 /// A Helix `/streams` answer → a page.
-fn decode_helix(body: &[u8]) -> Result<Page, DiscoverError> {
+pub(crate) fn decode_helix(body: &[u8]) -> Result<Page, DiscoverError> {
     let root = parse_json(body, "body")?;
     let items = root
         .get("data")
@@ -505,7 +505,7 @@ fn helix_item(item: &Value, path: &str) -> Result<Sighting, String> {
 }
 
 /// `data.user` of a GQL videos answer → hints (a null user has no videos).
-fn decode_gql_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverError> {
+pub(crate) fn decode_gql_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverError> {
     let root = parse_json(body, "body")?;
     let Some(data) = root.get("data").filter(|d| d.is_object()) else {
         return Err(gql_refusal(&root, "data"));
@@ -559,7 +559,7 @@ fn gql_refusal(root: &Value, path: &str) -> DiscoverError {
 
 /// A Helix `/videos` answer → hints. `viewable` other than "public" marks a restricted video;
 /// a missing one counts as public (Helix lists only what the caller may see).
-fn decode_helix_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverError> {
+pub(crate) fn decode_helix_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverError> {
     let root = parse_json(body, "body")?;
     let items = root
         .get("data")

@@ -12,6 +12,8 @@ pub mod config;
 pub mod daemon;
 pub mod discover;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod lookup;
 pub mod metrics;
 pub mod packed;

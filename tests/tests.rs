@@ -8,6 +8,7 @@ mod check_config;
 mod compact;
 mod domains;
 mod editors;
+mod fuzz;
 mod install;
 mod lookup;
 mod openapi;

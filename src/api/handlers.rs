@@ -6,7 +6,7 @@ use super::params::{self, Query};
 use super::readers;
 use super::{Backend, LookupInput};
 use crate::playlist::{directory_of, make_playable, master_playlist};
-use crate::store::{Store, StoreError, VodFilter};
+use crate::store::{NamePosition, Position, Sort, Store, StoreError, VodFilter};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use std::io::Write;
@@ -130,15 +130,24 @@ const VOD_PARAMS: &[&str] = &[
     "cursor",
 ];
 
-pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
-    let query = Query::parse(&raw, VOD_PARAMS)?;
+/// A list request's parameters, checked: all `vods` needs besides the store.
+struct VodRequest {
+    filter: VodFilter,
+    login: Option<String>,
+    sort: Sort,
+    after: Option<Position>,
+    limit: usize,
+}
+
+fn vod_request(raw: &str) -> Result<VodRequest> {
+    let query = Query::parse(raw, VOD_PARAMS)?;
     let sort = query.sort()?;
     let limit = query.limit()?;
     let after = query
         .get("cursor")
         .map(|cursor| params::decode_position(cursor, sort))
         .transpose()?;
-    let mut filter = VodFilter {
+    let filter = VodFilter {
         streamer_ids: query.id("streamer_id")?.map(|id| vec![id]),
         game_id: query.get("game_id").map(str::to_string),
         language: query.text("language")?.map(str::to_string),
@@ -148,6 +157,23 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
         until: query.time("until")?,
     };
     let login = query.text("streamer")?.map(str::to_string);
+    Ok(VodRequest {
+        filter,
+        login,
+        sort,
+        after,
+        limit,
+    })
+}
+
+pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
+    let VodRequest {
+        mut filter,
+        login,
+        sort,
+        after,
+        limit,
+    } = vod_request(&raw)?;
     let store = backend.store();
     let page = blocking(move || {
         if let Some(login) = login {
@@ -188,6 +214,25 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
         items,
         next_cursor: None,
     }))
+}
+
+/// The fuzzing entry for query strings (see `crate::fuzz`): parses `raw` as the list and
+/// search routes do. Any answer is fine, a panic is not, and a cursor that decodes must
+/// encode back to itself.
+pub fn check_query(raw: &str) {
+    if let Ok(request) = vod_request(raw)
+        && let Some(after) = request.after
+    {
+        let again = params::decode_position(&params::encode_position(after), request.sort);
+        assert_eq!(again.ok(), Some(after), "list cursor round trip");
+    }
+    if let Ok((_, Some(after), _)) = streamer_request(raw) {
+        let again = params::decode_name_position(&params::encode_name_position(&after));
+        assert_eq!(again.ok(), Some(after), "search cursor round trip");
+    }
+    for name in ["since", "until"] {
+        let _ = params::parse_time(name, raw);
+    }
 }
 
 /// The request headers the playlist route reads.
@@ -378,8 +423,9 @@ fn render_playlist(
     })
 }
 
-pub async fn streamers(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
-    let query = Query::parse(&raw, &["q", "limit", "cursor"])?;
+/// A search request's parameters, checked: the text, where to resume, how many.
+fn streamer_request(raw: &str) -> Result<(String, Option<NamePosition>, usize)> {
+    let query = Query::parse(raw, &["q", "limit", "cursor"])?;
     let q = query
         .get("q")
         .map(str::trim)
@@ -397,6 +443,11 @@ pub async fn streamers(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> 
         .get("cursor")
         .map(params::decode_name_position)
         .transpose()?;
+    Ok((q, after, limit))
+}
+
+pub async fn streamers(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
+    let (q, after, limit) = streamer_request(&raw)?;
     let store = backend.store();
     let page = blocking(move || store.search_streamers(&q, after, limit, MAX_EXAMINED)).await?;
     Ok(Reply::json(&List {

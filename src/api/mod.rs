@@ -25,6 +25,8 @@ mod web;
 
 pub use dto::{ComponentStatus, DomainStatus, Health, LookupState, rfc3339};
 pub use handlers::ApiError;
+#[doc(hidden)]
+pub use handlers::check_query;
 pub use server::{ServerSettings, serve};
 
 use crate::metrics::Metrics;
