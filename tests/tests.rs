@@ -9,6 +9,7 @@ mod compact;
 mod domains;
 mod editors;
 mod fuzz;
+mod hostile;
 mod install;
 mod lookup;
 mod openapi;

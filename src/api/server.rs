@@ -2,7 +2,10 @@
 //! a connection cap, so a slowloris client would hold a connection forever and a flood would
 //! open sockets without bound. Here:
 //!
-//! * at most `max_connections` are open; beyond that, new ones wait in the kernel's backlog;
+//! * at most `max_connections` are open; at the cap, the connection that has gone longest
+//!   without a request in flight (idle keep-alive, or a slowloris client still trickling its
+//!   headers) is closed to make room, and if every one is busy new ones wait in the kernel's
+//!   backlog — so clients that never finish a request cannot take every slot;
 //! * hyper gets a timer: a request's headers must arrive within `header_timeout` (this also
 //!   closes keep-alive connections that never send another request);
 //! * a connection that moves no byte for `idle_timeout` with no request in flight is closed
@@ -117,6 +120,71 @@ impl RequestContext {
     }
 }
 
+/// The open connections, so that at the cap the accept loop can close the one that has gone
+/// longest without a request in flight.
+#[derive(Default)]
+struct Registry {
+    next_id: AtomicU64,
+    open: std::sync::Mutex<std::collections::HashMap<u64, Arc<ConnectionState>>>,
+}
+
+/// What the accept loop knows of one connection.
+struct ConnectionState {
+    /// Milliseconds (of the server's clock) since when no request has been in flight;
+    /// `u64::MAX` while one is.
+    free_since_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    shed: tokio::sync::Notify,
+}
+
+/// Connections free for less than this are not shed: a keep-alive client between two
+/// requests should not lose its connection to a newcomer.
+const SHED_AFTER: Duration = Duration::from_millis(250);
+
+impl Registry {
+    fn add(&self, now_ms: u64) -> (u64, Arc<ConnectionState>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::new(ConnectionState {
+            free_since_ms: AtomicU64::new(now_ms),
+            in_flight: AtomicUsize::new(0),
+            shed: tokio::sync::Notify::new(),
+        });
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(id, state.clone());
+        }
+        (id, state)
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&id);
+        }
+    }
+
+    /// Asks the connection free for longest (at least [`SHED_AFTER`]) to close; false when
+    /// every one is busy or recently used.
+    fn shed_one(&self, now_ms: u64) -> bool {
+        let Ok(open) = self.open.lock() else {
+            return false;
+        };
+        let oldest = open
+            .values()
+            .map(|state| (state.free_since_ms.load(Ordering::Relaxed), state))
+            .filter(|(since, _)| *since != u64::MAX)
+            .filter(|(since, _)| now_ms.saturating_sub(*since) >= SHED_AFTER.as_millis() as u64)
+            .min_by_key(|(since, _)| *since);
+        match oldest {
+            Some((_, state)) => {
+                // Marked busy so that the next call picks another while this one closes.
+                state.free_since_ms.store(u64::MAX, Ordering::Relaxed);
+                state.shed.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// A socket that notes when it last moved a byte.
 struct Watched {
     inner: TcpStream,
@@ -183,7 +251,7 @@ fn describe_metrics(metrics: &Metrics) {
     metrics.describe(
         "vodprobe_http_connections_total",
         Kind::Counter,
-        "HTTP connections accepted, and closed for idling.",
+        "HTTP connections accepted, closed for idling, and shed at the connection cap.",
     );
 }
 
@@ -205,6 +273,8 @@ pub async fn serve(
     let mut max_connections = settings.borrow_and_update().max_connections;
     let connections = Arc::new(Semaphore::new(max_connections));
     let open = Arc::new(AtomicUsize::new(0));
+    let registry = Arc::new(Registry::default());
+    let clock = Instant::now();
     let service = warp::service(routes(backend));
     let tracker = TaskTracker::new();
     loop {
@@ -213,12 +283,31 @@ pub async fn serve(
             resize(&connections, max_connections, wanted);
             max_connections = wanted;
         }
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = shutdown.cancelled() => break,
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => break,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                // At the cap: make room by closing a connection with nothing in flight, and
+                // look again now and then while every one is busy.
+                let mut permit = None;
+                while permit.is_none() {
+                    if registry.shed_one(clock.elapsed().as_millis() as u64) {
+                        metrics.inc("vodprobe_http_connections_total", &[("event", "shed")]);
+                    }
+                    permit = tokio::select! {
+                        permit = connections.clone().acquire_owned() => match permit {
+                            Ok(permit) => Some(permit),
+                            Err(_) => break,
+                        },
+                        () = tokio::time::sleep(SHED_AFTER) => None,
+                        () = shutdown.cancelled() => break,
+                    };
+                }
+                match permit {
+                    Some(permit) => permit,
+                    None => break,
+                }
+            }
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -240,8 +329,11 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         let open = open.clone();
         let settings = *settings.borrow();
+        let (id, state) = registry.add(clock.elapsed().as_millis() as u64);
+        let registry = registry.clone();
         tracker.spawn(async move {
-            connection(stream, context.clone(), service, settings, shutdown).await;
+            connection(stream, context.clone(), service, settings, state, clock, shutdown).await;
+            registry.remove(id);
             let open_now = open.fetch_sub(1, Ordering::Relaxed) - 1;
             context
                 .metrics
@@ -275,6 +367,8 @@ async fn connection<S>(
     context: Arc<RequestContext>,
     service: S,
     settings: ServerSettings,
+    state: Arc<ConnectionState>,
+    clock: Instant,
     shutdown: CancellationToken,
 ) where
     S: Service<Request<Incoming>, Response = warp::reply::Response, Error = Infallible>
@@ -285,7 +379,6 @@ async fn connection<S>(
 {
     let base = Instant::now();
     let last_activity_ms = Arc::new(AtomicU64::new(0));
-    let in_flight = Arc::new(AtomicUsize::new(0));
     let io = TokioIo::new(Watched {
         inner: stream,
         base,
@@ -293,15 +386,19 @@ async fn connection<S>(
     });
     let metrics = context.metrics.clone();
     let handler = {
-        let in_flight = in_flight.clone();
+        let state = state.clone();
         hyper::service::service_fn(move |request: Request<Incoming>| {
             let context = context.clone();
             let mut service = service.clone();
-            let in_flight = in_flight.clone();
+            let state = state.clone();
             async move {
-                in_flight.fetch_add(1, Ordering::Relaxed);
+                state.in_flight.fetch_add(1, Ordering::Relaxed);
+                state.free_since_ms.store(u64::MAX, Ordering::Relaxed);
                 let response = handle(request, &context, &mut service).await;
-                in_flight.fetch_sub(1, Ordering::Relaxed);
+                if state.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+                    let now = clock.elapsed().as_millis() as u64;
+                    state.free_since_ms.store(now, Ordering::Relaxed);
+                }
                 Ok::<_, Infallible>(response)
             }
         })
@@ -324,9 +421,17 @@ async fn connection<S>(
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
+            () = state.shed.notified() => {
+                // Chosen because nothing was in flight; if a request began since, let it finish.
+                if state.in_flight.load(Ordering::Relaxed) == 0 {
+                    return;
+                }
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
             () = tokio::time::sleep(check_every) => {
                 let idle_ms = base.elapsed().as_millis() as u64 - last_activity_ms.load(Ordering::Relaxed);
-                if in_flight.load(Ordering::Relaxed) == 0 && idle_ms >= settings.idle_timeout.as_millis() as u64 {
+                if state.in_flight.load(Ordering::Relaxed) == 0 && idle_ms >= settings.idle_timeout.as_millis() as u64 {
                     metrics.inc("vodprobe_http_connections_total", &[("event", "idle_closed")]);
                     return;
                 }
