@@ -65,7 +65,6 @@ pub enum DaemonError {
 pub struct Stats {
     pub pages: AtomicU64,
     pub sightings: AtomicU64,
-    pub listing_errors: AtomicU64,
     pub passes: AtomicU64,
     pub probes: AtomicU64,
     pub hits: AtomicU64,
@@ -426,7 +425,8 @@ impl Crawl {
         let page = match page {
             Ok(Ok(page)) => page,
             Ok(Err(error)) => {
-                shared.stats.listing_errors.fetch_add(1, Ordering::Relaxed);
+                let kind = [("kind", error.kind())];
+                shared.metrics.inc("vodprobe_listing_errors_total", &kind);
                 *lock(&shared.listing_error) = Some(error.to_string());
                 self.failures = self.failures.saturating_add(1);
                 let backoff = Duration::from_secs((5u64 << (self.failures - 1).min(6)).min(300));
@@ -839,8 +839,8 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
         .fetch_add(report.requests as u64, Ordering::Relaxed);
     {
         let mut book = lock(&shared.book);
-        for (url, reason) in &report.failed_domains {
-            book.record_failure(url, reason);
+        for failure in &report.failed_domains {
+            book.record_failure(&failure.domain_url, &failure.reason);
         }
         for url in &report.answered_domains {
             book.record_success(url, now);
@@ -849,10 +849,11 @@ fn probe_one(shared: &Shared, mut record: StreamRecord, shutdown: &CancellationT
             book.record_hit(&archive.domain, now);
         }
     }
-    for (url, _) in &report.failed_domains {
-        shared
-            .metrics
-            .inc("vodprobe_domain_failures_total", &[("domain", url)]);
+    for failure in &report.failed_domains {
+        shared.metrics.inc(
+            "vodprobe_domain_failures_total",
+            &[("domain", &failure.domain_url), ("kind", failure.kind)],
+        );
     }
     for url in &report.answered_domains {
         shared

@@ -95,6 +95,19 @@ pub enum DiscoverError {
     Decode(String),
 }
 
+impl DiscoverError {
+    /// A short fixed name for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DiscoverError::Fetch(error) => error.kind(),
+            DiscoverError::Status { .. } => "http_status",
+            DiscoverError::RateLimited { .. } => "rate_limited",
+            DiscoverError::Auth(_) => "auth",
+            DiscoverError::Decode(_) => "decode",
+        }
+    }
+}
+
 /// Where one archive video's playlist lives, as the listing API reveals it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoHint {

@@ -69,6 +69,22 @@ pub enum FetchError {
     Other(String),
 }
 
+impl FetchError {
+    /// A short fixed name for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Timeout { .. } => "timeout",
+            FetchError::Dns => "dns",
+            FetchError::Connect(_) => "connect",
+            FetchError::Reset(_) => "reset",
+            FetchError::Tls(_) => "tls",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::Protocol(_) => "protocol",
+            FetchError::Other(_) => "other",
+        }
+    }
+}
+
 /// A shared HTTP client with the appliance's bounds.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -268,6 +284,13 @@ fn classify(error: ureq::Error, settings: FetchSettings, whole: Duration) -> Fet
         }
         ureq::Error::HostNotFound => FetchError::Dns,
         ureq::Error::ConnectionFailed => FetchError::Connect("could not connect".into()),
+        // A failed handshake (unknown issuer, wrong name) surfaces as an I/O error wrapping
+        // the TLS library's own.
+        ureq::Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            FetchError::Tls(io.to_string())
+        }
+        // The system resolver's failure is an uncategorised I/O error; std words it so.
+        ureq::Error::Io(io) if io.to_string().starts_with("failed to lookup address") => FetchError::Dns,
         ureq::Error::Io(io) => match io.kind() {
             ErrorKind::ConnectionRefused => FetchError::Connect("connection refused".into()),
             ErrorKind::TimedOut | ErrorKind::WouldBlock => FetchError::Timeout {
@@ -346,6 +369,21 @@ mod tests {
         let later = start + Duration::from_secs(60);
         assert_eq!(pacer.take(later), later);
         assert_eq!(pacer.take(later), later + Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_a_dns_failure() {
+        let fetcher = Fetcher::new(FetchSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(2),
+            max_body_bytes: 1024,
+        });
+        // `.invalid` never resolves (RFC 2606).
+        let error = fetcher
+            .get("http://vodprobe-fault.invalid/x", &[200], None)
+            .expect_err("no such host");
+        assert!(matches!(error, FetchError::Dns), "{error:?}");
+        assert_eq!(error.kind(), "dns");
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct Found {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomainFailure {
     pub domain_url: String,
+    /// A fixed name for metrics: a [`FetchError::kind`](crate::fetch::FetchError::kind), or
+    /// `not_playlist`, `rate_limited`, `http_status`.
+    pub kind: &'static str,
     pub reason: String,
 }
 
@@ -124,7 +127,8 @@ fn describe(failures: &[DomainFailure]) -> String {
 enum Verdict {
     Hit(PlaylistSummary, String),
     Miss,
-    DomainFailed(String),
+    /// A failure's kind (see [`DomainFailure::kind`]) and reason.
+    DomainFailed(&'static str, String),
 }
 
 struct DomainState<'a> {
@@ -133,14 +137,14 @@ struct DomainState<'a> {
     in_flight: usize,
     /// Has answered at least once with a meaningful status.
     proven: bool,
-    failure: Option<String>,
+    failure: Option<(&'static str, String)>,
 }
 
 /// Asks one candidate URL and judges the answer by the domain's probe module.
 fn judge(fetcher: &Fetcher, url: &str, module: &ProbeModule, timeout: Option<Duration>) -> Verdict {
     let answer = match fetcher.get(url, &module.answer.found, timeout) {
         Ok(answer) => answer,
-        Err(error) => return Verdict::DomainFailed(error.to_string()),
+        Err(error) => return Verdict::DomainFailed(error.kind(), error.to_string()),
     };
     if module.answer.found.contains(&answer.status) {
         let limit = fetcher.settings().max_body_bytes;
@@ -149,21 +153,26 @@ fn judge(fetcher: &Fetcher, url: &str, module: &ProbeModule, timeout: Option<Dur
                 let text = String::from_utf8_lossy(&answer.body).into_owned();
                 Verdict::Hit(summary, text)
             }
-            Err(error) => Verdict::DomainFailed(format!(
-                "answered {} with something that is not a playlist: {error}",
-                answer.status
-            )),
+            Err(error) => Verdict::DomainFailed(
+                "not_playlist",
+                format!(
+                    "answered {} with something that is not a playlist: {error}",
+                    answer.status
+                ),
+            ),
         };
     }
     if module.answer.missing.contains(&answer.status) {
         return Verdict::Miss;
     }
-    let reason = match (answer.status, answer.retry_after) {
-        (429, Some(after)) => format!("rate limited (429, retry after {}s)", after.as_secs()),
-        (429, None) => "rate limited (429)".to_string(),
-        (status, _) => format!("answered HTTP {status}"),
-    };
-    Verdict::DomainFailed(reason)
+    match (answer.status, answer.retry_after) {
+        (429, Some(after)) => Verdict::DomainFailed(
+            "rate_limited",
+            format!("rate limited (429, retry after {}s)", after.as_secs()),
+        ),
+        (429, None) => Verdict::DomainFailed("rate_limited", "rate limited (429)".to_string()),
+        (status, _) => Verdict::DomainFailed("http_status", format!("answered HTTP {status}")),
+    }
 }
 
 /// What a check of a found broadcast's other quality folders saw.
@@ -235,7 +244,7 @@ pub fn check_qualities(
         match judge(fetcher, &url, module, domain.timeout) {
             Verdict::Hit(..) => check.qualities.push(quality.clone()),
             Verdict::Miss => {}
-            Verdict::DomainFailed(reason) => {
+            Verdict::DomainFailed(_, reason) => {
                 check.unfinished = Some(format!("{}: {reason}", domain.url));
                 return check;
             }
@@ -387,9 +396,9 @@ pub fn search(
                     }
                 }
                 Verdict::Miss => state.proven = true,
-                Verdict::DomainFailed(reason) => {
+                Verdict::DomainFailed(kind, reason) => {
                     if state.failure.is_none() {
-                        state.failure = Some(reason);
+                        state.failure = Some((kind, reason));
                     }
                 }
             }
@@ -426,8 +435,9 @@ pub fn search(
     let failed_domains: Vec<DomainFailure> = domains
         .iter()
         .filter_map(|state| {
-            state.failure.as_ref().map(|reason| DomainFailure {
+            state.failure.as_ref().map(|(kind, reason)| DomainFailure {
                 domain_url: state.config.url.clone(),
+                kind,
                 reason: reason.clone(),
             })
         })

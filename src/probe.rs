@@ -12,7 +12,7 @@ use crate::budget::Budget;
 use crate::config::Config;
 use crate::discover::VideoHint;
 use crate::fetch::Fetcher;
-use crate::lookup::{LookupError, LookupLimits, LookupRequest, Steer, search};
+use crate::lookup::{DomainFailure, LookupError, LookupLimits, LookupRequest, Steer, search};
 use crate::record::{ArchiveInfo, Learned, StreamRecord};
 use crate::track::ProbeResult;
 use probes::{Candidate, DomainPlan, TimeGuess, TimestampForm};
@@ -208,8 +208,8 @@ pub fn candidates(
 #[derive(Clone, Debug, Default)]
 pub struct ProbeReport {
     pub requests: usize,
-    /// (domain URL, reason) for each domain that failed during the probe.
-    pub failed_domains: Vec<(String, String)>,
+    /// Each domain that failed during the probe.
+    pub failed_domains: Vec<DomainFailure>,
     /// Domains that answered (held it or not).
     pub answered_domains: Vec<String>,
     /// The raw playlist text of a hit.
@@ -261,10 +261,7 @@ pub fn probe(
         Ok(outcome) if outcome.interrupted => return None,
         Ok(outcome) => outcome,
         Err(LookupError::NoDomainAnswered { failures }) => {
-            report.failed_domains = failures
-                .iter()
-                .map(|f| (f.domain_url.clone(), f.reason.clone()))
-                .collect();
+            report.failed_domains = failures.clone();
             return Some((
                 ProbeResult::Inconclusive {
                     reason: format!("no domain answered ({} failed)", failures.len()),
@@ -282,11 +279,7 @@ pub fn probe(
         }
     };
     report.requests = outcome.requests;
-    report.failed_domains = outcome
-        .failed_domains
-        .iter()
-        .map(|f| (f.domain_url.clone(), f.reason.clone()))
-        .collect();
+    report.failed_domains = outcome.failed_domains.clone();
     let failed: HashSet<&str> = outcome
         .failed_domains
         .iter()

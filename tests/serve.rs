@@ -171,6 +171,15 @@ impl World {
         }
     }
 
+    /// The running `serve`'s process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }

@@ -8,6 +8,7 @@ mod check_config;
 mod compact;
 mod domains;
 mod editors;
+mod faults;
 mod fuzz;
 mod hostile;
 mod install;

@@ -57,7 +57,8 @@ pub(super) fn describe(metrics: &Metrics) {
         (
             "vodprobe_domain_failures_total",
             Kind::Counter,
-            "Transport failures during probes, by domain.",
+            "Domains that failed during probes, by domain and kind (timeout, dns, connect, reset, \
+             tls, too_large, not_playlist, rate_limited, http_status, ...).",
         ),
         (
             "vodprobe_domain_answers_total",
@@ -114,7 +115,8 @@ pub(super) fn describe(metrics: &Metrics) {
         (
             "vodprobe_listing_errors_total",
             Kind::Counter,
-            "Live-listing requests that failed.",
+            "Live-listing requests that failed, by kind (timeout, dns, connect, reset, tls, \
+             http_status, rate_limited, auth, decode, ...).",
         ),
         (
             "vodprobe_store_ok",
@@ -248,11 +250,6 @@ impl api::Backend for ApiBackend {
             "vodprobe_listing_pages_total",
             &[],
             stats.pages.load(Ordering::Relaxed) as f64,
-        );
-        metrics.set(
-            "vodprobe_listing_errors_total",
-            &[],
-            stats.listing_errors.load(Ordering::Relaxed) as f64,
         );
         let settings = shared.settings();
         let book = lock(&shared.book);

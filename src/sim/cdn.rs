@@ -58,6 +58,9 @@ pub enum Fault {
     HugeBody,
     /// 429 with `Retry-After`.
     TooManyRequests { retry_after_secs: u32 },
+    /// 200 with a `Content-Length`, half of a valid-looking playlist, then the connection
+    /// closes: an edge dropping the transfer mid-body.
+    CutMidBody,
 }
 
 pub struct DomainSpec {
@@ -513,6 +516,17 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
                 }
             });
             return cloudfront(Response::stream(200, PLAYLIST_TYPE, None, produce), true);
+        }
+        Fault::CutMidBody => {
+            let mut whole = Vec::new();
+            EndlessPlaylist::default().fill(&mut whole, 8 * 1024);
+            let len = whole.len() as u64;
+            let produce = Box::new(move |w: &mut dyn std::io::Write, _: &super::http::StopSignal| {
+                w.write_all(&whole[..whole.len() / 2])?;
+                w.flush()?;
+                Err(std::io::Error::other("cut mid-body"))
+            });
+            return cloudfront(Response::stream(200, PLAYLIST_TYPE, Some(len), produce), true);
         }
         Fault::HugeBody => {
             let produce = Box::new(|w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {

@@ -314,6 +314,34 @@ fn reset_is_seen_as_connection_error() {
 }
 
 #[test]
+fn cut_mid_body_ends_the_body_early() {
+    let c = SimCdn::start(vec![DomainSpec {
+        prefix: String::new(),
+        fault: Fault::CutMidBody,
+    }])
+    .expect("start");
+    let mut response = agent(1000)
+        .get(&format!("{}a.m3u8", c.base_url(0)))
+        .call()
+        .expect("head arrives");
+    assert_eq!(response.status(), 200);
+    let promised: usize = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("content-length");
+    let mut got = Vec::new();
+    let read = response.body_mut().as_reader().read_to_end(&mut got);
+    assert!(
+        read.is_err(),
+        "a short body must be an error, got {} bytes",
+        got.len()
+    );
+    assert!(got.len() < promised, "{} of {promised}", got.len());
+}
+
+#[test]
 fn huge_body_hits_client_cap() {
     let c = SimCdn::start(vec![DomainSpec {
         prefix: String::new(),
