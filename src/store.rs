@@ -275,6 +275,9 @@ struct Handle {
     cache_bytes: u64,
     /// [`MAX_QUALITY_QUEUE`], lowered by tests.
     quality_queue_bound: std::sync::atomic::AtomicU64,
+    /// Counts committed writes (and reopens), so that readers can tell whether what they
+    /// derived from the store may have changed.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Store {
@@ -296,6 +299,7 @@ impl Store {
             path: path.to_path_buf(),
             cache_bytes,
             quality_queue_bound: std::sync::atomic::AtomicU64::new(MAX_QUALITY_QUEUE),
+            generation: std::sync::atomic::AtomicU64::new(0),
         };
         Ok(Store {
             shared: Arc::new(handle),
@@ -315,6 +319,9 @@ impl Store {
             let _ = db.close();
         }
         *slot = Some(open_database(&self.shared.path, self.shared.cache_bytes)?);
+        self.shared
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(Store {
             shared: Arc::clone(&self.shared),
         })
@@ -807,8 +814,17 @@ impl Store {
             txn.set_quick_repair(true);
             let out = f(&txn)?;
             txn.commit()?;
+            self.shared
+                .generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
             Ok(out)
         })
+    }
+
+    /// Changes with every committed write. Read it before a query: if it is the same
+    /// afterwards, nothing committed since could have changed the query's answer.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

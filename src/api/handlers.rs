@@ -1,6 +1,7 @@
 //! What each route does, on plain types: a handler takes the backend and the request's parts
 //! and returns a [`Reply`] or an [`ApiError`]. No warp here.
 
+use super::cache::ReplyCache;
 use super::dto::{self, ErrorBody, ErrorDetail, List, Requeued, Vod};
 use super::params::{self, Query};
 use super::readers;
@@ -164,6 +165,37 @@ fn vod_request(raw: &str) -> Result<VodRequest> {
         after,
         limit,
     })
+}
+
+/// A list route's answer from `cache` while the store is unchanged since it was computed,
+/// else from `list` (and kept). Only 200 answers are kept.
+pub async fn cached<Fut>(
+    cache: &ReplyCache,
+    route: &'static str,
+    backend: Arc<dyn Backend>,
+    raw: String,
+    list: impl FnOnce(Arc<dyn Backend>, String) -> Fut,
+) -> Result<Reply>
+where
+    Fut: std::future::Future<Output = Result<Reply>>,
+{
+    // Read before the query: an answer computed while a write commits is kept under the
+    // older generation and so never served after it.
+    let generation = backend.store().generation();
+    let key = format!("{route}?{raw}");
+    if let Some(body) = cache.get(&key, generation) {
+        return Ok(Reply {
+            status: 200,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: body.to_vec(),
+        });
+    }
+    let reply = list(backend, raw).await?;
+    if reply.status == 200 {
+        cache.put(&key, generation, &reply.body);
+    }
+    Ok(reply)
 }
 
 pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {

@@ -8,13 +8,15 @@
 //! * `routes` — warp filters and the one rejection handler that writes the error envelope.
 //! * `handlers` — what each route does, on plain types; `params` — query parsing and cursors;
 //!   `dto` — the JSON shapes, converted from store records at the edge; `readers` — the fixed
-//!   threads that run store reads and playlist rendering.
+//!   threads that run store reads and playlist rendering; `cache` — list answers kept while
+//!   the store is unchanged.
 //! * `web` — the web page at `/`: files from `web/` embedded in the binary, served with ETags,
 //!   gzip and a strict Content-Security-Policy.
 //!
 //! The API sees the rest of the appliance through [`Backend`], which the daemon implements, so
 //! nothing here depends on the pipeline.
 
+mod cache;
 mod dto;
 mod handlers;
 mod params;

@@ -2,6 +2,7 @@
 //! that answers everything unmatched in the JSON error envelope.
 
 use super::Backend;
+use super::cache::ReplyCache;
 use super::handlers::{self, ApiError, PlaylistRequest, Reply};
 use super::web;
 use std::convert::Infallible;
@@ -39,11 +40,16 @@ pub fn routes(
         let backend = backend.clone();
         warp::any().map(move || backend.clone())
     };
+    let lists = Arc::new(ReplyCache::default());
+    let vods_cache = lists.clone();
     let vods = warp::path!("api" / "v1" / "vods")
         .and(warp::get())
         .and(with())
         .and(raw_query())
-        .then(|backend, raw| async move { to_response(handlers::vods(backend, raw).await) });
+        .then(move |backend, raw| {
+            let cache = vods_cache.clone();
+            async move { to_response(handlers::cached(&cache, "vods", backend, raw, handlers::vods).await) }
+        });
     let vod =
         warp::path!("api" / "v1" / "vods" / String)
             .and(warp::get())
@@ -90,7 +96,12 @@ pub fn routes(
         .and(warp::get())
         .and(with())
         .and(raw_query())
-        .then(|backend, raw| async move { to_response(handlers::streamers(backend, raw).await) });
+        .then(move |backend, raw| {
+            let cache = lists.clone();
+            async move {
+                to_response(handlers::cached(&cache, "streamers", backend, raw, handlers::streamers).await)
+            }
+        });
     let categories = warp::path!("api" / "v1" / "categories")
         .and(warp::get())
         .and(with())
