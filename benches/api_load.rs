@@ -5,8 +5,9 @@
 //! counts, and a Twitch-shaped playlist for each found broadcast (10-second segments, lengths
 //! from minutes to 12 hours, some muted) — then starts the real `vodprobe serve` on it and
 //! drives it with `oha` (installed from crates.io if missing) at fixed rates: the first list
-//! page, page 10,000, filtered lists, streamer search and playlists, then past saturation with
-//! many connections. Prints throughput, p50/p99/max latency, status shares, peak RSS so far
+//! page, page 10,000 (both answered from the list-answer cache after the first request, as
+//! the store does not change during the run), 2,000 distinct list pages (too many to cache),
+//! filtered lists, streamer search and playlists, then past saturation with many connections. Prints throughput, p50/p99/max latency, status shares, peak RSS so far
 //! after each row, and the store's size on disk. oha runs on the same two cores as the server:
 //! figures are for both. "client errors" are oha's requests cut off when a run's time is up.
 //! `VODPROBE_BENCH_BIN=path` measures another build of `vodprobe` (a static musl one, say);
@@ -297,6 +298,16 @@ fn main() {
         path.display().to_string()
     };
     let mut pick = Rng::new(7);
+    // List pages the answer cache cannot hold (2,000 distinct cursors, 256 answers kept).
+    let distinct = url_file(
+        "distinct.txt",
+        (0..2000)
+            .map(|_| {
+                let (start, id) = keys[pick.below(keys.len())];
+                format!("{base}/api/v1/vods?cursor={}", recent_cursor(start, id))
+            })
+            .collect(),
+    );
     let filtered = url_file(
         "filtered.txt",
         (0..2000)
@@ -384,6 +395,8 @@ fn main() {
     let first_max = row("list page 1", &page1, false, None, 64);
     let deep_5k = row("list page 10,000", &page10k, false, Some(5000), 64);
     let deep_max = row("list page 10,000", &page10k, false, None, 64);
+    row("list, 2,000 cursors", &distinct, true, Some(2000), 64);
+    row("list, 2,000 cursors", &distinct, true, None, 64);
     row("filtered lists", &filtered, true, Some(2000), 64);
     row("filtered lists", &filtered, true, None, 64);
     row("streamer search", &search, true, Some(2000), 64);
