@@ -361,7 +361,7 @@ pub async fn playlist(backend: Arc<dyn Backend>, request: PlaylistRequest) -> Re
     let stream_id = path_id("stream_id", &request.stream_id)?;
     let (start, wanted) = playlist_target(&request)?;
     let store = backend.store();
-    // Rendering and compressing run with the read on the bounded blocking threads: a 12-hour
+    // Rendering and compressing run with the read on the fixed reader threads: a 12-hour
     // playlist with absolute URIs and its compressor take a few hundred KB, and on the async
     // threads every request in flight could hold them at once.
     blocking(move || Ok(render_playlist(&store, (start, stream_id), wanted, &request))).await?
