@@ -1,4 +1,5 @@
-//! A compressed day: `cargo bench --bench day` (about 8 minutes).
+//! A compressed day: `cargo bench --bench day` (about 8 minutes). `VODPROBE_DAY_PIPELINE` adds
+//! `[pipeline]` lines to measure another probe schedule (e.g. `align_to_hour = false`).
 //!
 //! The real daemon, in-process, against the simulated world (`WorldSpec::benchmark_day`: 2,000
 //! channels, about half storing no VODs, each channel's copies on one region's domain, forms
@@ -35,7 +36,12 @@ fn main() {
     let listing = SimListing::start().expect("listing");
     let start = 1_767_225_600; // 2026-01-01 00:00 UTC
     let clock = Clock::accelerated(start, SPEED);
-    let text = day_config(data.path(), &listing, &cdn, DOMAINS, SPEED);
+    let mut text = day_config(data.path(), &listing, &cdn, DOMAINS, SPEED);
+    // Probe-schedule variants to measure (e.g. `align_to_hour = false`), as [pipeline] lines.
+    if let Ok(lines) = std::env::var("VODPROBE_DAY_PIPELINE") {
+        println!("[pipeline] {lines:?}");
+        text.push_str(&format!("\n[pipeline]\n{lines}\n"));
+    }
     let config = config::parse(None, &text, &[]).expect("benchmark config is valid");
     let min_record = config.source.min_viewers_record;
     println!(

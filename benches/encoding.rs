@@ -263,17 +263,74 @@ fn store_size() {
         "store: {STORE_BROADCASTS} archived broadcasts written in {seconds:.0} s, as the daemon writes them"
     );
     print_store(&store);
+    compact_while_writing(&store);
+    print_store(&store);
     store.close().expect("close");
     let started = Instant::now();
     let done = compact_file(&path, 64 << 20, &mut |_, _, _| {}).expect("compact");
     println!(
-        "store after `vodprobe compact` ({:.0} s, {} records re-encoded):",
+        "`vodprobe compact` (offline) of that file again: {:.0} s, {} -> {} bytes on disk",
         started.elapsed().as_secs_f64(),
-        done.records_recoded
+        done.bytes_before,
+        done.bytes_after
     );
-    let store = Store::open(&path, 64 << 20).expect("reopen");
-    print_store(&store);
-    store.close().expect("close");
+}
+
+/// What `serve` does on its `schedule.compact`: an online compaction, here while another
+/// thread writes as a busy appliance would (a new live stream and an update of an archived
+/// broadcast, 50 transactions per second), timing every write.
+fn compact_while_writing(store: &Store) {
+    let before = store.occupancy().expect("occupancy");
+    let sample = store.scan(None, 10_000).expect("scan");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = Instant::now();
+    let (done, latencies) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut record = sample[n as usize % sample.len()].clone();
+                let began = Instant::now();
+                if n % 2 == 0 {
+                    record.stream_id += 1_000_000_000_000 + n;
+                    record.status = vodprobe::record::Status::Live;
+                    record.archive = None;
+                } else {
+                    record.max_viewers += 1;
+                }
+                store.put_streams(&[record]).expect("write during compaction");
+                latencies.push(began.elapsed());
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            latencies
+        });
+        let done = store
+            .compact_online(&mut |_, _, _| true)
+            .expect("online compaction");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (done, writer.join().expect("writer"))
+    });
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
+    println!(
+        "online compaction (what `serve` runs on schedule.compact) at {:.1}% unused: {:.0} s; \
+         {} writes meanwhile (latency p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms), {} broadcasts \
+         copied again, writers held back {} ms; {:.1} -> {:.1} MiB on disk",
+        before.waste() * 100.0,
+        started.elapsed().as_secs_f64(),
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        done.caught_up,
+        done.writes_paused.as_millis(),
+        done.bytes_before as f64 / 1_048_576.0,
+        done.bytes_after as f64 / 1_048_576.0
+    );
+    let after = store.occupancy().expect("occupancy");
+    println!("  unused share after: {:.1}%", after.waste() * 100.0);
 }
 
 /// The file's size and each table's share of it.

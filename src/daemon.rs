@@ -264,6 +264,13 @@ pub async fn run(
         check_health,
     ));
     tracker.spawn(every(shared.clone(), |s| &s.prune, shutdown.clone(), prune));
+    let compact_shutdown = shutdown.clone();
+    tracker.spawn(every(
+        shared.clone(),
+        |s| &s.compact,
+        shutdown.clone(),
+        move |shared| compact(shared, compact_shutdown.clone()),
+    ));
     tracker.spawn(report_status(shared.clone(), shutdown.clone()));
     tracker.spawn(pack_playlists(shared.clone(), shutdown.clone()));
     if let Some(file) = follow {
@@ -1008,6 +1015,74 @@ async fn prune(shared: Arc<Shared>) {
         }
         Err(message) => error!("prune failed: {message}"),
     }
+}
+
+/// Rewrites the database compactly when enough of it is unused (`limits.compact_waste`).
+/// Reads and writes go on meanwhile; shutdown stops the copy and leaves the file as it was.
+async fn compact(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let threshold = shared.settings().config.limits.compact_waste;
+    let worker = shared.clone();
+    let occupancy = match blocking(move || worker.store().occupancy()).await {
+        Ok(Ok(occupancy)) => occupancy,
+        Ok(Err(error)) => {
+            warn!("compaction check failed: {error}");
+            return;
+        }
+        Err(message) => {
+            warn!("compaction check failed: {message}");
+            return;
+        }
+    };
+    let waste = occupancy.waste();
+    let metrics = &shared.metrics;
+    metrics.set("vodprobe_store_unused_ratio", &[], waste);
+    let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
+    if threshold >= 1.0 || waste < threshold {
+        debug!(
+            unused_percent = waste * 100.0,
+            threshold_percent = threshold * 100.0,
+            "no compaction needed"
+        );
+        return;
+    }
+    info!(
+        unused_percent = (waste * 1000.0).round() / 10.0,
+        mib_on_disk = mib(occupancy.disk_bytes),
+        "compacting the database (limits.compact_waste = {threshold}); reads and writes go on meanwhile"
+    );
+    let started = Instant::now();
+    let worker = shared.clone();
+    let stop = shutdown.clone();
+    let result = blocking(move || worker.store().compact_online(&mut |_, _, _| !stop.is_cancelled())).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let outcome = match result {
+        Ok(Ok(done)) => {
+            info!(
+                mib_before = mib(done.bytes_before),
+                mib_after = mib(done.bytes_after),
+                seconds,
+                rewritten_during = done.caught_up,
+                writes_paused_ms = done.writes_paused.as_millis() as u64,
+                "database compacted"
+            );
+            metrics.set("vodprobe_compaction_seconds", &[], seconds);
+            metrics.set("vodprobe_store_bytes", &[], done.bytes_after as f64);
+            "done"
+        }
+        Ok(Err(StoreError::Compaction(reason))) => {
+            warn!("compaction did not run: {reason}; the next scheduled run tries again");
+            "skipped"
+        }
+        Ok(Err(error)) => {
+            error!("compaction failed: {error}; the database in use is unchanged");
+            "failed"
+        }
+        Err(message) => {
+            error!("compaction failed: {message}; the database in use is unchanged");
+            "failed"
+        }
+    };
+    metrics.inc("vodprobe_compactions_total", &[("result", outcome)]);
 }
 
 /// Playlists per transaction when an older file's playlists are converted.

@@ -96,7 +96,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-pub use compact::{CompactProgress, Compacted, compact_file, compacting_path};
+pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
 pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
 
 mod compact;
@@ -188,6 +188,9 @@ pub enum StoreError {
     /// Storage, transaction and commit failures (disk full, I/O errors); the message is redb's.
     #[error("database I/O failed: {0}")]
     Io(String),
+    /// A compaction of the file in use did not happen or stopped; the file is unchanged.
+    #[error("compaction did not run: {0}")]
+    Compaction(String),
 }
 
 impl From<redb::StorageError> for StoreError {
@@ -278,6 +281,12 @@ struct Handle {
     /// Counts committed writes (and reopens), so that readers can tell whether what they
     /// derived from the store may have changed.
     generation: std::sync::atomic::AtomicU64,
+    /// Held by every write transaction, and by a compaction while it swaps files.
+    writes: std::sync::Mutex<()>,
+    /// While a compaction copies the file: the broadcasts written since it began.
+    journal: std::sync::Mutex<Option<std::collections::BTreeSet<StreamKey>>>,
+    /// A compaction is running (one at a time).
+    compacting: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Store {
@@ -300,6 +309,9 @@ impl Store {
             cache_bytes,
             quality_queue_bound: std::sync::atomic::AtomicU64::new(MAX_QUALITY_QUEUE),
             generation: std::sync::atomic::AtomicU64::new(0),
+            writes: std::sync::Mutex::new(()),
+            journal: std::sync::Mutex::new(None),
+            compacting: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(Store {
             shared: Arc::new(handle),
@@ -367,8 +379,8 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        self.write(|txn| {
-            let mut tables = WriteTables::open(txn)?;
+        self.write(|txn, touched| {
+            let mut tables = WriteTables::open(txn, touched)?;
             records.iter().try_for_each(|record| tables.put_record(record))
         })
     }
@@ -380,8 +392,8 @@ impl Store {
         if write.is_empty() && delete.is_empty() {
             return Ok(());
         }
-        self.write(|txn| {
-            let mut tables = WriteTables::open(txn)?;
+        self.write(|txn, touched| {
+            let mut tables = WriteTables::open(txn, touched)?;
             delete.iter().try_for_each(|key| tables.delete_record(*key))?;
             write.iter().try_for_each(|record| tables.put_record(record))
         })
@@ -393,8 +405,8 @@ impl Store {
     pub fn put_archived(&self, record: &StreamRecord, playlist_text: &str) -> Result<(), StoreError> {
         let key = record.key();
         let payload = encode_playlist(key, playlist_text)?;
-        self.write(|txn| {
-            let mut tables = WriteTables::open(txn)?;
+        self.write(|txn, touched| {
+            let mut tables = WriteTables::open(txn, touched)?;
             let was_found = match tables.streams.get(key)? {
                 Some(old) => decode_record(key, old.value()).is_ok_and(|old| old.status == Status::Found),
                 None => false,
@@ -441,8 +453,9 @@ impl Store {
     /// Records the qualities a check found and takes the broadcast off the quality queue, in
     /// one transaction. A broadcast no longer found (or gone) just leaves the queue.
     pub fn set_qualities(&self, key: StreamKey, qualities: &[String]) -> Result<(), StoreError> {
-        self.write(|txn| {
-            let mut tables = WriteTables::open(txn)?;
+        self.write(|txn, touched| {
+            let mut tables = WriteTables::open(txn, touched)?;
+            tables.touched.push(key);
             tables.qualities_due.remove(key)?;
             let record = match tables.streams.get(key)? {
                 Some(value) => Some(decode_record(key, value.value())?),
@@ -466,8 +479,8 @@ impl Store {
             .iter()
             .map(|(record, text)| encode_playlist(record.key(), text))
             .collect::<Result<Vec<_>, _>>()?;
-        self.write(|txn| {
-            let mut tables = WriteTables::open(txn)?;
+        self.write(|txn, touched| {
+            let mut tables = WriteTables::open(txn, touched)?;
             for ((record, _), payload) in items.iter().zip(&payloads) {
                 tables.put_record(record)?;
                 tables.playlists.insert(record.key(), payload.as_slice())?;
@@ -612,8 +625,8 @@ impl Store {
         let batch = batch.max(1);
         let mut deleted = 0u64;
         loop {
-            let count = self.write(|txn| {
-                let mut tables = WriteTables::open(txn)?;
+            let count = self.write(|txn, touched| {
+                let mut tables = WriteTables::open(txn, touched)?;
                 let keys = tables
                     .streams
                     .range(..(cutoff_start, 0))?
@@ -697,7 +710,7 @@ impl Store {
         batch: usize,
         convert: impl Fn(StreamKey, &[u8]) -> Result<Option<Vec<u8>>, StoreError>,
     ) -> Result<PackingStep, StoreError> {
-        self.write(|txn| {
+        self.write(|txn, touched| {
             let mut step = PackingStep::default();
             let mut meta = txn.open_table(META)?;
             if meta.get(done_name)?.is_some() {
@@ -722,6 +735,7 @@ impl Store {
             }
             for (key, old_len, new) in found {
                 values.insert(key, new.as_slice())?;
+                touched.push(key);
                 step.converted += 1;
                 step.bytes_before += old_len as u64;
                 step.bytes_after += new.len() as u64;
@@ -777,7 +791,7 @@ impl Store {
     }
 
     pub fn put_state(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.write(|txn| {
+        self.write(|txn, _| {
             txn.open_table(STATE)?.insert(name, value)?;
             Ok(())
         })
@@ -807,18 +821,37 @@ impl Store {
         self.with_db(|db| f(&db.begin_read()?))
     }
 
-    /// Runs `f` in a write transaction and commits it; an error from `f` aborts it.
-    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.with_db(|db| {
+    /// Runs `f` in a write transaction and commits it; an error from `f` aborts it. `f` lists
+    /// the broadcasts whose records, playlists or queue entries it changed (WriteTables does),
+    /// so that a compaction running meanwhile can bring its copy up to date.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction, &mut Vec<StreamKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _gate = self.shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut touched = Vec::new();
+        let out = self.with_db(|db| {
             let mut txn = db.begin_write()?;
             txn.set_quick_repair(true);
-            let out = f(&txn)?;
+            let out = f(&txn, &mut touched)?;
             txn.commit()?;
-            self.shared
-                .generation
-                .fetch_add(1, std::sync::atomic::Ordering::Release);
             Ok(out)
-        })
+        })?;
+        self.shared
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        // Recorded after the commit: a compaction that takes the journal and then reads the
+        // store sees either this write or its keys in the next journal.
+        if let Some(journal) = self
+            .shared
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            journal.extend(touched);
+        }
+        Ok(out)
     }
 
     /// Changes with every committed write. Read it before a query: if it is the same
@@ -886,7 +919,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         if current != Some(SCHEMA_VERSION) {
             meta.insert(SCHEMA_VERSION_NAME, SCHEMA_VERSION)?;
         }
-        WriteTables::open(&txn)?;
+        WriteTables::open(&txn, &mut Vec::new())?;
         txn.open_table(STATE)?;
     }
     txn.commit()?;
@@ -914,7 +947,8 @@ fn migrate_1_to_2(db: &Database) -> Result<(), StoreError> {
         let mut txn = db.begin_write()?;
         txn.set_quick_repair(true);
         let examined = {
-            let mut tables = WriteTables::open(&txn)?;
+            let mut touched = Vec::new();
+            let mut tables = WriteTables::open(&txn, &mut touched)?;
             let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
             let mut batch = Vec::with_capacity(MIGRATION_BATCH);
             let mut examined = 0;
@@ -948,6 +982,8 @@ fn migrate_1_to_2(db: &Database) -> Result<(), StoreError> {
 /// The record tables of one write transaction, opened together so a record and its index
 /// entries always change together.
 struct WriteTables<'txn> {
+    /// The broadcasts this transaction changed.
+    touched: &'txn mut Vec<StreamKey>,
     streams: Table<'txn, (i64, u64), &'static [u8]>,
     playlists: Table<'txn, (i64, u64), &'static [u8]>,
     due: Table<'txn, (i64, i64, u64), ()>,
@@ -964,8 +1000,9 @@ struct WriteTables<'txn> {
 }
 
 impl<'txn> WriteTables<'txn> {
-    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    fn open(txn: &'txn WriteTransaction, touched: &'txn mut Vec<StreamKey>) -> Result<Self, StoreError> {
         Ok(WriteTables {
+            touched,
             streams: txn.open_table(STREAMS)?,
             playlists: txn.open_table(PLAYLISTS)?,
             due: txn.open_table(DUE)?,
@@ -985,6 +1022,7 @@ impl<'txn> WriteTables<'txn> {
     /// Inserts or replaces a record, replacing the old record's index entries with its own.
     fn put_record(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
         let key = record.key();
+        self.touched.push(key);
         let encoded = encode_record(record)?;
         let old = self
             .streams
@@ -1014,6 +1052,7 @@ impl<'txn> WriteTables<'txn> {
                 }
             }
             if let Some((_, key)) = least {
+                self.touched.push(key);
                 self.qualities_due.remove(key)?;
             }
         }
@@ -1022,6 +1061,7 @@ impl<'txn> WriteTables<'txn> {
 
     /// Deletes a record, its playlist and its index entries.
     fn delete_record(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        self.touched.push(key);
         self.playlists.remove(key)?;
         self.qualities_due.remove(key)?;
         let old = self

@@ -123,6 +123,22 @@ pub(super) fn describe(metrics: &Metrics) {
             Kind::Gauge,
             "1 while the store answers, 0 after an error.",
         ),
+        (
+            "vodprobe_store_unused_ratio",
+            Kind::Gauge,
+            "Share of the database file a compaction would give back (measured at each \
+             scheduled compaction check).",
+        ),
+        (
+            "vodprobe_compactions_total",
+            Kind::Counter,
+            "Scheduled compactions, by result (done, skipped, failed).",
+        ),
+        (
+            "vodprobe_compaction_seconds",
+            Kind::Gauge,
+            "Duration of the last finished compaction.",
+        ),
     ];
     for (name, kind, help) in series {
         metrics.describe(name, kind, help);

@@ -8,14 +8,18 @@
 //! `.compacting` file, removed by the next run).
 
 use super::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, META, NAMES,
-    PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, StoreError, decode_record, encode_record, open_database,
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, Handle, LIVE, LOGINS, META,
+    NAMES, PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, Store, StoreError, StreamKey, WriteTables,
+    decode_record, encode_record, open_database,
 };
 use redb::{
     Builder, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
     TableDefinition, TableHandle, Value,
 };
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 
 /// Entries per write transaction of the copy (bounds the memory a transaction holds).
 const COPY_BATCH: u64 = 50_000;
@@ -30,6 +34,10 @@ pub struct Compacted {
     pub records_recoded: u64,
     /// Each table's name and entries (the same before and after).
     pub tables: Vec<(String, u64)>,
+    /// Broadcasts written during an online compaction and copied again.
+    pub caught_up: u64,
+    /// How long an online compaction held writers back (the final catch-up and the swap).
+    pub writes_paused: std::time::Duration,
 }
 
 /// Progress of a compaction: the table being copied, entries copied of it, and its total.
@@ -93,6 +101,8 @@ pub fn compact_file(
         bytes_after,
         records_recoded,
         tables,
+        caught_up: 0,
+        writes_paused: std::time::Duration::ZERO,
     })
 }
 
@@ -111,27 +121,56 @@ fn copy_all(
     cache_bytes: u64,
     progress: CompactProgress<'_>,
 ) -> Result<(u64, Vec<(String, u64)>), StoreError> {
-    let mut dest = Builder::new()
-        .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
-        .create(temp)
-        .map_err(|error| StoreError::Io(format!("compaction: cannot create {}: {error}", temp.display())))?;
+    let dest = create_copy(temp, cache_bytes)?;
     let txn = source.begin_read()?;
     let mut tables = Vec::new();
-    let recoded = copy_records(&txn, &dest, progress, &mut tables)?;
-    copy_table(&txn, &dest, PLAYLISTS, progress, &mut tables)?;
-    copy_table(&txn, &dest, META, progress, &mut tables)?;
-    copy_table(&txn, &dest, DUE, progress, &mut tables)?;
-    copy_table(&txn, &dest, BY_STREAMER, progress, &mut tables)?;
-    copy_table(&txn, &dest, BY_STREAM_ID, progress, &mut tables)?;
-    copy_table(&txn, &dest, LIVE, progress, &mut tables)?;
-    copy_table(&txn, &dest, STATE, progress, &mut tables)?;
-    copy_table(&txn, &dest, BY_GAME, progress, &mut tables)?;
-    copy_table(&txn, &dest, BY_LANGUAGE, progress, &mut tables)?;
-    copy_table(&txn, &dest, BY_STATUS, progress, &mut tables)?;
-    copy_table(&txn, &dest, BY_VIEWS, progress, &mut tables)?;
-    copy_table(&txn, &dest, LOGINS, progress, &mut tables)?;
-    copy_table(&txn, &dest, NAMES, progress, &mut tables)?;
-    copy_table(&txn, &dest, QUALITIES_DUE, progress, &mut tables)?;
+    let recoded = copy_tables(
+        &txn,
+        &dest,
+        &mut |table, done, total| {
+            progress(table, done, total);
+            true
+        },
+        &mut tables,
+    )?;
+    close_copy(dest, temp)?;
+    Ok((recoded, tables))
+}
+
+/// Progress that can stop the copy: `false` stops it with [`StoreError::Compaction`].
+type Steer<'a> = &'a mut dyn FnMut(&str, u64, u64) -> bool;
+
+fn create_copy(temp: &Path, cache_bytes: u64) -> Result<Database, StoreError> {
+    Builder::new()
+        .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
+        .create(temp)
+        .map_err(|error| StoreError::Io(format!("compaction: cannot create {}: {error}", temp.display())))
+}
+
+/// Copies every table of the snapshot `txn` into `dest`, checking each table's count, then
+/// returns the unused pages at the end of `dest` to the file system. Returns how many records
+/// were re-encoded.
+fn copy_tables(
+    txn: &ReadTransaction,
+    dest: &Database,
+    progress: Steer<'_>,
+    tables: &mut Vec<(String, u64)>,
+) -> Result<u64, StoreError> {
+    let recoded = copy_records(txn, dest, progress, tables)?;
+    copy_table(txn, dest, PLAYLISTS, progress, tables)?;
+    copy_table(txn, dest, META, progress, tables)?;
+    copy_table(txn, dest, DUE, progress, tables)?;
+    copy_table(txn, dest, BY_STREAMER, progress, tables)?;
+    copy_table(txn, dest, BY_STREAM_ID, progress, tables)?;
+    copy_table(txn, dest, LIVE, progress, tables)?;
+    copy_table(txn, dest, STATE, progress, tables)?;
+    copy_table(txn, dest, BY_GAME, progress, tables)?;
+    copy_table(txn, dest, BY_LANGUAGE, progress, tables)?;
+    copy_table(txn, dest, BY_STATUS, progress, tables)?;
+    copy_table(txn, dest, BY_VIEWS, progress, tables)?;
+    copy_table(txn, dest, LOGINS, progress, tables)?;
+    copy_table(txn, dest, NAMES, progress, tables)?;
+    copy_table(txn, dest, QUALITIES_DUE, progress, tables)?;
     // A table this binary does not know (a newer binary's) would be left behind: refuse
     // rather than lose it.
     let unknown: Vec<String> = txn
@@ -145,15 +184,18 @@ fn copy_all(
             unknown.join(", ")
         )));
     }
-    // The copy wrote pages in order; redb's own compaction returns what little its allocator
-    // left free at the end of the file.
+    Ok(recoded)
+}
+
+/// Returns the unused pages at the end of the copy and closes it. The copy wrote pages in
+/// order; redb's own compaction gives back what little its allocator left free.
+fn close_copy(mut dest: Database, temp: &Path) -> Result<(), StoreError> {
     while dest
         .compact()
         .map_err(|error| StoreError::Io(format!("compaction of {}: {error}", temp.display())))?
     {}
     dest.close()
-        .map_err(|error| StoreError::Io(format!("compaction: closing {}: {error}", temp.display())))?;
-    Ok((recoded, tables))
+        .map_err(|error| StoreError::Io(format!("compaction: closing {}: {error}", temp.display())))
 }
 
 /// Copies one table in key order, `COPY_BATCH` entries per transaction, then checks that the
@@ -162,7 +204,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     txn: &ReadTransaction,
     dest: &Database,
     table: TableDefinition<K, V>,
-    progress: CompactProgress<'_>,
+    progress: Steer<'_>,
     tables: &mut Vec<(String, u64)>,
 ) -> Result<(), StoreError> {
     copy_with(txn, dest, table, progress, tables, |to, key, value| {
@@ -177,7 +219,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
 fn copy_records(
     txn: &ReadTransaction,
     dest: &Database,
-    progress: CompactProgress<'_>,
+    progress: Steer<'_>,
     tables: &mut Vec<(String, u64)>,
 ) -> Result<u64, StoreError> {
     let mut recoded = 0u64;
@@ -204,7 +246,7 @@ fn copy_with<K: Key + 'static, V: Value + 'static>(
     txn: &ReadTransaction,
     dest: &Database,
     table: TableDefinition<K, V>,
-    progress: CompactProgress<'_>,
+    progress: Steer<'_>,
     tables: &mut Vec<(String, u64)>,
     mut put: impl FnMut(&mut Table<'_, K, V>, K::SelfType<'_>, V::SelfType<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
@@ -231,7 +273,9 @@ fn copy_with<K: Key + 'static, V: Value + 'static>(
             }
         }
         write.commit()?;
-        progress(table.name(), copied, total);
+        if !progress(table.name(), copied, total) {
+            return Err(StoreError::Compaction("stopped before it finished".to_string()));
+        }
         if done {
             break;
         }
@@ -260,4 +304,371 @@ fn finish_table<K: Key + 'static, V: Value + 'static>(
     }
     tables.push((table.name().to_string(), total));
     Ok(())
+}
+
+/// Broadcasts brought up to date per write transaction of a catch-up.
+const CATCH_UP_BATCH: usize = 5_000;
+/// Catch-up rounds while writes continue; the last, under the write lock, is usually tiny.
+const CATCH_UP_ROUNDS: usize = 4;
+/// A journal this short is taken under the write lock at once.
+const SMALL_JOURNAL: usize = 2_000;
+/// Free space a compaction leaves for everything else on the disk.
+const FREE_SPACE_RESERVE: u64 = 32 << 20;
+
+/// How full the file is: what its tables hold against what it occupies on disk.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Occupancy {
+    /// Bytes on disk (allocated blocks).
+    pub disk_bytes: u64,
+    /// Bytes the tables' entries and their page headers and branch pages need.
+    pub live_bytes: u64,
+}
+
+impl Occupancy {
+    /// The share of the file's bytes that a compaction would give back (0 to 1).
+    pub fn waste(&self) -> f64 {
+        if self.disk_bytes == 0 {
+            return 0.0;
+        }
+        1.0 - (self.live_bytes as f64 / self.disk_bytes as f64).min(1.0)
+    }
+}
+
+/// Resets the running flag and stops journalling however a compaction ends.
+struct Running<'a>(&'a Handle);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *self.0.journal.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.0.compacting.store(false, Ordering::Release);
+    }
+}
+
+impl Store {
+    /// What the file occupies and what a compaction would keep of it.
+    pub fn occupancy(&self) -> Result<Occupancy, StoreError> {
+        let live_bytes = self
+            .table_sizes()?
+            .iter()
+            .map(|table| table.stored_bytes + table.metadata_bytes)
+            .sum();
+        Ok(Occupancy {
+            disk_bytes: self.file_size(),
+            live_bytes,
+        })
+    }
+
+    /// Rewrites the file compactly while it stays in use. Reads and writes continue during
+    /// the copy: the copy is made from a snapshot, then the broadcasts written meanwhile (a
+    /// journal of their keys) are copied again from newer snapshots until few remain. Only
+    /// the last of those rounds, the table counts' check and the swap of the files hold up
+    /// writers. The original is kept until the copy is complete, counted, synced and open; a
+    /// failure at any step leaves it in use and unchanged. `progress` is told each table's
+    /// progress and stops the compaction by answering `false`.
+    ///
+    /// Refused ([`StoreError::Compaction`]) while another compaction runs or when the disk
+    /// lacks room for the copy.
+    pub fn compact_online(
+        &self,
+        progress: &mut dyn FnMut(&str, u64, u64) -> bool,
+    ) -> Result<Compacted, StoreError> {
+        let shared = &*self.shared;
+        if shared.compacting.swap(true, Ordering::AcqRel) {
+            return Err(StoreError::Compaction(
+                "another compaction is running".to_string(),
+            ));
+        }
+        let _running = Running(shared);
+        let path = shared.path.as_path();
+        let temp = compacting_path(path);
+        let backup = backup_path(path);
+        for stale in [&temp, &backup] {
+            remove_if_present(stale)?;
+        }
+        let before = self.occupancy()?;
+        if let Some(free) = available_bytes(path) {
+            // The copy needs about what the tables hold (it fills its pages).
+            let needed = before.live_bytes + before.live_bytes / 8 + FREE_SPACE_RESERVE;
+            if free < needed {
+                return Err(StoreError::Compaction(format!(
+                    "it needs about {} MiB free beside {} and {} MiB are; free some space",
+                    needed >> 20,
+                    path.display(),
+                    free >> 20
+                )));
+            }
+        }
+        *shared.journal.lock().unwrap_or_else(PoisonError::into_inner) = Some(BTreeSet::new());
+        let result = self.copy_and_swap(&temp, &backup, progress);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        let swapped = result?;
+        Ok(Compacted {
+            bytes_before: before.disk_bytes,
+            bytes_after: self.file_size(),
+            records_recoded: swapped.recoded,
+            tables: swapped.tables,
+            caught_up: swapped.caught_up,
+            writes_paused: swapped.paused,
+        })
+    }
+
+    fn copy_and_swap(&self, temp: &Path, backup: &Path, progress: Steer<'_>) -> Result<Swapped, StoreError> {
+        let shared = &*self.shared;
+        let mut db = create_copy(temp, shared.cache_bytes)?;
+        let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
+        let mut tables = Vec::new();
+        let recoded = copy_tables(&snapshot, &db, progress, &mut tables)?;
+        drop(snapshot);
+        while db
+            .compact()
+            .map_err(|error| StoreError::Io(format!("compaction of {}: {error}", temp.display())))?
+        {}
+        let take_journal = || {
+            shared
+                .journal
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_mut()
+                .map(std::mem::take)
+                .unwrap_or_default()
+        };
+        let mut caught_up = 0;
+        for _ in 0..CATCH_UP_ROUNDS {
+            let keys = take_journal();
+            let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
+            catch_up(&snapshot, &db, &keys)?;
+            caught_up += keys.len() as u64;
+            if keys.len() <= SMALL_JOURNAL {
+                break;
+            }
+        }
+        // Writers wait from here until the new file is in use.
+        let _gate = shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let paused = std::time::Instant::now();
+        let keys = take_journal();
+        caught_up += keys.len() as u64;
+        let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
+        catch_up(&snapshot, &db, &keys)?;
+        replace_table(&snapshot, &db, STATE)?;
+        replace_table(&snapshot, &db, META)?;
+        let tables = check_counts(&snapshot, &db, &tables)?;
+        drop(snapshot);
+        db.close()
+            .map_err(|error| StoreError::Io(format!("compaction: closing {}: {error}", temp.display())))?;
+        sync_file(temp)?;
+        // Readers finish first; the old file stays reachable under `backup` until the new one
+        // is open, so a failed open can put it back.
+        let mut slot = shared.db.write().unwrap_or_else(PoisonError::into_inner);
+        let path = shared.path.as_path();
+        let io =
+            |what: &str, error: std::io::Error| StoreError::Io(format!("compaction: cannot {what}: {error}"));
+        // File systems without hard links (FAT) swap without the way back.
+        let kept = std::fs::hard_link(path, backup).is_ok();
+        if let Err(error) = std::fs::rename(temp, path) {
+            let _ = std::fs::remove_file(backup);
+            return Err(io("replace the database with the copy", error));
+        }
+        // The rename is done whatever the directory's sync says; the slot must follow it.
+        let _ = sync_dir(path);
+        match open_database(path, shared.cache_bytes) {
+            Ok(new) => {
+                if let Some(old) = slot.replace(new) {
+                    // The old file is unlinked; closing it releases its lock.
+                    let _ = old.close();
+                }
+                drop(slot);
+                let _ = std::fs::remove_file(backup);
+                shared.generation.fetch_add(1, Ordering::Release);
+                Ok(Swapped {
+                    recoded,
+                    tables,
+                    caught_up,
+                    paused: paused.elapsed(),
+                })
+            }
+            Err(error) if kept => {
+                // The original (still open in the slot) goes back under its name.
+                let _ = std::fs::rename(backup, path);
+                let _ = sync_dir(path);
+                Err(StoreError::Compaction(format!(
+                    "the copy could not be opened ({error}); the original stays in use"
+                )))
+            }
+            Err(error) => {
+                // Writes must not go on into the unlinked original: operations fail until a
+                // reopen of the (complete) copy succeeds.
+                if let Some(old) = slot.take() {
+                    let _ = old.close();
+                }
+                Err(StoreError::Io(format!(
+                    "compaction: the copy replaced the database but could not be opened ({error}); reopen it"
+                )))
+            }
+        }
+    }
+}
+
+/// What [`Store::copy_and_swap`] did.
+struct Swapped {
+    recoded: u64,
+    tables: Vec<(String, u64)>,
+    caught_up: u64,
+    paused: std::time::Duration,
+}
+
+/// Where the original is linked while a compaction swaps the files.
+fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".precompact");
+    path.with_file_name(name)
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(StoreError::Io(format!(
+            "compaction: cannot remove the stale {}: {error}",
+            path.display()
+        ))),
+    }
+}
+
+fn sync_file(path: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|error| StoreError::Io(format!("compaction: cannot sync {}: {error}", path.display())))
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|error| StoreError::Io(format!("compaction: cannot sync {}: {error}", dir.display()))),
+        None => Ok(()),
+    }
+}
+
+/// Free bytes for an unprivileged writer on the file system holding `path` (`None` where the
+/// platform does not tell).
+fn available_bytes(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let stats = rustix::fs::statvfs(dir).ok()?;
+        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Makes the copy's entries for each broadcast in `keys` what they are in `source`: its
+/// record with every index entry, its playlist and its quality-queue entry, or none of them.
+fn catch_up(source: &ReadTransaction, dest: &Database, keys: &BTreeSet<StreamKey>) -> Result<(), StoreError> {
+    let streams = source.open_table(STREAMS)?;
+    let playlists = source.open_table(PLAYLISTS)?;
+    let qualities = source.open_table(QUALITIES_DUE)?;
+    let keys: Vec<StreamKey> = keys.iter().copied().collect();
+    for chunk in keys.chunks(CATCH_UP_BATCH) {
+        let write = dest.begin_write()?;
+        {
+            let mut touched = Vec::new();
+            let mut to = WriteTables::open(&write, &mut touched)?;
+            for &key in chunk {
+                let Some(value) = streams.get(key)? else {
+                    to.delete_record(key)?;
+                    continue;
+                };
+                match decode_record(key, value.value()) {
+                    Ok(record) => to.put_record(&record)?,
+                    Err(_) => {
+                        // Kept as it is, as the copy keeps it; its index entries go.
+                        to.streams.insert(key, value.value())?;
+                        to.purge_index_entries(key)?;
+                    }
+                }
+                match playlists.get(key)? {
+                    Some(playlist) => to.playlists.insert(key, playlist.value())?,
+                    None => to.playlists.remove(key)?,
+                };
+                match qualities.get(key)? {
+                    Some(viewers) => to.qualities_due.insert(key, viewers.value())?,
+                    None => to.qualities_due.remove(key)?,
+                };
+            }
+        }
+        write.commit()?;
+    }
+    Ok(())
+}
+
+/// Replaces the copy's `table` with the source's (small tables only).
+fn replace_table<K: Key + 'static, V: Value + 'static>(
+    source: &ReadTransaction,
+    dest: &Database,
+    table: TableDefinition<K, V>,
+) -> Result<(), StoreError> {
+    let from = source.open_table(table)?;
+    let write = dest.begin_write()?;
+    {
+        let mut to = write.open_table(table)?;
+        to.retain(|_, _| false)?;
+        for entry in from.iter()? {
+            let (key, value) = entry?;
+            to.insert(key.value(), value.value())?;
+        }
+    }
+    write.commit()?;
+    Ok(())
+}
+
+/// Checks that every table of the copy holds as many entries as the source's; returns the
+/// counts.
+fn check_counts(
+    source: &ReadTransaction,
+    dest: &Database,
+    copied: &[(String, u64)],
+) -> Result<Vec<(String, u64)>, StoreError> {
+    fn count<K: Key + 'static, V: Value + 'static>(
+        source: &ReadTransaction,
+        dest: &ReadTransaction,
+        table: TableDefinition<K, V>,
+    ) -> Result<(String, u64), StoreError> {
+        let (want, have) = (source.open_table(table)?.len()?, dest.open_table(table)?.len()?);
+        if want != have {
+            return Err(StoreError::Compaction(format!(
+                "{} has {have} entries in the copy but {want} in the database; the database stays as it was",
+                table.name()
+            )));
+        }
+        Ok((table.name().to_string(), want))
+    }
+    let dest = dest.begin_read()?;
+    let counts = vec![
+        count(source, &dest, STREAMS)?,
+        count(source, &dest, PLAYLISTS)?,
+        count(source, &dest, META)?,
+        count(source, &dest, DUE)?,
+        count(source, &dest, BY_STREAMER)?,
+        count(source, &dest, BY_STREAM_ID)?,
+        count(source, &dest, LIVE)?,
+        count(source, &dest, STATE)?,
+        count(source, &dest, BY_GAME)?,
+        count(source, &dest, BY_LANGUAGE)?,
+        count(source, &dest, BY_STATUS)?,
+        count(source, &dest, BY_VIEWS)?,
+        count(source, &dest, LOGINS)?,
+        count(source, &dest, NAMES)?,
+        count(source, &dest, QUALITIES_DUE)?,
+    ];
+    debug_assert_eq!(counts.len(), copied.len());
+    Ok(counts)
 }

@@ -496,8 +496,8 @@ impl Store {
         let mut after: Option<StreamKey> = None;
         let mut changed = 0u64;
         loop {
-            let count = self.write(|txn| {
-                let mut tables = WriteTables::open(txn)?;
+            let count = self.write(|txn, touched| {
+                let mut tables = WriteTables::open(txn, touched)?;
                 let lower = match after {
                     Some((start, id)) => Bound::Excluded((code, start, id)),
                     None => Bound::Included((code, since, 0)),

@@ -322,7 +322,7 @@ fn a_schema_1_file_gets_its_query_indexes_built_on_open() {
     let (store, all) = stored_corpus(&dir, 12_000);
     // Make it look like schema 1: no query indexes, version 1.
     store
-        .write(|txn| {
+        .write(|txn, _| {
             txn.delete_table(BY_GAME)?;
             txn.delete_table(BY_LANGUAGE)?;
             txn.delete_table(BY_STATUS)?;

@@ -201,7 +201,7 @@ where
 
 fn put_raw(store: &Store, table: TableDefinition<(i64, u64), &[u8]>, key: StreamKey, value: &[u8]) {
     store
-        .write(|txn| {
+        .write(|txn, _| {
             txn.open_table(table)?.insert(key, value)?;
             Ok(())
         })
@@ -484,7 +484,7 @@ fn schema_version_is_written_and_a_newer_one_refused() {
     };
     assert_eq!(read_version(&store).expect("version"), Some(SCHEMA_VERSION));
     store
-        .write(|txn| {
+        .write(|txn, _| {
             txn.open_table(META)?
                 .insert(SCHEMA_VERSION_NAME, SCHEMA_VERSION + 1)?;
             Ok(())
@@ -785,7 +785,7 @@ fn zstd_playlists_of_an_older_file_are_packed_in_resumable_steps() {
             store.put_archived(&record, text).expect("put");
         }
         store
-            .write(|txn| {
+            .write(|txn, _| {
                 let mut playlists = txn.open_table(PLAYLISTS)?;
                 for (i, text) in texts.iter().enumerate() {
                     let key = (100 + i as i64, i as u64);
@@ -856,7 +856,7 @@ fn postcard_and_spelled_records_of_an_older_file_are_packed_and_read_the_same() 
         let store = open_in(&dir);
         store.put_streams(&records).expect("put");
         store
-            .write(|txn| {
+            .write(|txn, _| {
                 let mut streams = txn.open_table(STREAMS)?;
                 for (i, record) in records.iter().enumerate() {
                     let old = if i % 3 == 0 {
@@ -1072,7 +1072,7 @@ fn compaction_refuses_an_open_file_and_unknown_tables_and_changes_nothing() {
     assert!(!compacting_path(&path).exists());
     // A table a newer binary added would be lost by a copy that does not know it.
     store
-        .write(|txn| {
+        .write(|txn, _| {
             let table: TableDefinition<u64, u64> = TableDefinition::new("future_v1");
             txn.open_table(table)?.insert(1, 2)?;
             Ok(())
@@ -1096,4 +1096,188 @@ fn compaction_refuses_an_open_file_and_unknown_tables_and_changes_nothing() {
     )
     .expect_err("no file");
     assert!(error.to_string().contains("no database"), "{error}");
+}
+
+/// Writes that the store sees while a compaction copies it, with the state they leave.
+struct Churn {
+    records: BTreeMap<StreamKey, StreamRecord>,
+    playlists: BTreeMap<StreamKey, String>,
+    step: u64,
+}
+
+impl Churn {
+    fn new(records: Vec<StreamRecord>, playlists: Vec<(StreamKey, String)>) -> Churn {
+        Churn {
+            records: records.into_iter().map(|r| (r.key(), r)).collect(),
+            playlists: playlists.into_iter().collect(),
+            step: 0,
+        }
+    }
+
+    /// One round of every kind of write: a new live stream, a record changed in every
+    /// indexed field, an archive, a deletion, a quality check and a state blob.
+    fn write(&mut self, store: &Store, lane: u64) {
+        self.step += 1;
+        let n = self.step * 8 + lane;
+        let fresh = record(1_900_000_000 + n as i64, 5_000_000 + n, n);
+        store.put_streams(std::slice::from_ref(&fresh)).expect("new");
+        self.records.insert(fresh.key(), fresh);
+        let keys: Vec<StreamKey> = self.records.keys().copied().collect();
+        let pick = |salt: u64| keys[((n * 7919 + salt) % keys.len() as u64) as usize];
+        let mut changed = self.records[&pick(1)].clone();
+        changed.max_viewers += 1;
+        changed.game_id = format!("g{n}");
+        changed.language = "ja".to_string();
+        changed.login = format!("renamed{n}");
+        changed.probe.next_due = Some(2_000_000_000 + n as i64);
+        store.put_streams(std::slice::from_ref(&changed)).expect("change");
+        self.records.insert(changed.key(), changed);
+        let mut archived = self.records[&pick(2)].clone();
+        archived.status = Status::Found;
+        archived.probe.next_due = None;
+        archived.archive = Some(archive_info("https://vod-secure.twitch.tv/"));
+        let text = twitch_playlist(3 + (n as usize % 20));
+        store.put_archived(&archived, &text).expect("archive");
+        self.records.insert(archived.key(), archived.clone());
+        self.playlists.insert(archived.key(), text);
+        store
+            .set_qualities(archived.key(), &[format!("{n}p")])
+            .expect("qualities");
+        if let Some(archive) = self
+            .records
+            .get_mut(&archived.key())
+            .and_then(|r| r.archive.as_mut())
+        {
+            archive.qualities = vec![format!("{n}p")];
+        }
+        let gone = pick(3);
+        store.apply(&[], &[gone]).expect("delete");
+        self.records.remove(&gone);
+        self.playlists.remove(&gone);
+        store
+            .put_state(&format!("lane{lane}"), &n.to_le_bytes())
+            .expect("state");
+    }
+
+    fn assert_holds(&self, store: &Store) {
+        let stored = store.scan(None, usize::MAX).expect("scan");
+        assert_eq!(stored.len(), self.records.len());
+        for (stored, expected) in stored.iter().zip(self.records.values()) {
+            assert_eq!(stored, expected);
+        }
+        for (key, text) in &self.playlists {
+            assert_eq!(
+                store.playlist(*key).expect("playlist").as_ref(),
+                Some(text),
+                "{key:?}"
+            );
+        }
+        assert_indexes_consistent(store);
+    }
+}
+
+#[test]
+fn online_compaction_keeps_the_writes_made_while_it_copies() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (records, playlists) = fragmented_store(&dir);
+    let path = dir.path().join("vodprobe.redb");
+    // Leftovers of a compaction that died are removed, not trusted.
+    std::fs::write(compacting_path(&path), b"half a copy").expect("stale");
+    let store = open_in(&dir);
+    let before = store.occupancy().expect("occupancy");
+    assert!(before.waste() > 0.2, "{before:?}");
+    let mut churn = Churn::new(records, playlists);
+    let mut calls = 0;
+    let done = store
+        .compact_online(&mut |_, copied, total| {
+            assert!(copied <= total);
+            calls += 1;
+            // Writes between the copy's steps land after its snapshot; the catch-up keeps them.
+            churn.write(&store, 0);
+            // One compaction at a time.
+            let again = store.compact_online(&mut |_, _, _| true).expect_err("second");
+            assert!(matches!(again, StoreError::Compaction(_)), "{again}");
+            true
+        })
+        .expect("compact");
+    assert!(calls >= 15, "progress per table");
+    assert!(done.bytes_after < done.bytes_before, "{done:?}");
+    assert_eq!(done.records_recoded, 25, "the postcard and spelled-out records");
+    assert!(!compacting_path(&path).exists());
+    assert!(!backup_path_for_test(&path).exists());
+    let after = store.occupancy().expect("occupancy");
+    assert!(after.disk_bytes < before.disk_bytes, "{before:?} -> {after:?}");
+    churn.assert_holds(&store);
+    for lane in 0..1 {
+        assert!(store.get_state(&format!("lane{lane}")).expect("state").is_some());
+    }
+    assert_eq!(
+        store.get_state("domain_book").expect("state").as_deref(),
+        Some(&b"{\"kept\":true}"[..])
+    );
+    // The handle now writes to the new file, and the file reopens with everything.
+    churn.write(&store, 1);
+    churn.assert_holds(&store);
+    store.close().expect("close");
+    churn.assert_holds(&open_in(&dir));
+}
+
+#[test]
+fn online_compaction_races_writers_on_other_threads() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (records, playlists) = fragmented_store(&dir);
+    let store = open_in(&dir);
+    let churn = std::sync::Mutex::new(Churn::new(records, playlists));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for lane in 2..4 {
+            let (store, churn, stop) = (&store, &churn, &stop);
+            scope.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // The model changes with the store, one round at a time.
+                    churn.lock().expect("churn").write(store, lane);
+                }
+            });
+        }
+        for _ in 0..3 {
+            store.compact_online(&mut |_, _, _| true).expect("compact");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let churn = churn.into_inner().expect("churn");
+    assert!(churn.step > 0);
+    churn.assert_holds(&store);
+}
+
+#[test]
+fn a_stopped_online_compaction_changes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (records, playlists) = fragmented_store(&dir);
+    let path = dir.path().join("vodprobe.redb");
+    let store = open_in(&dir);
+    let before = store.file_size();
+    let mut churn = Churn::new(records, playlists);
+    let mut calls = 0;
+    let error = store
+        .compact_online(&mut |_, _, _| {
+            calls += 1;
+            churn.write(&store, 0);
+            calls < 3
+        })
+        .expect_err("stopped");
+    assert!(matches!(error, StoreError::Compaction(_)), "{error}");
+    assert!(!compacting_path(&path).exists());
+    assert!(store.file_size() >= before);
+    churn.write(&store, 1);
+    churn.assert_holds(&store);
+    // The journal stopped with it, and another compaction can run.
+    assert!(store.shared.journal.lock().expect("journal").is_none());
+    store.compact_online(&mut |_, _, _| true).expect("compact");
+    churn.assert_holds(&store);
+}
+
+fn backup_path_for_test(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.file_name().expect("name").to_os_string();
+    name.push(".precompact");
+    path.with_file_name(name)
 }
