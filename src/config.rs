@@ -19,11 +19,6 @@ use std::time::Duration;
 /// The repository's `config.toml`: the defaults and the documentation of every key.
 pub const EMBEDDED_CONFIG: &str = include_str!("../config.toml");
 
-/// `schedule.compact` for config files written before it existed (as in config.toml).
-const DEFAULT_COMPACT_SCHEDULE: &str = "0 30 3 * * *";
-/// `limits.compact_waste` for config files written before it existed (as in config.toml).
-const DEFAULT_COMPACT_WASTE: f64 = 0.1;
-
 /// The repository's `probes/*.toml`, embedded as defaults: (module name, text).
 pub const EMBEDDED_PROBES: &[(&str, &str)] = &[("twitch-vod", include_str!("../probes/twitch-vod.toml"))];
 
@@ -559,8 +554,7 @@ struct RawSchedule {
     health: String,
     prune: String,
     counts: String,
-    /// Added after the first release: a config file without it gets the default.
-    compact: Option<String>,
+    compact: String,
 }
 
 #[derive(Deserialize)]
@@ -585,8 +579,7 @@ struct RawLimits {
     request_timeout: String,
     max_playlist_bytes: i64,
     cache_bytes: i64,
-    /// Added after the first release: a config file without it gets the default.
-    compact_waste: Option<f64>,
+    compact_waste: f64,
 }
 
 #[derive(Deserialize)]
@@ -676,7 +669,7 @@ impl Validator {
                 key,
                 format!("must be a share from 0 to 1, e.g. 0.1 (got {value})"),
             );
-            DEFAULT_COMPACT_WASTE
+            1.0
         }
     }
 
@@ -773,13 +766,7 @@ impl Validator {
             health: self.cron("schedule.health", &raw.schedule.health),
             prune: self.cron("schedule.prune", &raw.schedule.prune),
             counts: self.cron("schedule.counts", &raw.schedule.counts),
-            compact: self.cron(
-                "schedule.compact",
-                raw.schedule
-                    .compact
-                    .as_deref()
-                    .unwrap_or(DEFAULT_COMPACT_SCHEDULE),
-            ),
+            compact: self.cron("schedule.compact", &raw.schedule.compact),
         };
         let pipeline = self.pipeline(raw.pipeline);
         let limits = self.limits(raw.limits);
@@ -873,10 +860,7 @@ impl Validator {
             max_playlist_bytes: self.count("limits.max_playlist_bytes", raw.max_playlist_bytes, 1024)
                 as usize,
             cache_bytes: self.count("limits.cache_bytes", raw.cache_bytes, 1 << 20) as u64,
-            compact_waste: self.share(
-                "limits.compact_waste",
-                raw.compact_waste.unwrap_or(DEFAULT_COMPACT_WASTE),
-            ),
+            compact_waste: self.share("limits.compact_waste", raw.compact_waste),
         }
     }
 
@@ -935,22 +919,12 @@ mod tests {
     }
 
     #[test]
-    fn keys_added_after_the_first_release_may_be_missing_and_are_checked() {
-        let older = EMBEDDED_CONFIG
-            .lines()
-            .filter(|line| !line.starts_with("compact = ") && !line.starts_with("compact_waste = "))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let config = parse_text(&older).expect("a config without the compaction keys");
-        let embedded = parse(None, EMBEDDED_CONFIG, &[]).expect("embedded");
-        assert_eq!(config.schedule.compact, embedded.schedule.compact);
-        assert_eq!(config.schedule.compact.text, DEFAULT_COMPACT_SCHEDULE);
-        assert_eq!(config.limits.compact_waste, DEFAULT_COMPACT_WASTE);
-        assert_eq!(embedded.limits.compact_waste, DEFAULT_COMPACT_WASTE);
-        let wrong = EMBEDDED_CONFIG
-            .replace("compact_waste = 0.1", "compact_waste = 1.5")
-            .replace("compact = \"0 30 3 * * *\"", "compact = \"daily\"");
-        let keys: Vec<Option<String>> = problems(&wrong).into_iter().map(|p| p.key).collect();
+    fn compaction_keys_have_defaults_and_are_checked() {
+        let config = parse_text("").expect("defaults");
+        assert_eq!(config.schedule.compact.text, "0 30 3 * * *");
+        assert_eq!(config.limits.compact_waste, 0.1);
+        let wrong = "[schedule]\ncompact = \"daily\"\n[limits]\ncompact_waste = 1.5\n";
+        let keys: Vec<Option<String>> = problems(wrong).into_iter().map(|p| p.key).collect();
         assert_eq!(
             keys,
             vec![

@@ -1017,6 +1017,9 @@ async fn prune(shared: Arc<Shared>) {
     }
 }
 
+/// Unused bytes below which a scheduled compaction is skipped (unless `compact_waste` is 0).
+const COMPACT_MIN_UNUSED: u64 = 16 << 20;
+
 /// Rewrites the database compactly when enough of it is unused (`limits.compact_waste`).
 /// Reads and writes go on meanwhile; shutdown stops the copy and leaves the file as it was.
 async fn compact(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -1037,7 +1040,9 @@ async fn compact(shared: Arc<Shared>, shutdown: CancellationToken) {
     let metrics = &shared.metrics;
     metrics.set("vodprobe_store_unused_ratio", &[], waste);
     let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
-    if threshold >= 1.0 || waste < threshold {
+    // A small file's unused share is mostly redb's fixed overhead: not worth a copy.
+    let unused = occupancy.disk_bytes.saturating_sub(occupancy.live_bytes);
+    if threshold >= 1.0 || waste < threshold || (threshold > 0.0 && unused < COMPACT_MIN_UNUSED) {
         debug!(
             unused_percent = waste * 100.0,
             threshold_percent = threshold * 100.0,

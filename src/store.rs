@@ -303,6 +303,8 @@ impl Store {
     /// creating parent directories, checking the schema version and creating every table.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = open_database(path, cache_bytes)?;
+        // Holding the file, this process owns what a compaction that died left beside it.
+        compact::remove_leftovers(path);
         let handle = Handle {
             db: RwLock::new(Some(db)),
             path: path.to_path_buf(),

@@ -1,11 +1,14 @@
-//! Offline compaction: the file is rewritten, table by table in key order, into a fresh file
-//! that then replaces it. A B-tree filled by the daemon keeps pages half full wherever entries
+//! Compaction: the file is rewritten, table by table in key order, into a fresh file that
+//! then replaces it. A B-tree filled by the daemon keeps pages half full wherever entries
 //! arrive in the middle of a table (each game's, language's and streamer's newest broadcast,
 //! any viewer count) and frees pages it cannot give back to the file system; a copy written in
 //! key order fills every page. Records are re-encoded on the way (an older encoding becomes the
 //! current one). The original is untouched until the copy is complete, counted, synced and
 //! renamed over it, so a crash at any point leaves one whole database (and at worst a stale
-//! `.compacting` file, removed by the next run).
+//! `.compacting` copy or `.precompact` link, removed by the next open or compaction).
+//!
+//! [`compact_file`] works on a closed file (`vodprobe compact`); [`Store::compact_online`] on
+//! the file in use (`serve`'s schedule), catching up with the writes made during the copy.
 
 use super::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, Handle, LIVE, LOGINS, META,
@@ -71,11 +74,7 @@ pub fn compact_file(
     let source = open_database(path, cache_bytes)?;
     let bytes_before = disk_bytes(&std::fs::metadata(path).map_err(|e| io("read", path, e))?);
     let temp = compacting_path(path);
-    match std::fs::remove_file(&temp) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(io("remove the stale", &temp, error)),
-    }
+    remove_if_present(&temp)?;
     let result = copy_all(&source, &temp, cache_bytes, progress);
     let (records_recoded, tables) = match result {
         Ok(done) => done,
@@ -84,15 +83,9 @@ pub fn compact_file(
             return Err(error);
         }
     };
-    std::fs::File::open(&temp)
-        .and_then(|file| file.sync_all())
-        .map_err(|e| io("sync", &temp, e))?;
+    sync_file(&temp)?;
     std::fs::rename(&temp, path).map_err(|e| io("replace the database with", &temp, e))?;
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|e| io("sync the directory", dir, e))?;
-    }
+    sync_dir(path)?;
     // The old file is unlinked now; closing it only releases its lock.
     drop(source);
     let bytes_after = disk_bytes(&std::fs::metadata(path).map_err(|e| io("read", path, e))?);
@@ -147,9 +140,8 @@ fn create_copy(temp: &Path, cache_bytes: u64) -> Result<Database, StoreError> {
         .map_err(|error| StoreError::Io(format!("compaction: cannot create {}: {error}", temp.display())))
 }
 
-/// Copies every table of the snapshot `txn` into `dest`, checking each table's count, then
-/// returns the unused pages at the end of `dest` to the file system. Returns how many records
-/// were re-encoded.
+/// Copies every table of the snapshot `txn` into `dest`, checking each table's count. Returns
+/// how many records were re-encoded.
 fn copy_tables(
     txn: &ReadTransaction,
     dest: &Database,
@@ -187,15 +179,21 @@ fn copy_tables(
     Ok(recoded)
 }
 
-/// Returns the unused pages at the end of the copy and closes it. The copy wrote pages in
-/// order; redb's own compaction gives back what little its allocator left free.
+/// Returns the unused pages at the end of the copy and closes it.
 fn close_copy(mut dest: Database, temp: &Path) -> Result<(), StoreError> {
+    shrink(&mut dest, temp)?;
+    dest.close()
+        .map_err(|error| StoreError::Io(format!("compaction: closing {}: {error}", temp.display())))
+}
+
+/// The copy wrote pages in order; redb's own compaction gives back what little its allocator
+/// left free at the end of the file.
+fn shrink(dest: &mut Database, temp: &Path) -> Result<(), StoreError> {
     while dest
         .compact()
         .map_err(|error| StoreError::Io(format!("compaction of {}: {error}", temp.display())))?
     {}
-    dest.close()
-        .map_err(|error| StoreError::Io(format!("compaction: closing {}: {error}", temp.display())))
+    Ok(())
 }
 
 /// Copies one table in key order, `COPY_BATCH` entries per transaction, then checks that the
@@ -312,6 +310,8 @@ const CATCH_UP_BATCH: usize = 5_000;
 const CATCH_UP_ROUNDS: usize = 4;
 /// A journal this short is taken under the write lock at once.
 const SMALL_JOURNAL: usize = 2_000;
+/// Page cache of the copy an online compaction writes.
+const ONLINE_COPY_CACHE_BYTES: u64 = 4 << 20;
 /// Free space a compaction leaves for everything else on the disk.
 const FREE_SPACE_RESERVE: u64 = 32 << 20;
 
@@ -416,15 +416,14 @@ impl Store {
 
     fn copy_and_swap(&self, temp: &Path, backup: &Path, progress: Steer<'_>) -> Result<Swapped, StoreError> {
         let shared = &*self.shared;
-        let mut db = create_copy(temp, shared.cache_bytes)?;
+        // The copy is written in key order and read back only for the catch-up: a small cache
+        // keeps serve's memory near its usual footprint meanwhile.
+        let mut db = create_copy(temp, shared.cache_bytes.min(ONLINE_COPY_CACHE_BYTES))?;
         let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
         let mut tables = Vec::new();
         let recoded = copy_tables(&snapshot, &db, progress, &mut tables)?;
         drop(snapshot);
-        while db
-            .compact()
-            .map_err(|error| StoreError::Io(format!("compaction of {}: {error}", temp.display())))?
-        {}
+        shrink(&mut db, temp)?;
         let take_journal = || {
             shared
                 .journal
@@ -516,6 +515,13 @@ struct Swapped {
     tables: Vec<(String, u64)>,
     caught_up: u64,
     paused: std::time::Duration,
+}
+
+/// Removes the copy and the link a compaction that died may have left beside `path` (call
+/// only while holding the database open).
+pub(super) fn remove_leftovers(path: &Path) {
+    let _ = std::fs::remove_file(compacting_path(path));
+    let _ = std::fs::remove_file(backup_path(path));
 }
 
 /// Where the original is linked while a compaction swaps the files.
