@@ -176,6 +176,9 @@ fn score(
     let mut captured_streams = 0usize;
     let mut nothing_requests = 0usize;
     let mut nothing_streams = 0usize;
+    // Per [without video, with video]: broadcasts, wrong requests for the right folder on
+    // another domain, wrong requests for another folder, fetches of the right URL.
+    let mut breakdown = [(0usize, 0usize, 0usize, 0usize); 2];
     for broadcast in &scored {
         if !seen.insert((broadcast.login.clone(), broadcast.stream_id)) {
             continue;
@@ -190,9 +193,25 @@ fn score(
                 (Some(domain), Some(path)) => format!("{domain}/{path}"),
                 _ => String::new(),
             };
-            captured_wrong += requests
+            let wrong: Vec<&String> = requests
                 .get(&(broadcast.login.clone(), broadcast.stream_id))
-                .map_or(0, |sent| sent.iter().filter(|r| **r != right).count());
+                .map_or(Vec::new(), |sent| sent.iter().filter(|r| **r != right).collect());
+            captured_wrong += wrong.len();
+            // Where the wrong ones went: the right folder on another domain, or another
+            // folder (timestamp form) anywhere; split by whether a video object named it.
+            let same_folder = wrong
+                .iter()
+                .filter(|r| {
+                    broadcast
+                        .playlist_path("chunked")
+                        .is_some_and(|p| r.ends_with(&p))
+                })
+                .count();
+            let slot = &mut breakdown[usize::from(broadcast.has_video)];
+            slot.0 += 1;
+            slot.1 += same_folder;
+            slot.2 += wrong.len() - same_folder;
+            slot.3 += sent - wrong.len();
         } else if broadcast.path_ts.is_none() {
             nothing_requests += sent;
             nothing_streams += 1;
@@ -243,6 +262,20 @@ fn score(
         (captured_wrong + captured_streams) as f64 / captured_streams.max(1) as f64,
         (captured_requests - captured_wrong) as f64 / captured_streams.max(1) as f64
     );
+    for (label, (count, other_domain, other_folder, right)) in
+        ["without a video object", "with a video object"]
+            .iter()
+            .zip(breakdown)
+    {
+        let per = |n: usize| n as f64 / count.max(1) as f64;
+        println!(
+            "  captured {label}: {count}; per broadcast {:.2} right-URL fetches, {:.2} to the right \
+             folder on other domains, {:.2} to other folders",
+            per(right),
+            per(other_domain),
+            per(other_folder)
+        );
+    }
     println!(
         "CDN requests per stream with nothing stored: {:.1}",
         nothing_requests as f64 / nothing_streams.max(1) as f64

@@ -40,6 +40,10 @@ pub struct LookupLimits {
     pub max_in_flight: usize,
     /// Requests in flight at once to one domain that has proven it answers.
     pub max_in_flight_per_domain: usize,
+    /// Ask the first candidate alone and wait for its answer before asking more: when it is
+    /// a path learned before, it is usually right, and the speculative requests that would
+    /// otherwise go out meanwhile are wasted.
+    pub first_alone: bool,
 }
 
 impl LookupLimits {
@@ -48,6 +52,7 @@ impl LookupLimits {
             requests_per_second: config.limits.lookup_requests_per_second,
             max_in_flight: 32,
             max_in_flight_per_domain: 4,
+            first_alone: false,
         }
     }
 }
@@ -509,7 +514,9 @@ impl Search<'_> {
     /// The most probable candidate that may be asked now: its domain has not failed, is under
     /// its in-flight cap and its own rate. Candidates of failed domains are dropped on the way.
     fn next_eligible(&mut self, domains: &[DomainState<'_>]) -> Option<usize> {
-        if self.in_flight >= self.limits.max_in_flight {
+        if self.in_flight >= self.limits.max_in_flight
+            || (self.limits.first_alone && self.requests == 1 && self.in_flight == 1)
+        {
             return None;
         }
         while self.first_pending < self.pending.len() && self.pending[self.first_pending].is_none() {

@@ -154,19 +154,25 @@ pub fn candidates(
             probability: 1.0,
         }
     };
-    // The path is known: ask it where it was, then the same path elsewhere.
+    // The path is known: ask it where it was, and nowhere else. A channel's copies sit on one
+    // domain, so the same path elsewhere costs a request per domain for nothing, on every
+    // retry while that domain is down and on every probe of a deleted broadcast. It is asked
+    // even when marked down (the probe is then inconclusive and retried, one request each).
+    // Only a domain since removed from the config sends the path to the others.
     if let Some(learned) = &record.probe.learned {
         let form = TimestampForm::parse(&learned.form).unwrap_or(TimestampForm::Unix);
-        let mut list: Vec<Candidate> = Vec::new();
-        if let Some(domain) = index_of(&learned.domain) {
-            list.push(candidate(domain, &learned.ts, form));
-        }
-        for &domain in &ordered {
-            if Some(domain) != index_of(&learned.domain) {
-                list.push(candidate(domain, &learned.ts, form));
-            }
-        }
-        return (list, skipped);
+        let holder = config
+            .domains
+            .iter()
+            .position(|domain| domain.enabled && domain.url == learned.domain);
+        let list = match holder {
+            Some(domain) => vec![candidate(domain, &learned.ts, form)],
+            None => ordered
+                .iter()
+                .map(|&domain| candidate(domain, &learned.ts, form))
+                .collect(),
+        };
+        return (list, if holder.is_some() { 0 } else { skipped });
     }
     let mut list: Vec<Candidate> = Vec::new();
     if let Some(hint) = streamer_hint
@@ -216,6 +222,11 @@ pub struct ProbeReport {
     pub playlist: Option<String>,
 }
 
+/// Requests one probe keeps in flight after its first candidate: every request beyond the
+/// one that finds the playlist is spent from the appliance's small budget, so a search goes
+/// nearly one by one (a domain that hangs costs its timeout, not the whole search).
+const PROBE_IN_FLIGHT: usize = 2;
+
 /// Probes one broadcast under the shared budget. Blocking; run it off the async threads.
 /// Returns `None` when `steer.stop()` interrupted it: the probe is handed back and stays due.
 #[allow(clippy::too_many_arguments)]
@@ -253,8 +264,9 @@ pub fn probe(
     };
     let limits = LookupLimits {
         requests_per_second: config.limits.requests_per_second,
-        max_in_flight: 8,
+        max_in_flight: PROBE_IN_FLIGHT,
         max_in_flight_per_domain: 2,
+        first_alone: true,
     };
     let asked: HashSet<usize> = list.iter().map(|c| c.domain).collect();
     let outcome = match search(config, fetcher, budget, list, &request, limits, steer, |_| {}) {
@@ -393,14 +405,89 @@ mod tests {
             ts: "1664038928".into(),
         });
         let (list, _) = candidates(&config(), &record, None, &DomainBook::default());
+        assert_eq!(summary(&list), vec![(2, "1664038928".into())]);
+        // Asked even when marked down: it is the one place the copy is.
+        let mut book = DomainBook::default();
+        book.record_failure("http://c.test/", "timed out");
+        let (list, skipped) = candidates(&config(), &record, None, &book);
+        assert_eq!((summary(&list), skipped), (vec![(2, "1664038928".into())], 0));
+        // A domain removed from the config: the same path on the others.
+        let mut gone = record.clone();
+        if let Some(learned) = gone.probe.learned.as_mut() {
+            learned.domain = "http://removed.test/".into();
+        }
+        let (list, _) = candidates(&config(), &gone, None, &book);
         assert_eq!(
             summary(&list),
-            vec![
-                (2, "1664038928".into()),
-                (0, "1664038928".into()),
-                (1, "1664038928".into())
-            ]
+            vec![(0, "1664038928".into()), (1, "1664038928".into())]
         );
+    }
+
+    /// A config whose domains are the simulated CDN's, with a budget far above what a probe
+    /// needs (so only the probe's own restraint limits its requests).
+    fn sim_config(cdn: &crate::sim::SimCdn) -> Config {
+        let mut text = "[limits]\nrequests_per_second = 1000\nrequest_timeout = \"2s\"\n".to_string();
+        for domain in 0..cdn.domain_count() {
+            text.push_str(&format!(
+                "[[domain]]\nurl = \"{}\"\nprobe = \"twitch-vod\"\n",
+                cdn.base_url(domain)
+            ));
+        }
+        parse(None, &text, &[]).expect("valid")
+    }
+
+    fn probe_sim(cdn: &crate::sim::SimCdn, record: &StreamRecord, hint: Option<&Learned>) -> ProbeReport {
+        let config = sim_config(cdn);
+        let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(&config.limits));
+        let budget = Budget::new(1000.0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let (result, report) = probe(
+            &config,
+            &fetcher,
+            &budget,
+            record,
+            hint,
+            &DomainBook::default(),
+            0,
+            &|| false,
+        )
+        .expect("not interrupted");
+        assert!(matches!(result, ProbeResult::Hit { .. }), "{result:?}");
+        report
+    }
+
+    #[test]
+    fn a_known_path_is_asked_alone_even_with_budget_to_spare() {
+        let cdn = crate::sim::SimCdn::start((0..6).map(|_| crate::sim::DomainSpec::healthy()).collect())
+            .expect("cdn");
+        let record = record();
+        cdn.add_broadcast(crate::sim::Broadcast::new(
+            &record.login,
+            record.stream_id,
+            &record.start_unix.to_string(),
+            vec![4],
+        ));
+        let total = |cdn: &crate::sim::SimCdn| (0..6).map(|d| cdn.requests(d).len()).sum::<usize>();
+        // Learned while live: one request, not one per domain in flight.
+        let mut learned = record.clone();
+        learned.probe.learned = Some(Learned {
+            domain: cdn.base_url(4),
+            form: "unix".into(),
+            ts: record.start_unix.to_string(),
+        });
+        assert_eq!(probe_sim(&cdn, &learned, None).requests, 1);
+        assert_eq!(total(&cdn), 1);
+        // The streamer's last domain and form: one request too.
+        let hint = Learned {
+            domain: cdn.base_url(4),
+            form: "unix".into(),
+            ts: String::new(),
+        };
+        assert_eq!(probe_sim(&cdn, &record, Some(&hint)).requests, 1);
+        assert_eq!(total(&cdn), 2);
+        // A cold search asks a few at a time: at most PROBE_IN_FLIGHT past the hit.
+        let report = probe_sim(&cdn, &record, None);
+        assert!(report.requests <= 5 + PROBE_IN_FLIGHT, "{}", report.requests);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vodprobe::sim::Broadcast;
+use vodprobe::sim::{Broadcast, DomainSpec};
 
 /// A tmpfs mounted for the test, unmounted (lazily: serve may still hold it) on drop.
 struct Tmpfs(PathBuf);
@@ -56,7 +56,15 @@ fn found(base: &str) -> usize {
 
 #[test]
 fn a_full_disk_keeps_reads_loses_nothing_and_recovers() {
-    let mut world = World::healthy(FAST);
+    // A compaction is attempted every second: on a disk without room for its copy it must
+    // step aside and change nothing.
+    let mut world = World::configured(
+        (0..3).map(|_| DomainSpec::healthy()).collect(),
+        FAST,
+        "kind = \"gql\"",
+        "health = \"0 0 * * * *\"\ncompact = \"* * * * * *\"",
+        "requests_per_second = 50\ncompact_waste = 0.0",
+    );
     let data = world.dir.path().join("data");
     let Some(_tmpfs) = Tmpfs::mount(&data, 16 << 20) else {
         assert!(
@@ -123,6 +131,9 @@ fn a_full_disk_keeps_reads_loses_nothing_and_recovers() {
         assert_eq!(get(&url).status, 200, "{url}");
     }
     assert!(world.log().contains("No space left"), "{}", world.log());
+    world.wait_until("a compaction refused for want of space", 10, |w| {
+        w.log().contains("compaction did not run: it needs about")
+    });
 
     // Space returns: the three that ended meanwhile are captured, the crowd is tracked,
     // nothing is lost.
@@ -139,6 +150,12 @@ fn a_full_disk_keeps_reads_loses_nothing_and_recovers() {
             .is_some_and(|items| !items.is_empty())
     });
     world.stop();
+    let leftovers: Vec<_> = std::fs::read_dir(&data)
+        .expect("data dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .filter(|name| name.to_string_lossy().contains("compact"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let records = world.records();
     for n in 0..6 {
         let held = find(&records, 900 + n);
