@@ -832,18 +832,21 @@ impl Store {
     ) -> Result<T, StoreError> {
         let _gate = self.shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let mut touched = Vec::new();
-        let out = self.with_db(|db| {
+        let result = self.with_db(|db| {
             let mut txn = db.begin_write()?;
             txn.set_quick_repair(true);
             let out = f(&txn, &mut touched)?;
             txn.commit()?;
             Ok(out)
-        })?;
-        self.shared
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        });
+        if result.is_ok() {
+            self.shared
+                .generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
         // Recorded after the commit: a compaction that takes the journal and then reads the
-        // store sees either this write or its keys in the next journal.
+        // store sees either this write or its keys in the next journal. Recorded after a failed
+        // commit too, which redb may still have made durable; a key copied again is harmless.
         if let Some(journal) = self
             .shared
             .journal
@@ -853,7 +856,7 @@ impl Store {
         {
             journal.extend(touched);
         }
-        Ok(out)
+        result
     }
 
     /// Changes with every committed write. Read it before a query: if it is the same

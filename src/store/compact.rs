@@ -460,6 +460,12 @@ impl Store {
         // Readers finish first; the old file stays reachable under `backup` until the new one
         // is open, so a failed open can put it back.
         let mut slot = shared.db.write().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            // Closed (or a reopen failed) meanwhile: do not bring it back.
+            return Err(StoreError::Compaction(
+                "the database was closed meanwhile".to_string(),
+            ));
+        }
         let path = shared.path.as_path();
         let io =
             |what: &str, error: std::io::Error| StoreError::Io(format!("compaction: cannot {what}: {error}"));
@@ -487,9 +493,8 @@ impl Store {
                     paused: paused.elapsed(),
                 })
             }
-            Err(error) if kept => {
-                // The original (still open in the slot) goes back under its name.
-                let _ = std::fs::rename(backup, path);
+            Err(error) if kept && std::fs::rename(backup, path).is_ok() => {
+                // The original (still open in the slot) is back under its name.
                 let _ = sync_dir(path);
                 Err(StoreError::Compaction(format!(
                     "the copy could not be opened ({error}); the original stays in use"
