@@ -70,6 +70,7 @@ fn compact_rewrites_the_database_and_refuses_while_it_is_open() {
 #[test]
 fn serve_compacts_on_schedule_while_it_captures_and_answers() {
     use crate::api::get;
+    use crate::reload::metric;
     use crate::serve::{FAST, World, now, stream};
     use std::time::{Duration, Instant};
     use vodprobe::sim::{Broadcast, DomainSpec};
@@ -102,14 +103,7 @@ fn serve_compacts_on_schedule_while_it_captures_and_answers() {
     let base = world.api_url();
     world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
     std::thread::sleep(Duration::from_millis(500));
-    let done = |base: &str| {
-        get(&format!("{base}/metrics"))
-            .text()
-            .lines()
-            .find(|line| line.starts_with("vodprobe_compactions_total{result=\"done\"}"))
-            .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let done = |base: &str| metric(base, "vodprobe_compactions_total{result=\"done\"}");
     // Each wave ends in turn; the API is asked throughout.
     let mut answered = 0;
     for ended in 1..=waves.len() {

@@ -85,7 +85,7 @@ fn health(base: &str) -> serde_json::Value {
     get(&format!("{base}/healthz")).json()
 }
 
-fn metric(base: &str, line_start: &str) -> f64 {
+pub(crate) fn metric(base: &str, line_start: &str) -> f64 {
     let text = get(&format!("{base}/metrics")).text();
     text.lines()
         .find(|line| line.starts_with(line_start))

@@ -131,7 +131,7 @@ fn copy_all(
 }
 
 /// Progress that can stop the copy: `false` stops it with [`StoreError::Compaction`].
-type Steer<'a> = &'a mut dyn FnMut(&str, u64, u64) -> bool;
+type CopySteer<'a> = &'a mut dyn FnMut(&str, u64, u64) -> bool;
 
 fn create_copy(temp: &Path, cache_bytes: u64) -> Result<Database, StoreError> {
     Builder::new()
@@ -145,7 +145,7 @@ fn create_copy(temp: &Path, cache_bytes: u64) -> Result<Database, StoreError> {
 fn copy_tables(
     txn: &ReadTransaction,
     dest: &Database,
-    progress: Steer<'_>,
+    progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
 ) -> Result<u64, StoreError> {
     let recoded = copy_records(txn, dest, progress, tables)?;
@@ -202,7 +202,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     txn: &ReadTransaction,
     dest: &Database,
     table: TableDefinition<K, V>,
-    progress: Steer<'_>,
+    progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
 ) -> Result<(), StoreError> {
     copy_with(txn, dest, table, progress, tables, |to, key, value| {
@@ -217,7 +217,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
 fn copy_records(
     txn: &ReadTransaction,
     dest: &Database,
-    progress: Steer<'_>,
+    progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
 ) -> Result<u64, StoreError> {
     let mut recoded = 0u64;
@@ -244,7 +244,7 @@ fn copy_with<K: Key + 'static, V: Value + 'static>(
     txn: &ReadTransaction,
     dest: &Database,
     table: TableDefinition<K, V>,
-    progress: Steer<'_>,
+    progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
     mut put: impl FnMut(&mut Table<'_, K, V>, K::SelfType<'_>, V::SelfType<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
@@ -414,7 +414,12 @@ impl Store {
         })
     }
 
-    fn copy_and_swap(&self, temp: &Path, backup: &Path, progress: Steer<'_>) -> Result<Swapped, StoreError> {
+    fn copy_and_swap(
+        &self,
+        temp: &Path,
+        backup: &Path,
+        progress: CopySteer<'_>,
+    ) -> Result<Swapped, StoreError> {
         let shared = &*self.shared;
         // The copy is written in key order and read back only for the catch-up: a small cache
         // keeps serve's memory near its usual footprint meanwhile.
@@ -530,7 +535,7 @@ pub(super) fn remove_leftovers(path: &Path) {
 }
 
 /// Where the original is linked while a compaction swaps the files.
-fn backup_path(path: &Path) -> PathBuf {
+pub(super) fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".precompact");
     path.with_file_name(name)
