@@ -58,7 +58,15 @@ fn main() {
     let daemon = {
         let shutdown = shutdown.clone();
         let config = config.clone();
-        std::thread::spawn(move || runtime.block_on(daemon::run(config, clock, shutdown, None)))
+        std::thread::spawn(move || {
+            runtime.block_on(async {
+                // The bench binds its own port: the daemon takes a bound listener.
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                daemon::run(config, clock, listener, shutdown, None)
+                    .await
+                    .map_err(std::io::Error::other)
+            })
+        })
     };
     let mut world = World::new(WorldSpec::benchmark_day(start, DOMAINS, CHANNELS));
     let started = Instant::now();

@@ -506,5 +506,4 @@ pub fn unpack(bytes: &[u8], max_len: usize) -> Result<String, UnpackError> {
 }
 
 #[cfg(test)]
-#[path = "packed_tests.rs"]
 mod tests;

@@ -12,9 +12,10 @@ use crate::budget::Budget;
 use crate::config::Config;
 use crate::discover::VideoHint;
 use crate::fetch::Fetcher;
+use crate::lookup::QualityCheck;
 use crate::lookup::{DomainFailure, LookupError, LookupLimits, LookupRequest, Steer, search};
-use crate::record::{ArchiveInfo, Learned, StreamRecord};
-use crate::track::ProbeResult;
+use crate::record::{ArchiveInfo, Learned, Status, StreamRecord};
+use crate::track::{self, Rules};
 use probes::{Candidate, DomainPlan, TimeGuess, TimestampForm};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -118,6 +119,138 @@ pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint])
         facts.unknown_domain = Some(video.domain.clone());
     }
     facts
+}
+
+/// What one probe of a broadcast found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProbeResult {
+    /// The playlist, with where it was found.
+    Hit {
+        archive: Box<ArchiveInfo>,
+        learned: Learned,
+    },
+    /// Every candidate answered "not there".
+    Miss,
+    /// No conclusion: a domain that could hold it failed, or the budget ran out.
+    Inconclusive { reason: String },
+    /// Not searched: while live, nothing suggests an archive is being written. The probes at
+    /// its absence and end still search.
+    Deferred { reason: String },
+}
+
+impl ProbeResult {
+    /// The outcome's name in logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProbeResult::Hit { .. } => "found",
+            ProbeResult::Miss => "missed",
+            ProbeResult::Inconclusive { .. } => "inconclusive",
+            ProbeResult::Deferred { .. } => "deferred",
+        }
+    }
+}
+
+/// How a due probe goes, decided before any CDN request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProbeStart {
+    /// Not searched now, and why.
+    pub defer: Option<String>,
+    /// Where to look first when the record has no learned path (the streamer's previous
+    /// broadcast, else the channel's domain from its other videos).
+    pub hint: Option<Learned>,
+    /// Whether the broadcast is publicly listed, when the video list said.
+    pub public: Option<bool>,
+}
+
+/// Applies what the channel's video list said (`facts`: `None` when it was not read or could
+/// not be) to `record` and decides how its probe starts. `previous` gives the learned path of
+/// the streamer's broadcast before this one; it is asked only when a hint is wanted.
+pub fn start(
+    record: &mut StreamRecord,
+    facts: Option<VideoFacts>,
+    previous: impl FnOnce() -> Option<Learned>,
+) -> ProbeStart {
+    let mut start = ProbeStart::default();
+    let mut channel_hint = None;
+    if record.probe.learned.is_none()
+        && let Some(facts) = facts
+    {
+        // Twitch creates the archive video when a stream starts: none for this live broadcast,
+        // and none at all for the channel, means no archive is being written. Learning now
+        // would cost a sweep of every domain; the probes at its absence and end still search.
+        let no_archive_while_live = record.status == Status::Live
+            && !record.probe.absence_probed
+            && facts.learned.is_none()
+            && facts.channel_hint.is_none()
+            && facts.unknown_domain.is_none();
+        if no_archive_while_live {
+            start.defer = Some("live without an archive video: searched when it ends".to_string());
+        }
+        record.probe.learned = facts.learned;
+        start.public = facts.public;
+        channel_hint = facts.channel_hint;
+    }
+    if record.probe.learned.is_none() {
+        start.hint = previous().or(channel_hint);
+    }
+    start
+}
+
+/// The record a probe's outcome makes of `fresh` (the record as stored when the outcome is
+/// written), or `None` when the outcome no longer applies: the record was concluded meanwhile
+/// (dropped from an over-full queue) and waits for no probe.
+pub fn conclude(
+    fresh: StreamRecord,
+    result: ProbeResult,
+    public: Option<bool>,
+    now: i64,
+    rules: &Rules,
+) -> Option<StreamRecord> {
+    fresh.probe.next_due?;
+    let mut updated = track::after_probe(fresh, result, now, rules);
+    if public.is_some() {
+        updated.public = public;
+    }
+    Some(updated)
+}
+
+/// What to do with a capture waiting for a quality check.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QualityStep {
+    /// It can never be checked (no longer archived, or its domain is no longer configured):
+    /// store these qualities and take it off the queue.
+    Settle(Vec<String>),
+    /// Its domain is down: leave it queued and look at the next.
+    Later,
+    /// Check its other qualities on the domain that holds it.
+    Check(Box<ArchiveInfo>),
+}
+
+/// Decides a queued capture's quality check from its stored record (`None`: gone).
+pub fn next_quality_check(
+    record: Option<StreamRecord>,
+    configured: impl Fn(&str) -> bool,
+    is_down: impl Fn(&str) -> bool,
+) -> QualityStep {
+    match record.and_then(|record| record.archive) {
+        // Its domain was removed from the configuration: it keeps what the archive says.
+        Some(archive) if !configured(&archive.domain) => QualityStep::Settle(archive.qualities),
+        // One unreachable domain must not hold up the captures on every other.
+        Some(archive) if is_down(&archive.domain) => QualityStep::Later,
+        Some(archive) => QualityStep::Check(Box::new(archive)),
+        // No longer archived: nothing to check.
+        None => QualityStep::Settle(Vec::new()),
+    }
+}
+
+/// The qualities to store after a check, or `None` when it did not finish and the capture
+/// stays queued. A check that can never run keeps what the archive says (`archived`).
+pub fn checked_qualities(check: &QualityCheck, archived: &[String]) -> Option<Vec<String>> {
+    match &check.unfinished {
+        Some(_) if check.impossible => Some(archived.to_vec()),
+        Some(_) => None,
+        None => Some(check.qualities.clone()),
+    }
 }
 
 /// The candidates for one probe, most promising first, and how many domains were left out
@@ -571,5 +704,183 @@ mod tests {
         assert!(list.iter().all(|c| c.domain != 0));
         book.record_success("http://a.test/", 2);
         assert!(!book.is_down("http://a.test/"));
+    }
+
+    fn learned(domain: &str) -> Learned {
+        Learned {
+            domain: domain.into(),
+            form: "unix".into(),
+            ts: "1664038929".into(),
+        }
+    }
+
+    fn rules() -> Rules {
+        Rules::from_config(&config())
+    }
+
+    #[test]
+    fn a_live_broadcast_without_any_archive_video_is_searched_at_its_end() {
+        let mut live = record();
+        live.status = Status::Live;
+        let empty_list = VideoFacts {
+            public: Some(false),
+            ..VideoFacts::default()
+        };
+        let asked = std::cell::Cell::new(false);
+        let start = start(&mut live.clone(), Some(empty_list.clone()), || {
+            asked.set(true);
+            None
+        });
+        assert_eq!(
+            start.defer.as_deref(),
+            Some("live without an archive video: searched when it ends")
+        );
+        assert_eq!(start.public, Some(false));
+        assert!(asked.get(), "no learned path: the previous broadcast's is asked");
+        // Probed once for its absence: searched even so.
+        live.probe.absence_probed = true;
+        assert_eq!(
+            super::start(&mut live, Some(empty_list.clone()), || None).defer,
+            None
+        );
+        // Ended: searched.
+        let mut ended = record();
+        assert_eq!(super::start(&mut ended, Some(empty_list), || None).defer, None);
+        // The channel's other videos name a domain: searched now, that domain as the hint.
+        let mut live = record();
+        live.status = Status::Live;
+        let facts = VideoFacts {
+            public: Some(false),
+            channel_hint: Some(learned("http://b.test/")),
+            ..VideoFacts::default()
+        };
+        let start = super::start(&mut live, Some(facts), || None);
+        assert_eq!((start.defer, start.hint), (None, Some(learned("http://b.test/"))));
+    }
+
+    #[test]
+    fn a_video_naming_the_path_is_learned_and_no_hint_is_asked() {
+        let mut record = record();
+        let facts = VideoFacts {
+            learned: Some(learned("http://c.test/")),
+            public: Some(true),
+            ..VideoFacts::default()
+        };
+        let start = start(&mut record, Some(facts), || panic!("no hint is wanted"));
+        assert_eq!(record.probe.learned, Some(learned("http://c.test/")));
+        assert_eq!(
+            start,
+            ProbeStart {
+                defer: None,
+                hint: None,
+                public: Some(true)
+            }
+        );
+    }
+
+    #[test]
+    fn the_previous_broadcast_goes_before_the_channel_hint_and_known_paths_ignore_videos() {
+        let mut fresh = record();
+        let facts = VideoFacts {
+            public: Some(false),
+            channel_hint: Some(learned("http://b.test/")),
+            ..VideoFacts::default()
+        };
+        let start = start(&mut fresh, Some(facts.clone()), || {
+            Some(learned("http://a.test/"))
+        });
+        assert_eq!(start.hint, Some(learned("http://a.test/")));
+        // Unreadable list: the previous broadcast only; nothing said about visibility.
+        let start = super::start(&mut record(), None, || Some(learned("http://a.test/")));
+        assert_eq!(
+            (start.hint, start.public),
+            (Some(learned("http://a.test/")), None)
+        );
+        // Already learned: the video list changes nothing, no hint.
+        let mut known = record();
+        known.probe.learned = Some(learned("http://c.test/"));
+        let start = super::start(&mut known, Some(facts), || panic!("no hint is wanted"));
+        assert_eq!(start, ProbeStart::default());
+        assert_eq!(known.probe.learned, Some(learned("http://c.test/")));
+    }
+
+    #[test]
+    fn an_outcome_applies_only_to_a_record_still_waiting_and_sets_visibility() {
+        let mut waiting = record();
+        waiting.probe.next_due = Some(100);
+        let updated = conclude(waiting.clone(), ProbeResult::Miss, Some(false), 200, &rules())
+            .expect("it waited for this probe");
+        assert_eq!((updated.public, updated.probe.misses), (Some(false), 1));
+        assert_eq!(updated.probe.next_due, Some(200 + rules().retries[0]));
+        // No visibility learned: the stored one stays.
+        waiting.public = Some(true);
+        let kept = conclude(waiting, ProbeResult::Miss, None, 200, &rules()).expect("waits");
+        assert_eq!(kept.public, Some(true));
+        // Dropped from the queue meanwhile: discarded.
+        assert_eq!(
+            conclude(record(), ProbeResult::Miss, Some(true), 200, &rules()),
+            None
+        );
+        assert_eq!(ProbeResult::Miss.name(), "missed");
+    }
+
+    fn archived(domain: &str) -> StreamRecord {
+        let mut record = record();
+        record.status = Status::Found;
+        record.archive = Some(ArchiveInfo {
+            domain: domain.into(),
+            domains: vec![domain.into()],
+            timestamp_form: "unix".into(),
+            ts: "1664038929".into(),
+            url: format!("{domain}x/chunked/index-dvr.m3u8"),
+            duration_seconds: 60.0,
+            segments: 6,
+            muted_segments: 0,
+            container: crate::playlist::Container::Ts,
+            qualities: vec!["chunked".into()],
+            fetched_at: 0,
+            ended: true,
+        });
+        record
+    }
+
+    #[test]
+    fn quality_checks_skip_down_domains_and_settle_what_can_never_be_checked() {
+        let configured = |url: &str| url != "http://removed.test/";
+        let down = |url: &str| url == "http://b.test/";
+        let step = |record| next_quality_check(record, configured, down);
+        assert!(
+            matches!(step(Some(archived("http://a.test/"))), QualityStep::Check(a) if a.domain == "http://a.test/")
+        );
+        assert_eq!(step(Some(archived("http://b.test/"))), QualityStep::Later);
+        assert_eq!(
+            step(Some(archived("http://removed.test/"))),
+            QualityStep::Settle(vec!["chunked".into()])
+        );
+        assert_eq!(step(Some(record())), QualityStep::Settle(Vec::new()));
+        assert_eq!(step(None), QualityStep::Settle(Vec::new()));
+    }
+
+    #[test]
+    fn a_quality_check_stores_what_answered_keeps_the_archive_when_impossible_else_waits() {
+        let archived = vec!["chunked".to_string()];
+        let done = QualityCheck {
+            qualities: vec!["chunked".into(), "720p60".into()],
+            requests: 13,
+            unfinished: None,
+            impossible: false,
+        };
+        assert_eq!(checked_qualities(&done, &archived), Some(done.qualities.clone()));
+        let impossible = QualityCheck {
+            unfinished: Some("gone".into()),
+            impossible: true,
+            ..QualityCheck::default()
+        };
+        assert_eq!(checked_qualities(&impossible, &archived), Some(archived.clone()));
+        let unfinished = QualityCheck {
+            unfinished: Some("timed out".into()),
+            ..QualityCheck::default()
+        };
+        assert_eq!(checked_qualities(&unfinished, &archived), None);
     }
 }

@@ -100,6 +100,8 @@ pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compactin
 pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
 
 mod compact;
+mod shim;
+pub use shim::{OpenError, Update};
 #[cfg(test)]
 mod model_tests;
 mod query;

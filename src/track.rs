@@ -7,7 +7,8 @@
 //! muting pass, the retry schedule — testable with plain data.
 
 use crate::config::Config;
-use crate::record::{ArchiveInfo, Learned, ProbeState, Sighting, Status, StreamKey, StreamRecord};
+use crate::probe::ProbeResult;
+use crate::record::{ProbeState, Sighting, Status, StreamKey, StreamRecord};
 use std::collections::HashMap;
 
 /// The settings the rules read, in seconds.
@@ -246,23 +247,6 @@ pub fn end_unseen(live: &[StreamRecord], now: i64, rules: &Rules) -> PageUpdate 
     update
 }
 
-/// What one probe of a broadcast found.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ProbeResult {
-    /// The playlist, with where it was found.
-    Hit {
-        archive: Box<ArchiveInfo>,
-        learned: Learned,
-    },
-    /// Every candidate answered "not there".
-    Miss,
-    /// No conclusion: a domain that could hold it failed, or the budget ran out.
-    Inconclusive { reason: String },
-    /// Not searched: while live, nothing suggests an archive is being written. The probes at
-    /// its absence and end still search.
-    Deferred { reason: String },
-}
-
 /// The first hour boundary after `t`, plus the margin: when the muted playlist is final.
 pub fn hour_probe_time(ended_at: i64, rules: &Rules) -> i64 {
     (ended_at.div_euclid(3600) + 1) * 3600 + rules.hour_margin
@@ -367,5 +351,4 @@ pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize) -> Vec<Stre
 }
 
 #[cfg(test)]
-#[path = "track_tests.rs"]
 mod tests;

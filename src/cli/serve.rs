@@ -52,7 +52,11 @@ pub fn serve(config: Config, clock: Clock, follow: Option<PathBuf>) -> Exit {
     let exit = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        match daemon::run(config, clock, shutdown, follow).await {
+        let started = match daemon::bind(config.api.listen).await {
+            Ok(listener) => daemon::run(config, clock, listener, shutdown, follow).await,
+            Err(error) => Err(error),
+        };
+        match started {
             Ok(()) => Exit::Success,
             Err(error) => {
                 error!("{error}");

@@ -1,7 +1,10 @@
-//! The appliance as the API sees it: [`api::Backend`] over the daemon's shared state, the
-//! scheduled refresh of the counts, and admin lookups run under the pipeline's budget.
+//! The appliance as the API sees it: [`api::Backend`] over the daemon's state (health, the
+//! domain table, sampled metrics, counts), admin lookups run under the pipeline's budget, and
+//! the admin requeue.
 
-use super::{Shared, Steering, blocking, lock};
+use super::probing::Steering;
+use super::reconfigure::ConfigStatus;
+use super::upkeep::Upkeep;
 use crate::api::{self, ApiError, ComponentStatus, DomainStatus, Health, LookupInput, LookupState};
 use crate::lookup::{LookupLimits, LookupRequest, lookup_under};
 use crate::metrics::{Kind, Metrics};
@@ -9,36 +12,26 @@ use crate::record::Status;
 use crate::store::{Counts, Store, StoreError};
 use crate::time_input::parse_time;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// Finished lookups kept for `GET /api/v1/lookups/{id}`.
 const KEPT_LOOKUPS: usize = 200;
 /// Admin lookups running at once (each may send many requests).
 const MAX_RUNNING_LOOKUPS: usize = 4;
 
+/// Admin lookups, running and finished.
 #[derive(Default)]
-pub struct Lookups {
+struct Lookups {
     next_id: u64,
     states: BTreeMap<u64, LookupState>,
 }
 
-pub struct ApiBackend(pub Arc<Shared>);
-
-/// Recomputes the last day's counts off the async threads.
-pub async fn refresh_counts(shared: Arc<Shared>) {
-    let worker = shared.clone();
-    let now = shared.now();
-    match blocking(move || worker.store().counts_since(now - 86_400)).await {
-        Ok(Ok(counts)) => *lock(&shared.counts) = Some((counts, now)),
-        Ok(Err(error)) => {
-            error!("could not count the last day's broadcasts: {error}");
-            shared.recover_store(&error);
-        }
-        Err(message) => error!("counting the last day's broadcasts failed: {message}"),
-    }
+pub struct ApiBackend {
+    parts: Upkeep,
+    config: Arc<ConfigStatus>,
+    lookups: Arc<Mutex<Lookups>>,
 }
 
 /// An RFC 3339 time, or `None` for 0 (never happened).
@@ -49,22 +42,6 @@ fn time_text(unix: i64) -> Option<String> {
 /// Declares the pipeline's series once, at start-up.
 pub(super) fn describe(metrics: &Metrics) {
     let series = [
-        (
-            "vodprobe_probes_total",
-            Kind::Counter,
-            "Probe outcomes stored, by outcome.",
-        ),
-        (
-            "vodprobe_domain_failures_total",
-            Kind::Counter,
-            "Domains that failed during probes, by domain and kind (timeout, dns, connect, reset, \
-             tls, too_large, not_playlist, rate_limited, http_status, ...).",
-        ),
-        (
-            "vodprobe_domain_answers_total",
-            Kind::Counter,
-            "Domains that answered during probes, by domain.",
-        ),
         (
             "vodprobe_domain_hits",
             Kind::Gauge,
@@ -79,16 +56,6 @@ pub(super) fn describe(metrics: &Metrics) {
             "vodprobe_cdn_requests_total",
             Kind::Counter,
             "CDN requests taken from the budget since start.",
-        ),
-        (
-            "vodprobe_quality_requests_total",
-            Kind::Counter,
-            "CDN requests of background quality checks (part of vodprobe_cdn_requests_total).",
-        ),
-        (
-            "vodprobe_quality_queue",
-            Kind::Gauge,
-            "Captured broadcasts whose other qualities are still to be checked.",
         ),
         (
             "vodprobe_budget_requests_per_second",
@@ -108,36 +75,9 @@ pub(super) fn describe(metrics: &Metrics) {
             "Bytes the database file occupies on disk.",
         ),
         (
-            "vodprobe_listing_pages_total",
-            Kind::Counter,
-            "Live-listing pages read.",
-        ),
-        (
-            "vodprobe_listing_errors_total",
-            Kind::Counter,
-            "Live-listing requests that failed, by kind (timeout, dns, connect, reset, tls, \
-             http_status, rate_limited, auth, decode, ...).",
-        ),
-        (
             "vodprobe_store_ok",
             Kind::Gauge,
             "1 while the store answers, 0 after an error.",
-        ),
-        (
-            "vodprobe_store_unused_ratio",
-            Kind::Gauge,
-            "Share of the database file a compaction would give back (measured at each \
-             scheduled compaction check).",
-        ),
-        (
-            "vodprobe_compactions_total",
-            Kind::Counter,
-            "Scheduled compactions, by result (done, skipped, failed).",
-        ),
-        (
-            "vodprobe_compaction_seconds",
-            Kind::Gauge,
-            "Duration of the last finished compaction.",
         ),
     ];
     for (name, kind, help) in series {
@@ -146,31 +86,48 @@ pub(super) fn describe(metrics: &Metrics) {
 }
 
 impl ApiBackend {
+    pub fn new(parts: Upkeep, config: Arc<ConfigStatus>) -> ApiBackend {
+        ApiBackend {
+            parts,
+            config,
+            lookups: Arc::default(),
+        }
+    }
+
+    fn lookups(&self) -> MutexGuard<'_, Lookups> {
+        lock(&self.lookups)
+    }
+
     fn store_counts(store: &Store) -> Result<(u64, u64), StoreError> {
         Ok((store.count_streams()?, store.queue_len()?))
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Lookup states are plain values, consistent at every return point.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl api::Backend for ApiBackend {
     fn store(&self) -> Arc<Store> {
-        self.0.store()
+        self.parts.store.get()
     }
 
     fn now(&self) -> i64 {
-        self.0.now()
+        self.parts.clock.now()
     }
 
     fn admin_token(&self) -> String {
-        self.0.settings().config.api.admin_token.clone()
+        self.parts.settings.get().config.api.admin_token.clone()
     }
 
     fn cors_origin(&self) -> String {
-        self.0.settings().config.api.cors_origin.clone()
+        self.parts.settings.get().config.api.cors_origin.clone()
     }
 
     fn domains(&self) -> Vec<DomainStatus> {
-        let settings = self.0.settings();
-        let book = lock(&self.0.book);
+        let settings = self.parts.settings.get();
+        let book = self.parts.domains.snapshot();
         settings
             .config
             .domains
@@ -195,10 +152,10 @@ impl api::Backend for ApiBackend {
     }
 
     fn health(&self) -> Health {
-        let shared = &self.0;
-        let store = shared.store();
+        let parts = &self.parts;
+        let store = parts.store.get();
         let (store_status, records, queue) = match ApiBackend::store_counts(&store) {
-            Ok((records, queue)) => match lock(&shared.store_error).clone() {
+            Ok((records, queue)) => match parts.store.last_error() {
                 Some(error) => (
                     ComponentStatus::failed(format!("last write failed: {error}")),
                     records,
@@ -208,11 +165,11 @@ impl api::Backend for ApiBackend {
             },
             Err(error) => (ComponentStatus::failed(error.to_string()), 0, 0),
         };
-        let listing = match lock(&shared.listing_error).clone() {
+        let listing = match parts.activity.listing_error() {
             Some(error) => ComponentStatus::failed(error),
             None => ComponentStatus::ok(),
         };
-        let config = lock(&shared.config_state).status(&shared.settings().config);
+        let config = self.config.status(&parts.settings.get().config);
         let degraded = !store_status.ok || !config.ok;
         Health {
             status: if degraded { "degraded" } else { "ok" },
@@ -222,24 +179,24 @@ impl api::Backend for ApiBackend {
             records,
             store_bytes: store.file_size(),
             queue_depth: queue,
-            last_discover: time_text(shared.last_page.load(Ordering::Relaxed)),
-            last_probe: time_text(shared.last_probe.load(Ordering::Relaxed)),
+            last_discover: time_text(parts.activity.last_page()),
+            last_probe: time_text(parts.activity.last_probe()),
             listing,
         }
     }
 
     fn counts(&self) -> Option<(Counts, i64)> {
-        lock(&self.0.counts).clone()
+        self.parts.activity.counts()
     }
 
     fn metrics(&self) -> Arc<Metrics> {
-        self.0.metrics.clone()
+        self.parts.metrics.clone()
     }
 
     fn sample_metrics(&self) {
-        let shared = &self.0;
-        let metrics = &shared.metrics;
-        let store = shared.store();
+        let parts = &self.parts;
+        let metrics = &parts.metrics;
+        let store = parts.store.get();
         let counts = ApiBackend::store_counts(&store)
             .and_then(|(records, queue)| Ok((records, queue, store.live_last_seen()?.len())));
         match counts {
@@ -255,20 +212,14 @@ impl api::Backend for ApiBackend {
         if let Ok(waiting) = store.quality_queue_len() {
             metrics.set("vodprobe_quality_queue", &[], waiting as f64);
         }
-        metrics.set("vodprobe_cdn_requests_total", &[], shared.budget.taken() as f64);
+        metrics.set("vodprobe_cdn_requests_total", &[], parts.budget.taken() as f64);
+        let settings = parts.settings.get();
         metrics.set(
             "vodprobe_budget_requests_per_second",
             &[],
-            shared.settings().config.limits.requests_per_second,
+            settings.config.limits.requests_per_second,
         );
-        let stats = &shared.stats;
-        metrics.set(
-            "vodprobe_listing_pages_total",
-            &[],
-            stats.pages.load(Ordering::Relaxed) as f64,
-        );
-        let settings = shared.settings();
-        let book = lock(&shared.book);
+        let book = parts.domains.snapshot();
         for domain in &settings.config.domains {
             let entry = book.domains.get(&domain.url);
             let labels = [("domain", domain.url.as_str())];
@@ -298,9 +249,8 @@ impl api::Backend for ApiBackend {
             .parse()
             .map_err(|_| ApiError::bad_body("stream_id must be a numeric id"))?;
         let time = parse_time(&input.time).map_err(|error| ApiError::bad_body(format!("time: {error}")))?;
-        let shared = self.0.clone();
         let id = {
-            let mut lookups = lock(&shared.lookups);
+            let mut lookups = self.lookups();
             let running = lookups.states.values().filter(|s| s.state == "running").count();
             if running >= MAX_RUNNING_LOOKUPS {
                 return Err(ApiError::unavailable(format!(
@@ -317,7 +267,7 @@ impl api::Backend for ApiBackend {
                     streamer: login.clone(),
                     stream_id: stream_id.to_string(),
                     requests: 0,
-                    started_at: time_text(shared.now()).unwrap_or_default(),
+                    started_at: time_text(self.parts.clock.now()).unwrap_or_default(),
                     finished_at: None,
                     url: None,
                     domain: None,
@@ -344,21 +294,21 @@ impl api::Backend for ApiBackend {
             all_domains: false,
         };
         info!(id, streamer = %request.login, stream_id, "admin lookup started");
-        std::thread::spawn(move || run_lookup(&shared, id, &request));
+        let (parts, lookups) = (self.parts.clone(), self.lookups.clone());
+        std::thread::spawn(move || run_lookup(&parts, &lookups, id, &request));
         Ok(id)
     }
 
     fn lookup(&self, id: u64) -> Option<LookupState> {
-        lock(&self.0.lookups).states.get(&id).cloned()
+        self.lookups().states.get(&id).cloned()
     }
 
     fn requeue(&self, since: i64, until: i64) -> Result<u64, ApiError> {
-        let shared = &self.0;
-        let now = shared.now();
+        let parts = &self.parts;
+        let now = parts.clock.now();
         // One more probe each: a miss goes straight back to not_found, a hit is archived.
-        let retries = shared.settings().config.pipeline.retries.len() as u32;
-        let _records = lock(&shared.records);
-        let store = shared.store();
+        let retries = parts.settings.get().config.pipeline.retries.len() as u32;
+        let store = parts.store.get();
         let changed = store
             .modify_by_status(Status::NotFound, since, until, 500, &mut |record| {
                 record.status = Status::Pending;
@@ -368,7 +318,7 @@ impl api::Backend for ApiBackend {
                 record.probe.last_error = Some("requeued by an admin".to_string());
             })
             .map_err(|error| {
-                shared.recover_store(&error);
+                parts.store.report("the admin requeue failed", &error);
                 ApiError::from(error)
             })?;
         info!(since, until, changed, "admin requeue of not-found broadcasts");
@@ -376,25 +326,25 @@ impl api::Backend for ApiBackend {
     }
 }
 
-fn run_lookup(shared: &Shared, id: u64, request: &LookupRequest) {
+fn run_lookup(parts: &Upkeep, lookups: &Mutex<Lookups>, id: u64, request: &LookupRequest) {
     let update = |change: &dyn Fn(&mut LookupState)| {
-        if let Some(state) = lock(&shared.lookups).states.get_mut(&id) {
+        if let Some(state) = lock(lookups).states.get_mut(&id) {
             change(state);
         }
     };
-    let settings = shared.settings();
+    let settings = parts.settings.get();
     let limits = LookupLimits::from_config(&settings.config);
     let never = CancellationToken::new();
     let outcome = lookup_under(
         &settings.config,
         &settings.fetcher,
-        &shared.budget,
+        &parts.budget,
         request,
         limits,
-        &Steering::new(shared, &never),
+        &Steering::new(&parts.settings, &never),
         |progress| update(&|state| state.requests = progress.requests as u64),
     );
-    let finished = time_text(shared.now());
+    let finished = time_text(parts.clock.now());
     match outcome {
         Ok(outcome) => {
             let found = outcome.found;

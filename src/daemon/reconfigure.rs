@@ -8,21 +8,47 @@
 //! the settings (keyed by URL), so they survive; a removed domain is not asked again even by
 //! searches already running (see `Steering`). `SIGHUP` reloads too, for `systemctl reload`.
 
-use super::{Settings, Shared, blocking, lock};
+use super::every::blocking;
+use super::state::{Settings, SettingsCell};
 use crate::api::{ComponentStatus, ServerSettings};
+use crate::budget::Budget;
 use crate::config::{self, Config, ConfigError};
-use crate::discover::Source;
 use crate::fetch::{FetchSettings, Fetcher};
 use crate::metrics::{Kind, Metrics};
 use crate::reload::ConfigWatch;
 use crate::track::Rules;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-/// What `/healthz` says about the configuration.
-pub struct ConfigState {
+/// What reconfiguration uses of the appliance.
+pub struct Reconfigure {
+    pub settings: Arc<SettingsCell>,
+    pub budget: Arc<Budget>,
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<ConfigStatus>,
+}
+
+/// What `/healthz` says about the configuration, shared with the API's backend.
+pub struct ConfigStatus(Mutex<ConfigState>);
+
+impl ConfigStatus {
+    pub fn new(server: tokio::sync::watch::Sender<ServerSettings>) -> ConfigStatus {
+        ConfigStatus(Mutex::new(ConfigState::new(server)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ConfigState> {
+        // Plain values, consistent at every return point.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn status(&self, config: &Config) -> ComponentStatus {
+        self.lock().status(config)
+    }
+}
+
+struct ConfigState {
     /// Why the last reload was refused (or the file is gone), until a valid edit.
     error: Option<String>,
     /// Start-up-only keys edited since the start: (key, running, in the file).
@@ -33,7 +59,7 @@ pub struct ConfigState {
 }
 
 impl ConfigState {
-    pub fn new(server: tokio::sync::watch::Sender<ServerSettings>) -> ConfigState {
+    fn new(server: tokio::sync::watch::Sender<ServerSettings>) -> ConfigState {
         ConfigState {
             error: None,
             pending_restart: Vec::new(),
@@ -42,7 +68,7 @@ impl ConfigState {
         }
     }
 
-    pub fn status(&self, config: &Config) -> ComponentStatus {
+    fn status(&self, config: &Config) -> ComponentStatus {
         let source = match &config.file {
             Some(path) => format!("loaded from {}", path.display()),
             None => "the built-in default".to_string(),
@@ -99,7 +125,7 @@ pub fn describe(metrics: &Metrics) {
 
 /// Follows `file` (and `probes/` beside it) until shutdown; each settled change, or SIGHUP,
 /// reloads.
-pub async fn follow(shared: Arc<Shared>, file: PathBuf, shutdown: CancellationToken) {
+pub async fn follow(parts: Reconfigure, file: PathBuf, shutdown: CancellationToken) {
     let mut watch = match ConfigWatch::start(&file) {
         Ok(watch) => {
             if watch.polling() {
@@ -124,7 +150,7 @@ pub async fn follow(shared: Arc<Shared>, file: PathBuf, shutdown: CancellationTo
             () = next_change(&mut watch) => {}
             () = hangup.recv() => info!("SIGHUP received: reloading the configuration"),
         }
-        reload(&shared, &file).await;
+        reload(&parts, &file).await;
     }
 }
 
@@ -161,18 +187,14 @@ impl Hangup {
 }
 
 /// Reads, validates and applies the files as they are now.
-pub async fn reload(shared: &Arc<Shared>, file: &Path) {
+async fn reload(parts: &Reconfigure, file: &Path) {
     let path = file.to_path_buf();
-    let loaded = match blocking(move || config::load(Some(&path))).await {
-        Ok(loaded) => loaded,
-        Err(message) => {
-            error!("reading the configuration failed: {message}");
-            return;
-        }
+    let Some(loaded) = blocking("reading the configuration", move || config::load(Some(&path))).await else {
+        return;
     };
-    let metrics = &shared.metrics;
+    let metrics = &parts.metrics;
     match loaded {
-        Ok(new) => apply(shared, new),
+        Ok(new) => apply(parts, new),
         Err(ConfigError::Read { path, source })
             if path == file && source.kind() == std::io::ErrorKind::NotFound =>
         {
@@ -180,7 +202,7 @@ pub async fn reload(shared: &Arc<Shared>, file: &Path) {
             warn!("{message}; the last good settings stay in force (the next start would not find it)");
             metrics.inc("vodprobe_config_reloads_total", &[("result", "missing")]);
             metrics.set("vodprobe_config_last_reload_successful", &[], 0.0);
-            lock(&shared.config_state).error = Some(message);
+            parts.status.lock().error = Some(message);
         }
         Err(error) => {
             let problems = error.to_string();
@@ -190,21 +212,21 @@ pub async fn reload(shared: &Arc<Shared>, file: &Path) {
             );
             metrics.inc("vodprobe_config_reloads_total", &[("result", "refused")]);
             metrics.set("vodprobe_config_last_reload_successful", &[], 0.0);
-            lock(&shared.config_state).error = Some(problems.replace('\n', "; "));
+            parts.status.lock().error = Some(problems.replace('\n', "; "));
         }
     }
 }
 
 /// Swaps in a valid configuration, rebuilding only what depends on what changed.
-pub fn apply(shared: &Shared, new: Config) {
-    let metrics = &shared.metrics;
-    let current = shared.settings();
+fn apply(parts: &Reconfigure, new: Config) {
+    let metrics = &parts.metrics;
+    let current = parts.settings.get();
     let running = &current.config;
     let pending_restart = running.restart_only_changes(&new);
     let new = running.keeping_restart_only(new);
     let changes = running.changes(&new);
     {
-        let mut state = lock(&shared.config_state);
+        let mut state = parts.status.lock();
         if state.error.take().is_some() {
             info!("the configuration on disk is valid again");
         }
@@ -232,10 +254,7 @@ pub fn apply(shared: &Shared, new: Config) {
         Fetcher::new(fetch)
     };
     if new.limits.requests_per_second != running.limits.requests_per_second {
-        shared.budget.set_rate(new.limits.requests_per_second);
-    }
-    if new.source != running.source {
-        *lock(&shared.videos) = Source::new(&new.source);
+        parts.budget.set_rate(new.limits.requests_per_second);
     }
     for gone in running
         .domains
@@ -253,10 +272,9 @@ pub fn apply(shared: &Shared, new: Config) {
         fetcher,
         config: new,
     };
-    *shared.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
-    shared.generation.send_modify(|generation| *generation += 1);
+    parts.settings.replace(settings);
     {
-        let mut state = lock(&shared.config_state);
+        let mut state = parts.status.lock();
         state.reloaded_at = Some(wall_now());
         state.server.send_if_modified(|current| {
             let changed = *current != server;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::playlist::Container;
+use crate::record::{ArchiveInfo, Learned};
 
 const HOUR: i64 = 3600;
 /// 2022-09-24 17:02:09 UTC.

@@ -1,0 +1,312 @@
+//! The discover stage: page the live listing, most viewed first, down to
+//! `min_viewers_observe`, upsert what it shows, and after each pass end the streams it no
+//! longer shows.
+//!
+//! Only a finished pass ends streams, so a listing that fails ends nothing: a failed page
+//! pauses the crawl (doubling from 5 s up to 5 minutes, or the listing's `Retry-After`) and
+//! starts the pass again from the top. The crawl owns its listing client and cursor; it runs
+//! on one task, so neither needs a lock — the client is moved into the blocking call and back.
+
+use super::every::blocking;
+use super::state::{Activity, Settings, SettingsCell, StoreSlot};
+use crate::config::{Config, SourceConfig};
+use crate::discover::{DiscoverError, Source};
+use crate::metrics::{Kind, Metrics};
+use crate::record::{Sighting, Status, StreamKey, StreamRecord};
+use crate::schedule::Clock;
+use crate::store::{StoreError, Update};
+use crate::track::{self, Rules};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// What the crawl uses of the appliance.
+pub struct CrawlParts {
+    pub settings: Arc<SettingsCell>,
+    pub clock: Clock,
+    pub store: Arc<StoreSlot>,
+    pub activity: Arc<Activity>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Declares the crawl's series once, at start-up.
+pub fn describe(metrics: &Metrics) {
+    metrics.describe(
+        "vodprobe_listing_pages_total",
+        Kind::Counter,
+        "Live-listing pages read.",
+    );
+    metrics.describe(
+        "vodprobe_listing_sightings_total",
+        Kind::Counter,
+        "Live streams the listing showed at or above min_viewers_observe.",
+    );
+    metrics.describe(
+        "vodprobe_listing_passes_total",
+        Kind::Counter,
+        "Passes over the live listing finished (down to the viewer floor or cut by restart_every).",
+    );
+}
+
+/// The crawler's position in the listing, kept between ticks.
+pub struct Crawl {
+    parts: CrawlParts,
+    /// The listing client; `None` only while a page is being fetched.
+    source: Option<Source>,
+    /// What `source` was built from: a reload that changes it restarts the crawl.
+    source_config: SourceConfig,
+    cursor: Option<String>,
+    /// Clock time the current pass started from the top.
+    pass_started: Option<i64>,
+    pages_in_pass: u64,
+    last_tick: Option<Instant>,
+    paused_until: Option<Instant>,
+    /// Listing failures in a row: the pause doubles with each (5 s up to 5 minutes).
+    failures: u32,
+}
+
+impl Crawl {
+    pub fn new(parts: CrawlParts) -> Crawl {
+        let config = &parts.settings.get().config;
+        Crawl {
+            source: Some(Source::new(&config.source)),
+            source_config: config.source.clone(),
+            cursor: None,
+            pass_started: None,
+            pages_in_pass: 0,
+            last_tick: None,
+            paused_until: None,
+            failures: 0,
+            parts,
+        }
+    }
+
+    /// Starts from the top with a new client, as at start-up.
+    fn restart(&mut self, config: &Config) {
+        self.source = Some(Source::new(&config.source));
+        self.source_config = config.source.clone();
+        self.cursor = None;
+        self.pass_started = None;
+        self.pages_in_pass = 0;
+        self.last_tick = None;
+        self.paused_until = None;
+        self.failures = 0;
+    }
+
+    /// Fetches the pages this tick's share of `pages_per_second` allows, continuing the pass.
+    pub async fn tick(&mut self) {
+        let settings = self.parts.settings.get();
+        if settings.config.source != self.source_config {
+            info!(
+                source = settings.config.source.kind.name(),
+                "live listing settings changed: the crawl starts again from the top"
+            );
+            self.restart(&settings.config);
+        }
+        let now_real = Instant::now();
+        if self.paused_until.is_some_and(|until| until > now_real) {
+            return;
+        }
+        let rate = settings.config.source.pages_per_second;
+        let since = self
+            .last_tick
+            .map_or(Duration::from_secs(1), |t| now_real.duration_since(t));
+        self.last_tick = Some(now_real);
+        let pages = (rate * since.as_secs_f64()).round().clamp(1.0, 30.0) as usize;
+        for page_index in 0..pages {
+            if page_index > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(1.0 / rate)).await;
+            }
+            if !self.fetch_one(&settings).await {
+                break;
+            }
+        }
+    }
+
+    /// One page; `false` when the tick should stop (pass finished or an error).
+    async fn fetch_one(&mut self, settings: &Settings) -> bool {
+        let now = self.parts.clock.now();
+        let pass_started = *self.pass_started.get_or_insert(now);
+        let restart_every = settings.config.source.restart_every.as_secs() as i64;
+        if self.cursor.is_some() && now - pass_started >= restart_every {
+            debug!(
+                pages = self.pages_in_pass,
+                "restarting the crawl from the top (restart_every)"
+            );
+            self.finish_pass(pass_started, false).await;
+            return false;
+        }
+        let mut source = match self.source.take() {
+            Some(source) => source,
+            None => Source::new(&settings.config.source),
+        };
+        let fetcher = settings.fetcher.clone();
+        let cursor = self.cursor.clone();
+        let fetched = blocking("the live listing task", move || {
+            let page = source.page(&fetcher, cursor.as_deref());
+            (source, page)
+        })
+        .await;
+        // A client lost to a panic is built again at the next page.
+        let Some((source, page)) = fetched else {
+            return false;
+        };
+        self.source = Some(source);
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                self.listing_failed(&error);
+                return false;
+            }
+        };
+        let parts = &self.parts;
+        if self.failures > 0 {
+            info!(after = self.failures, "live listing answers again");
+            self.failures = 0;
+        }
+        parts.activity.listing_answered(parts.clock.now());
+        if page.skipped > 0 {
+            warn!(
+                skipped = page.skipped,
+                "listing entries left out: {}",
+                page.first_skip.as_deref().unwrap_or("malformed")
+            );
+        }
+        self.pages_in_pass += 1;
+        parts.metrics.inc("vodprobe_listing_pages_total", &[]);
+        let floor = settings.config.source.min_viewers_observe;
+        let reached_floor = page.sightings.last().is_none_or(|s| s.viewers < floor);
+        let sightings: Vec<Sighting> = page
+            .sightings
+            .into_iter()
+            .filter(|s| s.viewers >= floor)
+            .collect();
+        parts
+            .metrics
+            .add("vodprobe_listing_sightings_total", &[], sightings.len() as f64);
+        if !sightings.is_empty() {
+            let rules = settings.rules.clone();
+            parts
+                .store
+                .job("could not store a page of sightings", move |store| {
+                    store.update(|tx| apply_page(tx, &sightings, now, &rules))
+                })
+                .await;
+        }
+        if reached_floor || page.next_cursor.is_none() {
+            self.finish_pass(pass_started, true).await;
+            return false;
+        }
+        self.cursor = page.next_cursor;
+        true
+    }
+
+    /// Pauses the crawl after a failed page; the pass starts again from the top.
+    fn listing_failed(&mut self, error: &DiscoverError) {
+        let parts = &self.parts;
+        parts
+            .metrics
+            .inc("vodprobe_listing_errors_total", &[("kind", error.kind())]);
+        parts.activity.listing_failed(error.to_string());
+        self.failures = self.failures.saturating_add(1);
+        let backoff = Duration::from_secs((5u64 << (self.failures - 1).min(6)).min(300));
+        let pause = match error {
+            DiscoverError::RateLimited { retry_after } => *retry_after,
+            _ => backoff,
+        };
+        warn!(
+            "live listing failed: {error}; restarting from the top in {}s \
+             (streams stay tracked meanwhile)",
+            pause.as_secs()
+        );
+        self.paused_until = Some(Instant::now() + parts.clock.real(pause).min(pause));
+        self.cursor = None;
+        self.pass_started = None;
+        self.pages_in_pass = 0;
+    }
+
+    /// A pass reached the viewer floor (`complete`) or was cut by `restart_every`: streams not
+    /// seen since `ended_after` before the pass began have ended, and after a complete pass,
+    /// streams it did not show are probed early. Nothing is ended while the listing fails,
+    /// because then no pass finishes.
+    async fn finish_pass(&mut self, pass_started: i64, complete: bool) {
+        self.parts.metrics.inc("vodprobe_listing_passes_total", &[]);
+        debug!(pages = self.pages_in_pass, "crawl pass finished");
+        self.cursor = None;
+        self.pass_started = None;
+        self.pages_in_pass = 0;
+        let clock = self.parts.clock;
+        let rules = self.parts.settings.get().rules.clone();
+        let ended = self
+            .parts
+            .store
+            .job("could not end unseen streams", move |store| {
+                store.update(|tx| end_unseen(tx, pass_started, clock.now(), complete, &rules))
+            })
+            .await;
+        if let Some(ended @ 1..) = ended {
+            debug!(ended, "streams ended");
+        }
+    }
+}
+
+/// Upserts a page of sightings (restarts and new starts of a streamer included).
+fn apply_page(
+    tx: &mut Update<'_>,
+    sightings: &[Sighting],
+    now: i64,
+    rules: &Rules,
+) -> Result<(), StoreError> {
+    let keys: Vec<StreamKey> = sightings.iter().map(|s| (s.started_at, s.stream_id)).collect();
+    let known: HashMap<StreamKey, StreamRecord> = tx
+        .get_streams(&keys)?
+        .into_iter()
+        .flatten()
+        .map(|r| (r.key(), r))
+        .collect();
+    let mut live_of_streamer = HashMap::new();
+    for sighting in sightings {
+        if live_of_streamer.contains_key(&sighting.streamer_id) {
+            continue;
+        }
+        if let Some(latest) = tx.latest_of_streamer(sighting.streamer_id, None)?
+            && latest.status == Status::Live
+        {
+            live_of_streamer.insert(sighting.streamer_id, latest);
+        }
+    }
+    let update = track::apply_sightings(sightings, &known, &live_of_streamer, now, rules);
+    tx.apply(&update.write, &update.delete)
+}
+
+/// Ends the live streams unseen since `ended_after` before the pass began, and after a
+/// complete pass schedules the early probe of those it did not show. Returns how many ended.
+fn end_unseen(
+    tx: &mut Update<'_>,
+    pass_started: i64,
+    now: i64,
+    complete: bool,
+    rules: &Rules,
+) -> Result<usize, StoreError> {
+    let live = tx.live()?;
+    let mut update = track::end_unseen(&live, pass_started.min(now), rules);
+    if complete {
+        let ended: HashSet<StreamKey> = update
+            .write
+            .iter()
+            .map(StreamRecord::key)
+            .chain(update.delete.iter().copied())
+            .collect();
+        let still_live: Vec<StreamRecord> = live.into_iter().filter(|r| !ended.contains(&r.key())).collect();
+        update
+            .write
+            .extend(track::absent_after_pass(&still_live, pass_started, now, rules));
+    }
+    let ended = update.write.len() + update.delete.len();
+    for record in &update.write {
+        debug!(login = %record.login, stream_id = record.stream_id, "stream ended");
+    }
+    tx.apply(&update.write, &update.delete)?;
+    Ok(ended)
+}

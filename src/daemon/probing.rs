@@ -1,0 +1,361 @@
+//! The probe stage: run the due probes under the request budget, most viewed first, and store
+//! each outcome; keep the queue within `max_queue`.
+//!
+//! A record leaves the queue only when its outcome is committed, so a probe in flight when the
+//! process dies is due again after restart. What a probe asks and what its answer means are
+//! pure rules in `probe` and `track`; this file runs them: it reads the channel's video list,
+//! asks the CDN off the async threads, and writes the outcome in one store transaction that
+//! re-reads the record (the crawl may have changed it meanwhile).
+
+use super::every::blocking;
+use super::state::{Activity, Domains, Settings, SettingsCell, StoreSlot};
+use crate::budget::Budget;
+use crate::config::SourceConfig;
+use crate::discover::Source;
+use crate::lookup::Steer;
+use crate::metrics::{Kind, Metrics};
+use crate::probe::{self, ProbeReport, ProbeResult, VideoFacts};
+use crate::record::{StreamKey, StreamRecord};
+use crate::schedule::Clock;
+use crate::track;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+/// Searches running at once; they share the budget, so this bounds threads, not requests.
+pub const MAX_SEARCHES: usize = 8;
+
+/// What the probe stage (and the quality checks it starts) use of the appliance.
+pub struct ProbeParts {
+    pub settings: Arc<SettingsCell>,
+    pub clock: Clock,
+    pub store: Arc<StoreSlot>,
+    pub budget: Arc<Budget>,
+    pub domains: Arc<Domains>,
+    pub activity: Arc<Activity>,
+    pub metrics: Arc<Metrics>,
+    /// The listing API for video lookups: its own client, so they never wait on the crawl.
+    pub videos: Arc<VideoList>,
+}
+
+/// Declares the probe stage's series once, at start-up.
+pub fn describe(metrics: &Metrics) {
+    let series = [
+        (
+            "vodprobe_probes_total",
+            Kind::Counter,
+            "Probe outcomes stored, by outcome.",
+        ),
+        (
+            "vodprobe_probe_requests_total",
+            Kind::Counter,
+            "CDN requests of probes (part of vodprobe_cdn_requests_total).",
+        ),
+        (
+            "vodprobe_domain_failures_total",
+            Kind::Counter,
+            "Domains that failed during probes, by domain and kind (timeout, dns, connect, reset, \
+             tls, too_large, not_playlist, rate_limited, http_status, ...).",
+        ),
+        (
+            "vodprobe_domain_answers_total",
+            Kind::Counter,
+            "Domains that answered during probes, by domain.",
+        ),
+    ];
+    for (name, kind, help) in series {
+        metrics.describe(name, kind, help);
+    }
+}
+
+/// The listing clients that read channels' video lists, kept between probes. A probe takes an
+/// idle one (or builds one) and puts it back after its request, so no lock is held across the
+/// request; clients built from listing settings a reload has since changed are dropped.
+#[derive(Default)]
+pub struct VideoList {
+    idle: Mutex<Vec<(SourceConfig, Source)>>,
+}
+
+impl VideoList {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(SourceConfig, Source)>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the channel's video list where the broadcast's playlist is (a listing API request,
+    /// not a CDN one). `None` when the list could not be read.
+    fn facts(&self, settings: &Settings, record: &StreamRecord) -> Option<VideoFacts> {
+        let wanted = &settings.config.source;
+        let idle = {
+            let mut idle = self.lock();
+            idle.retain(|(built_from, _)| built_from == wanted);
+            idle.pop()
+        };
+        let (built_from, mut source) = idle.unwrap_or_else(|| (wanted.clone(), Source::new(wanted)));
+        let videos = source.videos(&settings.fetcher, record.streamer_id, 20);
+        self.lock().push((built_from, source));
+        match videos {
+            Ok(videos) => {
+                let facts = probe::from_videos(&settings.config, record, &videos);
+                if let Some(domain) = &facts.unknown_domain {
+                    warn!(
+                        login = %record.login,
+                        domain = %domain,
+                        "the broadcast's video names a CDN domain that is not configured; add it \
+                         as a [[domain]] in config.toml"
+                    );
+                }
+                Some(facts)
+            }
+            Err(error) => {
+                debug!(login = %record.login, "video lookup failed: {error}; searching the CDN instead");
+                None
+            }
+        }
+    }
+}
+
+/// Steers a probe or quality check: it stops at shutdown, and stops asking a domain as soon as
+/// a reload removes or disables it (the rest of the work keeps the settings it started with).
+pub struct Steering<'a> {
+    settings: &'a SettingsCell,
+    shutdown: &'a CancellationToken,
+    started_under: u64,
+}
+
+impl<'a> Steering<'a> {
+    pub fn new(settings: &'a SettingsCell, shutdown: &'a CancellationToken) -> Steering<'a> {
+        Steering {
+            settings,
+            shutdown,
+            started_under: settings.generation(),
+        }
+    }
+}
+
+impl Steer for Steering<'_> {
+    fn stop(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    fn withdrawn(&self, domain_url: &str) -> bool {
+        if self.settings.generation() == self.started_under {
+            return false;
+        }
+        !self
+            .settings
+            .get()
+            .config
+            .domains
+            .iter()
+            .any(|domain| domain.url == domain_url && domain.enabled)
+    }
+}
+
+/// The probe stage.
+pub struct Probing {
+    parts: Arc<ProbeParts>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    /// The broadcasts being probed now.
+    in_flight: Mutex<HashSet<StreamKey>>,
+    qualities: super::qualities::QualityChecks,
+}
+
+impl Probing {
+    pub fn new(parts: ProbeParts, tracker: TaskTracker, shutdown: CancellationToken) -> Arc<Probing> {
+        let parts = Arc::new(parts);
+        Arc::new(Probing {
+            qualities: super::qualities::QualityChecks::new(parts.clone()),
+            parts,
+            tracker,
+            shutdown,
+            in_flight: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<StreamKey>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts searches for due records, most viewed first, up to `MAX_SEARCHES` at once; with
+    /// nothing due, a background quality check.
+    pub async fn start_due(self: &Arc<Self>) {
+        self.bound_queue().await;
+        let free = MAX_SEARCHES.saturating_sub(self.in_flight().len());
+        if free == 0 || self.shutdown.is_cancelled() {
+            return;
+        }
+        let now = self.parts.clock.now();
+        let due = self
+            .parts
+            .store
+            .job("could not read the probe queue", move |store| {
+                store.due(now, MAX_SEARCHES * 8)
+            })
+            .await;
+        let Some(mut due) = due else {
+            return;
+        };
+        due.sort_by(|a, b| b.max_viewers.cmp(&a.max_viewers).then(a.key().cmp(&b.key())));
+        if due.is_empty() {
+            // Nothing is due: spare budget goes to checking captured broadcasts' other qualities.
+            self.qualities.start(&self.tracker, &self.shutdown);
+            return;
+        }
+        let mut started = 0;
+        for record in due {
+            if started == free {
+                break;
+            }
+            if !self.in_flight().insert(record.key()) {
+                continue;
+            }
+            started += 1;
+            let stage = self.clone();
+            self.tracker.spawn(async move {
+                let key = record.key();
+                let worker = stage.clone();
+                let ran = blocking("a probe", move || worker.probe_one(record)).await;
+                if ran.is_none() {
+                    error!(stream = ?key, "the probe did not finish; it stays due");
+                }
+                stage.in_flight().remove(&key);
+            });
+        }
+    }
+
+    /// Probes one record and writes the outcome. Blocking. On shutdown the probe is handed
+    /// back: nothing is written and the record stays due.
+    fn probe_one(&self, mut record: StreamRecord) {
+        let parts = &self.parts;
+        let store = parts.store.get();
+        let settings = parts.settings.get();
+        let facts = if record.probe.learned.is_none() {
+            parts.videos.facts(&settings, &record)
+        } else {
+            None
+        };
+        let (streamer_id, start_unix) = (record.streamer_id, record.start_unix);
+        let start = probe::start(&mut record, facts, || {
+            match store.latest_of_streamer(streamer_id, Some(start_unix)) {
+                Ok(previous) => previous.and_then(|previous| previous.probe.learned),
+                Err(error) => {
+                    parts.store.report(
+                        "could not read the streamer's previous broadcast (searching without it)",
+                        &error,
+                    );
+                    None
+                }
+            }
+        });
+        let probed = match start.defer {
+            Some(reason) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
+            None => probe::probe(
+                &settings.config,
+                &settings.fetcher,
+                &parts.budget,
+                &record,
+                start.hint.as_ref(),
+                &parts.domains.snapshot(),
+                parts.clock.now(),
+                &Steering::new(&parts.settings, &self.shutdown),
+            ),
+        };
+        let Some((result, report)) = probed else {
+            debug!(login = %record.login, "probe handed back at shutdown; it stays due");
+            return;
+        };
+        let now = parts.clock.now();
+        self.count(&result, &report, now);
+        let outcome = result.name();
+        let key = record.key();
+        let rules = &settings.rules;
+        // Re-read inside the write: the crawl may have updated the record while the probe ran.
+        let written = store.update(|tx| {
+            let Some(fresh) = tx.get_stream(key)? else {
+                return Ok(None);
+            };
+            let Some(updated) = probe::conclude(fresh, result, start.public, now, rules) else {
+                debug!(login = %record.login, "probe outcome discarded: the record no longer waits for a probe");
+                return Ok(None);
+            };
+            match &report.playlist {
+                Some(text) => tx.put_archived(&updated, text)?,
+                None => tx.put_streams(std::slice::from_ref(&updated))?,
+            }
+            Ok(Some(updated))
+        });
+        match written {
+            Ok(Some(updated)) => {
+                parts.activity.probe_stored(now);
+                parts.store.succeeded();
+                parts
+                    .metrics
+                    .inc("vodprobe_probes_total", &[("outcome", outcome)]);
+                info!(
+                    login = %updated.login,
+                    stream_id = updated.stream_id,
+                    requests = report.requests,
+                    status = updated.status.as_str(),
+                    next_due = ?updated.probe.next_due,
+                    "probe {outcome}"
+                )
+            }
+            Ok(None) => {}
+            Err(error) => parts
+                .store
+                .report("could not store a probe outcome (the probe stays due)", &error),
+        }
+    }
+
+    /// What one probe saw, in the domain book and the metrics.
+    fn count(&self, result: &ProbeResult, report: &ProbeReport, now: i64) {
+        let parts = &self.parts;
+        let hit_domain = match result {
+            ProbeResult::Hit { archive, .. } => Some(archive.domain.as_str()),
+            _ => None,
+        };
+        parts.domains.record_probe(report, hit_domain, now);
+        let metrics = &parts.metrics;
+        metrics.add("vodprobe_probe_requests_total", &[], report.requests as f64);
+        for failure in &report.failed_domains {
+            metrics.inc(
+                "vodprobe_domain_failures_total",
+                &[("domain", &failure.domain_url), ("kind", failure.kind)],
+            );
+        }
+        for url in &report.answered_domains {
+            metrics.inc("vodprobe_domain_answers_total", &[("domain", url)]);
+        }
+    }
+
+    /// Keeps the probe queue within `max_queue` (see `track::shed_backlog`).
+    async fn bound_queue(&self) {
+        let max_queue = self.parts.settings.get().config.pipeline.max_queue;
+        let shed = self
+            .parts
+            .store
+            .job("could not bound the probe queue", move |store| {
+                if store.queue_len()? <= max_queue as u64 {
+                    return Ok(0);
+                }
+                store.update(|tx| {
+                    let queued = tx.due(i64::MAX, usize::MAX)?;
+                    let shed = track::shed_backlog(queued, max_queue);
+                    tx.put_streams(&shed)?;
+                    Ok(shed.len())
+                })
+            })
+            .await;
+        if let Some(count @ 1..) = shed {
+            warn!(
+                count,
+                max_queue,
+                "probe queue over max_queue: dropped the least viewed waiting broadcasts; raise \
+                 limits.requests_per_second or min_viewers_record if this repeats"
+            );
+        }
+    }
+}

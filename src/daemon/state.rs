@@ -1,0 +1,252 @@
+//! The daemon's state, in parts: each stage is handed only the parts it uses, and every part
+//! keeps its lock behind methods, so no caller holds one across I/O or an `.await`.
+//!
+//! - [`SettingsCell`]: the settings in force, swapped whole on reload, with a generation that
+//!   scheduled jobs and running searches watch.
+//! - [`StoreSlot`]: the database handle in use, reopened after an I/O error, its last failure
+//!   (for `/healthz`), and [`StoreSlot::job`], the one way the async stages run store work.
+//! - [`Domains`]: what the appliance knows about each CDN domain (the `DomainBook`).
+//! - [`Activity`]: when the listing and the probes last stored something, the listing's last
+//!   failure, and the last day's counts for the API.
+//!
+//! Read-modify-write of records is not serialised here: the store does it inside one write
+//! transaction ([`Store::update`]).
+
+use crate::config::Config;
+use crate::fetch::{FetchSettings, Fetcher};
+use crate::probe::{DomainBook, ProbeReport};
+use crate::store::{Counts, Store, StoreError};
+use crate::track::Rules;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+/// Locks a mutex whose value stays consistent at every return point, so a panic elsewhere
+/// while holding it does not make the value unusable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The settings in force. A reload swaps the whole value; work holds the `Arc` it started
+/// with, so a probe or a request finishes under the settings it began with.
+pub struct Settings {
+    pub config: Config,
+    pub rules: Rules,
+    pub fetcher: Fetcher,
+}
+
+impl Settings {
+    pub fn new(config: Config) -> Settings {
+        Settings {
+            fetcher: Fetcher::new(FetchSettings::from_limits(&config.limits)),
+            rules: Rules::from_config(&config),
+            config,
+        }
+    }
+}
+
+/// Where the settings in force live, and how often they changed.
+pub struct SettingsCell {
+    current: RwLock<Arc<Settings>>,
+    /// Bumped by every applied reload; jobs waiting on a schedule look again.
+    generation: watch::Sender<u64>,
+}
+
+impl SettingsCell {
+    pub fn new(settings: Settings) -> SettingsCell {
+        SettingsCell {
+            current: RwLock::new(Arc::new(settings)),
+            generation: watch::channel(0).0,
+        }
+    }
+
+    /// The settings in force now.
+    pub fn get(&self) -> Arc<Settings> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `settings` in force and tells everyone watching the generation.
+    pub fn replace(&self, settings: Settings) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+        self.generation.send_modify(|generation| *generation += 1);
+    }
+
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Wakes when a reload is applied.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+}
+
+/// The database handle in use and its last failure.
+pub struct StoreSlot {
+    store: RwLock<Arc<Store>>,
+    /// The store's last failure, until a probe outcome is stored again.
+    last_error: Mutex<Option<String>>,
+}
+
+impl StoreSlot {
+    pub fn new(store: Store) -> StoreSlot {
+        StoreSlot {
+            store: RwLock::new(Arc::new(store)),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub fn get(&self) -> Arc<Store> {
+        self.store.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Logs `what` failed with `error`, keeps it for `/healthz`, and after an I/O error (redb
+    /// then refuses further writes on the handle) opens the file again.
+    pub fn report(&self, what: &str, error: &StoreError) {
+        error!("{what}: {error}");
+        *lock(&self.last_error) = Some(error.to_string());
+        if !error.needs_reopen() {
+            return;
+        }
+        match self.get().reopen() {
+            Ok(fresh) => {
+                *self.store.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+                warn!("database reopened after an I/O error ({error}); nothing committed was lost");
+            }
+            Err(reopen_error) => error!(
+                "database could not be reopened after an I/O error ({error}): {reopen_error}; \
+                 free disk space or check the data directory"
+            ),
+        }
+    }
+
+    /// A write succeeded: the store answers again.
+    pub fn succeeded(&self) {
+        *lock(&self.last_error) = None;
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    /// Runs `work` on the store in use, off the async threads. A store error is reported (see
+    /// [`StoreSlot::report`]) and a panic logged, both as `what` failing; either gives `None`.
+    pub async fn job<T: Send + 'static>(
+        self: &Arc<Self>,
+        what: &'static str,
+        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Option<T> {
+        let slot = self.clone();
+        let result = super::every::blocking(what, move || {
+            let store = slot.get();
+            work(&store)
+        })
+        .await?;
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.report(what, &error);
+                None
+            }
+        }
+    }
+}
+
+/// What the appliance knows about each domain: health, hits, last failure (kept in the store
+/// across restarts).
+#[derive(Default)]
+pub struct Domains {
+    book: Mutex<DomainBook>,
+}
+
+impl Domains {
+    pub fn new(book: DomainBook) -> Domains {
+        Domains {
+            book: Mutex::new(book),
+        }
+    }
+
+    /// A copy to plan with, so no lock is held while a probe runs.
+    pub fn snapshot(&self) -> DomainBook {
+        lock(&self.book).clone()
+    }
+
+    pub fn is_down(&self, url: &str) -> bool {
+        lock(&self.book).is_down(url)
+    }
+
+    /// What one probe saw of each domain it asked.
+    pub fn record_probe(&self, report: &ProbeReport, hit_domain: Option<&str>, now: i64) {
+        let mut book = lock(&self.book);
+        for failure in &report.failed_domains {
+            book.record_failure(&failure.domain_url, &failure.reason);
+        }
+        for url in &report.answered_domains {
+            book.record_success(url, now);
+        }
+        if let Some(domain) = hit_domain {
+            book.record_hit(domain, now);
+        }
+    }
+
+    pub fn record_success(&self, url: &str, now: i64) {
+        lock(&self.book).record_success(url, now);
+    }
+
+    pub fn record_failure(&self, url: &str, reason: &str) {
+        lock(&self.book).record_failure(url, reason);
+    }
+
+    /// The book as stored in `state_v1`.
+    pub fn to_json(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(&*lock(&self.book)).ok()
+    }
+}
+
+/// What the pipeline last did, for `/healthz`, the status line and the API's counts.
+#[derive(Default)]
+pub struct Activity {
+    /// Unix seconds (appliance clock) of the last stored page and the last stored probe outcome.
+    last_page: AtomicI64,
+    last_probe: AtomicI64,
+    /// The live listing's last failure, until it answers again.
+    listing_error: Mutex<Option<String>>,
+    /// The last day's counts for the API, refreshed on `schedule.counts`, and when.
+    counts: Mutex<Option<(Counts, i64)>>,
+}
+
+impl Activity {
+    pub fn listing_answered(&self, now: i64) {
+        *lock(&self.listing_error) = None;
+        self.last_page.store(now, Ordering::Relaxed);
+    }
+
+    pub fn listing_failed(&self, error: String) {
+        *lock(&self.listing_error) = Some(error);
+    }
+
+    pub fn listing_error(&self) -> Option<String> {
+        lock(&self.listing_error).clone()
+    }
+
+    pub fn probe_stored(&self, now: i64) {
+        self.last_probe.store(now, Ordering::Relaxed);
+    }
+
+    pub fn last_page(&self) -> i64 {
+        self.last_page.load(Ordering::Relaxed)
+    }
+
+    pub fn last_probe(&self) -> i64 {
+        self.last_probe.load(Ordering::Relaxed)
+    }
+
+    pub fn set_counts(&self, counts: Counts, at: i64) {
+        *lock(&self.counts) = Some((counts, at));
+    }
+
+    pub fn counts(&self) -> Option<(Counts, i64)> {
+        lock(&self.counts).clone()
+    }
+}
