@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 use vodprobe::config::{self, EMBEDDED_CONFIG};
 use vodprobe::fetch::{FetchSettings, Fetcher};
-use vodprobe::lookup::{LookupLimits, LookupRequest, lookup};
+use vodprobe::search::{SearchLimits, SearchRequest, lookup};
 use vodprobe::sim::{Broadcast, DomainSpec, Fault, SimCdn};
 use vodprobe::time_input::parse_time;
 
@@ -51,7 +51,7 @@ fn main() {
         ));
     }
     let config = config::parse(None, &text, &[]).expect("benchmark config is valid");
-    let limits = LookupLimits::from_config(&config);
+    let limits = SearchLimits::from_config(&config);
     println!(
         "lookup benchmark: {DOMAINS} domains ({} faulty: 503, blackhole, slow trickle), {} requests/s, \
          request timeout {:?}",
@@ -92,7 +92,7 @@ fn main() {
     for (name, login, time, bound) in cases {
         cdn.clear_requests();
         let fetcher = Fetcher::new(FetchSettings::from_limits(&config.limits));
-        let request = LookupRequest {
+        let request = SearchRequest {
             login: login.to_string(),
             stream_id: 47_198_535_725,
             time: parse_time(time).expect("valid time"),

@@ -14,7 +14,6 @@ pub mod discover;
 pub mod fetch;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod lookup;
 pub mod metrics;
 pub mod packed;
 pub mod playlist;
@@ -22,6 +21,7 @@ pub mod probe;
 pub mod record;
 pub mod reload;
 pub mod schedule;
+pub mod search;
 pub mod sim;
 pub mod store;
 pub mod time_input;

@@ -8,13 +8,10 @@
 //! domain). Otherwise domains are weighted by how often they held copies, and domains known to
 //! be down are left out (the probe is then inconclusive and retried, not counted as a miss).
 
-use crate::budget::Budget;
 use crate::config::Config;
 use crate::discover::VideoHint;
-use crate::fetch::Fetcher;
-use crate::lookup::QualityCheck;
-use crate::lookup::{DomainFailure, LookupError, LookupLimits, LookupRequest, Steer, search};
 use crate::record::{ArchiveInfo, Learned, Status, StreamRecord};
+use crate::search::{self, Cdn, DomainFailure, QualityCheck, SearchError, SearchLimits, SearchRequest};
 use crate::track::{self, Rules};
 use probes::{Candidate, DomainPlan, TimeGuess, TimestampForm};
 use serde::{Deserialize, Serialize};
@@ -361,18 +358,15 @@ pub struct ProbeReport {
 const PROBE_IN_FLIGHT: usize = 2;
 
 /// Probes one broadcast under the shared budget. Blocking; run it off the async threads.
-/// Returns `None` when `steer.stop()` interrupted it: the probe is handed back and stays due.
-#[allow(clippy::too_many_arguments)]
-pub fn probe(
-    config: &Config,
-    fetcher: &Fetcher,
-    budget: &Budget,
+/// Returns `None` when `cdn.steer` stopped it: the probe is handed back and stays due.
+pub fn run(
+    cdn: Cdn<'_>,
     record: &StreamRecord,
     streamer_hint: Option<&Learned>,
     book: &DomainBook,
     now: i64,
-    steer: &dyn Steer,
 ) -> Option<(ProbeResult, ProbeReport)> {
+    let config = cdn.config;
     let (list, skipped) = candidates(config, record, streamer_hint, book);
     let mut report = ProbeReport::default();
     if list.is_empty() {
@@ -388,24 +382,24 @@ pub fn probe(
             report,
         ));
     }
-    let request = LookupRequest {
+    let request = SearchRequest {
         login: record.login.clone(),
         stream_id: record.stream_id,
         time: TimeGuess::Exact(record.start_unix),
         window_minutes: 0,
         all_domains: false,
     };
-    let limits = LookupLimits {
+    let limits = SearchLimits {
         requests_per_second: config.limits.requests_per_second,
         max_in_flight: PROBE_IN_FLIGHT,
         max_in_flight_per_domain: 2,
         first_alone: true,
     };
     let asked: HashSet<usize> = list.iter().map(|c| c.domain).collect();
-    let outcome = match search(config, fetcher, budget, list, &request, limits, steer, |_| {}) {
+    let outcome = match search::run(cdn, list, &request, limits, |_| {}) {
         Ok(outcome) if outcome.interrupted => return None,
         Ok(outcome) => outcome,
-        Err(LookupError::NoDomainAnswered { failures }) => {
+        Err(SearchError::NoDomainAnswered { failures }) => {
             report.failed_domains = failures.clone();
             return Some((
                 ProbeResult::Inconclusive {
@@ -474,7 +468,9 @@ pub fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::Budget;
     use crate::config::parse;
+    use crate::fetch::Fetcher;
     use crate::record::{ProbeState, Status};
 
     fn config() -> Config {
@@ -574,17 +570,13 @@ mod tests {
         let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(&config.limits));
         let budget = Budget::new(1000.0);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let (result, report) = probe(
-            &config,
-            &fetcher,
-            &budget,
-            record,
-            hint,
-            &DomainBook::default(),
-            0,
-            &|| false,
-        )
-        .expect("not interrupted");
+        let cdn = Cdn {
+            config: &config,
+            fetcher: &fetcher,
+            budget: &budget,
+            steer: &|| false,
+        };
+        let (result, report) = run(cdn, record, hint, &DomainBook::default(), 0).expect("not interrupted");
         assert!(matches!(result, ProbeResult::Hit { .. }), "{result:?}");
         report
     }

@@ -3,7 +3,7 @@
 use super::{ConfigArg, Exit, load_config};
 use vodprobe::budget::Budget;
 use vodprobe::fetch::{FetchSettings, Fetcher};
-use vodprobe::lookup::check_domains;
+use vodprobe::search::check_domains;
 
 pub fn run(args: ConfigArg) -> Exit {
     let Some(config) = load_config(args.config.as_deref()) else {

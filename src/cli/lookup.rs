@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use vodprobe::fetch::{FetchSettings, Fetcher};
-use vodprobe::lookup::{LookupError, LookupLimits, LookupOutcome, LookupRequest, lookup};
+use vodprobe::search::{SearchError, SearchLimits, SearchOutcome, SearchRequest, lookup};
 use vodprobe::time_input::parse_time;
 
 #[derive(clap::Args, Debug)]
@@ -74,7 +74,7 @@ struct FailedDomain {
 
 const MAX_WINDOW_MINUTES: u32 = 60;
 
-fn validate(args: &LookupArgs) -> Result<LookupRequest, String> {
+fn validate(args: &LookupArgs) -> Result<SearchRequest, String> {
     let login = args.streamer.trim().to_ascii_lowercase();
     let login_ok =
         (1..=25).contains(&login.len()) && login.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -104,7 +104,7 @@ fn validate(args: &LookupArgs) -> Result<LookupRequest, String> {
             args.window
         ));
     }
-    Ok(LookupRequest {
+    Ok(SearchRequest {
         login,
         stream_id,
         time,
@@ -130,7 +130,7 @@ pub fn run(args: LookupArgs) -> Exit {
         &config,
         &fetcher,
         &request,
-        LookupLimits::from_config(&config),
+        SearchLimits::from_config(&config),
         |progress| {
             bar.set_length(progress.planned as u64);
             bar.set_position(progress.requests as u64);
@@ -142,7 +142,7 @@ pub fn run(args: LookupArgs) -> Exit {
     bar.finish_and_clear();
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error @ (LookupError::NoDomains | LookupError::NoDomainAnswered { .. })) => {
+        Err(error @ (SearchError::NoDomains | SearchError::NoDomainAnswered { .. })) => {
             eprintln!("error: {error}");
             eprintln!("check the domains with `vodprobe domains`; nothing was searched");
             return Exit::Error;
@@ -168,7 +168,7 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn report(args: &LookupArgs, request: &LookupRequest, outcome: &LookupOutcome) -> Exit {
+fn report(args: &LookupArgs, request: &SearchRequest, outcome: &SearchOutcome) -> Exit {
     let mut json = JsonReport {
         found: false,
         url: None,

@@ -6,9 +6,9 @@ use super::probing::Steering;
 use super::reconfigure::ConfigStatus;
 use super::upkeep::Upkeep;
 use crate::api::{self, ApiError, ComponentStatus, DomainStatus, Health, LookupInput, LookupState};
-use crate::lookup::{LookupLimits, LookupRequest, lookup_under};
 use crate::metrics::{Kind, Metrics};
 use crate::record::Status;
+use crate::search::{Cdn, SearchLimits, SearchRequest, lookup_under};
 use crate::store::{Counts, Store, StoreError};
 use crate::time_input::parse_time;
 use std::collections::BTreeMap;
@@ -286,7 +286,7 @@ impl api::Backend for ApiBackend {
             }
             id
         };
-        let request = LookupRequest {
+        let request = SearchRequest {
             login,
             stream_id,
             time,
@@ -326,24 +326,25 @@ impl api::Backend for ApiBackend {
     }
 }
 
-fn run_lookup(parts: &Upkeep, lookups: &Mutex<Lookups>, id: u64, request: &LookupRequest) {
+fn run_lookup(parts: &Upkeep, lookups: &Mutex<Lookups>, id: u64, request: &SearchRequest) {
     let update = |change: &dyn Fn(&mut LookupState)| {
         if let Some(state) = lock(lookups).states.get_mut(&id) {
             change(state);
         }
     };
     let settings = parts.settings.get();
-    let limits = LookupLimits::from_config(&settings.config);
+    let limits = SearchLimits::from_config(&settings.config);
     let never = CancellationToken::new();
-    let outcome = lookup_under(
-        &settings.config,
-        &settings.fetcher,
-        &parts.budget,
-        request,
-        limits,
-        &Steering::new(&parts.settings, &never),
-        |progress| update(&|state| state.requests = progress.requests as u64),
-    );
+    let steering = Steering::new(&parts.settings, &never);
+    let cdn = Cdn {
+        config: &settings.config,
+        fetcher: &settings.fetcher,
+        budget: &parts.budget,
+        steer: &steering,
+    };
+    let outcome = lookup_under(cdn, request, limits, |progress| {
+        update(&|state| state.requests = progress.requests as u64)
+    });
     let finished = time_text(parts.clock.now());
     match outcome {
         Ok(outcome) => {

@@ -12,11 +12,11 @@ use super::state::{Activity, Domains, Settings, SettingsCell, StoreSlot};
 use crate::budget::Budget;
 use crate::config::SourceConfig;
 use crate::discover::Source;
-use crate::lookup::Steer;
 use crate::metrics::{Kind, Metrics};
 use crate::probe::{self, ProbeReport, ProbeResult, VideoFacts};
 use crate::record::{StreamKey, StreamRecord};
 use crate::schedule::Clock;
+use crate::search::{Cdn, Steer};
 use crate::track;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -252,16 +252,17 @@ impl Probing {
         });
         let probed = match start.defer {
             Some(reason) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
-            None => probe::probe(
-                &settings.config,
-                &settings.fetcher,
-                &parts.budget,
-                &record,
-                start.hint.as_ref(),
-                &parts.domains.snapshot(),
-                parts.clock.now(),
-                &Steering::new(&parts.settings, &self.shutdown),
-            ),
+            None => {
+                let steering = Steering::new(&parts.settings, &self.shutdown);
+                let cdn = Cdn {
+                    config: &settings.config,
+                    fetcher: &settings.fetcher,
+                    budget: &parts.budget,
+                    steer: &steering,
+                };
+                let book = parts.domains.snapshot();
+                probe::run(cdn, &record, start.hint.as_ref(), &book, parts.clock.now())
+            }
         };
         let Some((result, report)) = probed else {
             debug!(login = %record.login, "probe handed back at shutdown; it stays due");

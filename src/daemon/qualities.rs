@@ -8,10 +8,10 @@
 
 use super::every::blocking;
 use super::probing::{ProbeParts, Steering};
-use crate::lookup::check_qualities;
 use crate::metrics::{Kind, Metrics};
 use crate::probe::{self, QualityStep};
 use crate::record::StreamKey;
+use crate::search::{Cdn, check_qualities};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -103,14 +103,14 @@ fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
         return;
     };
     let settings = parts.settings.get();
-    let check = check_qualities(
-        &settings.config,
-        &settings.fetcher,
-        &parts.budget,
-        &archive.domain,
-        &archive.url,
-        &Steering::new(&parts.settings, shutdown),
-    );
+    let steering = Steering::new(&parts.settings, shutdown);
+    let cdn = Cdn {
+        config: &settings.config,
+        fetcher: &settings.fetcher,
+        budget: &parts.budget,
+        steer: &steering,
+    };
+    let check = check_qualities(cdn, &archive.domain, &archive.url);
     parts
         .metrics
         .add("vodprobe_quality_requests_total", &[], check.requests as f64);

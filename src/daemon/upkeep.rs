@@ -5,9 +5,9 @@
 use super::every::blocking;
 use super::state::{Activity, Domains, SettingsCell, StoreSlot};
 use crate::budget::Budget;
-use crate::lookup::check_domains;
 use crate::metrics::{Kind, Metrics};
 use crate::schedule::Clock;
+use crate::search::check_domains;
 use crate::store::{PackingStep, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

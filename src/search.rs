@@ -1,4 +1,5 @@
-//! One-off lookup: find a broadcast's playlist in the fewest requests, and the domain check.
+//! The search executor: find a broadcast's playlist in the fewest requests (one-off lookups,
+//! probes and admin lookups all run it), the quality check and the domain check.
 //!
 //! The search asks the planned candidates (see `probes::plan`) in descending probability under
 //! one request budget, a few at a time. Three rules keep it polite and bounded:
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// A lookup as the user asked for it, validated.
 #[derive(Clone, Debug)]
-pub struct LookupRequest {
+pub struct SearchRequest {
     pub login: String,
     pub stream_id: u64,
     pub time: TimeGuess,
@@ -32,9 +33,19 @@ pub struct LookupRequest {
     pub all_domains: bool,
 }
 
+/// What every CDN request of a search needs: the settings it runs under, the client, the
+/// shared request budget, and its owner's steering.
+#[derive(Clone, Copy)]
+pub struct Cdn<'a> {
+    pub config: &'a Config,
+    pub fetcher: &'a Fetcher,
+    pub budget: &'a Budget,
+    pub steer: &'a dyn Steer,
+}
+
 /// How fast and how wide the search may go.
 #[derive(Clone, Copy, Debug)]
-pub struct LookupLimits {
+pub struct SearchLimits {
     pub requests_per_second: f64,
     /// Requests in flight at once, over all domains.
     pub max_in_flight: usize,
@@ -46,9 +57,9 @@ pub struct LookupLimits {
     pub first_alone: bool,
 }
 
-impl LookupLimits {
-    pub fn from_config(config: &Config) -> LookupLimits {
-        LookupLimits {
+impl SearchLimits {
+    pub fn from_config(config: &Config) -> SearchLimits {
+        SearchLimits {
             requests_per_second: config.limits.lookup_requests_per_second,
             max_in_flight: 32,
             max_in_flight_per_domain: 4,
@@ -92,7 +103,7 @@ pub struct DomainFailure {
 
 /// What a finished search learned.
 #[derive(Clone, Debug)]
-pub struct LookupOutcome {
+pub struct SearchOutcome {
     pub found: Option<Found>,
     pub requests: usize,
     /// Candidates planned (the size of a full sweep).
@@ -112,7 +123,7 @@ pub struct Progress {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LookupError {
+pub enum SearchError {
     #[error("no enabled domain in the configuration; add a [[domain]] to config.toml")]
     NoDomains,
     #[error("no domain could be asked: {}", describe(.failures))]
@@ -197,14 +208,13 @@ pub struct QualityCheck {
 /// (`{folder}/{quality}/...`), one request each under the shared budget, waiting for its turn.
 /// A folder that answers with a valid playlist exists; "missing" answers mean it does not; any
 /// other answer or a timeout stops the check, which the caller may repeat later.
-pub fn check_qualities(
-    config: &Config,
-    fetcher: &Fetcher,
-    budget: &Budget,
-    domain_url: &str,
-    playlist_url: &str,
-    steer: &dyn Steer,
-) -> QualityCheck {
+pub fn check_qualities(cdn: Cdn<'_>, domain_url: &str, playlist_url: &str) -> QualityCheck {
+    let Cdn {
+        config,
+        fetcher,
+        budget,
+        steer,
+    } = cdn;
     let mut check = QualityCheck::default();
     let Some(domain) = config.domains.iter().find(|d| d.url == domain_url) else {
         check.unfinished = Some(format!("{domain_url} is no longer configured"));
@@ -263,25 +273,29 @@ pub fn check_qualities(
 pub fn lookup(
     config: &Config,
     fetcher: &Fetcher,
-    request: &LookupRequest,
-    limits: LookupLimits,
+    request: &SearchRequest,
+    limits: SearchLimits,
     on_progress: impl FnMut(Progress),
-) -> Result<LookupOutcome, LookupError> {
+) -> Result<SearchOutcome, SearchError> {
     let budget = Budget::immediate(limits.requests_per_second);
-    lookup_under(config, fetcher, &budget, request, limits, &|| false, on_progress)
+    let cdn = Cdn {
+        config,
+        fetcher,
+        budget: &budget,
+        steer: &|| false,
+    };
+    lookup_under(cdn, request, limits, on_progress)
 }
 
 /// [`lookup`] under a budget shared with other work (the appliance's admin lookups), steered
 /// by its owner (see [`Steer`]).
 pub fn lookup_under(
-    config: &Config,
-    fetcher: &Fetcher,
-    budget: &Budget,
-    request: &LookupRequest,
-    limits: LookupLimits,
-    steer: &dyn Steer,
+    cdn: Cdn<'_>,
+    request: &SearchRequest,
+    limits: SearchLimits,
     on_progress: impl FnMut(Progress),
-) -> Result<LookupOutcome, LookupError> {
+) -> Result<SearchOutcome, SearchError> {
+    let config = cdn.config;
     let plans: Vec<DomainPlan<'_>> = config
         .domains
         .iter()
@@ -294,7 +308,7 @@ pub fn lookup_under(
         })
         .collect();
     if plans.is_empty() {
-        return Err(LookupError::NoDomains);
+        return Err(SearchError::NoDomains);
     }
     let candidates = probes::plan(
         &plans,
@@ -303,16 +317,7 @@ pub fn lookup_under(
         request.time,
         request.window_minutes,
     );
-    search(
-        config,
-        fetcher,
-        budget,
-        candidates,
-        request,
-        limits,
-        steer,
-        on_progress,
-    )
+    run(cdn, candidates, request, limits, on_progress)
 }
 
 /// How a search's owner steers it while it runs.
@@ -336,17 +341,19 @@ impl<F: Fn() -> bool> Steer for F {
 /// Asks `candidates` (indexes into `config.domains`, most promising first) under `budget`
 /// until one is a playlist; with `request.all_domains`, then asks the same path everywhere.
 /// When `steer.stop()` turns true the search ends early with `interrupted` set (shutdown).
-#[allow(clippy::too_many_arguments)]
-pub fn search(
-    config: &Config,
-    fetcher: &Fetcher,
-    budget: &Budget,
+pub fn run(
+    cdn: Cdn<'_>,
     candidates: Vec<Candidate>,
-    request: &LookupRequest,
-    limits: LookupLimits,
-    steer: &dyn Steer,
+    request: &SearchRequest,
+    limits: SearchLimits,
     mut on_progress: impl FnMut(Progress),
-) -> Result<LookupOutcome, LookupError> {
+) -> Result<SearchOutcome, SearchError> {
+    let Cdn {
+        config,
+        fetcher,
+        budget,
+        steer,
+    } = cdn;
     let started = Instant::now();
     let mut domains: Vec<DomainState<'_>> = config
         .domains
@@ -448,11 +455,11 @@ pub fn search(
         })
         .collect();
     if found.is_none() && !interrupted && planned > 0 && !domains.iter().any(|d| d.proven) {
-        return Err(LookupError::NoDomainAnswered {
+        return Err(SearchError::NoDomainAnswered {
             failures: failed_domains,
         });
     }
-    Ok(LookupOutcome {
+    Ok(SearchOutcome {
         found,
         requests: search.requests,
         planned,
@@ -471,7 +478,7 @@ fn index_domain(search: &Search<'_>, index: usize) -> usize {
 fn make_found(
     state: &DomainState<'_>,
     candidate: &Candidate,
-    request: &LookupRequest,
+    request: &SearchRequest,
     summary: PlaylistSummary,
     text: &str,
 ) -> Found {
@@ -498,7 +505,7 @@ type Outcome = (Candidate, Verdict);
 
 struct Search<'f> {
     fetcher: &'f Fetcher,
-    limits: LookupLimits,
+    limits: SearchLimits,
     /// The plan; `None` once dispatched or skipped.
     pending: Vec<Option<Candidate>>,
     /// Everything before this index is `None`.
@@ -591,7 +598,7 @@ impl Search<'_> {
         &mut self,
         hit: &Candidate,
         domains: &[DomainState<'_>],
-        request: &LookupRequest,
+        request: &SearchRequest,
     ) {
         self.pending.clear();
         self.first_pending = 0;
