@@ -11,7 +11,8 @@
 //! after each row, and the store's size on disk. oha runs on the same two cores as the server:
 //! figures are for both. "client errors" are oha's requests cut off when a run's time is up.
 //! `VODPROBE_BENCH_BIN=path` measures another build of `vodprobe` (a static musl one, say);
-//! `VODPROBE_BENCH_CACHE_BYTES=n` another redb cache size than the default.
+//! `VODPROBE_BENCH_CACHE_BYTES=n` another redb cache size than the default;
+//! `VODPROBE_BENCH_ROWS=page1` stops after the first page's rows.
 
 #[path = "common/corpus.rs"]
 mod corpus;
@@ -393,6 +394,10 @@ fn main() {
         first.push(row("list page 1", &page1, false, Some(rate), 64));
     }
     let first_max = row("list page 1", &page1, false, None, 64);
+    // VODPROBE_BENCH_ROWS=page1: only the first page (to compare two builds quickly).
+    if std::env::var("VODPROBE_BENCH_ROWS").is_ok_and(|rows| rows == "page1") {
+        return;
+    }
     let deep_5k = row("list page 10,000", &page10k, false, Some(5000), 64);
     let deep_max = row("list page 10,000", &page10k, false, None, 64);
     row("list, 2,000 cursors", &distinct, true, Some(2000), 64);
