@@ -26,6 +26,8 @@ mod probing;
 mod qualities;
 mod reconfigure;
 mod state;
+#[cfg(test)]
+mod tests;
 mod upkeep;
 
 use crate::api;

@@ -1,0 +1,109 @@
+//! Stage tests: one stage at a time against a real store in a temp dir and the simulated
+//! listing on loopback, without the rest of the appliance.
+
+use super::crawl::{Crawl, CrawlParts};
+use super::every::Timetable;
+use super::state::{Activity, Settings, SettingsCell, StoreSlot};
+use crate::config;
+use crate::metrics::Metrics;
+use crate::record::Status;
+use crate::schedule::Clock;
+use crate::sim::{ListingFault, LiveStream, SimListing};
+use crate::store::Store;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+struct Stage {
+    listing: SimListing,
+    parts: CrawlParts,
+    _dir: tempfile::TempDir,
+}
+
+fn crawl_stage(streams: u32) -> Stage {
+    let listing = SimListing::start().expect("listing");
+    listing.set_streams((0..streams).map(LiveStream::sample).collect());
+    let text = format!(
+        "[source]\ngql_url = \"{}\"\n[limits]\nconnect_timeout = \"2s\"\nrequest_timeout = \"3s\"\n",
+        listing.gql_url()
+    );
+    let config = config::parse(None, &text, &[]).expect("valid config");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("vodprobe.redb"), 4 << 20).expect("store");
+    let parts = CrawlParts {
+        settings: Arc::new(SettingsCell::new(Settings::new(config))),
+        // Just after the newest sample stream started.
+        clock: Clock::accelerated(1_750_000_100, 1.0),
+        store: Arc::new(StoreSlot::new(store)),
+        activity: Arc::new(Activity::default()),
+        metrics: Arc::new(Metrics::new()),
+    };
+    Stage {
+        listing,
+        parts,
+        _dir: dir,
+    }
+}
+
+fn share(parts: &CrawlParts) -> CrawlParts {
+    CrawlParts {
+        settings: parts.settings.clone(),
+        clock: parts.clock,
+        store: parts.store.clone(),
+        activity: parts.activity.clone(),
+        metrics: parts.metrics.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_pass_stores_what_the_listing_shows() {
+    let stage = crawl_stage(3);
+    let mut crawl = Crawl::new(share(&stage.parts));
+    crawl.tick().await;
+    let store = stage.parts.store.get();
+    let live = store.live().expect("live");
+    assert_eq!(live.len(), 3, "{live:?}");
+    assert!(live.iter().all(|record| record.status == Status::Live));
+    assert_eq!(stage.parts.activity.listing_error(), None);
+    assert!(stage.parts.activity.last_page() >= 1_750_000_100);
+    let metrics = &stage.parts.metrics;
+    assert_eq!(metrics.value("vodprobe_listing_pages_total", &[]), 1.0);
+    assert_eq!(metrics.value("vodprobe_listing_sightings_total", &[]), 3.0);
+    assert_eq!(metrics.value("vodprobe_listing_passes_total", &[]), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_page_pauses_the_crawl_and_ends_nothing() {
+    let stage = crawl_stage(3);
+    let mut crawl = Crawl::new(share(&stage.parts));
+    crawl.tick().await;
+    stage.listing.set_fault(ListingFault::Unavailable);
+    stage.listing.set_streams(Vec::new());
+    crawl.tick().await;
+    let error = stage.parts.activity.listing_error().expect("the failure is kept");
+    assert!(error.contains("503"), "{error}");
+    let metrics = &stage.parts.metrics;
+    assert_eq!(metrics.value("vodprobe_listing_passes_total", &[]), 1.0);
+    let store = stage.parts.store.get();
+    assert_eq!(
+        store.live().expect("live").len(),
+        3,
+        "a failing listing ends nothing"
+    );
+    // Paused: the next tick asks nothing.
+    let asked = stage.listing.requests();
+    crawl.tick().await;
+    assert_eq!(stage.listing.requests(), asked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_job_stops_waiting_at_shutdown() {
+    let stage = crawl_stage(0);
+    let timetable = Timetable {
+        settings: stage.parts.settings.clone(),
+        clock: stage.parts.clock,
+        shutdown: CancellationToken::new(),
+    };
+    timetable.shutdown.cancel();
+    // `prune` runs hourly: only the shutdown can end this wait.
+    assert!(!timetable.next_run(|s| &s.prune).await);
+}
