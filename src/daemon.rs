@@ -428,7 +428,7 @@ impl Crawl {
         let source = self.source.clone();
         let fetcher = settings.fetcher.clone();
         let cursor = self.cursor.clone();
-        let page = blocking(move || lock(&source).page(&fetcher, cursor.as_deref())).await;
+        let page = blocking(move || lock(&source).page(&fetcher, cursor.as_deref(), now)).await;
         let page = match page {
             Ok(Ok(page)) => page,
             Ok(Err(error)) => {
@@ -730,7 +730,7 @@ fn check_next_qualities(shared: &Shared, shutdown: &CancellationToken) {
 /// Asks the channel's video list where the broadcast's playlist is (a listing API request, not
 /// a CDN one). `None` when the list could not be read.
 fn video_lookup(shared: &Shared, settings: &Settings, record: &StreamRecord) -> Option<VideoFacts> {
-    match lock(&shared.videos).videos(&settings.fetcher, record.streamer_id, 20) {
+    match lock(&shared.videos).videos(&settings.fetcher, record.streamer_id, 20, shared.now()) {
         Ok(videos) => {
             let facts = from_videos(&settings.config, record, &videos);
             if let Some(domain) = &facts.unknown_domain {

@@ -9,7 +9,9 @@
 //!   [`DiscoverError::RateLimited`] without sending anything.
 //!
 //! This module only fetches and decodes one page at a time: the crawler decides when to stop
-//! (the viewer floor), when to restart from the top and how fast to go. Decoding is strict
+//! (the viewer floor), when to restart from the top and how fast to go. It never reads the
+//! clock either: the caller passes `now` (unix seconds from its injected clock), which token
+//! expiry and the budget's reset time are measured against. Decoding is strict
 //! about the envelope (a page that is not what the API promises is an error naming the path of
 //! the problem) and lenient about single streams: a malformed edge or item is skipped and
 //! counted in [`Page::skipped`], so one odd stream cannot hide the other 29.
@@ -20,7 +22,7 @@
 //! per video whose URL parses (others are left out).
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -158,21 +160,23 @@ impl Source {
     }
 
     /// One page of live streams, most viewed first, starting after `cursor` (`None`: the top).
-    pub fn page(&mut self, fetcher: &Fetcher, cursor: Option<&str>) -> Result<Page, DiscoverError> {
+    /// `now` is the caller's clock in unix seconds (token expiry, the budget's reset).
+    pub fn page(&mut self, fetcher: &Fetcher, cursor: Option<&str>, now: i64) -> Result<Page, DiscoverError> {
         match self {
             Source::Gql(source) => source.page(fetcher, cursor),
-            Source::Helix(source) => source.page(fetcher, cursor),
+            Source::Helix(source) => source.page(fetcher, cursor, now),
         }
     }
 
     /// The streamer's recent archive videos that reveal a playlist location, newest first, at
     /// most `first` (capped at [`VIDEOS_MAX_FIRST`]; 0 asks nothing). Videos whose preview URL
-    /// does not parse are left out; an unknown streamer has none.
+    /// does not parse are left out; an unknown streamer has none. `now` as for [`Source::page`].
     pub fn videos(
         &mut self,
         fetcher: &Fetcher,
         streamer_id: u64,
         first: u32,
+        now: i64,
     ) -> Result<Vec<VideoHint>, DiscoverError> {
         let first = first.min(VIDEOS_MAX_FIRST);
         if first == 0 {
@@ -180,7 +184,7 @@ impl Source {
         }
         let mut hints = match self {
             Source::Gql(source) => source.videos(fetcher, streamer_id, first)?,
-            Source::Helix(source) => source.videos(fetcher, streamer_id, first)?,
+            Source::Helix(source) => source.videos(fetcher, streamer_id, first, now)?,
         };
         hints.truncate(first as usize);
         Ok(hints)
@@ -270,8 +274,9 @@ impl std::fmt::Debug for HelixSource {
 
 struct Token {
     value: String,
-    /// When to stop using it (before Twitch's expiry, by the margin).
-    renew_at: Instant,
+    /// When to stop using it, in unix seconds of the caller's clock (before Twitch's expiry, by
+    /// the margin).
+    renew_at: i64,
 }
 
 /// The budget as the last answer reported it.
@@ -283,13 +288,13 @@ struct Budget {
 }
 
 impl HelixSource {
-    fn page(&mut self, fetcher: &Fetcher, cursor: Option<&str>) -> Result<Page, DiscoverError> {
+    fn page(&mut self, fetcher: &Fetcher, cursor: Option<&str>, now: i64) -> Result<Page, DiscoverError> {
         let mut url = format!("{}?first={HELIX_PAGE_SIZE}", self.streams_url);
         if let Some(cursor) = cursor {
             url.push_str("&after=");
             url.push_str(&encode_component(cursor));
         }
-        decode_helix(&self.get(fetcher, &url)?)
+        decode_helix(&self.get(fetcher, &url, now)?)
     }
 
     fn videos(
@@ -297,25 +302,26 @@ impl HelixSource {
         fetcher: &Fetcher,
         streamer_id: u64,
         first: u32,
+        now: i64,
     ) -> Result<Vec<VideoHint>, DiscoverError> {
         let url = format!(
             "{}?user_id={streamer_id}&type=archive&first={first}",
             self.videos_url
         );
-        decode_helix_videos(&self.get(fetcher, &url)?)
+        decode_helix_videos(&self.get(fetcher, &url, now)?)
     }
 
     /// One authorized GET under the remembered budget, refreshing a refused token once; the
-    /// body of a 2xx answer, or the error the answer means.
-    fn get(&mut self, fetcher: &Fetcher, url: &str) -> Result<Vec<u8>, DiscoverError> {
-        if let Some(retry_after) = self.budget_wait(unix_now()) {
+    /// body of a 2xx answer, or the error the answer means. `now`: unix seconds, caller's clock.
+    fn get(&mut self, fetcher: &Fetcher, url: &str, now: i64) -> Result<Vec<u8>, DiscoverError> {
+        if let Some(retry_after) = self.budget_wait(now) {
             return Err(DiscoverError::RateLimited { retry_after });
         }
         loop {
             // A token fetched for this very request that is refused is not worth refreshing.
-            let fresh = self.token.as_ref().is_none_or(|t| Instant::now() >= t.renew_at);
+            let fresh = self.token.as_ref().is_none_or(|t| now >= t.renew_at);
             if fresh {
-                self.token = Some(self.fetch_token(fetcher)?);
+                self.token = Some(self.fetch_token(fetcher, now)?);
             }
             let bearer = self
                 .token
@@ -331,7 +337,7 @@ impl HelixSource {
                 429 => {
                     let retry_after = answer
                         .retry_after
-                        .or_else(|| self.budget.map(|b| until(b.reset, unix_now())))
+                        .or_else(|| self.budget.map(|b| until(b.reset, now)))
                         .unwrap_or(DEFAULT_BACKOFF);
                     return Err(DiscoverError::RateLimited { retry_after });
                 }
@@ -357,7 +363,8 @@ impl HelixSource {
         }
     }
 
-    fn fetch_token(&self, fetcher: &Fetcher) -> Result<Token, DiscoverError> {
+    /// A new app token, asked at `now` (unix seconds, caller's clock).
+    fn fetch_token(&self, fetcher: &Fetcher, now: i64) -> Result<Token, DiscoverError> {
         let separator = if self.token_url.contains('?') { '&' } else { '?' };
         let url = format!(
             "{}{separator}client_id={}&client_secret={}&grant_type=client_credentials",
@@ -365,7 +372,6 @@ impl HelixSource {
             encode_component(&self.client_id),
             encode_component(&self.client_secret)
         );
-        let asked = Instant::now();
         let answer = fetcher.send(Method::Post, &url, &[], None)?;
         match answer.status {
             200..=299 => {}
@@ -389,11 +395,12 @@ impl HelixSource {
             .and_then(Value::as_u64)
             .map(Duration::from_secs)
             .ok_or_else(|| DiscoverError::Decode("token.expires_in: not a number of seconds".into()))?
-            // Bounded so the arithmetic below cannot overflow an `Instant`.
+            // Bounded so the arithmetic below cannot overflow.
             .min(MAX_TOKEN_LIFE);
+        let usable = life - TOKEN_MARGIN.min(life / 10);
         Ok(Token {
             value,
-            renew_at: asked + (life - TOKEN_MARGIN.min(life / 10)),
+            renew_at: now.saturating_add(i64::try_from(usable.as_secs()).unwrap_or(i64::MAX)),
         })
     }
 }
@@ -747,10 +754,6 @@ fn until(reset: i64, now: i64) -> Duration {
     Duration::from_secs(u64::try_from(reset.saturating_sub(now)).unwrap_or(0).max(1))
 }
 
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 /// Percent-encodes everything but RFC 3986 unreserved characters (cursors and secrets may
 /// hold `=`, `+` or `/`).
 fn encode_component(text: &str) -> String {
@@ -769,6 +772,7 @@ fn encode_component(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::fetch::FetchSettings;
+    use crate::schedule::Clock;
     use crate::sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
 
     const T0: &str = "2024-01-01T00:00:00Z";
@@ -1099,6 +1103,11 @@ mod tests {
 
     // End to end: the real `Fetcher` against the simulated listing.
 
+    /// The caller's clock, as the daemon passes it.
+    fn now() -> i64 {
+        Clock::system().now()
+    }
+
     fn fetcher(timeout_ms: u64) -> Fetcher {
         Fetcher::new(FetchSettings {
             connect_timeout: Duration::from_secs(2),
@@ -1134,7 +1143,7 @@ mod tests {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page = source.page(fetcher, cursor.as_deref()).expect("page");
+            let page = source.page(fetcher, cursor.as_deref(), now()).expect("page");
             assert_eq!(page.skipped, 0);
             all.extend(page.sightings);
             match page.next_cursor {
@@ -1171,28 +1180,28 @@ mod tests {
         let sim = sim();
         let fetcher = fetcher(5000);
         let mut helix = source(&sim, SourceKind::Helix);
-        helix.page(&fetcher, None).expect("page");
+        helix.page(&fetcher, None, now()).expect("page");
         // Refused token: one refresh, then the page.
         sim.expire_tokens();
-        helix.page(&fetcher, None).expect("page after refresh");
+        helix.page(&fetcher, None, now()).expect("page after refresh");
         assert_eq!((sim.token_requests(), sim.requests()), (2, 3));
-        // Expired by the clock: renewed before sending, no 401 round trip.
-        if let Source::Helix(inner) = &mut helix
-            && let Some(token) = inner.token.as_mut()
-        {
-            token.renew_at = Instant::now();
-        }
-        helix.page(&fetcher, None).expect("page after renewal");
+        // Expired by the clock: renewed before sending, no 401 round trip. The caller's clock has
+        // moved a day past the simulated tokens' 60-day life.
+        let later = now() + 61 * 86_400;
+        helix.page(&fetcher, None, later).expect("page after renewal");
         assert_eq!((sim.token_requests(), sim.requests()), (3, 4));
         // A fresh token that is refused too is an auth error, not a loop.
         sim.set_token_lifetime(Duration::ZERO);
         sim.expire_tokens();
-        assert_auth(helix.page(&fetcher, None), "Invalid OAuth token");
+        assert_auth(helix.page(&fetcher, None, later), "Invalid OAuth token");
         assert_eq!((sim.token_requests(), sim.requests()), (4, 6));
         // A wrong client id is refused at the token endpoint, and by GQL.
         sim.set_client_id("another-app");
-        assert_auth(helix.page(&fetcher, None), "token: invalid client");
-        assert_auth(source(&sim, SourceKind::Gql).page(&fetcher, None), "Client-ID");
+        assert_auth(helix.page(&fetcher, None, later), "token: invalid client");
+        assert_auth(
+            source(&sim, SourceKind::Gql).page(&fetcher, None, now()),
+            "Client-ID",
+        );
     }
 
     #[test]
@@ -1201,22 +1210,22 @@ mod tests {
         sim.set_helix_points(2);
         let fetcher = fetcher(5000);
         let mut helix = source(&sim, SourceKind::Helix);
-        helix.page(&fetcher, None).expect("page");
-        helix.page(&fetcher, None).expect("page");
+        helix.page(&fetcher, None, now()).expect("page");
+        helix.page(&fetcher, None, now()).expect("page");
         let wait = |result: Result<Page, DiscoverError>| match result {
             Err(DiscoverError::RateLimited { retry_after }) => retry_after,
             other => panic!("expected rate limiting, got {other:?}"),
         };
         let until_reset = Duration::from_secs(1)..=Duration::from_secs(61);
         // The last answer said 0 remaining: refused here, nothing sent.
-        assert!(until_reset.contains(&wait(helix.page(&fetcher, None))));
+        assert!(until_reset.contains(&wait(helix.page(&fetcher, None, now()))));
         assert_eq!(sim.requests(), 2);
         // A source that did not know gets a 429 and waits until the reset.
-        assert!(until_reset.contains(&wait(source(&sim, SourceKind::Helix).page(&fetcher, None))));
+        assert!(until_reset.contains(&wait(source(&sim, SourceKind::Helix).page(&fetcher, None, now()))));
         assert_eq!(sim.requests(), 3);
         // `Retry-After` wins when present.
         sim.set_fault(ListingFault::RateLimited { retry_after_secs: 7 });
-        let retry_after = wait(source(&sim, SourceKind::Gql).page(&fetcher, None));
+        let retry_after = wait(source(&sim, SourceKind::Gql).page(&fetcher, None, now()));
         assert_eq!(retry_after, Duration::from_secs(7));
     }
 
@@ -1265,40 +1274,52 @@ mod tests {
             let name = source.name();
             let before = (sim.requests(), sim.video_requests());
             assert_eq!(
-                source.videos(&fetcher, 77, 20).expect("videos"),
+                source.videos(&fetcher, 77, 20, now()).expect("videos"),
                 newest_first(&public),
                 "{name}"
             );
             assert_eq!(
-                source.videos(&fetcher, 77, 2).expect("videos"),
+                source.videos(&fetcher, 77, 2, now()).expect("videos"),
                 newest_first(&public)[..2],
                 "{name}"
             );
             assert_eq!(
-                source.videos(&fetcher, 78, 500).expect("videos"),
+                source.videos(&fetcher, 78, 500, now()).expect("videos"),
                 newest_first(&subonly),
                 "{name}"
             );
-            assert_eq!(source.videos(&fetcher, 79, 20).expect("videos"), [], "{name}");
-            assert_eq!(source.videos(&fetcher, 12345, 20).expect("videos"), [], "{name}");
-            assert_eq!(source.videos(&fetcher, 77, 0).expect("videos"), [], "{name}");
+            assert_eq!(
+                source.videos(&fetcher, 79, 20, now()).expect("videos"),
+                [],
+                "{name}"
+            );
+            assert_eq!(
+                source.videos(&fetcher, 12345, 20, now()).expect("videos"),
+                [],
+                "{name}"
+            );
+            assert_eq!(
+                source.videos(&fetcher, 77, 0, now()).expect("videos"),
+                [],
+                "{name}"
+            );
             assert_eq!(
                 (sim.requests(), sim.video_requests()),
                 (before.0 + 5, before.1 + 5),
                 "{name}"
             );
             // Listing pages are not video requests.
-            source.page(&fetcher, None).expect("page");
+            source.page(&fetcher, None, now()).expect("page");
             assert_eq!(sim.video_requests(), before.1 + 5, "{name}");
         }
         sim.set_fault(ListingFault::Unavailable);
-        let failed = source(&sim, SourceKind::Gql).videos(&fetcher, 77, 20);
+        let failed = source(&sim, SourceKind::Gql).videos(&fetcher, 77, 20, now());
         assert!(
             matches!(failed, Err(DiscoverError::Status { status: 503, .. })),
             "{failed:?}"
         );
         sim.set_fault(ListingFault::Garbage);
-        let garbage = source(&sim, SourceKind::Helix).videos(&fetcher, 77, 20);
+        let garbage = source(&sim, SourceKind::Helix).videos(&fetcher, 77, 20, now());
         assert!(matches!(garbage, Err(DiscoverError::Decode(_))), "{garbage:?}");
     }
 
@@ -1308,21 +1329,21 @@ mod tests {
         let fetcher = fetcher(300);
         let mut gql = source(&sim, SourceKind::Gql);
         sim.set_fault(ListingFault::Unavailable);
-        let unavailable = gql.page(&fetcher, None);
+        let unavailable = gql.page(&fetcher, None, now());
         let expected = "upstream connect error";
         assert!(
             matches!(&unavailable, Err(DiscoverError::Status { status: 503, body_excerpt }) if body_excerpt == expected),
             "{unavailable:?}"
         );
         sim.set_fault(ListingFault::Garbage);
-        assert!(decode_error(gql.page(&fetcher, None)).starts_with("body: not JSON"));
+        assert!(decode_error(gql.page(&fetcher, None, now())).starts_with("body: not JSON"));
         sim.set_fault(ListingFault::Blackhole);
-        let held = source(&sim, SourceKind::Helix).page(&fetcher, None);
+        let held = source(&sim, SourceKind::Helix).page(&fetcher, None, now());
         assert!(
             matches!(held, Err(DiscoverError::Fetch(FetchError::Timeout { .. }))),
             "{held:?}"
         );
         sim.set_fault(ListingFault::None);
-        assert_eq!(gql.page(&fetcher, None).expect("page").sightings.len(), 30);
+        assert_eq!(gql.page(&fetcher, None, now()).expect("page").sightings.len(), 30);
     }
 }
