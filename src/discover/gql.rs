@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
 use super::videos::parse_preview_url;
-use super::{DEFAULT_BACKOFF, DiscoverError, Page, VideoHint, excerpt, status_error};
+use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{Fetcher, Method};
 use crate::record::Sighting;
@@ -52,7 +52,7 @@ impl GqlSource {
         }
     }
 
-    pub(super) fn page(&self, fetcher: &Fetcher, cursor: Option<&str>) -> Result<Page, DiscoverError> {
+    pub(super) fn page(&self, fetcher: &Fetcher, cursor: Option<&str>) -> Result<ListingPage, DiscoverError> {
         let body = json!({
             "query": GQL_STREAMS_QUERY,
             "variables": {"first": GQL_PAGE_SIZE, "cursor": cursor},
@@ -97,7 +97,7 @@ impl GqlSource {
 }
 
 /// `data.streams` of a GQL answer → a page.
-pub(crate) fn decode_gql(body: &[u8]) -> Result<Page, DiscoverError> {
+pub(crate) fn decode_gql(body: &[u8]) -> Result<ListingPage, DiscoverError> {
     let root = parse_json(body, "body")?;
     let streams = root
         .get("data")
@@ -115,7 +115,7 @@ pub(crate) fn decode_gql(body: &[u8]) -> Result<Page, DiscoverError> {
         .get("edges")
         .and_then(Value::as_array)
         .ok_or_else(|| DiscoverError::Decode("data.streams.edges: not a list".into()))?;
-    let mut page = Page::default();
+    let mut page = ListingPage::default();
     for (index, edge) in edges.iter().enumerate() {
         let path = format!("edges[{index}].node");
         match edge

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
 use super::videos::parse_preview_url;
-use super::{DEFAULT_BACKOFF, DiscoverError, Page, VideoHint, excerpt, status_error};
+use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{ApiAnswer, Fetcher, Method};
 use crate::record::Sighting;
@@ -35,16 +35,16 @@ pub struct HelixSource {
     client_id: String,
     client_secret: String,
     token: Option<Token>,
-    budget: Option<Budget>,
+    rate_limit: Option<RateLimit>,
 }
 
 // By hand so that the secret and the token never reach a log through `{:?}`.
 impl std::fmt::Debug for HelixSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (url, id, budget) = (&self.streams_url, &self.client_id, &self.budget);
+        let (url, id, rate_limit) = (&self.streams_url, &self.client_id, &self.rate_limit);
         write!(
             f,
-            "HelixSource {{ streams_url: {url:?}, client_id: {id:?}, budget: {budget:?}, .. }}"
+            "HelixSource {{ streams_url: {url:?}, client_id: {id:?}, rate_limit: {rate_limit:?}, .. }}"
         )
     }
 }
@@ -58,7 +58,7 @@ struct Token {
 
 /// The point quota as the last answer's `Ratelimit-*` headers reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Budget {
+struct RateLimit {
     remaining: u32,
     /// Unix seconds when the quota is full again.
     reset: i64,
@@ -73,7 +73,7 @@ impl HelixSource {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
             token: None,
-            budget: None,
+            rate_limit: None,
         }
     }
 
@@ -82,7 +82,7 @@ impl HelixSource {
         fetcher: &Fetcher,
         cursor: Option<&str>,
         now: i64,
-    ) -> Result<Page, DiscoverError> {
+    ) -> Result<ListingPage, DiscoverError> {
         let mut url = format!("{}?first={HELIX_PAGE_SIZE}", self.streams_url);
         if let Some(cursor) = cursor {
             url.push_str("&after=");
@@ -108,7 +108,7 @@ impl HelixSource {
     /// One authorized GET under the remembered quota, refreshing a refused token once; the
     /// body of a 2xx answer, or the error the answer means. `now`: unix seconds, caller's clock.
     fn get(&mut self, fetcher: &Fetcher, url: &str, now: i64) -> Result<Vec<u8>, DiscoverError> {
-        if let Some(retry_after) = self.budget_wait(now) {
+        if let Some(retry_after) = self.rate_limit_wait(now) {
             return Err(DiscoverError::RateLimited { retry_after });
         }
         loop {
@@ -123,7 +123,7 @@ impl HelixSource {
                 .map_or(String::new(), |t| format!("Bearer {}", t.value));
             let headers = [("Client-Id", self.client_id.clone()), ("Authorization", bearer)];
             let answer = fetcher.send(Method::Get, url, &headers, None)?;
-            self.note_budget(&answer);
+            self.note_rate_limit(&answer);
             match answer.status {
                 200..=299 => return Ok(answer.body),
                 401 if !fresh => self.token = None,
@@ -131,7 +131,7 @@ impl HelixSource {
                 429 => {
                     let retry_after = answer
                         .retry_after
-                        .or_else(|| self.budget.map(|limit| until(limit.reset, now)))
+                        .or_else(|| self.rate_limit.map(|limit| until(limit.reset, now)))
                         .unwrap_or(DEFAULT_BACKOFF);
                     return Err(DiscoverError::RateLimited { retry_after });
                 }
@@ -141,16 +141,16 @@ impl HelixSource {
     }
 
     /// How long to wait when the last answer said the quota is spent and not yet reset.
-    fn budget_wait(&self, now: i64) -> Option<Duration> {
-        self.budget
+    fn rate_limit_wait(&self, now: i64) -> Option<Duration> {
+        self.rate_limit
             .filter(|limit| limit.remaining == 0 && limit.reset > now)
             .map(|limit| until(limit.reset, now))
     }
 
-    fn note_budget(&mut self, answer: &ApiAnswer) {
+    fn note_rate_limit(&mut self, answer: &ApiAnswer) {
         let number = |name: &str| answer.header(name).and_then(|v| v.trim().parse::<i64>().ok());
         if let (Some(remaining), Some(reset)) = (number("ratelimit-remaining"), number("ratelimit-reset")) {
-            self.budget = Some(Budget {
+            self.rate_limit = Some(RateLimit {
                 remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
                 reset,
             });
@@ -200,13 +200,13 @@ impl HelixSource {
 }
 
 /// A Helix `/streams` answer → a page.
-pub(crate) fn decode_helix(body: &[u8]) -> Result<Page, DiscoverError> {
+pub(crate) fn decode_helix(body: &[u8]) -> Result<ListingPage, DiscoverError> {
     let root = parse_json(body, "body")?;
     let items = root
         .get("data")
         .and_then(Value::as_array)
         .ok_or_else(|| DiscoverError::Decode("data: not a list".into()))?;
-    let mut page = Page::default();
+    let mut page = ListingPage::default();
     for (index, item) in items.iter().enumerate() {
         match helix_item(item, &format!("data[{index}]")) {
             Ok(sighting) => page.sightings.push(sighting),

@@ -3,7 +3,7 @@
 //! The field readers return the reason as a `String` naming the full path
 //! (`edges[3].node.createdAt: not RFC 3339`) rather than a [`DiscoverError`]: a bad field inside
 //! one stream only skips that stream (the reason goes to
-//! [`Page::first_skip`](super::Page::first_skip)), so the caller decides whether
+//! [`ListingPage::first_skip`](super::ListingPage::first_skip)), so the caller decides whether
 //! it is fatal. A body that is not JSON at all fails the whole answer.
 
 use serde_json::Value;

@@ -9,7 +9,7 @@
 //!   point quota reported in `Ratelimit-*` headers is remembered, so a spent quota answers
 //!   [`DiscoverError::RateLimited`] without sending anything.
 //!
-//! What both share lives here: the [`Page`] result, [`DiscoverError`], [`VideoHint`],
+//! What both share lives here: the [`ListingPage`] result, [`DiscoverError`], [`VideoHint`],
 //! and the quoting of error bodies; `json.rs` holds the field readers both decoders use and
 //! `videos.rs` turns a video's preview URL into a hint.
 //!
@@ -19,7 +19,7 @@
 //! expiry and the quota's reset time are measured against. Decoding is strict about the
 //! envelope (a page that is not what the API promises is an error naming the path of the
 //! problem) and lenient about single streams: a malformed edge or item is skipped and counted
-//! in [`Page::skipped`], so one odd stream cannot hide the other 29.
+//! in [`ListingPage::skipped`], so one odd stream cannot hide the other 29.
 //!
 //! [`Source::videos`] asks either API for a channel's recent archive videos. While a video
 //! object exists (public or sub-only), its preview URLs name the CDN domain and the playlist
@@ -58,7 +58,7 @@ const EXCERPT_CHARS: usize = 200;
 
 /// One page of the live listing.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Page {
+pub struct ListingPage {
     /// In listing order (most viewed first).
     pub sightings: Vec<Sighting>,
     /// Where the next page starts; `None` when this was the last page.
@@ -69,7 +69,7 @@ pub struct Page {
     pub first_skip: Option<String>,
 }
 
-impl Page {
+impl ListingPage {
     fn skip(&mut self, reason: String) {
         self.skipped += 1;
         self.first_skip.get_or_insert(reason);
@@ -147,7 +147,12 @@ impl Source {
 
     /// One page of live streams, most viewed first, starting after `cursor` (`None`: the top).
     /// `now` is the caller's clock in unix seconds (token expiry, the quota's reset).
-    pub fn page(&mut self, fetcher: &Fetcher, cursor: Option<&str>, now: i64) -> Result<Page, DiscoverError> {
+    pub fn page(
+        &mut self,
+        fetcher: &Fetcher,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<ListingPage, DiscoverError> {
         match self {
             Source::Gql(source) => source.page(fetcher, cursor),
             Source::Helix(source) => source.page(fetcher, cursor, now),

@@ -19,7 +19,7 @@ pub(super) fn hint(domain: &str, folder: &str, stream_id: u64, ts: &str, public:
     }
 }
 
-pub(super) fn decode_error(result: Result<Page, DiscoverError>) -> String {
+pub(super) fn decode_error(result: Result<ListingPage, DiscoverError>) -> String {
     match result {
         Err(DiscoverError::Decode(message)) => message,
         other => panic!("expected a decode error, got {other:?}"),
@@ -89,7 +89,7 @@ fn crawl(source: &mut Source, fetcher: &Fetcher) -> Vec<Sighting> {
     }
 }
 
-fn assert_auth(result: Result<Page, DiscoverError>, expected: &str) {
+fn assert_auth(result: Result<ListingPage, DiscoverError>, expected: &str) {
     assert!(
         matches!(&result, Err(DiscoverError::Auth(m)) if m.contains(expected)),
         "{result:?}"
@@ -148,7 +148,7 @@ fn helix_respects_the_budget() {
     let mut helix = source(&sim, SourceKind::Helix);
     helix.page(&fetcher, None, now()).expect("page");
     helix.page(&fetcher, None, now()).expect("page");
-    let wait = |result: Result<Page, DiscoverError>| match result {
+    let wait = |result: Result<ListingPage, DiscoverError>| match result {
         Err(DiscoverError::RateLimited { retry_after }) => retry_after,
         other => panic!("expected rate limiting, got {other:?}"),
     };
