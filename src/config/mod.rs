@@ -17,10 +17,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The repository's `config.toml`: the defaults and the documentation of every key.
-pub const EMBEDDED_CONFIG: &str = include_str!("../config.toml");
+pub const EMBEDDED_CONFIG: &str = include_str!("../../config.toml");
 
 /// The repository's `probes/*.toml`, embedded as defaults: (module name, text).
-pub const EMBEDDED_PROBES: &[(&str, &str)] = &[("twitch-vod", include_str!("../probes/twitch-vod.toml"))];
+pub const EMBEDDED_PROBES: &[(&str, &str)] = &[("twitch-vod", include_str!("../../probes/twitch-vod.toml"))];
 
 const EMBEDDED_CONFIG_NAME: &str = "<embedded config.toml>";
 
