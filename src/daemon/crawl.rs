@@ -144,7 +144,7 @@ impl Crawl {
         let fetcher = settings.fetcher.clone();
         let cursor = self.cursor.clone();
         let fetched = blocking("the live listing task", move || {
-            let page = source.page(&fetcher, cursor.as_deref());
+            let page = source.page(&fetcher, cursor.as_deref(), now);
             (source, page)
         })
         .await;

@@ -85,7 +85,7 @@ impl VideoList {
 
     /// Asks the channel's video list where the broadcast's playlist is (a listing API request,
     /// not a CDN one). `None` when the list could not be read.
-    fn facts(&self, settings: &Settings, record: &StreamRecord) -> Option<VideoFacts> {
+    fn facts(&self, settings: &Settings, record: &StreamRecord, now: i64) -> Option<VideoFacts> {
         let wanted = &settings.config.source;
         let idle = {
             let mut idle = self.lock();
@@ -93,7 +93,7 @@ impl VideoList {
             idle.pop()
         };
         let (built_from, mut source) = idle.unwrap_or_else(|| (wanted.clone(), Source::new(wanted)));
-        let videos = source.videos(&settings.fetcher, record.streamer_id, 20);
+        let videos = source.videos(&settings.fetcher, record.streamer_id, 20, now);
         self.lock().push((built_from, source));
         match videos {
             Ok(videos) => {
@@ -233,7 +233,7 @@ impl Probing {
         let store = parts.store.get();
         let settings = parts.settings.get();
         let facts = if record.probe.learned.is_none() {
-            parts.videos.facts(&settings, &record)
+            parts.videos.facts(&settings, &record, parts.clock.now())
         } else {
             None
         };

@@ -632,7 +632,8 @@ fn video_hints_locate_playlists() {
             pages_per_second: 3.0,
         });
         for id in &channels {
-            let hints = source.videos(&fetcher, *id, 20).expect("videos");
+            let now = crate::schedule::Clock::system().now();
+            let hints = source.videos(&fetcher, *id, 20, now).expect("videos");
             let want: Vec<VideoHint> = expected[id]
                 .iter()
                 .map(|v| VideoHint {

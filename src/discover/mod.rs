@@ -1,0 +1,213 @@
+//! Discover: fetch and decode pages of Twitch's live listing, most viewed first.
+//!
+//! A [`Source`] is one of the two listings Twitch offers (a closed set, so an enum dispatching
+//! with `match`), each protocol in its own file with its own decoders:
+//! - [`GqlSource`] (`gql.rs`): the web client's GraphQL API (no registration; unofficial). One
+//!   POST per page of 30, cursors per edge; the last edge's cursor continues the listing.
+//! - [`HelixSource`] (`helix.rs`): the official API. An app token from the client-credentials
+//!   grant is cached until shortly before it expires and refreshed once on a 401; the per-minute
+//!   point quota reported in `Ratelimit-*` headers is remembered, so a spent quota answers
+//!   [`DiscoverError::RateLimited`] without sending anything.
+//!
+//! What both share lives here: the [`ListingPage`] result, [`DiscoverError`], [`VideoHint`],
+//! and the quoting of error bodies; `json.rs` holds the field readers both decoders use and
+//! `videos.rs` turns a video's preview URL into a hint.
+//!
+//! This module only fetches and decodes one page at a time: the crawler decides when to stop
+//! (the viewer floor), when to restart from the top and how fast to go. It never reads the
+//! clock either: the caller passes `now` (unix seconds from its injected clock), which token
+//! expiry and the quota's reset time are measured against. Decoding is strict about the
+//! envelope (a page that is not what the API promises is an error naming the path of the
+//! problem) and lenient about single streams: a malformed edge or item is skipped and counted
+//! in [`ListingPage::skipped`], so one odd stream cannot hide the other 29.
+//!
+//! [`Source::videos`] asks either API for a channel's recent archive videos. While a video
+//! object exists (public or sub-only), its preview URLs name the CDN domain and the playlist
+//! folder exactly, so the caller can fetch the playlist without searching: a [`VideoHint`]
+//! per video whose URL parses (others are left out).
+
+mod gql;
+mod helix;
+mod json;
+mod videos;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::{SourceConfig, SourceKind};
+use crate::fetch::{ApiAnswer, FetchError, Fetcher};
+use crate::record::Sighting;
+
+pub use gql::{GQL_PAGE_SIZE, GQL_STREAMS_QUERY, GQL_VIDEOS_QUERY, GqlSource};
+// The decoders are reached directly by the fuzz targets (`crate::fuzz`).
+pub(crate) use gql::{decode_gql, decode_gql_videos};
+pub use helix::{HELIX_PAGE_SIZE, HelixSource};
+pub(crate) use helix::{decode_helix, decode_helix_videos};
+
+/// Both APIs refuse more videos per request than this.
+pub const VIDEOS_MAX_FIRST: u32 = 100;
+
+/// The wait suggested when a 429 names no time (neither `Retry-After` nor a reset).
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(30);
+/// Error bodies are quoted up to this many characters.
+const EXCERPT_CHARS: usize = 200;
+
+/// One page of the live listing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListingPage {
+    /// In listing order (most viewed first).
+    pub sightings: Vec<Sighting>,
+    /// Where the next page starts; `None` when this was the last page.
+    pub next_cursor: Option<String>,
+    /// Edges or items that were malformed and left out.
+    pub skipped: usize,
+    /// Why the first skipped one was left out (e.g. `edges[3].node.createdAt: not RFC 3339`).
+    pub first_skip: Option<String>,
+}
+
+impl ListingPage {
+    fn skip(&mut self, reason: String) {
+        self.skipped += 1;
+        self.first_skip.get_or_insert(reason);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("listing request failed: {0}")]
+    Fetch(#[from] FetchError),
+    /// An unexpected status, or an API-level refusal (GQL `errors` with no data answers 200).
+    #[error("listing answered {status}: {body_excerpt}")]
+    Status { status: u16, body_excerpt: String },
+    /// Wait this long before the next request to this source.
+    #[error("listing is rate limited; retry in {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// The credentials were refused (client id, secret or token).
+    #[error("listing refused the credentials: {0}")]
+    Auth(String),
+    /// The answer is not what the API promises; names the path of the problem.
+    #[error("listing answer not understood: {0}")]
+    Decode(String),
+}
+
+impl DiscoverError {
+    /// A short fixed name for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DiscoverError::Fetch(error) => error.kind(),
+            DiscoverError::Status { .. } => "http_status",
+            DiscoverError::RateLimited { .. } => "rate_limited",
+            DiscoverError::Auth(_) => "auth",
+            DiscoverError::Decode(_) => "decode",
+        }
+    }
+}
+
+/// Where one archive video's playlist lives, as the listing API reveals it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoHint {
+    /// The broadcast the video belongs to (from the folder).
+    pub stream_id: u64,
+    /// CDN base URL ending in '/', with any path prefix before the folder
+    /// (e.g. `https://d2nvs31859zcd8.cloudfront.net/`).
+    pub domain: String,
+    /// `{hash}_{login}_{stream_id}_{ts}`; the playlist is `{domain}{folder}/{quality}/index-dvr.m3u8`.
+    pub folder: String,
+    /// The `{ts}` part of the folder.
+    pub ts: String,
+    /// A publicly listed archive (false: sub-only or otherwise restricted).
+    pub public: bool,
+}
+
+impl VideoHint {
+    /// The playlist URL of one quality folder (e.g. `chunked`).
+    pub fn playlist_url(&self, quality: &str) -> String {
+        format!("{}{}/{quality}/index-dvr.m3u8", self.domain, self.folder)
+    }
+}
+
+/// A live-stream listing.
+#[derive(Debug)]
+pub enum Source {
+    Gql(GqlSource),
+    Helix(HelixSource),
+}
+
+impl Source {
+    pub fn new(config: &SourceConfig) -> Source {
+        match config.kind {
+            SourceKind::Gql => Source::Gql(GqlSource::new(config)),
+            SourceKind::Helix => Source::Helix(HelixSource::new(config)),
+        }
+    }
+
+    /// One page of live streams, most viewed first, starting after `cursor` (`None`: the top).
+    /// `now` is the caller's clock in unix seconds (token expiry, the quota's reset).
+    pub fn page(
+        &mut self,
+        fetcher: &Fetcher,
+        cursor: Option<&str>,
+        now: i64,
+    ) -> Result<ListingPage, DiscoverError> {
+        match self {
+            Source::Gql(source) => source.page(fetcher, cursor),
+            Source::Helix(source) => source.page(fetcher, cursor, now),
+        }
+    }
+
+    /// The streamer's recent archive videos that reveal a playlist location, newest first, at
+    /// most `first` (capped at [`VIDEOS_MAX_FIRST`]; 0 asks nothing). Videos whose preview URL
+    /// does not parse are left out; an unknown streamer has none. `now` as for [`Source::page`].
+    pub fn videos(
+        &mut self,
+        fetcher: &Fetcher,
+        streamer_id: u64,
+        first: u32,
+        now: i64,
+    ) -> Result<Vec<VideoHint>, DiscoverError> {
+        let first = first.min(VIDEOS_MAX_FIRST);
+        if first == 0 {
+            return Ok(Vec::new());
+        }
+        let mut hints = match self {
+            Source::Gql(source) => source.videos(fetcher, streamer_id, first)?,
+            Source::Helix(source) => source.videos(fetcher, streamer_id, first, now)?,
+        };
+        hints.truncate(first as usize);
+        Ok(hints)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Gql(_) => "gql",
+            Source::Helix(_) => "helix",
+        }
+    }
+}
+
+/// The API's own explanation (`message` in Twitch's error JSON) or the start of the body.
+fn excerpt(body: &[u8]) -> String {
+    if let Ok(value) = serde_json::from_slice::<Value>(body)
+        && let Some(message) = value.get("message").and_then(Value::as_str)
+    {
+        return message.chars().take(EXCERPT_CHARS).collect();
+    }
+    let text = String::from_utf8_lossy(body);
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect()
+}
+
+fn status_error(answer: &ApiAnswer) -> DiscoverError {
+    DiscoverError::Status {
+        status: answer.status,
+        body_excerpt: excerpt(&answer.body),
+    }
+}

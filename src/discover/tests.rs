@@ -1,0 +1,284 @@
+//! `Source` end to end: the real `Fetcher` against the simulated listing (both protocols,
+//! token refresh, the Helix quota, faults), plus the fixtures the protocols' decoder tests share.
+
+use super::*;
+use crate::fetch::FetchSettings;
+use crate::schedule::Clock;
+use crate::sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
+
+/// The reference's test vector.
+pub(super) const FOLDER: &str = "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929";
+
+pub(super) fn hint(domain: &str, folder: &str, stream_id: u64, ts: &str, public: bool) -> VideoHint {
+    VideoHint {
+        stream_id,
+        domain: domain.into(),
+        folder: folder.into(),
+        ts: ts.into(),
+        public,
+    }
+}
+
+pub(super) fn decode_error(result: Result<ListingPage, DiscoverError>) -> String {
+    match result {
+        Err(DiscoverError::Decode(message)) => message,
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+}
+
+#[test]
+fn excerpts() {
+    let refusal = br#"{"error":"Unauthorized","status":401,"message":"Invalid OAuth token"}"#;
+    assert_eq!(excerpt(refusal), "Invalid OAuth token");
+    assert_eq!(
+        excerpt(b"  upstream\n connect   error "),
+        "upstream connect error"
+    );
+    assert_eq!(excerpt(&[b'x'; 500]).len(), EXCERPT_CHARS);
+}
+
+/// The caller's clock, as the daemon passes it.
+fn now() -> i64 {
+    Clock::system().now()
+}
+
+// End to end: the real `Fetcher` against the simulated listing.
+
+fn fetcher(timeout_ms: u64) -> Fetcher {
+    Fetcher::new(FetchSettings {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_millis(timeout_ms),
+        max_body_bytes: 1 << 20,
+    })
+}
+
+fn source(sim: &SimListing, kind: SourceKind) -> Source {
+    Source::new(&SourceConfig {
+        kind,
+        gql_url: sim.gql_url(),
+        helix_url: sim.helix_url(),
+        token_url: sim.token_url(),
+        client_id: SIM_CLIENT_ID.into(),
+        client_secret: "s3cret+/=".into(),
+        min_viewers_observe: 5,
+        min_viewers_record: 10,
+        restart_every: Duration::from_secs(150),
+        pages_per_second: 3.0,
+    })
+}
+
+fn sim() -> SimListing {
+    let sim = SimListing::start().expect("sim");
+    // More than two Helix pages; past index 200 viewer counts tie (broken by stream id, so
+    // the listing order is still the sample order).
+    sim.set_streams((0..250).map(LiveStream::sample).collect());
+    sim
+}
+
+fn crawl(source: &mut Source, fetcher: &Fetcher) -> Vec<Sighting> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = source.page(fetcher, cursor.as_deref(), now()).expect("page");
+        assert_eq!(page.skipped, 0);
+        all.extend(page.sightings);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+}
+
+fn assert_auth(result: Result<ListingPage, DiscoverError>, expected: &str) {
+    assert!(
+        matches!(&result, Err(DiscoverError::Auth(m)) if m.contains(expected)),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn both_sources_page_the_whole_simulated_listing() {
+    let sim = sim();
+    let expected: Vec<Sighting> = (0..250).map(|i| LiveStream::sample(i).sighting()).collect();
+    let fetcher = fetcher(5000);
+    for (kind, pages, name) in [(SourceKind::Gql, 9, "gql"), (SourceKind::Helix, 3, "helix")] {
+        let before = sim.requests();
+        let mut source = source(&sim, kind);
+        assert_eq!(source.name(), name);
+        assert_eq!(crawl(&mut source, &fetcher), expected, "{name}");
+        assert_eq!(sim.requests() - before, pages, "{name}");
+    }
+    assert_eq!(sim.token_requests(), 1);
+}
+
+#[test]
+fn helix_refreshes_its_token_once() {
+    let sim = sim();
+    let fetcher = fetcher(5000);
+    let mut helix = source(&sim, SourceKind::Helix);
+    helix.page(&fetcher, None, now()).expect("page");
+    // Refused token: one refresh, then the page.
+    sim.expire_tokens();
+    helix.page(&fetcher, None, now()).expect("page after refresh");
+    assert_eq!((sim.token_requests(), sim.requests()), (2, 3));
+    // Expired by the clock: renewed before sending, no 401 round trip. The caller's clock has
+    // moved a day past the simulated tokens' 60-day life.
+    let later = now() + 61 * 86_400;
+    helix.page(&fetcher, None, later).expect("page after renewal");
+    assert_eq!((sim.token_requests(), sim.requests()), (3, 4));
+    // A fresh token that is refused too is an auth error, not a loop.
+    sim.set_token_lifetime(Duration::ZERO);
+    sim.expire_tokens();
+    assert_auth(helix.page(&fetcher, None, later), "Invalid OAuth token");
+    assert_eq!((sim.token_requests(), sim.requests()), (4, 6));
+    // A wrong client id is refused at the token endpoint, and by GQL.
+    sim.set_client_id("another-app");
+    assert_auth(helix.page(&fetcher, None, later), "token: invalid client");
+    assert_auth(
+        source(&sim, SourceKind::Gql).page(&fetcher, None, now()),
+        "Client-ID",
+    );
+}
+
+#[test]
+fn helix_respects_the_budget() {
+    let sim = sim();
+    sim.set_helix_points(2);
+    let fetcher = fetcher(5000);
+    let mut helix = source(&sim, SourceKind::Helix);
+    helix.page(&fetcher, None, now()).expect("page");
+    helix.page(&fetcher, None, now()).expect("page");
+    let wait = |result: Result<ListingPage, DiscoverError>| match result {
+        Err(DiscoverError::RateLimited { retry_after }) => retry_after,
+        other => panic!("expected rate limiting, got {other:?}"),
+    };
+    let until_reset = Duration::from_secs(1)..=Duration::from_secs(61);
+    // The last answer said 0 remaining: refused here, nothing sent.
+    assert!(until_reset.contains(&wait(helix.page(&fetcher, None, now()))));
+    assert_eq!(sim.requests(), 2);
+    // A source that did not know gets a 429 and waits until the reset.
+    assert!(until_reset.contains(&wait(source(&sim, SourceKind::Helix).page(&fetcher, None, now()))));
+    assert_eq!(sim.requests(), 3);
+    // `Retry-After` wins when present.
+    sim.set_fault(ListingFault::RateLimited { retry_after_secs: 7 });
+    let retry_after = wait(source(&sim, SourceKind::Gql).page(&fetcher, None, now()));
+    assert_eq!(retry_after, Duration::from_secs(7));
+}
+
+fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
+    let folder = crate::sim::vod_dir(
+        "some_login",
+        315_000_000_000 + n,
+        &(1_750_000_000 + n).to_string(),
+    );
+    SimVideo {
+        video_id: 2_000 + n,
+        stream_id: 315_000_000_000 + n,
+        created_at: 1_750_000_000 + n as i64,
+        domain_url: sim_cdn.into(),
+        folder,
+        public,
+    }
+}
+
+fn expected_hint(video: &SimVideo) -> VideoHint {
+    VideoHint {
+        stream_id: video.stream_id,
+        domain: video.domain_url.clone(),
+        folder: video.folder.clone(),
+        ts: video.created_at.to_string(),
+        public: video.public,
+    }
+}
+
+#[test]
+fn both_sources_return_the_simulated_videos() {
+    let sim = sim();
+    let fetcher = fetcher(5000);
+    let prefixed = "http://127.0.0.1:9/cdn/prefix/";
+    let public: Vec<SimVideo> = (0..5)
+        .map(|n| sim_video("http://127.0.0.1:9/", n, true))
+        .collect();
+    let subonly: Vec<SimVideo> = (10..13).map(|n| sim_video(prefixed, n, false)).collect();
+    sim.set_videos(77, public.clone());
+    sim.set_videos(78, subonly.clone());
+    sim.set_videos(79, Vec::new());
+    // Newest first, whatever order they were set in.
+    let newest_first = |videos: &[SimVideo]| videos.iter().rev().map(expected_hint).collect::<Vec<_>>();
+    for kind in [SourceKind::Gql, SourceKind::Helix] {
+        let mut source = source(&sim, kind);
+        let name = source.name();
+        let before = (sim.requests(), sim.video_requests());
+        assert_eq!(
+            source.videos(&fetcher, 77, 20, now()).expect("videos"),
+            newest_first(&public),
+            "{name}"
+        );
+        assert_eq!(
+            source.videos(&fetcher, 77, 2, now()).expect("videos"),
+            newest_first(&public)[..2],
+            "{name}"
+        );
+        assert_eq!(
+            source.videos(&fetcher, 78, 500, now()).expect("videos"),
+            newest_first(&subonly),
+            "{name}"
+        );
+        assert_eq!(
+            source.videos(&fetcher, 79, 20, now()).expect("videos"),
+            [],
+            "{name}"
+        );
+        assert_eq!(
+            source.videos(&fetcher, 12345, 20, now()).expect("videos"),
+            [],
+            "{name}"
+        );
+        assert_eq!(
+            source.videos(&fetcher, 77, 0, now()).expect("videos"),
+            [],
+            "{name}"
+        );
+        assert_eq!(
+            (sim.requests(), sim.video_requests()),
+            (before.0 + 5, before.1 + 5),
+            "{name}"
+        );
+        // Listing pages are not video requests.
+        source.page(&fetcher, None, now()).expect("page");
+        assert_eq!(sim.video_requests(), before.1 + 5, "{name}");
+    }
+    sim.set_fault(ListingFault::Unavailable);
+    let failed = source(&sim, SourceKind::Gql).videos(&fetcher, 77, 20, now());
+    assert!(
+        matches!(failed, Err(DiscoverError::Status { status: 503, .. })),
+        "{failed:?}"
+    );
+    sim.set_fault(ListingFault::Garbage);
+    let garbage = source(&sim, SourceKind::Helix).videos(&fetcher, 77, 20, now());
+    assert!(matches!(garbage, Err(DiscoverError::Decode(_))), "{garbage:?}");
+}
+
+#[test]
+fn faults_become_typed_errors() {
+    let sim = sim();
+    let fetcher = fetcher(300);
+    let mut gql = source(&sim, SourceKind::Gql);
+    sim.set_fault(ListingFault::Unavailable);
+    let unavailable = gql.page(&fetcher, None, now());
+    let expected = "upstream connect error";
+    assert!(
+        matches!(&unavailable, Err(DiscoverError::Status { status: 503, body_excerpt }) if body_excerpt == expected),
+        "{unavailable:?}"
+    );
+    sim.set_fault(ListingFault::Garbage);
+    assert!(decode_error(gql.page(&fetcher, None, now())).starts_with("body: not JSON"));
+    sim.set_fault(ListingFault::Blackhole);
+    let held = source(&sim, SourceKind::Helix).page(&fetcher, None, now());
+    assert!(
+        matches!(held, Err(DiscoverError::Fetch(FetchError::Timeout { .. }))),
+        "{held:?}"
+    );
+    sim.set_fault(ListingFault::None);
+    assert_eq!(gql.page(&fetcher, None, now()).expect("page").sightings.len(), 30);
+}
