@@ -10,11 +10,12 @@
 //! [`compact_file`] works on a closed file (`vodprobe compact`); [`Store::compact_online`] on
 //! the file in use (`serve`'s schedule), catching up with the writes made during the copy.
 
-use super::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, Handle, LIVE, LOGINS, META,
-    NAMES, PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, Store, StoreError, StreamKey, WriteTables,
-    decode_record, encode_record, open_database,
+use super::encoding::{decode_record, encode_record};
+use super::tables::{
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, META, NAMES,
+    PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, WriteTables,
 };
+use super::{Handle, Store, StoreError, StreamKey, open_database};
 use redb::{
     Builder, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
     TableDefinition, TableHandle, Value,

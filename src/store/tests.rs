@@ -2,7 +2,11 @@
 //! the model and crash tests share: a record builder and a checker that rebuilds every index
 //! from `streams_v1` and compares it with what is stored.
 
+use super::encoding::*;
+use super::migrate::*;
+use super::tables::*;
 use super::*;
+use crate::packed::record::Layout;
 use crate::playlist::Container;
 use crate::record::{ArchiveInfo, ProbeState};
 use std::collections::{BTreeMap, BTreeSet};
