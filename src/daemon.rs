@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::probe::{DomainBook, ProbeReport, VideoFacts, from_videos, probe};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
 use crate::schedule::{Clock, next_run};
-use crate::store::{Counts, PackingStep, Store, StoreError};
+use crate::store::{Counts, OpenError, PackingStep, Store, StoreError};
 use crate::track::{self, ProbeResult, Rules};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -54,6 +54,10 @@ pub fn database_path(config: &Config) -> PathBuf {
 pub enum DaemonError {
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("opening the database panicked: {0}")]
+    OpenPanicked(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {address}: {source} (another program uses the port? change api.listen)")]
@@ -142,7 +146,7 @@ impl Shared {
     /// After an I/O error redb refuses further writes on a handle: open the file again.
     fn recover_store(&self, error: &StoreError) {
         *lock(&self.store_error) = Some(error.to_string());
-        if !matches!(error, StoreError::Io(_)) {
+        if !error.needs_reopen() {
             return;
         }
         let current = self.store();
@@ -179,7 +183,7 @@ pub async fn run(
     let cache = config.limits.cache_bytes;
     let store = tokio::task::spawn_blocking(move || Store::open(&path, cache))
         .await
-        .unwrap_or_else(|join| Err(StoreError::Io(format!("opening the database panicked: {join}"))))?;
+        .map_err(|join| DaemonError::OpenPanicked(join.to_string()))??;
     let book = store
         .get_state(BOOK_STATE)?
         .and_then(|bytes| serde_json::from_slice::<DomainBook>(&bytes).ok())
@@ -1074,8 +1078,8 @@ async fn compact(shared: Arc<Shared>, shutdown: CancellationToken) {
             metrics.set("vodprobe_store_bytes", &[], done.bytes_after as f64);
             "done"
         }
-        Ok(Err(StoreError::Compaction(reason))) => {
-            warn!("compaction did not run: {reason}; the next scheduled run tries again");
+        Ok(Err(error)) if error.is_refusal() => {
+            warn!("compaction did not run: {error}; the next scheduled run tries again");
             "skipped"
         }
         Ok(Err(error)) => {

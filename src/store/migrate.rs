@@ -10,10 +10,11 @@ use super::encoding::{
 use super::tables::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_VIEWS, LOGINS, META, NAMES, PLAYLISTS, STATE, STREAMS, WriteTables,
 };
-use super::{SCHEMA_VERSION, SCHEMA_VERSION_NAME, Store, StoreError};
+use super::{OpenError, SCHEMA_VERSION, SCHEMA_VERSION_NAME, Store, StoreError};
 use crate::record::StreamKey;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
+use std::path::Path;
 
 /// `state_v1` entry: the last record key the conversion of tag-1 and tag-2 records to tag 3
 /// has passed. (Names without `_3` were the tag-1 → tag-2 pass of earlier binaries; a file
@@ -29,21 +30,34 @@ pub(super) const PACKING_DONE: &str = "playlists_packed";
 
 /// Refuses a newer schema without writing, then creates every table and, in a fresh file,
 /// writes the schema version; an older file is migrated first.
-pub(super) fn init_schema(db: &Database) -> Result<(), StoreError> {
-    let found = {
-        let txn = db.begin_read()?;
-        match txn.open_table(META) {
-            Ok(meta) => meta.get(SCHEMA_VERSION_NAME)?.map(|value| value.value()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(other) => return Err(other.into()),
-        }
+pub(super) fn init_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
+    let failed = |source: StoreError| OpenError::Schema {
+        path: path.to_path_buf(),
+        source,
     };
+    let found = schema_version(db).map_err(failed)?;
     if let Some(found) = found.filter(|found| *found > SCHEMA_VERSION) {
-        return Err(StoreError::NewerSchema {
+        return Err(OpenError::NewerSchema {
             found,
             supported: SCHEMA_VERSION,
         });
     }
+    set_up(db, found).map_err(failed)
+}
+
+/// The file's schema version; `None` for a fresh file.
+fn schema_version(db: &Database) -> Result<Option<u64>, StoreError> {
+    let txn = db.begin_read()?;
+    match txn.open_table(META) {
+        Ok(meta) => Ok(meta.get(SCHEMA_VERSION_NAME)?.map(|value| value.value())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Migrates a file of schema `found` (at most this binary's), creates every table and writes
+/// the current version.
+fn set_up(db: &Database, found: Option<u64>) -> Result<(), StoreError> {
     if found == Some(1) {
         migrate_1_to_2(db)?;
     }
@@ -70,12 +84,12 @@ pub(super) fn init_schema(db: &Database) -> Result<(), StoreError> {
 }
 
 /// Records per transaction when an index is built over existing records.
-pub(super) const MIGRATION_BATCH: usize = 5_000;
+const MIGRATION_BATCH: usize = 5_000;
 
 /// Schema 2 adds the query indexes (game, language, status, views, names). They are built
 /// from `streams_v1` in batches; the version is written only after the last batch. A run cut
 /// short starts again from empty tables, so counts are never applied twice.
-pub(super) fn migrate_1_to_2(db: &Database) -> Result<(), StoreError> {
+fn migrate_1_to_2(db: &Database) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_quick_repair(true);
     txn.delete_table(BY_GAME)?;

@@ -31,7 +31,7 @@
 //!
 //! * `meta_v1` holds `schema_version` (currently [`SCHEMA_VERSION`]). A fresh file gets it
 //!   written; a file with a larger number was written by a newer binary and is refused with
-//!   [`StoreError::NewerSchema`] before anything is written. This table's name and types never
+//!   [`OpenError::NewerSchema`] before anything is written. This table's name and types never
 //!   change, so every binary can read the version.
 //! * `streams_v1` values start with an encoding tag: `1` = postcard of [`StreamRecord`]; `3` =
 //!   the compact encoding of `crate::packed::record` (times relative to the start, known
@@ -78,12 +78,22 @@
 //!   power cut is instant instead of a walk over the whole file. Commits cost two syncs; the
 //!   daemon batches its writes.
 //! * redb locks the file: a second process (or a second handle in this one) is refused with
-//!   [`StoreError::AlreadyOpen`]. After an I/O error (disk full) redb refuses further writes on
-//!   the handle; [`Store::reopen`] closes it and opens the file again, losing nothing committed.
+//!   [`OpenError::AlreadyOpen`]. After an I/O error (disk full) redb refuses further writes on
+//!   the handle ([`StoreError::needs_reopen`] says so); [`Store::reopen`] closes it and opens
+//!   the file again, losing nothing committed.
 //! * The cache size is always set explicitly (redb's default is 1 GiB, too much for a Pi).
 //!
 //! Every method blocks; the daemon calls them from `spawn_blocking`. Write transactions are
 //! short and redb runs one at a time.
+//!
+//! # Errors
+//!
+//! One enum per operation family, as redb does it: [`OpenError`] (open, reopen, and the open
+//! of a compaction), [`StoreError`] (every read and write on an open handle) and
+//! [`CompactError`]. They carry redb's and the OS's errors as their sources; callers match
+//! types, not messages: [`StoreError::needs_reopen`] (the handle must be opened again) and
+//! [`CompactError::is_refusal`] (a compaction that did not run and may run later, rather than
+//! one that failed).
 //!
 //! # Files
 //!
@@ -110,7 +120,7 @@ use tables::{
 };
 
 pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
-pub use error::StoreError;
+pub use error::{CompactError, OpenError, StoreError};
 pub use migrate::PackingStep;
 pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
 
@@ -186,7 +196,7 @@ impl fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the database at `path` with a redb page cache of `cache_bytes`,
     /// creating parent directories, checking the schema version and creating every table.
-    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, OpenError> {
         let db = open_database(path, cache_bytes)?;
         // Holding the file, this process owns what a compaction that died left beside it.
         compact::remove_leftovers(path);
@@ -208,9 +218,9 @@ impl Store {
     /// Closes the file handle (after the operations in flight on it) and opens the file again.
     /// Used after an I/O error such as a full disk, when redb refuses further writes on the
     /// old file handle; nothing committed is lost. The returned `Store` and this one share the
-    /// new file handle. If the open fails, every operation answers [`StoreError::Io`] until a
-    /// later `reopen` succeeds.
-    pub fn reopen(&self) -> Result<Store, StoreError> {
+    /// new file handle. If the open fails, every operation answers [`StoreError::Closed`] until
+    /// a later `reopen` succeeds.
+    pub fn reopen(&self) -> Result<Store, OpenError> {
         let mut slot = self.shared.db.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(db) = slot.take() {
             // A close error is the I/O failure that prompted the reopen; whether the file is
@@ -227,7 +237,7 @@ impl Store {
     }
 
     /// Closes the database, reporting a failure to flush or unlock (dropping the last handle
-    /// closes it too, ignoring such a failure). Handles sharing it answer [`StoreError::Io`].
+    /// closes it too, ignoring such a failure). Handles sharing it answer [`StoreError::Closed`].
     pub fn close(self) -> Result<(), StoreError> {
         let db = self
             .shared
@@ -236,7 +246,7 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match db {
-            Some(db) => db.close().map_err(|error| StoreError::Io(error.to_string())),
+            Some(db) => db.close().map_err(StoreError::Close),
             None => Ok(()),
         }
     }
@@ -598,11 +608,8 @@ impl Store {
 
     fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let slot = self.shared.db.read().unwrap_or_else(PoisonError::into_inner);
-        let db = slot.as_ref().ok_or_else(|| {
-            StoreError::Io(format!(
-                "the database {} is closed (closed, or a reopen failed); reopen it",
-                self.shared.path.display()
-            ))
+        let db = slot.as_ref().ok_or_else(|| StoreError::Closed {
+            path: self.shared.path.clone(),
         })?;
         f(db)
     }
@@ -655,24 +662,26 @@ impl Store {
 }
 
 /// Opens the file (creating it and its parent directories), then checks and sets up the schema.
-fn open_database(path: &Path, cache_bytes: u64) -> Result<Database, StoreError> {
-    let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
+fn open_database(path: &Path, cache_bytes: u64) -> Result<Database, OpenError> {
     if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|error| open_error(Box::new(error)))?;
+        std::fs::create_dir_all(parent).map_err(|source| OpenError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     let cache = usize::try_from(cache_bytes).unwrap_or(usize::MAX);
     let db = Builder::new()
         .set_cache_size(cache)
         .create(path)
         .map_err(|error| match error {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+            DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
                 path: path.to_path_buf(),
             },
-            other => open_error(Box::new(other)),
+            source => OpenError::Database {
+                path: path.to_path_buf(),
+                source,
+            },
         })?;
-    init_schema(&db)?;
+    init_schema(&db, path)?;
     Ok(db)
 }
