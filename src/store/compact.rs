@@ -340,7 +340,11 @@ struct Running<'a>(&'a Handle);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        *self.0.journal.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.0
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .journal = None;
         self.0.compacting.store(false, Ordering::Release);
     }
 }
@@ -396,7 +400,11 @@ impl Store {
                 });
             }
         }
-        *shared.journal.lock().unwrap_or_else(PoisonError::into_inner) = Some(BTreeSet::new());
+        shared
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .journal = Some(BTreeSet::new());
         let result = self.copy_and_swap(&temp, &backup, progress);
         if result.is_err() {
             let _ = std::fs::remove_file(&temp);
@@ -427,18 +435,14 @@ impl Store {
         let recoded = copy_tables(&snapshot, &db, progress, &mut tables)?;
         drop(snapshot);
         shrink(&mut db, temp)?;
-        let take_journal = || {
-            shared
-                .journal
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_mut()
-                .map(std::mem::take)
-                .unwrap_or_default()
-        };
         let mut caught_up = 0;
         for _ in 0..CATCH_UP_ROUNDS {
-            let keys = take_journal();
+            // Waits only for a write in flight to be journalled; writers wait only for the take.
+            let keys = shared
+                .writes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take_journal();
             let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
             catch_up(&snapshot, &db, &keys)?;
             caught_up += keys.len() as u64;
@@ -447,9 +451,9 @@ impl Store {
             }
         }
         // Writers wait from here until the new file is in use.
-        let _gate = shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut writes = shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let paused = std::time::Instant::now();
-        let keys = take_journal();
+        let keys = writes.take_journal();
         caught_up += keys.len() as u64;
         let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
         catch_up(&snapshot, &db, &keys)?;

@@ -110,10 +110,11 @@ use redb::{
     Builder, Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tables::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, NAMES,
     PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, WriteTables, get_record, indexed_record,
@@ -176,12 +177,24 @@ struct Handle {
     /// Counts committed writes (and reopens), so that readers can tell whether what they
     /// derived from the store may have changed.
     generation: std::sync::atomic::AtomicU64,
-    /// Held by every write transaction, and by a compaction while it swaps files.
-    writes: std::sync::Mutex<()>,
-    /// While a compaction copies the file: the broadcasts written since it began.
-    journal: std::sync::Mutex<Option<std::collections::BTreeSet<StreamKey>>>,
+    /// The write gate: held by every write transaction until its keys are journalled, and by
+    /// a compaction for its last catch-up round and the swap of the files.
+    writes: Mutex<WriteState>,
     /// A compaction is running (one at a time).
     compacting: std::sync::atomic::AtomicBool,
+}
+
+/// What the write gate guards.
+struct WriteState {
+    /// While a compaction copies the file: the broadcasts written since it began.
+    journal: Option<BTreeSet<StreamKey>>,
+}
+
+impl WriteState {
+    /// The broadcasts journalled since the last call (none when no compaction runs).
+    fn take_journal(&mut self) -> BTreeSet<StreamKey> {
+        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+    }
 }
 
 impl fmt::Debug for Store {
@@ -206,8 +219,7 @@ impl Store {
             cache_bytes,
             quality_queue_bound: std::sync::atomic::AtomicU64::new(MAX_QUALITY_QUEUE),
             generation: std::sync::atomic::AtomicU64::new(0),
-            writes: std::sync::Mutex::new(()),
-            journal: std::sync::Mutex::new(None),
+            writes: Mutex::new(WriteState { journal: None }),
             compacting: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(Store {
@@ -625,7 +637,7 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction, &mut Vec<StreamKey>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _gate = self.shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut writes = self.shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let mut touched = Vec::new();
         let result = self.with_db(|db| {
             let mut txn = db.begin_write()?;
@@ -642,13 +654,7 @@ impl Store {
         // Recorded after the commit: a compaction that takes the journal and then reads the
         // store sees either this write or its keys in the next journal. Recorded after a failed
         // commit too, which redb may still have made durable; a key copied again is harmless.
-        if let Some(journal) = self
-            .shared
-            .journal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
+        if let Some(journal) = writes.journal.as_mut() {
             journal.extend(touched);
         }
         result

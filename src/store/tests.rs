@@ -1372,7 +1372,7 @@ fn a_stopped_online_compaction_changes_nothing() {
     churn.write(&store, 1);
     churn.assert_holds(&store);
     // The journal stopped with it, and another compaction can run.
-    assert!(store.shared.journal.lock().expect("journal").is_none());
+    assert!(store.shared.writes.lock().expect("writes").journal.is_none());
     store.compact_online(&mut |_, _, _| true).expect("compact");
     churn.assert_holds(&store);
 }
