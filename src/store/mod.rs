@@ -86,6 +86,20 @@
 //! Every method blocks; the daemon calls them from `spawn_blocking`. Write transactions are
 //! short and redb runs one at a time.
 //!
+//! # Read-modify-write
+//!
+//! [`Store::update`] runs a closure on an [`Update`]: reads (`get_stream`, `latest_of_streamer`,
+//! `live`, `due`, ...) and writes (`put_streams`, `apply`, `put_archived`, `set_qualities`)
+//! inside one write transaction, committed when the closure returns `Ok` and dropped on `Err`.
+//! Nothing another writer commits can come between what it reads and what it writes, so
+//! callers need no lock of their own. The `Store` methods of the same names are one-call
+//! updates: every record write takes the same path (index maintenance, the compaction journal,
+//! the generation, the quality queue's bound).
+//!
+//! Every write transaction holds the write gate (the compaction journal is the data it guards)
+//! from its begin until its keys are journalled; an online compaction holds it only for its
+//! last catch-up round and the swap of the files.
+//!
 //! # Errors
 //!
 //! One enum per operation family, as redb does it: [`OpenError`] (open, reopen, and the open
@@ -98,12 +112,13 @@
 //! # Files
 //!
 //! This file holds the handle ([`Store`]): opening, reopening, and the public reads and writes.
+//! `update.rs` holds [`Update`] and [`Store::update`];
 //! `tables.rs` defines the tables and `WriteTables`, through which every record write goes;
 //! `encoding.rs` the value tags and their encoders; `migrate.rs` schema set-up, the 1 → 2
 //! migration and the background conversion of older encodings; `error.rs` the errors;
 //! `query.rs` the API's lists; `compact.rs` offline and online compaction.
 
-use crate::record::{Status, StreamKey, StreamRecord};
+use crate::record::{StreamKey, StreamRecord};
 use encoding::{decode_playlist, decode_record, encode_playlist};
 use migrate::init_schema;
 use redb::{
@@ -124,6 +139,7 @@ pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compactin
 pub use error::{CompactError, OpenError, StoreError};
 pub use migrate::PackingStep;
 pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
+pub use update::Update;
 
 mod compact;
 mod encoding;
@@ -137,6 +153,9 @@ mod query_tests;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod update;
+#[cfg(test)]
+mod update_tests;
 
 /// The schema this binary writes and the newest it can read.
 pub const SCHEMA_VERSION: u64 = 3;
@@ -288,10 +307,7 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        self.write(|txn, touched| {
-            let mut tables = WriteTables::open(txn, touched)?;
-            records.iter().try_for_each(|record| tables.put_record(record))
-        })
+        self.update(|update| update.put_streams(records))
     }
 
     /// Deletes the records under `delete` (with their playlists and index entries), then writes
@@ -301,36 +317,16 @@ impl Store {
         if write.is_empty() && delete.is_empty() {
             return Ok(());
         }
-        self.write(|txn, touched| {
-            let mut tables = WriteTables::open(txn, touched)?;
-            delete.iter().try_for_each(|key| tables.delete_record(*key))?;
-            write.iter().try_for_each(|record| tables.put_record(record))
-        })
+        self.update(|update| update.apply(write, delete))
     }
 
     /// Archives a playlist: writes the record (with its archive info) and the compressed text in
     /// one transaction.
     /// A broadcast archived as found for the first time also joins the quality-check queue.
     pub fn put_archived(&self, record: &StreamRecord, playlist_text: &str) -> Result<(), StoreError> {
-        let key = record.key();
-        let payload = encode_playlist(key, playlist_text)?;
-        self.write(|txn, touched| {
-            let mut tables = WriteTables::open(txn, touched)?;
-            let was_found = match tables.streams.get(key)? {
-                Some(old) => decode_record(key, old.value()).is_ok_and(|old| old.status == Status::Found),
-                None => false,
-            };
-            tables.put_record(record)?;
-            tables.playlists.insert(key, payload.as_slice())?;
-            if record.status == Status::Found && !was_found {
-                let bound = self
-                    .shared
-                    .quality_queue_bound
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                tables.queue_quality_check(key, record.max_viewers, bound)?;
-            }
-            Ok(())
-        })
+        // Encoded before the write gate is taken: other writers need not wait for zstd.
+        let payload = encode_playlist(record.key(), playlist_text)?;
+        self.update(|update| update.put_archived_encoded(record, &payload))
     }
 
     /// Up to `limit` broadcasts waiting for a quality check, most viewed first.
@@ -362,23 +358,7 @@ impl Store {
     /// Records the qualities a check found and takes the broadcast off the quality queue, in
     /// one transaction. A broadcast no longer found (or gone) just leaves the queue.
     pub fn set_qualities(&self, key: StreamKey, qualities: &[String]) -> Result<(), StoreError> {
-        self.write(|txn, touched| {
-            let mut tables = WriteTables::open(txn, touched)?;
-            tables.touched.push(key);
-            tables.qualities_due.remove(key)?;
-            let record = match tables.streams.get(key)? {
-                Some(value) => Some(decode_record(key, value.value())?),
-                None => None,
-            };
-            if let Some(mut record) = record
-                && record.status == Status::Found
-                && let Some(archive) = record.archive.as_mut()
-            {
-                archive.qualities = qualities.to_vec();
-                tables.put_record(&record)?;
-            }
-            Ok(())
-        })
+        self.update(|update| update.set_qualities(key, qualities))
     }
 
     /// Archives many records with their playlists in one transaction (imports, benchmarks):
@@ -431,21 +411,13 @@ impl Store {
         streamer_id: u64,
         before_start: Option<i64>,
     ) -> Result<Option<StreamRecord>, StoreError> {
-        let upper = match before_start {
-            Some(before) => Bound::Excluded((streamer_id, before, 0)),
-            None => Bound::Included((streamer_id, i64::MAX, u64::MAX)),
-        };
         self.read(|txn| {
-            let index = txn.open_table(BY_STREAMER)?;
-            let lower = Bound::Included((streamer_id, i64::MIN, 0));
-            match index.range((lower, upper))?.next_back() {
-                Some(entry) => {
-                    let (_, start, id) = entry?.0.value();
-                    let streams = txn.open_table(STREAMS)?;
-                    indexed_record(&streams, BY_STREAMER.name(), (start, id)).map(Some)
-                }
-                None => Ok(None),
-            }
+            tables::latest_of_streamer(
+                &txn.open_table(BY_STREAMER)?,
+                &txn.open_table(STREAMS)?,
+                streamer_id,
+                before_start,
+            )
         })
     }
 
@@ -466,16 +438,7 @@ impl Store {
 
     /// Records with status `Live`, in key order.
     pub fn live(&self) -> Result<Vec<StreamRecord>, StoreError> {
-        self.read(|txn| {
-            let index = txn.open_table(LIVE)?;
-            let streams = txn.open_table(STREAMS)?;
-            let mut records = Vec::new();
-            for entry in index.iter()? {
-                let key = entry?.0.value();
-                records.push(indexed_record(&streams, LIVE.name(), key)?);
-            }
-            Ok(records)
-        })
+        self.read(|txn| tables::live_records(&txn.open_table(LIVE)?, &txn.open_table(STREAMS)?))
     }
 
     /// Keys and `last_seen` of the records with status `Live`, in key order, without decoding
@@ -494,16 +457,7 @@ impl Store {
 
     /// Records whose next_due <= now, earliest due first (ties by key), at most `limit`.
     pub fn due(&self, now: i64, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
-        self.read(|txn| {
-            let queue = txn.open_table(DUE)?;
-            let streams = txn.open_table(STREAMS)?;
-            let mut records = Vec::new();
-            for entry in queue.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
-                let (_, start, id) = entry?.0.value();
-                records.push(indexed_record(&streams, DUE.name(), (start, id))?);
-            }
-            Ok(records)
-        })
+        self.read(|txn| tables::due_records(&txn.open_table(DUE)?, &txn.open_table(STREAMS)?, now, limit))
     }
 
     /// The earliest `next_due` in the queue, if any.
@@ -620,10 +574,15 @@ impl Store {
 
     fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let slot = self.shared.db.read().unwrap_or_else(PoisonError::into_inner);
-        let db = slot.as_ref().ok_or_else(|| StoreError::Closed {
-            path: self.shared.path.clone(),
-        })?;
+        let db = slot.as_ref().ok_or_else(|| self.closed())?;
         f(db)
+    }
+
+    /// What an operation on a handle without an open file answers.
+    fn closed(&self) -> StoreError {
+        StoreError::Closed {
+            path: self.shared.path.clone(),
+        }
     }
 
     fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
@@ -637,15 +596,23 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction, &mut Vec<StreamKey>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.transact(f)
+    }
+
+    /// [`Store::write`] for any error a [`StoreError`] converts into (what `update` needs).
+    fn transact<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&WriteTransaction, &mut Vec<StreamKey>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut writes = self.shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let mut touched = Vec::new();
-        let result = self.with_db(|db| {
-            let mut txn = db.begin_write()?;
-            txn.set_quick_repair(true);
-            let out = f(&txn, &mut touched)?;
-            txn.commit()?;
-            Ok(out)
-        });
+        let result = {
+            let slot = self.shared.db.read().unwrap_or_else(PoisonError::into_inner);
+            match slot.as_ref() {
+                Some(db) => in_write_transaction(db, |txn| f(txn, &mut touched)),
+                None => Err(self.closed().into()),
+            }
+        };
         if result.is_ok() {
             self.shared
                 .generation
@@ -665,6 +632,18 @@ impl Store {
     pub fn generation(&self) -> u64 {
         self.shared.generation.load(std::sync::atomic::Ordering::Acquire)
     }
+}
+
+/// Runs `f` in a new write transaction of `db` and commits it; an error from `f` aborts it.
+fn in_write_transaction<T, E: From<StoreError>>(
+    db: &Database,
+    f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut txn = db.begin_write().map_err(StoreError::from)?;
+    txn.set_quick_repair(true);
+    let out = f(&txn)?;
+    txn.commit().map_err(StoreError::from)?;
+    Ok(out)
 }
 
 /// Opens the file (creating it and its parent directories), then checks and sets up the schema.

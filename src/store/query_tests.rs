@@ -5,6 +5,7 @@
 use super::tables::META;
 use super::tests::{open_in, record};
 use super::*;
+use crate::record::Status;
 
 /// A small deterministic generator (no test dependency needed for spread-out fields).
 struct Lcg(u64);

@@ -7,6 +7,7 @@ use super::StoreError;
 use super::encoding::{decode_record, encode_record};
 use crate::record::{Status, StreamKey, StreamRecord};
 use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
+use std::ops::Bound;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
 pub(super) const STREAMS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("streams_v1");
@@ -305,4 +306,54 @@ pub(super) fn indexed_record(
             STREAMS.name()
         ),
     })
+}
+
+/// The streamer's broadcast with the most recent start (strictly before `before_start` if
+/// given).
+pub(super) fn latest_of_streamer(
+    by_streamer: &impl ReadableTable<(u64, i64, u64), ()>,
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    streamer_id: u64,
+    before_start: Option<i64>,
+) -> Result<Option<StreamRecord>, StoreError> {
+    let upper = match before_start {
+        Some(before) => Bound::Excluded((streamer_id, before, 0)),
+        None => Bound::Included((streamer_id, i64::MAX, u64::MAX)),
+    };
+    let lower = Bound::Included((streamer_id, i64::MIN, 0));
+    match by_streamer.range((lower, upper))?.next_back() {
+        Some(entry) => {
+            let (_, start, id) = entry?.0.value();
+            indexed_record(streams, BY_STREAMER.name(), (start, id)).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Records with status `Live`, in key order.
+pub(super) fn live_records(
+    live: &impl ReadableTable<(i64, u64), i64>,
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+) -> Result<Vec<StreamRecord>, StoreError> {
+    let mut records = Vec::new();
+    for entry in live.iter()? {
+        let key = entry?.0.value();
+        records.push(indexed_record(streams, LIVE.name(), key)?);
+    }
+    Ok(records)
+}
+
+/// Records whose next_due <= now, earliest due first (ties by key), at most `limit`.
+pub(super) fn due_records(
+    due: &impl ReadableTable<(i64, i64, u64), ()>,
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<StreamRecord>, StoreError> {
+    let mut records = Vec::new();
+    for entry in due.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
+        let (_, start, id) = entry?.0.value();
+        records.push(indexed_record(streams, DUE.name(), (start, id))?);
+    }
+    Ok(records)
 }

@@ -8,7 +8,7 @@ use super::tables::*;
 use super::*;
 use crate::packed::record::Layout;
 use crate::playlist::Container;
-use crate::record::{ArchiveInfo, ProbeState};
+use crate::record::{ArchiveInfo, ProbeState, Status};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) const TEST_CACHE_BYTES: u64 = 4 * 1024 * 1024;
@@ -203,7 +203,12 @@ where
     Ok(out)
 }
 
-fn put_raw(store: &Store, table: TableDefinition<(i64, u64), &[u8]>, key: StreamKey, value: &[u8]) {
+pub(super) fn put_raw(
+    store: &Store,
+    table: TableDefinition<(i64, u64), &[u8]>,
+    key: StreamKey,
+    value: &[u8],
+) {
     store
         .write(|txn, _| {
             txn.open_table(table)?.insert(key, value)?;
