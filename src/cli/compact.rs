@@ -4,7 +4,7 @@ use super::{ConfigArg, Exit, load_config};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use vodprobe::daemon::database_path;
-use vodprobe::store::{StoreError, compact_file};
+use vodprobe::store::{CompactError, OpenError, compact_file};
 
 pub fn run(args: ConfigArg) -> Exit {
     let Some(config) = load_config(args.config.as_deref()) else {
@@ -49,7 +49,7 @@ pub fn run(args: ConfigArg) -> Exit {
             );
             Exit::Success
         }
-        Err(error @ StoreError::AlreadyOpen { .. }) => {
+        Err(error @ CompactError::Open(OpenError::AlreadyOpen { .. })) => {
             eprintln!(
                 "error: {error}\nhint: stop `vodprobe serve` first; compaction needs the file to itself"
             );

@@ -10,11 +10,12 @@
 //! [`compact_file`] works on a closed file (`vodprobe compact`); [`Store::compact_online`] on
 //! the file in use (`serve`'s schedule), catching up with the writes made during the copy.
 
-use super::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, Handle, LIVE, LOGINS, META,
-    NAMES, PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, Store, StoreError, StreamKey, WriteTables,
-    decode_record, encode_record, open_database,
+use super::encoding::{decode_record, encode_record};
+use super::tables::{
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, META, NAMES,
+    PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, WriteTables,
 };
+use super::{CompactError, Handle, Store, StoreError, StreamKey, open_database};
 use redb::{
     Builder, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
     TableDefinition, TableHandle, Value,
@@ -54,25 +55,22 @@ pub fn compacting_path(path: &Path) -> PathBuf {
 }
 
 /// Rewrites the database at `path` compactly. The file must not be open elsewhere (a running
-/// `serve` holds it: [`StoreError::AlreadyOpen`]). Needs free disk space for a second copy.
+/// `serve` holds it: [`CompactError::Open`] of [`super::OpenError::AlreadyOpen`]). Needs free
+/// disk space for a second copy.
 pub fn compact_file(
     path: &Path,
     cache_bytes: u64,
     progress: CompactProgress<'_>,
-) -> Result<Compacted, StoreError> {
-    let io = |what: &str, target: &Path, error: std::io::Error| {
-        StoreError::Io(format!("compaction: cannot {what} {}: {error}", target.display()))
-    };
+) -> Result<Compacted, CompactError> {
     if !path.exists() {
-        return Err(StoreError::Io(format!(
-            "compaction: there is no database at {}",
-            path.display()
-        )));
+        return Err(CompactError::Missing {
+            path: path.to_path_buf(),
+        });
     }
     // Opening applies any pending schema migration first and takes the file's lock, held until
     // the copy has replaced the file, so no writer can slip in between.
     let source = open_database(path, cache_bytes)?;
-    let bytes_before = disk_bytes(&std::fs::metadata(path).map_err(|e| io("read", path, e))?);
+    let bytes_before = disk_bytes(&std::fs::metadata(path).map_err(io_error("read", path))?);
     let temp = compacting_path(path);
     remove_if_present(&temp)?;
     let result = copy_all(&source, &temp, cache_bytes, progress);
@@ -84,11 +82,11 @@ pub fn compact_file(
         }
     };
     sync_file(&temp)?;
-    std::fs::rename(&temp, path).map_err(|e| io("replace the database with", &temp, e))?;
+    std::fs::rename(&temp, path).map_err(io_error("replace the database with", &temp))?;
     sync_dir(path)?;
     // The old file is unlinked now; closing it only releases its lock.
     drop(source);
-    let bytes_after = disk_bytes(&std::fs::metadata(path).map_err(|e| io("read", path, e))?);
+    let bytes_after = disk_bytes(&std::fs::metadata(path).map_err(io_error("read", path))?);
     Ok(Compacted {
         bytes_before,
         bytes_after,
@@ -113,7 +111,7 @@ fn copy_all(
     temp: &Path,
     cache_bytes: u64,
     progress: CompactProgress<'_>,
-) -> Result<(u64, Vec<(String, u64)>), StoreError> {
+) -> Result<(u64, Vec<(String, u64)>), CompactError> {
     let dest = create_copy(temp, cache_bytes)?;
     let txn = source.begin_read()?;
     let mut tables = Vec::new();
@@ -130,14 +128,17 @@ fn copy_all(
     Ok((recoded, tables))
 }
 
-/// Progress that can stop the copy: `false` stops it with [`StoreError::Compaction`].
+/// Progress that can stop the copy: `false` stops it with [`CompactError::Stopped`].
 type CopySteer<'a> = &'a mut dyn FnMut(&str, u64, u64) -> bool;
 
-fn create_copy(temp: &Path, cache_bytes: u64) -> Result<Database, StoreError> {
+fn create_copy(temp: &Path, cache_bytes: u64) -> Result<Database, CompactError> {
     Builder::new()
         .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
         .create(temp)
-        .map_err(|error| StoreError::Io(format!("compaction: cannot create {}: {error}", temp.display())))
+        .map_err(|source| CompactError::Create {
+            path: temp.to_path_buf(),
+            source,
+        })
 }
 
 /// Copies every table of the snapshot `txn` into `dest`, checking each table's count. Returns
@@ -147,7 +148,7 @@ fn copy_tables(
     dest: &Database,
     progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
-) -> Result<u64, StoreError> {
+) -> Result<u64, CompactError> {
     let recoded = copy_records(txn, dest, progress, tables)?;
     copy_table(txn, dest, PLAYLISTS, progress, tables)?;
     copy_table(txn, dest, META, progress, tables)?;
@@ -171,28 +172,27 @@ fn copy_tables(
         .filter(|name| !tables.iter().any(|(copied, _)| copied == name))
         .collect();
     if !unknown.is_empty() || txn.list_multimap_tables()?.next().is_some() {
-        return Err(StoreError::Io(format!(
-            "compaction refused: the file holds tables this binary does not know ({}); nothing was changed",
-            unknown.join(", ")
-        )));
+        return Err(CompactError::UnknownTables { tables: unknown });
     }
     Ok(recoded)
 }
 
 /// Returns the unused pages at the end of the copy and closes it.
-fn close_copy(mut dest: Database, temp: &Path) -> Result<(), StoreError> {
+fn close_copy(mut dest: Database, temp: &Path) -> Result<(), CompactError> {
     shrink(&mut dest, temp)?;
-    dest.close()
-        .map_err(|error| StoreError::Io(format!("compaction: closing {}: {error}", temp.display())))
+    dest.close().map_err(|source| CompactError::CloseCopy {
+        path: temp.to_path_buf(),
+        source,
+    })
 }
 
 /// The copy wrote pages in order; redb's own compaction gives back what little its allocator
 /// left free at the end of the file.
-fn shrink(dest: &mut Database, temp: &Path) -> Result<(), StoreError> {
-    while dest
-        .compact()
-        .map_err(|error| StoreError::Io(format!("compaction of {}: {error}", temp.display())))?
-    {}
+fn shrink(dest: &mut Database, temp: &Path) -> Result<(), CompactError> {
+    while dest.compact().map_err(|source| CompactError::Shrink {
+        path: temp.to_path_buf(),
+        source,
+    })? {}
     Ok(())
 }
 
@@ -204,7 +204,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     table: TableDefinition<K, V>,
     progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
-) -> Result<(), StoreError> {
+) -> Result<(), CompactError> {
     copy_with(txn, dest, table, progress, tables, |to, key, value| {
         to.insert(key, value)?;
         Ok(())
@@ -219,7 +219,7 @@ fn copy_records(
     dest: &Database,
     progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
-) -> Result<u64, StoreError> {
+) -> Result<u64, CompactError> {
     let mut recoded = 0u64;
     copy_with(txn, dest, STREAMS, progress, tables, |to, key, old| {
         let new = decode_record(key, old)
@@ -247,7 +247,7 @@ fn copy_with<K: Key + 'static, V: Value + 'static>(
     progress: CopySteer<'_>,
     tables: &mut Vec<(String, u64)>,
     mut put: impl FnMut(&mut Table<'_, K, V>, K::SelfType<'_>, V::SelfType<'_>) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+) -> Result<(), CompactError> {
     let from = txn.open_table(table)?;
     let total = from.len()?;
     let mut copied = 0u64;
@@ -256,7 +256,7 @@ fn copy_with<K: Key + 'static, V: Value + 'static>(
         let mut write = dest.begin_write()?;
         write
             .set_durability(redb::Durability::None)
-            .map_err(|e| StoreError::Io(e.to_string()))?;
+            .map_err(CompactError::Durability)?;
         let mut done = true;
         {
             let mut to = write.open_table(table)?;
@@ -272,7 +272,7 @@ fn copy_with<K: Key + 'static, V: Value + 'static>(
         }
         write.commit()?;
         if !progress(table.name(), copied, total) {
-            return Err(StoreError::Compaction("stopped before it finished".to_string()));
+            return Err(CompactError::Stopped);
         }
         if done {
             break;
@@ -287,18 +287,19 @@ fn finish_table<K: Key + 'static, V: Value + 'static>(
     table: TableDefinition<K, V>,
     total: u64,
     tables: &mut Vec<(String, u64)>,
-) -> Result<(), StoreError> {
+) -> Result<(), CompactError> {
     let mut write = dest.begin_write()?;
     write
         .set_durability(redb::Durability::Immediate)
-        .map_err(|e| StoreError::Io(e.to_string()))?;
+        .map_err(CompactError::Durability)?;
     let copied = write.open_table(table)?.len()?;
     write.commit()?;
     if copied != total {
-        return Err(StoreError::Io(format!(
-            "compaction: {} has {copied} entries in the copy but {total} in the original; nothing was changed",
-            table.name()
-        )));
+        return Err(CompactError::Mismatch {
+            table: table.name().to_string(),
+            expected: total,
+            copied,
+        });
     }
     tables.push((table.name().to_string(), total));
     Ok(())
@@ -339,7 +340,11 @@ struct Running<'a>(&'a Handle);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        *self.0.journal.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.0
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .journal = None;
         self.0.compacting.store(false, Ordering::Release);
     }
 }
@@ -366,17 +371,15 @@ impl Store {
     /// failure at any step leaves it in use and unchanged. `progress` is told each table's
     /// progress and stops the compaction by answering `false`.
     ///
-    /// Refused ([`StoreError::Compaction`]) while another compaction runs or when the disk
+    /// Refused ([`CompactError::is_refusal`]) while another compaction runs or when the disk
     /// lacks room for the copy.
     pub fn compact_online(
         &self,
         progress: &mut dyn FnMut(&str, u64, u64) -> bool,
-    ) -> Result<Compacted, StoreError> {
+    ) -> Result<Compacted, CompactError> {
         let shared = &*self.shared;
         if shared.compacting.swap(true, Ordering::AcqRel) {
-            return Err(StoreError::Compaction(
-                "another compaction is running".to_string(),
-            ));
+            return Err(CompactError::Busy);
         }
         let _running = Running(shared);
         let path = shared.path.as_path();
@@ -390,15 +393,18 @@ impl Store {
             // The copy needs about what the tables hold (it fills its pages).
             let needed = before.live_bytes + before.live_bytes / 8 + FREE_SPACE_RESERVE;
             if free < needed {
-                return Err(StoreError::Compaction(format!(
-                    "it needs about {} MiB free beside {} and {} MiB are; free some space",
-                    needed >> 20,
-                    path.display(),
-                    free >> 20
-                )));
+                return Err(CompactError::NoSpace {
+                    path: path.to_path_buf(),
+                    needed,
+                    available: free,
+                });
             }
         }
-        *shared.journal.lock().unwrap_or_else(PoisonError::into_inner) = Some(BTreeSet::new());
+        shared
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .journal = Some(BTreeSet::new());
         let result = self.copy_and_swap(&temp, &backup, progress);
         if result.is_err() {
             let _ = std::fs::remove_file(&temp);
@@ -419,7 +425,7 @@ impl Store {
         temp: &Path,
         backup: &Path,
         progress: CopySteer<'_>,
-    ) -> Result<Swapped, StoreError> {
+    ) -> Result<Swapped, CompactError> {
         let shared = &*self.shared;
         // The copy is written in key order and read back only for the catch-up: a small cache
         // keeps serve's memory near its usual footprint meanwhile.
@@ -429,18 +435,14 @@ impl Store {
         let recoded = copy_tables(&snapshot, &db, progress, &mut tables)?;
         drop(snapshot);
         shrink(&mut db, temp)?;
-        let take_journal = || {
-            shared
-                .journal
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_mut()
-                .map(std::mem::take)
-                .unwrap_or_default()
-        };
         let mut caught_up = 0;
         for _ in 0..CATCH_UP_ROUNDS {
-            let keys = take_journal();
+            // Waits only for a write in flight to be journalled; writers wait only for the take.
+            let keys = shared
+                .writes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take_journal();
             let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
             catch_up(&snapshot, &db, &keys)?;
             caught_up += keys.len() as u64;
@@ -449,9 +451,9 @@ impl Store {
             }
         }
         // Writers wait from here until the new file is in use.
-        let _gate = shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut writes = shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let paused = std::time::Instant::now();
-        let keys = take_journal();
+        let keys = writes.take_journal();
         caught_up += keys.len() as u64;
         let snapshot = self.with_db(|db| Ok(db.begin_read()?))?;
         catch_up(&snapshot, &db, &keys)?;
@@ -459,26 +461,24 @@ impl Store {
         replace_table(&snapshot, &db, META)?;
         let tables = check_counts(&snapshot, &db, &tables)?;
         drop(snapshot);
-        db.close()
-            .map_err(|error| StoreError::Io(format!("compaction: closing {}: {error}", temp.display())))?;
+        db.close().map_err(|source| CompactError::CloseCopy {
+            path: temp.to_path_buf(),
+            source,
+        })?;
         sync_file(temp)?;
         // Readers finish first; the old file stays reachable under `backup` until the new one
         // is open, so a failed open can put it back.
         let mut slot = shared.db.write().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             // Closed (or a reopen failed) meanwhile: do not bring it back.
-            return Err(StoreError::Compaction(
-                "the database was closed meanwhile".to_string(),
-            ));
+            return Err(CompactError::Closed);
         }
         let path = shared.path.as_path();
-        let io =
-            |what: &str, error: std::io::Error| StoreError::Io(format!("compaction: cannot {what}: {error}"));
         // File systems without hard links (FAT) swap without the way back.
         let kept = std::fs::hard_link(path, backup).is_ok();
         if let Err(error) = std::fs::rename(temp, path) {
             let _ = std::fs::remove_file(backup);
-            return Err(io("replace the database with the copy", error));
+            return Err(io_error("replace the database with", temp)(error));
         }
         // The rename is done whatever the directory's sync says; the slot must follow it.
         let _ = sync_dir(path);
@@ -501,9 +501,7 @@ impl Store {
             Err(error) if kept && std::fs::rename(backup, path).is_ok() => {
                 // The original (still open in the slot) is back under its name.
                 let _ = sync_dir(path);
-                Err(StoreError::Compaction(format!(
-                    "the copy could not be opened ({error}); the original stays in use"
-                )))
+                Err(CompactError::CopyNotOpened { source: error })
             }
             Err(error) => {
                 // Writes must not go on into the unlinked original: operations fail until a
@@ -511,9 +509,7 @@ impl Store {
                 if let Some(old) = slot.take() {
                     let _ = old.close();
                 }
-                Err(StoreError::Io(format!(
-                    "compaction: the copy replaced the database but could not be opened ({error}); reopen it"
-                )))
+                Err(CompactError::SwappedNotOpened { source: error })
             }
         }
     }
@@ -541,28 +537,31 @@ pub(super) fn backup_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+/// A file operation's failure (`what` is done to `path`), for `map_err`.
+fn io_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CompactError {
+    let path = path.to_path_buf();
+    move |source| CompactError::Io { what, path, source }
+}
+
+fn remove_if_present(path: &Path) -> Result<(), CompactError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(StoreError::Io(format!(
-            "compaction: cannot remove the stale {}: {error}",
-            path.display()
-        ))),
+        Err(error) => Err(io_error("remove the stale", path)(error)),
     }
 }
 
-fn sync_file(path: &Path) -> Result<(), StoreError> {
+fn sync_file(path: &Path) -> Result<(), CompactError> {
     std::fs::File::open(path)
         .and_then(|file| file.sync_all())
-        .map_err(|error| StoreError::Io(format!("compaction: cannot sync {}: {error}", path.display())))
+        .map_err(io_error("sync", path))
 }
 
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
+fn sync_dir(path: &Path) -> Result<(), CompactError> {
     match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         Some(dir) => std::fs::File::open(dir)
             .and_then(|dir| dir.sync_all())
-            .map_err(|error| StoreError::Io(format!("compaction: cannot sync {}: {error}", dir.display()))),
+            .map_err(io_error("sync", dir)),
         None => Ok(()),
     }
 }
@@ -652,18 +651,19 @@ fn check_counts(
     source: &ReadTransaction,
     dest: &Database,
     copied: &[(String, u64)],
-) -> Result<Vec<(String, u64)>, StoreError> {
+) -> Result<Vec<(String, u64)>, CompactError> {
     fn count<K: Key + 'static, V: Value + 'static>(
         source: &ReadTransaction,
         dest: &ReadTransaction,
         table: TableDefinition<K, V>,
-    ) -> Result<(String, u64), StoreError> {
+    ) -> Result<(String, u64), CompactError> {
         let (want, have) = (source.open_table(table)?.len()?, dest.open_table(table)?.len()?);
         if want != have {
-            return Err(StoreError::Compaction(format!(
-                "{} has {have} entries in the copy but {want} in the database; the database stays as it was",
-                table.name()
-            )));
+            return Err(CompactError::Diverged {
+                table: table.name().to_string(),
+                expected: want,
+                copied: have,
+            });
         }
         Ok((table.name().to_string(), want))
     }

@@ -11,6 +11,7 @@
 
 use super::tests::{TEST_CACHE_BYTES, archive_info, assert_indexes_consistent, record};
 use super::*;
+use crate::record::Status;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

@@ -8,10 +8,12 @@
 //! out of that allowance the page comes back short with a cursor where the walk stopped, so one
 //! request never turns into a scan of the whole store.
 
-use super::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAMER, BY_VIEWS, LOGINS, NAMES, STREAMS, Store, StoreError,
-    WriteTables, decode_record, get_record, indexed_record, status_code,
+use super::encoding::decode_record;
+use super::tables::{
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAMER, BY_VIEWS, LOGINS, NAMES, STREAMS, WriteTables, get_record,
+    indexed_record, status_code,
 };
+use super::{Store, StoreError};
 use crate::record::{Status, StreamKey, StreamRecord};
 use redb::{ReadableTable, TableHandle};
 use std::collections::{BTreeMap, HashMap};

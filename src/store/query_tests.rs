@@ -2,8 +2,10 @@
 //! record: each filter, both orders, paging to the end with small and large pages and a small
 //! examination allowance (short pages), without loss or duplicates.
 
+use super::tables::META;
 use super::tests::{open_in, record};
 use super::*;
+use crate::record::Status;
 
 /// A small deterministic generator (no test dependency needed for spread-out fields).
 struct Lcg(u64);

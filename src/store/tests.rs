@@ -2,9 +2,13 @@
 //! the model and crash tests share: a record builder and a checker that rebuilds every index
 //! from `streams_v1` and compares it with what is stored.
 
+use super::encoding::*;
+use super::migrate::*;
+use super::tables::*;
 use super::*;
+use crate::packed::record::Layout;
 use crate::playlist::Container;
-use crate::record::{ArchiveInfo, ProbeState};
+use crate::record::{ArchiveInfo, ProbeState, Status};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) const TEST_CACHE_BYTES: u64 = 4 * 1024 * 1024;
@@ -199,7 +203,12 @@ where
     Ok(out)
 }
 
-fn put_raw(store: &Store, table: TableDefinition<(i64, u64), &[u8]>, key: StreamKey, value: &[u8]) {
+pub(super) fn put_raw(
+    store: &Store,
+    table: TableDefinition<(i64, u64), &[u8]>,
+    key: StreamKey,
+    value: &[u8],
+) {
     store
         .write(|txn, _| {
             txn.open_table(table)?.insert(key, value)?;
@@ -495,7 +504,7 @@ fn schema_version_is_written_and_a_newer_one_refused() {
     assert!(
         matches!(
             error,
-            StoreError::NewerSchema { found, supported }
+            OpenError::NewerSchema { found, supported }
                 if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
         ),
         "{error:?}"
@@ -589,8 +598,11 @@ fn closing_and_reopening_keeps_everything() {
     std::fs::rename(&path, &aside).expect("move the file aside");
     std::fs::write(&path, vec![7u8; 8192]).expect("junk in its place");
     let error = reopened.reopen().expect_err("junk is not a database");
-    assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
-    assert!(matches!(reopened.count_streams(), Err(StoreError::Io(_))));
+    assert!(matches!(error, OpenError::Database { .. }), "{error:?}");
+    assert!(matches!(
+        reopened.count_streams(),
+        Err(error @ StoreError::Closed { .. }) if error.needs_reopen()
+    ));
     std::fs::rename(&aside, &path).expect("move the file back");
     let again = reopened.reopen().expect("reopen once the file is back");
     assert_eq!(again.count_streams().expect("count"), 1);
@@ -606,7 +618,7 @@ fn a_second_open_of_one_file_is_refused_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_in(&dir);
     let error = Store::open(store.path(), TEST_CACHE_BYTES).expect_err("second open");
-    assert!(matches!(error, StoreError::AlreadyOpen { .. }), "{error:?}");
+    assert!(matches!(error, OpenError::AlreadyOpen { .. }), "{error:?}");
     let message = error.to_string();
     assert!(
         message.contains("another vodprobe is running on this data_dir"),
@@ -622,8 +634,95 @@ fn a_file_that_is_not_a_database_is_an_open_error() {
     let path = dir.path().join("vodprobe.redb");
     std::fs::write(&path, vec![7u8; 8192]).expect("write junk");
     let error = Store::open(&path, TEST_CACHE_BYTES).expect_err("junk");
-    assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
+    assert!(matches!(error, OpenError::Database { .. }), "{error:?}");
     assert!(error.to_string().contains("vodprobe.redb"), "{error}");
+}
+
+#[test]
+fn errors_tell_when_to_reopen_and_when_a_compaction_was_refused() {
+    use redb::StorageError as S;
+    let io = || S::Io(std::io::Error::other("no space left on device"));
+    let path = || PathBuf::from("vodprobe.redb");
+    let check = |error: StoreError, reopen: bool| {
+        assert_eq!(error.needs_reopen(), reopen, "{error:?}");
+        assert!(!error.to_string().is_empty());
+    };
+    check(io().into(), true);
+    check(S::PreviousIo.into(), true);
+    check(S::DatabaseClosed.into(), true);
+    check(redb::TransactionError::Storage(io()).into(), true);
+    check(redb::TableError::Storage(S::PreviousIo).into(), true);
+    check(redb::CommitError::Storage(io()).into(), true);
+    check(StoreError::Closed { path: path() }, true);
+    check(S::ValueTooLarge(1 << 40).into(), false);
+    check(redb::CommitError::TransactionPoisoned.into(), false);
+    check(
+        redb::TableError::TableDoesNotExist("streams_v1".into()).into(),
+        false,
+    );
+    check(
+        StoreError::Encode {
+            what: "stream (1, 2)".into(),
+            message: "no".into(),
+        },
+        false,
+    );
+    // redb's own corruption report is the store's.
+    let corrupt: StoreError = redb::CommitError::Storage(S::Corrupted("bad page".into())).into();
+    assert!(
+        matches!(&corrupt, StoreError::Corrupt { what } if what == "bad page"),
+        "{corrupt:?}"
+    );
+    check(corrupt, false);
+
+    let refused = [
+        CompactError::Busy,
+        CompactError::Stopped,
+        CompactError::Closed,
+        CompactError::NoSpace {
+            path: path(),
+            needed: 64 << 20,
+            available: 1 << 20,
+        },
+        CompactError::Diverged {
+            table: "due_v1".into(),
+            expected: 2,
+            copied: 1,
+        },
+    ];
+    for error in refused {
+        assert!(error.is_refusal(), "{error:?}");
+    }
+    let failed = [
+        CompactError::Missing { path: path() },
+        CompactError::Io {
+            what: "sync",
+            path: path(),
+            source: std::io::Error::other("EIO"),
+        },
+        CompactError::Mismatch {
+            table: "due_v1".into(),
+            expected: 2,
+            copied: 1,
+        },
+        CompactError::UnknownTables {
+            tables: vec!["future_v1".into()],
+        },
+        CompactError::Store(io().into()),
+        CompactError::Open(OpenError::AlreadyOpen { path: path() }),
+    ];
+    for error in failed {
+        assert!(!error.is_refusal(), "{error:?}");
+    }
+    let no_space = CompactError::NoSpace {
+        path: path(),
+        needed: 64 << 20,
+        available: 1 << 20,
+    };
+    assert_eq!(
+        no_space.to_string(),
+        "it needs about 64 MiB free beside vodprobe.redb and 1 MiB are; free some space"
+    );
 }
 
 #[test]
@@ -1068,7 +1167,10 @@ fn compaction_refuses_an_open_file_and_unknown_tables_and_changes_nothing() {
     store.put_streams(&[record(1_700_000_000, 5, 5)]).expect("put");
     let before = std::fs::read(&path).expect("read");
     let error = compact_file(&path, TEST_CACHE_BYTES, &mut |_, _, _| {}).expect_err("open elsewhere");
-    assert!(matches!(error, StoreError::AlreadyOpen { .. }), "{error}");
+    assert!(
+        matches!(error, CompactError::Open(OpenError::AlreadyOpen { .. })),
+        "{error}"
+    );
     assert!(!compacting_path(&path).exists());
     // A table a newer binary added would be lost by a copy that does not know it.
     store
@@ -1196,7 +1298,10 @@ fn online_compaction_keeps_the_writes_made_while_it_copies() {
             churn.write(&store, 0);
             // One compaction at a time.
             let again = store.compact_online(&mut |_, _, _| true).expect_err("second");
-            assert!(matches!(again, StoreError::Compaction(_)), "{again}");
+            assert!(
+                matches!(again, CompactError::Busy) && again.is_refusal(),
+                "{again}"
+            );
             true
         })
         .expect("compact");
@@ -1263,13 +1368,16 @@ fn a_stopped_online_compaction_changes_nothing() {
             calls < 3
         })
         .expect_err("stopped");
-    assert!(matches!(error, StoreError::Compaction(_)), "{error}");
+    assert!(
+        matches!(error, CompactError::Stopped) && error.is_refusal(),
+        "{error}"
+    );
     assert!(!compacting_path(&path).exists());
     assert!(store.file_size() >= before);
     churn.write(&store, 1);
     churn.assert_holds(&store);
     // The journal stopped with it, and another compaction can run.
-    assert!(store.shared.journal.lock().expect("journal").is_none());
+    assert!(store.shared.writes.lock().expect("writes").journal.is_none());
     store.compact_online(&mut |_, _, _| true).expect("compact");
     churn.assert_holds(&store);
 }

@@ -1,0 +1,359 @@
+//! The tables (typed, versioned constants; the layout is in the module's design note) and
+//! [`WriteTables`], the one place that writes records: it opens every record table of a write
+//! transaction together and moves a record's index entries with the record, so the indexes stay
+//! a function of `streams_v1`. Also the lookups of a record by key that reads and writes share.
+
+use super::StoreError;
+use super::encoding::{decode_record, encode_record};
+use crate::record::{Status, StreamKey, StreamRecord};
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
+use std::ops::Bound;
+
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
+pub(super) const STREAMS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("streams_v1");
+pub(super) const PLAYLISTS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("playlists_v1");
+pub(super) const DUE: TableDefinition<(i64, i64, u64), ()> = TableDefinition::new("due_v1");
+pub(super) const BY_STREAMER: TableDefinition<(u64, i64, u64), ()> = TableDefinition::new("by_streamer_v1");
+pub(super) const BY_STREAM_ID: TableDefinition<(u64, i64), ()> = TableDefinition::new("by_stream_id_v1");
+pub(super) const LIVE: TableDefinition<(i64, u64), i64> = TableDefinition::new("live_v1");
+pub(super) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state_v1");
+pub(super) const BY_GAME: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("by_game_v1");
+pub(super) const BY_LANGUAGE: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("by_language_v1");
+pub(super) const BY_STATUS: TableDefinition<(u8, i64, u64), ()> = TableDefinition::new("by_status_v1");
+pub(super) const BY_VIEWS: TableDefinition<(u32, i64, u64), ()> = TableDefinition::new("by_views_v1");
+/// `(lowercase login, streamer_id)` → how many stored records carry that pair.
+pub(super) const LOGINS: TableDefinition<(&str, u64), u32> = TableDefinition::new("logins_v1");
+/// `(streamer_id, lowercase login)` → the same count: a streamer's names, old and new.
+pub(super) const NAMES: TableDefinition<(u64, &str), u32> = TableDefinition::new("names_v1");
+pub(super) const QUALITIES_DUE: TableDefinition<(i64, u64), u32> = TableDefinition::new("qualities_due_v1");
+
+/// The record tables of one write transaction, opened together so a record and its index
+/// entries always change together.
+pub(super) struct WriteTables<'txn> {
+    /// The broadcasts this transaction changed.
+    pub(super) touched: &'txn mut Vec<StreamKey>,
+    pub(super) streams: Table<'txn, (i64, u64), &'static [u8]>,
+    pub(super) playlists: Table<'txn, (i64, u64), &'static [u8]>,
+    pub(super) due: Table<'txn, (i64, i64, u64), ()>,
+    pub(super) by_streamer: Table<'txn, (u64, i64, u64), ()>,
+    pub(super) by_stream_id: Table<'txn, (u64, i64), ()>,
+    pub(super) live: Table<'txn, (i64, u64), i64>,
+    pub(super) by_game: Table<'txn, (&'static str, i64, u64), ()>,
+    pub(super) by_language: Table<'txn, (&'static str, i64, u64), ()>,
+    pub(super) by_status: Table<'txn, (u8, i64, u64), ()>,
+    pub(super) by_views: Table<'txn, (u32, i64, u64), ()>,
+    pub(super) logins: Table<'txn, (&'static str, u64), u32>,
+    pub(super) names: Table<'txn, (u64, &'static str), u32>,
+    pub(super) qualities_due: Table<'txn, (i64, u64), u32>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    pub(super) fn open(
+        txn: &'txn WriteTransaction,
+        touched: &'txn mut Vec<StreamKey>,
+    ) -> Result<Self, StoreError> {
+        Ok(WriteTables {
+            touched,
+            streams: txn.open_table(STREAMS)?,
+            playlists: txn.open_table(PLAYLISTS)?,
+            due: txn.open_table(DUE)?,
+            by_streamer: txn.open_table(BY_STREAMER)?,
+            by_stream_id: txn.open_table(BY_STREAM_ID)?,
+            live: txn.open_table(LIVE)?,
+            by_game: txn.open_table(BY_GAME)?,
+            by_language: txn.open_table(BY_LANGUAGE)?,
+            by_status: txn.open_table(BY_STATUS)?,
+            by_views: txn.open_table(BY_VIEWS)?,
+            logins: txn.open_table(LOGINS)?,
+            names: txn.open_table(NAMES)?,
+            qualities_due: txn.open_table(QUALITIES_DUE)?,
+        })
+    }
+
+    /// Inserts or replaces a record, replacing the old record's index entries with its own.
+    pub(super) fn put_record(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let key = record.key();
+        self.touched.push(key);
+        let encoded = encode_record(record)?;
+        let old = self
+            .streams
+            .insert(key, encoded.as_slice())?
+            .map(|old| decode_record(key, old.value()));
+        match old {
+            Some(Ok(old)) => self.update_index_entries(&old, record),
+            Some(Err(_undecodable)) => {
+                self.purge_index_entries(key)?;
+                self.insert_index_entries(record)
+            }
+            None => self.insert_index_entries(record),
+        }
+    }
+
+    /// Queues a quality check, keeping the queue within `bound` by dropping the least viewed
+    /// entry (this one, if it is the least viewed).
+    pub(super) fn queue_quality_check(
+        &mut self,
+        key: StreamKey,
+        viewers: u32,
+        bound: u64,
+    ) -> Result<(), StoreError> {
+        self.qualities_due.insert(key, viewers)?;
+        if self.qualities_due.len()? > bound {
+            let mut least: Option<(u32, StreamKey)> = None;
+            for entry in self.qualities_due.iter()? {
+                let (key, viewers) = entry?;
+                let candidate = (viewers.value(), key.value());
+                if least.is_none_or(|least| candidate < least) {
+                    least = Some(candidate);
+                }
+            }
+            if let Some((_, key)) = least {
+                self.touched.push(key);
+                self.qualities_due.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a record, its playlist and its index entries.
+    pub(super) fn delete_record(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        self.touched.push(key);
+        self.playlists.remove(key)?;
+        self.qualities_due.remove(key)?;
+        let old = self
+            .streams
+            .remove(key)?
+            .map(|old| decode_record(key, old.value()));
+        match old {
+            Some(Ok(old)) => self.remove_index_entries(&old),
+            Some(Err(_undecodable)) => self.purge_index_entries(key),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves the index entries of `old` to those of `new` (same key), touching only entries
+    /// that change: a crawl that only moves `last_seen` rewrites two tables, not five.
+    fn update_index_entries(&mut self, old: &StreamRecord, new: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = new.key();
+        if old.probe.next_due != new.probe.next_due {
+            if let Some(due) = old.probe.next_due {
+                self.due.remove((due, start, id))?;
+            }
+            if let Some(due) = new.probe.next_due {
+                self.due.insert((due, start, id), ())?;
+            }
+        }
+        if old.streamer_id != new.streamer_id {
+            self.by_streamer.remove((old.streamer_id, start, id))?;
+            self.by_streamer.insert((new.streamer_id, start, id), ())?;
+        }
+        // by_stream_id_v1 holds nothing but the key, which old and new share.
+        let (was_live, is_live) = (old.status == Status::Live, new.status == Status::Live);
+        if is_live && (!was_live || old.last_seen != new.last_seen) {
+            self.live.insert((start, id), new.last_seen)?;
+        } else if was_live && !is_live {
+            self.live.remove((start, id))?;
+        }
+        if old.game_id != new.game_id {
+            self.by_game.remove((old.game_id.as_str(), start, id))?;
+            self.by_game.insert((new.game_id.as_str(), start, id), ())?;
+        }
+        if old.language != new.language {
+            self.by_language.remove((old.language.as_str(), start, id))?;
+            self.by_language.insert((new.language.as_str(), start, id), ())?;
+        }
+        if old.status != new.status {
+            self.by_status.remove((status_code(old.status), start, id))?;
+            self.by_status.insert((status_code(new.status), start, id), ())?;
+            if new.status != Status::Found {
+                self.qualities_due.remove((start, id))?;
+            }
+        }
+        if old.max_viewers != new.max_viewers {
+            self.by_views.remove((old.max_viewers, start, id))?;
+            self.by_views.insert((new.max_viewers, start, id), ())?;
+        }
+        if old.streamer_id != new.streamer_id || !old.login.eq_ignore_ascii_case(&new.login) {
+            self.count_name(old, -1)?;
+            self.count_name(new, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `delta` to the record's `(login, streamer_id)` count in both name tables, removing
+    /// the pair when it reaches zero.
+    fn count_name(&mut self, record: &StreamRecord, delta: i64) -> Result<(), StoreError> {
+        let login = record.login.to_ascii_lowercase();
+        let key = (login.as_str(), record.streamer_id);
+        let current = self.logins.get(key)?.map_or(0, |count| count.value());
+        let next = u32::try_from((i64::from(current) + delta).max(0)).unwrap_or(u32::MAX);
+        if next == 0 {
+            self.logins.remove(key)?;
+            self.names.remove((record.streamer_id, login.as_str()))?;
+        } else {
+            self.logins.insert(key, next)?;
+            self.names.insert((record.streamer_id, login.as_str()), next)?;
+        }
+        Ok(())
+    }
+
+    fn remove_index_entries(&mut self, old: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = old.key();
+        if let Some(due) = old.probe.next_due {
+            self.due.remove((due, start, id))?;
+        }
+        self.by_streamer.remove((old.streamer_id, start, id))?;
+        self.by_stream_id.remove((id, start))?;
+        self.live.remove((start, id))?;
+        self.by_game.remove((old.game_id.as_str(), start, id))?;
+        self.by_language.remove((old.language.as_str(), start, id))?;
+        self.by_status.remove((status_code(old.status), start, id))?;
+        self.by_views.remove((old.max_viewers, start, id))?;
+        self.count_name(old, -1)
+    }
+
+    /// Removes whatever index entries name `key` when its record cannot be decoded: the
+    /// indexes keyed by the record's fields are scanned (rare, and only on corruption).
+    pub(super) fn purge_index_entries(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        let (start, id) = key;
+        self.qualities_due.remove(key)?;
+        self.due.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_streamer.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_stream_id.remove((id, start))?;
+        self.live.remove(key)?;
+        self.by_game.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_language.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_status.retain(|(_, s, i), ()| (s, i) != key)?;
+        self.by_views.retain(|(_, s, i), ()| (s, i) != key)?;
+        // Which name the record counted is unknown without it: count every other record
+        // again (a full walk, but only after corruption).
+        self.logins.retain(|_, _| false)?;
+        self.names.retain(|_, _| false)?;
+        let mut counts: std::collections::BTreeMap<(String, u64), u32> = Default::default();
+        for entry in self.streams.iter()? {
+            let (other, value) = entry?;
+            if other.value() == key {
+                continue;
+            }
+            if let Ok(record) = decode_record(other.value(), value.value()) {
+                *counts
+                    .entry((record.login.to_ascii_lowercase(), record.streamer_id))
+                    .or_default() += 1;
+            }
+        }
+        for ((login, id), count) in counts {
+            self.logins.insert((login.as_str(), id), count)?;
+            self.names.insert((id, login.as_str()), count)?;
+        }
+        Ok(())
+    }
+
+    fn insert_index_entries(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = record.key();
+        if let Some(due) = record.probe.next_due {
+            self.due.insert((due, start, id), ())?;
+        }
+        self.by_streamer.insert((record.streamer_id, start, id), ())?;
+        self.by_stream_id.insert((id, start), ())?;
+        if record.status == Status::Live {
+            self.live.insert((start, id), record.last_seen)?;
+        }
+        self.insert_query_entries(record)
+    }
+
+    /// The entries of the indexes added in schema 2 (the API's lists and streamer search).
+    pub(super) fn insert_query_entries(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let (start, id) = record.key();
+        self.by_game.insert((record.game_id.as_str(), start, id), ())?;
+        self.by_language
+            .insert((record.language.as_str(), start, id), ())?;
+        self.by_status
+            .insert((status_code(record.status), start, id), ())?;
+        self.by_views.insert((record.max_viewers, start, id), ())?;
+        self.count_name(record, 1)
+    }
+}
+
+/// The `by_status_v1` key byte of a status. Stored on disk: never renumber.
+pub(super) fn status_code(status: Status) -> u8 {
+    match status {
+        Status::Live => 0,
+        Status::Pending => 1,
+        Status::Found => 2,
+        Status::NotFound => 3,
+    }
+}
+
+pub(super) fn get_record(
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    key: StreamKey,
+) -> Result<Option<StreamRecord>, StoreError> {
+    match streams.get(key)? {
+        Some(value) => decode_record(key, value.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The record an index entry points at; a dangling entry is corruption.
+pub(super) fn indexed_record(
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    index: &str,
+    key: StreamKey,
+) -> Result<StreamRecord, StoreError> {
+    get_record(streams, key)?.ok_or_else(|| StoreError::Corrupt {
+        what: format!(
+            "{index} names stream {key:?}, which {} does not hold",
+            STREAMS.name()
+        ),
+    })
+}
+
+/// The streamer's broadcast with the most recent start (strictly before `before_start` if
+/// given).
+pub(super) fn latest_of_streamer(
+    by_streamer: &impl ReadableTable<(u64, i64, u64), ()>,
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    streamer_id: u64,
+    before_start: Option<i64>,
+) -> Result<Option<StreamRecord>, StoreError> {
+    let upper = match before_start {
+        Some(before) => Bound::Excluded((streamer_id, before, 0)),
+        None => Bound::Included((streamer_id, i64::MAX, u64::MAX)),
+    };
+    let lower = Bound::Included((streamer_id, i64::MIN, 0));
+    match by_streamer.range((lower, upper))?.next_back() {
+        Some(entry) => {
+            let (_, start, id) = entry?.0.value();
+            indexed_record(streams, BY_STREAMER.name(), (start, id)).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Records with status `Live`, in key order.
+pub(super) fn live_records(
+    live: &impl ReadableTable<(i64, u64), i64>,
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+) -> Result<Vec<StreamRecord>, StoreError> {
+    let mut records = Vec::new();
+    for entry in live.iter()? {
+        let key = entry?.0.value();
+        records.push(indexed_record(streams, LIVE.name(), key)?);
+    }
+    Ok(records)
+}
+
+/// Records whose next_due <= now, earliest due first (ties by key), at most `limit`.
+pub(super) fn due_records(
+    due: &impl ReadableTable<(i64, i64, u64), ()>,
+    streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<StreamRecord>, StoreError> {
+    let mut records = Vec::new();
+    for entry in due.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
+        let (_, start, id) = entry?.0.value();
+        records.push(indexed_record(streams, DUE.name(), (start, id))?);
+    }
+    Ok(records)
+}

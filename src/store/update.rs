@@ -1,0 +1,147 @@
+//! Read-modify-write inside the store: [`Update`] is one write transaction's view of the
+//! records, handed to the closure of [`Store::update`]. What it reads, it reads inside that
+//! transaction, so nothing another writer commits can come between a read and the write that
+//! depends on it; redb runs one write transaction at a time, so this is the only lock callers
+//! need. Its writes are the store's own (`Store::put_streams` and the others run through it):
+//! index maintenance, the compaction journal, the generation and the quality queue's bound
+//! behave alike whichever way a write comes.
+
+use super::encoding::{decode_record, encode_playlist};
+use super::tables::{self, WriteTables, get_record};
+use super::{Store, StoreError};
+use crate::record::{Status, StreamKey, StreamRecord};
+use redb::{ReadableTable, ReadableTableMetadata};
+
+/// One write transaction's reads and writes of records (see [`Store::update`]). Reads see the
+/// transaction's own writes.
+pub struct Update<'txn> {
+    tables: WriteTables<'txn>,
+    /// [`super::MAX_QUALITY_QUEUE`], or what a test lowered it to.
+    quality_queue_bound: u64,
+}
+
+impl Store {
+    /// Reads and writes in one write transaction: nothing another writer commits can come
+    /// between what `f` reads and what it writes. Commits when `f` returns Ok, writes nothing
+    /// on Err. Other writers wait while `f` runs, so keep it short and free of I/O; it must not
+    /// call this store's own methods (a write would wait for itself), only `Update`'s.
+    pub fn update<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Update<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let quality_queue_bound = self
+            .shared
+            .quality_queue_bound
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.transact(|txn, touched| {
+            let mut update = Update {
+                tables: WriteTables::open(txn, touched)?,
+                quality_queue_bound,
+            };
+            f(&mut update)
+        })
+    }
+}
+
+impl Update<'_> {
+    /// As [`Store::get_stream`].
+    pub fn get_stream(&self, key: StreamKey) -> Result<Option<StreamRecord>, StoreError> {
+        get_record(&self.tables.streams, key)
+    }
+
+    /// As [`Store::get_streams`]: aligned with `keys`.
+    pub fn get_streams(&self, keys: &[StreamKey]) -> Result<Vec<Option<StreamRecord>>, StoreError> {
+        keys.iter()
+            .map(|key| get_record(&self.tables.streams, *key))
+            .collect()
+    }
+
+    /// As [`Store::latest_of_streamer`].
+    pub fn latest_of_streamer(
+        &self,
+        streamer_id: u64,
+        before_start: Option<i64>,
+    ) -> Result<Option<StreamRecord>, StoreError> {
+        tables::latest_of_streamer(
+            &self.tables.by_streamer,
+            &self.tables.streams,
+            streamer_id,
+            before_start,
+        )
+    }
+
+    /// As [`Store::live`].
+    pub fn live(&self) -> Result<Vec<StreamRecord>, StoreError> {
+        tables::live_records(&self.tables.live, &self.tables.streams)
+    }
+
+    /// As [`Store::due`].
+    pub fn due(&self, now: i64, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
+        tables::due_records(&self.tables.due, &self.tables.streams, now, limit)
+    }
+
+    /// As [`Store::queue_len`].
+    pub fn queue_len(&self) -> Result<u64, StoreError> {
+        Ok(self.tables.due.len()?)
+    }
+
+    /// As [`Store::put_streams`]: inserts or replaces records with their index entries.
+    pub fn put_streams(&mut self, records: &[StreamRecord]) -> Result<(), StoreError> {
+        records
+            .iter()
+            .try_for_each(|record| self.tables.put_record(record))
+    }
+
+    /// As [`Store::apply`]: deletes `delete` (records, playlists, index entries), then writes
+    /// `write`; a key in both ends up written.
+    pub fn apply(&mut self, write: &[StreamRecord], delete: &[StreamKey]) -> Result<(), StoreError> {
+        delete
+            .iter()
+            .try_for_each(|key| self.tables.delete_record(*key))?;
+        self.put_streams(write)
+    }
+
+    /// As [`Store::put_archived`]: the record and its playlist; a broadcast archived as found
+    /// for the first time joins the quality-check queue.
+    pub fn put_archived(&mut self, record: &StreamRecord, playlist_text: &str) -> Result<(), StoreError> {
+        let payload = encode_playlist(record.key(), playlist_text)?;
+        self.put_archived_encoded(record, &payload)
+    }
+
+    /// [`Update::put_archived`] with the playlist already encoded (the store encodes before it
+    /// takes the write gate).
+    pub(super) fn put_archived_encoded(
+        &mut self,
+        record: &StreamRecord,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        let key = record.key();
+        let tables = &mut self.tables;
+        let was_found = match tables.streams.get(key)? {
+            Some(old) => decode_record(key, old.value()).is_ok_and(|old| old.status == Status::Found),
+            None => false,
+        };
+        tables.put_record(record)?;
+        tables.playlists.insert(key, payload)?;
+        if record.status == Status::Found && !was_found {
+            tables.queue_quality_check(key, record.max_viewers, self.quality_queue_bound)?;
+        }
+        Ok(())
+    }
+
+    /// As [`Store::set_qualities`]: records the qualities a check found and takes the broadcast
+    /// off the quality queue; a broadcast no longer found (or gone) just leaves the queue.
+    pub fn set_qualities(&mut self, key: StreamKey, qualities: &[String]) -> Result<(), StoreError> {
+        let tables = &mut self.tables;
+        tables.touched.push(key);
+        tables.qualities_due.remove(key)?;
+        if let Some(mut record) = get_record(&tables.streams, key)?
+            && record.status == Status::Found
+            && let Some(archive) = record.archive.as_mut()
+        {
+            archive.qualities = qualities.to_vec();
+            tables.put_record(&record)?;
+        }
+        Ok(())
+    }
+}
