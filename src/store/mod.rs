@@ -145,17 +145,11 @@ mod compact;
 mod encoding;
 mod error;
 mod migrate;
-#[cfg(test)]
-mod model_tests;
 mod query;
-#[cfg(test)]
-mod query_tests;
 mod tables;
 #[cfg(test)]
 mod tests;
 mod update;
-#[cfg(test)]
-mod update_tests;
 
 /// The schema this binary writes and the newest it can read.
 pub const SCHEMA_VERSION: u64 = 3;

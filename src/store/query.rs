@@ -530,3 +530,6 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

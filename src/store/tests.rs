@@ -2,6 +2,8 @@
 //! the model and crash tests share: a record builder and a checker that rebuilds every index
 //! from `streams_v1` and compares it with what is stored.
 
+mod model;
+
 use super::encoding::*;
 use super::migrate::*;
 use super::tables::*;

@@ -145,3 +145,6 @@ impl Update<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

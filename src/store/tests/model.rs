@@ -9,9 +9,9 @@
 //!   batch it reported as committed is whole, that at most one unreported batch landed, and
 //!   that the indexes still agree with the records.
 
-use super::tests::{TEST_CACHE_BYTES, archive_info, assert_indexes_consistent, record};
-use super::*;
+use super::{TEST_CACHE_BYTES, archive_info, assert_indexes_consistent, record};
 use crate::record::Status;
+use crate::store::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

@@ -2,10 +2,11 @@
 //! one, an error writes nothing, read-modify-writes racing on threads lose no change, and a
 //! compaction running meanwhile journals (and so keeps) what they write.
 
-use super::tables::STREAMS;
-use super::tests::{archive_info, assert_indexes_consistent, open_in, put_raw, record};
 use super::*;
 use crate::record::Status;
+use crate::store::tables::STREAMS;
+use crate::store::tests::{archive_info, assert_indexes_consistent, open_in, put_raw, record};
+use crate::store::*;
 
 fn archived(start_unix: i64, stream_id: u64, streamer_id: u64) -> StreamRecord {
     let mut record = record(start_unix, stream_id, streamer_id);

@@ -2,10 +2,11 @@
 //! record: each filter, both orders, paging to the end with small and large pages and a small
 //! examination allowance (short pages), without loss or duplicates.
 
-use super::tables::META;
-use super::tests::{open_in, record};
 use super::*;
 use crate::record::Status;
+use crate::store::tables::META;
+use crate::store::tests::{open_in, record};
+use crate::store::*;
 
 /// A small deterministic generator (no test dependency needed for spread-out fields).
 struct Lcg(u64);
@@ -315,7 +316,7 @@ fn records_with_a_status_in_a_range_are_changed_in_batches() {
         .map(StreamRecord::key)
         .collect();
     assert_eq!(due, want);
-    super::tests::assert_indexes_consistent(&store);
+    crate::store::tests::assert_indexes_consistent(&store);
 }
 
 #[test]
@@ -337,7 +338,7 @@ fn a_schema_1_file_gets_its_query_indexes_built_on_open() {
         .expect("downgrade");
     drop(store);
     let store = open_in(&dir);
-    super::tests::assert_indexes_consistent(&store);
+    crate::store::tests::assert_indexes_consistent(&store);
     let filter = VodFilter {
         language: Some("en".into()),
         ..VodFilter::default()
