@@ -965,9 +965,9 @@ mod tests {
     }
 
     /// xorshift64: deterministic, no crates.
-    struct Rng(u64);
+    struct Xorshift64(u64);
 
-    impl Rng {
+    impl Xorshift64 {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
@@ -1038,7 +1038,7 @@ mod tests {
             "://",
             "\u{feff}é?#",
         ];
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Xorshift64(0x9e37_79b9_7f4a_7c15);
         let mut accepted = 0;
         for _ in 0..4000 {
             let mut input = seeds[rng.below(seeds.len())].clone();

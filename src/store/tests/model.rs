@@ -18,11 +18,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// xorshift64*: deterministic, dependency-free, good enough to pick operations.
-struct Rng(u64);
+struct Xorshift64Star(u64);
 
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+impl Xorshift64Star {
+    fn new(seed: u64) -> Xorshift64Star {
+        Xorshift64Star(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
     fn next(&mut self) -> u64 {
@@ -46,7 +46,7 @@ const STATUSES: [Status; 4] = [Status::Live, Status::Pending, Status::Found, Sta
 
 /// A record from a small key space (8 starts × 4 ids, so ids are shared across starts and
 /// writes collide) with random indexed fields.
-fn random_record(rng: &mut Rng) -> StreamRecord {
+fn random_record(rng: &mut Xorshift64Star) -> StreamRecord {
     let mut record = record(1000 + 100 * rng.range(0, 8), 1 + rng.below(4), 1 + rng.below(3));
     record.status = STATUSES[rng.below(4) as usize];
     record.last_seen = rng.range(0, 10_000);
@@ -82,7 +82,7 @@ impl Model {
     }
 }
 
-fn check_against_model(store: &Store, model: &Model, rng: &mut Rng, context: &str, step: usize) {
+fn check_against_model(store: &Store, model: &Model, rng: &mut Xorshift64Star, context: &str, step: usize) {
     let all: Vec<StreamRecord> = model.records.values().cloned().collect();
     assert_eq!(
         store.scan(None, usize::MAX).expect("scan"),
@@ -177,7 +177,7 @@ fn run_model(seed: u64, steps: usize) {
     let path = dir.path().join("vodprobe.redb");
     let mut store = Store::open(&path, TEST_CACHE_BYTES).expect("open");
     let mut model = Model::default();
-    let mut rng = Rng::new(seed);
+    let mut rng = Xorshift64Star::new(seed);
     for step in 0..steps {
         match rng.below(100) {
             0..=44 => {
@@ -308,7 +308,7 @@ fn crash_consistency() {
         .1
         .to_string()
         + "::crash_consistency";
-    let mut rng = Rng::new(7);
+    let mut rng = Xorshift64Star::new(7);
     for round in 0..10 {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("vodprobe.redb");
