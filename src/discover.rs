@@ -769,7 +769,7 @@ fn encode_component(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::fetch::FetchSettings;
-    use crate::sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
+    use vodprobe_sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
 
     const T0: &str = "2024-01-01T00:00:00Z";
 
@@ -1237,7 +1237,7 @@ mod tests {
     }
 
     fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
-        let folder = crate::sim::vod_dir(
+        let folder = vodprobe_sim::vod_dir(
             "some_login",
             315_000_000_000 + n,
             &(1_750_000_000 + n).to_string(),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use vodprobe::config::{SourceConfig, SourceKind};
 use vodprobe::discover::{Source, VideoHint};
 use vodprobe::fetch::{FetchSettings, Fetcher};
-use vodprobe::sim::world::VIDEO_KEEP_SECS;
-use vodprobe::sim::{DomainSpec, SIM_CLIENT_ID, SimCdn, SimListing, SimVideo, World, WorldSpec, vod_dir};
+use vodprobe_sim::world::VIDEO_KEEP_SECS;
+use vodprobe_sim::{DomainSpec, SIM_CLIENT_ID, SimCdn, SimListing, SimVideo, World, WorldSpec, vod_dir};
 
 /// 2023-11-14T22:13:20Z.
 const T0: i64 = 1_700_000_000;

@@ -1,7 +1,7 @@
 //! Unit tests for the simulated world (kept apart from `world.rs` only for file length).
 
 use super::*;
-use crate::sim::{DomainSpec, SIM_CLIENT_ID};
+use crate::{DomainSpec, SIM_CLIENT_ID};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

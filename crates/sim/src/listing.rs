@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 
-use super::http::{Reply, Request, Response, Server, lock};
+use crate::http::{Reply, Request, Response, Server, lock};
 
 /// The client id the simulator accepts until [`SimListing::set_client_id`]: Twitch's public
 /// web client id, which is also the configured default, so a default config works against it.
@@ -338,7 +338,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
 
 /// Twitch's error body: `{"error": reason, "status": n, "message": ...}`.
 fn twitch_error(status: u16, message: &str) -> Response {
-    let body = json!({"error": super::http::reason(status), "status": status, "message": message});
+    let body = json!({"error": crate::http::reason(status), "status": status, "message": message});
     Response::new(status, "application/json", body.to_string())
 }
 
@@ -1074,7 +1074,7 @@ mod tests {
             stream_id: 315_000_000_000 + n,
             created_at: 1_750_000_000 + n as i64 * 3600,
             domain_url: "http://127.0.0.1:9/pre/".into(),
-            folder: crate::sim::vod_dir(
+            folder: crate::vod_dir(
                 "a_b",
                 315_000_000_000 + n,
                 &(1_750_000_000 + n * 3600).to_string(),

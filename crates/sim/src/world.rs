@@ -40,8 +40,8 @@
 use std::collections::{HashSet, VecDeque};
 use std::ops::Range;
 
-use super::cdn::{Broadcast, BroadcastId, Container, Fault, SimCdn, vod_dir};
-use super::listing::{LiveStream, SimListing, SimVideo};
+use crate::cdn::{Broadcast, BroadcastId, Container, Fault, SimCdn, vod_dir};
+use crate::listing::{LiveStream, SimListing, SimVideo};
 
 /// The timestamp forms, indexed like [`WorldSpec::form_weights`].
 pub const FORMS: [&str; 3] = ["unix", "unix-1", "second-of-minute"];
@@ -957,5 +957,4 @@ impl PartBase<'_> {
 }
 
 #[cfg(test)]
-#[path = "world_tests.rs"]
 mod tests;

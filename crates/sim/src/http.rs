@@ -655,5 +655,4 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 #[cfg(test)]
-#[path = "http_tests.rs"]
 mod tests;
