@@ -29,8 +29,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use vodprobe::sim::{Rng, SimCdn, SimListing};
 use vodprobe::store::Store;
+use vodprobe_sim::{Rng, SimCdn, SimListing};
 
 const BATCH: u64 = 10_000;
 /// Bump when the generated data or its encoding changes, so an old cached store is rebuilt.
@@ -280,7 +280,7 @@ fn main() {
     }
 
     let listing = SimListing::start().expect("listing");
-    let cdn = SimCdn::start(vec![vodprobe::sim::DomainSpec::healthy()]).expect("cdn");
+    let cdn = SimCdn::start(vec![vodprobe_sim::DomainSpec::healthy()]).expect("cdn");
     let config_dir = tempfile::tempdir().expect("config dir");
     let server = Server::start(&bench_dir, config_dir.path(), &listing, &cdn);
     let base = server.base.clone();

@@ -20,8 +20,8 @@ use vodprobe::config;
 use vodprobe::daemon;
 use vodprobe::record::{Status, StreamRecord};
 use vodprobe::schedule::Clock;
-use vodprobe::sim::{DomainSpec, SimCdn, SimListing, TruthBroadcast, World, WorldSpec};
 use vodprobe::store::Store;
+use vodprobe_sim::{DomainSpec, SimCdn, SimListing, TruthBroadcast, World, WorldSpec};
 
 const SPEED: f64 = 180.0;
 const DOMAINS: usize = 12;

@@ -17,8 +17,8 @@ use std::io::Write as _;
 use std::time::Instant;
 use vodprobe::packed;
 use vodprobe::record::StreamRecord;
-use vodprobe::sim::Rng;
 use vodprobe::store::{Store, compact_file};
+use vodprobe_sim::Rng;
 
 const SAMPLE: usize = 20_000;
 const TRAINING: usize = 2_000;

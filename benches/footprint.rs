@@ -20,8 +20,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vodprobe::record::Status;
 use vodprobe::schedule::Clock;
-use vodprobe::sim::{DomainSpec, SimCdn, SimListing, World, WorldSpec};
 use vodprobe::store::Store;
+use vodprobe_sim::{DomainSpec, SimCdn, SimListing, World, WorldSpec};
 
 const SPEED: f64 = 180.0;
 const DOMAINS: usize = 12;

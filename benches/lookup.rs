@@ -11,8 +11,8 @@ use std::time::Instant;
 use vodprobe::config::{self, EMBEDDED_CONFIG};
 use vodprobe::fetch::{FetchSettings, Fetcher};
 use vodprobe::search::{SearchLimits, SearchRequest, lookup};
-use vodprobe::sim::{Broadcast, DomainSpec, Fault, SimCdn};
 use vodprobe::time_input::parse_time;
+use vodprobe_sim::{Broadcast, DomainSpec, Fault, SimCdn};
 
 const DOMAINS: usize = 12;
 const FAULTY: [(usize, Fault); 3] = [

@@ -13,7 +13,7 @@ mod editors;
 use editors::{STYLES, save};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vodprobe::sim::{DomainSpec, SimCdn, SimListing};
+use vodprobe_sim::{DomainSpec, SimCdn, SimListing};
 
 const EDITS: usize = 50;
 /// An edit not in force after this long counts as missed.

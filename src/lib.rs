@@ -2,9 +2,13 @@
 //!
 //! The binary (`src/main.rs` and `src/cli/`) is a thin edge over this library so that
 //! integration tests and benchmarks drive the same code the user runs. Layers point downward
-//! only: the CLI edge → `lookup` → `config`, `fetch`, `playlist`, `time_input` and the `probes`
-//! crate. `sim` is the simulated Twitch used by `demo`, tests and benchmarks; nothing else in
-//! the library depends on it.
+//! only, as README's code map draws them: the CLI edge → `daemon` → `api`, `search`, `probe`,
+//! `track`, `schedule` → `store`, `packed`, `discover`, `fetch`, `budget`, `config`, `reload`,
+//! `playlist`, `record`, `time_input`, `metrics` and the `probes` crate.
+//!
+//! The simulated Twitch is not here: it is the `vodprobe-sim` crate, a dev-dependency of the
+//! tests and benchmarks (and of this library's unit tests), and an optional dependency of the
+//! binary for `vodprobe demo` (feature `demo`, on by default). Nothing in the library uses it.
 
 pub mod api;
 pub mod budget;
@@ -22,7 +26,6 @@ pub mod record;
 pub mod reload;
 pub mod schedule;
 pub mod search;
-pub mod sim;
 pub mod store;
 pub mod time_input;
 pub mod track;

@@ -554,7 +554,7 @@ mod tests {
 
     /// A config whose domains are the simulated CDN's, with a budget far above what a probe
     /// needs (so only the probe's own restraint limits its requests).
-    fn sim_config(cdn: &crate::sim::SimCdn) -> Config {
+    fn sim_config(cdn: &vodprobe_sim::SimCdn) -> Config {
         let mut text = "[limits]\nrequests_per_second = 1000\nrequest_timeout = \"2s\"\n".to_string();
         for domain in 0..cdn.domain_count() {
             text.push_str(&format!(
@@ -565,7 +565,7 @@ mod tests {
         parse(None, &text, &[]).expect("valid")
     }
 
-    fn probe_sim(cdn: &crate::sim::SimCdn, record: &StreamRecord, hint: Option<&Learned>) -> ProbeReport {
+    fn probe_sim(cdn: &vodprobe_sim::SimCdn, record: &StreamRecord, hint: Option<&Learned>) -> ProbeReport {
         let config = sim_config(cdn);
         let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(&config.limits));
         let budget = Budget::new(1000.0);
@@ -583,16 +583,16 @@ mod tests {
 
     #[test]
     fn a_known_path_is_asked_alone_even_with_budget_to_spare() {
-        let cdn = crate::sim::SimCdn::start((0..6).map(|_| crate::sim::DomainSpec::healthy()).collect())
+        let cdn = vodprobe_sim::SimCdn::start((0..6).map(|_| vodprobe_sim::DomainSpec::healthy()).collect())
             .expect("cdn");
         let record = record();
-        cdn.add_broadcast(crate::sim::Broadcast::new(
+        cdn.add_broadcast(vodprobe_sim::Broadcast::new(
             &record.login,
             record.stream_id,
             &record.start_unix.to_string(),
             vec![4],
         ));
-        let total = |cdn: &crate::sim::SimCdn| (0..6).map(|d| cdn.requests(d).len()).sum::<usize>();
+        let total = |cdn: &vodprobe_sim::SimCdn| (0..6).map(|d| cdn.requests(d).len()).sum::<usize>();
         // Learned while live: one request, not one per domain in flight.
         let mut learned = record.clone();
         learned.probe.learned = Some(Learned {

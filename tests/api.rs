@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use vodprobe::record::{ProbeState, Status, StreamRecord};
-use vodprobe::sim::Broadcast;
 use vodprobe::store::Store;
+use vodprobe_sim::Broadcast;
 
 pub(crate) struct Answer {
     pub(crate) status: u16,
@@ -280,7 +280,7 @@ fn the_playlist_route_plays_with_gzip_etag_and_cors() {
     assert_eq!(segments.len(), 30);
     assert!(segments.iter().all(|line| line.starts_with(&domain)), "{text}");
     // Relative URIs resolve against the playlist's directory.
-    let dir = vodprobe::sim::vod_dir("alpha", 501, &start.to_string());
+    let dir = vodprobe_sim::vod_dir("alpha", 501, &start.to_string());
     assert_eq!(segments[0], format!("{domain}{dir}/chunked/0.ts"), "{text}");
     // gzip only when asked, never brotli.
     let gzipped = request("GET", &url, &[("Accept-Encoding", "br, gzip")], None);
@@ -723,7 +723,7 @@ fn other_qualities_are_checked_with_spare_budget_and_served_as_a_master_playlist
     assert_eq!(variants, ["chunked.m3u8", "720p60.m3u8", "480p30.m3u8"], "{text}");
     assert_eq!(text.matches("#EXT-X-STREAM-INF:BANDWIDTH=").count(), 3, "{text}");
     // A variant is the archived playlist pointed at its own folder.
-    let dir = vodprobe::sim::vod_dir("delta", 701, &start.to_string());
+    let dir = vodprobe_sim::vod_dir("delta", 701, &start.to_string());
     let variant = get(&format!("{base}/vods/701/{start}/720p60.m3u8"));
     assert_eq!(variant.status, 200);
     let segments: Vec<String> = variant
@@ -765,7 +765,7 @@ fn other_qualities_are_checked_with_spare_budget_and_served_as_a_master_playlist
 
 #[test]
 fn quality_checks_pass_over_a_down_domain_and_drop_captures_whose_domain_is_removed() {
-    let specs = (0..3).map(|_| vodprobe::sim::DomainSpec::healthy()).collect();
+    let specs = (0..3).map(|_| vodprobe_sim::DomainSpec::healthy()).collect();
     let mut world = World::configured(
         specs,
         FAST,
@@ -785,7 +785,7 @@ fn quality_checks_pass_over_a_down_domain_and_drop_captures_whose_domain_is_remo
             let mut found = record(start, stream_id, login, Status::Found);
             found.max_viewers = viewers;
             let base = world.cdn.base_url(domain);
-            let dir = vodprobe::sim::vod_dir(login, stream_id, &start.to_string());
+            let dir = vodprobe_sim::vod_dir(login, stream_id, &start.to_string());
             found.archive = Some(vodprobe::record::ArchiveInfo {
                 domain: base.clone(),
                 domains: vec![base.clone()],
@@ -804,7 +804,7 @@ fn quality_checks_pass_over_a_down_domain_and_drop_captures_whose_domain_is_remo
             store.put_archived(&found, playlist).expect("put");
         }
     }
-    world.cdn.set_fault(0, vodprobe::sim::Fault::Unavailable);
+    world.cdn.set_fault(0, vodprobe_sim::Fault::Unavailable);
     world.start(&[]);
     let base = world.api_url();
     let qualities =

@@ -73,7 +73,7 @@ fn serve_compacts_on_schedule_while_it_captures_and_answers() {
     use crate::reload::metric;
     use crate::serve::{FAST, World, now, stream};
     use std::time::{Duration, Instant};
-    use vodprobe::sim::{Broadcast, DomainSpec};
+    use vodprobe_sim::{Broadcast, DomainSpec};
     // A compaction every second whatever the waste, while broadcasts come and go.
     let mut world = World::configured(
         (0..3).map(|_| DomainSpec::healthy()).collect(),

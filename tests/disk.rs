@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vodprobe::sim::{Broadcast, DomainSpec};
+use vodprobe_sim::{Broadcast, DomainSpec};
 
 /// A tmpfs mounted for the test, unmounted (lazily: serve may still hold it) on drop.
 struct Tmpfs(PathBuf);

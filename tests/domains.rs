@@ -1,7 +1,7 @@
 //! `vodprobe domains`: one line per domain with status, latency and the reason for a failure.
 
 use crate::harness::{Env, faulty};
-use vodprobe::sim::{DomainSpec, Fault};
+use vodprobe_sim::{DomainSpec, Fault};
 
 #[test]
 fn table_shows_healthy_and_failing_domains() {

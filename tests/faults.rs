@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use vodprobe::sim::{Broadcast, DomainSpec, Fault, ListingFault};
+use vodprobe_sim::{Broadcast, DomainSpec, Fault, ListingFault};
 
 fn faulty(fault: Fault) -> DomainSpec {
     DomainSpec {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use vodprobe::sim::{DomainSpec, Fault, SimCdn};
+use vodprobe_sim::{DomainSpec, Fault, SimCdn};
 
 pub struct Env {
     pub dir: tempfile::TempDir,

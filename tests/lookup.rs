@@ -2,7 +2,7 @@
 //! search, fMP4 and muting, faults bounded by the timeout, exit codes and messages.
 
 use crate::harness::{Env, faulty};
-use vodprobe::sim::{Broadcast, Container, DomainSpec, Fault};
+use vodprobe_sim::{Broadcast, Container, DomainSpec, Fault};
 
 /// 2022-09-24 17:02:09 UTC.
 const START: i64 = 1_664_038_929;

@@ -6,7 +6,7 @@
 use crate::serve::{FAST, World, now, stream};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vodprobe::sim::Broadcast;
+use vodprobe_sim::Broadcast;
 
 fn ffprobe_available() -> bool {
     let found = Command::new("ffprobe")

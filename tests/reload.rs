@@ -5,7 +5,7 @@ use crate::api::{Answer, get, request};
 use crate::editors::{STYLES, Save, save};
 use crate::serve::{FAST, World, now};
 use std::time::{Duration, Instant};
-use vodprobe::sim::Broadcast;
+use vodprobe_sim::Broadcast;
 
 /// A config for `world` with the given domains (indexes), admin token and extra lines.
 fn config_text(world: &World, domains: &[(usize, &str)], token: &str, health: &str) -> String {

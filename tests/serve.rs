@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vodprobe::record::{Status, StreamRecord};
-use vodprobe::sim::{
+use vodprobe::store::Store;
+use vodprobe_sim::{
     Broadcast, DomainSpec, Fault, ListingFault, LiveStream, SimCdn, SimListing, SimVideo, vod_dir,
 };
-use vodprobe::store::Store;
 
 const DOMAINS: usize = 3;
 

@@ -6,6 +6,7 @@ mod harness;
 mod api;
 mod check_config;
 mod compact;
+mod discover;
 mod disk;
 mod domains;
 mod editors;

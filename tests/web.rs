@@ -11,7 +11,7 @@ use crate::serve::{FAST, World, now, stream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vodprobe::sim::Broadcast;
+use vodprobe_sim::Broadcast;
 
 /// What `GET /` loads: the page, its script and style, and hls.js.
 const PAGE_FILES: [&str; 4] = ["/", "/web/app.js", "/web/app.css", "/web/hls-1.7.4.light.min.js"];

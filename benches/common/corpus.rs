@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use vodprobe::playlist::Container;
 use vodprobe::record::{ArchiveInfo, ProbeState, Status, StreamRecord};
-use vodprobe::sim::{Rng, vod_dir};
+use vodprobe_sim::{Rng, vod_dir};
 
 pub const RECORDS: u64 = 1_000_000;
 pub const CHANNELS: u64 = 20_000;

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use vodprobe::sim::{SimCdn, SimListing};
+use vodprobe_sim::{SimCdn, SimListing};
 
 /// The configuration of the compressed day (`WorldSpec::benchmark_day`) on a clock `speed`
 /// times faster than real time. Durations in the config are clock time, so the pipeline's

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::{error, info};
 use vodprobe::config;
 use vodprobe::schedule::Clock;
-use vodprobe::sim::{DomainSpec, SimCdn, SimListing, World, WorldSpec};
+use vodprobe_sim::{DomainSpec, SimCdn, SimListing, World, WorldSpec};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {

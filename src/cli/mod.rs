@@ -4,6 +4,7 @@
 
 mod check_config;
 mod compact;
+#[cfg(feature = "demo")]
 mod demo;
 mod domains;
 mod lookup;
@@ -46,6 +47,7 @@ enum Command {
     /// Validate config.toml and probes/*.toml; exit 0, or 1 with every problem explained.
     CheckConfig(ConfigArg),
     /// Run serve against a built-in simulated Twitch, offline.
+    #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
     /// Rewrite the database compactly (stop serve first; needs room for a second copy).
     Compact(ConfigArg),
@@ -64,6 +66,7 @@ pub fn run(args: Args) -> Exit {
         Command::Lookup(lookup_args) => lookup::run(lookup_args),
         Command::Domains(config_arg) => domains::run(config_arg),
         Command::CheckConfig(config_arg) => check_config::run(config_arg),
+        #[cfg(feature = "demo")]
         Command::Demo(demo_args) => demo::run(demo_args),
         Command::Compact(config_arg) => compact::run(config_arg),
     }

@@ -8,10 +8,10 @@ use crate::config;
 use crate::metrics::Metrics;
 use crate::record::Status;
 use crate::schedule::Clock;
-use crate::sim::{ListingFault, LiveStream, SimListing};
 use crate::store::Store;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use vodprobe_sim::{ListingFault, LiveStream, SimListing};
 
 struct Stage {
     listing: SimListing,

@@ -4,7 +4,7 @@
 use super::*;
 use crate::fetch::FetchSettings;
 use crate::schedule::Clock;
-use crate::sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
+use vodprobe_sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
 
 /// The reference's test vector.
 pub(super) const FOLDER: &str = "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929";
@@ -96,10 +96,26 @@ fn assert_auth(result: Result<ListingPage, DiscoverError>, expected: &str) {
     );
 }
 
+/// What a correct client of either API reports for a simulated stream: the oracle.
+fn sighting(s: LiveStream) -> Sighting {
+    Sighting {
+        stream_id: s.stream_id,
+        streamer_id: s.streamer_id,
+        login: s.login,
+        title: s.title,
+        game_id: s.game_id,
+        game_name: s.game_name,
+        language: s.language,
+        is_mature: s.is_mature,
+        viewers: s.viewers,
+        started_at: s.started_at,
+    }
+}
+
 #[test]
 fn both_sources_page_the_whole_simulated_listing() {
     let sim = sim();
-    let expected: Vec<Sighting> = (0..250).map(|i| LiveStream::sample(i).sighting()).collect();
+    let expected: Vec<Sighting> = (0..250).map(|i| sighting(LiveStream::sample(i))).collect();
     let fetcher = fetcher(5000);
     for (kind, pages, name) in [(SourceKind::Gql, 9, "gql"), (SourceKind::Helix, 3, "helix")] {
         let before = sim.requests();
@@ -166,7 +182,7 @@ fn helix_respects_the_budget() {
 }
 
 fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
-    let folder = crate::sim::vod_dir(
+    let folder = vodprobe_sim::vod_dir(
         "some_login",
         315_000_000_000 + n,
         &(1_750_000_000 + n).to_string(),

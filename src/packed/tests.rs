@@ -1,5 +1,5 @@
 use super::*;
-use crate::sim::Rng;
+use vodprobe_sim::Rng;
 
 const CAP: usize = 64 << 20;
 
@@ -244,7 +244,7 @@ mod records {
     }
     use crate::playlist::Container;
     use crate::record::{ArchiveInfo, Learned, ProbeState, Status, StreamRecord};
-    use crate::sim::Rng;
+    use vodprobe_sim::Rng;
 
     fn random_text(rng: &mut Rng, choices: &[&str]) -> String {
         if rng.chance(0.2) {
@@ -436,7 +436,7 @@ mod records {
         let archive = record.archive.as_mut().expect("archive");
         archive.domain = "https://vod-secure.twitch.tv/".into();
         archive.ts = record.start_unix.to_string();
-        let dir = crate::sim::vod_dir(&record.login, record.stream_id, &archive.ts);
+        let dir = vodprobe_sim::vod_dir(&record.login, record.stream_id, &archive.ts);
         archive.url = format!("{}{dir}/chunked/index-dvr.m3u8", archive.domain);
         let derived = pack_record(&record);
         assert_eq!(unpack_record(record.key(), &derived).expect("decodes"), record);

@@ -1032,7 +1032,7 @@ fn a_record_the_compact_encoding_cannot_hold_exactly_is_kept_as_postcard() {
 /// the middle of every index, a prune): fragmented, with an older record encoding mixed in.
 fn fragmented_store(dir: &tempfile::TempDir) -> (Vec<StreamRecord>, Vec<(StreamKey, String)>) {
     let store = open_in(dir);
-    let mut rng = crate::sim::Rng::new(17);
+    let mut rng = vodprobe_sim::Rng::new(17);
     let games = [
         ("509658", "Just Chatting"),
         ("21779", "League of Legends"),
@@ -1053,7 +1053,7 @@ fn fragmented_store(dir: &tempfile::TempDir) -> (Vec<StreamRecord>, Vec<(StreamK
             record.status = Status::Found;
             let mut archive = archive_info("https://vod-secure.twitch.tv/");
             archive.ts = start.to_string();
-            let dir = crate::sim::vod_dir(&record.login, record.stream_id, &archive.ts);
+            let dir = vodprobe_sim::vod_dir(&record.login, record.stream_id, &archive.ts);
             archive.url = format!("https://vod-secure.twitch.tv/{dir}/chunked/index-dvr.m3u8");
             record.archive = Some(archive);
             store

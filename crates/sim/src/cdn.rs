@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 
-use super::http::{Reply, Request, Response, Server, lock};
+use crate::http::{Reply, Request, Response, Server, lock};
 
 pub type BroadcastId = usize;
 
@@ -143,7 +143,7 @@ pub fn vod_dir(login: &str, stream_id: u64, path_ts: &str) -> String {
 pub fn segment_bytes(container: Container, quality: &str, file: &str, start: f64, seconds: f64) -> Vec<u8> {
     let tag = format!("vodprobe-sim {quality}/{file}");
     match container {
-        Container::Ts => super::media::ts_segment(start, seconds),
+        Container::Ts => crate::media::ts_segment(start, seconds),
         Container::Fmp4 => {
             let kind: &[u8; 4] = if file.starts_with("init") {
                 b"ftyp"
@@ -497,7 +497,7 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
             return cloudfront(resp, false);
         }
         Fault::SlowTrickle => {
-            let produce = Box::new(|w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
+            let produce = Box::new(|w: &mut dyn std::io::Write, stop: &crate::http::StopSignal| {
                 let mut src = EndlessPlaylist::default();
                 let mut pending = Vec::new();
                 loop {
@@ -521,7 +521,7 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
             let mut whole = Vec::new();
             EndlessPlaylist::default().fill(&mut whole, 8 * 1024);
             let len = whole.len() as u64;
-            let produce = Box::new(move |w: &mut dyn std::io::Write, _: &super::http::StopSignal| {
+            let produce = Box::new(move |w: &mut dyn std::io::Write, _: &crate::http::StopSignal| {
                 w.write_all(&whole[..whole.len() / 2])?;
                 w.flush()?;
                 Err(std::io::Error::other("cut mid-body"))
@@ -529,7 +529,7 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
             return cloudfront(Response::stream(200, PLAYLIST_TYPE, Some(len), produce), true);
         }
         Fault::HugeBody => {
-            let produce = Box::new(|w: &mut dyn std::io::Write, stop: &super::http::StopSignal| {
+            let produce = Box::new(|w: &mut dyn std::io::Write, stop: &crate::http::StopSignal| {
                 let mut src = EndlessPlaylist::default();
                 let mut buf = Vec::with_capacity(70 * 1024);
                 while !stop.is_stopped() {
@@ -610,5 +610,4 @@ impl EndlessPlaylist {
 }
 
 #[cfg(test)]
-#[path = "cdn_tests.rs"]
 mod tests;

@@ -1,10 +1,7 @@
 //! Unit tests for the simulated world (kept apart from `world.rs` only for file length).
 
 use super::*;
-use crate::config::{SourceConfig, SourceKind};
-use crate::discover::{Source, VideoHint};
-use crate::fetch::{FetchSettings, Fetcher};
-use crate::sim::{DomainSpec, SIM_CLIENT_ID};
+use crate::{DomainSpec, SIM_CLIENT_ID};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -593,70 +590,6 @@ fn presets_publish_videos() {
         .map(|c| listing.videos(c.streamer_id).map_or(0, |v| v.len()))
         .sum();
     assert!(listed > 50, "{listed}");
-}
-
-/// The appliance's view: both listing clients, through the real fetcher, find the videos of
-/// the world's channels, and each hint locates a playlist the CDN serves.
-#[test]
-fn video_hints_locate_playlists() {
-    let (world, listing, cdn) = run(busy_spec(200), steps(T0, T0 + 4 * 3600, 300));
-    let fetcher = Fetcher::new(FetchSettings {
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(5),
-        max_body_bytes: 1 << 20,
-    });
-    let truth = world.broadcasts();
-    let mut public_seen = HashSet::new();
-    let expected = expected_videos(&world, &cdn);
-    // In id order (not the map's random order), so the same channels, public and sub-only
-    // among them, are checked on every run.
-    let mut channels: Vec<u64> = expected
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(id, _)| *id)
-        .collect();
-    channels.sort_unstable();
-    channels.truncate(24);
-    assert!(channels.len() >= 12);
-    for kind in [SourceKind::Gql, SourceKind::Helix] {
-        let mut source = Source::new(&SourceConfig {
-            kind,
-            gql_url: listing.gql_url(),
-            helix_url: listing.helix_url(),
-            token_url: listing.token_url(),
-            client_id: SIM_CLIENT_ID.into(),
-            client_secret: "s3cret".into(),
-            min_viewers_observe: 5,
-            min_viewers_record: 10,
-            restart_every: Duration::from_secs(150),
-            pages_per_second: 3.0,
-        });
-        for id in &channels {
-            let now = crate::schedule::Clock::system().now();
-            let hints = source.videos(&fetcher, *id, 20, now).expect("videos");
-            let want: Vec<VideoHint> = expected[id]
-                .iter()
-                .map(|v| VideoHint {
-                    stream_id: v.stream_id,
-                    domain: v.domain_url.clone(),
-                    folder: v.folder.clone(),
-                    ts: v.folder.rsplit('_').next().expect("ts").to_string(),
-                    public: v.public,
-                })
-                .collect();
-            assert_eq!(hints, want, "{} {id}", source.name());
-            for hint in &hints {
-                public_seen.insert(hint.public);
-                let t = truth
-                    .iter()
-                    .find(|t| t.stream_id == hint.stream_id && t.path_ts.as_deref() == Some(hint.ts.as_str()))
-                    .expect("a true broadcast");
-                assert_eq!(t.public, hint.public);
-                assert_eq!(get(&hint.playlist_url("chunked")).0, 200, "{hint:?}");
-            }
-        }
-    }
-    assert_eq!(public_seen.len(), 2, "public and sub-only hints");
 }
 
 #[test]

@@ -1,4 +1,10 @@
-//! Simulated Twitch services on loopback, for `demo`, integration tests and benchmarks.
+//! Simulated Twitch services on loopback, for `vodprobe demo` and vodprobe's tests and
+//! benchmarks.
+//!
+//! A crate of its own, and one that does not depend on vodprobe: it is written from what
+//! Twitch does, not from the client, so that it can be an oracle for the client. vodprobe takes
+//! it as a dev-dependency, and as an optional dependency (feature `demo`) for its `demo`
+//! command; it is never part of vodprobe's library API.
 //!
 //! [`SimCdn`] behaves like Twitch's VOD CDN, faults included: each "domain" is its own
 //! listener on `127.0.0.1:0` (optionally under a path prefix), holds copies of the broadcasts

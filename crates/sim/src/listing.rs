@@ -33,8 +33,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 
-use super::http::{Reply, Request, Response, Server, lock};
-use crate::record::Sighting;
+use crate::http::{Reply, Request, Response, Server, lock};
 
 /// The client id the simulator accepts until [`SimListing::set_client_id`]: Twitch's public
 /// web client id, which is also the configured default, so a default config works against it.
@@ -88,22 +87,6 @@ impl LiveStream {
             is_mature: index % 5 == 0,
             viewers: 50_000 / (index + 1),
             started_at: 1_750_000_000 - i64::from(index) * 60,
-        }
-    }
-
-    /// What a correct client of either API reports for this stream: the oracle for tests.
-    pub fn sighting(&self) -> Sighting {
-        Sighting {
-            stream_id: self.stream_id,
-            streamer_id: self.streamer_id,
-            login: self.login.clone(),
-            title: self.title.clone(),
-            game_id: self.game_id.clone(),
-            game_name: self.game_name.clone(),
-            language: self.language.clone(),
-            is_mature: self.is_mature,
-            viewers: self.viewers,
-            started_at: self.started_at,
         }
     }
 }
@@ -355,7 +338,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
 
 /// Twitch's error body: `{"error": reason, "status": n, "message": ...}`.
 fn twitch_error(status: u16, message: &str) -> Response {
-    let body = json!({"error": super::http::reason(status), "status": status, "message": message});
+    let body = json!({"error": crate::http::reason(status), "status": status, "message": message});
     Response::new(status, "application/json", body.to_string())
 }
 
@@ -749,14 +732,86 @@ fn percent_decode(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::{ApiAnswer, FetchError, FetchSettings, Fetcher, Method};
 
-    fn fetcher(timeout_ms: u64) -> Fetcher {
-        Fetcher::new(FetchSettings {
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_millis(timeout_ms),
-            max_body_bytes: 1 << 20,
-        })
+    /// A plain HTTP client (ureq), so the simulator is tested without the client it serves.
+    struct Client {
+        agent: ureq::Agent,
+    }
+
+    fn client(timeout_ms: u64) -> Client {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(2)))
+            .timeout_global(Some(Duration::from_millis(timeout_ms)))
+            .build();
+        Client { agent: config.into() }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Method {
+        Get,
+        Post,
+    }
+
+    /// One answer: status, headers (names lowercased), the whole body, `Retry-After` if numeric.
+    #[derive(Debug)]
+    struct Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        retry_after: Option<Duration>,
+    }
+
+    impl Answer {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_str())
+        }
+    }
+
+    impl Client {
+        fn send(
+            &self,
+            method: Method,
+            url: &str,
+            headers: &[(&str, String)],
+            body: Option<&[u8]>,
+        ) -> Result<Answer, ureq::Error> {
+            fn with<B>(
+                request: ureq::RequestBuilder<B>,
+                headers: &[(&str, String)],
+            ) -> ureq::RequestBuilder<B> {
+                headers.iter().fold(request, |request, (name, value)| {
+                    request.header(*name, value.as_str())
+                })
+            }
+            let mut response = match (method, body) {
+                (Method::Get, _) => with(self.agent.get(url), headers).call()?,
+                (Method::Post, Some(bytes)) => with(self.agent.post(url), headers).send(bytes)?,
+                (Method::Post, None) => with(self.agent.post(url), headers).send_empty()?,
+            };
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+                })
+                .collect();
+            let retry_after = headers
+                .iter()
+                .find(|(name, _)| name == "retry-after")
+                .and_then(|(_, value)| value.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response.body_mut().read_to_vec()?;
+            Ok(Answer {
+                status: response.status().as_u16(),
+                headers,
+                body,
+                retry_after,
+            })
+        }
     }
 
     /// 95 sample streams; 5 and 6 share a viewer count to exercise the tie rule.
@@ -768,13 +823,13 @@ mod tests {
         sim
     }
 
-    fn json(answer: &ApiAnswer) -> Value {
+    fn json(answer: &Answer) -> Value {
         serde_json::from_slice(&answer.body).expect("json body")
     }
 
-    fn post_gql(sim: &SimListing, headers: &[(&str, String)], body: &Value) -> ApiAnswer {
+    fn post_gql(sim: &SimListing, headers: &[(&str, String)], body: &Value) -> Answer {
         let body = body.to_string();
-        let answer = fetcher(2000).send(Method::Post, &sim.gql_url(), headers, Some(body.as_bytes()));
+        let answer = client(2000).send(Method::Post, &sim.gql_url(), headers, Some(body.as_bytes()));
         answer.expect("answer")
     }
 
@@ -786,19 +841,19 @@ mod tests {
         json(&answer)
     }
 
-    fn new_token(sim: &SimListing, client_id: &str, secret: &str) -> ApiAnswer {
+    fn new_token(sim: &SimListing, client_id: &str, secret: &str) -> Answer {
         let query = format!("client_id={client_id}&client_secret={secret}&grant_type=client_credentials");
         let url = format!("{}?{query}", sim.token_url());
-        fetcher(2000).send(Method::Post, &url, &[], None).expect("answer")
+        client(2000).send(Method::Post, &url, &[], None).expect("answer")
     }
 
-    fn helix_get(sim: &SimListing, token: &str, query: &str) -> ApiAnswer {
+    fn helix_get(sim: &SimListing, token: &str, query: &str) -> Answer {
         let headers = [
             ("Client-Id", SIM_CLIENT_ID.to_string()),
             ("Authorization", format!("Bearer {token}")),
         ];
         let url = format!("{}streams?{query}", sim.helix_url());
-        fetcher(2000)
+        client(2000)
             .send(Method::Get, &url, &headers, None)
             .expect("answer")
     }
@@ -1004,8 +1059,8 @@ mod tests {
         );
         sim.set_fault(ListingFault::Blackhole);
         let started = Instant::now();
-        let held = fetcher(300).send(Method::Get, &format!("{}streams", sim.helix_url()), &[], None);
-        assert!(matches!(held, Err(FetchError::Timeout { .. })), "{held:?}");
+        let held = client(300).send(Method::Get, &format!("{}streams", sim.helix_url()), &[], None);
+        assert!(matches!(held, Err(ureq::Error::Timeout(_))), "{held:?}");
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!((sim.requests(), sim.token_requests()), (4, 1));
         sim.set_fault(ListingFault::None);
@@ -1019,7 +1074,7 @@ mod tests {
             stream_id: 315_000_000_000 + n,
             created_at: 1_750_000_000 + n as i64 * 3600,
             domain_url: "http://127.0.0.1:9/pre/".into(),
-            folder: crate::sim::vod_dir(
+            folder: crate::vod_dir(
                 "a_b",
                 315_000_000_000 + n,
                 &(1_750_000_000 + n * 3600).to_string(),
@@ -1036,13 +1091,13 @@ mod tests {
         json(&answer)
     }
 
-    fn helix_videos_get(sim: &SimListing, token: &str, query: &str) -> ApiAnswer {
+    fn helix_videos_get(sim: &SimListing, token: &str, query: &str) -> Answer {
         let headers = [
             ("Client-Id", SIM_CLIENT_ID.to_string()),
             ("Authorization", format!("Bearer {token}")),
         ];
         let url = format!("{}videos?{query}", sim.helix_url());
-        fetcher(2000)
+        client(2000)
             .send(Method::Get, &url, &headers, None)
             .expect("answer")
     }

@@ -17,7 +17,6 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::ToSocketAddrs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -154,29 +153,29 @@ where
 }
 
 /// Set once when the server stops; streaming producers sleep on it instead of `thread::sleep`
-/// so that shutdown is immediate.
+/// so that shutdown is immediate. The flag is the data the condvar's mutex guards, so a
+/// sleeper checks it and starts waiting atomically and cannot miss the wake-up.
 #[derive(Default)]
 pub struct StopSignal {
-    flag: AtomicBool,
-    lock: Mutex<()>,
+    stopped: Mutex<bool>,
     cv: Condvar,
 }
 
 impl StopSignal {
     pub fn is_stopped(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
+        *lock(&self.stopped)
     }
 
     /// Sleeps up to `d`; returns true if the server is stopping.
     pub fn sleep(&self, d: Duration) -> bool {
         let deadline = Instant::now() + d;
-        let mut guard = lock(&self.lock);
-        while !self.is_stopped() {
+        let mut stopped = lock(&self.stopped);
+        while !*stopped {
             let now = Instant::now();
             if now >= deadline {
                 return false;
             }
-            guard = match self.cv.wait_timeout(guard, deadline - now) {
+            stopped = match self.cv.wait_timeout(stopped, deadline - now) {
                 Ok((g, _)) => g,
                 Err(poisoned) => poisoned.into_inner().0,
             };
@@ -185,8 +184,8 @@ impl StopSignal {
     }
 
     fn stop(&self) {
-        let _guard = lock(&self.lock);
-        self.flag.store(true, Ordering::SeqCst);
+        let mut stopped = lock(&self.stopped);
+        *stopped = true;
         self.cv.notify_all();
     }
 }
@@ -656,5 +655,4 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 #[cfg(test)]
-#[path = "http_tests.rs"]
 mod tests;

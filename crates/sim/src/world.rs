@@ -36,36 +36,29 @@
 //! of a short part) shows exactly the part's `peak_viewers`, so a crawler that sees the part
 //! during its plateau sees the truth's peak; a long ramp lets a stream cross a record
 //! threshold late. Peaks are heavy-tailed (Pareto, tail index 0.6): most streams are small.
+//!
+//! Files. This one is the driver: the spec, the truth, and stepping time. Every random draw
+//! (channel traits, sessions, the parts' curves) is in `world/population.rs`, the generators
+//! in `world/rng.rs`; the driver only evaluates what was drawn at the current time.
+
+mod population;
+mod rng;
 
 use std::collections::{HashSet, VecDeque};
-use std::ops::Range;
 
-use super::cdn::{Broadcast, BroadcastId, Container, Fault, SimCdn, vod_dir};
-use super::listing::{LiveStream, SimListing, SimVideo};
+use crate::cdn::{Broadcast, BroadcastId, Fault, SimCdn, vod_dir};
+use crate::listing::{LiveStream, SimListing, SimVideo};
+use population::{GAMES, Part, SEGMENT_SECS, STREAM_ID_BASE, draw_channel, draw_length, plan_session};
+pub use rng::Rng;
+use rng::hashed_chance;
 
 /// The timestamp forms, indexed like [`WorldSpec::form_weights`].
 pub const FORMS: [&str; 3] = ["unix", "unix-1", "second-of-minute"];
-const SECOND_OF_MINUTE: usize = 2;
-
-const SEGMENT_SECS: i64 = 10;
-const STREAM_ID_BASE: u64 = 40_000_000_000;
-const STREAMER_ID_BASE: u64 = 20_000_000;
-const STREAMER_ID_STRIDE: u64 = 7919;
-/// Pareto tail index of channel popularity (smaller: heavier tail).
-const VIEWER_TAIL: f64 = 0.6;
-const MIN_PART_SECS: i64 = 180;
-const MAX_SESSION_SECS: i64 = 12 * 3600;
-const MIN_GAP_SECS: i64 = 300;
-const MIN_PLATEAU_SECS: i64 = 600;
-const LENGTH_SIGMA: f64 = 0.8;
-const MUTED_SHARE: f64 = 0.25;
-const FMP4_SHARE: f64 = 0.1;
 /// How long archive videos stay listed (Twitch's default for affiliates: 7 days).
 pub const VIDEO_KEEP_SECS: i64 = 7 * 86_400;
 const VIDEO_ID_BASE: u64 = 1_900_000_000;
-/// Salts of the hashed draws (video object per broadcast, sub-only per channel).
+/// Salt of the hashed video-object draw per broadcast.
 const VIDEO_SALT: u64 = 0x7669_6465_6f73;
-const SUBONLY_SALT: u64 = 0x0073_7562_6f6e_6c79;
 
 #[derive(Clone, Debug)]
 pub struct WorldSpec {
@@ -231,195 +224,6 @@ impl TruthBroadcast {
     }
 }
 
-/// splitmix64: tiny, fast, deterministic on every platform.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        unit(self.next_u64())
-    }
-
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    /// Uniform in `lo..hi`; `lo` when the range is empty.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo {
-            return lo;
-        }
-        lo + (self.next_u64() % (hi - lo) as u64) as i64
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
-    }
-
-    pub fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.unit()).ln()
-    }
-
-    /// Standard normal (Box–Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.unit();
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    /// Index drawn in proportion to `weights` (negative weights count as 0).
-    pub fn weighted(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().map(|w| w.max(0.0)).sum();
-        let mut x = self.unit() * total;
-        for (i, w) in weights.iter().enumerate() {
-            let w = w.max(0.0);
-            if x < w {
-                return i;
-            }
-            x -= w;
-        }
-        weights.len().saturating_sub(1)
-    }
-}
-
-/// The splitmix64 finalizer: a good 64-bit hash.
-fn mix(x: u64) -> u64 {
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn unit(x: u64) -> f64 {
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
-const WORDS: [&str; 48] = [
-    "pixel", "shadow", "lunar", "frost", "nova", "zen", "blaze", "echo", "mango", "rogue", "tiny", "cosmic",
-    "ninja", "otter", "sage", "viper", "wolf", "panda", "retro", "turbo", "chess", "kappa", "salty", "cozy",
-    "drift", "ember", "fable", "gamer", "hyper", "ivy", "jade", "karma", "lofi", "mocha", "nyx", "orbit",
-    "quake", "raven", "storm", "tempo", "umbra", "vex", "waffle", "yeti", "zero", "bard", "crit", "dusk",
-];
-const LANGUAGES: [&str; 9] = ["en", "es", "pt", "de", "fr", "ja", "ko", "ru", "it"];
-const LANGUAGE_WEIGHTS: [f64; 9] = [0.50, 0.10, 0.08, 0.07, 0.06, 0.06, 0.05, 0.05, 0.03];
-const GAMES: [(&str, &str); 10] = [
-    ("509658", "Just Chatting"),
-    ("21779", "League of Legends"),
-    ("32982", "Grand Theft Auto V"),
-    ("516575", "VALORANT"),
-    ("33214", "Fortnite"),
-    ("27471", "Minecraft"),
-    ("32399", "Counter-Strike"),
-    ("743", "Chess"),
-    ("509660", "Art"),
-    ("", ""),
-];
-/// Quality folders per broadcast (space-separated), "chunked" first.
-const TS_QUALITIES: [&str; 4] = [
-    "chunked 720p60 720p30 480p30 360p30 160p30 audio_only",
-    "chunked 720p30 480p30 360p30 160p30 audio_only",
-    "chunked 1080p60 720p60 480p30 360p30 160p30 audio_only",
-    "chunked audio_only",
-];
-const FMP4_QUALITIES: &str = "chunked 1440p60 1080p60 720p60 480p30 360p30 160p30 audio_only";
-
-/// One broadcast as planned: everything random about it, drawn when its session is planned.
-#[derive(Clone, Debug)]
-struct Part {
-    stream_id: u64,
-    listed_start: i64,
-    end: i64,
-    form: usize,
-    restarted: bool,
-    peak: u32,
-    /// Viewer curve, in seconds from `listed_start`: ramp up to `ramp_end`, plateau until
-    /// `plateau_end`, then decline to `end_share` of the peak.
-    ramp_end: i64,
-    plateau_end: i64,
-    end_share: f64,
-    delete_after: Option<i64>,
-    muted: Vec<Range<u32>>,
-    container: Container,
-    qualities: &'static str,
-    title: String,
-    game: usize,
-}
-
-impl Part {
-    fn len(&self) -> i64 {
-        self.end - self.listed_start
-    }
-
-    fn final_segments(&self) -> u32 {
-        segments_for(self.len())
-    }
-
-    /// Segments listed at `t`: one per started 10 s while live, all of them once ended.
-    fn segments_at(&self, t: i64) -> u32 {
-        let n = self.final_segments();
-        if t >= self.end {
-            return n;
-        }
-        segments_for(t - self.listed_start).clamp(1, n)
-    }
-
-    /// Seconds the final playlist lacks from full segments (its last segment is shorter).
-    fn short_by(&self) -> i64 {
-        i64::from(self.final_segments()) * SEGMENT_SECS - self.len()
-    }
-
-    fn path_ts(&self) -> String {
-        match self.form {
-            0 => self.listed_start.to_string(),
-            1 => (self.listed_start - 1).to_string(),
-            _ => self.listed_start.rem_euclid(60).to_string(),
-        }
-    }
-
-    fn true_start(&self) -> i64 {
-        if self.form == 1 {
-            self.listed_start - 1
-        } else {
-            self.listed_start
-        }
-    }
-
-    /// Viewers the listing shows at `t` (updated once a minute); never above `peak`.
-    fn viewers(&self, t: i64) -> u32 {
-        let e = (t - self.listed_start).clamp(0, self.len()) / 60 * 60;
-        let shape = if e < self.ramp_end {
-            0.15 + 0.85 * e as f64 / self.ramp_end as f64
-        } else if e < self.plateau_end {
-            return self.peak;
-        } else {
-            let span = (self.len() - self.plateau_end).max(1) as f64;
-            1.0 - (1.0 - self.end_share) * (e - self.plateau_end) as f64 / span
-        };
-        let noise = mix(self.stream_id ^ mix(e as u64) ^ u64::from(self.restarted));
-        let jitter = 1.0 - 0.08 * unit(noise);
-        let v = (f64::from(self.peak) * shape * jitter).round();
-        (v as u32).min(self.peak)
-    }
-}
-
 struct Channel {
     login: String,
     streamer_id: u64,
@@ -506,52 +310,9 @@ impl World {
             .collect();
         let id_epoch = spec.start_unix - 2 * 86_400;
         let mut logins = HashSet::new();
-        let mut channels = Vec::with_capacity(spec.channels);
-        for idx in 0..spec.channels {
-            let mut rng = Rng(mix(spec.seed) ^ mix(idx as u64 + 1));
-            let login = make_login(&mut rng, idx, &mut logins);
-            let streamer_id = STREAMER_ID_BASE
-                + idx as u64 * STREAMER_ID_STRIDE
-                + rng.below(STREAMER_ID_STRIDE as usize) as u64;
-            let stores = !rng.chance(spec.share_without_vods);
-            let region = regions.get(rng.below(regions.len()));
-            let domain = region.filter(|_| stores).map(|r| {
-                let weights: Vec<f64> = (0..r.len()).map(|k| 1.0 / (k + 1) as f64).collect();
-                r[rng.weighted(&weights)]
-            });
-            let (lo, hi) = (f64::from(spec.viewers.0.max(1)), f64::from(spec.viewers.1.max(1)));
-            // Truncated Pareto on [lo, hi] by inversion.
-            let floor = (lo / hi).powf(VIEWER_TAIL);
-            let u = rng.uniform(floor, 1.0).max(f64::MIN_POSITIVE);
-            let popularity = lo / u.powf(1.0 / VIEWER_TAIL);
-            let language = LANGUAGES[rng.weighted(&LANGUAGE_WEIGHTS)];
-            let mature = rng.chance(0.15);
-            let mut ch = Channel {
-                login,
-                streamer_id,
-                domain,
-                popularity,
-                language,
-                mature,
-                rng,
-                upcoming: VecDeque::new(),
-                next_start: spec.start_unix,
-                sessions: 0,
-                subonly: hashed_chance(spec.seed ^ SUBONLY_SALT, streamer_id, spec.subonly_share),
-                videos: VecDeque::new(),
-                videos_dirty: true,
-            };
-            let mean_len = spec.mean_length_minutes.max(1.0);
-            let p_live = mean_len / (mean_len + spec.mean_gap_minutes.max(1.0));
-            if ch.rng.chance(p_live) {
-                let len = draw_length(&mut ch.rng, &spec);
-                let start = spec.start_unix - (len as f64 * ch.rng.unit()) as i64;
-                plan_session(&mut ch, idx, &spec, id_epoch, start, len);
-            } else {
-                ch.next_start = spec.start_unix + draw_gap(&mut ch.rng, &spec);
-            }
-            channels.push(ch);
-        }
+        let channels = (0..spec.channels)
+            .map(|idx| draw_channel(&spec, idx, &regions, id_epoch, &mut logins))
+            .collect();
         let mut faults: Vec<(usize, Fault)> = Vec::new();
         for d in spec.outages.iter().flat_map(|o| o.domains.iter()) {
             if !faults.iter().any(|(x, _)| x == d) {
@@ -799,11 +560,6 @@ fn video_id(p: &Part) -> u64 {
     VIDEO_ID_BASE + p.stream_id.saturating_sub(STREAM_ID_BASE) * 2 + u64::from(p.restarted)
 }
 
-/// A deterministic draw with probability `p` from `salt` (seed-derived) and `key`.
-fn hashed_chance(salt: u64, key: u64, p: f64) -> bool {
-    unit(mix(mix(salt) ^ key)) < p
-}
-
 fn live_stream(ch: &Channel, p: &Part, now: i64) -> LiveStream {
     let (game_id, game_name) = GAMES[p.game];
     LiveStream {
@@ -820,142 +576,5 @@ fn live_stream(ch: &Channel, p: &Part, now: i64) -> LiveStream {
     }
 }
 
-/// Segments needed for `secs` seconds of video (10 s each, the last one possibly shorter).
-fn segments_for(secs: i64) -> u32 {
-    u32::try_from((secs.max(0) + SEGMENT_SECS - 1) / SEGMENT_SECS).unwrap_or(u32::MAX)
-}
-
-/// Lowercase `[a-z0-9_]`, 4–25 characters, unique in the world.
-fn make_login(rng: &mut Rng, idx: usize, taken: &mut HashSet<String>) -> String {
-    let a = WORDS[rng.below(WORDS.len())];
-    let b = WORDS[rng.below(WORDS.len())];
-    let sep = if rng.chance(0.3) { "_" } else { "" };
-    let digits = if rng.chance(0.4) {
-        rng.range(1, 1000).to_string()
-    } else {
-        String::new()
-    };
-    let mut login = format!("{a}{sep}{b}{digits}");
-    if taken.contains(&login) {
-        login = format!("{a}_{b}{idx}");
-    }
-    taken.insert(login.clone());
-    login
-}
-
-/// Session length: log-normal with the spec's mean, clamped to 3 minutes – 12 hours.
-fn draw_length(rng: &mut Rng, spec: &WorldSpec) -> i64 {
-    let mean = (spec.mean_length_minutes * 60.0).max(MIN_PART_SECS as f64);
-    let mu = mean.ln() - LENGTH_SIGMA * LENGTH_SIGMA / 2.0;
-    let len = (mu + LENGTH_SIGMA * rng.normal()).exp();
-    (len as i64).clamp(MIN_PART_SECS, MAX_SESSION_SECS)
-}
-
-/// Offline gap: five minutes plus an exponential, with the spec's mean overall.
-fn draw_gap(rng: &mut Rng, spec: &WorldSpec) -> i64 {
-    let mean = (spec.mean_gap_minutes * 60.0 - MIN_GAP_SECS as f64).max(60.0);
-    MIN_GAP_SECS + rng.exponential(mean) as i64
-}
-
-/// Plans one session `[start, start + len)` of channel `idx`: one part, or two on a restart.
-/// Parts that ended before the world started are dropped. Sets the next session's start.
-fn plan_session(ch: &mut Channel, idx: usize, spec: &WorldSpec, id_epoch: i64, start: i64, len: i64) {
-    let rng = &mut ch.rng;
-    ch.sessions += 1;
-    let end = start + len;
-    let stream_id =
-        STREAM_ID_BASE + u64::try_from(start - id_epoch).unwrap_or(0) * spec.channels as u64 + idx as u64;
-    let game = rng.below(GAMES.len());
-    let title = match GAMES[game].1 {
-        "" => format!("hanging out | day {}", ch.sessions),
-        name => format!("{name} | !socials day {}", ch.sessions),
-    };
-    let restart = len >= 4 * MIN_PART_SECS && rng.chance(spec.restart_share);
-    let form = rng.weighted(&spec.form_weights);
-    let base = PartBase {
-        spec,
-        popularity: ch.popularity,
-        stream_id,
-        title,
-        game,
-    };
-    let parts = if restart {
-        let mut gap = rng.range(15, 181);
-        let r = (start + (len as f64 * rng.uniform(0.2, 0.8)) as i64)
-            .clamp(start + MIN_PART_SECS, end - MIN_PART_SECS - gap - 1);
-        // Both parts in second-of-minute form must not share a path.
-        if form == SECOND_OF_MINUTE && (r + gap).rem_euclid(60) == start.rem_euclid(60) {
-            gap += 1;
-        }
-        let first = base.draw(rng, start, r, form, false);
-        let second = base.draw(rng, r + gap, end, SECOND_OF_MINUTE, true);
-        vec![first, second]
-    } else {
-        vec![base.draw(rng, start, end, form, false)]
-    };
-    ch.upcoming
-        .extend(parts.into_iter().filter(|p| p.end > spec.start_unix));
-    ch.next_start = end + draw_gap(rng, spec);
-}
-
-/// What the parts of one session share.
-struct PartBase<'a> {
-    spec: &'a WorldSpec,
-    popularity: f64,
-    stream_id: u64,
-    title: String,
-    game: usize,
-}
-
-impl PartBase<'_> {
-    fn draw(&self, rng: &mut Rng, start: i64, end: i64, form: usize, restarted: bool) -> Part {
-        let (lo, hi) = self.spec.viewers;
-        let len = end - start;
-        let peak = (self.popularity * (0.35 * rng.normal()).exp())
-            .round()
-            .clamp(f64::from(lo), f64::from(hi.max(lo))) as u32;
-        // Whole minutes, so that some once-a-minute sample falls on the plateau.
-        let ramp_end = ((len as f64 * rng.uniform(0.05, 0.5)) as i64 + 59) / 60 * 60;
-        let plateau_end = (ramp_end + MIN_PLATEAU_SECS.max(len / 10)).min(len);
-        let end_share = rng.uniform(0.3, 0.8);
-        let delete_after = rng
-            .chance(self.spec.quick_delete_share)
-            .then(|| rng.range(120, 601));
-        let segments = segments_for(len);
-        let mut muted = Vec::new();
-        if rng.chance(MUTED_SHARE) {
-            for _ in 0..rng.range(1, 4) {
-                let from = rng.below(segments as usize) as u32;
-                let to = (from + rng.range(6, 61) as u32).min(segments);
-                muted.push(from..to);
-            }
-            muted.sort_by_key(|r| r.start);
-        }
-        let (container, qualities) = if rng.chance(FMP4_SHARE) {
-            (Container::Fmp4, FMP4_QUALITIES)
-        } else {
-            (Container::Ts, TS_QUALITIES[rng.below(TS_QUALITIES.len())])
-        };
-        Part {
-            stream_id: self.stream_id,
-            listed_start: start,
-            end,
-            form,
-            restarted,
-            peak,
-            ramp_end,
-            plateau_end,
-            end_share,
-            delete_after,
-            muted,
-            container,
-            qualities,
-            title: self.title.clone(),
-            game: self.game,
-        }
-    }
-}
-
 #[cfg(test)]
-#[path = "world_tests.rs"]
 mod tests;
