@@ -598,6 +598,15 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction, &mut Vec<StreamKey>) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.transact_if(|txn, touched| f(txn, touched).map(|out| (out, true)))
+    }
+
+    /// [`Store::transact`] where `f` also says whether to commit: a transaction it leaves
+    /// uncommitted is aborted, costs no sync and leaves the generation alone.
+    fn transact_if<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&WriteTransaction, &mut Vec<StreamKey>) -> Result<(T, bool), E>,
+    ) -> Result<T, E> {
         let mut writes = self.shared.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let mut touched = Vec::new();
         let result = {
@@ -607,7 +616,7 @@ impl Store {
                 None => Err(self.closed().into()),
             }
         };
-        if result.is_ok() {
+        if let Ok((_, true)) = &result {
             self.shared
                 .generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -618,7 +627,7 @@ impl Store {
         if let Some(journal) = writes.journal.as_mut() {
             journal.extend(touched);
         }
-        result
+        result.map(|(out, _)| out)
     }
 
     /// Changes with every committed write. Read it before a query: if it is the same
@@ -628,16 +637,21 @@ impl Store {
     }
 }
 
-/// Runs `f` in a new write transaction of `db` and commits it; an error from `f` aborts it.
+/// Runs `f` in a new write transaction of `db` and commits it when `f` says so; an error from
+/// `f`, or `false`, aborts it.
 fn in_write_transaction<T, E: From<StoreError>>(
     db: &Database,
-    f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
-) -> Result<T, E> {
+    f: impl FnOnce(&WriteTransaction) -> Result<(T, bool), E>,
+) -> Result<(T, bool), E> {
     let mut txn = db.begin_write().map_err(StoreError::from)?;
     txn.set_quick_repair(true);
-    let out = f(&txn)?;
-    txn.commit().map_err(StoreError::from)?;
-    Ok(out)
+    let (out, commit) = f(&txn)?;
+    if commit {
+        txn.commit().map_err(StoreError::from)?;
+    } else {
+        txn.abort().map_err(StoreError::from)?;
+    }
+    Ok((out, commit))
 }
 
 /// Opens the file (creating it and its parent directories), then checks and sets up the schema.

@@ -22,8 +22,9 @@ pub struct Update<'txn> {
 
 impl Store {
     /// Reads and writes in one write transaction: nothing another writer commits can come
-    /// between what `f` reads and what it writes. Commits when `f` returns Ok, writes nothing
-    /// on Err. Other writers wait while `f` runs, so keep it short and free of I/O; it must not
+    /// between what `f` reads and what it writes. Commits when `f` returns Ok having written
+    /// something (an update that only read costs no sync and leaves the generation alone);
+    /// writes nothing on Err. Other writers wait while `f` runs, so keep it short and free of I/O; it must not
     /// call this store's own methods (a write would wait for itself), only `Update`'s.
     pub fn update<T, E: From<StoreError>>(
         &self,
@@ -33,12 +34,16 @@ impl Store {
             .shared
             .quality_queue_bound
             .load(std::sync::atomic::Ordering::Relaxed);
-        self.transact(|txn, touched| {
+        self.transact_if(|txn, touched| {
             let mut update = Update {
                 tables: WriteTables::open(txn, touched)?,
                 quality_queue_bound,
             };
-            f(&mut update)
+            let out = f(&mut update)?;
+            // Every write through `Update` touches a broadcast: none touched, nothing to commit
+            // (no sync, and the API's kept answers stay valid).
+            let wrote = !update.tables.touched.is_empty();
+            Ok((out, wrote))
         })
     }
 }

@@ -154,6 +154,35 @@ fn an_update_that_fails_writes_nothing() {
 }
 
 #[test]
+fn an_update_that_writes_nothing_commits_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open_in(&dir);
+    let mut live = record(1_000, 1, 7);
+    live.status = Status::Live;
+    store.put_streams(std::slice::from_ref(&live)).expect("put");
+    let generation = store.generation();
+    // What the crawl does after a pass that ended nothing: read, then write empty lists.
+    let seen = store
+        .update(|update| {
+            let live = update.live()?;
+            update.apply(&[], &[])?;
+            update.put_streams(&[])?;
+            Ok::<_, StoreError>(live.len())
+        })
+        .expect("update");
+    assert_eq!(seen, 1);
+    assert_eq!(
+        store.generation(),
+        generation,
+        "no commit, so kept answers stay valid"
+    );
+    store.apply(&[], &[]).expect("empty apply");
+    store.put_streams(&[]).expect("empty put");
+    assert_eq!(store.generation(), generation);
+    assert_eq!(store.scan(None, 10).expect("scan"), vec![live]);
+}
+
+#[test]
 fn read_modify_writes_on_two_threads_lose_no_change() {
     let dir = tempfile::tempdir().expect("dir");
     let store = open_in(&dir);
