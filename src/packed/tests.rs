@@ -1,3 +1,6 @@
+//! Tests of the structural encodings (playlists and records): byte-exact round trips of
+//! Twitch-shaped and arbitrary values, the sizes they reach, and damaged values decoded as errors.
+
 use super::*;
 use vodprobe_sim::Rng;
 
