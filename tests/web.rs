@@ -2,7 +2,10 @@
 //! and a real browser using it. The browser test runs `tests/browser/run.mjs` (playwright-core
 //! driving Debian's `chromium`) against `serve` on the simulated Twitch: the front page lists
 //! captures, search finds a channel, a filter narrows the list, the detail page plays the
-//! simulated broadcast, and a title with `<script>` is shown as text. It writes screenshots to
+//! simulated broadcast, and a title with `<script>` is shown as text. While the simulated listing
+//! fails, every view carries the health banner saying why; once the listing answers again the
+//! banner goes (the script writes a signal file when it has seen the banner, and this side then
+//! clears the listing's fault while the script goes on). It writes screenshots to
 //! `target/web-screenshots/`. Without chromium or Node.js it says SKIPPED and passes, unless
 //! `VODPROBE_REQUIRE_BROWSER` is set (CI sets it after installing them), where it fails.
 
@@ -11,7 +14,7 @@ use crate::serve::{FAST, World, now, stream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vodprobe_sim::Broadcast;
+use vodprobe_sim::{Broadcast, ListingFault};
 
 /// What `GET /` loads: the page, its script and style, and hls.js.
 const PAGE_FILES: [&str; 4] = ["/", "/web/app.js", "/web/app.css", "/web/hls-1.7.4.light.min.js"];
@@ -214,6 +217,19 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
     let (mut world, start) = three_channels();
     let base = world.api_url();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
+    // The listing fails: /healthz degrades, naming the listing, why and what to do.
+    world.listing.set_fault(ListingFault::Unavailable);
+    world.wait_until("/healthz degraded by the failing listing", 20, |_| {
+        let health = get(&format!("{base}/healthz")).json();
+        health["status"] == "degraded" && health["listing"]["ok"] == false
+    });
+    let health = get(&format!("{base}/healthz")).json();
+    let message = health["listing"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("503") && message.contains("dev.twitch.tv"),
+        "why and what to do: {health}"
+    );
+    let signal = world.dir.path().join("banner-seen");
     let expect = serde_json::json!({
         "total": 3,
         "script_title": SCRIPT_TITLE,
@@ -229,6 +245,9 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
         "duration_text": "0:35",
         "qualities": 2,
         "domains": 3,
+        "banner_part": "listing",
+        "banner_text": "listing answered 503",
+        "banner_signal": signal,
     });
     let out_path = world.dir.path().join("browser.out");
     let err_path = world.dir.path().join("browser.err");
@@ -245,11 +264,17 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
         .stderr(std::fs::File::create(&err_path).expect("stderr file"))
         .spawn()
         .expect("node starts");
+    let mut fault_cleared = false;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for node") {
             break Some(status);
         }
-        if started.elapsed() > Duration::from_secs(120) {
+        if !fault_cleared && signal.exists() {
+            // The page showed the banner; the listing answers again, the banner must go.
+            world.listing.set_fault(ListingFault::None);
+            fault_cleared = true;
+        }
+        if started.elapsed() > Duration::from_secs(180) {
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -263,6 +288,10 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
         "browser test took {:.1} s; screenshots in {}",
         started.elapsed().as_secs_f64(),
         shots.display()
+    );
+    assert!(
+        fault_cleared,
+        "the script never signalled the banner:\n{stdout}\n{stderr}"
     );
     assert!(
         status.is_some_and(|s| s.success()) && stdout.contains("BROWSER OK"),

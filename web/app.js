@@ -534,6 +534,50 @@
       el('div.scroll', null, el('table.domains', null, el('thead', null, head), el('tbody', null, rows))));
   }
 
+  // ---- the health banner: what /healthz says is wrong, at the top of every view -----------
+
+  const banner = document.getElementById('health');
+  const PARTS = [['listing', 'Live listing'], ['store', 'Store'], ['config', 'Configuration']];
+  const HEALTH_EVERY_MS = 20_000;
+  let healthTimer = null;
+  let healthAsking = false;
+
+  function showHealth(health) {
+    if (!health || health.status !== 'degraded') {
+      banner.hidden = true;
+      banner.replaceChildren();
+      return;
+    }
+    const failing = PARTS.filter(([key]) => health[key] && health[key].ok === false);
+    const reasons = failing.map(([key, label]) => el('li', { 'data-part': key },
+      el('strong', null, `${label}: `), String(health[key].message || 'failing')));
+    banner.replaceChildren(
+      el('p.health-head', null, 'vodprobe is degraded'),
+      reasons.length ? el('ul', null, reasons) : null);
+    banner.hidden = false;
+  }
+
+  // Asks /healthz now and then every HEALTH_EVERY_MS; one question at a time.
+  async function checkHealth() {
+    clearTimeout(healthTimer);
+    if (!healthAsking) {
+      healthAsking = true;
+      try {
+        showHealth(await api('/healthz'));
+      } catch (_) {
+        // Unreachable or overloaded: keep what is shown, ask again later.
+      } finally {
+        healthAsking = false;
+      }
+    }
+    healthTimer = setTimeout(checkHealth, HEALTH_EVERY_MS);
+  }
+
   window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', checkHealth);
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) checkHealth();
+  });
+  checkHealth();
   route();
 })();

@@ -239,7 +239,8 @@ pub struct DomainStatus {
 /// `/healthz`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
-    /// "ok", or "degraded" when the store or the config has a problem.
+    /// "ok", or "degraded" when the store, the config or the live listing has a problem; each
+    /// failing part's `message` says why and what to do.
     pub status: &'static str,
     pub version: &'static str,
     pub config: ComponentStatus,

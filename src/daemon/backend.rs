@@ -6,6 +6,7 @@ use super::probing::Steering;
 use super::reconfigure::ConfigStatus;
 use super::upkeep::Upkeep;
 use crate::api::{self, ApiError, ComponentStatus, DomainStatus, Health, LookupInput, LookupState};
+use crate::config::{SourceConfig, SourceKind};
 use crate::metrics::{Kind, Metrics};
 use crate::record::Status;
 use crate::search::{Cdn, SearchLimits, SearchRequest, lookup_under};
@@ -103,6 +104,34 @@ impl ApiBackend {
     }
 }
 
+/// The live listing in `/healthz`: which source is in force and, while it fails, why and what to
+/// do about it.
+fn listing_status(source: &SourceConfig, error: Option<&str>) -> ComponentStatus {
+    let kind = source.kind.name();
+    match error {
+        None => ComponentStatus {
+            ok: true,
+            message: Some(format!("live streams are listed by {kind}")),
+        },
+        Some(error) => {
+            let advice = match source.kind {
+                SourceKind::Helix => {
+                    "check client_id and client_secret in [source] (an application registered \
+                     at dev.twitch.tv) and the network"
+                }
+                _ => {
+                    "Twitch may refuse its web API (gql) to other clients; a registered \
+                     application is reliable: create one at dev.twitch.tv and set its client_id \
+                     and client_secret in [source] (README, \"Which listing source\")"
+                }
+            };
+            ComponentStatus::failed(format!(
+                "{error}; nothing new is captured until the {kind} listing answers again: {advice}"
+            ))
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Lookup states are plain values, consistent at every return point.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -154,23 +183,24 @@ impl api::Backend for ApiBackend {
     fn health(&self) -> Health {
         let parts = &self.parts;
         let store = parts.store.get();
+        const STORE_ADVICE: &str = "nothing new is stored until a write succeeds: \
+             free space on the store's disk or fix its permissions; what is held is still served";
         let (store_status, records, queue) = match ApiBackend::store_counts(&store) {
             Ok((records, queue)) => match parts.store.last_error() {
                 Some(error) => (
-                    ComponentStatus::failed(format!("last write failed: {error}")),
+                    ComponentStatus::failed(format!("last write failed: {error}; {STORE_ADVICE}")),
                     records,
                     queue,
                 ),
                 None => (ComponentStatus::ok(), records, queue),
             },
-            Err(error) => (ComponentStatus::failed(error.to_string()), 0, 0),
+            Err(error) => (ComponentStatus::failed(format!("{error}; {STORE_ADVICE}")), 0, 0),
         };
-        let listing = match parts.activity.listing_error() {
-            Some(error) => ComponentStatus::failed(error),
-            None => ComponentStatus::ok(),
-        };
-        let config = self.config.status(&parts.settings.get().config);
-        let degraded = !store_status.ok || !config.ok;
+        let settings = parts.settings.get();
+        let listing = listing_status(&settings.config.source, parts.activity.listing_error().as_deref());
+        let config = self.config.status(&settings.config);
+        // Any failing part degrades the whole: a refused listing captures nothing new.
+        let degraded = !store_status.ok || !config.ok || !listing.ok;
         Health {
             status: if degraded { "degraded" } else { "ok" },
             version: env!("CARGO_PKG_VERSION"),

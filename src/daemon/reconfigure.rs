@@ -74,7 +74,10 @@ impl ConfigState {
             None => "the built-in default".to_string(),
         };
         let mut message = match (&self.error, self.reloaded_at) {
-            (Some(error), _) => format!("{error}; the last good settings ({source}) stay in force"),
+            (Some(error), _) => format!(
+                "{error}; the last good settings ({source}) stay in force until the file is \
+                 corrected (it is read again when saved)"
+            ),
             (None, Some(at)) => format!("{source}, reloaded at {}", wall_time(at)),
             (None, None) => source,
         };

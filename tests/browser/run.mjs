@@ -1,7 +1,9 @@
 // Drives Debian's headless chromium (playwright-core, no downloaded browser) against a running
 // `vodprobe serve` whose simulated Twitch holds the broadcasts tests/web.rs describes in the
 // third argument. Exits 0 and prints `BROWSER OK {summary}` when every check passed; otherwise
-// prints the failure and exits 1. Screenshots go to the second argument's directory.
+// prints the failure and exits 1. Screenshots go to the second argument's directory. The health
+// banner is checked first (the listing is failing); when seen, the script writes the file named by
+// expect.banner_signal, the test clears the fault, and the script checks that it goes.
 //
 //   node tests/browser/run.mjs http://127.0.0.1:PORT target/web-screenshots '{"total": 3, ...}'
 
@@ -61,6 +63,47 @@ async function shot(name, fullPage) {
 }
 
 try {
+  // 0. The listing is failing (tests/web.rs made it so): every view starts with the health
+  //    banner naming the listing, why and what to do, as text. Then tell the test it was seen,
+  //    so it makes the listing answer again, and see the banner go.
+  await page.goto(`${base}/#/domains`);
+  await page.waitForFunction((text) => {
+    const banner = document.getElementById('health');
+    return banner && !banner.hidden && banner.textContent.includes(text);
+  }, expect.banner_text, WAIT);
+  const banner = await page.evaluate(() => {
+    const node = document.getElementById('health');
+    return {
+      role: node.getAttribute('role'),
+      parts: [...node.querySelectorAll('li')].map((li) => li.dataset.part),
+      text: node.textContent,
+      tags: [...new Set([...node.querySelectorAll('*')].map((e) => e.tagName.toLowerCase()))],
+      top: node.getBoundingClientRect().top < document.getElementById('main').getBoundingClientRect().top,
+      height: node.getBoundingClientRect().height,
+    };
+  });
+  check(banner.role === 'status' || banner.role === 'alert', `the banner is announced (role ${banner.role})`);
+  check(banner.parts.includes(expect.banner_part), `the banner names ${expect.banner_part}: ${banner.parts}`);
+  check(banner.text.includes('dev.twitch.tv'), `the banner says what to do: ${banner.text}`);
+  check(banner.tags.every((tag) => ['p', 'ul', 'li', 'strong'].includes(tag)), `text only: ${banner.tags}`);
+  check(banner.top && banner.height > 0, 'the banner is shown above the view');
+  summary.banner = banner.text;
+  await shot('banner-desktop.png', false);
+  fs.writeFileSync(expect.banner_signal, 'seen\n');
+
+  // The test now makes the listing answer again: in the same document (no reload), a
+  // navigation or the page's own poll of /healthz takes the banner away.
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const answering = Date.now();
+  for (let i = 0; !(await page.evaluate(() => document.getElementById('health').hidden)); i++) {
+    check(Date.now() - answering < 60_000, 'the banner went within 60 s of the listing answering');
+    await page.locator(`.top nav a[href="${i % 2 ? '#/domains' : '#/'}"]`).click();
+    await page.waitForTimeout(1000);
+  }
+  check(await page.evaluate(() => window.__sameDocument === true
+    && document.getElementById('health').childElementCount === 0), 'gone without a reload');
+  summary.banner_gone_after_s = (Date.now() - answering) / 1000;
+
   // 1. The front page lists the captures, newest first, with the headers it promises.
   const response = await page.goto(`${base}/`);
   const headers = response.headers();
@@ -157,6 +200,9 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `the detail page fits a phone's width (${overflow} px too wide)`);
   await shot('detail-phone.png', true);
+
+  // 7. The banner stayed away.
+  check(await page.evaluate(() => document.getElementById('health').hidden), 'no banner at the end');
 
   check(problems.length === 0, `no errors in the page: ${problems.join('; ')}`);
   summary.seconds = (Date.now() - started) / 1000;
