@@ -26,6 +26,7 @@
 //! folder exactly, so the caller can fetch the playlist without searching: a [`VideoHint`]
 //! per video whose URL parses (others are left out).
 
+mod confirm;
 mod gql;
 mod helix;
 mod json;
@@ -42,6 +43,7 @@ use crate::config::{SourceConfig, SourceKind};
 use crate::fetch::{ApiAnswer, FetchError, Fetcher};
 use crate::record::Sighting;
 
+pub use confirm::{CONFIRM_BATCH, GQL_USERS_QUERY, LiveNow};
 pub use gql::{GQL_PAGE_SIZE, GQL_STREAMS_QUERY, GQL_VIDEOS_QUERY, GqlSource};
 // The decoders are reached directly by the fuzz targets (`crate::fuzz`).
 pub(crate) use gql::{decode_gql, decode_gql_videos};
