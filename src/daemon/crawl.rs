@@ -64,6 +64,8 @@ pub struct Crawl {
     paused_until: Option<Instant>,
     /// Listing failures in a row: the pause doubles with each (5 s up to 5 minutes).
     failures: u32,
+    /// Ends confirmed by channel id between passes (`confirm.rs`).
+    confirm: super::confirm::Confirm,
 }
 
 impl Crawl {
@@ -78,6 +80,7 @@ impl Crawl {
             last_tick: None,
             paused_until: None,
             failures: 0,
+            confirm: Default::default(),
             parts,
         }
     }
@@ -107,6 +110,9 @@ impl Crawl {
         let now_real = Instant::now();
         if self.paused_until.is_some_and(|until| until > now_real) {
             return;
+        }
+        if let Some(source) = self.source.take() {
+            self.source = self.confirm.tick(&self.parts, &settings, source).await;
         }
         let rate = settings.config.source.pages_per_second;
         let since = self
