@@ -525,7 +525,7 @@ fn a_confirmation_does_not_end_what_the_listing_saw_since_or_what_never_counted(
     assert_eq!(update, PageUpdate::default(), "seen after the question was asked");
     let small = live_record(3, START + 60);
     let update = end_confirmed(
-        &[small.clone()],
+        std::slice::from_ref(&small),
         &confirmed(&[(7, Confirmed::Offline)]),
         START + 299,
         START + 300,
