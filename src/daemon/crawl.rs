@@ -2,7 +2,8 @@
 //! `min_viewers_observe`, upsert what it shows, and after each pass end the streams it no
 //! longer shows.
 //!
-//! Only a finished pass ends streams, so a listing that fails ends nothing: a failed page
+//! Only a finished pass ends streams here (between passes, `confirm.rs` ends them by asking
+//! about channels by id, from this tick), so a listing that fails ends nothing: a failed page
 //! pauses the crawl (doubling from 5 s up to 5 minutes, or the listing's `Retry-After`) and
 //! starts the pass again from the top. The crawl owns its listing client and cursor; it runs
 //! on one task, so neither needs a lock — the client is moved into the blocking call and back.
