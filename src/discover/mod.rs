@@ -25,6 +25,9 @@
 //! object exists (public or sub-only), its preview URLs name the CDN domain and the playlist
 //! folder exactly, so the caller can fetch the playlist without searching: a [`VideoHint`]
 //! per video whose URL parses (others are left out).
+//!
+//! [`Source::live_streams`] (`confirm.rs`) asks which of up to 100 channels per request are
+//! live now, by id, so a tracked stream's end is known without a full pass of the listing.
 
 mod confirm;
 mod gql;
