@@ -247,6 +247,49 @@ pub fn end_unseen(live: &[StreamRecord], now: i64, rules: &Rules) -> PageUpdate 
     update
 }
 
+/// What a direct confirmation answered for one streamer (see [`end_confirmed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Not live now.
+    Offline,
+    /// Live now with this stream id.
+    Live { stream_id: u64 },
+}
+
+/// Applies the answers of a direct confirmation (asked at `asked_at`) to the live records,
+/// without a pass of the listing. A streamer shown offline, or live with another stream id (a
+/// restart), has ended: its record ends as [`end_unseen`] would end it, detected `now`. A
+/// streamer live with the same stream id was seen at `asked_at`. Records the listing saw at or
+/// after `asked_at`, and streamers without an answer, are left alone: only evidence ends a
+/// stream.
+pub fn end_confirmed(
+    live: &[StreamRecord],
+    confirmed: &HashMap<u64, Confirmed>,
+    asked_at: i64,
+    now: i64,
+    rules: &Rules,
+) -> PageUpdate {
+    let mut update = PageUpdate::default();
+    for record in live {
+        if record.status != Status::Live || record.last_seen >= asked_at {
+            continue;
+        }
+        match confirmed.get(&record.streamer_id) {
+            None => {}
+            Some(Confirmed::Live { stream_id }) if *stream_id == record.stream_id => {
+                let mut record = record.clone();
+                record.last_seen = asked_at;
+                update.write.push(record);
+            }
+            Some(_) => match end(record.clone(), now.max(asked_at), rules) {
+                Ended::Keep(ended) => update.write.push(*ended),
+                Ended::Drop(key) => update.delete.push(key),
+            },
+        }
+    }
+    update
+}
+
 /// The first hour boundary after `t`, plus the margin: when the muted playlist is final.
 pub fn hour_probe_time(ended_at: i64, rules: &Rules) -> i64 {
     (ended_at.div_euclid(3600) + 1) * 3600 + rules.hour_margin

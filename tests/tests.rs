@@ -6,6 +6,7 @@ mod harness;
 mod api;
 mod check_config;
 mod compact;
+mod confirm;
 mod discover;
 mod disk;
 mod domains;

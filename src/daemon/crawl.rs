@@ -2,7 +2,8 @@
 //! `min_viewers_observe`, upsert what it shows, and after each pass end the streams it no
 //! longer shows.
 //!
-//! Only a finished pass ends streams, so a listing that fails ends nothing: a failed page
+//! Only a finished pass ends streams here (between passes, `confirm.rs` ends them by asking
+//! about channels by id, from this tick), so a listing that fails ends nothing: a failed page
 //! pauses the crawl (doubling from 5 s up to 5 minutes, or the listing's `Retry-After`) and
 //! starts the pass again from the top. The crawl owns its listing client and cursor; it runs
 //! on one task, so neither needs a lock — the client is moved into the blocking call and back.
@@ -64,6 +65,8 @@ pub struct Crawl {
     paused_until: Option<Instant>,
     /// Listing failures in a row: the pause doubles with each (5 s up to 5 minutes).
     failures: u32,
+    /// Ends confirmed by channel id between passes (`confirm.rs`).
+    confirm: super::confirm::Confirm,
 }
 
 impl Crawl {
@@ -78,6 +81,7 @@ impl Crawl {
             last_tick: None,
             paused_until: None,
             failures: 0,
+            confirm: Default::default(),
             parts,
         }
     }
@@ -107,6 +111,9 @@ impl Crawl {
         let now_real = Instant::now();
         if self.paused_until.is_some_and(|until| until > now_real) {
             return;
+        }
+        if let Some(source) = self.source.take() {
+            self.source = self.confirm.tick(&self.parts, &settings, source).await;
         }
         let rate = settings.config.source.pages_per_second;
         let since = self

@@ -20,6 +20,7 @@
 //! request budget starts one interval after start-up, so restarts cannot flood the CDN.
 
 mod backend;
+mod confirm;
 mod crawl;
 mod every;
 mod probing;
@@ -251,6 +252,7 @@ pub async fn run(
 /// Declares every stage's series once, at start-up.
 fn describe(metrics: &Metrics) {
     crawl::describe(metrics);
+    confirm::describe(metrics);
     probing::describe(metrics);
     qualities::describe(metrics);
     upkeep::describe(metrics);

@@ -107,3 +107,48 @@ async fn a_scheduled_job_stops_waiting_at_shutdown() {
     // `prune` runs hourly: only the shutdown can end this wait.
     assert!(!timetable.next_run(|s| &s.prune).await);
 }
+
+/// The stage's parts with the clock `seconds` later (the clock cannot be moved).
+fn later(parts: &CrawlParts, seconds: i64) -> CrawlParts {
+    CrawlParts {
+        clock: Clock::accelerated(1_750_000_100 + seconds, 1.0),
+        ..share(parts)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmations_end_only_on_an_answer() {
+    let stage = crawl_stage(3);
+    let mut crawl = Crawl::new(share(&stage.parts));
+    crawl.tick().await;
+    stage.listing.remove(LiveStream::sample(1).stream_id);
+    let settings = stage.parts.settings.get();
+    let source = || crate::discover::Source::new(&settings.config.source);
+    let metrics = &stage.parts.metrics;
+
+    // Down: asked once, nothing ended.
+    stage.listing.set_fault(ListingFault::Unavailable);
+    let mut confirm = super::confirm::Confirm::default();
+    confirm.tick(&later(&stage.parts, 300), &settings, source()).await;
+    assert_eq!(stage.listing.confirm_requests(), 1);
+    assert_eq!(
+        metrics.value("vodprobe_listing_errors_total", &[("kind", "http_status")]),
+        1.0
+    );
+    assert_eq!(stage.parts.store.get().live().expect("live").len(), 3);
+
+    // Not yet due again; then answered: the removed stream ended, the others seen.
+    stage.listing.set_fault(ListingFault::None);
+    confirm.tick(&later(&stage.parts, 310), &settings, source()).await;
+    assert_eq!(stage.listing.confirm_requests(), 1, "at most every 30 s");
+    confirm.tick(&later(&stage.parts, 340), &settings, source()).await;
+    assert_eq!(stage.listing.confirm_requests(), 2);
+    assert_eq!(metrics.value("vodprobe_listing_confirm_requests_total", &[]), 2.0);
+    assert_eq!(metrics.value("vodprobe_streams_confirmed_ended_total", &[]), 1.0);
+    let live = stage.parts.store.get().live().expect("live");
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert!(live.iter().all(|r| r.last_seen >= 1_750_000_440), "{live:?}");
+    // Seen by the confirmation: not asked again before restart_every + 60 s.
+    confirm.tick(&later(&stage.parts, 380), &settings, source()).await;
+    assert_eq!(stage.listing.confirm_requests(), 2);
+}

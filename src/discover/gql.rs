@@ -74,7 +74,7 @@ impl GqlSource {
     }
 
     /// One GraphQL request; the body of a 2xx answer, or the error the answer means.
-    fn post(&self, fetcher: &Fetcher, body: &Value) -> Result<Vec<u8>, DiscoverError> {
+    pub(super) fn post(&self, fetcher: &Fetcher, body: &Value) -> Result<Vec<u8>, DiscoverError> {
         let body = body.to_string();
         let headers = [
             ("Client-Id", self.client_id.clone()),
@@ -211,7 +211,7 @@ fn subonly_product(product: &Value) -> bool {
 /// The error for a GQL answer without the expected data: GraphQL answers 200 and explains in
 /// `errors` when it cannot serve the query (errors beside data concern single nodes, which
 /// then come back null and are skipped); without `errors`, a decode error naming `path`.
-fn gql_refusal(root: &Value, path: &str) -> DiscoverError {
+pub(super) fn gql_refusal(root: &Value, path: &str) -> DiscoverError {
     let messages: Vec<&str> = root
         .get("errors")
         .and_then(Value::as_array)

@@ -29,7 +29,7 @@ const MAX_TOKEN_LIFE: Duration = Duration::from_secs(365 * 86_400);
 
 /// Twitch's official listing (Helix) with client credentials.
 pub struct HelixSource {
-    streams_url: String,
+    pub(super) streams_url: String,
     videos_url: String,
     token_url: String,
     client_id: String,
@@ -107,7 +107,7 @@ impl HelixSource {
 
     /// One authorized GET under the remembered quota, refreshing a refused token once; the
     /// body of a 2xx answer, or the error the answer means. `now`: unix seconds, caller's clock.
-    fn get(&mut self, fetcher: &Fetcher, url: &str, now: i64) -> Result<Vec<u8>, DiscoverError> {
+    pub(super) fn get(&mut self, fetcher: &Fetcher, url: &str, now: i64) -> Result<Vec<u8>, DiscoverError> {
         if let Some(retry_after) = self.rate_limit_wait(now) {
             return Err(DiscoverError::RateLimited { retry_after });
         }

@@ -25,7 +25,11 @@
 //! object exists (public or sub-only), its preview URLs name the CDN domain and the playlist
 //! folder exactly, so the caller can fetch the playlist without searching: a [`VideoHint`]
 //! per video whose URL parses (others are left out).
+//!
+//! [`Source::live_streams`] (`confirm.rs`) asks which of up to 100 channels per request are
+//! live now, by id, so a tracked stream's end is known without a full pass of the listing.
 
+mod confirm;
 mod gql;
 mod helix;
 mod json;
@@ -42,6 +46,7 @@ use crate::config::{SourceConfig, SourceKind};
 use crate::fetch::{ApiAnswer, FetchError, Fetcher};
 use crate::record::Sighting;
 
+pub use confirm::{CONFIRM_BATCH, GQL_USERS_QUERY, LiveNow};
 pub use gql::{GQL_PAGE_SIZE, GQL_STREAMS_QUERY, GQL_VIDEOS_QUERY, GqlSource};
 // The decoders are reached directly by the fuzz targets (`crate::fuzz`).
 pub(crate) use gql::{decode_gql, decode_gql_videos};

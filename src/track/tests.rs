@@ -453,3 +453,87 @@ fn a_deferred_live_probe_leaves_the_absence_and_end_probes_in_place() {
     let missed = after_probe(absent[0].clone(), ProbeResult::Miss, START + 1010, &rules());
     assert!(missed.probe.missed_live);
 }
+
+fn confirmed(answers: &[(u64, Confirmed)]) -> HashMap<u64, Confirmed> {
+    answers.iter().copied().collect()
+}
+
+#[test]
+fn a_streamer_confirmed_offline_has_ended_as_if_unseen() {
+    let record = live_record(100, START + 60);
+    let now = START + 300;
+    let update = end_confirmed(
+        std::slice::from_ref(&record),
+        &confirmed(&[(7, Confirmed::Offline)]),
+        now - 1,
+        now,
+        &rules(),
+    );
+    assert_eq!(update.delete, Vec::<StreamKey>::new());
+    let ended = &update.write[0];
+    assert_eq!(ended.status, Status::Pending);
+    assert_eq!(ended.ended_at, Some(START + 60), "its end is its last sighting");
+    assert_eq!(ended.probe.next_due, Some(now + 60), "first probe settle later");
+    // The same as a pass-based end detected at the same moment.
+    let mut by_pass = record.clone();
+    by_pass.last_seen = START + 60;
+    let unseen = end_unseen(&[by_pass], START + 60 + 900, &rules());
+    assert_eq!(unseen.write[0].ended_at, ended.ended_at);
+    assert_eq!(unseen.write[0].status, ended.status);
+}
+
+#[test]
+fn a_restart_confirmed_by_id_ends_the_previous_broadcast() {
+    let record = live_record(100, START + 60);
+    let update = end_confirmed(
+        &[record],
+        &confirmed(&[(7, Confirmed::Live { stream_id: 2 })]),
+        START + 299,
+        START + 300,
+        &rules(),
+    );
+    assert_eq!(update.write[0].status, Status::Pending);
+}
+
+#[test]
+fn a_stream_confirmed_live_is_seen_and_unanswered_ones_are_left_alone() {
+    let record = live_record(100, START + 60);
+    let mut other = live_record(100, START + 60);
+    other.streamer_id = 8;
+    let update = end_confirmed(
+        &[record, other],
+        &confirmed(&[(7, Confirmed::Live { stream_id: 1 })]),
+        START + 299,
+        START + 300,
+        &rules(),
+    );
+    assert_eq!(update.write.len(), 1);
+    assert_eq!(update.write[0].status, Status::Live);
+    assert_eq!(update.write[0].last_seen, START + 299);
+}
+
+#[test]
+fn a_confirmation_does_not_end_what_the_listing_saw_since_or_what_never_counted() {
+    let fresh = live_record(100, START + 300);
+    let update = end_confirmed(
+        &[fresh],
+        &confirmed(&[(7, Confirmed::Offline)]),
+        START + 299,
+        START + 300,
+        &rules(),
+    );
+    assert_eq!(update, PageUpdate::default(), "seen after the question was asked");
+    let small = live_record(3, START + 60);
+    let update = end_confirmed(
+        std::slice::from_ref(&small),
+        &confirmed(&[(7, Confirmed::Offline)]),
+        START + 299,
+        START + 300,
+        &rules(),
+    );
+    assert_eq!(
+        update.delete,
+        vec![small.key()],
+        "below the record threshold: dropped"
+    );
+}

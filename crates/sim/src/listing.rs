@@ -48,6 +48,8 @@ const DEFAULT_POINTS_PER_MINUTE: u32 = 800;
 /// Twitch's app tokens live about 60 days.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 86_400);
 const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// Twitch takes at most this many channels in one confirmation by id.
+const CONFIRM_MAX_IDS: usize = 100;
 
 /// One live stream as the listing knows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +147,9 @@ pub enum ListingFault {
     RateLimited {
         retry_after_secs: u32,
     },
+    /// Pages after the first (a cursor given) are refused: GQL with an `errors` answer, Helix
+    /// with 400. First pages and confirmations are served.
+    RefuseCursorPages,
 }
 
 struct Token {
@@ -160,6 +165,7 @@ struct State {
     requests: usize,
     video_requests: usize,
     token_requests: usize,
+    confirm_requests: usize,
     client_id: String,
     tokens: HashMap<String, Token>,
     tokens_issued: u64,
@@ -185,6 +191,7 @@ impl SimListing {
             requests: 0,
             video_requests: 0,
             token_requests: 0,
+            confirm_requests: 0,
             client_id: SIM_CLIENT_ID.to_string(),
             tokens: HashMap::new(),
             tokens_issued: 0,
@@ -252,6 +259,12 @@ impl SimListing {
         lock(&self.state).video_requests
     }
 
+    /// The part of [`SimListing::requests`] that confirmed channels by id (GQL queries naming
+    /// `users(`, Helix `/helix/streams` with `user_id`).
+    pub fn confirm_requests(&self) -> usize {
+        lock(&self.state).confirm_requests
+    }
+
     pub fn token_requests(&self) -> usize {
         lock(&self.state).token_requests
     }
@@ -302,8 +315,17 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
             st.video_requests += 1;
         }
     }
+    let confirm = asks_confirmation(route, req);
+    if confirm {
+        st.confirm_requests += 1;
+    }
     match st.fault.clone() {
         ListingFault::None => {}
+        ListingFault::RefuseCursorPages => {
+            if let Some(refusal) = refuse_cursor_page(route, req) {
+                return refusal.into();
+            }
+        }
         ListingFault::Unavailable => {
             return Response::new(503, "text/plain", "upstream connect error\n").into();
         }
@@ -328,6 +350,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
             .into();
     }
     match route {
+        Route::Gql if confirm => gql_users(&st, req),
+        Route::Helix if confirm => helix(&mut st, req, helix_streams_of_users),
         Route::Gql => gql(&st, req),
         Route::Helix => helix(&mut st, req, helix_streams),
         Route::HelixVideos => helix(&mut st, req, helix_videos),
@@ -635,6 +659,106 @@ fn helix_item(s: &LiveStream) -> Value {
         "language": s.language,
         "is_mature": s.is_mature
     })
+}
+
+/// A confirmation by id: a GQL `users(` query, or Helix streams asked by `user_id`.
+fn asks_confirmation(route: Route, req: &Request) -> bool {
+    match route {
+        Route::Gql => {
+            serde_json::from_slice::<Value>(&req.body).is_ok_and(|b| gql_query(&b).contains("users("))
+        }
+        Route::Helix => query_pairs(req.query().unwrap_or(""))
+            .iter()
+            .any(|(k, _)| k == "user_id"),
+        Route::HelixVideos | Route::Token => false,
+    }
+}
+
+/// [`ListingFault::RefuseCursorPages`]: the refusal of a streams page that names a cursor.
+fn refuse_cursor_page(route: Route, req: &Request) -> Option<Response> {
+    match route {
+        Route::Gql => {
+            let body = serde_json::from_slice::<Value>(&req.body).ok()?;
+            let cursor = body.get("variables")?.get("cursor")?;
+            (gql_query(&body).contains("streams(") && !cursor.is_null())
+                .then(|| gql_errors("failed integrity check"))
+        }
+        Route::Helix => query_pairs(req.query().unwrap_or(""))
+            .iter()
+            .any(|(k, _)| k == "after")
+            .then(|| twitch_error(400, "The parameter \"after\" was refused")),
+        Route::HelixVideos | Route::Token => None,
+    }
+}
+
+/// `users(ids: $ids) { id stream { id createdAt } }`: every id is a channel; its stream is the
+/// newest of the live set's streams with its user id, or null.
+fn gql_users(st: &State, req: &Request) -> Response {
+    match req.header("Client-Id") {
+        None => return twitch_error(400, "The \"Client-ID\" header is missing from the request."),
+        Some(id) if id != st.client_id => return twitch_error(400, "The \"Client-ID\" header is invalid."),
+        Some(_) => {}
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return twitch_error(400, "The request body is not valid JSON.");
+    };
+    let Some(ids) = body.pointer("/variables/ids").and_then(Value::as_array) else {
+        return json_ok(
+            &json!({"errors": [{"message": "Variable \"$ids\" was not provided."}], "data": {"users": null}}),
+        );
+    };
+    if ids.len() > CONFIRM_MAX_IDS {
+        return json_ok(&json!({"errors": [{"message": "too many ids"}], "data": {"users": null}}));
+    }
+    let users: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let Some(user_id) = id.as_str().and_then(|id| id.parse::<u64>().ok()) else {
+                return Value::Null;
+            };
+            let stream = live_stream_of(st, user_id).map_or(
+                Value::Null,
+                |s| json!({"id": s.stream_id.to_string(), "createdAt": rfc3339(s.started_at)}),
+            );
+            json!({"id": user_id.to_string(), "stream": stream})
+        })
+        .collect();
+    json_ok(&json!({"data": {"users": users}}))
+}
+
+/// `/helix/streams?user_id=…`: the live streams of those channels (at most 100 ids).
+fn helix_streams_of_users(
+    st: &State,
+    pairs: &[(String, String)],
+    first: usize,
+    offset: usize,
+) -> Result<Value, Response> {
+    let ids: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "user_id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if ids.len() > CONFIRM_MAX_IDS {
+        return Err(twitch_error(
+            400,
+            "The parameter \"user_id\" may be given at most 100 times",
+        ));
+    }
+    let items: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| id.parse::<u64>().ok())
+        .filter_map(|id| live_stream_of(st, id))
+        .map(helix_item)
+        .collect();
+    Ok(helix_page(items, first, offset))
+}
+
+/// The channel's stream in the live set (the newest start if several).
+fn live_stream_of(st: &State, streamer_id: u64) -> Option<&LiveStream> {
+    st.streams
+        .values()
+        .filter(|s| s.streamer_id == streamer_id)
+        .max_by_key(|s| (s.started_at, s.stream_id))
 }
 
 fn token(st: &mut State, req: &Request) -> Response {
@@ -1234,5 +1358,56 @@ mod tests {
         let pairs = query_pairs("a=1&b=x%20y+z&&c&d=%zz");
         let expected = [("a", "1"), ("b", "x y z"), ("c", "")].map(|(k, v)| (k.to_string(), v.to_string()));
         assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn confirmations_by_id_answer_from_the_live_set_and_are_counted_apart() {
+        let sim = sim();
+        let gql = json!({"query": "query LiveNow($ids: [ID!]) { users(ids: $ids) { id stream { id createdAt } } }",
+                         "variables": {"ids": ["9000", "123"]}});
+        let answer = json(&post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &gql));
+        assert_eq!(answer["data"]["users"][0]["stream"]["id"], "315000000000");
+        assert_eq!(answer["data"]["users"][1]["id"], "123");
+        assert!(answer["data"]["users"][1]["stream"].is_null());
+        let token = good_token(&sim);
+        let answer = json(&helix_get(&sim, &token, "first=100&user_id=9001&user_id=123"));
+        let data = answer["data"].as_array().expect("data");
+        assert_eq!(data.len(), 1);
+        assert_eq!(data[0]["user_id"], "9001");
+        assert_eq!(sim.confirm_requests(), 2);
+        assert_eq!(sim.requests(), 2);
+        let too_many: String = (0..101).map(|n| format!("&user_id={n}")).collect();
+        assert_eq!(
+            helix_get(&sim, &token, &format!("first=100{too_many}")).status,
+            400
+        );
+        sim.set_fault(ListingFault::Unavailable);
+        let answer = post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &gql);
+        assert_eq!(
+            answer.status, 503,
+            "a listing that is down fails confirmations too"
+        );
+        assert_eq!(sim.confirm_requests(), 4);
+    }
+
+    #[test]
+    fn refused_cursor_pages_leave_first_pages_and_confirmations_alone() {
+        let sim = sim();
+        sim.set_fault(ListingFault::RefuseCursorPages);
+        let first = gql_page(&sim, 30, None);
+        let cursor = first["data"]["streams"]["edges"][29]["cursor"]
+            .as_str()
+            .expect("cursor")
+            .to_string();
+        let refused = gql_page(&sim, 30, Some(&cursor));
+        assert!(refused["data"]["streams"].is_null(), "{refused}");
+        assert!(refused["errors"][0]["message"].is_string());
+        let token = good_token(&sim);
+        assert_eq!(helix_get(&sim, &token, "first=20").status, 200);
+        assert_eq!(
+            helix_get(&sim, &token, &format!("first=20&after={cursor}")).status,
+            400
+        );
+        assert_eq!(helix_get(&sim, &token, "user_id=9000").status, 200);
     }
 }

@@ -1,0 +1,219 @@
+//! Direct confirmation: which of some channels are live now, asked by id rather than found in
+//! the listing, so a stream's end is known without a full pass.
+//!
+//! - Helix: `GET streams?user_id=A&user_id=B…` lists the live streams of those channels (up
+//!   to 100 ids); a channel asked and not listed is offline.
+//! - GQL: `users(ids: [...]) { id stream { id createdAt } }` answers every channel asked, in
+//!   order; a null `stream` is offline, a null user (unknown, banned) is not live either.
+//!
+//! Like the page decoders, these are strict about the envelope and lenient about single
+//! entries: a malformed one is skipped and its channel counted as unanswered, never as
+//! offline. A Helix item whose channel cannot be read makes the whole answer unusable as
+//! evidence of absence, so then nobody is taken for offline.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use super::json::{id_at, parse_json, time_at};
+use super::{DiscoverError, GqlSource, HelixSource, Source, gql::gql_refusal};
+use crate::fetch::Fetcher;
+
+/// Both APIs take at most this many channels per request.
+pub const CONFIRM_BATCH: usize = 100;
+
+/// Live channels by id, with their streams' id and start.
+pub const GQL_USERS_QUERY: &str = "query LiveNow($ids: [ID!]) {
+  users(ids: $ids) { id stream { id createdAt } }
+}";
+
+/// What a confirmation answered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveNow {
+    /// Channels live now: streamer id → (stream id, start in unix seconds).
+    pub live: HashMap<u64, (u64, i64)>,
+    /// Channels asked and shown not live.
+    pub offline: HashSet<u64>,
+    /// Entries that were malformed and left out (their channels are neither live nor offline).
+    pub skipped: usize,
+}
+
+impl LiveNow {
+    fn merge(&mut self, other: LiveNow) {
+        self.live.extend(other.live);
+        self.offline.extend(other.offline);
+        self.skipped += other.skipped;
+    }
+}
+
+impl Source {
+    /// Which of `streamer_ids` are live now: one request per [`CONFIRM_BATCH`] ids (none for
+    /// an empty list). Any failed request fails the whole call. `now` as for [`Source::page`].
+    pub fn live_streams(
+        &mut self,
+        fetcher: &Fetcher,
+        streamer_ids: &[u64],
+        now: i64,
+    ) -> Result<LiveNow, DiscoverError> {
+        let mut answer = LiveNow::default();
+        for batch in streamer_ids.chunks(CONFIRM_BATCH) {
+            answer.merge(match self {
+                Source::Gql(source) => source.live_streams(fetcher, batch)?,
+                Source::Helix(source) => source.live_streams(fetcher, batch, now)?,
+            });
+        }
+        Ok(answer)
+    }
+}
+
+impl GqlSource {
+    fn live_streams(&self, fetcher: &Fetcher, ids: &[u64]) -> Result<LiveNow, DiscoverError> {
+        let ids_text: Vec<String> = ids.iter().map(u64::to_string).collect();
+        let body = json!({"query": GQL_USERS_QUERY, "variables": {"ids": ids_text}});
+        decode_gql_users(&self.post(fetcher, &body)?, ids)
+    }
+}
+
+impl HelixSource {
+    fn live_streams(&mut self, fetcher: &Fetcher, ids: &[u64], now: i64) -> Result<LiveNow, DiscoverError> {
+        let mut url = format!("{}?first={}", self.streams_url, CONFIRM_BATCH);
+        for id in ids {
+            url.push_str(&format!("&user_id={id}"));
+        }
+        decode_helix_live(&self.get(fetcher, &url, now)?, ids)
+    }
+}
+
+/// `data.users` of a GQL answer to [`GQL_USERS_QUERY`] for `asked` (in that order).
+pub(crate) fn decode_gql_users(body: &[u8], asked: &[u64]) -> Result<LiveNow, DiscoverError> {
+    let root = parse_json(body, "body")?;
+    let Some(users) = root
+        .get("data")
+        .and_then(|d| d.get("users"))
+        .and_then(Value::as_array)
+    else {
+        return Err(gql_refusal(&root, "data.users"));
+    };
+    let mut answer = LiveNow::default();
+    // A null user is offline only where its position names the channel.
+    let in_order = users.len() == asked.len();
+    for (index, user) in users.iter().enumerate() {
+        let path = format!("data.users[{index}]");
+        if user.is_null() {
+            match asked.get(index).filter(|_| in_order) {
+                Some(id) => {
+                    answer.offline.insert(*id);
+                }
+                None => answer.skipped += 1,
+            }
+            continue;
+        }
+        match gql_user(user, &path) {
+            Ok((streamer_id, stream)) if asked.contains(&streamer_id) => match stream {
+                Some(stream) => {
+                    answer.live.insert(streamer_id, stream);
+                }
+                None => {
+                    answer.offline.insert(streamer_id);
+                }
+            },
+            _ => answer.skipped += 1,
+        }
+    }
+    Ok(answer)
+}
+
+fn gql_user(user: &Value, path: &str) -> Result<(u64, Option<(u64, i64)>), String> {
+    let streamer_id = id_at(user, "id", path)?;
+    let stream = match user.get("stream") {
+        None => return Err(format!("{path}.stream: missing")),
+        Some(Value::Null) => None,
+        Some(stream) => {
+            let stream_path = format!("{path}.stream");
+            Some((
+                id_at(stream, "id", &stream_path)?,
+                time_at(stream, "createdAt", &stream_path)?,
+            ))
+        }
+    };
+    Ok((streamer_id, stream))
+}
+
+/// `data` of a Helix `streams?user_id=…` answer for `asked`: channels not listed are offline.
+pub(crate) fn decode_helix_live(body: &[u8], asked: &[u64]) -> Result<LiveNow, DiscoverError> {
+    let root = parse_json(body, "body")?;
+    let items = root
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| DiscoverError::Decode("data: not a list".into()))?;
+    let mut answer = LiveNow::default();
+    let mut unreadable = false;
+    let mut listed = HashSet::new();
+    for (index, item) in items.iter().enumerate() {
+        let path = format!("data[{index}]");
+        let Ok(streamer_id) = id_at(item, "user_id", &path) else {
+            unreadable = true;
+            answer.skipped += 1;
+            continue;
+        };
+        listed.insert(streamer_id);
+        match (id_at(item, "id", &path), time_at(item, "started_at", &path)) {
+            (Ok(stream_id), Ok(started)) => {
+                answer.live.insert(streamer_id, (stream_id, started));
+            }
+            _ => answer.skipped += 1,
+        }
+    }
+    if !unreadable {
+        answer.offline = asked.iter().copied().filter(|id| !listed.contains(id)).collect();
+    }
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gql_users_tell_live_offline_and_malformed_apart() {
+        let body = json!({"data": {"users": [
+            {"id": "1", "stream": {"id": "11", "createdAt": "2024-01-01T00:00:00Z"}},
+            {"id": "2", "stream": null},
+            null,
+            {"id": "4", "stream": {"id": "x", "createdAt": "2024-01-01T00:00:00Z"}},
+            {"id": "5"},
+        ]}});
+        let answer = decode_gql_users(body.to_string().as_bytes(), &[1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(answer.live, HashMap::from([(1, (11, 1_704_067_200))]));
+        assert_eq!(answer.offline, HashSet::from([2, 3]));
+        assert_eq!(answer.skipped, 2, "a malformed entry is never taken for offline");
+    }
+
+    #[test]
+    fn gql_users_refused_is_an_error_not_an_answer() {
+        let body = json!({"errors": [{"message": "service timeout"}], "data": {"users": null}});
+        let error = decode_gql_users(body.to_string().as_bytes(), &[1]).unwrap_err();
+        assert!(matches!(error, DiscoverError::Status { .. }), "{error}");
+        assert!(decode_gql_users(b"<html>", &[1]).is_err());
+    }
+
+    #[test]
+    fn helix_channels_not_listed_are_offline() {
+        let body = json!({"data": [
+            {"id": "11", "user_id": "1", "started_at": "2024-01-01T00:00:00Z"},
+            {"id": "12", "user_id": "2", "started_at": "yesterday"},
+        ], "pagination": {}});
+        let answer = decode_helix_live(body.to_string().as_bytes(), &[1, 2, 3]).unwrap();
+        assert_eq!(answer.live, HashMap::from([(1, (11, 1_704_067_200))]));
+        assert_eq!(answer.offline, HashSet::from([3]), "2 is listed, if malformed");
+        assert_eq!(answer.skipped, 1);
+    }
+
+    #[test]
+    fn helix_item_of_an_unknown_channel_makes_nobody_offline() {
+        let body = json!({"data": [{"id": "11", "started_at": "2024-01-01T00:00:00Z"}]});
+        let answer = decode_helix_live(body.to_string().as_bytes(), &[1, 2]).unwrap();
+        assert!(answer.offline.is_empty());
+        assert!(decode_helix_live(b"{}", &[1]).is_err());
+    }
+}
