@@ -92,6 +92,17 @@ pub enum DiscoverError {
     /// The answer is not what the API promises; names the path of the problem.
     #[error("listing answer not understood: {0}")]
     Decode(String),
+    /// GQL refused a cursor page with its integrity challenge (Twitch does so for some public
+    /// client ids; the first page is still answered).
+    #[error(
+        "Twitch refused GQL cursor paging for client id {client_id} (failed integrity check): \
+         register an app at dev.twitch.tv and set source.client_id and client_secret (auto then \
+         uses Helix), or set another public client_id"
+    )]
+    Integrity { client_id: String },
+    /// GQL does not know a persisted query (a hash sent without the query text).
+    #[error("GQL answered PersistedQueryNotFound: the query must be sent as text")]
+    PersistedQueryNotFound,
 }
 
 impl DiscoverError {
@@ -103,6 +114,8 @@ impl DiscoverError {
             DiscoverError::RateLimited { .. } => "rate_limited",
             DiscoverError::Auth(_) => "auth",
             DiscoverError::Decode(_) => "decode",
+            DiscoverError::Integrity { .. } => "integrity",
+            DiscoverError::PersistedQueryNotFound => "persisted_query",
         }
     }
 }

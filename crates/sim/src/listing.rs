@@ -35,9 +35,16 @@ use serde_json::{Value, json};
 
 use crate::http::{Reply, Request, Response, Server, lock};
 
-/// The client id the simulator accepts until [`SimListing::set_client_id`]: Twitch's public
-/// web client id, which is also the configured default, so a default config works against it.
-pub const SIM_CLIENT_ID: &str = "kimne78kx3ncx6brgo4mv6wki5h1ko";
+/// The client id the simulator accepts on every endpoint until [`SimListing::set_client_id`]:
+/// the public client id the configured default names (yt-dlp's, accepted by Twitch's GQL for
+/// cursor paging at the time of writing), so a default config works against it.
+pub const SIM_CLIENT_ID: &str = "ue6666qo983tsx6so1t0vnawi233wa";
+/// Twitch's own web client id: GQL answers its first page but refuses cursor pages with
+/// "failed integrity check" (since 2023-05); the default of [`SimListing::set_refused_client_ids`].
+pub const WEB_CLIENT_ID: &str = "kimne78kx3ncx6brgo4mv6wki5h1ko";
+/// Public client ids GQL accepts besides the configured one ([`SIM_CLIENT_ID`] until
+/// [`SimListing::set_client_id`]); Helix accepts only the configured one.
+pub const PUBLIC_CLIENT_IDS: [&str; 2] = [WEB_CLIENT_ID, "kd1unb4b3q4t58fwlpcbzcbnm76a8fp"];
 
 const GQL_MAX_FIRST: u64 = 30;
 const HELIX_DEFAULT_FIRST: u64 = 20;
@@ -161,6 +168,8 @@ struct State {
     video_requests: usize,
     token_requests: usize,
     client_id: String,
+    /// GQL client ids whose cursor pages fail the integrity check.
+    refused_client_ids: Vec<String>,
     tokens: HashMap<String, Token>,
     tokens_issued: u64,
     token_lifetime: Duration,
@@ -186,6 +195,7 @@ impl SimListing {
             video_requests: 0,
             token_requests: 0,
             client_id: SIM_CLIENT_ID.to_string(),
+            refused_client_ids: vec![WEB_CLIENT_ID.to_string()],
             tokens: HashMap::new(),
             tokens_issued: 0,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
@@ -271,9 +281,16 @@ impl SimListing {
         lock(&self.state).token_lifetime = lifetime;
     }
 
-    /// The only client id accepted by all three endpoints.
+    /// The only client id accepted by Helix and the token endpoint; GQL accepts it and the
+    /// [`PUBLIC_CLIENT_IDS`].
     pub fn set_client_id(&self, client_id: &str) {
         lock(&self.state).client_id = client_id.to_string();
+    }
+
+    /// GQL client ids whose cursor pages (a non-null `$cursor`) are refused with Twitch's
+    /// integrity challenge; their first page is answered. Default: [`WEB_CLIENT_ID`] only.
+    pub fn set_refused_client_ids(&self, ids: Vec<String>) {
+        lock(&self.state).refused_client_ids = ids;
     }
 }
 
@@ -375,12 +392,17 @@ fn ordered(st: &State) -> Vec<&LiveStream> {
 fn gql(st: &State, req: &Request) -> Response {
     match req.header("Client-Id") {
         None => return twitch_error(400, "The \"Client-ID\" header is missing from the request."),
-        Some(id) if id != st.client_id => return twitch_error(400, "The \"Client-ID\" header is invalid."),
+        Some(id) if id != st.client_id && !PUBLIC_CLIENT_IDS.contains(&id) => {
+            return twitch_error(400, "The \"Client-ID\" header is invalid.");
+        }
         Some(_) => {}
     }
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return twitch_error(400, "The request body is not valid JSON.");
     };
+    if let Some(refusal) = gql_persisted_or_refused(st, req, &body) {
+        return refusal;
+    }
     let query = gql_query(&body);
     if query.contains("videos(") && query.contains("user(") {
         return gql_videos(st, &body);
@@ -414,6 +436,39 @@ fn gql(st: &State, req: &Request) -> Response {
         "data": {"streams": {"pageInfo": {"hasNextPage": end < order.len()}, "edges": edges}},
         "extensions": {"operationName": "GetStreams"}
     }))
+}
+
+/// Today's refusals, before the query is served: a persisted-query request (a hash and no
+/// `query`) is not found; a cursor page of the streams query from a refused client id fails
+/// the integrity check (HTTP 200, null data, an `integrity` challenge).
+fn gql_persisted_or_refused(st: &State, req: &Request, body: &Value) -> Option<Response> {
+    let persisted = body
+        .get("extensions")
+        .and_then(|e| e.get("persistedQuery"))
+        .is_some();
+    if persisted && body.get("query").is_none_or(Value::is_null) {
+        return Some(json_ok(&json!({
+            "errors": [{"message": "PersistedQueryNotFound"}],
+            "extensions": {"durationMilliseconds": 1}
+        })));
+    }
+    let query = gql_query(body);
+    let cursor = body
+        .get("variables")
+        .and_then(|v| v.get("cursor"))
+        .unwrap_or(&Value::Null);
+    let client_id = req.header("Client-Id").unwrap_or("");
+    if query.contains("streams(")
+        && !cursor.is_null()
+        && st.refused_client_ids.iter().any(|id| id == client_id)
+    {
+        return Some(json_ok(&json!({
+            "data": {"streams": null},
+            "errors": [{"message": "failed integrity check", "path": ["streams"]}],
+            "extensions": {"challenge": {"type": "integrity"}}
+        })));
+    }
+    None
 }
 
 /// `user(id: $id) { videos(first: $first) ... subscriptionProducts ... }`.
@@ -929,6 +984,45 @@ mod tests {
         assert_eq!(node["game"], Value::Null);
         assert_eq!(node["broadcaster"]["broadcastSettings"]["language"], "EN");
         assert_eq!(node["createdAt"], "2025-06-15T15:06:40Z");
+    }
+
+    #[test]
+    fn gql_refuses_cursor_pages_of_refused_client_ids() {
+        let sim = sim();
+        let page = |client_id: &str, cursor: Option<&str>| {
+            let body = json!({"query": "query { streams(first: $first, after: $cursor) { edges { cursor } } }",
+                              "variables": {"first": 30, "cursor": cursor}});
+            let answer = post_gql(&sim, &[("Client-Id", client_id.to_string())], &body);
+            assert_eq!(answer.status, 200);
+            json(&answer)
+        };
+        let cursor = encode_cursor(30);
+        // The web client id: page 1 answered, cursor pages refused in Twitch's shape.
+        assert_eq!(
+            page(WEB_CLIENT_ID, None)["data"]["streams"]["edges"]
+                .as_array()
+                .map(Vec::len),
+            Some(30)
+        );
+        let refused = page(WEB_CLIENT_ID, Some(&cursor));
+        assert_eq!(refused["data"]["streams"], Value::Null);
+        assert_eq!(refused["errors"][0]["message"], "failed integrity check");
+        assert_eq!(refused["errors"][0]["path"], json!(["streams"]));
+        assert_eq!(refused["extensions"]["challenge"]["type"], "integrity");
+        // Another public id pages on; the refused set is switchable.
+        assert!(page(PUBLIC_CLIENT_IDS[1], Some(&cursor))["data"]["streams"]["edges"].is_array());
+        assert!(page(SIM_CLIENT_ID, Some(&cursor))["data"]["streams"]["edges"].is_array());
+        sim.set_refused_client_ids(vec![SIM_CLIENT_ID.to_string()]);
+        assert!(page(WEB_CLIENT_ID, Some(&cursor))["data"]["streams"]["edges"].is_array());
+        assert_eq!(
+            page(SIM_CLIENT_ID, Some(&cursor))["errors"][0]["message"],
+            "failed integrity check"
+        );
+        // A persisted query (hash, no text) is not found.
+        let persisted = json!({"operationName": "GetStreams", "variables": {"first": 30},
+                               "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ab"}}});
+        let answer = post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &persisted);
+        assert_eq!(json(&answer)["errors"][0]["message"], "PersistedQueryNotFound");
     }
 
     #[test]
