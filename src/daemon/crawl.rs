@@ -100,6 +100,7 @@ impl Crawl {
         if settings.config.source != self.source_config {
             info!(
                 source = settings.config.source.kind.name(),
+                listing = %settings.config.source.describe(),
                 "live listing settings changed: the crawl starts again from the top"
             );
             self.restart(&settings.config);
@@ -165,7 +166,9 @@ impl Crawl {
             info!(after = self.failures, "live listing answers again");
             self.failures = 0;
         }
-        parts.activity.listing_answered(parts.clock.now());
+        // The error stays until a pass completes: page 1 answering every pass must not hide
+        // the refusal of page 2.
+        parts.activity.listing_page_stored(parts.clock.now());
         if page.skipped > 0 {
             warn!(
                 skipped = page.skipped,
@@ -195,6 +198,7 @@ impl Crawl {
                 .await;
         }
         if reached_floor || page.next_cursor.is_none() {
+            self.parts.activity.listing_pass_completed();
             self.finish_pass(pass_started, true).await;
             return false;
         }
