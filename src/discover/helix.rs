@@ -159,14 +159,14 @@ impl HelixSource {
 
     /// A new app token, asked at `now` (unix seconds, caller's clock).
     fn fetch_token(&self, fetcher: &Fetcher, now: i64) -> Result<Token, DiscoverError> {
-        let separator = if self.token_url.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{}{separator}client_id={}&client_secret={}&grant_type=client_credentials",
-            self.token_url,
+        // The secret goes in the form body, never in the URL (logs, proxies).
+        let form = format!(
+            "client_id={}&client_secret={}&grant_type=client_credentials",
             encode_component(&self.client_id),
             encode_component(&self.client_secret)
         );
-        let answer = fetcher.send(Method::Post, &url, &[], None)?;
+        let headers = [("Content-Type", "application/x-www-form-urlencoded".to_string())];
+        let answer = fetcher.send(Method::Post, &self.token_url, &headers, Some(form.as_bytes()))?;
         match answer.status {
             200..=299 => {}
             400 | 401 | 403 => return Err(DiscoverError::Auth(format!("token: {}", excerpt(&answer.body)))),

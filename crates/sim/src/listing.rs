@@ -170,6 +170,8 @@ struct State {
     client_id: String,
     /// GQL client ids whose cursor pages fail the integrity check.
     refused_client_ids: Vec<String>,
+    /// The token endpoint refuses a client secret that is not in the form body.
+    reject_query_secrets: bool,
     tokens: HashMap<String, Token>,
     tokens_issued: u64,
     token_lifetime: Duration,
@@ -196,6 +198,7 @@ impl SimListing {
             token_requests: 0,
             client_id: SIM_CLIENT_ID.to_string(),
             refused_client_ids: vec![WEB_CLIENT_ID.to_string()],
+            reject_query_secrets: true,
             tokens: HashMap::new(),
             tokens_issued: 0,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
@@ -285,6 +288,12 @@ impl SimListing {
     /// [`PUBLIC_CLIENT_IDS`].
     pub fn set_client_id(&self, client_id: &str) {
         lock(&self.state).client_id = client_id.to_string();
+    }
+
+    /// Whether the token endpoint refuses (400) a client secret passed only in the URL's query
+    /// string (default: true; false accepts it from either place).
+    pub fn set_reject_query_secrets(&self, reject: bool) {
+        lock(&self.state).reject_query_secrets = reject;
     }
 
     /// GQL client ids whose cursor pages (a non-null `$cursor`) are refused with Twitch's
@@ -693,8 +702,13 @@ fn helix_item(s: &LiveStream) -> Value {
 }
 
 fn token(st: &mut State, req: &Request) -> Response {
-    // Twitch takes the parameters from the query string or a form body.
+    // Twitch takes the parameters from a form body; a secret only in the query string is
+    // refused while `reject_query_secrets` is set (the default).
     let form = String::from_utf8_lossy(&req.body);
+    let in_body = query_pairs(&form).iter().any(|(name, _)| name == "client_secret");
+    if st.reject_query_secrets && !in_body {
+        return twitch_error(400, "missing client secret (send it in the form body)");
+    }
     let params: HashMap<String, String> = query_pairs(req.query().unwrap_or(""))
         .into_iter()
         .chain(query_pairs(&form))
@@ -897,9 +911,23 @@ mod tests {
     }
 
     fn new_token(sim: &SimListing, client_id: &str, secret: &str) -> Answer {
-        let query = format!("client_id={client_id}&client_secret={secret}&grant_type=client_credentials");
-        let url = format!("{}?{query}", sim.token_url());
-        client(2000).send(Method::Post, &url, &[], None).expect("answer")
+        let form = format!("client_id={client_id}&client_secret={secret}&grant_type=client_credentials");
+        client(2000)
+            .send(Method::Post, &sim.token_url(), &[], Some(form.as_bytes()))
+            .expect("answer")
+    }
+
+    #[test]
+    fn token_secrets_only_in_the_query_string_are_refused_by_default() {
+        let sim = sim();
+        let url = format!(
+            "{}?client_id={SIM_CLIENT_ID}&client_secret=s3cret&grant_type=client_credentials",
+            sim.token_url()
+        );
+        let post = || client(2000).send(Method::Post, &url, &[], None).expect("answer");
+        assert_eq!(post().status, 400);
+        sim.set_reject_query_secrets(false);
+        assert_eq!(post().status, 200);
     }
 
     fn helix_get(sim: &SimListing, token: &str, query: &str) -> Answer {
