@@ -14,6 +14,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod install;
+mod listing;
 mod lookup;
 mod openapi;
 mod player;
