@@ -117,3 +117,53 @@ fn auto_with_helix_credentials_keeps_capturing() {
     let records = world.records();
     assert_eq!(find(&records, 980)[0].status, Status::Found, "{records:?}");
 }
+
+/// A counter's value in the `/metrics` text (0 when absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn helix_looping_and_invalid_cursors_end_or_restart_the_pass() {
+    let mut world = world(&format!(
+        "client_id = \"{}\"\nclient_secret = \"secret\"",
+        vodprobe_sim::SIM_CLIENT_ID
+    ));
+    // 250 streams above the floor: 3 pages of 100, then the cursor back to page 1.
+    let start = now() - 300;
+    let streams: Vec<LiveStream> = (0..250u32)
+        .map(|rank| {
+            let id = 2000 + u64::from(rank);
+            stream(id, id, &format!("looped{rank}"), start, 3000 - rank * 10)
+        })
+        .collect();
+    world.listing.set_streams(streams);
+    world.listing.set_invalid_cursor_every(Some(7));
+    world.start(&[]);
+    let base = world.api_url();
+    let passes = |text: &str| metric(text, "vodprobe_listing_passes_total");
+    world.wait_until("four passes", 30, |_| {
+        passes(&get(&format!("{base}/metrics")).text()) >= 4.0
+    });
+    let text = get(&format!("{base}/metrics")).text();
+    let invalid = metric(&text, "vodprobe_listing_errors_total{kind=\"invalid_cursor\"}");
+    assert!(invalid >= 1.0, "{text}");
+    let health = get(&format!("{base}/healthz")).json();
+    assert_eq!(
+        health["listing"]["ok"], true,
+        "an invalid cursor is no failure: {health}"
+    );
+    world.stop();
+    // Each pass asks 4 pages at most (the last leads back to page 1); each invalid cursor
+    // wastes at most the 3 pages before it; one pass may be under way.
+    let requests = (world.listing.requests() - world.listing.video_requests()) as f64;
+    let bound = 4.0 * (passes(&text) + 2.0) + 3.0 * (invalid + 1.0);
+    assert!(
+        requests <= bound,
+        "{requests} listing requests, bound {bound}: {text}"
+    );
+    let log = world.log();
+    assert!(!log.contains("live listing failed"), "{log}");
+}

@@ -64,7 +64,13 @@ pub struct Crawl {
     paused_until: Option<Instant>,
     /// Listing failures in a row: the pause doubles with each (5 s up to 5 minutes).
     failures: u32,
+    /// Invalid cursors since the last complete pass; past [`MAX_INVALID_CURSORS`] they count
+    /// as failures (with the pause), so a listing that refuses every cursor cannot spin.
+    invalid_cursors: u32,
 }
+
+/// Invalid cursors restarted at once before the pause of a failure applies.
+const MAX_INVALID_CURSORS: u32 = 3;
 
 impl Crawl {
     pub fn new(parts: CrawlParts) -> Crawl {
@@ -78,6 +84,7 @@ impl Crawl {
             last_tick: None,
             paused_until: None,
             failures: 0,
+            invalid_cursors: 0,
             parts,
         }
     }
@@ -92,6 +99,7 @@ impl Crawl {
         self.last_tick = None;
         self.paused_until = None;
         self.failures = 0;
+        self.invalid_cursors = 0;
     }
 
     /// Fetches the pages this tick's share of `pages_per_second` allows, continuing the pass.
@@ -156,6 +164,10 @@ impl Crawl {
         self.source = Some(source);
         let page = match page {
             Ok(page) => page,
+            Err(DiscoverError::InvalidCursor) if self.invalid_cursors < MAX_INVALID_CURSORS => {
+                self.invalid_cursor();
+                return false;
+            }
             Err(error) => {
                 self.listing_failed(&error);
                 return false;
@@ -199,11 +211,28 @@ impl Crawl {
         }
         if reached_floor || page.next_cursor.is_none() {
             self.parts.activity.listing_pass_completed();
+            self.invalid_cursors = 0;
             self.finish_pass(pass_started, true).await;
             return false;
         }
         self.cursor = page.next_cursor;
         true
+    }
+
+    /// Helix refused the cursor (it does now and then): counted, and the pass starts again from
+    /// the top at the next tick, without the failure pause.
+    fn invalid_cursor(&mut self) {
+        self.parts
+            .metrics
+            .inc("vodprobe_listing_errors_total", &[("kind", "invalid_cursor")]);
+        self.invalid_cursors += 1;
+        debug!(
+            pages = self.pages_in_pass,
+            "invalid cursor: restarting the pass from the top"
+        );
+        self.cursor = None;
+        self.pass_started = None;
+        self.pages_in_pass = 0;
     }
 
     /// Pauses the crawl after a failed page; the pass starts again from the top.

@@ -36,6 +36,15 @@ pub struct HelixSource {
     client_secret: String,
     token: Option<Token>,
     rate_limit: Option<RateLimit>,
+    /// The pass in progress: page 1's first stream and the cursors followed, to end a pass
+    /// whose last cursor leads back to page 1 (Twitch's often does).
+    pass: PassMemory,
+}
+
+#[derive(Default)]
+struct PassMemory {
+    top_stream: Option<u64>,
+    cursors: std::collections::HashSet<String>,
 }
 
 // By hand so that the secret and the token never reach a log through `{:?}`.
@@ -74,7 +83,37 @@ impl HelixSource {
             client_secret: config.client_secret.clone(),
             token: None,
             rate_limit: None,
+            pass: PassMemory::default(),
         }
+    }
+
+    /// Ends the listing where its cursor leads back: a page (asked with a cursor) that starts
+    /// with page 1's first stream shows nothing new and is the end; a cursor already followed
+    /// in this pass is not followed again.
+    fn end_looping_pass(&mut self, cursor: Option<&str>, mut page: ListingPage) -> ListingPage {
+        let first = page.sightings.first().map(|s| s.stream_id);
+        match cursor {
+            None => {
+                self.pass = PassMemory {
+                    top_stream: first,
+                    cursors: Default::default(),
+                };
+            }
+            Some(cursor) => {
+                self.pass.cursors.insert(cursor.to_string());
+                if first.is_some() && first == self.pass.top_stream {
+                    return ListingPage::default();
+                }
+            }
+        }
+        if page
+            .next_cursor
+            .as_ref()
+            .is_some_and(|next| self.pass.cursors.contains(next))
+        {
+            page.next_cursor = None;
+        }
+        page
     }
 
     pub(super) fn page(
@@ -88,7 +127,8 @@ impl HelixSource {
             url.push_str("&after=");
             url.push_str(&encode_component(cursor));
         }
-        decode_helix(&self.get(fetcher, &url, now)?)
+        let page = decode_helix(&self.get(fetcher, &url, now)?)?;
+        Ok(self.end_looping_pass(cursor, page))
     }
 
     pub(super) fn videos(
@@ -128,6 +168,9 @@ impl HelixSource {
                 200..=299 => return Ok(answer.body),
                 401 if !fresh => self.token = None,
                 401 => return Err(DiscoverError::Auth(excerpt(&answer.body))),
+                400 if excerpt(&answer.body).eq_ignore_ascii_case("invalid cursor") => {
+                    return Err(DiscoverError::InvalidCursor);
+                }
                 429 => {
                     let retry_after = answer
                         .retry_after

@@ -100,6 +100,10 @@ pub enum DiscoverError {
          uses Helix), or set another public client_id"
     )]
     Integrity { client_id: String },
+    /// Helix refused the cursor (400 "invalid cursor"; happens now and then): start the pass
+    /// again from the top.
+    #[error("listing answered 400: invalid cursor")]
+    InvalidCursor,
     /// GQL does not know a persisted query (a hash sent without the query text).
     #[error("GQL answered PersistedQueryNotFound: the query must be sent as text")]
     PersistedQueryNotFound,
@@ -116,6 +120,7 @@ impl DiscoverError {
             DiscoverError::Decode(_) => "decode",
             DiscoverError::Integrity { .. } => "integrity",
             DiscoverError::PersistedQueryNotFound => "persisted_query",
+            DiscoverError::InvalidCursor => "invalid_cursor",
         }
     }
 }

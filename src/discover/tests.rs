@@ -119,6 +119,8 @@ fn sighting(s: LiveStream) -> Sighting {
 #[test]
 fn both_sources_page_the_whole_simulated_listing() {
     let sim = sim();
+    // The last Helix page ends the listing (its looping cursor: helix_ends_a_looping_listing).
+    sim.set_looping_last_cursor(false);
     let expected: Vec<Sighting> = (0..250).map(|i| sighting(LiveStream::sample(i))).collect();
     let fetcher = fetcher(5000);
     for (kind, pages, name) in [(SourceKind::Gql, 9, "gql"), (SourceKind::Helix, 3, "helix")] {
@@ -152,6 +154,25 @@ fn gql_integrity_refusal_names_the_client_id_and_the_remedy() {
         message.contains("dev.twitch.tv") && message.contains("client_secret"),
         "{message}"
     );
+}
+
+#[test]
+fn helix_ends_a_looping_listing_and_names_an_invalid_cursor() {
+    let sim = sim();
+    let expected: Vec<Sighting> = (0..250).map(|i| sighting(LiveStream::sample(i))).collect();
+    let fetcher = fetcher(5000);
+    let mut helix = source(&sim, SourceKind::Helix);
+    for pass in 1..=2 {
+        // The last page's cursor leads back to page 1: that page ends the pass, once.
+        assert_eq!(crawl(&mut helix, &fetcher), expected);
+        assert_eq!(sim.requests(), 4 * pass);
+    }
+    sim.set_invalid_cursor_every(Some(1));
+    let first = helix.page(&fetcher, None, now()).expect("page 1");
+    let error = helix
+        .page(&fetcher, first.next_cursor.as_deref(), now())
+        .expect_err("invalid cursor");
+    assert_eq!(error.kind(), "invalid_cursor");
 }
 
 #[test]

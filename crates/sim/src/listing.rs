@@ -172,6 +172,11 @@ struct State {
     refused_client_ids: Vec<String>,
     /// The token endpoint refuses a client secret that is not in the form body.
     reject_query_secrets: bool,
+    /// Helix `/streams`: the last page's cursor leads back to page 1.
+    looping_last_cursor: bool,
+    /// Helix requests with a cursor, and every how many of them answer 400 "invalid cursor".
+    cursor_requests: usize,
+    invalid_cursor_every: Option<usize>,
     tokens: HashMap<String, Token>,
     tokens_issued: u64,
     token_lifetime: Duration,
@@ -199,6 +204,9 @@ impl SimListing {
             client_id: SIM_CLIENT_ID.to_string(),
             refused_client_ids: vec![WEB_CLIENT_ID.to_string()],
             reject_query_secrets: true,
+            looping_last_cursor: true,
+            cursor_requests: 0,
+            invalid_cursor_every: None,
             tokens: HashMap::new(),
             tokens_issued: 0,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
@@ -288,6 +296,18 @@ impl SimListing {
     /// [`PUBLIC_CLIENT_IDS`].
     pub fn set_client_id(&self, client_id: &str) {
         lock(&self.state).client_id = client_id.to_string();
+    }
+
+    /// Whether the last page of Helix `/streams` carries a cursor back to page 1, as Twitch's
+    /// often does (default: true; false ends the listing with an empty pagination).
+    pub fn set_looping_last_cursor(&self, looping: bool) {
+        lock(&self.state).looping_last_cursor = looping;
+    }
+
+    /// Every `n`th Helix request with a cursor (`after`) answers 400 "invalid cursor"
+    /// (default: `None`, never; the count runs from the start of the simulator).
+    pub fn set_invalid_cursor_every(&self, n: Option<usize>) {
+        lock(&self.state).invalid_cursor_every = n;
     }
 
     /// Whether the token endpoint refuses (400) a client secret passed only in the URL's query
@@ -598,6 +618,9 @@ fn helix(st: &mut State, req: &Request, endpoint: HelixEndpoint) -> Response {
                     return rate_headers(twitch_error(400, message));
                 }
             },
+            "after" if helix_invalid_cursor_now(st) => {
+                return rate_headers(twitch_error(400, "invalid cursor"));
+            }
             "after" => match decode_cursor(value) {
                 Some(n) => offset = n,
                 None => return rate_headers(twitch_error(400, "The parameter \"after\" was malformed")),
@@ -609,6 +632,14 @@ fn helix(st: &mut State, req: &Request, endpoint: HelixEndpoint) -> Response {
         Ok(body) => rate_headers(json_ok(&body)),
         Err(refusal) => rate_headers(refusal),
     }
+}
+
+/// Counts a Helix request with a cursor; true when it is to be refused as an invalid cursor
+/// (every Nth, per [`SimListing::set_invalid_cursor_every`]).
+fn helix_invalid_cursor_now(st: &mut State) -> bool {
+    st.cursor_requests += 1;
+    st.invalid_cursor_every
+        .is_some_and(|n| n > 0 && st.cursor_requests % n == 0)
 }
 
 /// `data` of one page of `items` (`first` from `offset`) with Helix's pagination.
@@ -631,6 +662,9 @@ fn helix_streams(st: &State, _: &[(String, String)], first: usize, offset: usize
     let data: Vec<Value> = order[start..end].iter().map(|s| helix_item(s)).collect();
     let pagination = if end < order.len() {
         json!({"cursor": encode_cursor(end)})
+    } else if st.looping_last_cursor && !order.is_empty() {
+        // Twitch's last page often carries a cursor that leads back to page 1.
+        json!({"cursor": encode_cursor(0)})
     } else {
         json!({})
     };
@@ -1054,8 +1088,43 @@ mod tests {
     }
 
     #[test]
+    fn helix_last_cursor_loops_and_cursors_can_be_invalid() {
+        let sim = sim();
+        let token = good_token(&sim);
+        let whole = json(&helix_get(&sim, &token, "first=100"));
+        let back = whole["pagination"]["cursor"]
+            .as_str()
+            .expect("a looping cursor")
+            .to_string();
+        let again = json(&helix_get(&sim, &token, &format!("first=100&after={back}")));
+        assert_eq!(
+            again["data"][0], whole["data"][0],
+            "the cursor leads back to page 1"
+        );
+        sim.set_invalid_cursor_every(Some(2));
+        assert_eq!(
+            helix_get(&sim, &token, &format!("first=10&after={back}")).status,
+            400
+        );
+        let answered = helix_get(&sim, &token, &format!("first=10&after={back}"));
+        assert_eq!(answered.status, 200);
+        let refused = helix_get(&sim, &token, &format!("first=10&after={back}"));
+        assert_eq!(
+            (refused.status, json(&refused)["message"].as_str()),
+            (400, Some("invalid cursor"))
+        );
+        assert_eq!(
+            helix_get(&sim, &token, "first=10").status,
+            200,
+            "page 1 has no cursor"
+        );
+    }
+
+    #[test]
     fn helix_pages_every_stream_once() {
         let sim = sim();
+        // The last page ends the listing here (the looping cursor is tested apart).
+        sim.set_looping_last_cursor(false);
         let token = good_token(&sim);
         let whole = json(&helix_get(&sim, &token, "first=100"));
         assert_eq!(whole["data"].as_array().map(Vec::len), Some(95));
