@@ -300,10 +300,34 @@ pub(crate) fn decode_helix_videos(body: &[u8]) -> Result<Vec<VideoHint>, Discove
                 None | Some(Value::Null) => true,
                 Some(viewable) => viewable.as_str() == Some("public"),
             };
-            parse_preview_url(url, public)
+            helix_video_hint(item, url, public)
         })
         .collect();
     Ok(hints)
+}
+
+/// One Helix video: matched to its broadcast by `stream_id` (not by the URL); a placeholder
+/// thumbnail (live or processing: `…/_404/404_processing_…`, or empty) says the video exists
+/// but names no path, so the hint has no domain ([`VideoHint::path_known`] is false).
+fn helix_video_hint(item: &Value, url: &str, public: bool) -> Option<VideoHint> {
+    let stream_id = item
+        .get("stream_id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse::<u64>().ok());
+    match (parse_preview_url(url, public), stream_id) {
+        (Some(hint), Some(stream_id)) => Some(VideoHint { stream_id, ..hint }),
+        (Some(hint), None) => Some(hint),
+        (None, Some(stream_id)) if url.is_empty() || url.contains("/_404/404_processing_") => {
+            Some(VideoHint {
+                stream_id,
+                domain: String::new(),
+                folder: String::new(),
+                ts: String::new(),
+                public,
+            })
+        }
+        (None, _) => None,
+    }
 }
 
 /// From `now` to `reset` (unix seconds), at least a second so a caller never spins.

@@ -142,6 +142,12 @@ pub struct VideoHint {
 }
 
 impl VideoHint {
+    /// False for a video that exists (public or not, as `public` says) but whose URL names no
+    /// path yet (Helix's placeholder thumbnail while live or processing): search the CDN.
+    pub fn path_known(&self) -> bool {
+        !self.domain.is_empty()
+    }
+
     /// The playlist URL of one quality folder (e.g. `chunked`).
     pub fn playlist_url(&self, quality: &str) -> String {
         format!("{}{}/{quality}/index-dvr.m3u8", self.domain, self.folder)
