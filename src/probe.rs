@@ -106,6 +106,10 @@ pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint])
     .find(|form| form.render(record.start_unix) == video.ts)
     .unwrap_or(TimestampForm::Unix);
     facts.public = Some(video.public);
+    if !video.path_known() {
+        // The video exists but names no path yet: the CDN search finds it.
+        return facts;
+    }
     if configured(&video.domain) {
         facts.learned = Some(Learned {
             domain: video.domain.clone(),
@@ -683,6 +687,13 @@ mod tests {
         let facts = from_videos(&config(), &record(), &unknown);
         assert_eq!((facts.learned, facts.public), (None, Some(true)));
         assert_eq!(facts.unknown_domain.as_deref(), Some("http://new-cdn.test/"));
+        // Helix's processing placeholder: the video exists and is public, the path is searched.
+        let placeholder = [video(47_198_535_725, "", "", true)];
+        let facts = from_videos(&config(), &record(), &placeholder);
+        assert_eq!(
+            (facts.learned, facts.public, facts.unknown_domain),
+            (None, Some(true), None)
+        );
     }
 
     #[test]

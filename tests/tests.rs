@@ -15,6 +15,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod install;
+mod listing;
 mod lookup;
 mod openapi;
 mod player;

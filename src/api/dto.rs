@@ -251,6 +251,8 @@ pub struct Health {
     pub last_discover: Option<String>,
     pub last_probe: Option<String>,
     pub listing: ComponentStatus,
+    /// The live listing in force and why (`SourceConfig::describe`).
+    pub listing_source: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

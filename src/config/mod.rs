@@ -85,8 +85,25 @@ impl SourceKind {
     }
 }
 
+impl SourceConfig {
+    /// Which listing is in force and why, for the start-up log and `/healthz`.
+    pub fn describe(&self) -> String {
+        let has_credentials = !self.client_id.is_empty() && !self.client_secret.is_empty();
+        match (self.kind, has_credentials) {
+            (SourceKind::Helix, true) => "helix (client_id and client_secret are set)".to_string(),
+            (SourceKind::Helix, false) => "helix".to_string(),
+            (SourceKind::Gql, false) => format!(
+                "gql with client id {} (no client_secret set for helix)",
+                self.client_id
+            ),
+            (SourceKind::Gql, true) => format!("gql with client id {}", self.client_id),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct SourceConfig {
+    /// The listing in force: `kind = "auto"` is resolved when the config is read.
     pub kind: SourceKind,
     pub gql_url: String,
     pub helix_url: String,

@@ -315,12 +315,13 @@ impl Validator {
 
     fn source(&mut self, raw: RawSource) -> SourceConfig {
         let kind = match raw.kind.as_str() {
+            "auto" => auto_source_kind(&raw),
             "gql" => SourceKind::Gql,
             "helix" => SourceKind::Helix,
             other => {
                 self.report(
                     "source.kind",
-                    format!("{other:?} is not a source; use \"gql\" or \"helix\""),
+                    format!("{other:?} is not a source; use \"auto\", \"gql\" or \"helix\""),
                 );
                 SourceKind::Gql
             }
@@ -429,5 +430,14 @@ impl Validator {
             });
         }
         domains
+    }
+}
+
+/// `kind = "auto"`: Helix when the app's credentials are set, else GQL.
+fn auto_source_kind(raw: &RawSource) -> SourceKind {
+    if !raw.client_id.is_empty() && !raw.client_secret.is_empty() {
+        SourceKind::Helix
+    } else {
+        SourceKind::Gql
     }
 }

@@ -208,3 +208,20 @@ fn locate_paths() {
     assert_eq!(locate(text, "d[1]"), Some(6));
     assert_eq!(locate(text, "nothing.here"), None);
 }
+
+#[test]
+fn source_kind_auto_is_helix_with_credentials_else_gql() {
+    let gql = parse_text("").expect("defaults");
+    assert_eq!(gql.source.kind, SourceKind::Gql);
+    assert_eq!(gql.source.client_id, "ue6666qo983tsx6so1t0vnawi233wa");
+    assert!(
+        gql.source.describe().contains("no client_secret"),
+        "{}",
+        gql.source.describe()
+    );
+    let helix = parse_text("[source]\nclient_id = \"app\"\nclient_secret = \"s\"\n").expect("helix");
+    assert_eq!(helix.source.kind, SourceKind::Helix);
+    assert!(helix.source.describe().starts_with("helix"));
+    let forced = parse_text("[source]\nkind = \"gql\"\nclient_secret = \"s\"\n").expect("gql");
+    assert_eq!(forced.source.kind, SourceKind::Gql);
+}

@@ -212,6 +212,7 @@ impl api::Backend for ApiBackend {
             last_discover: time_text(parts.activity.last_page()),
             last_probe: time_text(parts.activity.last_probe()),
             listing,
+            listing_source: parts.settings.get().config.source.describe(),
         }
     }
 

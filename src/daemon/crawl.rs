@@ -67,7 +67,13 @@ pub struct Crawl {
     failures: u32,
     /// Ends confirmed by channel id between passes (`confirm.rs`).
     confirm: super::confirm::Confirm,
+    /// Invalid cursors since the last complete pass; past [`MAX_INVALID_CURSORS`] they count
+    /// as failures (with the pause), so a listing that refuses every cursor cannot spin.
+    invalid_cursors: u32,
 }
+
+/// Invalid cursors restarted at once before the pause of a failure applies.
+const MAX_INVALID_CURSORS: u32 = 3;
 
 impl Crawl {
     pub fn new(parts: CrawlParts) -> Crawl {
@@ -82,6 +88,7 @@ impl Crawl {
             paused_until: None,
             failures: 0,
             confirm: Default::default(),
+            invalid_cursors: 0,
             parts,
         }
     }
@@ -96,6 +103,7 @@ impl Crawl {
         self.last_tick = None;
         self.paused_until = None;
         self.failures = 0;
+        self.invalid_cursors = 0;
     }
 
     /// Fetches the pages this tick's share of `pages_per_second` allows, continuing the pass.
@@ -104,6 +112,7 @@ impl Crawl {
         if settings.config.source != self.source_config {
             info!(
                 source = settings.config.source.kind.name(),
+                listing = %settings.config.source.describe(),
                 "live listing settings changed: the crawl starts again from the top"
             );
             self.restart(&settings.config);
@@ -162,6 +171,10 @@ impl Crawl {
         self.source = Some(source);
         let page = match page {
             Ok(page) => page,
+            Err(DiscoverError::InvalidCursor) if self.invalid_cursors < MAX_INVALID_CURSORS => {
+                self.invalid_cursor();
+                return false;
+            }
             Err(error) => {
                 self.listing_failed(&error);
                 return false;
@@ -172,7 +185,9 @@ impl Crawl {
             info!(after = self.failures, "live listing answers again");
             self.failures = 0;
         }
-        parts.activity.listing_answered(parts.clock.now());
+        // The error stays until a pass completes: page 1 answering every pass must not hide
+        // the refusal of page 2.
+        parts.activity.listing_page_stored(parts.clock.now());
         if page.skipped > 0 {
             warn!(
                 skipped = page.skipped,
@@ -202,11 +217,29 @@ impl Crawl {
                 .await;
         }
         if reached_floor || page.next_cursor.is_none() {
+            self.parts.activity.listing_pass_completed();
+            self.invalid_cursors = 0;
             self.finish_pass(pass_started, true).await;
             return false;
         }
         self.cursor = page.next_cursor;
         true
+    }
+
+    /// Helix refused the cursor (it does now and then): counted, and the pass starts again from
+    /// the top at the next tick, without the failure pause.
+    fn invalid_cursor(&mut self) {
+        self.parts
+            .metrics
+            .inc("vodprobe_listing_errors_total", &[("kind", "invalid_cursor")]);
+        self.invalid_cursors += 1;
+        debug!(
+            pages = self.pages_in_pass,
+            "invalid cursor: restarting the pass from the top"
+        );
+        self.cursor = None;
+        self.pass_started = None;
+        self.pages_in_pass = 0;
     }
 
     /// Pauses the crawl after a failed page; the pass starts again from the top.

@@ -114,6 +114,7 @@ pub async fn run(
     let (server_tx, server_rx) = tokio::sync::watch::channel(api::ServerSettings::from_config(&config.api));
     info!(
         source = config.source.kind.name(),
+        listing = %config.source.describe(),
         domains = config.domains.iter().filter(|d| d.enabled).count(),
         requests_per_second = config.limits.requests_per_second,
         "vodprobe serve started"

@@ -210,16 +210,21 @@ pub struct Activity {
     /// Unix seconds (appliance clock) of the last stored page and the last stored probe outcome.
     last_page: AtomicI64,
     last_probe: AtomicI64,
-    /// The live listing's last failure, until it answers again.
+    /// The live listing's last failure, until a pass completes.
     listing_error: Mutex<Option<String>>,
     /// The last day's counts for the API, refreshed on `schedule.counts`, and when.
     counts: Mutex<Option<(Counts, i64)>>,
 }
 
 impl Activity {
-    pub fn listing_answered(&self, now: i64) {
-        *lock(&self.listing_error) = None;
+    /// A page was stored; it leaves a listing error in place (a first page answered does not clear the refusal of the second).
+    pub fn listing_page_stored(&self, now: i64) {
         self.last_page.store(now, Ordering::Relaxed);
+    }
+
+    /// A pass reached the viewer floor or the last page: the listing works again.
+    pub fn listing_pass_completed(&self) {
+        *lock(&self.listing_error) = None;
     }
 
     pub fn listing_failed(&self, error: String) {

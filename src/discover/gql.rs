@@ -18,9 +18,10 @@ use crate::record::Sighting;
 /// GQL refuses pages larger than this.
 pub const GQL_PAGE_SIZE: u32 = 30;
 
-/// The query from the reference notes: only the fields a [`Sighting`] needs.
+/// The query from the reference notes: only the fields a [`Sighting`] needs, sorted
+/// explicitly (most viewed first).
 pub const GQL_STREAMS_QUERY: &str = "query GetStreams($first: Int!, $cursor: Cursor) {
-  streams(first: $first, after: $cursor) {
+  streams(first: $first, after: $cursor, options: {sort: VIEWER_COUNT}) {
     pageInfo { hasNextPage }
     edges { cursor node { id viewersCount createdAt
       broadcaster { id login broadcastSettings { title language isMature } }
@@ -57,7 +58,17 @@ impl GqlSource {
             "query": GQL_STREAMS_QUERY,
             "variables": {"first": GQL_PAGE_SIZE, "cursor": cursor},
         });
-        decode_gql(&self.post(fetcher, &body)?)
+        decode_gql(&self.post(fetcher, &body)?).map_err(|error| self.name_client(error))
+    }
+
+    /// An integrity refusal names the client id it concerns (the decoder does not know it).
+    fn name_client(&self, error: DiscoverError) -> DiscoverError {
+        match error {
+            DiscoverError::Integrity { .. } => DiscoverError::Integrity {
+                client_id: self.client_id.clone(),
+            },
+            other => other,
+        }
     }
 
     pub(super) fn videos(
@@ -70,7 +81,7 @@ impl GqlSource {
             "query": GQL_VIDEOS_QUERY,
             "variables": {"id": streamer_id.to_string(), "first": first},
         });
-        decode_gql_videos(&self.post(fetcher, &body)?)
+        decode_gql_videos(&self.post(fetcher, &body)?).map_err(|error| self.name_client(error))
     }
 
     /// One GraphQL request; the body of a 2xx answer, or the error the answer means.
@@ -220,10 +231,33 @@ pub(super) fn gql_refusal(root: &Value, path: &str) -> DiscoverError {
     if messages.is_empty() {
         return DiscoverError::Decode(format!("{path}: missing"));
     }
+    if let Some(refusal) = gql_known_refusal(root, &messages) {
+        return refusal;
+    }
     DiscoverError::Status {
         status: 200,
         body_excerpt: format!("GraphQL errors: {}", messages.join("; ")),
     }
+}
+
+/// Today's refusals that need their own remedy: the integrity check (Twitch refuses cursor
+/// pages from some client ids; the client id is filled in by the caller) and a persisted query
+/// Twitch no longer knows.
+fn gql_known_refusal(root: &Value, messages: &[&str]) -> Option<DiscoverError> {
+    let challenge = root
+        .get("extensions")
+        .and_then(|e| e.get("challenge"))
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str);
+    if challenge == Some("integrity") || messages.iter().any(|m| m.contains("failed integrity check")) {
+        return Some(DiscoverError::Integrity {
+            client_id: String::new(),
+        });
+    }
+    if messages.contains(&"PersistedQueryNotFound") {
+        return Some(DiscoverError::PersistedQueryNotFound);
+    }
+    None
 }
 
 #[cfg(test)]

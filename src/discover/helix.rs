@@ -36,6 +36,15 @@ pub struct HelixSource {
     client_secret: String,
     token: Option<Token>,
     rate_limit: Option<RateLimit>,
+    /// The pass in progress: page 1's first stream and the cursors followed, to end a pass
+    /// whose last cursor leads back to page 1 (Twitch's often does).
+    pass: PassMemory,
+}
+
+#[derive(Default)]
+struct PassMemory {
+    top_stream: Option<u64>,
+    cursors: std::collections::HashSet<String>,
 }
 
 // By hand so that the secret and the token never reach a log through `{:?}`.
@@ -74,7 +83,37 @@ impl HelixSource {
             client_secret: config.client_secret.clone(),
             token: None,
             rate_limit: None,
+            pass: PassMemory::default(),
         }
+    }
+
+    /// Ends the listing where its cursor leads back: a page (asked with a cursor) that starts
+    /// with page 1's first stream shows nothing new and is the end; a cursor already followed
+    /// in this pass is not followed again.
+    fn end_looping_pass(&mut self, cursor: Option<&str>, mut page: ListingPage) -> ListingPage {
+        let first = page.sightings.first().map(|s| s.stream_id);
+        match cursor {
+            None => {
+                self.pass = PassMemory {
+                    top_stream: first,
+                    cursors: Default::default(),
+                };
+            }
+            Some(cursor) => {
+                self.pass.cursors.insert(cursor.to_string());
+                if first.is_some() && first == self.pass.top_stream {
+                    return ListingPage::default();
+                }
+            }
+        }
+        if page
+            .next_cursor
+            .as_ref()
+            .is_some_and(|next| self.pass.cursors.contains(next))
+        {
+            page.next_cursor = None;
+        }
+        page
     }
 
     pub(super) fn page(
@@ -88,7 +127,8 @@ impl HelixSource {
             url.push_str("&after=");
             url.push_str(&encode_component(cursor));
         }
-        decode_helix(&self.get(fetcher, &url, now)?)
+        let page = decode_helix(&self.get(fetcher, &url, now)?)?;
+        Ok(self.end_looping_pass(cursor, page))
     }
 
     pub(super) fn videos(
@@ -128,6 +168,9 @@ impl HelixSource {
                 200..=299 => return Ok(answer.body),
                 401 if !fresh => self.token = None,
                 401 => return Err(DiscoverError::Auth(excerpt(&answer.body))),
+                400 if excerpt(&answer.body).eq_ignore_ascii_case("invalid cursor") => {
+                    return Err(DiscoverError::InvalidCursor);
+                }
                 429 => {
                     let retry_after = answer
                         .retry_after
@@ -159,14 +202,14 @@ impl HelixSource {
 
     /// A new app token, asked at `now` (unix seconds, caller's clock).
     fn fetch_token(&self, fetcher: &Fetcher, now: i64) -> Result<Token, DiscoverError> {
-        let separator = if self.token_url.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{}{separator}client_id={}&client_secret={}&grant_type=client_credentials",
-            self.token_url,
+        // The secret goes in the form body, never in the URL (logs, proxies).
+        let form = format!(
+            "client_id={}&client_secret={}&grant_type=client_credentials",
             encode_component(&self.client_id),
             encode_component(&self.client_secret)
         );
-        let answer = fetcher.send(Method::Post, &url, &[], None)?;
+        let headers = [("Content-Type", "application/x-www-form-urlencoded".to_string())];
+        let answer = fetcher.send(Method::Post, &self.token_url, &headers, Some(form.as_bytes()))?;
         match answer.status {
             200..=299 => {}
             400 | 401 | 403 => return Err(DiscoverError::Auth(format!("token: {}", excerpt(&answer.body)))),
@@ -257,10 +300,34 @@ pub(crate) fn decode_helix_videos(body: &[u8]) -> Result<Vec<VideoHint>, Discove
                 None | Some(Value::Null) => true,
                 Some(viewable) => viewable.as_str() == Some("public"),
             };
-            parse_preview_url(url, public)
+            helix_video_hint(item, url, public)
         })
         .collect();
     Ok(hints)
+}
+
+/// One Helix video: matched to its broadcast by `stream_id` (not by the URL); a placeholder
+/// thumbnail (live or processing: `…/_404/404_processing_…`, or empty) says the video exists
+/// but names no path, so the hint has no domain ([`VideoHint::path_known`] is false).
+fn helix_video_hint(item: &Value, url: &str, public: bool) -> Option<VideoHint> {
+    let stream_id = item
+        .get("stream_id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse::<u64>().ok());
+    match (parse_preview_url(url, public), stream_id) {
+        (Some(hint), Some(stream_id)) => Some(VideoHint { stream_id, ..hint }),
+        (Some(hint), None) => Some(hint),
+        (None, Some(stream_id)) if url.is_empty() || url.contains("/_404/404_processing_") => {
+            Some(VideoHint {
+                stream_id,
+                domain: String::new(),
+                folder: String::new(),
+                ts: String::new(),
+                public,
+            })
+        }
+        (None, _) => None,
+    }
 }
 
 /// From `now` to `reset` (unix seconds), at least a second so a caller never spins.

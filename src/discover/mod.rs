@@ -97,6 +97,21 @@ pub enum DiscoverError {
     /// The answer is not what the API promises; names the path of the problem.
     #[error("listing answer not understood: {0}")]
     Decode(String),
+    /// GQL refused a cursor page with its integrity challenge (Twitch does so for some public
+    /// client ids; the first page is still answered).
+    #[error(
+        "Twitch refused GQL cursor paging for client id {client_id} (failed integrity check): \
+         register an app at dev.twitch.tv and set source.client_id and client_secret (auto then \
+         uses Helix), or set another public client_id"
+    )]
+    Integrity { client_id: String },
+    /// Helix refused the cursor (400 "invalid cursor"; happens now and then): start the pass
+    /// again from the top.
+    #[error("listing answered 400: invalid cursor")]
+    InvalidCursor,
+    /// GQL does not know a persisted query (a hash sent without the query text).
+    #[error("GQL answered PersistedQueryNotFound: the query must be sent as text")]
+    PersistedQueryNotFound,
 }
 
 impl DiscoverError {
@@ -108,6 +123,9 @@ impl DiscoverError {
             DiscoverError::RateLimited { .. } => "rate_limited",
             DiscoverError::Auth(_) => "auth",
             DiscoverError::Decode(_) => "decode",
+            DiscoverError::Integrity { .. } => "integrity",
+            DiscoverError::PersistedQueryNotFound => "persisted_query",
+            DiscoverError::InvalidCursor => "invalid_cursor",
         }
     }
 }
@@ -129,6 +147,12 @@ pub struct VideoHint {
 }
 
 impl VideoHint {
+    /// False for a video that exists (public or not, as `public` says) but whose URL names no
+    /// path yet (Helix's placeholder thumbnail while live or processing): search the CDN.
+    pub fn path_known(&self) -> bool {
+        !self.domain.is_empty()
+    }
+
     /// The playlist URL of one quality folder (e.g. `chunked`).
     pub fn playlist_url(&self, quality: &str) -> String {
         format!("{}{}/{quality}/index-dvr.m3u8", self.domain, self.folder)

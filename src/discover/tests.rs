@@ -4,7 +4,7 @@
 use super::*;
 use crate::fetch::FetchSettings;
 use crate::schedule::Clock;
-use vodprobe_sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo};
+use vodprobe_sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo, WEB_CLIENT_ID};
 
 /// The reference's test vector.
 pub(super) const FOLDER: &str = "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929";
@@ -53,7 +53,11 @@ fn fetcher(timeout_ms: u64) -> Fetcher {
 }
 
 fn source(sim: &SimListing, kind: SourceKind) -> Source {
-    Source::new(&SourceConfig {
+    Source::new(&source_config(sim, kind))
+}
+
+fn source_config(sim: &SimListing, kind: SourceKind) -> SourceConfig {
+    SourceConfig {
         kind,
         gql_url: sim.gql_url(),
         helix_url: sim.helix_url(),
@@ -64,7 +68,7 @@ fn source(sim: &SimListing, kind: SourceKind) -> Source {
         min_viewers_record: 10,
         restart_every: Duration::from_secs(150),
         pages_per_second: 3.0,
-    })
+    }
 }
 
 fn sim() -> SimListing {
@@ -115,6 +119,8 @@ fn sighting(s: LiveStream) -> Sighting {
 #[test]
 fn both_sources_page_the_whole_simulated_listing() {
     let sim = sim();
+    // The last Helix page ends the listing (its looping cursor: helix_ends_a_looping_listing).
+    sim.set_looping_last_cursor(false);
     let expected: Vec<Sighting> = (0..250).map(|i| sighting(LiveStream::sample(i))).collect();
     let fetcher = fetcher(5000);
     for (kind, pages, name) in [(SourceKind::Gql, 9, "gql"), (SourceKind::Helix, 3, "helix")] {
@@ -125,6 +131,48 @@ fn both_sources_page_the_whole_simulated_listing() {
         assert_eq!(sim.requests() - before, pages, "{name}");
     }
     assert_eq!(sim.token_requests(), 1);
+}
+
+#[test]
+fn gql_integrity_refusal_names_the_client_id_and_the_remedy() {
+    let sim = sim();
+    let fetcher = fetcher(5000);
+    let mut gql = Source::new(&SourceConfig {
+        client_id: WEB_CLIENT_ID.into(),
+        ..source_config(&sim, SourceKind::Gql)
+    });
+    let first = gql
+        .page(&fetcher, None, now())
+        .expect("the first page is answered");
+    let error = gql
+        .page(&fetcher, first.next_cursor.as_deref(), now())
+        .expect_err("cursor pages are refused");
+    assert_eq!(error.kind(), "integrity");
+    let message = error.to_string();
+    assert!(message.contains(WEB_CLIENT_ID), "{message}");
+    assert!(
+        message.contains("dev.twitch.tv") && message.contains("client_secret"),
+        "{message}"
+    );
+}
+
+#[test]
+fn helix_ends_a_looping_listing_and_names_an_invalid_cursor() {
+    let sim = sim();
+    let expected: Vec<Sighting> = (0..250).map(|i| sighting(LiveStream::sample(i))).collect();
+    let fetcher = fetcher(5000);
+    let mut helix = source(&sim, SourceKind::Helix);
+    for pass in 1..=2 {
+        // The last page's cursor leads back to page 1: that page ends the pass, once.
+        assert_eq!(crawl(&mut helix, &fetcher), expected);
+        assert_eq!(sim.requests(), 4 * pass);
+    }
+    sim.set_invalid_cursor_every(Some(1));
+    let first = helix.page(&fetcher, None, now()).expect("page 1");
+    let error = helix
+        .page(&fetcher, first.next_cursor.as_deref(), now())
+        .expect_err("invalid cursor");
+    assert_eq!(error.kind(), "invalid_cursor");
 }
 
 #[test]

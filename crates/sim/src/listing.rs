@@ -35,9 +35,16 @@ use serde_json::{Value, json};
 
 use crate::http::{Reply, Request, Response, Server, lock};
 
-/// The client id the simulator accepts until [`SimListing::set_client_id`]: Twitch's public
-/// web client id, which is also the configured default, so a default config works against it.
-pub const SIM_CLIENT_ID: &str = "kimne78kx3ncx6brgo4mv6wki5h1ko";
+/// The client id the simulator accepts on every endpoint until [`SimListing::set_client_id`]:
+/// the public client id the configured default names (yt-dlp's, accepted by Twitch's GQL for
+/// cursor paging at the time of writing), so a default config works against it.
+pub const SIM_CLIENT_ID: &str = "ue6666qo983tsx6so1t0vnawi233wa";
+/// Twitch's own web client id: GQL answers its first page but refuses cursor pages with
+/// "failed integrity check" (since 2023-05); the default of [`SimListing::set_refused_client_ids`].
+pub const WEB_CLIENT_ID: &str = "kimne78kx3ncx6brgo4mv6wki5h1ko";
+/// Public client ids GQL accepts besides the configured one ([`SIM_CLIENT_ID`] until
+/// [`SimListing::set_client_id`]); Helix accepts only the configured one.
+pub const PUBLIC_CLIENT_IDS: [&str; 2] = [WEB_CLIENT_ID, "kd1unb4b3q4t58fwlpcbzcbnm76a8fp"];
 
 const GQL_MAX_FIRST: u64 = 30;
 const HELIX_DEFAULT_FIRST: u64 = 20;
@@ -167,6 +174,15 @@ struct State {
     token_requests: usize,
     confirm_requests: usize,
     client_id: String,
+    /// GQL client ids whose cursor pages fail the integrity check.
+    refused_client_ids: Vec<String>,
+    /// The token endpoint refuses a client secret that is not in the form body.
+    reject_query_secrets: bool,
+    /// Helix `/streams`: the last page's cursor leads back to page 1.
+    looping_last_cursor: bool,
+    /// Helix requests with a cursor, and every how many of them answer 400 "invalid cursor".
+    cursor_requests: usize,
+    invalid_cursor_every: Option<usize>,
     tokens: HashMap<String, Token>,
     tokens_issued: u64,
     token_lifetime: Duration,
@@ -193,6 +209,11 @@ impl SimListing {
             token_requests: 0,
             confirm_requests: 0,
             client_id: SIM_CLIENT_ID.to_string(),
+            refused_client_ids: vec![WEB_CLIENT_ID.to_string()],
+            reject_query_secrets: true,
+            looping_last_cursor: true,
+            cursor_requests: 0,
+            invalid_cursor_every: None,
             tokens: HashMap::new(),
             tokens_issued: 0,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
@@ -284,9 +305,34 @@ impl SimListing {
         lock(&self.state).token_lifetime = lifetime;
     }
 
-    /// The only client id accepted by all three endpoints.
+    /// The only client id accepted by Helix and the token endpoint; GQL accepts it and the
+    /// [`PUBLIC_CLIENT_IDS`].
     pub fn set_client_id(&self, client_id: &str) {
         lock(&self.state).client_id = client_id.to_string();
+    }
+
+    /// Whether the last page of Helix `/streams` carries a cursor back to page 1, as Twitch's
+    /// often does (default: true; false ends the listing with an empty pagination).
+    pub fn set_looping_last_cursor(&self, looping: bool) {
+        lock(&self.state).looping_last_cursor = looping;
+    }
+
+    /// Every `n`th Helix request with a cursor (`after`) answers 400 "invalid cursor"
+    /// (default: `None`, never; the count runs from the start of the simulator).
+    pub fn set_invalid_cursor_every(&self, n: Option<usize>) {
+        lock(&self.state).invalid_cursor_every = n;
+    }
+
+    /// Whether the token endpoint refuses (400) a client secret passed only in the URL's query
+    /// string (default: true; false accepts it from either place).
+    pub fn set_reject_query_secrets(&self, reject: bool) {
+        lock(&self.state).reject_query_secrets = reject;
+    }
+
+    /// GQL client ids whose cursor pages (a non-null `$cursor`) are refused with Twitch's
+    /// integrity challenge; their first page is answered. Default: [`WEB_CLIENT_ID`] only.
+    pub fn set_refused_client_ids(&self, ids: Vec<String>) {
+        lock(&self.state).refused_client_ids = ids;
     }
 }
 
@@ -399,12 +445,17 @@ fn ordered(st: &State) -> Vec<&LiveStream> {
 fn gql(st: &State, req: &Request) -> Response {
     match req.header("Client-Id") {
         None => return twitch_error(400, "The \"Client-ID\" header is missing from the request."),
-        Some(id) if id != st.client_id => return twitch_error(400, "The \"Client-ID\" header is invalid."),
+        Some(id) if id != st.client_id && !PUBLIC_CLIENT_IDS.contains(&id) => {
+            return twitch_error(400, "The \"Client-ID\" header is invalid.");
+        }
         Some(_) => {}
     }
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return twitch_error(400, "The request body is not valid JSON.");
     };
+    if let Some(refusal) = gql_persisted_or_refused(st, req, &body) {
+        return refusal;
+    }
     let query = gql_query(&body);
     if query.contains("videos(") && query.contains("user(") {
         return gql_videos(st, &body);
@@ -438,6 +489,39 @@ fn gql(st: &State, req: &Request) -> Response {
         "data": {"streams": {"pageInfo": {"hasNextPage": end < order.len()}, "edges": edges}},
         "extensions": {"operationName": "GetStreams"}
     }))
+}
+
+/// Today's refusals, before the query is served: a persisted-query request (a hash and no
+/// `query`) is not found; a cursor page of the streams query from a refused client id fails
+/// the integrity check (HTTP 200, null data, an `integrity` challenge).
+fn gql_persisted_or_refused(st: &State, req: &Request, body: &Value) -> Option<Response> {
+    let persisted = body
+        .get("extensions")
+        .and_then(|e| e.get("persistedQuery"))
+        .is_some();
+    if persisted && body.get("query").is_none_or(Value::is_null) {
+        return Some(json_ok(&json!({
+            "errors": [{"message": "PersistedQueryNotFound"}],
+            "extensions": {"durationMilliseconds": 1}
+        })));
+    }
+    let query = gql_query(body);
+    let cursor = body
+        .get("variables")
+        .and_then(|v| v.get("cursor"))
+        .unwrap_or(&Value::Null);
+    let client_id = req.header("Client-Id").unwrap_or("");
+    if query.contains("streams(")
+        && !cursor.is_null()
+        && st.refused_client_ids.iter().any(|id| id == client_id)
+    {
+        return Some(json_ok(&json!({
+            "data": {"streams": null},
+            "errors": [{"message": "failed integrity check", "path": ["streams"]}],
+            "extensions": {"challenge": {"type": "integrity"}}
+        })));
+    }
+    None
 }
 
 /// `user(id: $id) { videos(first: $first) ... subscriptionProducts ... }`.
@@ -558,6 +642,9 @@ fn helix(st: &mut State, req: &Request, endpoint: HelixEndpoint) -> Response {
                     return rate_headers(twitch_error(400, message));
                 }
             },
+            "after" if helix_invalid_cursor_now(st) => {
+                return rate_headers(twitch_error(400, "invalid cursor"));
+            }
             "after" => match decode_cursor(value) {
                 Some(n) => offset = n,
                 None => return rate_headers(twitch_error(400, "The parameter \"after\" was malformed")),
@@ -569,6 +656,14 @@ fn helix(st: &mut State, req: &Request, endpoint: HelixEndpoint) -> Response {
         Ok(body) => rate_headers(json_ok(&body)),
         Err(refusal) => rate_headers(refusal),
     }
+}
+
+/// Counts a Helix request with a cursor; true when it is to be refused as an invalid cursor
+/// (every Nth, per [`SimListing::set_invalid_cursor_every`]).
+fn helix_invalid_cursor_now(st: &mut State) -> bool {
+    st.cursor_requests += 1;
+    st.invalid_cursor_every
+        .is_some_and(|n| n > 0 && st.cursor_requests % n == 0)
 }
 
 /// `data` of one page of `items` (`first` from `offset`) with Helix's pagination.
@@ -591,6 +686,9 @@ fn helix_streams(st: &State, _: &[(String, String)], first: usize, offset: usize
     let data: Vec<Value> = order[start..end].iter().map(|s| helix_item(s)).collect();
     let pagination = if end < order.len() {
         json!({"cursor": encode_cursor(end)})
+    } else if st.looping_last_cursor && !order.is_empty() {
+        // Twitch's last page often carries a cursor that leads back to page 1.
+        json!({"cursor": encode_cursor(0)})
     } else {
         json!({})
     };
@@ -762,8 +860,13 @@ fn live_stream_of(st: &State, streamer_id: u64) -> Option<&LiveStream> {
 }
 
 fn token(st: &mut State, req: &Request) -> Response {
-    // Twitch takes the parameters from the query string or a form body.
+    // Twitch takes the parameters from a form body; a secret only in the query string is
+    // refused while `reject_query_secrets` is set (the default).
     let form = String::from_utf8_lossy(&req.body);
+    let in_body = query_pairs(&form).iter().any(|(name, _)| name == "client_secret");
+    if st.reject_query_secrets && !in_body {
+        return twitch_error(400, "missing client secret (send it in the form body)");
+    }
     let params: HashMap<String, String> = query_pairs(req.query().unwrap_or(""))
         .into_iter()
         .chain(query_pairs(&form))
@@ -966,9 +1069,23 @@ mod tests {
     }
 
     fn new_token(sim: &SimListing, client_id: &str, secret: &str) -> Answer {
-        let query = format!("client_id={client_id}&client_secret={secret}&grant_type=client_credentials");
-        let url = format!("{}?{query}", sim.token_url());
-        client(2000).send(Method::Post, &url, &[], None).expect("answer")
+        let form = format!("client_id={client_id}&client_secret={secret}&grant_type=client_credentials");
+        client(2000)
+            .send(Method::Post, &sim.token_url(), &[], Some(form.as_bytes()))
+            .expect("answer")
+    }
+
+    #[test]
+    fn token_secrets_only_in_the_query_string_are_refused_by_default() {
+        let sim = sim();
+        let url = format!(
+            "{}?client_id={SIM_CLIENT_ID}&client_secret=s3cret&grant_type=client_credentials",
+            sim.token_url()
+        );
+        let post = || client(2000).send(Method::Post, &url, &[], None).expect("answer");
+        assert_eq!(post().status, 400);
+        sim.set_reject_query_secrets(false);
+        assert_eq!(post().status, 200);
     }
 
     fn helix_get(sim: &SimListing, token: &str, query: &str) -> Answer {
@@ -1056,8 +1173,82 @@ mod tests {
     }
 
     #[test]
+    fn gql_refuses_cursor_pages_of_refused_client_ids() {
+        let sim = sim();
+        let page = |client_id: &str, cursor: Option<&str>| {
+            let body = json!({"query": "query { streams(first: $first, after: $cursor) { edges { cursor } } }",
+                              "variables": {"first": 30, "cursor": cursor}});
+            let answer = post_gql(&sim, &[("Client-Id", client_id.to_string())], &body);
+            assert_eq!(answer.status, 200);
+            json(&answer)
+        };
+        let cursor = encode_cursor(30);
+        // The web client id: page 1 answered, cursor pages refused in Twitch's shape.
+        assert_eq!(
+            page(WEB_CLIENT_ID, None)["data"]["streams"]["edges"]
+                .as_array()
+                .map(Vec::len),
+            Some(30)
+        );
+        let refused = page(WEB_CLIENT_ID, Some(&cursor));
+        assert_eq!(refused["data"]["streams"], Value::Null);
+        assert_eq!(refused["errors"][0]["message"], "failed integrity check");
+        assert_eq!(refused["errors"][0]["path"], json!(["streams"]));
+        assert_eq!(refused["extensions"]["challenge"]["type"], "integrity");
+        // Another public id pages on; the refused set is switchable.
+        assert!(page(PUBLIC_CLIENT_IDS[1], Some(&cursor))["data"]["streams"]["edges"].is_array());
+        assert!(page(SIM_CLIENT_ID, Some(&cursor))["data"]["streams"]["edges"].is_array());
+        sim.set_refused_client_ids(vec![SIM_CLIENT_ID.to_string()]);
+        assert!(page(WEB_CLIENT_ID, Some(&cursor))["data"]["streams"]["edges"].is_array());
+        assert_eq!(
+            page(SIM_CLIENT_ID, Some(&cursor))["errors"][0]["message"],
+            "failed integrity check"
+        );
+        // A persisted query (hash, no text) is not found.
+        let persisted = json!({"operationName": "GetStreams", "variables": {"first": 30},
+                               "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ab"}}});
+        let answer = post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &persisted);
+        assert_eq!(json(&answer)["errors"][0]["message"], "PersistedQueryNotFound");
+    }
+
+    #[test]
+    fn helix_last_cursor_loops_and_cursors_can_be_invalid() {
+        let sim = sim();
+        let token = good_token(&sim);
+        let whole = json(&helix_get(&sim, &token, "first=100"));
+        let back = whole["pagination"]["cursor"]
+            .as_str()
+            .expect("a looping cursor")
+            .to_string();
+        let again = json(&helix_get(&sim, &token, &format!("first=100&after={back}")));
+        assert_eq!(
+            again["data"][0], whole["data"][0],
+            "the cursor leads back to page 1"
+        );
+        sim.set_invalid_cursor_every(Some(2));
+        assert_eq!(
+            helix_get(&sim, &token, &format!("first=10&after={back}")).status,
+            400
+        );
+        let answered = helix_get(&sim, &token, &format!("first=10&after={back}"));
+        assert_eq!(answered.status, 200);
+        let refused = helix_get(&sim, &token, &format!("first=10&after={back}"));
+        assert_eq!(
+            (refused.status, json(&refused)["message"].as_str()),
+            (400, Some("invalid cursor"))
+        );
+        assert_eq!(
+            helix_get(&sim, &token, "first=10").status,
+            200,
+            "page 1 has no cursor"
+        );
+    }
+
+    #[test]
     fn helix_pages_every_stream_once() {
         let sim = sim();
+        // The last page ends the listing here (the looping cursor is tested apart).
+        sim.set_looping_last_cursor(false);
         let token = good_token(&sim);
         let whole = json(&helix_get(&sim, &token, "first=100"));
         assert_eq!(whole["data"].as_array().map(Vec::len), Some(95));

@@ -196,3 +196,15 @@ fn gql_video_hints() {
         }
     }
 }
+
+#[test]
+fn gql_integrity_and_persisted_query_refusals_have_their_own_kinds() {
+    let refused = json!({"data": {"streams": null},
+                         "errors": [{"message": "failed integrity check", "path": ["streams"]}],
+                         "extensions": {"challenge": {"type": "integrity"}}});
+    let error = decode_gql(refused.to_string().as_bytes()).expect_err("refused");
+    assert_eq!(error.kind(), "integrity");
+    let persisted = json!({"errors": [{"message": "PersistedQueryNotFound"}]});
+    let error = decode_gql(persisted.to_string().as_bytes()).expect_err("refused");
+    assert_eq!(error.kind(), "persisted_query");
+}

@@ -45,7 +45,7 @@ fn helix_video_hints() {
     let body = json!({"data": [
         item(&cf, json!("public")),
         item(&direct, json!("private")),
-        // Live and processing videos have no usable thumbnail yet.
+        // Live and processing videos have no usable thumbnail yet: hints without a path.
         item("", json!("public")),
         item("https://vod-secure.twitch.tv/_404/404_processing_%{width}x%{height}.png", json!("public")),
         item(&format!("https://static-cdn.jtvnw.net/s3_vods/{FOLDER}/thumb/x.jpg"), json!("public")),
@@ -63,6 +63,9 @@ fn helix_video_hints() {
         [
             hint(cloudfront, FOLDER, id, ts, true),
             hint(twitch, FOLDER, id, ts, false),
+            // Placeholders: the video exists and is public, its path is not known yet.
+            hint("", "", id, "", true),
+            hint("", "", id, "", true),
             hint(cloudfront, FOLDER, id, ts, true),
             hint(twitch, FOLDER, id, ts, true),
         ]
