@@ -79,7 +79,7 @@ pub struct LiveStream {
 impl LiveStream {
     /// A plausible stream for demos and tests, `index` 0 the most viewed: ids beyond 32 bits,
     /// every 4th without a game, languages cycling through "en", "de" and "pt-br" (which GQL
-    /// spells "PT_BR"), every 5th mature, 50 000 / (index + 1) viewers, starts a minute apart.
+    /// answers as "PT": its enum has no PT_BR), every 5th mature, 50 000 / (index + 1) viewers, starts a minute apart.
     pub fn sample(index: u32) -> LiveStream {
         let (game_id, game_name) = match index % 4 {
             0 => (String::new(), String::new()),
@@ -569,6 +569,15 @@ fn gql_videos(st: &State, body: &Value) -> Response {
     }))
 }
 
+/// A broadcast language as GQL's enum names it: upper case, and Portuguese without its
+/// region (the real enum has `PT` and no `PT_BR`; Helix keeps "pt-br").
+fn gql_language(language: &str) -> String {
+    match language {
+        "pt-br" => "PT".to_string(),
+        other => other.to_uppercase().replace('-', "_"),
+    }
+}
+
 fn gql_node(s: &LiveStream) -> Value {
     let game = if s.game_id.is_empty() {
         Value::Null
@@ -584,7 +593,7 @@ fn gql_node(s: &LiveStream) -> Value {
             "login": s.login,
             "broadcastSettings": {
                 "title": s.title,
-                "language": s.language.to_uppercase().replace('-', "_"),
+                "language": gql_language(&s.language),
                 "isMature": s.is_mature
             }
         },
