@@ -13,6 +13,7 @@ mod domains;
 mod editors;
 mod faults;
 mod fuzz;
+mod hints;
 mod hostile;
 mod install;
 mod listing;

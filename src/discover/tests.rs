@@ -338,6 +338,45 @@ fn both_sources_return_the_simulated_videos() {
 }
 
 #[test]
+fn placeholder_thumbnails_and_null_seek_previews_from_the_simulator() {
+    // Only video 1's broadcast is live (the sample streams share the videos' stream ids).
+    let sim = SimListing::start().expect("sim");
+    let fetcher = fetcher(5000);
+    let videos: Vec<SimVideo> = (0..3)
+        .map(|n| sim_video("http://127.0.0.1:9/", n, true))
+        .collect();
+    sim.set_videos(77, videos.clone());
+    sim.set_streams(vec![LiveStream {
+        stream_id: videos[1].stream_id,
+        ..LiveStream::sample(1)
+    }]);
+    sim.set_processing_period(Some(Duration::from_secs(600)));
+    // Video ids 2000..=2002: 2001 answers a null seekPreviewsURL.
+    sim.set_null_seek_previews_every(Some(3));
+    // Helix: the live one is known by stream id, public, with no path.
+    let helix = source(&sim, SourceKind::Helix)
+        .videos(&fetcher, 77, 20, now())
+        .expect("helix videos");
+    let no_path = VideoHint {
+        stream_id: videos[1].stream_id,
+        domain: String::new(),
+        folder: String::new(),
+        ts: String::new(),
+        public: true,
+    };
+    assert_eq!(
+        helix,
+        [expected_hint(&videos[2]), no_path, expected_hint(&videos[0])]
+    );
+    assert!(!helix[1].path_known() && helix[0].path_known());
+    // GQL: the storyboard URLs decode; the null one names no broadcast and is skipped.
+    let gql = source(&sim, SourceKind::Gql)
+        .videos(&fetcher, 77, 20, now())
+        .expect("gql videos");
+    assert_eq!(gql, [expected_hint(&videos[2]), expected_hint(&videos[0])]);
+}
+
+#[test]
 fn faults_become_typed_errors() {
     let sim = sim();
     let fetcher = fetcher(300);

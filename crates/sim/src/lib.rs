@@ -33,6 +33,7 @@ pub mod world;
 
 pub use cdn::{Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir};
 pub use listing::{
-    ListingFault, LiveStream, PUBLIC_CLIENT_IDS, SIM_CLIENT_ID, SimListing, SimVideo, WEB_CLIENT_ID,
+    ListingFault, LiveStream, PROCESSING_PERIOD, PROCESSING_THUMBNAIL, PUBLIC_CLIENT_IDS, SIM_CLIENT_ID,
+    SimListing, SimVideo, WEB_CLIENT_ID,
 };
 pub use world::{Outage, Rng, TruthBroadcast, World, WorldSpec};

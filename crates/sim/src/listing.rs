@@ -21,10 +21,15 @@
 //! Archive videos are per channel, as the world driver last set them
 //! ([`SimListing::set_videos`]), newest first. GQL answers `user(id) { videos(first) {...}
 //! subscriptionProducts { hasSubonlyVideoArchive } }` with `seekPreviewsURL` =
-//! `{domain_url}{folder}/storyboards/{video_id}-strip-0.jpg` (`user: null` for a channel never
-//! set); Helix answers `/helix/videos?user_id=` with `thumbnail_url` =
-//! `{domain_url}{folder}//thumb/thumb0-%{width}x%{height}.jpg` (the direct-host form: simulated
-//! domains are not CloudFront hosts) and `viewable`. Both cap `first` at 100.
+//! `{domain_url}{folder}/storyboards/{video_id}-info.json` (Twitch's storyboard form; `null`
+//! for every Nth video id once [`SimListing::set_null_seek_previews_every`] is set; `user:
+//! null` for a channel never set); Helix answers `/helix/videos?user_id=` with `stream_id`,
+//! `viewable` and `thumbnail_url` = `{domain_url}{folder}//thumb/thumb0-%{width}x%{height}.jpg`
+//! (the direct-host form: simulated domains are not CloudFront hosts). Once
+//! [`SimListing::set_processing_period`] is set, a video whose broadcast is in the live set, or
+//! left it less than that period ago (wall clock of the simulator), answers Twitch's
+//! placeholder [`PROCESSING_THUMBNAIL`] instead: the video exists, its URL names no path. Both
+//! cap `first` at 100.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,6 +39,14 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 
 use crate::http::{Reply, Request, Response, Server, lock};
+
+/// Helix's `thumbnail_url` while a video's broadcast is live or processing.
+pub const PROCESSING_THUMBNAIL: &str =
+    "https://vod-secure.twitch.tv/_404/404_processing_%{width}x%{height}.png";
+
+/// A typical processing period after a broadcast ends (Twitch shows the placeholder for
+/// minutes); a suggestion for [`SimListing::set_processing_period`], which is off by default.
+pub const PROCESSING_PERIOD: Duration = Duration::from_secs(600);
 
 /// The client id the simulator accepts on every endpoint until [`SimListing::set_client_id`]:
 /// the public client id the configured default names (yt-dlp's, accepted by Twitch's GQL for
@@ -127,7 +140,7 @@ impl SimVideo {
 
     fn seek_previews_url(&self) -> String {
         format!(
-            "{}{}/storyboards/{}-strip-0.jpg",
+            "{}{}/storyboards/{}-info.json",
             self.domain_url, self.folder, self.video_id
         )
     }
@@ -168,6 +181,12 @@ struct State {
     streams: BTreeMap<u64, LiveStream>,
     /// Per streamer id, newest first.
     videos: HashMap<u64, Vec<SimVideo>>,
+    /// When each stream id last left the live set (wall clock).
+    ended: HashMap<u64, Instant>,
+    /// Helix placeholder thumbnails while live and this long after; `None`: never.
+    processing_period: Option<Duration>,
+    /// GQL `seekPreviewsURL` is null for video ids divisible by this.
+    null_seek_previews_every: Option<u64>,
     fault: ListingFault,
     requests: usize,
     video_requests: usize,
@@ -203,6 +222,9 @@ impl SimListing {
         let state = Arc::new(Mutex::new(State {
             streams: BTreeMap::new(),
             videos: HashMap::new(),
+            ended: HashMap::new(),
+            processing_period: None,
+            null_seek_previews_every: None,
             fault: ListingFault::None,
             requests: 0,
             video_requests: 0,
@@ -240,16 +262,49 @@ impl SimListing {
 
     /// Replaces the whole live set.
     pub fn set_streams(&self, streams: Vec<LiveStream>) {
-        lock(&self.state).streams = streams.into_iter().map(|s| (s.stream_id, s)).collect();
+        let mut st = lock(&self.state);
+        let new: BTreeMap<u64, LiveStream> = streams.into_iter().map(|s| (s.stream_id, s)).collect();
+        let now = Instant::now();
+        let gone: Vec<u64> = st
+            .streams
+            .keys()
+            .filter(|id| !new.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            st.ended.insert(id, now);
+        }
+        for id in new.keys() {
+            st.ended.remove(id);
+        }
+        st.streams = new;
     }
 
     /// Adds a stream or replaces the one with its stream id.
     pub fn upsert(&self, stream: LiveStream) {
-        lock(&self.state).streams.insert(stream.stream_id, stream);
+        let mut st = lock(&self.state);
+        st.ended.remove(&stream.stream_id);
+        st.streams.insert(stream.stream_id, stream);
     }
 
     pub fn remove(&self, stream_id: u64) {
-        lock(&self.state).streams.remove(&stream_id);
+        let mut st = lock(&self.state);
+        if st.streams.remove(&stream_id).is_some() {
+            st.ended.insert(stream_id, Instant::now());
+        }
+    }
+
+    /// Helix answers [`PROCESSING_THUMBNAIL`] for a video whose broadcast is in the live set or
+    /// left it less than `period` ago (simulator wall clock, from the `set_streams`/`remove`
+    /// that ended it); `None` (the default) always answers the real thumbnail.
+    pub fn set_processing_period(&self, period: Option<Duration>) {
+        lock(&self.state).processing_period = period;
+    }
+
+    /// GQL answers `seekPreviewsURL: null` for every video whose id is divisible by `n`
+    /// (deterministic); `None` (the default) never.
+    pub fn set_null_seek_previews_every(&self, n: Option<u64>) {
+        lock(&self.state).null_seek_previews_every = n.filter(|&n| n > 0);
     }
 
     /// Replaces one channel's archive videos (any order; answers list them newest first). A
@@ -553,7 +608,11 @@ fn gql_videos(st: &State, body: &Value) -> Response {
                     "id": v.video_id.to_string(),
                     "createdAt": rfc3339(v.created_at),
                     "broadcastType": "ARCHIVE",
-                    "seekPreviewsURL": v.seek_previews_url(),
+                    "seekPreviewsURL": if st.null_seek_previews_every.is_some_and(|n| v.video_id % n == 0) {
+                        Value::Null
+                    } else {
+                        Value::String(v.seek_previews_url())
+                    },
                 }
             })
         })
@@ -738,7 +797,11 @@ fn helix_videos(
                 "created_at": rfc3339(v.created_at),
                 "published_at": rfc3339(v.created_at),
                 "url": format!("https://www.twitch.tv/videos/{}", v.video_id),
-                "thumbnail_url": v.thumbnail_url(),
+                "thumbnail_url": if processing(st, v.stream_id) {
+                    PROCESSING_THUMBNAIL.to_string()
+                } else {
+                    v.thumbnail_url()
+                },
                 "viewable": if v.public { "public" } else { "private" },
                 "view_count": 0,
                 "language": "en",
@@ -749,6 +812,14 @@ fn helix_videos(
         })
         .collect();
     Ok(helix_page(items, first, offset))
+}
+
+/// Whether Helix shows the placeholder thumbnail for a video of this broadcast.
+fn processing(st: &State, stream_id: u64) -> bool {
+    let Some(period) = st.processing_period else {
+        return false;
+    };
+    st.streams.contains_key(&stream_id) || st.ended.get(&stream_id).is_some_and(|at| at.elapsed() < period)
 }
 
 fn helix_item(s: &LiveStream) -> Value {
@@ -1446,7 +1517,7 @@ mod tests {
             .rev()
             .map(|v| {
                 format!(
-                    "http://127.0.0.1:9/pre/{}/storyboards/{}-strip-0.jpg",
+                    "http://127.0.0.1:9/pre/{}/storyboards/{}-info.json",
                     v.folder, v.video_id
                 )
             })
@@ -1545,6 +1616,86 @@ mod tests {
         sim.set_fault(ListingFault::Unavailable);
         assert_eq!(helix_videos_get(&sim, &token, "user_id=77").status, 503);
         assert_eq!(sim.video_requests(), 11);
+    }
+
+    #[test]
+    fn placeholder_thumbnails_while_live_and_processing_and_null_seek_previews() {
+        // Nothing live yet (the sample streams share the videos' stream ids).
+        let sim = SimListing::start().expect("start");
+        let videos: Vec<SimVideo> = (0..3).map(|n| video(n, true)).collect();
+        sim.set_videos(77, videos.clone());
+        let token = good_token(&sim);
+        let thumbnails = |sim: &SimListing| -> Vec<(String, String)> {
+            let answer = json(&helix_videos_get(sim, &token, "user_id=77&first=100"));
+            let data = answer["data"].as_array().expect("data").clone();
+            data.iter()
+                .map(|v| {
+                    let stream_id = v["stream_id"].as_str().expect("stream_id").to_string();
+                    (
+                        stream_id,
+                        v["thumbnail_url"].as_str().expect("thumbnail").to_string(),
+                    )
+                })
+                .collect()
+        };
+        let real = |v: &SimVideo| {
+            format!(
+                "http://127.0.0.1:9/pre/{}//thumb/thumb0-%{{width}}x%{{height}}.jpg",
+                v.folder
+            )
+        };
+        let live = |n: u64| LiveStream {
+            stream_id: videos[n as usize].stream_id,
+            ..LiveStream::sample(n as u32)
+        };
+        // Off by default: the real thumbnail even while live.
+        sim.set_streams(vec![live(2)]);
+        assert_eq!(thumbnails(&sim)[0].1, real(&videos[2]));
+        // On: live (2) and just ended (1) show the placeholder; never live (0) does not.
+        sim.set_processing_period(Some(Duration::from_millis(300)));
+        sim.set_streams(vec![live(1)]);
+        sim.set_streams(vec![live(2)]);
+        let now = thumbnails(&sim);
+        assert_eq!(
+            now[0],
+            (videos[2].stream_id.to_string(), PROCESSING_THUMBNAIL.to_string())
+        );
+        assert_eq!(
+            now[1],
+            (videos[1].stream_id.to_string(), PROCESSING_THUMBNAIL.to_string())
+        );
+        assert_eq!(now[2], (videos[0].stream_id.to_string(), real(&videos[0])));
+        // The period passes for the ended one; the removed one starts its own.
+        sim.remove(videos[2].stream_id);
+        std::thread::sleep(Duration::from_millis(350));
+        sim.upsert(live(0));
+        sim.remove(videos[0].stream_id);
+        let later = thumbnails(&sim);
+        assert_eq!(later[0].1, real(&videos[2]));
+        assert_eq!(later[1].1, real(&videos[1]));
+        assert_eq!(later[2].1, PROCESSING_THUMBNAIL);
+        // GQL: the storyboard form, null for video ids divisible by 3 (2001 of 2000..=2002).
+        sim.set_null_seek_previews_every(Some(3));
+        let answer = gql_videos(&sim, json!("77"), 10);
+        let urls: Vec<Value> = answer["data"]["user"]["videos"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["seekPreviewsURL"].clone())
+            .collect();
+        let info = |v: &SimVideo| {
+            json!(format!(
+                "http://127.0.0.1:9/pre/{}/storyboards/{}-info.json",
+                v.folder, v.video_id
+            ))
+        };
+        assert_eq!(urls, [info(&videos[2]), Value::Null, info(&videos[0])]);
+        sim.set_null_seek_previews_every(None);
+        let answer = gql_videos(&sim, json!("77"), 10);
+        assert_eq!(
+            answer["data"]["user"]["videos"]["edges"][1]["node"]["seekPreviewsURL"],
+            info(&videos[1])
+        );
     }
 
     #[test]

@@ -137,6 +137,10 @@ fn gql_video_hints() {
         json!(prefixed),
         json!(""),
         json!(12),
+        // Twitch's storyboard form; a null URL (above) names no broadcast and is skipped.
+        json!(format!(
+            "https://d1m7jfoe9zdc1j.cloudfront.net/{FOLDER}/storyboards/1600000001-info.json"
+        )),
     ];
     let sub_only = json!([{"hasSubonlyVideoArchive": true}]);
     let hints = decode_gql_videos(&gql_videos_body(&urls, sub_only)).expect("hints");
@@ -156,6 +160,13 @@ fn gql_video_hints() {
                 prefixed_folder,
                 315000000001,
                 "7",
+                false
+            ),
+            hint(
+                "https://d1m7jfoe9zdc1j.cloudfront.net/",
+                FOLDER,
+                47198535725,
+                "1664038929",
                 false
             ),
         ]
