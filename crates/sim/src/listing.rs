@@ -30,6 +30,11 @@
 //! left it less than that period ago (wall clock of the simulator), answers Twitch's
 //! placeholder [`PROCESSING_THUMBNAIL`] instead: the video exists, its URL names no path. Both
 //! cap `first` at 100.
+//!
+//! Today's refusals are on by default and switchable: GQL cursor pages from refused client ids
+//! fail the integrity check, persisted queries are not found, Helix's last page loops back to
+//! page 1, and token secrets only in the URL are refused. This file holds the state, the
+//! setters and the routing; `listing/gql.rs` and `listing/helix.rs` answer each protocol.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -39,6 +44,12 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 
 use crate::http::{Reply, Request, Response, Server, lock};
+
+mod gql;
+mod helix;
+
+use gql::*;
+use helix::*;
 
 /// Helix's `thumbnail_url` while a video's broadcast is live or processing.
 pub const PROCESSING_THUMBNAIL: &str =
@@ -471,372 +482,11 @@ fn json_ok(body: &Value) -> Response {
     Response::new(200, "application/json", body.to_string())
 }
 
-/// GraphQL reports request problems as 200 with an `errors` list.
-fn gql_errors(message: &str) -> Response {
-    json_ok(&json!({"errors": [{"message": message, "path": ["streams"]}], "data": {"streams": null}}))
-}
-
-/// The same for the videos query, whose root field is `user`.
-fn gql_user_errors(message: &str) -> Response {
-    json_ok(&json!({"errors": [{"message": message, "path": ["user"]}], "data": {"user": null}}))
-}
-
-fn gql_query(body: &Value) -> &str {
-    body.get("query").and_then(Value::as_str).unwrap_or("")
-}
-
-/// A GQL body whose query asks for a user's videos.
-fn gql_asks_videos(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body).is_ok_and(|b| gql_query(&b).contains("videos("))
-}
-
 /// The live set in listing order: viewers descending, ties by stream id.
 fn ordered(st: &State) -> Vec<&LiveStream> {
     let mut order: Vec<&LiveStream> = st.streams.values().collect();
     order.sort_by(|a, b| b.viewers.cmp(&a.viewers).then(a.stream_id.cmp(&b.stream_id)));
     order
-}
-
-fn gql(st: &State, req: &Request) -> Response {
-    match req.header("Client-Id") {
-        None => return twitch_error(400, "The \"Client-ID\" header is missing from the request."),
-        Some(id) if id != st.client_id && !PUBLIC_CLIENT_IDS.contains(&id) => {
-            return twitch_error(400, "The \"Client-ID\" header is invalid.");
-        }
-        Some(_) => {}
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-        return twitch_error(400, "The request body is not valid JSON.");
-    };
-    if let Some(refusal) = gql_persisted_or_refused(st, req, &body) {
-        return refusal;
-    }
-    let query = gql_query(&body);
-    if query.contains("videos(") && query.contains("user(") {
-        return gql_videos(st, &body);
-    }
-    if !query.contains("streams(") {
-        return gql_errors("the simulator serves only the GetStreams and Videos queries");
-    }
-    let variables = body.get("variables").unwrap_or(&Value::Null);
-    let Some(first) = variables.get("first").and_then(Value::as_u64) else {
-        return gql_errors("Variable \"$first\" of required type \"Int!\" was not provided.");
-    };
-    let offset = match variables.get("cursor").unwrap_or(&Value::Null) {
-        Value::Null => 0,
-        Value::String(cursor) => match decode_cursor(cursor) {
-            Some(offset) => offset,
-            None => return gql_errors("invalid cursor"),
-        },
-        _ => return gql_errors("Variable \"$cursor\" got invalid value"),
-    };
-    let order = ordered(st);
-    let end = offset
-        .saturating_add(first.min(GQL_MAX_FIRST) as usize)
-        .min(order.len());
-    let start = offset.min(end);
-    let edges: Vec<Value> = order[start..end]
-        .iter()
-        .enumerate()
-        .map(|(i, s)| json!({"cursor": encode_cursor(start + i + 1), "node": gql_node(s)}))
-        .collect();
-    json_ok(&json!({
-        "data": {"streams": {"pageInfo": {"hasNextPage": end < order.len()}, "edges": edges}},
-        "extensions": {"operationName": "GetStreams"}
-    }))
-}
-
-/// Today's refusals, before the query is served: a persisted-query request (a hash and no
-/// `query`) is not found; a cursor page of the streams query from a refused client id fails
-/// the integrity check (HTTP 200, null data, an `integrity` challenge).
-fn gql_persisted_or_refused(st: &State, req: &Request, body: &Value) -> Option<Response> {
-    let persisted = body
-        .get("extensions")
-        .and_then(|e| e.get("persistedQuery"))
-        .is_some();
-    if persisted && body.get("query").is_none_or(Value::is_null) {
-        return Some(json_ok(&json!({
-            "errors": [{"message": "PersistedQueryNotFound"}],
-            "extensions": {"durationMilliseconds": 1}
-        })));
-    }
-    let query = gql_query(body);
-    let cursor = body
-        .get("variables")
-        .and_then(|v| v.get("cursor"))
-        .unwrap_or(&Value::Null);
-    let client_id = req.header("Client-Id").unwrap_or("");
-    if query.contains("streams(")
-        && !cursor.is_null()
-        && st.refused_client_ids.iter().any(|id| id == client_id)
-    {
-        return Some(json_ok(&json!({
-            "data": {"streams": null},
-            "errors": [{"message": "failed integrity check", "path": ["streams"]}],
-            "extensions": {"challenge": {"type": "integrity"}}
-        })));
-    }
-    None
-}
-
-/// `user(id: $id) { videos(first: $first) ... subscriptionProducts ... }`.
-fn gql_videos(st: &State, body: &Value) -> Response {
-    let variables = body.get("variables").unwrap_or(&Value::Null);
-    let Some(first) = variables.get("first").and_then(Value::as_u64) else {
-        return gql_user_errors("Variable \"$first\" of required type \"Int!\" was not provided.");
-    };
-    if first > GQL_MAX_VIDEOS {
-        return gql_user_errors("first must be at most 100");
-    }
-    // `ID!` takes a string or a number.
-    let id = match variables.get("id") {
-        Some(Value::String(id)) => id.parse::<u64>().ok(),
-        Some(Value::Number(id)) => id.as_u64(),
-        _ => return gql_user_errors("Variable \"$id\" of required type \"ID!\" was not provided."),
-    };
-    let Some((id, videos)) = id.and_then(|id| Some((id, st.videos.get(&id)?))) else {
-        return json_ok(&json!({"data": {"user": null}}));
-    };
-    let edges: Vec<Value> = videos
-        .iter()
-        .take(first as usize)
-        .enumerate()
-        .map(|(i, v)| {
-            json!({
-                "cursor": encode_cursor(i + 1),
-                "node": {
-                    "id": v.video_id.to_string(),
-                    "createdAt": rfc3339(v.created_at),
-                    "broadcastType": "ARCHIVE",
-                    "seekPreviewsURL": if st.null_seek_previews_every.is_some_and(|n| v.video_id % n == 0) {
-                        Value::Null
-                    } else {
-                        Value::String(v.seek_previews_url())
-                    },
-                }
-            })
-        })
-        .collect();
-    let subonly = videos.iter().any(|v| !v.public);
-    json_ok(&json!({
-        "data": {"user": {
-            "id": id.to_string(),
-            "videos": {"pageInfo": {"hasNextPage": videos.len() > edges.len()}, "edges": edges},
-            "subscriptionProducts": [{"hasSubonlyVideoArchive": subonly, "tier": "1000"}]
-        }},
-        "extensions": {"operationName": "Videos"}
-    }))
-}
-
-/// A broadcast language as GQL's enum names it: upper case, and Portuguese without its
-/// region (the real enum has `PT` and no `PT_BR`; Helix keeps "pt-br").
-fn gql_language(language: &str) -> String {
-    match language {
-        "pt-br" => "PT".to_string(),
-        other => other.to_uppercase().replace('-', "_"),
-    }
-}
-
-fn gql_node(s: &LiveStream) -> Value {
-    let game = if s.game_id.is_empty() {
-        Value::Null
-    } else {
-        json!({"id": s.game_id, "name": s.game_name})
-    };
-    json!({
-        "id": s.stream_id.to_string(),
-        "viewersCount": s.viewers,
-        "createdAt": rfc3339(s.started_at),
-        "broadcaster": {
-            "id": s.streamer_id.to_string(),
-            "login": s.login,
-            "broadcastSettings": {
-                "title": s.title,
-                "language": gql_language(&s.language),
-                "isMature": s.is_mature
-            }
-        },
-        "game": game
-    })
-}
-
-/// Serves one Helix endpoint from the state and the parsed query (first, after).
-type HelixEndpoint = fn(&State, &[(String, String)], usize, usize) -> Result<Value, Response>;
-
-/// Auth and the point budget, then `endpoint`.
-fn helix(st: &mut State, req: &Request, endpoint: HelixEndpoint) -> Response {
-    let bearer = req
-        .header("Authorization")
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .and_then(|token| st.tokens.get(token));
-    let Some(token) = bearer.filter(|t| t.expires > Instant::now()) else {
-        return twitch_error(401, "Invalid OAuth token");
-    };
-    if req.header("Client-Id") != Some(token.client_id.as_str()) {
-        return twitch_error(401, "Client ID and OAuth token do not match");
-    }
-
-    // One point per request in a fixed one-minute window; Twitch refills continuously, but a
-    // window is enough for a client that only reads the headers.
-    let now = Instant::now();
-    let (started, reset, used) = match st.window {
-        Some(window) if now < window.0 + RATE_WINDOW => window,
-        _ => (now, unix_now() + RATE_WINDOW.as_secs() as i64, 0),
-    };
-    let limit = st.points_per_minute;
-    let allowed = used < limit;
-    let used = if allowed { used + 1 } else { used };
-    st.window = Some((started, reset, used));
-    let rate_headers = |response: Response| {
-        response
-            .header("Ratelimit-Limit", limit.to_string())
-            .header("Ratelimit-Remaining", (limit.saturating_sub(used)).to_string())
-            .header("Ratelimit-Reset", reset.to_string())
-    };
-    if !allowed {
-        return rate_headers(twitch_error(429, "Too Many Requests"));
-    }
-
-    let mut first = HELIX_DEFAULT_FIRST;
-    let mut offset = 0;
-    let pairs = query_pairs(req.query().unwrap_or(""));
-    for (key, value) in &pairs {
-        match key.as_str() {
-            "first" => match value.parse::<u64>() {
-                Ok(n) if (1..=HELIX_MAX_FIRST).contains(&n) => first = n,
-                _ => {
-                    let message =
-                        "The parameter \"first\" was malformed: the value must be between 1 and 100";
-                    return rate_headers(twitch_error(400, message));
-                }
-            },
-            "after" if helix_invalid_cursor_now(st) => {
-                return rate_headers(twitch_error(400, "invalid cursor"));
-            }
-            "after" => match decode_cursor(value) {
-                Some(n) => offset = n,
-                None => return rate_headers(twitch_error(400, "The parameter \"after\" was malformed")),
-            },
-            _ => {}
-        }
-    }
-    match endpoint(st, &pairs, first as usize, offset) {
-        Ok(body) => rate_headers(json_ok(&body)),
-        Err(refusal) => rate_headers(refusal),
-    }
-}
-
-/// Counts a Helix request with a cursor; true when it is to be refused as an invalid cursor
-/// (every Nth, per [`SimListing::set_invalid_cursor_every`]).
-fn helix_invalid_cursor_now(st: &mut State) -> bool {
-    st.cursor_requests += 1;
-    st.invalid_cursor_every
-        .is_some_and(|n| n > 0 && st.cursor_requests % n == 0)
-}
-
-/// `data` of one page of `items` (`first` from `offset`) with Helix's pagination.
-fn helix_page(items: Vec<Value>, first: usize, offset: usize) -> Value {
-    let end = offset.saturating_add(first).min(items.len());
-    let start = offset.min(end);
-    let pagination = if end < items.len() {
-        json!({"cursor": encode_cursor(end)})
-    } else {
-        json!({})
-    };
-    let data: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
-    json!({"data": data, "pagination": pagination})
-}
-
-fn helix_streams(st: &State, _: &[(String, String)], first: usize, offset: usize) -> Result<Value, Response> {
-    let order = ordered(st);
-    let end = offset.saturating_add(first).min(order.len());
-    let start = offset.min(end);
-    let data: Vec<Value> = order[start..end].iter().map(|s| helix_item(s)).collect();
-    let pagination = if end < order.len() {
-        json!({"cursor": encode_cursor(end)})
-    } else if st.looping_last_cursor && !order.is_empty() {
-        // Twitch's last page often carries a cursor that leads back to page 1.
-        json!({"cursor": encode_cursor(0)})
-    } else {
-        json!({})
-    };
-    Ok(json!({"data": data, "pagination": pagination}))
-}
-
-/// `/helix/videos?user_id=` (Twitch also takes `id` or `game_id`; the simulator needs only
-/// `user_id`). Every simulated video is an archive: `type` other than `all` or `archive`
-/// lists nothing.
-fn helix_videos(
-    st: &State,
-    pairs: &[(String, String)],
-    first: usize,
-    offset: usize,
-) -> Result<Value, Response> {
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let Some(user_id) = param("user_id") else {
-        return Err(twitch_error(400, "Missing required parameter \"user_id\""));
-    };
-    let Ok(user_id) = user_id.parse::<u64>() else {
-        return Err(twitch_error(400, "Invalid user_id"));
-    };
-    let archives = matches!(param("type"), None | Some("all" | "archive"));
-    let videos = st.videos.get(&user_id).filter(|_| archives);
-    let items: Vec<Value> = videos
-        .into_iter()
-        .flatten()
-        .map(|v| {
-            let login = v.login();
-            json!({
-                "id": v.video_id.to_string(),
-                "stream_id": v.stream_id.to_string(),
-                "user_id": user_id.to_string(),
-                "user_login": login,
-                "user_name": login,
-                "title": format!("archive of {}", v.stream_id),
-                "description": "",
-                "created_at": rfc3339(v.created_at),
-                "published_at": rfc3339(v.created_at),
-                "url": format!("https://www.twitch.tv/videos/{}", v.video_id),
-                "thumbnail_url": if processing(st, v.stream_id) {
-                    PROCESSING_THUMBNAIL.to_string()
-                } else {
-                    v.thumbnail_url()
-                },
-                "viewable": if v.public { "public" } else { "private" },
-                "view_count": 0,
-                "language": "en",
-                "type": "archive",
-                "duration": "0s",
-                "muted_segments": null
-            })
-        })
-        .collect();
-    Ok(helix_page(items, first, offset))
-}
-
-/// Whether Helix shows the placeholder thumbnail for a video of this broadcast.
-fn processing(st: &State, stream_id: u64) -> bool {
-    let Some(period) = st.processing_period else {
-        return false;
-    };
-    st.streams.contains_key(&stream_id) || st.ended.get(&stream_id).is_some_and(|at| at.elapsed() < period)
-}
-
-fn helix_item(s: &LiveStream) -> Value {
-    json!({
-        "id": s.stream_id.to_string(),
-        "user_id": s.streamer_id.to_string(),
-        "user_login": s.login,
-        "user_name": s.login,
-        "game_id": s.game_id,
-        "game_name": s.game_name,
-        "type": "live",
-        "title": s.title,
-        "viewer_count": s.viewers,
-        "started_at": rfc3339(s.started_at),
-        "language": s.language,
-        "is_mature": s.is_mature
-    })
 }
 
 /// A confirmation by id: a GQL `users(` query, or Helix streams asked by `user_id`.
@@ -869,68 +519,6 @@ fn refuse_cursor_page(route: Route, req: &Request) -> Option<Response> {
     }
 }
 
-/// `users(ids: $ids) { id stream { id createdAt } }`: every id is a channel; its stream is the
-/// newest of the live set's streams with its user id, or null.
-fn gql_users(st: &State, req: &Request) -> Response {
-    match req.header("Client-Id") {
-        None => return twitch_error(400, "The \"Client-ID\" header is missing from the request."),
-        Some(id) if id != st.client_id => return twitch_error(400, "The \"Client-ID\" header is invalid."),
-        Some(_) => {}
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-        return twitch_error(400, "The request body is not valid JSON.");
-    };
-    let Some(ids) = body.pointer("/variables/ids").and_then(Value::as_array) else {
-        return json_ok(
-            &json!({"errors": [{"message": "Variable \"$ids\" was not provided."}], "data": {"users": null}}),
-        );
-    };
-    if ids.len() > CONFIRM_MAX_IDS {
-        return json_ok(&json!({"errors": [{"message": "too many ids"}], "data": {"users": null}}));
-    }
-    let users: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            let Some(user_id) = id.as_str().and_then(|id| id.parse::<u64>().ok()) else {
-                return Value::Null;
-            };
-            let stream = live_stream_of(st, user_id).map_or(
-                Value::Null,
-                |s| json!({"id": s.stream_id.to_string(), "createdAt": rfc3339(s.started_at)}),
-            );
-            json!({"id": user_id.to_string(), "stream": stream})
-        })
-        .collect();
-    json_ok(&json!({"data": {"users": users}}))
-}
-
-/// `/helix/streams?user_id=…`: the live streams of those channels (at most 100 ids).
-fn helix_streams_of_users(
-    st: &State,
-    pairs: &[(String, String)],
-    first: usize,
-    offset: usize,
-) -> Result<Value, Response> {
-    let ids: Vec<&str> = pairs
-        .iter()
-        .filter(|(k, _)| k == "user_id")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    if ids.len() > CONFIRM_MAX_IDS {
-        return Err(twitch_error(
-            400,
-            "The parameter \"user_id\" may be given at most 100 times",
-        ));
-    }
-    let items: Vec<Value> = ids
-        .iter()
-        .filter_map(|id| id.parse::<u64>().ok())
-        .filter_map(|id| live_stream_of(st, id))
-        .map(helix_item)
-        .collect();
-    Ok(helix_page(items, first, offset))
-}
-
 /// The channel's stream in the live set (the newest start if several).
 fn live_stream_of(st: &State, streamer_id: u64) -> Option<&LiveStream> {
     st.streams
@@ -938,42 +526,6 @@ fn live_stream_of(st: &State, streamer_id: u64) -> Option<&LiveStream> {
         .filter(|s| s.streamer_id == streamer_id)
         .max_by_key(|s| (s.started_at, s.stream_id))
 }
-
-fn token(st: &mut State, req: &Request) -> Response {
-    // Twitch takes the parameters from a form body; a secret only in the query string is
-    // refused while `reject_query_secrets` is set (the default).
-    let form = String::from_utf8_lossy(&req.body);
-    let in_body = query_pairs(&form).iter().any(|(name, _)| name == "client_secret");
-    if st.reject_query_secrets && !in_body {
-        return twitch_error(400, "missing client secret (send it in the form body)");
-    }
-    let params: HashMap<String, String> = query_pairs(req.query().unwrap_or(""))
-        .into_iter()
-        .chain(query_pairs(&form))
-        .collect();
-    let param = |name: &str| params.get(name).map_or("", String::as_str);
-    if param("grant_type") != "client_credentials" {
-        return twitch_error(400, "unsupported grant type");
-    }
-    if param("client_id") != st.client_id {
-        return twitch_error(400, "invalid client");
-    }
-    if param("client_secret").is_empty() {
-        return twitch_error(403, "invalid client secret");
-    }
-    st.tokens_issued += 1;
-    let value = format!("simtoken{:016x}", st.tokens_issued);
-    let lifetime = st.token_lifetime;
-    st.tokens.insert(
-        value.clone(),
-        Token {
-            client_id: st.client_id.clone(),
-            expires: Instant::now() + lifetime,
-        },
-    );
-    json_ok(&json!({"access_token": value, "expires_in": lifetime.as_secs(), "token_type": "bearer"}))
-}
-
 fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
