@@ -1,5 +1,8 @@
 //! A compressed day: `cargo bench --bench day` (about 8 minutes). `VODPROBE_DAY_PIPELINE` adds
-//! `[pipeline]` lines to measure another probe schedule (e.g. `align_to_hour = false`).
+//! `[pipeline]` lines to measure another probe schedule (e.g. `align_to_hour = false`);
+//! `VODPROBE_DAY_SOURCE=helix` lists through Helix (client credentials, the point budget scaled
+//! with the clock) instead of GQL. The simulated listing answers as today's Twitch does (GQL
+//! refuses cursor pages of the web client id, Helix's last cursor loops back to page 1).
 //!
 //! The real daemon, in-process, against the simulated world (`WorldSpec::benchmark_day`: 2,000
 //! channels, about half storing no VODs, each channel's copies on one region's domain, forms
@@ -37,6 +40,25 @@ fn main() {
     let start = 1_767_225_600; // 2026-01-01 00:00 UTC
     let clock = Clock::accelerated(start, SPEED);
     let mut text = day_config(data.path(), &listing, &cdn, DOMAINS, SPEED);
+    let source = std::env::var("VODPROBE_DAY_SOURCE").unwrap_or_else(|_| "gql".to_string());
+    match source.as_str() {
+        "gql" => {}
+        "helix" => {
+            // Twitch's 800 points a minute, in clock time.
+            listing.set_helix_points((800.0 * SPEED) as u32);
+            text = text.replacen(
+                "[source]\n",
+                &format!(
+                    "[source]\nkind = \"helix\"\nhelix_url = \"{}\"\ntoken_url = \"{}\"\nclient_secret = \"s3cret\"\n",
+                    listing.helix_url(),
+                    listing.token_url()
+                ),
+                1,
+            );
+        }
+        other => panic!("VODPROBE_DAY_SOURCE is gql or helix, not {other:?}"),
+    }
+    println!("listing source: {source}");
     // Probe-schedule variants to measure (e.g. `align_to_hour = false`), as [pipeline] lines.
     if let Ok(lines) = std::env::var("VODPROBE_DAY_PIPELINE") {
         println!("[pipeline] {lines:?}");
@@ -107,6 +129,19 @@ fn main() {
     println!(
         "background quality checks (spare budget only, not counted above): {quality_requests} CDN requests; \
          {checked} captures with more than one quality"
+    );
+    // Listing requests per hour of clock time: pages apart from confirmations and video lists.
+    let hours = (end - start) as f64 / 3600.0;
+    let confirms = listing.confirm_requests();
+    let videos = listing.video_requests();
+    let pages = listing
+        .requests()
+        .saturating_sub(confirms + videos + listing.token_requests());
+    println!(
+        "listing requests per hour: {:.0} pages, {:.0} end confirmations, {:.0} video lists",
+        pages as f64 / hours,
+        confirms as f64 / hours,
+        videos as f64 / hours
     );
     println!(
         "wall time {:.1} min; peak RSS (appliance + simulators) {} MiB; database {} KiB",
