@@ -77,13 +77,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // The bench binds the API's port itself (the daemon takes a bound listener), so it can
+    // watch the appliance's live list.
+    let api = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    api.set_nonblocking(true).expect("non-blocking");
+    let mut watch = EndWatch::new(format!("http://{}", api.local_addr().expect("address")));
     let daemon = {
         let shutdown = shutdown.clone();
         let config = config.clone();
         std::thread::spawn(move || {
             runtime.block_on(async {
-                // The bench binds its own port: the daemon takes a bound listener.
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let listener = tokio::net::TcpListener::from_std(api)?;
                 daemon::run(config, clock, listener, shutdown, None)
                     .await
                     .map_err(std::io::Error::other)
@@ -94,8 +98,13 @@ fn main() {
     let started = Instant::now();
     let mut peak_rss = 0;
     let mut last_report = Instant::now();
+    let mut last_watch = Instant::now();
     while clock.now() < start + DAY {
         world.advance(clock.now(), &listing, &cdn);
+        if last_watch.elapsed() >= Duration::from_millis(100) {
+            last_watch = Instant::now();
+            watch.poll(clock.now());
+        }
         peak_rss = peak_rss.max(proc_kib("/proc/self/status", "VmRSS:").unwrap_or(0));
         if last_report.elapsed() > Duration::from_secs(60) {
             last_report = Instant::now();
@@ -122,6 +131,7 @@ fn main() {
     let (requests, quality_requests) = requests_by_broadcast(&cdn);
     let truth = world.broadcasts();
     score(&truth, &records, &requests, min_record, start, end);
+    watch.report(&truth, min_record, start, end);
     let checked = records
         .values()
         .filter(|r| r.archive.as_ref().is_some_and(|a| a.qualities.len() > 1))
@@ -335,5 +345,87 @@ fn score(
     );
     for line in missed {
         println!("  missed: {line}");
+    }
+}
+
+/// When the appliance stopped listing each broadcast as live, polled from its API every 100 ms
+/// of real time (18 s of clock time at x180): how long after a stream's real end it knew.
+struct EndWatch {
+    base: String,
+    live: std::collections::HashSet<(i64, u64)>,
+    known_ended: HashMap<(i64, u64), i64>,
+}
+
+impl EndWatch {
+    fn new(base: String) -> EndWatch {
+        EndWatch {
+            base,
+            live: Default::default(),
+            known_ended: HashMap::new(),
+        }
+    }
+
+    /// One look at the live list (every page); a failed look changes nothing.
+    fn poll(&mut self, now: i64) {
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{}/api/v1/vods?status=live&limit=500", self.base);
+            if let Some(cursor) = &cursor {
+                url.push_str(&format!("&cursor={cursor}"));
+            }
+            let Ok(mut answer) = ureq::get(&url).call() else {
+                return;
+            };
+            let Ok(text) = answer.body_mut().read_to_string() else {
+                return;
+            };
+            let Ok(page) = serde_json::from_str::<serde_json::Value>(&text) else {
+                return;
+            };
+            for item in page["items"].as_array().into_iter().flatten() {
+                let start = item["start_unix"].as_i64();
+                let id = item["stream_id"].as_str().and_then(|id| id.parse::<u64>().ok());
+                if let (Some(start), Some(id)) = (start, id) {
+                    seen.insert((start, id));
+                }
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        for gone in self.live.difference(&seen) {
+            self.known_ended.entry(*gone).or_insert(now);
+        }
+        self.live = seen;
+    }
+
+    /// Real end → the appliance no longer listing it as live, over the scored broadcasts it
+    /// saw live.
+    fn report(&self, truth: &[TruthBroadcast], min_record: u32, start: i64, end: i64) {
+        let mut delays: Vec<i64> = truth
+            .iter()
+            .filter(|t| t.listed_start > start && t.peak_viewers >= min_record)
+            .filter_map(|t| {
+                let ended = t.ended_at.filter(|e| *e + SCORING_MARGIN <= end)?;
+                let known = self.known_ended.get(&(t.listed_start, t.stream_id))?;
+                Some((known - ended).max(0))
+            })
+            .collect();
+        delays.sort_unstable();
+        let at = |q: f64| {
+            delays
+                .get(((delays.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
+        match (at(0.5), at(0.99)) {
+            (Some(p50), Some(p99)) => println!(
+                "time from a stream's real end to the appliance knowing it (clock, {} streams, \
+                 polled every ~18 s): p50 {p50} s, p99 {p99} s",
+                delays.len()
+            ),
+            _ => println!("time from a stream's real end to the appliance knowing it: no stream seen end"),
+        }
     }
 }
