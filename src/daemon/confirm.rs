@@ -66,10 +66,14 @@ impl Confirm {
         }
         self.last_run = Some(now);
         let stale_before = now - settings.config.source.restart_every.as_secs() as i64 - CONFIRM_MARGIN;
-        let live = parts
+        // A store failure skips this run but keeps the client (its token and quota).
+        let Some(live) = parts
             .store
             .job("could not read the live streams to confirm", |store| store.live())
-            .await?;
+            .await
+        else {
+            return Some(source);
+        };
         let mut stale: Vec<_> = live
             .iter()
             .filter(|r| r.status == Status::Live && r.last_seen < stale_before)
