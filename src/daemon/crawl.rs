@@ -44,6 +44,12 @@ pub fn describe(metrics: &Metrics) {
         "Live streams the listing showed at or above min_viewers_observe.",
     );
     metrics.describe(
+        "vodprobe_listing_errors_total",
+        Kind::Counter,
+        "Live-listing requests that failed, by kind (timeout, dns, connect, reset, tls, \
+         http_status, rate_limited, auth, decode, integrity, invalid_cursor, ...).",
+    );
+    metrics.describe(
         "vodprobe_listing_passes_total",
         Kind::Counter,
         "Passes over the live listing finished (down to the viewer floor or cut by restart_every).",
