@@ -444,6 +444,13 @@ pub fn run(
             None => search.wait_for_result(Duration::from_millis(50)),
         }
     }
+    // Holders in configuration order, whichever answered first: the report is the same on
+    // every run.
+    if let Some(found) = &mut found {
+        found
+            .domains
+            .sort_by_key(|url| config.domains.iter().position(|d| &d.url == url));
+    }
     let failed_domains: Vec<DomainFailure> = domains
         .iter()
         .filter_map(|state| {
