@@ -614,9 +614,18 @@ mod tests {
         };
         assert_eq!(probe_sim(&cdn, &record, Some(&hint)).requests, 1);
         assert_eq!(total(&cdn), 2);
-        // A cold search asks a few at a time: at most PROBE_IN_FLIGHT past the hit.
+        // A cold search asks a few at a time and stops at the hit. How many misses come back
+        // while the hit is in flight depends on timing, so only the end is certain: the hit
+        // (fifth in the plan) is asked, and the rest of the plan is not.
+        let planned = candidates(&sim_config(&cdn), &record, None, &DomainBook::default())
+            .0
+            .len();
         let report = probe_sim(&cdn, &record, None);
-        assert!(report.requests <= 5 + PROBE_IN_FLIGHT, "{}", report.requests);
+        assert!(
+            report.requests >= 5 && report.requests < planned,
+            "{} of {planned}",
+            report.requests
+        );
     }
 
     #[test]

@@ -192,10 +192,11 @@ fn each_fault_costs_one_request_and_does_not_delay_a_hit() {
     ));
     let run = env.run(&lookup_args("1664038929", &["--json"]));
     assert_eq!(run.code, 0, "{run:?}");
+    // A faulty domain's request may still be connecting when the hit ends the process, so it
+    // is seen at most once here; the next test, with no hit, sees each exactly once.
     for domain in 0..faulty_count {
-        assert_eq!(
-            env.cdn.request_count(domain),
-            1,
+        assert!(
+            env.cdn.request_count(domain) <= 1,
             "faulty domain {domain}: {:?}",
             env.cdn.requests(domain)
         );
@@ -349,7 +350,8 @@ fn bad_input_is_exit_2_with_a_message_and_no_request() {
 #[test]
 fn all_domains_reports_every_holder() {
     let env = Env::healthy(3);
-    env.cdn
+    let id = env
+        .cdn
         .add_broadcast(Broadcast::new(LOGIN, STREAM_ID, &START.to_string(), vec![0, 2]));
     let run = env.run(&lookup_args("1664038929", &["--json", "--all-domains"]));
     assert_eq!(run.code, 0, "{run:?}");
@@ -361,8 +363,21 @@ fn all_domains_reports_every_holder() {
         .filter_map(|d| d.as_str())
         .collect();
     assert_eq!(domains, vec![env.cdn.base_url(0), env.cdn.base_url(2)]);
-    // One hit, then exactly one request to each other domain.
-    assert_eq!(json["requests"], 3);
+    // Other candidates may already be in flight when the hit answers (how many depends on
+    // timing), but after it every other domain is asked the hit's path exactly once, and the
+    // report counts every request the CDN saw.
+    assert_eq!(json["requests"], env.cdn.total_requests(), "{json}");
+    let hit_path = env.cdn.playlist_path(id, "chunked");
+    assert!(!hit_path.is_empty());
+    for domain in [1, 2] {
+        let asked = env
+            .cdn
+            .requests(domain)
+            .iter()
+            .filter(|p| p.ends_with(&hit_path))
+            .count();
+        assert_eq!(asked, 1, "domain {domain}: {:?}", env.cdn.requests(domain));
+    }
 }
 
 #[test]
