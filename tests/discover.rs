@@ -108,6 +108,7 @@ fn video_hints_locate_playlists() {
             min_viewers_observe: 5,
             min_viewers_record: 10,
             restart_every: Duration::from_secs(150),
+            confirm_after: Duration::from_secs(60),
             pages_per_second: 3.0,
         });
         for id in &channels {

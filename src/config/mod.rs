@@ -113,6 +113,9 @@ pub struct SourceConfig {
     pub min_viewers_observe: u32,
     pub min_viewers_record: u32,
     pub restart_every: Duration,
+    /// A live stream the listing has not shown for this long is asked about by channel id
+    /// (zero: never; ends then wait for complete passes and `ended_after`).
+    pub confirm_after: Duration,
     pub pages_per_second: f64,
 }
 

@@ -71,6 +71,7 @@ struct RawSource {
     min_viewers_observe: i64,
     min_viewers_record: i64,
     restart_every: String,
+    confirm_after: String,
     pages_per_second: f64,
 }
 
@@ -355,6 +356,7 @@ impl Validator {
             min_viewers_observe: observe.min(i64::from(u32::MAX)) as u32,
             min_viewers_record: record.min(i64::from(u32::MAX)) as u32,
             restart_every: self.duration("source.restart_every", &raw.restart_every, false),
+            confirm_after: self.duration("source.confirm_after", &raw.confirm_after, true),
             pages_per_second: self.positive_rate("source.pages_per_second", raw.pages_per_second),
         }
     }

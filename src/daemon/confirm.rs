@@ -1,18 +1,19 @@
 //! The confirmation stage: ends known without a full pass of the listing.
 //!
-//! Only a finished pass ends streams in the crawl, and a pass may never finish (Twitch refuses
-//! the web client's cursor pages, or `restart_every` cuts it). So from the crawl's tick, at
-//! most every [`CONFIRM_EVERY`] seconds, the live records the listing has not shown for
-//! `restart_every` + [`CONFIRM_MARGIN`] (a pass that works shows every stream it reaches
-//! within that) are asked about by channel id, 100 channels per request, with the crawl's own
-//! listing client (the same token and quota). A channel answered offline, or live with
-//! another stream id (a restart), has ended: its record ends exactly as the pass-based
-//! [`track::end_unseen`] would end it (`track::end_confirmed`), and its first probe is due
-//! `settle` later. A channel live with the same stream id counts as seen then, so it is
-//! asked again only after the same delay: a stream the listing never reaches costs a hundredth
-//! of a request per `restart_every` + 60 s. Only evidence ends a stream: a failed request
-//! (the listing down) ends nothing, and a channel without a readable answer is left alone.
-//! It runs on the crawl's task, so confirmations and pages never overlap.
+//! Only a finished pass ends streams in the crawl, and only after `ended_after`; a pass may
+//! never finish (Twitch refuses the web client's cursor pages, or `restart_every` cuts it).
+//! So from the crawl's tick, at most every [`CONFIRM_EVERY`] seconds, the live records the
+//! listing has not shown for `source.confirm_after`, or that the last complete pass did not
+//! show, are asked about by channel id, 100 channels per request, with the crawl's own listing
+//! client (the same token and quota). A channel answered offline, or live with another stream
+//! id (a restart), has ended: its record ends exactly as the pass-based [`track::end_unseen`]
+//! would end it (`track::end_confirmed`), and its first probe is due `settle` later. A channel
+//! live with the same stream id counts as seen then, so it is asked again only after the same
+//! delay: a stream the listing never reaches costs a hundredth of a request per
+//! `confirm_after`. Only evidence ends a stream: a failed request (the listing down) ends
+//! nothing, and a channel without a readable answer is left alone. It runs on the crawl's
+//! task, so confirmations and pages never overlap, and a run spends at most half of what the
+//! listing's pace (`pages_per_second`) allows in the meantime, the stalest channels first.
 
 use super::crawl::CrawlParts;
 use super::every::blocking;
@@ -24,12 +25,9 @@ use crate::track::{self, Confirmed};
 use std::collections::{HashMap, HashSet};
 use tracing::{debug, warn};
 
-/// At most one confirmation run per this many seconds (of the appliance's clock).
-pub const CONFIRM_EVERY: i64 = 30;
-/// Added to `restart_every`: a record unseen this long is asked about.
-pub const CONFIRM_MARGIN: i64 = 60;
-/// Requests per run at most (the most stale channels first); the rest wait for the next run.
-const MAX_REQUESTS_PER_RUN: usize = 10;
+/// At most one confirmation run per this many seconds (of the appliance's clock): a stream
+/// is asked about at most this long after it is due.
+pub const CONFIRM_EVERY: i64 = 15;
 
 /// Declares the stage's series once, at start-up.
 pub fn describe(metrics: &Metrics) {
@@ -54,18 +52,23 @@ pub struct Confirm {
 impl Confirm {
     /// Confirms the stale live records if a run is due; gives the listing client back (`None`
     /// when it was lost to a panic).
+    ///
+    /// `complete_pass_started`: when the last complete pass of the listing began; the live
+    /// records it did not show are asked about at once.
     pub async fn tick(
         &mut self,
         parts: &CrawlParts,
         settings: &Settings,
+        complete_pass_started: Option<i64>,
         mut source: Source,
     ) -> Option<Source> {
         let now = parts.clock.now();
-        if self.last_run.is_some_and(|last| now - last < CONFIRM_EVERY) {
+        let confirm_after = settings.config.source.confirm_after.as_secs() as i64;
+        if confirm_after == 0 || self.last_run.is_some_and(|last| now - last < CONFIRM_EVERY) {
             return Some(source);
         }
         self.last_run = Some(now);
-        let stale_before = now - settings.config.source.restart_every.as_secs() as i64 - CONFIRM_MARGIN;
+        let stale_before = (now - confirm_after).max(complete_pass_started.unwrap_or(i64::MIN));
         // A store failure skips this run but keeps the client (its token and quota).
         let Some(live) = parts
             .store
@@ -88,7 +91,7 @@ impl Confirm {
             .into_iter()
             .map(|(_, id)| id)
             .filter(|id| seen.insert(*id))
-            .take(CONFIRM_BATCH * MAX_REQUESTS_PER_RUN)
+            .take(CONFIRM_BATCH * max_requests_per_run(parts, settings))
             .collect();
         let fetcher = settings.fetcher.clone();
         let (source, answer) = blocking("the confirmation task", move || {
@@ -170,4 +173,14 @@ impl Confirm {
         }
         Some(source)
     }
+}
+
+/// Requests one run may spend: half of the pages the listing's pace allows between two runs
+/// (`pages_per_second` is in real seconds, so an accelerated clock scales it), at least one.
+fn max_requests_per_run(parts: &CrawlParts, settings: &Settings) -> usize {
+    let between = parts
+        .clock
+        .real(std::time::Duration::from_secs(CONFIRM_EVERY as u64));
+    let pages = settings.config.source.pages_per_second * between.as_secs_f64();
+    ((pages / 2.0).ceil() as usize).max(1)
 }

@@ -73,6 +73,8 @@ pub struct Crawl {
     failures: u32,
     /// Ends confirmed by channel id between passes (`confirm.rs`).
     confirm: super::confirm::Confirm,
+    /// Clock time the last complete pass started: what it did not show is confirmed at once.
+    complete_pass_started: Option<i64>,
     /// Invalid cursors since the last complete pass; past [`MAX_INVALID_CURSORS`] they count
     /// as failures (with the pause), so a listing that refuses every cursor cannot spin.
     invalid_cursors: u32,
@@ -94,6 +96,7 @@ impl Crawl {
             paused_until: None,
             failures: 0,
             confirm: Default::default(),
+            complete_pass_started: None,
             invalid_cursors: 0,
             parts,
         }
@@ -128,7 +131,10 @@ impl Crawl {
             return;
         }
         if let Some(source) = self.source.take() {
-            self.source = self.confirm.tick(&self.parts, &settings, source).await;
+            self.source = self
+                .confirm
+                .tick(&self.parts, &settings, self.complete_pass_started, source)
+                .await;
         }
         let rate = settings.config.source.pages_per_second;
         let since = self
@@ -279,6 +285,9 @@ impl Crawl {
     async fn finish_pass(&mut self, pass_started: i64, complete: bool) {
         self.parts.metrics.inc("vodprobe_listing_passes_total", &[]);
         debug!(pages = self.pages_in_pass, "crawl pass finished");
+        if complete {
+            self.complete_pass_started = Some(pass_started);
+        }
         self.cursor = None;
         self.pass_started = None;
         self.pages_in_pass = 0;

@@ -129,7 +129,9 @@ async fn confirmations_end_only_on_an_answer() {
     // Down: asked once, nothing ended.
     stage.listing.set_fault(ListingFault::Unavailable);
     let mut confirm = super::confirm::Confirm::default();
-    confirm.tick(&later(&stage.parts, 300), &settings, source()).await;
+    confirm
+        .tick(&later(&stage.parts, 300), &settings, None, source())
+        .await;
     assert_eq!(stage.listing.confirm_requests(), 1);
     assert_eq!(
         metrics.value("vodprobe_listing_errors_total", &[("kind", "http_status")]),
@@ -139,16 +141,57 @@ async fn confirmations_end_only_on_an_answer() {
 
     // Not yet due again; then answered: the removed stream ended, the others seen.
     stage.listing.set_fault(ListingFault::None);
-    confirm.tick(&later(&stage.parts, 310), &settings, source()).await;
-    assert_eq!(stage.listing.confirm_requests(), 1, "at most every 30 s");
-    confirm.tick(&later(&stage.parts, 340), &settings, source()).await;
+    confirm
+        .tick(&later(&stage.parts, 310), &settings, None, source())
+        .await;
+    assert_eq!(stage.listing.confirm_requests(), 1, "at most every 15 s");
+    confirm
+        .tick(&later(&stage.parts, 340), &settings, None, source())
+        .await;
     assert_eq!(stage.listing.confirm_requests(), 2);
     assert_eq!(metrics.value("vodprobe_listing_confirm_requests_total", &[]), 2.0);
     assert_eq!(metrics.value("vodprobe_streams_confirmed_ended_total", &[]), 1.0);
     let live = stage.parts.store.get().live().expect("live");
     assert_eq!(live.len(), 2, "{live:?}");
     assert!(live.iter().all(|r| r.last_seen >= 1_750_000_440), "{live:?}");
-    // Seen by the confirmation: not asked again before restart_every + 60 s.
-    confirm.tick(&later(&stage.parts, 380), &settings, source()).await;
+    // Seen by the confirmation: not asked again before confirm_after (60 s)...
+    confirm
+        .tick(&later(&stage.parts, 380), &settings, None, source())
+        .await;
     assert_eq!(stage.listing.confirm_requests(), 2);
+    // ...unless a complete pass that began after that did not show them.
+    confirm
+        .tick(
+            &later(&stage.parts, 395),
+            &settings,
+            Some(1_750_000_441),
+            source(),
+        )
+        .await;
+    assert_eq!(stage.listing.confirm_requests(), 3);
+    assert_eq!(stage.parts.store.get().live().expect("live").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmations_can_be_turned_off() {
+    let mut stage = crawl_stage(3);
+    let mut crawl = Crawl::new(share(&stage.parts));
+    crawl.tick().await;
+    stage.listing.remove(LiveStream::sample(1).stream_id);
+    let mut config = config::Config::clone(&stage.parts.settings.get().config);
+    config.source.confirm_after = std::time::Duration::ZERO;
+    stage.parts.settings = Arc::new(SettingsCell::new(Settings::new(config)));
+    let settings = stage.parts.settings.get();
+    let mut confirm = super::confirm::Confirm::default();
+    let source = crate::discover::Source::new(&settings.config.source);
+    confirm
+        .tick(
+            &later(&stage.parts, 3_000),
+            &settings,
+            Some(1_750_002_000),
+            source,
+        )
+        .await;
+    assert_eq!(stage.listing.confirm_requests(), 0);
+    assert_eq!(stage.parts.store.get().live().expect("live").len(), 3);
 }

@@ -67,6 +67,7 @@ fn source_config(sim: &SimListing, kind: SourceKind) -> SourceConfig {
         min_viewers_observe: 5,
         min_viewers_record: 10,
         restart_every: Duration::from_secs(150),
+        confirm_after: Duration::from_secs(60),
         pages_per_second: 3.0,
     }
 }
