@@ -118,6 +118,54 @@ fn auto_with_helix_credentials_keeps_capturing() {
     assert_eq!(find(&records, 980)[0].status, Status::Found, "{records:?}");
 }
 
+#[test]
+fn auto_switches_to_helix_when_credentials_are_added_live() {
+    // Refused first: the web client id without a secret lists through GQL.
+    let mut world = world(&format!("client_id = \"{WEB_CLIENT_ID}\""));
+    world.listing.set_client_id(WEB_CLIENT_ID);
+    let start = now() - 300;
+    let mut streams = hundred_streams(start);
+    world
+        .cdn
+        .add_broadcast(Broadcast::new("ranked80", 980, &start.to_string(), vec![0]));
+    world.listing.set_streams(streams.clone());
+    world.start(&[]);
+    let base = world.api_url();
+    world.wait_until("the refusal in /healthz", 15, |_| {
+        let health = get(&format!("{base}/healthz")).json();
+        health["listing"]["ok"] == false && health["status"] == "degraded"
+    });
+    // The user follows the advice: a registered app's secret, saved while serve runs.
+    let path = world.config_path();
+    let text = std::fs::read_to_string(&path).expect("config");
+    let text = text.replacen("[source]\n", "[source]\nclient_secret = \"secret\"\n", 1);
+    std::fs::write(&path, text).expect("config saved");
+    world.wait_until("helix in force and the listing healthy", 20, |_| {
+        let health = get(&format!("{base}/healthz")).json();
+        health["listing"]["ok"] == true
+            && health["listing_source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("helix"))
+    });
+    // Rank 80, beyond the refused GQL page 1, is now reached and captured at its end.
+    world.wait_until("a helix pass", 15, |w| w.listing.token_requests() >= 1);
+    std::thread::sleep(Duration::from_millis(500));
+    streams.retain(|s| s.stream_id != 980);
+    world.listing.set_streams(streams);
+    world.wait_until("the capture", 25, |w| w.requests_for("ranked80", 980) >= 1);
+    std::thread::sleep(Duration::from_millis(500));
+    world.stop();
+    let log = world.log();
+    assert!(
+        log.contains("live listing settings changed") && log.contains("helix"),
+        "{log}"
+    );
+    let records = world.records();
+    let found = find(&records, 980);
+    assert_eq!(found.len(), 1, "{records:?}");
+    assert_eq!(found[0].status, Status::Found, "{:?}", found[0]);
+}
+
 /// A counter's value in the `/metrics` text (0 when absent).
 fn metric(text: &str, series: &str) -> f64 {
     text.lines()
