@@ -4,7 +4,7 @@
 //! `thumbnail_url`) that contains the playlist's folder on the CDN, so parsing that URL locates
 //! the playlist without a search. Pure string work, shared by both protocols' decoders.
 
-use super::VideoHint;
+use super::{VideoHint, VideoOf};
 
 /// The CDN location in a video's preview URL (GQL `seekPreviewsURL`, Helix `thumbnail_url`):
 /// the first path segment shaped like `{hash}_{login}_{stream_id}_{ts}` is the folder and
@@ -40,7 +40,7 @@ pub(super) fn parse_preview_url(url: &str, public: bool) -> Option<VideoHint> {
         domain
     };
     Some(VideoHint {
-        stream_id,
+        broadcast: VideoOf::Stream(stream_id),
         domain,
         folder: segments[at].to_string(),
         ts: ts.to_string(),
