@@ -51,9 +51,11 @@ use crate::record::Sighting;
 pub use confirm::{CONFIRM_BATCH, GQL_USERS_QUERY, LiveNow};
 pub use gql::{GQL_PAGE_SIZE, GQL_STREAMS_QUERY, GQL_VIDEOS_QUERY, GqlSource};
 // The decoders are reached directly by the fuzz targets (`crate::fuzz`).
+pub(crate) use confirm::{decode_gql_users, decode_helix_live};
 pub(crate) use gql::{decode_gql, decode_gql_videos};
 pub use helix::{HELIX_PAGE_SIZE, HelixSource};
 pub(crate) use helix::{decode_helix, decode_helix_videos};
+pub(crate) use videos::parse_folder;
 
 /// Both APIs refuse more videos per request than this.
 pub const VIDEOS_MAX_FIRST: u32 = 100;

@@ -50,7 +50,7 @@ pub(super) fn parse_preview_url(url: &str, public: bool) -> Option<VideoHint> {
 
 /// `{hash}_{login}_{stream_id}_{ts}`: 20 lowercase hex digits, a login of `[A-Za-z0-9_]`,
 /// then two decimal fields (stream id, `{ts}`) → (stream id, ts).
-fn parse_folder(folder: &str) -> Option<(u64, &str)> {
+pub(crate) fn parse_folder(folder: &str) -> Option<(u64, &str)> {
     let (hash, rest) = folder.split_once('_')?;
     let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
     if hash.len() != 20 || !hash.bytes().all(hex) {
