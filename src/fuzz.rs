@@ -5,8 +5,11 @@
 //! random mutations, run by `cargo test`) call the same functions, so a crash one finds is a
 //! regression test for the other.
 
+use crate::discover::VideoOf;
 use crate::packed::record::{Layout, pack_in, unpack_record};
 use crate::{api, config, discover, packed, playlist, time_input};
+use serde_json::Value;
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// The largest text a stored playlist unpacks to here (the appliance uses `max_playlist_bytes`).
@@ -114,6 +117,131 @@ pub fn listing(data: &[u8]) {
     }
 }
 
+/// Splits a target's input of the form `{api} {ids}\n{body}`: an `api` starting with `h`
+/// picks Helix (anything else GQL); `ids` are comma-separated channel ids (unreadable ones
+/// are dropped). Without a newline the whole input is the body, for GQL, with no ids.
+fn api_and_ids(data: &[u8]) -> (bool, Vec<u64>, &[u8]) {
+    let Some(at) = data.iter().position(|&b| b == b'\n') else {
+        return (false, Vec::new(), data);
+    };
+    let header = String::from_utf8_lossy(&data[..at]);
+    let (api, ids) = header.split_once(' ').unwrap_or((&header, ""));
+    let ids = ids.split(',').filter_map(|id| id.trim().parse().ok()).collect();
+    (api.starts_with('h'), ids, &data[at + 1..])
+}
+
+/// Every string in a JSON text (escapes resolved): what a decoded id or folder must come from.
+fn strings_in(body: &[u8]) -> Vec<String> {
+    fn walk(value: &Value, strings: &mut Vec<String>) {
+        match value {
+            Value::String(text) => strings.push(text.clone()),
+            Value::Array(items) => items.iter().for_each(|item| walk(item, strings)),
+            Value::Object(fields) => fields.values().for_each(|field| walk(field, strings)),
+            _ => {}
+        }
+    }
+    let mut strings = Vec::new();
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        walk(&value, &mut strings);
+    }
+    strings
+}
+
+/// The strings of [`strings_in`] that read as decimal ids.
+fn ids_in(body: &[u8]) -> HashSet<u64> {
+    strings_in(body).iter().filter_map(|s| s.parse().ok()).collect()
+}
+
+/// Answers of the confirmation by id (`{api} {asked ids}\n{body}`, see [`api_and_ids`]): GQL
+/// `users(ids:)` and Helix `streams?user_id=`. Only channels asked are answered, none both live
+/// and offline, and every live stream id is one the answer names.
+pub fn confirm(data: &[u8]) {
+    let (helix, asked, body) = api_and_ids(data);
+    let decoded = if helix {
+        discover::decode_helix_live(body, &asked)
+    } else {
+        discover::decode_gql_users(body, &asked)
+    };
+    let Ok(answer) = decoded else {
+        return;
+    };
+    let named = ids_in(body);
+    for (streamer_id, (stream_id, _)) in &answer.live {
+        assert!(
+            asked.contains(streamer_id),
+            "live channel {streamer_id} was not asked"
+        );
+        assert!(
+            named.contains(stream_id),
+            "stream id {stream_id} is not in the answer"
+        );
+        assert!(
+            !answer.offline.contains(streamer_id),
+            "{streamer_id} both live and offline"
+        );
+    }
+    for streamer_id in &answer.offline {
+        assert!(
+            asked.contains(streamer_id),
+            "offline channel {streamer_id} was not asked"
+        );
+    }
+}
+
+/// Answers of a channel's video list (`{api}\n{body}`, see [`api_and_ids`]): GQL
+/// `user.videos` and Helix `/videos`. A hint with a path has a folder that parses to its
+/// `ts` and a stream id the answer names; one without names its broadcast only as GQL can
+/// (by start) or by an id the answer names.
+pub fn videos(data: &[u8]) {
+    let (helix, _, body) = api_and_ids(data);
+    let decoded = if helix {
+        discover::decode_helix_videos(body)
+    } else {
+        discover::decode_gql_videos(body)
+    };
+    let Ok(hints) = decoded else {
+        return;
+    };
+    let strings = strings_in(body);
+    let named: HashSet<u64> = strings.iter().filter_map(|s| s.parse().ok()).collect();
+    for hint in &hints {
+        if hint.path_known() {
+            let (folder_stream, ts) = discover::parse_folder(&hint.folder)
+                .unwrap_or_else(|| panic!("{hint:?}: the folder does not parse"));
+            assert!(ts == hint.ts, "{hint:?}: ts is not the folder's");
+            assert!(
+                strings.iter().any(|s| s.contains(&hint.folder)),
+                "{hint:?}: the folder is in no URL of the answer"
+            );
+            assert!(
+                hint.domain.ends_with('/') && hint.domain.contains("://"),
+                "{hint:?}: not a base URL"
+            );
+            // The folder's id unless Helix's `stream_id` names another.
+            let VideoOf::Stream(id) = hint.broadcast else {
+                panic!("{hint:?}: a path without its stream id");
+            };
+            assert!(id == folder_stream || named.contains(&id), "{hint:?}: stream id");
+        } else {
+            assert!(
+                hint.folder.is_empty() && hint.ts.is_empty(),
+                "{hint:?}: half a path"
+            );
+            match hint.broadcast {
+                VideoOf::Stream(id) => assert!(named.contains(&id), "{hint:?}: stream id not in the answer"),
+                VideoOf::StartedAt(_) => assert!(!helix, "{hint:?}: a start from Helix"),
+            }
+        }
+    }
+    if !helix {
+        // Sub-only archives are a channel setting: every GQL video shares it.
+        assert!(
+            hints.windows(2).all(|pair| pair[0].public == pair[1].public),
+            "GQL hints disagree on public"
+        );
+    }
+}
+
 /// The API's query strings and cursors, as the list and search routes parse them.
 pub fn query(data: &[u8]) {
     if let Ok(raw) = std::str::from_utf8(data) {
@@ -131,5 +259,42 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("times", times),
     ("listing", listing),
+    ("confirm", confirm),
+    ("videos", videos),
     ("query", query),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seeds' header line reaches the decoder it names and the answer decodes: the
+    /// targets' properties are checked on real answers, not only on errors.
+    #[test]
+    fn seeds_reach_their_decoders() {
+        let seed = include_bytes!("../fuzz/seeds/confirm/gql-users");
+        let (helix, asked, body) = api_and_ids(seed);
+        assert_eq!((helix, asked.len()), (false, 4));
+        let answer = discover::decode_gql_users(body, &asked).expect("users");
+        assert_eq!(
+            (answer.live.len(), answer.offline.len(), answer.skipped),
+            (1, 2, 1)
+        );
+        let seed = include_bytes!("../fuzz/seeds/confirm/helix-live");
+        let (helix, asked, body) = api_and_ids(seed);
+        let answer = discover::decode_helix_live(body, &asked).expect("streams");
+        assert!(helix && answer.live.len() == 1 && answer.offline.len() == 1);
+        let seed = include_bytes!("../fuzz/seeds/videos/gql-videos");
+        let hints = discover::decode_gql_videos(api_and_ids(seed).2).expect("videos");
+        assert_eq!(hints.len(), 2);
+        let seed = include_bytes!("../fuzz/seeds/videos/helix-videos");
+        let (helix, _, body) = api_and_ids(seed);
+        assert!(helix && discover::decode_helix_videos(body).expect("videos").len() == 2);
+        for seed in [&seed[..], include_bytes!("../fuzz/seeds/videos/gql-videos")] {
+            videos(seed);
+        }
+        confirm(include_bytes!(
+            "../fuzz/regressions/confirm/null-user-then-live-by-id"
+        ));
+    }
+}

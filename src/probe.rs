@@ -9,7 +9,7 @@
 //! be down are left out (the probe is then inconclusive and retried, not counted as a miss).
 
 use crate::config::Config;
-use crate::discover::VideoHint;
+use crate::discover::{VideoHint, VideoOf};
 use crate::record::{ArchiveInfo, Learned, Status, StreamRecord};
 use crate::search::{self, Cdn, DomainFailure, QualityCheck, SearchError, SearchLimits, SearchRequest};
 use crate::track::{self, Rules};
@@ -85,7 +85,7 @@ pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint])
             .any(|domain| domain.enabled && domain.url == url)
     };
     let mut facts = VideoFacts::default();
-    let Some(video) = videos.iter().find(|video| video.stream_id == record.stream_id) else {
+    let Some(video) = own_video(record, videos) else {
         facts.public = Some(false);
         facts.channel_hint = videos
             .iter()
@@ -120,6 +120,32 @@ pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint])
         facts.unknown_domain = Some(video.domain.clone());
     }
     facts
+}
+
+/// How far a video's start (GQL `createdAt`) may be from the broadcast's start as the live
+/// listing reported it and still be its video. Both name the same instant, but the listing's
+/// time is sometimes a second late and a record's start can come from the other API; two
+/// minutes covers that, while a channel's next broadcast rarely starts within two minutes of
+/// the last (a quick restart usually keeps its stream id, which the record keys on anyway).
+const VIDEO_START_TOLERANCE: i64 = 120;
+
+/// The broadcast's own video: by stream id, else (a video that names only its start) the one
+/// that started nearest to it within [`VIDEO_START_TOLERANCE`].
+fn own_video<'a>(record: &StreamRecord, videos: &'a [VideoHint]) -> Option<&'a VideoHint> {
+    let by_id = videos
+        .iter()
+        .find(|video| video.broadcast == VideoOf::Stream(record.stream_id));
+    by_id.or_else(|| {
+        videos
+            .iter()
+            .filter_map(|video| match video.broadcast {
+                VideoOf::StartedAt(start) => Some((start.abs_diff(record.start_unix), video)),
+                VideoOf::Stream(_) => None,
+            })
+            .filter(|(off, _)| *off <= VIDEO_START_TOLERANCE.unsigned_abs())
+            .min_by_key(|(off, _)| *off)
+            .map(|(_, video)| video)
+    })
 }
 
 /// What one probe of a broadcast found.
@@ -649,7 +675,7 @@ mod tests {
 
     fn video(stream_id: u64, domain: &str, ts: &str, public: bool) -> VideoHint {
         VideoHint {
-            stream_id,
+            broadcast: VideoOf::Stream(stream_id),
             domain: domain.to_string(),
             folder: format!("hash_gmhikaru_{stream_id}_{ts}"),
             ts: ts.to_string(),
@@ -703,6 +729,39 @@ mod tests {
             (facts.learned, facts.public, facts.unknown_domain),
             (None, Some(true), None)
         );
+    }
+
+    #[test]
+    fn a_video_naming_only_its_start_is_matched_by_time() {
+        // GQL's null seekPreviewsURL: no stream id, no path; createdAt is the broadcast's start.
+        let record = record();
+        let started = |at: i64, public: bool| VideoHint {
+            broadcast: VideoOf::StartedAt(at),
+            domain: String::new(),
+            folder: String::new(),
+            ts: String::new(),
+            public,
+        };
+        let start = record.start_unix;
+        let near = [started(start + 3, true)];
+        let facts = from_videos(&config(), &record, &near);
+        assert_eq!((facts.learned, facts.public), (None, Some(true)));
+        // The nearest within the tolerance wins; farther ones are other broadcasts.
+        let two = [
+            started(start - VIDEO_START_TOLERANCE, false),
+            started(start + 1, true),
+        ];
+        assert_eq!(from_videos(&config(), &record, &two).public, Some(true));
+        let edge = [started(start - VIDEO_START_TOLERANCE, true)];
+        assert_eq!(from_videos(&config(), &record, &edge).public, Some(true));
+        let far = [
+            started(start + VIDEO_START_TOLERANCE + 1, true),
+            started(start - 3600, true),
+        ];
+        assert_eq!(from_videos(&config(), &record, &far).public, Some(false));
+        // A video naming the stream id is the broadcast's own, whatever starts nearby.
+        let both = [started(start, true), video(record.stream_id, "", "", false)];
+        assert_eq!(from_videos(&config(), &record, &both).public, Some(false));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use vodprobe::config::{SourceConfig, SourceKind};
-use vodprobe::discover::{Source, VideoHint};
+use vodprobe::discover::{Source, VideoHint, VideoOf};
 use vodprobe::fetch::{FetchSettings, Fetcher};
 use vodprobe_sim::world::VIDEO_KEEP_SECS;
 use vodprobe_sim::{DomainSpec, SIM_CLIENT_ID, SimCdn, SimListing, SimVideo, World, WorldSpec, vod_dir};
@@ -117,7 +117,7 @@ fn video_hints_locate_playlists() {
             let want: Vec<VideoHint> = expected[id]
                 .iter()
                 .map(|v| VideoHint {
-                    stream_id: v.stream_id,
+                    broadcast: VideoOf::Stream(v.stream_id),
                     domain: v.domain_url.clone(),
                     folder: v.folder.clone(),
                     ts: v.folder.rsplit('_').next().expect("ts").to_string(),
@@ -129,7 +129,10 @@ fn video_hints_locate_playlists() {
                 public_seen.insert(hint.public);
                 let t = truth
                     .iter()
-                    .find(|t| t.stream_id == hint.stream_id && t.path_ts.as_deref() == Some(hint.ts.as_str()))
+                    .find(|t| {
+                        VideoOf::Stream(t.stream_id) == hint.broadcast
+                            && t.path_ts.as_deref() == Some(hint.ts.as_str())
+                    })
                     .expect("a true broadcast");
                 assert_eq!(t.public, hint.public);
                 assert_eq!(get(&hint.playlist_url("chunked")).0, 200, "{hint:?}");

@@ -41,6 +41,13 @@ const TOKENS: &[&str] = &[
     "\"data\":",
     "\"edges\":",
     "\"node\":",
+    "\"users\":",
+    "\"stream\":",
+    "\"seekPreviewsURL\":",
+    "\"stream_id\":",
+    "_404/404_processing_",
+    "gql 1,2\n",
+    "helix 1,2\n",
     "&",
     "%",
     "%C3",
@@ -273,6 +280,16 @@ fn fuzz_times() {
 #[test]
 fn fuzz_listing() {
     run_target("listing");
+}
+
+#[test]
+fn fuzz_confirm() {
+    run_target("confirm");
+}
+
+#[test]
+fn fuzz_videos() {
+    run_target("videos");
 }
 
 #[test]

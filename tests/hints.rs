@@ -1,23 +1,42 @@
 //! Video hints read right: while a broadcast is live (and for a while after, processing),
-//! Helix lists its video with a placeholder thumbnail that names no path. The video still says
-//! the broadcast is public; the path comes from the CDN search.
+//! Helix lists its video with a placeholder thumbnail that names no path, and GQL sometimes
+//! answers a null `seekPreviewsURL`. The video still says the broadcast is public (GQL's by its
+//! start, since its node has no stream id); the path comes from the CDN search.
 
 use crate::api::get;
 use crate::serve::{FAST, World, find, now, stream};
 use std::time::{Duration, Instant};
 use vodprobe::record::Status;
-use vodprobe_sim::{Broadcast, DomainSpec, PROCESSING_PERIOD, SIM_CLIENT_ID, SimVideo, vod_dir};
+use vodprobe_sim::{Broadcast, DomainSpec, PROCESSING_PERIOD, SIM_CLIENT_ID, SimListing, SimVideo, vod_dir};
 
 #[test]
 fn placeholder_thumbnails_record_public_and_the_search_finds_the_path() {
+    let source = format!("client_id = \"{SIM_CLIENT_ID}\"\nclient_secret = \"secret\"");
+    pathless_videos_record_public(&source, "helix", |listing| {
+        listing.set_processing_period(Some(PROCESSING_PERIOD));
+    });
+}
+
+#[test]
+fn null_seek_previews_record_public_and_the_search_finds_the_path() {
+    // No secret: GQL. Every video answers a null seekPreviewsURL.
+    let source = format!("client_id = \"{SIM_CLIENT_ID}\"");
+    pathless_videos_record_public(&source, "gql", |listing| {
+        listing.set_null_seek_previews_every(Some(1));
+    });
+}
+
+/// Two broadcasts end while their videos name no path (`pathless` sets the listing up so);
+/// both are found by the search and recorded public.
+fn pathless_videos_record_public(source: &str, source_name: &str, pathless: impl Fn(&SimListing)) {
     let mut world = World::configured(
         (0..3).map(|_| DomainSpec::healthy()).collect(),
         FAST,
-        &format!("client_id = \"{SIM_CLIENT_ID}\"\nclient_secret = \"secret\""),
+        source,
         "health = \"0 0 * * * *\"",
         "requests_per_second = 50",
     );
-    world.listing.set_processing_period(Some(PROCESSING_PERIOD));
+    pathless(&world.listing);
     let start = now() - 600;
     // (stream id, streamer id, login, ts, domain): one per timestamp form the search tries.
     let broadcasts = [
@@ -49,7 +68,7 @@ fn placeholder_thumbnails_record_public_and_the_search_finds_the_path() {
     world.start(&[]);
     world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
     std::thread::sleep(Duration::from_millis(500));
-    // The broadcasts end; their videos are still processing for the rest of the test.
+    // The broadcasts end; their videos name no path for the rest of the test.
     world.listing.set_streams(vec![]);
     let base = world.api_url();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -69,12 +88,12 @@ fn placeholder_thumbnails_record_public_and_the_search_finds_the_path() {
     assert!(
         health["listing_source"]
             .as_str()
-            .is_some_and(|s| s.starts_with("helix")),
+            .is_some_and(|s| s.starts_with(source_name)),
         "{health}"
     );
     world.stop();
-    // The videos were asked, and answered the placeholder (no path): the CDN search found
-    // the playlists, asking more than the one request a path would have cost.
+    // The videos were asked, and answered without a path: the CDN search found the
+    // playlists, asking more than the one request a path would have cost.
     assert!(world.listing.video_requests() >= 2);
     for (stream_id, streamer_id, login, _, _) in &broadcasts {
         let listed = world.listing.videos(*streamer_id).expect("videos");

@@ -120,6 +120,10 @@ pub(crate) fn decode_gql_users(body: &[u8], asked: &[u64]) -> Result<LiveNow, Di
             _ => answer.skipped += 1,
         }
     }
+    // A channel answered twice, once live (a null user by position and its own entry, or
+    // repeated entries), is taken for live: ending a stream on a contradiction is the costlier
+    // mistake, and it is asked again later.
+    answer.offline.retain(|id| !answer.live.contains_key(id));
     Ok(answer)
 }
 
@@ -187,6 +191,17 @@ mod tests {
         assert_eq!(answer.live, HashMap::from([(1, (11, 1_704_067_200))]));
         assert_eq!(answer.offline, HashSet::from([2, 3]));
         assert_eq!(answer.skipped, 2, "a malformed entry is never taken for offline");
+    }
+
+    #[test]
+    fn gql_users_answered_both_live_and_offline_are_live() {
+        let live = json!({"id": "1", "stream": {"id": "11", "createdAt": "2024-01-01T00:00:00Z"}});
+        for users in [json!([null, live]), json!([{"id": "1", "stream": null}, live])] {
+            let body = json!({"data": {"users": users}});
+            let answer = decode_gql_users(body.to_string().as_bytes(), &[1, 2]).unwrap();
+            assert_eq!(answer.live, HashMap::from([(1, (11, 1_704_067_200))]), "{users}");
+            assert!(answer.offline.is_empty(), "{users}");
+        }
     }
 
     #[test]

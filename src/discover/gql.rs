@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
 use super::videos::parse_preview_url;
-use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, excerpt, status_error};
+use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, VideoOf, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{Fetcher, Method};
 use crate::record::Sighting;
@@ -209,10 +209,27 @@ pub(crate) fn decode_gql_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverE
         .ok_or_else(|| DiscoverError::Decode("data.user.videos.edges: not a list".into()))?;
     let hints = edges
         .iter()
-        .filter_map(|edge| edge.get("node")?.get("seekPreviewsURL")?.as_str())
-        .filter_map(|url| parse_preview_url(url, !subonly))
+        .filter_map(|edge| gql_video_hint(edge.get("node")?, !subonly))
         .collect();
     Ok(hints)
+}
+
+/// One GQL video node. A null `seekPreviewsURL` (Twitch answers one now and then) still says
+/// the video exists; the node carries no stream id, so the hint names its broadcast by
+/// `createdAt` and has no path ([`VideoHint::path_known`] is false). A node whose URL names no
+/// folder, or whose preview is null and `createdAt` unreadable, is left out.
+fn gql_video_hint(node: &Value, public: bool) -> Option<VideoHint> {
+    match node.get("seekPreviewsURL")? {
+        Value::String(url) => parse_preview_url(url, public),
+        Value::Null => Some(VideoHint {
+            broadcast: VideoOf::StartedAt(time_at(node, "createdAt", "node").ok()?),
+            domain: String::new(),
+            folder: String::new(),
+            ts: String::new(),
+            public,
+        }),
+        _ => None,
+    }
 }
 
 fn subonly_product(product: &Value) -> bool {

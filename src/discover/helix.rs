@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
 use super::videos::parse_preview_url;
-use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, excerpt, status_error};
+use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, VideoOf, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{ApiAnswer, Fetcher, Method};
 use crate::record::Sighting;
@@ -315,11 +315,14 @@ fn helix_video_hint(item: &Value, url: &str, public: bool) -> Option<VideoHint> 
         .and_then(Value::as_str)
         .and_then(|id| id.parse::<u64>().ok());
     match (parse_preview_url(url, public), stream_id) {
-        (Some(hint), Some(stream_id)) => Some(VideoHint { stream_id, ..hint }),
+        (Some(hint), Some(stream_id)) => Some(VideoHint {
+            broadcast: VideoOf::Stream(stream_id),
+            ..hint
+        }),
         (Some(hint), None) => Some(hint),
         (None, Some(stream_id)) if url.is_empty() || url.contains("/_404/404_processing_") => {
             Some(VideoHint {
-                stream_id,
+                broadcast: VideoOf::Stream(stream_id),
                 domain: String::new(),
                 folder: String::new(),
                 ts: String::new(),

@@ -24,7 +24,9 @@
 //! [`Source::videos`] asks either API for a channel's recent archive videos. While a video
 //! object exists (public or sub-only), its preview URLs name the CDN domain and the playlist
 //! folder exactly, so the caller can fetch the playlist without searching: a [`VideoHint`]
-//! per video whose URL parses (others are left out).
+//! per video whose URL parses. A video whose URL names no path yet (Helix's placeholder
+//! thumbnail, GQL's null `seekPreviewsURL`) still says the video exists and whether it is
+//! public: a hint without a path. Other videos are left out.
 //!
 //! [`Source::live_streams`] (`confirm.rs`) asks which of up to 100 channels per request are
 //! live now, by id, so a tracked stream's end is known without a full pass of the listing.
@@ -49,9 +51,11 @@ use crate::record::Sighting;
 pub use confirm::{CONFIRM_BATCH, GQL_USERS_QUERY, LiveNow};
 pub use gql::{GQL_PAGE_SIZE, GQL_STREAMS_QUERY, GQL_VIDEOS_QUERY, GqlSource};
 // The decoders are reached directly by the fuzz targets (`crate::fuzz`).
+pub(crate) use confirm::{decode_gql_users, decode_helix_live};
 pub(crate) use gql::{decode_gql, decode_gql_videos};
 pub use helix::{HELIX_PAGE_SIZE, HelixSource};
 pub(crate) use helix::{decode_helix, decode_helix_videos};
+pub(crate) use videos::parse_folder;
 
 /// Both APIs refuse more videos per request than this.
 pub const VIDEOS_MAX_FIRST: u32 = 100;
@@ -130,11 +134,21 @@ impl DiscoverError {
     }
 }
 
+/// Which broadcast a video belongs to, as far as its listing says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoOf {
+    /// By stream id (from the folder, or Helix's `stream_id`): exact.
+    Stream(u64),
+    /// Only by when the broadcast started (GQL `createdAt`, unix seconds): a GQL video whose
+    /// `seekPreviewsURL` is null names no folder, and GQL's video node carries no stream id.
+    StartedAt(i64),
+}
+
 /// Where one archive video's playlist lives, as the listing API reveals it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoHint {
-    /// The broadcast the video belongs to (from the folder).
-    pub stream_id: u64,
+    /// The broadcast the video belongs to.
+    pub broadcast: VideoOf,
     /// CDN base URL ending in '/', with any path prefix before the folder
     /// (e.g. `https://d2nvs31859zcd8.cloudfront.net/`).
     pub domain: String,
@@ -148,7 +162,8 @@ pub struct VideoHint {
 
 impl VideoHint {
     /// False for a video that exists (public or not, as `public` says) but whose URL names no
-    /// path yet (Helix's placeholder thumbnail while live or processing): search the CDN.
+    /// path (Helix's placeholder thumbnail while live or processing, GQL's null
+    /// `seekPreviewsURL`): search the CDN.
     pub fn path_known(&self) -> bool {
         !self.domain.is_empty()
     }
@@ -188,9 +203,10 @@ impl Source {
         }
     }
 
-    /// The streamer's recent archive videos that reveal a playlist location, newest first, at
+    /// The streamer's recent archive videos and where their playlists are, newest first, at
     /// most `first` (capped at [`VIDEOS_MAX_FIRST`]; 0 asks nothing). Videos whose preview URL
-    /// does not parse are left out; an unknown streamer has none. `now` as for [`Source::page`].
+    /// is neither a path nor a known placeholder are left out; an unknown streamer has none.
+    /// `now` as for [`Source::page`].
     pub fn videos(
         &mut self,
         fetcher: &Fetcher,

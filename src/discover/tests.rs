@@ -11,7 +11,7 @@ pub(super) const FOLDER: &str = "c5992ececce7bd7d350d_gmhikaru_47198535725_16640
 
 pub(super) fn hint(domain: &str, folder: &str, stream_id: u64, ts: &str, public: bool) -> VideoHint {
     VideoHint {
-        stream_id,
+        broadcast: VideoOf::Stream(stream_id),
         domain: domain.into(),
         folder: folder.into(),
         ts: ts.into(),
@@ -262,7 +262,7 @@ fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
 
 fn expected_hint(video: &SimVideo) -> VideoHint {
     VideoHint {
-        stream_id: video.stream_id,
+        broadcast: VideoOf::Stream(video.stream_id),
         domain: video.domain_url.clone(),
         folder: video.folder.clone(),
         ts: video.created_at.to_string(),
@@ -359,7 +359,7 @@ fn placeholder_thumbnails_and_null_seek_previews_from_the_simulator() {
         .videos(&fetcher, 77, 20, now())
         .expect("helix videos");
     let no_path = VideoHint {
-        stream_id: videos[1].stream_id,
+        broadcast: VideoOf::Stream(videos[1].stream_id),
         domain: String::new(),
         folder: String::new(),
         ts: String::new(),
@@ -367,14 +367,25 @@ fn placeholder_thumbnails_and_null_seek_previews_from_the_simulator() {
     };
     assert_eq!(
         helix,
-        [expected_hint(&videos[2]), no_path, expected_hint(&videos[0])]
+        [
+            expected_hint(&videos[2]),
+            no_path.clone(),
+            expected_hint(&videos[0])
+        ]
     );
     assert!(!helix[1].path_known() && helix[0].path_known());
-    // GQL: the storyboard URLs decode; the null one names no broadcast and is skipped.
+    // GQL: the storyboard URLs decode; the null one names its broadcast by start, no path.
     let gql = source(&sim, SourceKind::Gql)
         .videos(&fetcher, 77, 20, now())
         .expect("gql videos");
-    assert_eq!(gql, [expected_hint(&videos[2]), expected_hint(&videos[0])]);
+    let by_start = VideoHint {
+        broadcast: VideoOf::StartedAt(videos[1].created_at),
+        ..no_path
+    };
+    assert_eq!(
+        gql,
+        [expected_hint(&videos[2]), by_start, expected_hint(&videos[0])]
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `thumbnail_url`) that contains the playlist's folder on the CDN, so parsing that URL locates
 //! the playlist without a search. Pure string work, shared by both protocols' decoders.
 
-use super::VideoHint;
+use super::{VideoHint, VideoOf};
 
 /// The CDN location in a video's preview URL (GQL `seekPreviewsURL`, Helix `thumbnail_url`):
 /// the first path segment shaped like `{hash}_{login}_{stream_id}_{ts}` is the folder and
@@ -40,7 +40,7 @@ pub(super) fn parse_preview_url(url: &str, public: bool) -> Option<VideoHint> {
         domain
     };
     Some(VideoHint {
-        stream_id,
+        broadcast: VideoOf::Stream(stream_id),
         domain,
         folder: segments[at].to_string(),
         ts: ts.to_string(),
@@ -50,7 +50,7 @@ pub(super) fn parse_preview_url(url: &str, public: bool) -> Option<VideoHint> {
 
 /// `{hash}_{login}_{stream_id}_{ts}`: 20 lowercase hex digits, a login of `[A-Za-z0-9_]`,
 /// then two decimal fields (stream id, `{ts}`) → (stream id, ts).
-fn parse_folder(folder: &str) -> Option<(u64, &str)> {
+pub(crate) fn parse_folder(folder: &str) -> Option<(u64, &str)> {
     let (hash, rest) = folder.split_once('_')?;
     let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
     if hash.len() != 20 || !hash.bytes().all(hex) {

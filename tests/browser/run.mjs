@@ -2,8 +2,8 @@
 // `vodprobe serve` whose simulated Twitch holds the broadcasts tests/web.rs describes in the
 // third argument. Exits 0 and prints `BROWSER OK {summary}` when every check passed; otherwise
 // prints the failure and exits 1. Screenshots go to the second argument's directory. The health
-// banner is checked first (the listing is failing); when seen, the script writes the file named by
-// expect.banner_signal, the test clears the fault, and the script checks that it goes.
+// banner is checked first (the listing is refused); when seen, the script writes the file named by
+// expect.banner_signal, the test lifts the refusal, and the script checks that it goes.
 //
 //   node tests/browser/run.mjs http://127.0.0.1:PORT target/web-screenshots '{"total": 3, ...}'
 
@@ -63,7 +63,7 @@ async function shot(name, fullPage) {
 }
 
 try {
-  // 0. The listing is failing (tests/web.rs made it so): every view starts with the health
+  // 0. The listing is refused (tests/web.rs made it so): every view starts with the health
   //    banner naming the listing, why and what to do, as text. Then tell the test it was seen,
   //    so it makes the listing answer again, and see the banner go.
   await page.goto(`${base}/#/domains`);
@@ -85,6 +85,9 @@ try {
   check(banner.role === 'status' || banner.role === 'alert', `the banner is announced (role ${banner.role})`);
   check(banner.parts.includes(expect.banner_part), `the banner names ${expect.banner_part}: ${banner.parts}`);
   check(banner.text.includes('dev.twitch.tv'), `the banner says what to do: ${banner.text}`);
+  for (const words of expect.banner_says || []) {
+    check(banner.text.includes(words), `the banner says ${words}: ${banner.text}`);
+  }
   check(banner.tags.every((tag) => ['p', 'ul', 'li', 'strong'].includes(tag)), `text only: ${banner.tags}`);
   check(banner.top && banner.height > 0, 'the banner is shown above the view');
   summary.banner = banner.text;

@@ -4,6 +4,7 @@ use super::*;
 use crate::discover::tests::{FOLDER, decode_error, hint};
 
 const T0: &str = "2024-01-01T00:00:00Z";
+const T0_UNIX: i64 = 1_704_067_200;
 
 fn node(id: &str, viewers: i64, created: &str) -> Value {
     json!({"id": id, "viewersCount": viewers, "createdAt": created,
@@ -137,7 +138,7 @@ fn gql_video_hints() {
         json!(prefixed),
         json!(""),
         json!(12),
-        // Twitch's storyboard form; a null URL (above) names no broadcast and is skipped.
+        // Twitch's storyboard form.
         json!(format!(
             "https://d1m7jfoe9zdc1j.cloudfront.net/{FOLDER}/storyboards/1600000001-info.json"
         )),
@@ -155,6 +156,11 @@ fn gql_video_hints() {
                 "1664038929",
                 false
             ),
+            // The null URL: the video exists, named by its start, with no path.
+            VideoHint {
+                broadcast: VideoOf::StartedAt(T0_UNIX),
+                ..hint("", "", 0, "", false)
+            },
             hint(
                 "http://127.0.0.1:8080/vods/x/",
                 prefixed_folder,
@@ -206,6 +212,42 @@ fn gql_video_hints() {
             other => panic!("expected a decode error, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn gql_null_seek_previews_name_the_broadcast_by_its_start() {
+    let body = |nodes: Vec<Value>| {
+        let edges: Vec<Value> = nodes.into_iter().map(|node| json!({"node": node})).collect();
+        json!({"data": {"user": {"videos": {"edges": edges}, "subscriptionProducts": []}}})
+            .to_string()
+            .into_bytes()
+    };
+    let video = |created: Value, preview: Option<Value>| {
+        let mut node = json!({"id": "9", "createdAt": created});
+        if let Some(preview) = preview {
+            node["seekPreviewsURL"] = preview;
+        }
+        node
+    };
+    let hints = decode_gql_videos(&body(vec![
+        video(json!(T0), Some(Value::Null)),
+        // Another offset names the same instant.
+        video(json!("2024-01-01T02:00:05+02:00"), Some(Value::Null)),
+        // Without a readable start a null preview names nothing: left out.
+        video(Value::Null, Some(Value::Null)),
+        video(json!("yesterday"), Some(Value::Null)),
+        video(json!(1_704_067_200), Some(Value::Null)),
+        json!({"id": "10", "seekPreviewsURL": null}),
+        // No seekPreviewsURL at all is not what the query asks for: left out.
+        video(json!(T0), None),
+    ]))
+    .expect("hints");
+    let at = |unix: i64| VideoHint {
+        broadcast: VideoOf::StartedAt(unix),
+        ..hint("", "", 0, "", true)
+    };
+    assert_eq!(hints, [at(T0_UNIX), at(T0_UNIX + 5)]);
+    assert!(hints.iter().all(|h| !h.path_known()));
 }
 
 #[test]
