@@ -44,10 +44,13 @@ impl DomainBook {
         self.domains.get(url).is_some_and(|entry| entry.down)
     }
 
-    pub fn record_success(&mut self, url: &str, now: i64) {
+    /// Records an answer; `true` when the domain was down until now (it recovered).
+    pub fn record_success(&mut self, url: &str, now: i64) -> bool {
         let entry = self.domains.entry(url.to_string()).or_default();
+        let recovered = entry.down;
         entry.down = false;
         entry.last_success = Some(now);
+        recovered
     }
 
     pub fn record_failure(&mut self, url: &str, reason: &str) {
@@ -56,9 +59,11 @@ impl DomainBook {
         entry.last_failure = Some(reason.to_string());
     }
 
-    pub fn record_hit(&mut self, url: &str, now: i64) {
-        self.record_success(url, now);
+    /// As [`DomainBook::record_success`], counting a broadcast found there.
+    pub fn record_hit(&mut self, url: &str, now: i64) -> bool {
+        let recovered = self.record_success(url, now);
         self.domains.entry(url.to_string()).or_default().hits += 1;
+        recovered
     }
 }
 

@@ -368,6 +368,28 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
     record
 }
 
+/// Makes `record` due at `now` when it waits out an inconclusive back-off that a domain in
+/// `recovered` (answering again after being down) could end; returns whether it did. A
+/// broadcast whose path is unknown could be on any domain; one whose path was learned only on
+/// its own (unless `configured` no longer has that domain: the path is then asked everywhere).
+/// The back-off count stays, so a probe that fails again backs off from where it was.
+pub fn due_after_recovery(
+    record: &mut StreamRecord,
+    recovered: &[String],
+    configured: impl Fn(&str) -> bool,
+    now: i64,
+) -> bool {
+    let backing_off = record.probe.inconclusive > 0 && record.probe.next_due.is_some_and(|due| due > now);
+    let could_hold = match &record.probe.learned {
+        None => !recovered.is_empty(),
+        Some(learned) => recovered.contains(&learned.domain) || !configured(&learned.domain),
+    };
+    if backing_off && could_hold {
+        record.probe.next_due = Some(now);
+    }
+    backing_off && could_hold
+}
+
 /// When more than `max_queue` broadcasts wait for a probe, the least viewed beyond the bound
 /// are given up — not_found with the reason, or, for one already captured, its hour-aligned
 /// re-probe cancelled — so the backlog stays bounded and what was dropped stays visible.

@@ -19,6 +19,7 @@ mod install;
 mod listing;
 mod lookup;
 mod openapi;
+mod outage;
 mod player;
 mod reload;
 mod serve;

@@ -134,6 +134,23 @@ pub async fn run(
         metrics: metrics.clone(),
     };
     describe(&metrics);
+    // A domain the saved book shows answering may have recovered after the probes it held back
+    // were last written (a crash between the two): they are due now rather than after their
+    // back-off.
+    let answering: Vec<String> = {
+        let settings = upkeep.settings.get();
+        let book = upkeep.domains.snapshot();
+        settings
+            .config
+            .domains
+            .iter()
+            .filter(|domain| domain.enabled && !book.is_down(&domain.url))
+            .map(|domain| domain.url.clone())
+            .collect()
+    };
+    upkeep
+        .requeue_after_recovery(upkeep.settings.get(), answering, upkeep.clock.now())
+        .await;
     let config_status = Arc::new(reconfigure::ConfigStatus::new(server_tx));
 
     let tracker = TaskTracker::new();

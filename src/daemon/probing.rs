@@ -64,6 +64,12 @@ pub fn describe(metrics: &Metrics) {
             Kind::Counter,
             "Domains that answered during probes, by domain.",
         ),
+        (
+            "vodprobe_probes_due_after_recovery_total",
+            Kind::Counter,
+            "Probes backing off after an outage made due at once because a domain that could \
+             hold the broadcast answered again.",
+        ),
     ];
     for (name, kind, help) in series {
         metrics.describe(name, kind, help);
@@ -250,6 +256,8 @@ impl Probing {
                 }
             }
         });
+        // Taken before the book is copied: a recovery after it may be missing from the copy.
+        let mark = parts.domains.recoveries();
         let probed = match start.defer {
             Some(reason) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
             None => {
@@ -269,19 +277,23 @@ impl Probing {
             return;
         };
         let now = parts.clock.now();
-        self.count(&result, &report, now);
+        // Domains that answered again while this probe ran without them (not the ones it saw).
+        let meanwhile = parts.domains.recovered_since(mark);
+        let recovered = self.count(&result, &report, now);
         let outcome = result.name();
         let key = record.key();
         let rules = &settings.rules;
+        let configured = |url: &str| settings.config.domains.iter().any(|d| d.enabled && d.url == url);
         // Re-read inside the write: the crawl may have updated the record while the probe ran.
         let written = store.update(|tx| {
             let Some(fresh) = tx.get_stream(key)? else {
                 return Ok(None);
             };
-            let Some(updated) = probe::conclude(fresh, result, start.public, now, rules) else {
+            let Some(mut updated) = probe::conclude(fresh, result, start.public, now, rules) else {
                 debug!(login = %record.login, "probe outcome discarded: the record no longer waits for a probe");
                 return Ok(None);
             };
+            track::due_after_recovery(&mut updated, &meanwhile, configured, now);
             match &report.playlist {
                 Some(text) => tx.put_archived(&updated, text)?,
                 None => tx.put_streams(std::slice::from_ref(&updated))?,
@@ -309,16 +321,20 @@ impl Probing {
                 .store
                 .report("could not store a probe outcome (the probe stays due)", &error),
         }
+        if !recovered.is_empty() {
+            requeue_after_recovery(&parts.store, &settings, &parts.metrics, &recovered, now);
+        }
     }
 
-    /// What one probe saw, in the domain book and the metrics.
-    fn count(&self, result: &ProbeResult, report: &ProbeReport, now: i64) {
+    /// What one probe saw, in the domain book and the metrics; returns the domains that
+    /// answered again after being down.
+    fn count(&self, result: &ProbeResult, report: &ProbeReport, now: i64) -> Vec<String> {
         let parts = &self.parts;
         let hit_domain = match result {
             ProbeResult::Hit { archive, .. } => Some(archive.domain.as_str()),
             _ => None,
         };
-        parts.domains.record_probe(report, hit_domain, now);
+        let recovered = parts.domains.record_probe(report, hit_domain, now);
         let metrics = &parts.metrics;
         metrics.add("vodprobe_probe_requests_total", &[], report.requests as f64);
         for failure in &report.failed_domains {
@@ -330,6 +346,7 @@ impl Probing {
         for url in &report.answered_domains {
             metrics.inc("vodprobe_domain_answers_total", &[("domain", url)]);
         }
+        recovered
     }
 
     /// Keeps the probe queue within `max_queue` (see `track::shed_backlog`).
@@ -358,5 +375,41 @@ impl Probing {
                  limits.requests_per_second or min_viewers_record if this repeats"
             );
         }
+    }
+}
+
+/// Makes due now, in one transaction, the probes backing off after an outage that one of the
+/// `recovered` domains (answering again after being down) could conclude, instead of when
+/// their back-off ends (up to an hour, while a streamer can delete). They are only due: the
+/// budget still paces their requests, and a restart finds them due. Blocking.
+pub(super) fn requeue_after_recovery(
+    store: &StoreSlot,
+    settings: &Settings,
+    metrics: &Metrics,
+    recovered: &[String],
+    now: i64,
+) {
+    let configured = |url: &str| settings.config.domains.iter().any(|d| d.enabled && d.url == url);
+    let requeued = store.get().update(|tx| {
+        // Records backing off are due later than now; the queue is bounded by max_queue.
+        let mut requeued = tx.due(i64::MAX, usize::MAX)?;
+        requeued.retain_mut(|record| track::due_after_recovery(record, recovered, configured, now));
+        tx.put_streams(&requeued)?;
+        Ok(requeued.len())
+    });
+    match requeued {
+        Ok(0) => {}
+        Ok(count) => {
+            metrics.add("vodprobe_probes_due_after_recovery_total", &[], count as f64);
+            info!(
+                count,
+                domains = %recovered.join(", "),
+                "probes held back by an outage are due now: a domain that could hold them answers"
+            );
+        }
+        Err(error) => store.report(
+            "could not make the probes held back by an outage due (they wait out their back-off)",
+            &error,
+        ),
     }
 }

@@ -17,6 +17,7 @@ use crate::fetch::{FetchSettings, Fetcher};
 use crate::probe::{DomainBook, ProbeReport};
 use crate::store::{Counts, Store, StoreError};
 use crate::track::Rules;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
@@ -154,53 +155,105 @@ impl StoreSlot {
 }
 
 /// What the appliance knows about each domain: health, hits, last failure (kept in the store
-/// across restarts).
+/// across restarts), and which domains answered again after being down.
 #[derive(Default)]
 pub struct Domains {
-    book: Mutex<DomainBook>,
+    inner: Mutex<DomainsInner>,
+}
+
+#[derive(Default)]
+struct DomainsInner {
+    book: DomainBook,
+    /// Recoveries so far; a probe notes it at its start to learn which came during its run.
+    recoveries: u64,
+    /// Each domain's latest recovery, by its number.
+    recovered_at: HashMap<String, u64>,
+}
+
+impl DomainsInner {
+    fn success(&mut self, url: &str, now: i64, hit: bool, recovered: &mut Vec<String>) {
+        let was_down = if hit {
+            self.book.record_hit(url, now)
+        } else {
+            self.book.record_success(url, now)
+        };
+        if was_down {
+            self.recoveries += 1;
+            self.recovered_at.insert(url.to_string(), self.recoveries);
+            if !recovered.iter().any(|r| r == url) {
+                recovered.push(url.to_string());
+            }
+        }
+    }
 }
 
 impl Domains {
     pub fn new(book: DomainBook) -> Domains {
         Domains {
-            book: Mutex::new(book),
+            inner: Mutex::new(DomainsInner {
+                book,
+                ..DomainsInner::default()
+            }),
         }
     }
 
     /// A copy to plan with, so no lock is held while a probe runs.
     pub fn snapshot(&self) -> DomainBook {
-        lock(&self.book).clone()
+        lock(&self.inner).book.clone()
     }
 
     pub fn is_down(&self, url: &str) -> bool {
-        lock(&self.book).is_down(url)
+        lock(&self.inner).book.is_down(url)
     }
 
-    /// What one probe saw of each domain it asked.
-    pub fn record_probe(&self, report: &ProbeReport, hit_domain: Option<&str>, now: i64) {
-        let mut book = lock(&self.book);
+    /// What one probe saw of each domain it asked; returns the domains that answered again
+    /// after being down.
+    pub fn record_probe(&self, report: &ProbeReport, hit_domain: Option<&str>, now: i64) -> Vec<String> {
+        let mut inner = lock(&self.inner);
+        let mut recovered = Vec::new();
         for failure in &report.failed_domains {
-            book.record_failure(&failure.domain_url, &failure.reason);
+            inner.book.record_failure(&failure.domain_url, &failure.reason);
         }
         for url in &report.answered_domains {
-            book.record_success(url, now);
+            inner.success(url, now, false, &mut recovered);
         }
         if let Some(domain) = hit_domain {
-            book.record_hit(domain, now);
+            inner.success(domain, now, true, &mut recovered);
         }
+        recovered
     }
 
-    pub fn record_success(&self, url: &str, now: i64) {
-        lock(&self.book).record_success(url, now);
+    /// A domain answered; `true` when it was down until now.
+    pub fn record_success(&self, url: &str, now: i64) -> bool {
+        let mut recovered = Vec::new();
+        lock(&self.inner).success(url, now, false, &mut recovered);
+        !recovered.is_empty()
     }
 
     pub fn record_failure(&self, url: &str, reason: &str) {
-        lock(&self.book).record_failure(url, reason);
+        lock(&self.inner).book.record_failure(url, reason);
+    }
+
+    /// A mark for [`Domains::recovered_since`].
+    pub fn recoveries(&self) -> u64 {
+        lock(&self.inner).recoveries
+    }
+
+    /// The domains that answered again after being down since `mark` was taken: a probe that
+    /// ran meanwhile planned without them.
+    pub fn recovered_since(&self, mark: u64) -> Vec<String> {
+        let inner = lock(&self.inner);
+        inner
+            .recovered_at
+            .iter()
+            .filter(|(_, at)| **at > mark)
+            .map(|(url, _)| url.clone())
+            .collect()
     }
 
     /// The book as stored in `state_v1`.
     pub fn to_json(&self) -> Option<Vec<u8>> {
-        serde_json::to_vec(&*lock(&self.book)).ok()
+        serde_json::to_vec(&lock(&self.inner).book).ok()
     }
 }
 

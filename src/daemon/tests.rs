@@ -195,3 +195,97 @@ async fn confirmations_can_be_turned_off() {
     assert_eq!(stage.listing.confirm_requests(), 0);
     assert_eq!(stage.parts.store.get().live().expect("live").len(), 3);
 }
+
+/// A pending record of stream `id`, backing off after `inconclusive` probes that could not
+/// reach a domain (the last at `now`), its path learned on `learned` if any.
+fn held_back(id: u64, learned: Option<&str>, inconclusive: u32, now: i64) -> crate::record::StreamRecord {
+    let mut record = crate::record::StreamRecord {
+        start_unix: 1_750_000_000,
+        stream_id: id,
+        streamer_id: id,
+        login: format!("held{id}"),
+        title: String::new(),
+        game_id: String::new(),
+        game_name: String::new(),
+        language: "en".into(),
+        is_mature: false,
+        max_viewers: 100,
+        first_seen: 0,
+        last_seen: 0,
+        ended_at: Some(0),
+        status: Status::Pending,
+        public: None,
+        probe: crate::record::ProbeState::default(),
+        archive: None,
+    };
+    record.probe.learned = learned.map(|domain| crate::record::Learned {
+        domain: domain.into(),
+        form: "unix".into(),
+        ts: "1750000000".into(),
+    });
+    record.probe.inconclusive = inconclusive;
+    record.probe.next_due = Some(now + (60 << inconclusive.saturating_sub(1)));
+    record
+}
+
+#[test]
+fn a_domain_answering_again_makes_the_probes_it_held_back_due_in_the_store() {
+    use super::probing::requeue_after_recovery;
+    use super::state::Domains;
+    use crate::probe::{DomainBook, ProbeReport};
+    let text = "[[domain]]\nurl = \"http://a.test/\"\nprobe = \"twitch-vod\"\n\
+                [[domain]]\nurl = \"http://b.test/\"\nprobe = \"twitch-vod\"\n";
+    let settings = Settings::new(config::parse(None, text, &[]).expect("valid config"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = StoreSlot::new(Store::open(&dir.path().join("vodprobe.redb"), 4 << 20).expect("store"));
+    let metrics = Metrics::new();
+    let now = 1_750_001_000;
+    let mut missed = held_back(4, None, 0, now);
+    missed.probe.next_due = Some(now + 600);
+    let records = [
+        held_back(1, Some("http://a.test/"), 5, now),
+        held_back(2, Some("http://b.test/"), 1, now),
+        held_back(3, None, 2, now),
+        missed,
+    ];
+    store.get().put_streams(&records).expect("written");
+
+    // The book learns of the recovery from any answer; a domain already up is no news.
+    let mut book = DomainBook::default();
+    book.record_failure("http://a.test/", "HTTP 503");
+    let domains = Domains::new(book);
+    let mark = domains.recoveries();
+    let report = ProbeReport {
+        answered_domains: vec!["http://a.test/".into(), "http://b.test/".into()],
+        ..ProbeReport::default()
+    };
+    assert_eq!(
+        domains.record_probe(&report, None, now),
+        vec!["http://a.test/".to_string()]
+    );
+    assert_eq!(domains.recovered_since(mark), vec!["http://a.test/".to_string()]);
+    assert!(domains.recovered_since(domains.recoveries()).is_empty());
+    assert!(!domains.record_success("http://a.test/", now));
+
+    requeue_after_recovery(&store, &settings, &metrics, &["http://a.test/".into()], now + 5);
+    let due: Vec<u64> = store
+        .get()
+        .due(now + 5, 100)
+        .expect("read")
+        .iter()
+        .map(|r| r.stream_id)
+        .collect();
+    // Held on a.test, or anywhere; not the one on b.test (still down) nor the miss.
+    assert_eq!(due, vec![1, 3]);
+    assert_eq!(
+        metrics.value("vodprobe_probes_due_after_recovery_total", &[]),
+        2.0
+    );
+    // Durable: a reopened store has them due, their back-off count kept.
+    drop(store);
+    let reopened = Store::open(&dir.path().join("vodprobe.redb"), 4 << 20).expect("store");
+    let first = reopened.due(now + 5, 100).expect("read");
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].probe.inconclusive, 5);
+    assert_eq!(reopened.queue_len().expect("queue"), 4);
+}

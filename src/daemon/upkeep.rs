@@ -3,7 +3,8 @@
 //! line. Each is an edge over one store or CDN operation: it logs what happened and what to do.
 
 use super::every::blocking;
-use super::state::{Activity, Domains, SettingsCell, StoreSlot};
+use super::probing::requeue_after_recovery;
+use super::state::{Activity, Domains, Settings, SettingsCell, StoreSlot};
 use crate::budget::Budget;
 use crate::metrics::{Kind, Metrics};
 use crate::schedule::Clock;
@@ -63,6 +64,7 @@ impl Upkeep {
     pub async fn check_health(&self) {
         let settings = self.settings.get();
         let budget = self.budget.clone();
+        let checked_under = settings.clone();
         let Some(results) = blocking("the domain health check", move || {
             check_domains(&settings.config, &settings.fetcher, &budget)
         })
@@ -72,9 +74,12 @@ impl Upkeep {
         };
         let now = self.clock.now();
         let mut down = Vec::new();
+        let mut recovered = Vec::new();
         for result in results.iter().filter(|r| r.enabled) {
             if result.ok {
-                self.domains.record_success(&result.domain_url, now);
+                if self.domains.record_success(&result.domain_url, now) {
+                    recovered.push(result.domain_url.clone());
+                }
             } else {
                 self.domains.record_failure(&result.domain_url, &result.detail);
                 down.push(format!("{} ({})", result.domain_url, result.detail));
@@ -88,7 +93,22 @@ impl Upkeep {
                 down.join(", ")
             );
         }
+        // Before the book is saved: a restart before the probes are due again still finds these
+        // domains down and makes them due at their next answer.
+        if !recovered.is_empty() {
+            self.requeue_after_recovery(checked_under, recovered, now).await;
+        }
         self.save_book().await;
+    }
+
+    /// Makes the probes an outage held back due now that `recovered` answer again (see
+    /// [`requeue_after_recovery`]).
+    pub async fn requeue_after_recovery(&self, settings: Arc<Settings>, recovered: Vec<String>, now: i64) {
+        let (store, metrics) = (self.store.clone(), self.metrics.clone());
+        blocking("making held-back probes due", move || {
+            requeue_after_recovery(&store, &settings, &metrics, &recovered, now)
+        })
+        .await;
     }
 
     /// Keeps the domain book across restarts.

@@ -300,6 +300,79 @@ fn inconclusive_backs_off_and_never_gives_up() {
     assert_eq!(record.probe.misses, 0);
 }
 
+/// A record after `count` inconclusive probes, the last at `now`, with its path learned on
+/// `learned` (if any).
+fn backing_off(count: u32, learned: Option<&str>, now: i64) -> StreamRecord {
+    let mut record = ended_record(START + 600);
+    record.probe.learned = learned.map(|domain| Learned {
+        domain: domain.into(),
+        form: "unix".into(),
+        ts: START.to_string(),
+    });
+    let outage = || ProbeResult::Inconclusive {
+        reason: "outage".into(),
+    };
+    for _ in 0..count {
+        record = after_probe(record, outage(), now, &rules());
+    }
+    record
+}
+
+#[test]
+fn a_domain_answering_again_makes_the_probes_its_outage_held_back_due_at_once() {
+    let now = START + 5000;
+    let configured = |url: &str| url != "http://removed.test/";
+    // (record, recovered domains) → due now?
+    let check = |record: StreamRecord, recovered: &[&str], expected: bool| {
+        let recovered: Vec<String> = recovered.iter().map(|d| d.to_string()).collect();
+        let before = record.probe.clone();
+        let mut after = record;
+        assert_eq!(
+            due_after_recovery(&mut after, &recovered, configured, now + 30),
+            expected,
+            "{before:?} after {recovered:?}"
+        );
+        let due = if expected { Some(now + 30) } else { before.next_due };
+        assert_eq!(after.probe.next_due, due);
+        // The back-off count stays: failing again backs off from where it was.
+        assert_eq!(after.probe.inconclusive, before.inconclusive);
+    };
+    // Its learned domain answers: due now, however long the back-off had left (16 minutes).
+    check(
+        backing_off(5, Some("http://a.test/"), now),
+        &["http://a.test/"],
+        true,
+    );
+    // Another domain answering does not help a broadcast whose path is known.
+    check(
+        backing_off(2, Some("http://a.test/"), now),
+        &["http://b.test/"],
+        false,
+    );
+    // Path unknown: any domain could hold it.
+    check(backing_off(1, None, now), &["http://b.test/"], true);
+    check(backing_off(1, None, now), &[], false);
+    // Its learned domain was removed from the config: the path is asked everywhere.
+    check(
+        backing_off(1, Some("http://removed.test/"), now),
+        &["http://b.test/"],
+        true,
+    );
+    // Not backing off after an outage: a miss waits its retry schedule, not a domain.
+    let missed = after_probe(ended_record(START + 600), ProbeResult::Miss, now, &rules());
+    check(missed, &["http://a.test/"], false);
+    // Already due (or in flight): left as it is.
+    let mut due = backing_off(1, None, now);
+    due.probe.next_due = Some(now);
+    check(due, &["http://a.test/"], false);
+    // Captured: nothing waits.
+    check(
+        after_probe(backing_off(1, None, now), hit(), now, &rules()),
+        &["http://a.test/"],
+        false,
+    );
+}
+
 #[test]
 fn learning_while_live_keeps_the_partial_copy_and_waits_for_the_end() {
     let record = live_record(50, START + 30);

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 
@@ -167,6 +167,8 @@ struct Domain {
     prefix: String,
     fault: Fault,
     log: Vec<String>,
+    /// When each request of `log` arrived, for checks of the client's request rate.
+    arrivals: Vec<Instant>,
 }
 
 struct Held {
@@ -303,6 +305,7 @@ impl SimCdn {
                     prefix,
                     fault: d.fault,
                     log: Vec::new(),
+                    arrivals: Vec::new(),
                 }
             })
             .collect();
@@ -407,7 +410,17 @@ impl SimCdn {
     pub fn clear_requests(&self) {
         for d in &mut lock(&self.state).domains {
             d.log.clear();
+            d.arrivals.clear();
         }
+    }
+
+    /// When each request of [`SimCdn::requests`] arrived on `domain`, in the same order.
+    pub fn arrivals(&self, domain: usize) -> Vec<Instant> {
+        lock(&self.state)
+            .domains
+            .get(domain)
+            .map(|d| d.arrivals.clone())
+            .unwrap_or_default()
     }
 
     /// "{hash}_{login}_{id}_{ts}/{quality}/index-dvr.m3u8" (no prefix, no leading '/');
@@ -475,6 +488,7 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
         return access_denied();
     };
     d.log.push(req.target.clone());
+    d.arrivals.push(Instant::now());
     let prefix = d.prefix.clone();
     match d.fault.clone() {
         Fault::None => {}
