@@ -160,6 +160,11 @@ pub(crate) fn decode_helix_live(body: &[u8], asked: &[u64]) -> Result<LiveNow, D
             answer.skipped += 1;
             continue;
         };
+        // A channel that was not asked is no evidence about any tracked stream.
+        if !asked.contains(&streamer_id) {
+            answer.skipped += 1;
+            continue;
+        }
         listed.insert(streamer_id);
         match (id_at(item, "id", &path), time_at(item, "started_at", &path)) {
             (Ok(stream_id), Ok(started)) => {
@@ -221,6 +226,18 @@ mod tests {
         let answer = decode_helix_live(body.to_string().as_bytes(), &[1, 2, 3]).unwrap();
         assert_eq!(answer.live, HashMap::from([(1, (11, 1_704_067_200))]));
         assert_eq!(answer.offline, HashSet::from([3]), "2 is listed, if malformed");
+        assert_eq!(answer.skipped, 1);
+    }
+
+    #[test]
+    fn helix_channels_not_asked_are_left_out() {
+        let body = json!({"data": [
+            {"id": "11", "user_id": "1", "started_at": "2024-01-01T00:00:00Z"},
+            {"id": "19", "user_id": "9", "started_at": "2024-01-01T00:00:00Z"},
+        ]});
+        let answer = decode_helix_live(body.to_string().as_bytes(), &[1, 2]).unwrap();
+        assert_eq!(answer.live, HashMap::from([(1, (11, 1_704_067_200))]));
+        assert_eq!(answer.offline, HashSet::from([2]));
         assert_eq!(answer.skipped, 1);
     }
 
