@@ -166,7 +166,18 @@ pub fn segment_bytes(container: Container, quality: &str, file: &str, start: f64
 struct Domain {
     prefix: String,
     fault: Fault,
-    log: Vec<String>,
+    log: Vec<LoggedRequest>,
+}
+
+/// One request as a domain received it, for tests that care how a client asked (HEAD or GET,
+/// which bytes), not only what it asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    /// Path and query as sent, starting with '/'.
+    pub target: String,
+    /// The `Range` header's value, if any.
+    pub range: Option<String>,
 }
 
 struct Held {
@@ -392,6 +403,15 @@ impl SimCdn {
         lock(&self.state)
             .domains
             .get(domain)
+            .map(|d| d.log.iter().map(|r| r.target.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Like [`SimCdn::requests`], with each request's method and `Range` header.
+    pub fn request_log(&self, domain: usize) -> Vec<LoggedRequest> {
+        lock(&self.state)
+            .domains
+            .get(domain)
             .map(|d| d.log.clone())
             .unwrap_or_default()
     }
@@ -474,7 +494,11 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
     let Some(d) = st.domains.get_mut(domain) else {
         return access_denied();
     };
-    d.log.push(req.target.clone());
+    d.log.push(LoggedRequest {
+        method: req.method.clone(),
+        target: req.target.clone(),
+        range: req.header("Range").map(str::to_string),
+    });
     let prefix = d.prefix.clone();
     match d.fault.clone() {
         Fault::None => {}
@@ -568,7 +592,7 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
         return access_denied();
     }
     if file == "index-dvr.m3u8" {
-        return cloudfront(Response::new(200, PLAYLIST_TYPE, held.playlist()), true);
+        return object(req, PLAYLIST_TYPE, held.playlist().into_bytes());
     }
     if !held.has_object(file) {
         return access_denied();
@@ -578,7 +602,93 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
     } else {
         "video/mp4"
     };
-    cloudfront(Response::new(200, ctype, held.segment(quality, file)), true)
+    object(req, ctype, held.segment(quality, file))
+}
+
+/// An existing object, honouring `Range` the way S3 does. HEAD shares this path: the server
+/// drops the body but keeps its `Content-Length`, as S3 answers HEAD.
+fn object(req: &Request, ctype: &str, body: Vec<u8>) -> Reply {
+    let len = body.len() as u64;
+    match byte_range(req.header("Range"), len) {
+        Ask::Whole => cloudfront(
+            Response::new(200, ctype, body).header("Accept-Ranges", "bytes"),
+            true,
+        ),
+        Ask::Part(first, last) => {
+            // Both ends are within the body (checked by `byte_range`).
+            let part = body[first as usize..=last as usize].to_vec();
+            let resp = Response::new(206, ctype, part)
+                .header("Accept-Ranges", "bytes")
+                .header("Content-Range", format!("bytes {first}-{last}/{len}"));
+            cloudfront(resp, true)
+        }
+        Ask::Unsatisfiable => {
+            let range = req.header("Range").unwrap_or_default();
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidRange</Code>\
+                 <Message>The requested range is not satisfiable</Message>\
+                 <RangeRequested>{}</RangeRequested><ActualObjectSize>{len}</ActualObjectSize>\
+                 <RequestId>SIMULATED0000000</RequestId><HostId>vodprobe-sim</HostId></Error>",
+                range.replace(['<', '>', '&'], "")
+            );
+            let resp =
+                Response::new(416, "application/xml", body).header("Content-Range", format!("bytes */{len}"));
+            cloudfront(resp, false)
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ask {
+    Whole,
+    /// Inclusive byte positions, both inside the object.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// Reads a `Range` header against an object of `len` bytes as S3 does: a single `bytes=`
+/// range is served (the end clamped to the object); one starting past the end, or an empty
+/// suffix, is 416; anything S3 does not honour (other units, several ranges, bad syntax,
+/// first > last) is ignored and the whole object is sent.
+fn byte_range(header: Option<&str>, len: u64) -> Ask {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ask::Whole;
+    };
+    let Some((first, last)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
+        return Ask::Whole;
+    };
+    let num = |s: &str| {
+        let s = s.trim();
+        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+            None
+        } else {
+            s.parse::<u64>().ok()
+        }
+    };
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, true) => Ask::Whole,
+        // "bytes=-N": the last N bytes.
+        (true, false) => match num(last) {
+            None => Ask::Whole,
+            Some(n) if n == 0 || len == 0 => Ask::Unsatisfiable,
+            Some(n) => Ask::Part(len - n.min(len), len - 1),
+        },
+        (false, true) => match num(first) {
+            None => Ask::Whole,
+            Some(f) if f >= len => Ask::Unsatisfiable,
+            Some(f) => Ask::Part(f, len - 1),
+        },
+        (false, false) => match (num(first), num(last)) {
+            (Some(f), Some(l)) if f <= l => {
+                if f >= len {
+                    Ask::Unsatisfiable
+                } else {
+                    Ask::Part(f, l.min(len - 1))
+                }
+            }
+            _ => Ask::Whole,
+        },
+    }
 }
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";

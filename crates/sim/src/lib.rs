@@ -31,7 +31,9 @@ pub mod listing;
 mod media;
 pub mod world;
 
-pub use cdn::{Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir};
+pub use cdn::{
+    Broadcast, BroadcastId, Container, DomainSpec, Fault, LoggedRequest, SimCdn, segment_bytes, vod_dir,
+};
 pub use listing::{
     ListingFault, LiveStream, PROCESSING_PERIOD, PROCESSING_THUMBNAIL, PUBLIC_CLIENT_IDS, SIM_CLIENT_ID,
     SimListing, SimVideo, WEB_CLIENT_ID,

@@ -425,3 +425,136 @@ fn drop_is_prompt_and_releases_connections() {
         assert!(t.elapsed() < Duration::from_millis(250), "connection still open");
     }
 }
+
+/// A request with optional `Range`; (status, header lookup, body).
+fn fetch(method: &str, url: &str, range: Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let a = agent(300);
+    let mut req = match method {
+        "HEAD" => a.head(url),
+        _ => a.get(url),
+    };
+    if let Some(r) = range {
+        req = req.header("Range", r);
+    }
+    let mut resp = req.call().expect("request");
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_vec().expect("body");
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn byte_ranges_and_head_as_s3_answers_them() {
+    let c = cdn(1);
+    let id = c.add_broadcast(small(vec![0]));
+    let u = url(&c, 0, id, "1.ts");
+    let (status, h, whole) = fetch("GET", &u, None);
+    assert_eq!((status, header(&h, "accept-ranges")), (200, Some("bytes")));
+    let total = whole.len();
+    assert!(total > 10);
+    for (range, status, content_range, bytes) in [
+        ("bytes=0-0", 206, format!("bytes 0-0/{total}"), 0..1),
+        ("bytes=5-9", 206, format!("bytes 5-9/{total}"), 5..10),
+        (
+            "bytes=3-",
+            206,
+            format!("bytes 3-{}/{total}", total - 1),
+            3..total,
+        ),
+        (
+            "bytes=-4",
+            206,
+            format!("bytes {}-{}/{total}", total - 4, total - 1),
+            total - 4..total,
+        ),
+        // The end is clamped to the object; a suffix longer than it is the whole of it.
+        (
+            "bytes=2-99999999",
+            206,
+            format!("bytes 2-{}/{total}", total - 1),
+            2..total,
+        ),
+        (
+            "bytes=-99999999",
+            206,
+            format!("bytes 0-{}/{total}", total - 1),
+            0..total,
+        ),
+    ] {
+        let (s, h, body) = fetch("GET", &u, Some(range));
+        assert_eq!(s, status, "{range}");
+        assert_eq!(
+            header(&h, "content-range"),
+            Some(content_range.as_str()),
+            "{range}"
+        );
+        assert_eq!(body, whole[bytes].to_vec(), "{range}");
+    }
+    // Unsatisfiable: 416 with the size; ignored forms: the whole object.
+    for range in [
+        format!("bytes={total}-"),
+        format!("bytes={total}-{}", total + 5),
+        "bytes=-0".into(),
+    ] {
+        let (s, h, body) = fetch("GET", &u, Some(&range));
+        assert_eq!(s, 416, "{range}");
+        assert_eq!(
+            header(&h, "content-range"),
+            Some(format!("bytes */{total}").as_str())
+        );
+        assert!(String::from_utf8_lossy(&body).contains("<Code>InvalidRange</Code>"));
+    }
+    for range in ["bytes=0-0,5-6", "items=0-1", "bytes=9-2", "bytes=x-1", "bytes=-"] {
+        let (s, h, body) = fetch("GET", &u, Some(range));
+        assert_eq!((s, body.len()), (200, total), "{range}");
+        assert_eq!(header(&h, "content-range"), None);
+    }
+    // HEAD: the length and no body, with or without a range.
+    let (s, h, body) = fetch("HEAD", &u, None);
+    assert_eq!(
+        (s, header(&h, "content-length"), body.len()),
+        (200, Some(total.to_string().as_str()), 0)
+    );
+    let (s, h, body) = fetch("HEAD", &u, Some("bytes=0-0"));
+    assert_eq!((s, header(&h, "content-length"), body.len()), (206, Some("1"), 0));
+    assert_eq!(
+        header(&h, "content-range"),
+        Some(format!("bytes 0-0/{total}").as_str())
+    );
+    // The playlist takes ranges too; a missing object stays 403 whatever the range.
+    let text = c.playlist_text(id, "chunked").expect("text");
+    let (s, _, body) = fetch("GET", &url(&c, 0, id, "index-dvr.m3u8"), Some("bytes=0-6"));
+    assert_eq!((s, body.as_slice()), (206, &text.as_bytes()[..7]));
+    assert_eq!(fetch("GET", &url(&c, 0, id, "9.ts"), Some("bytes=0-0")).0, 403);
+
+    // The log tells HEAD from GET and keeps the range; requests() is unchanged.
+    let log = c.request_log(0);
+    let path = format!(
+        "/{}",
+        c.playlist_path(id, "chunked").replace("index-dvr.m3u8", "1.ts")
+    );
+    assert_eq!(
+        log[log.len() - 3],
+        LoggedRequest {
+            method: "HEAD".into(),
+            target: path.clone(),
+            range: Some("bytes=0-0".into())
+        }
+    );
+    assert_eq!((log[0].method.as_str(), log[0].range.as_deref()), ("GET", None));
+    assert_eq!(
+        c.requests(0),
+        log.iter().map(|r| r.target.clone()).collect::<Vec<_>>()
+    );
+}
