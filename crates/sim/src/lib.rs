@@ -32,7 +32,8 @@ mod media;
 pub mod world;
 
 pub use cdn::{
-    Broadcast, BroadcastId, Container, DomainSpec, Fault, LoggedRequest, SimCdn, segment_bytes, vod_dir,
+    Broadcast, BroadcastId, Container, DomainSpec, Expiry, Fault, LoggedRequest, Retention, Segments, SimCdn,
+    UNMUTED_GRACE_SECS, segment_bytes, vod_dir,
 };
 pub use listing::{
     ListingFault, LiveStream, PROCESSING_PERIOD, PROCESSING_THUMBNAIL, PUBLIC_CLIENT_IDS, SIM_CLIENT_ID,
