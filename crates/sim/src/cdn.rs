@@ -19,7 +19,7 @@
 //! - Muting ([`SimCdn::mute`] / [`SimCdn::mute_at`]): the playlist lists `N-unmuted`, `N-muted`
 //!   exists, the plain `N` is gone, and the original `N-unmuted` keeps answering for
 //!   [`Broadcast::unmuted_grace_secs`] of simulated time after the pass (a day by default, as
-//!   reported), then 403; without a clock it answers until [`Expiry::Unmuted`].
+//!   reported), then 403; muted while no clock was set, it answers until [`Expiry::Unmuted`].
 //! - Retention ([`Broadcast::retention`]: 7 / 14 / 60 days or any, counted from
 //!   `start_unix`): once the clock passes it, playlist and segments answer 403 on every domain.
 //! - [`SimCdn::delete_from`] still deletes one domain's copy outright.
