@@ -4,8 +4,27 @@
 //! `{login}_{stream_id}_{ts}`), independently of the prober, so the simulator is an oracle.
 //!
 //! Object semantics follow what S3 behind CloudFront shows: an object that exists answers 200,
-//! anything else (unknown path, deleted copy, missing quality, muted original) answers 403
-//! with the S3 `AccessDenied` XML body, never 404.
+//! anything else (unknown path, deleted copy, missing quality, expired original) answers 403
+//! with the S3 `AccessDenied` XML body, never 404. Existing objects honour one `bytes=` range
+//! (206 with `Content-Range`, 416 with `bytes */LEN` when it starts past the end; other forms
+//! are ignored and the whole object is sent) and HEAD (headers and `Content-Length` only).
+//!
+//! Lifetimes. On Twitch a playlist and its segments do not live and die together, so each
+//! broadcast's objects can be retired separately, by an explicit call or on the simulated
+//! clock ([`SimCdn::set_now`]; without it nothing happens by time):
+//! - [`SimCdn::expire`] / [`SimCdn::expire_later`] with an [`Expiry`]: some or all segments
+//!   ([`Segments`]: all, a range, every Nth) answer 403 while the playlist still answers 200;
+//!   or the playlist answers 403 while the segments (`init-0.mp4` included) still answer 200;
+//!   or the `-unmuted` originals stop answering.
+//! - Muting ([`SimCdn::mute`] / [`SimCdn::mute_at`]): the playlist lists `N-unmuted`, `N-muted`
+//!   exists, the plain `N` is gone, and the original `N-unmuted` keeps answering for
+//!   [`Broadcast::unmuted_grace_secs`] of simulated time after the pass (a day by default, as
+//!   reported), then 403; muted while no clock was set, it answers until [`Expiry::Unmuted`].
+//! - Retention ([`Broadcast::retention`]: 7 / 14 / 60 days or any, counted from
+//!   `start_unix`): once the clock passes it, playlist and segments answer 403 on every domain.
+//! - [`SimCdn::delete_from`] still deletes one domain's copy outright.
+//!
+//! [`SimCdn::playlist_text`] is unaffected by all of these: it is the text a domain would serve.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -63,6 +82,65 @@ pub enum Fault {
     CutMidBody,
 }
 
+/// How long Twitch keeps a past broadcast: 7 days by default, 14 for affiliates, 60 for
+/// partners (and Turbo/Prime owners).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    Regular,
+    Affiliate,
+    Partner,
+    Days(u32),
+    /// Never deleted by time (a streamer highlight, or a test that sets the clock freely).
+    Forever,
+}
+
+impl Retention {
+    pub fn days(self) -> Option<u32> {
+        match self {
+            Retention::Regular => Some(7),
+            Retention::Affiliate => Some(14),
+            Retention::Partner => Some(60),
+            Retention::Days(d) => Some(d),
+            Retention::Forever => None,
+        }
+    }
+}
+
+/// A set of segment indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segments {
+    /// Every segment, and the fMP4 `init-0.mp4`.
+    All,
+    Range(Range<u32>),
+    /// `first`, `first + n`, `first + 2n`, … (`n` 0 means `first` only).
+    EveryNth {
+        n: u32,
+        first: u32,
+    },
+}
+
+impl Segments {
+    pub fn contains(&self, i: u32) -> bool {
+        match self {
+            Segments::All => true,
+            Segments::Range(r) => r.contains(&i),
+            Segments::EveryNth { n: 0, first } => i == *first,
+            Segments::EveryNth { n, first } => i >= *first && (i - first) % n == 0,
+        }
+    }
+}
+
+/// One object lifetime ending (see the module doc). Applies to every domain holding the copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// These segments answer 403; the playlist still answers 200.
+    Segments(Segments),
+    /// The playlist answers 403; the segments still answer 200.
+    Playlist,
+    /// The `-unmuted` originals answer 403 (ends the grace after the mute pass early).
+    Unmuted,
+}
+
 pub struct DomainSpec {
     /// "" or a path like "cdn/vods/" (a missing trailing '/' is added, a leading '/' removed).
     pub prefix: String,
@@ -95,13 +173,19 @@ pub struct Broadcast {
     /// Segment index ranges the hourly muting pass mutes (effective after [`SimCdn::mute`]).
     pub muted: Vec<Range<u32>>,
     pub ended: bool,
-    /// For `#ID3-EQUIV-TDTG`.
+    /// For `#ID3-EQUIV-TDTG`, and where retention counts from.
     pub start_unix: i64,
+    /// Deletion by time once the clock ([`SimCdn::set_now`]) passes `start_unix` + the days.
+    pub retention: Retention,
+    /// How long after the mute pass the original `N-unmuted` keeps answering, in seconds of
+    /// the simulated clock.
+    pub unmuted_grace_secs: i64,
 }
 
 impl Broadcast {
     /// Chunked only, TS, 30 segments of 10 s, ended, nothing muted; `start_unix` is `path_ts`
-    /// when that is a unix time, else 0.
+    /// when that is a unix time, else 0 (set it before using retention with a clock);
+    /// regular 7-day retention; `-unmuted` originals answer for a day after the mute pass.
     pub fn new(login: &str, stream_id: u64, path_ts: &str, domains: Vec<usize>) -> Self {
         Broadcast {
             login: login.to_string(),
@@ -116,6 +200,8 @@ impl Broadcast {
             muted: Vec::new(),
             ended: true,
             start_unix: path_ts.parse::<i64>().ok().filter(|t| *t > 59).unwrap_or(0),
+            retention: Retention::Regular,
+            unmuted_grace_secs: UNMUTED_GRACE_SECS,
         }
     }
 
@@ -166,21 +252,81 @@ pub fn segment_bytes(container: Container, quality: &str, file: &str, start: f64
 struct Domain {
     prefix: String,
     fault: Fault,
-    log: Vec<String>,
+    log: Vec<LoggedRequest>,
     /// When each request of `log` arrived, for checks of the client's request rate.
     arrivals: Vec<Instant>,
 }
+
+/// One request as a domain received it, for tests that care how a client asked (HEAD or GET,
+/// which bytes), not only what it asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    /// Path and query as sent, starting with '/'.
+    pub target: String,
+    /// The `Range` header's value, if any.
+    pub range: Option<String>,
+}
+
+/// A day: VodRecovery's maintainer (#50) reports the unmuted original fetchable about that long.
+pub const UNMUTED_GRACE_SECS: i64 = 86_400;
 
 struct Held {
     b: Broadcast,
     dir: String,
     mute_applied: bool,
+    /// Clock time of the mute pass; None when it ran before any clock was set.
+    muted_at: Option<i64>,
     deleted: HashSet<usize>,
+    /// Expiries in force, explicit (`None`) or due at a clock time.
+    expiries: Vec<(Option<i64>, Expiry)>,
 }
 
 impl Held {
     fn is_muted(&self, n: u32) -> bool {
         self.mute_applied && self.b.muted.iter().any(|r| r.contains(&n))
+    }
+
+    fn retention_end(&self) -> Option<i64> {
+        let days = self.b.retention.days()?;
+        Some(self.b.start_unix.saturating_add(i64::from(days) * 86_400))
+    }
+
+    /// Everything gone by retention at `now`.
+    fn retired(&self, now: Option<i64>) -> bool {
+        matches!((now, self.retention_end()), (Some(t), Some(end)) if t >= end)
+    }
+
+    fn due(&self, now: Option<i64>) -> impl Iterator<Item = &Expiry> {
+        self.expiries
+            .iter()
+            .filter(move |(at, _)| match (at, now) {
+                (None, _) => true,
+                (Some(at), Some(t)) => t >= *at,
+                (Some(_), None) => false,
+            })
+            .map(|(_, e)| e)
+    }
+
+    fn playlist_gone(&self, now: Option<i64>) -> bool {
+        self.due(now).any(|e| *e == Expiry::Playlist)
+    }
+
+    /// Segment `n` (None: the init section, which only `Segments::All` takes) expired.
+    fn segment_gone(&self, n: Option<u32>, now: Option<i64>) -> bool {
+        self.due(now).any(|e| match (e, n) {
+            (Expiry::Segments(s), Some(n)) => s.contains(n),
+            (Expiry::Segments(s), None) => *s == Segments::All,
+            _ => false,
+        })
+    }
+
+    fn unmuted_gone(&self, now: Option<i64>) -> bool {
+        let grace_over = matches!(
+            (self.muted_at, now),
+            (Some(at), Some(t)) if t >= at.saturating_add(self.b.unmuted_grace_secs)
+        );
+        grace_over || self.due(now).any(|e| *e == Expiry::Unmuted)
     }
 
     fn has_quality(&self, q: &str) -> bool {
@@ -243,8 +389,8 @@ impl Held {
         segment_bytes(self.b.container, quality, file, start, self.duration(n))
     }
 
-    /// Whether `file` (a segment or init name) exists in this broadcast right now.
-    fn has_object(&self, file: &str) -> bool {
+    /// Whether `file` (a segment or init name) exists in this broadcast at `now`.
+    fn has_object(&self, file: &str, now: Option<i64>) -> bool {
         let Some(stem) = file
             .strip_suffix(self.b.container.ext())
             .and_then(|s| s.strip_suffix('.'))
@@ -252,7 +398,7 @@ impl Held {
             return false;
         };
         if stem == "init-0" {
-            return self.b.container == Container::Fmp4;
+            return self.b.container == Container::Fmp4 && !self.segment_gone(None, now);
         }
         let (num, kind) = if let Some(n) = stem.strip_suffix("-unmuted") {
             (n, "unmuted")
@@ -265,19 +411,22 @@ impl Held {
         let Some(n) = num.parse::<u32>().ok().filter(|n| n.to_string() == num) else {
             return false;
         };
-        if n >= self.b.segments {
+        if n >= self.b.segments || self.segment_gone(Some(n), now) {
             return false;
         }
         match kind {
-            // The original audio is gone once muted; "-unmuted" is listed but never served.
+            // Muting renames the original to "-unmuted" (kept for a grace period) and adds a
+            // silent "-muted" copy; the plain name is gone.
             "" => !self.is_muted(n),
             "muted" => self.is_muted(n),
-            _ => false,
+            _ => self.is_muted(n) && !self.unmuted_gone(now),
         }
     }
 }
 
 struct State {
+    /// The simulated clock (unix seconds); None until [`SimCdn::set_now`].
+    now: Option<i64>,
     domains: Vec<Domain>,
     broadcasts: Vec<Held>,
     by_dir: HashMap<String, BroadcastId>,
@@ -311,6 +460,7 @@ impl SimCdn {
             .collect();
         let prefixes: Vec<String> = domains.iter().map(|d| d.prefix.clone()).collect();
         let state = Arc::new(Mutex::new(State {
+            now: None,
             domains,
             broadcasts: Vec::new(),
             by_dir: HashMap::new(),
@@ -359,7 +509,9 @@ impl SimCdn {
             b,
             dir,
             mute_applied: false,
+            muted_at: None,
             deleted: HashSet::new(),
+            expiries: Vec::new(),
         });
         id
     }
@@ -371,10 +523,81 @@ impl SimCdn {
         });
     }
 
-    /// The hourly muting pass: segments in `muted` are listed as `N-unmuted` (403) and
-    /// `N-muted` exists; the original `N` is gone.
+    /// The hourly muting pass, now on the simulated clock: segments in `muted` are listed as
+    /// `N-unmuted`, which keeps answering for the broadcast's `unmuted_grace_secs`; `N-muted`
+    /// exists; the plain `N` is gone. A second pass changes nothing.
     pub fn mute(&self, id: BroadcastId) {
-        self.with(id, |h| h.mute_applied = true);
+        let now = self.now();
+        self.with(id, |h| {
+            if !h.mute_applied {
+                h.mute_applied = true;
+                h.muted_at = now;
+            }
+        });
+    }
+
+    /// [`SimCdn::mute`] as if the pass ran at `at_unix`, so a driver stepping the clock in
+    /// large jumps still starts the grace at the pass.
+    pub fn mute_at(&self, id: BroadcastId, at_unix: i64) {
+        self.with(id, |h| {
+            if !h.mute_applied {
+                h.mute_applied = true;
+                h.muted_at = Some(at_unix);
+            }
+        });
+    }
+
+    /// Applies `what` now, on every domain holding the copy.
+    pub fn expire(&self, id: BroadcastId, what: Expiry) {
+        self.with(id, |h| h.expiries.push((None, what)));
+    }
+
+    /// Applies `what` once the simulated clock reaches `at_unix`.
+    pub fn expire_later(&self, id: BroadcastId, at_unix: i64, what: Expiry) {
+        self.with(id, |h| h.expiries.push((Some(at_unix), what)));
+    }
+
+    /// Shorthand for `expire(id, Expiry::Segments(which))`.
+    pub fn expire_segments(&self, id: BroadcastId, which: Segments) {
+        self.expire(id, Expiry::Segments(which));
+    }
+
+    /// Shorthand for `expire(id, Expiry::Playlist)`: 403 for the playlist, segments stay.
+    pub fn delete_playlist(&self, id: BroadcastId) {
+        self.expire(id, Expiry::Playlist);
+    }
+
+    /// Shorthand for `expire(id, Expiry::Unmuted)`.
+    pub fn expire_unmuted(&self, id: BroadcastId) {
+        self.expire(id, Expiry::Unmuted);
+    }
+
+    /// Sets the simulated clock (unix seconds); time-driven expiries, the unmuted grace and
+    /// retention are judged against it at each request. It may go backwards (tests do).
+    pub fn set_now(&self, now_unix: i64) {
+        lock(&self.state).now = Some(now_unix);
+    }
+
+    pub fn now(&self) -> Option<i64> {
+        lock(&self.state).now
+    }
+
+    /// When retention deletes the broadcast (`start_unix` + its days); None for an unknown id
+    /// or [`Retention::Forever`].
+    pub fn retention_end(&self, id: BroadcastId) -> Option<i64> {
+        lock(&self.state).broadcasts.get(id).and_then(Held::retention_end)
+    }
+
+    /// Whether `id`'s playlist answers on `domain` now (a convenience for drivers and tests;
+    /// the same rules as a request, faults aside).
+    pub fn playlist_exists(&self, id: BroadcastId, domain: usize) -> bool {
+        let st = lock(&self.state);
+        st.broadcasts.get(id).is_some_and(|h| {
+            h.b.domains.contains(&domain)
+                && !h.deleted.contains(&domain)
+                && !h.retired(st.now)
+                && !h.playlist_gone(st.now)
+        })
     }
 
     /// The EVENT playlist gets `#EXT-X-ENDLIST`.
@@ -392,6 +615,15 @@ impl SimCdn {
 
     /// Full request targets (path and query, starting with '/') in arrival order.
     pub fn requests(&self, domain: usize) -> Vec<String> {
+        lock(&self.state)
+            .domains
+            .get(domain)
+            .map(|d| d.log.iter().map(|r| r.target.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Like [`SimCdn::requests`], with each request's method and `Range` header.
+    pub fn request_log(&self, domain: usize) -> Vec<LoggedRequest> {
         lock(&self.state)
             .domains
             .get(domain)
@@ -484,10 +716,15 @@ fn access_denied() -> Reply {
 
 fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
     let mut st = lock(state);
+    let now = st.now;
     let Some(d) = st.domains.get_mut(domain) else {
         return access_denied();
     };
-    d.log.push(req.target.clone());
+    d.log.push(LoggedRequest {
+        method: req.method.clone(),
+        target: req.target.clone(),
+        range: req.header("Range").map(str::to_string),
+    });
     d.arrivals.push(Instant::now());
     let prefix = d.prefix.clone();
     match d.fault.clone() {
@@ -578,13 +815,20 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
     let Some(held) = st.by_dir.get(dir).and_then(|&id| st.broadcasts.get(id)) else {
         return access_denied();
     };
-    if !held.b.domains.contains(&domain) || held.deleted.contains(&domain) || !held.has_quality(quality) {
+    if !held.b.domains.contains(&domain)
+        || held.deleted.contains(&domain)
+        || !held.has_quality(quality)
+        || held.retired(now)
+    {
         return access_denied();
     }
     if file == "index-dvr.m3u8" {
-        return cloudfront(Response::new(200, PLAYLIST_TYPE, held.playlist()), true);
+        if held.playlist_gone(now) {
+            return access_denied();
+        }
+        return object(req, PLAYLIST_TYPE, held.playlist().into_bytes());
     }
-    if !held.has_object(file) {
+    if !held.has_object(file, now) {
         return access_denied();
     }
     let ctype = if held.b.container == Container::Ts {
@@ -592,7 +836,93 @@ fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Reply {
     } else {
         "video/mp4"
     };
-    cloudfront(Response::new(200, ctype, held.segment(quality, file)), true)
+    object(req, ctype, held.segment(quality, file))
+}
+
+/// An existing object, honouring `Range` the way S3 does. HEAD shares this path: the server
+/// drops the body but keeps its `Content-Length`, as S3 answers HEAD.
+fn object(req: &Request, ctype: &str, body: Vec<u8>) -> Reply {
+    let len = body.len() as u64;
+    match byte_range(req.header("Range"), len) {
+        Ask::Whole => cloudfront(
+            Response::new(200, ctype, body).header("Accept-Ranges", "bytes"),
+            true,
+        ),
+        Ask::Part(first, last) => {
+            // Both ends are within the body (checked by `byte_range`).
+            let part = body[first as usize..=last as usize].to_vec();
+            let resp = Response::new(206, ctype, part)
+                .header("Accept-Ranges", "bytes")
+                .header("Content-Range", format!("bytes {first}-{last}/{len}"));
+            cloudfront(resp, true)
+        }
+        Ask::Unsatisfiable => {
+            let range = req.header("Range").unwrap_or_default();
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidRange</Code>\
+                 <Message>The requested range is not satisfiable</Message>\
+                 <RangeRequested>{}</RangeRequested><ActualObjectSize>{len}</ActualObjectSize>\
+                 <RequestId>SIMULATED0000000</RequestId><HostId>vodprobe-sim</HostId></Error>",
+                range.replace(['<', '>', '&'], "")
+            );
+            let resp =
+                Response::new(416, "application/xml", body).header("Content-Range", format!("bytes */{len}"));
+            cloudfront(resp, false)
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ask {
+    Whole,
+    /// Inclusive byte positions, both inside the object.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// Reads a `Range` header against an object of `len` bytes as S3 does: a single `bytes=`
+/// range is served (the end clamped to the object); one starting past the end, or an empty
+/// suffix, is 416; anything S3 does not honour (other units, several ranges, bad syntax,
+/// first > last) is ignored and the whole object is sent.
+fn byte_range(header: Option<&str>, len: u64) -> Ask {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ask::Whole;
+    };
+    let Some((first, last)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
+        return Ask::Whole;
+    };
+    let num = |s: &str| {
+        let s = s.trim();
+        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+            None
+        } else {
+            s.parse::<u64>().ok()
+        }
+    };
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, true) => Ask::Whole,
+        // "bytes=-N": the last N bytes.
+        (true, false) => match num(last) {
+            None => Ask::Whole,
+            Some(n) if n == 0 || len == 0 => Ask::Unsatisfiable,
+            Some(n) => Ask::Part(len - n.min(len), len - 1),
+        },
+        (false, true) => match num(first) {
+            None => Ask::Whole,
+            Some(f) if f >= len => Ask::Unsatisfiable,
+            Some(f) => Ask::Part(f, len - 1),
+        },
+        (false, false) => match (num(first), num(last)) {
+            (Some(f), Some(l)) if f <= l => {
+                if f >= len {
+                    Ask::Unsatisfiable
+                } else {
+                    Ask::Part(f, l.min(len - 1))
+                }
+            }
+            _ => Ask::Whole,
+        },
+    }
 }
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";

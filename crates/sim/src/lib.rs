@@ -31,9 +31,12 @@ pub mod listing;
 mod media;
 pub mod world;
 
-pub use cdn::{Broadcast, BroadcastId, Container, DomainSpec, Fault, SimCdn, segment_bytes, vod_dir};
+pub use cdn::{
+    Broadcast, BroadcastId, Container, DomainSpec, Expiry, Fault, LoggedRequest, Retention, Segments, SimCdn,
+    UNMUTED_GRACE_SECS, segment_bytes, vod_dir,
+};
 pub use listing::{
     ListingFault, LiveStream, PROCESSING_PERIOD, PROCESSING_THUMBNAIL, PUBLIC_CLIENT_IDS, SIM_CLIENT_ID,
     SimListing, SimVideo, WEB_CLIENT_ID,
 };
-pub use world::{Outage, Rng, TruthBroadcast, World, WorldSpec};
+pub use world::{Outage, RETENTION_SHARES, Rng, TruthBroadcast, World, WorldSpec};

@@ -37,6 +37,12 @@
 //! during its plateau sees the truth's peak; a long ramp lets a stream cross a record
 //! threshold late. Peaks are heavy-tailed (Pareto, tail index 0.6): most streams are small.
 //!
+//! Retention. Each channel has a retention kind ([`RETENTION_SHARES`], a hash of the seed and
+//! the channel); its copies carry it, and `advance` sets the CDN's clock to `now`, so a copy
+//! answers 403 from `retention_end` on (recorded in the truth), and muted originals stop
+//! answering a day after the muting pass. Archive video objects still follow
+//! [`VIDEO_KEEP_SECS`].
+//!
 //! Files. This one is the driver: the spec, the truth, and stepping time. Every random draw
 //! (channel traits, sessions, the parts' curves) is in `world/population.rs`, the generators
 //! in `world/rng.rs`; the driver only evaluates what was drawn at the current time.
@@ -46,7 +52,7 @@ mod rng;
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::cdn::{Broadcast, BroadcastId, Fault, SimCdn, vod_dir};
+use crate::cdn::{Broadcast, BroadcastId, Fault, Retention, SimCdn, vod_dir};
 use crate::listing::{LiveStream, SimListing, SimVideo};
 use population::{GAMES, Part, SEGMENT_SECS, STREAM_ID_BASE, draw_channel, draw_length, plan_session};
 pub use rng::Rng;
@@ -56,6 +62,13 @@ use rng::hashed_chance;
 pub const FORMS: [&str; 3] = ["unix", "unix-1", "second-of-minute"];
 /// How long archive videos stay listed (Twitch's default for affiliates: 7 days).
 pub const VIDEO_KEEP_SECS: i64 = 7 * 86_400;
+/// Shares of channels by retention kind. The reference gives no proportions: assumed mostly
+/// regular channels, many affiliates, few partners.
+pub const RETENTION_SHARES: [(Retention, f64); 3] = [
+    (Retention::Regular, 0.55),
+    (Retention::Affiliate, 0.40),
+    (Retention::Partner, 0.05),
+];
 const VIDEO_ID_BASE: u64 = 1_900_000_000;
 /// Salt of the hashed video-object draw per broadcast.
 const VIDEO_SALT: u64 = 0x7669_6465_6f73;
@@ -211,6 +224,10 @@ pub struct TruthBroadcast {
     pub has_video: bool,
     /// That video is publicly listed (false without a video, or in a sub-only channel).
     pub public: bool,
+    /// The channel's retention kind.
+    pub retention: Retention,
+    /// When retention deletes the copy (playlist and segments) from its domain, if stored.
+    pub retention_end: Option<i64>,
 }
 
 impl TruthBroadcast {
@@ -239,6 +256,7 @@ struct Channel {
     sessions: u32,
     /// Archives are sub-only.
     subonly: bool,
+    retention: Retention,
     /// Listed archive videos, oldest first.
     videos: VecDeque<Video>,
     /// `videos` changed since the listing last got them.
@@ -350,6 +368,8 @@ impl World {
     pub fn advance(&mut self, now: i64, listing: &SimListing, cdn: &SimCdn) {
         let now = now.max(self.now);
         self.now = now;
+        // Before any copy changes, so the CDN judges lifetimes at this time.
+        cdn.set_now(now);
         self.start_due(now);
         let World {
             channels,
@@ -466,6 +486,12 @@ impl World {
                     restarted: part.restarted,
                     has_video,
                     public: has_video && !ch.subonly,
+                    retention: ch.retention,
+                    // The same rule the CDN applies to the copy's `start_unix`.
+                    retention_end: ch
+                        .domain
+                        .and(ch.retention.days())
+                        .map(|d| part.true_start() + i64::from(d) * 86_400),
                 });
                 self.active.push(Active {
                     channel: idx,
@@ -511,6 +537,7 @@ fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64,
         b.muted = p.muted.clone();
         b.ended = false;
         b.start_unix = p.true_start();
+        b.retention = ch.retention;
         a.copy = Some(Copy {
             id: cdn.add_broadcast(b),
             segments,
@@ -550,7 +577,8 @@ fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64,
     }
     if !a.muted && !p.muted.is_empty() && now >= a.mute_at() {
         a.muted = true;
-        cdn.mute(copy.id);
+        // At the pass's own time, so big jumps and small steps start the same grace.
+        cdn.mute_at(copy.id, a.mute_at());
     }
     deleted
 }

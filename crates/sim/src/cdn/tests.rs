@@ -183,8 +183,9 @@ fn mute_end_grow_delete() {
         "{text}"
     );
     assert_eq!(get(&url(&c, 0, id, "index-dvr.m3u8")).1, text);
+    // The original stays fetchable as "-unmuted" for a grace period (see the lifetime tests).
     for (file, status) in [
-        ("1-unmuted.ts", 403),
+        ("1-unmuted.ts", 200),
         ("1-muted.ts", 200),
         ("1.ts", 403),
         ("0.ts", 200),
@@ -423,5 +424,378 @@ fn drop_is_prompt_and_releases_connections() {
             }
         }
         assert!(t.elapsed() < Duration::from_millis(250), "connection still open");
+    }
+}
+
+/// A request with optional `Range`; (status, header lookup, body).
+fn fetch(method: &str, url: &str, range: Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let a = agent(300);
+    let mut req = match method {
+        "HEAD" => a.head(url),
+        _ => a.get(url),
+    };
+    if let Some(r) = range {
+        req = req.header("Range", r);
+    }
+    let mut resp = req.call().expect("request");
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_vec().expect("body");
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn byte_ranges_and_head_as_s3_answers_them() {
+    let c = cdn(1);
+    let id = c.add_broadcast(small(vec![0]));
+    let u = url(&c, 0, id, "1.ts");
+    let (status, h, whole) = fetch("GET", &u, None);
+    assert_eq!((status, header(&h, "accept-ranges")), (200, Some("bytes")));
+    let total = whole.len();
+    assert!(total > 10);
+    for (range, status, content_range, bytes) in [
+        ("bytes=0-0", 206, format!("bytes 0-0/{total}"), 0..1),
+        ("bytes=5-9", 206, format!("bytes 5-9/{total}"), 5..10),
+        (
+            "bytes=3-",
+            206,
+            format!("bytes 3-{}/{total}", total - 1),
+            3..total,
+        ),
+        (
+            "bytes=-4",
+            206,
+            format!("bytes {}-{}/{total}", total - 4, total - 1),
+            total - 4..total,
+        ),
+        // The end is clamped to the object; a suffix longer than it is the whole of it.
+        (
+            "bytes=2-99999999",
+            206,
+            format!("bytes 2-{}/{total}", total - 1),
+            2..total,
+        ),
+        (
+            "bytes=-99999999",
+            206,
+            format!("bytes 0-{}/{total}", total - 1),
+            0..total,
+        ),
+    ] {
+        let (s, h, body) = fetch("GET", &u, Some(range));
+        assert_eq!(s, status, "{range}");
+        assert_eq!(
+            header(&h, "content-range"),
+            Some(content_range.as_str()),
+            "{range}"
+        );
+        assert_eq!(body, whole[bytes].to_vec(), "{range}");
+    }
+    // Unsatisfiable: 416 with the size; ignored forms: the whole object.
+    for range in [
+        format!("bytes={total}-"),
+        format!("bytes={total}-{}", total + 5),
+        "bytes=-0".into(),
+    ] {
+        let (s, h, body) = fetch("GET", &u, Some(&range));
+        assert_eq!(s, 416, "{range}");
+        assert_eq!(
+            header(&h, "content-range"),
+            Some(format!("bytes */{total}").as_str())
+        );
+        assert!(String::from_utf8_lossy(&body).contains("<Code>InvalidRange</Code>"));
+    }
+    for range in ["bytes=0-0,5-6", "items=0-1", "bytes=9-2", "bytes=x-1", "bytes=-"] {
+        let (s, h, body) = fetch("GET", &u, Some(range));
+        assert_eq!((s, body.len()), (200, total), "{range}");
+        assert_eq!(header(&h, "content-range"), None);
+    }
+    // HEAD: the length and no body, with or without a range.
+    let (s, h, body) = fetch("HEAD", &u, None);
+    assert_eq!(
+        (s, header(&h, "content-length"), body.len()),
+        (200, Some(total.to_string().as_str()), 0)
+    );
+    let (s, h, body) = fetch("HEAD", &u, Some("bytes=0-0"));
+    assert_eq!((s, header(&h, "content-length"), body.len()), (206, Some("1"), 0));
+    assert_eq!(
+        header(&h, "content-range"),
+        Some(format!("bytes 0-0/{total}").as_str())
+    );
+    // The playlist takes ranges too; a missing object stays 403 whatever the range.
+    let text = c.playlist_text(id, "chunked").expect("text");
+    let (s, _, body) = fetch("GET", &url(&c, 0, id, "index-dvr.m3u8"), Some("bytes=0-6"));
+    assert_eq!((s, body.as_slice()), (206, &text.as_bytes()[..7]));
+    assert_eq!(fetch("GET", &url(&c, 0, id, "9.ts"), Some("bytes=0-0")).0, 403);
+
+    // The log tells HEAD from GET and keeps the range; requests() is unchanged.
+    let log = c.request_log(0);
+    let path = format!(
+        "/{}",
+        c.playlist_path(id, "chunked").replace("index-dvr.m3u8", "1.ts")
+    );
+    assert_eq!(
+        log[log.len() - 3],
+        LoggedRequest {
+            method: "HEAD".into(),
+            target: path.clone(),
+            range: Some("bytes=0-0".into())
+        }
+    );
+    assert_eq!((log[0].method.as_str(), log[0].range.as_deref()), ("GET", None));
+    assert_eq!(
+        c.requests(0),
+        log.iter().map(|r| r.target.clone()).collect::<Vec<_>>()
+    );
+}
+
+/// The status of `file` of `id` on `domain`.
+fn status(c: &SimCdn, domain: usize, id: BroadcastId, file: &str) -> u16 {
+    get(&url(c, domain, id, file)).0
+}
+
+fn statuses(c: &SimCdn, domain: usize, id: BroadcastId, files: &[&str]) -> Vec<u16> {
+    files.iter().map(|f| status(c, domain, id, f)).collect()
+}
+
+#[test]
+fn segments_expire_while_the_playlist_still_answers() {
+    let c = cdn(2);
+    let mut b = small(vec![0, 1]);
+    b.segments = 8;
+    b.total_seconds = 75.0;
+    b.muted.push(3..4);
+    let id = c.add_broadcast(b);
+    c.mute(id);
+    let files = [
+        "0.ts",
+        "1.ts",
+        "2.ts",
+        "3-unmuted.ts",
+        "3-muted.ts",
+        "4.ts",
+        "5.ts",
+        "6.ts",
+        "7.ts",
+    ];
+    c.expire_segments(id, Segments::Range(2..4));
+    for d in 0..2 {
+        assert_eq!(status(&c, d, id, "index-dvr.m3u8"), 200);
+        assert_eq!(
+            statuses(&c, d, id, &files),
+            [200, 200, 403, 403, 403, 200, 200, 200, 200]
+        );
+    }
+    c.expire_segments(id, Segments::EveryNth { n: 3, first: 1 });
+    assert_eq!(
+        statuses(&c, 0, id, &files),
+        [200, 403, 403, 403, 403, 403, 200, 200, 403]
+    );
+    let (status_code, body) = get(&url(&c, 0, id, "4.ts"));
+    assert!(status_code == 403 && body.contains("<Code>AccessDenied</Code>"));
+    c.expire_segments(id, Segments::All);
+    assert!(statuses(&c, 1, id, &files).iter().all(|s| *s == 403));
+    assert_eq!(status(&c, 1, id, "index-dvr.m3u8"), 200);
+    assert_eq!(
+        (c.playlist_exists(id, 1), c.playlist_text(id, "chunked").is_some()),
+        (true, true)
+    );
+
+    // fMP4: a range keeps the init section, All takes it.
+    let mut b = small(vec![0]);
+    b.stream_id += 1;
+    b.container = Container::Fmp4;
+    let id = c.add_broadcast(b);
+    c.expire_segments(id, Segments::Range(0..1));
+    assert_eq!(
+        statuses(&c, 0, id, &["init-0.mp4", "0.mp4", "1.mp4"]),
+        [200, 403, 200]
+    );
+    c.expire_segments(id, Segments::All);
+    assert_eq!(
+        statuses(&c, 0, id, &["init-0.mp4", "0.mp4", "1.mp4"]),
+        [403, 403, 403]
+    );
+    assert_eq!(status(&c, 0, id, "index-dvr.m3u8"), 200);
+}
+
+#[test]
+fn a_deleted_playlist_leaves_its_segments() {
+    let c = cdn(2);
+    let mut b = small(vec![0, 1]);
+    b.muted.push(1..2);
+    let id = c.add_broadcast(b);
+    c.mute(id);
+    c.delete_playlist(id);
+    for d in 0..2 {
+        assert_eq!(status(&c, d, id, "index-dvr.m3u8"), 403);
+        assert_eq!(
+            statuses(
+                &c,
+                d,
+                id,
+                &["0.ts", "1-unmuted.ts", "1-muted.ts", "2.ts", "1.ts", "3.ts"]
+            ),
+            [200, 200, 200, 200, 403, 403]
+        );
+        assert!(!c.playlist_exists(id, d));
+    }
+    // Ranges and HEAD still work on the orphaned segments.
+    assert_eq!(
+        fetch("GET", &url(&c, 0, id, "0.ts"), Some("bytes=0-0")).2,
+        vec![0x47]
+    );
+    assert_eq!(fetch("HEAD", &url(&c, 0, id, "2.ts"), None).0, 200);
+
+    let mut b = small(vec![0]);
+    b.stream_id += 1;
+    b.container = Container::Fmp4;
+    let id = c.add_broadcast(b);
+    c.delete_playlist(id);
+    assert_eq!(
+        statuses(&c, 0, id, &["index-dvr.m3u8", "init-0.mp4", "0.mp4", "2.mp4"]),
+        [403, 200, 200, 200]
+    );
+}
+
+#[test]
+fn unmuted_originals_answer_for_a_grace_after_the_mute_pass() {
+    // An hour after `small`'s start, well inside its 7-day retention.
+    const T: i64 = 1_664_038_929 + 3_600;
+    let c = cdn(1);
+    let files = ["1-unmuted.ts", "1-muted.ts", "1.ts"];
+    let muted = |stream_id: u64, grace: Option<i64>| {
+        let mut b = small(vec![0]);
+        b.stream_id = stream_id;
+        b.muted.push(1..2);
+        if let Some(g) = grace {
+            b.unmuted_grace_secs = g;
+        }
+        c.add_broadcast(b)
+    };
+    // Without a clock the original answers until told otherwise.
+    let id = muted(1, None);
+    assert_eq!(statuses(&c, 0, id, &["1-unmuted.ts", "1.ts"]), [403, 200]);
+    c.mute(id);
+    assert_eq!(statuses(&c, 0, id, &files), [200, 200, 403]);
+    c.expire_unmuted(id);
+    assert_eq!(statuses(&c, 0, id, &files), [403, 200, 403]);
+
+    // On the clock: a day by default, or the broadcast's own grace.
+    c.set_now(T);
+    let default = muted(2, None);
+    let short = muted(3, Some(60));
+    c.mute(default);
+    c.mute(short);
+    c.set_now(T + 59);
+    assert_eq!(statuses(&c, 0, short, &files), [200, 200, 403]);
+    c.set_now(T + 60);
+    assert_eq!(statuses(&c, 0, short, &files), [403, 200, 403]);
+    assert_eq!(status(&c, 0, default, "1-unmuted.ts"), 200);
+    c.set_now(T + UNMUTED_GRACE_SECS - 1);
+    assert_eq!(status(&c, 0, default, "1-unmuted.ts"), 200);
+    c.set_now(T + UNMUTED_GRACE_SECS);
+    assert_eq!(statuses(&c, 0, default, &files), [403, 200, 403]);
+    assert_eq!(status(&c, 0, default, "index-dvr.m3u8"), 200);
+
+    // mute_at starts the grace at the pass, not at the clock.
+    let late = muted(4, Some(600));
+    c.mute_at(late, T + UNMUTED_GRACE_SECS - 600);
+    assert_eq!(status(&c, 0, late, "1-unmuted.ts"), 403);
+}
+
+#[test]
+fn timed_expiries_follow_the_clock() {
+    // An hour after `small`'s start, well inside its 7-day retention.
+    const T: i64 = 1_664_038_929 + 3_600;
+    let c = cdn(1);
+    let id = c.add_broadcast(small(vec![0]));
+    c.expire_later(
+        id,
+        T + 50,
+        Expiry::Segments(Segments::EveryNth { n: 2, first: 0 }),
+    );
+    c.expire_later(id, T + 100, Expiry::Playlist);
+    let files = ["index-dvr.m3u8", "0.ts", "1.ts", "2.ts"];
+    assert_eq!(statuses(&c, 0, id, &files), [200, 200, 200, 200]);
+    c.set_now(T + 49);
+    assert_eq!(statuses(&c, 0, id, &files), [200, 200, 200, 200]);
+    c.set_now(T + 50);
+    assert_eq!(statuses(&c, 0, id, &files), [200, 403, 200, 403]);
+    c.set_now(T + 100);
+    assert_eq!(statuses(&c, 0, id, &files), [403, 403, 200, 403]);
+    // Judged at each request, so winding the clock back restores them.
+    c.set_now(T);
+    assert_eq!(statuses(&c, 0, id, &files), [200, 200, 200, 200]);
+    assert_eq!(c.now(), Some(T));
+}
+
+#[test]
+fn retention_deletes_by_channel_kind() {
+    let c = cdn(2);
+    let kinds = [
+        Retention::Regular,
+        Retention::Affiliate,
+        Retention::Partner,
+        Retention::Days(1),
+        Retention::Forever,
+    ];
+    let ids: Vec<BroadcastId> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let mut b = small(vec![0, 1]);
+            b.stream_id += i as u64;
+            b.retention = *kind;
+            c.add_broadcast(b)
+        })
+        .collect();
+    let start = small(vec![]).start_unix;
+    let day = 86_400;
+    assert_eq!(
+        ids.iter().map(|id| c.retention_end(*id)).collect::<Vec<_>>(),
+        [
+            Some(start + 7 * day),
+            Some(start + 14 * day),
+            Some(start + 60 * day),
+            Some(start + day),
+            None
+        ]
+    );
+    // (clock, which of the five still answer)
+    for (now, alive) in [
+        (None, [true; 5]),
+        (Some(start + day - 1), [true; 5]),
+        (Some(start + day), [true, true, true, false, true]),
+        (Some(start + 7 * day), [false, true, true, false, true]),
+        (Some(start + 14 * day - 1), [false, true, true, false, true]),
+        (Some(start + 14 * day), [false, false, true, false, true]),
+        (Some(start + 60 * day), [false, false, false, false, true]),
+    ] {
+        if let Some(t) = now {
+            c.set_now(t);
+        }
+        for (id, alive) in ids.iter().zip(alive) {
+            let want = if alive { 200 } else { 403 };
+            for d in 0..2 {
+                assert_eq!(
+                    statuses(&c, d, *id, &["index-dvr.m3u8", "0.ts"]),
+                    [want, want],
+                    "{now:?} {id}"
+                );
+                assert_eq!(c.playlist_exists(*id, d), alive);
+            }
+        }
     }
 }

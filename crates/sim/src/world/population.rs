@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use super::rng::{Rng, hashed_chance, mix, unit};
 use super::{Channel, WorldSpec};
-use crate::cdn::Container;
+use crate::cdn::{Container, Retention};
 
 const SECOND_OF_MINUTE: usize = 2;
 
@@ -141,6 +141,23 @@ impl Part {
 
 /// Draws channel `idx`'s stable traits from its own stream, and its first session if it is
 /// live when the world starts (else when its first session starts).
+/// Salt of the hashed retention draw per channel.
+const RETENTION_SALT: u64 = 0x7265_7465_6e74;
+
+/// A hash of the seed and the channel, not a draw from its stream, so adding it left every
+/// other draw (and so existing histories) unchanged.
+fn draw_retention(seed: u64, streamer_id: u64) -> Retention {
+    let x = unit(mix(mix(seed ^ RETENTION_SALT) ^ streamer_id));
+    let mut acc = 0.0;
+    for (kind, share) in super::RETENTION_SHARES {
+        acc += share;
+        if x < acc {
+            return kind;
+        }
+    }
+    Retention::Regular
+}
+
 pub(super) fn draw_channel(
     spec: &WorldSpec,
     idx: usize,
@@ -177,6 +194,7 @@ pub(super) fn draw_channel(
         next_start: spec.start_unix,
         sessions: 0,
         subonly: hashed_chance(spec.seed ^ SUBONLY_SALT, streamer_id, spec.subonly_share),
+        retention: draw_retention(spec.seed, streamer_id),
         videos: VecDeque::new(),
         videos_dirty: true,
     };

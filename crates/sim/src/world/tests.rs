@@ -645,3 +645,48 @@ fn viewers_rise_plateau_and_fall() {
     }
     assert!(late_crossers > 5, "{late_crossers}");
 }
+
+#[test]
+fn copies_are_deleted_at_their_channels_retention() {
+    let spec = busy_spec(300);
+    let (listing, cdn) = servers(spec.domains);
+    let mut world = World::new(spec);
+    for t in steps(T0, T0 + 6 * 3600, 1800) {
+        world.advance(t, &listing, &cdn);
+    }
+    let kept: Vec<TruthBroadcast> = world
+        .broadcasts()
+        .into_iter()
+        .filter(|t| t.domain.is_some() && t.deleted_at.is_none() && t.ended_at.is_some())
+        .collect();
+    // Every kind shows up, roughly in proportion, with its days.
+    let count = |kind| kept.iter().filter(|t| t.retention == kind).count();
+    let (regular, affiliate) = (count(Retention::Regular), count(Retention::Affiliate));
+    assert!(
+        regular > 0 && affiliate > 0 && regular + affiliate < kept.len(),
+        "{regular} {affiliate} {}",
+        kept.len()
+    );
+    for t in &kept {
+        let days = i64::from(t.retention.days().expect("days"));
+        let end = t.retention_end.expect("stored");
+        assert!((end - t.listed_start - days * 86_400).abs() <= 1, "{t:?}");
+    }
+    // Just before a regular copy's end all answer; at it, that one is gone, the longer ones stay.
+    let first = kept
+        .iter()
+        .filter(|t| t.retention == Retention::Regular)
+        .min_by_key(|t| t.retention_end)
+        .expect("a regular copy");
+    let end = first.retention_end.expect("end");
+    world.advance(end - 1, &listing, &cdn);
+    assert_eq!(playlist(&cdn, first).0, 200);
+    world.advance(end, &listing, &cdn);
+    assert_eq!(playlist(&cdn, first).0, 403);
+    for t in kept.iter().filter(|t| t.retention_end > Some(end)) {
+        assert_eq!(playlist(&cdn, t).0, 200, "{t:?}");
+    }
+    for t in kept.iter().filter(|t| t.retention_end <= Some(end)) {
+        assert_eq!(playlist(&cdn, t).0, 403, "{t:?}");
+    }
+}
