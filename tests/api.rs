@@ -701,7 +701,7 @@ fn other_qualities_are_checked_with_spare_budget_and_served_as_a_master_playlist
         .into_iter()
         .filter(|p| !p.contains("/chunked/"))
         .collect();
-    assert_eq!(quality_paths.len(), 13, "{quality_paths:?}");
+    assert_eq!(quality_paths.len(), 22, "{quality_paths:?}");
     assert_eq!(
         world
             .cdn
@@ -709,7 +709,7 @@ fn other_qualities_are_checked_with_spare_budget_and_served_as_a_master_playlist
             .iter()
             .filter(|p| !p.contains("/chunked/"))
             .count(),
-        13
+        22
     );
 
     let master = get(&format!("{base}{master_path}"));
@@ -757,7 +757,7 @@ fn other_qualities_are_checked_with_spare_budget_and_served_as_a_master_playlist
     );
     let metrics = get(&format!("{base}/metrics")).text();
     assert!(
-        metrics.contains("vodprobe_quality_requests_total 13"),
+        metrics.contains("vodprobe_quality_requests_total 22"),
         "{metrics}"
     );
     assert!(metrics.contains("vodprobe_quality_queue 0"), "{metrics}");

@@ -48,6 +48,17 @@ const QUALITIES: &[&str] = &[
     "160p30",
     "144p30",
     "audio_only",
+    // The fps variants added to the probe module in 2026, appended: a record listing them in
+    // the module's order spells its qualities out rather than using the bit set.
+    "2160p30",
+    "2160p20",
+    "1440p30",
+    "1440p20",
+    "1080p20",
+    "720p20",
+    "480p60",
+    "360p60",
+    "160p60",
 ];
 
 /// Twitch categories with a code: `(game_id, game_name)` as Helix spells them. A record whose
