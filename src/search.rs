@@ -216,9 +216,20 @@ pub struct SegmentProbe {
     /// One per segment asked, in the order asked.
     pub answers: Vec<SegmentAnswer>,
     pub requests: usize,
-    /// Why not every segment was asked (a stop, no budget now, the domain not configured);
-    /// `None` when every one was, or a failure ended the check (then the last answer says so).
-    pub handed_back: Option<String>,
+    /// Why not every segment was asked; `None` when every one was, or a failure ended the
+    /// check (then the last answer says so).
+    pub handed_back: Option<HandedBack>,
+}
+
+/// Why a segment check stopped before it asked every segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandedBack {
+    /// Its owner is stopping.
+    Stopped,
+    /// No budget slot came soon enough: the probes need the budget now.
+    NoBudget,
+    /// The domain holding the capture is no longer configured (or was disabled).
+    NotConfigured(String),
 }
 
 /// Asks the domain `domain_url` for each of `urls` (a capture's chosen segments) with a HEAD
@@ -233,7 +244,7 @@ pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> Segmen
     } = cdn;
     let mut probe = SegmentProbe::default();
     let Some(domain) = config.domains.iter().find(|d| d.url == domain_url) else {
-        probe.handed_back = Some(format!("{domain_url} is no longer configured"));
+        probe.handed_back = Some(HandedBack::NotConfigured(domain_url.to_string()));
         return probe;
     };
     let module = config.module_of(domain);
@@ -241,18 +252,18 @@ pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> Segmen
         let waiting_since = Instant::now();
         loop {
             if steer.stop() {
-                probe.handed_back = Some("stopping".to_string());
+                probe.handed_back = Some(HandedBack::Stopped);
                 return probe;
             }
             if steer.withdrawn(&domain.url) {
-                probe.handed_back = Some(format!("{} is no longer configured", domain.url));
+                probe.handed_back = Some(HandedBack::NotConfigured(domain.url.clone()));
                 return probe;
             }
             let now = Instant::now();
             match budget.try_take(&domain.url, domain.requests_per_second, now) {
                 Ok(()) => break,
                 Err(ready) if ready.duration_since(waiting_since) > SEGMENT_BUDGET_WAIT => {
-                    probe.handed_back = Some("no spare request budget".to_string());
+                    probe.handed_back = Some(HandedBack::NoBudget);
                     return probe;
                 }
                 Err(ready) => std::thread::sleep(

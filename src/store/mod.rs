@@ -149,7 +149,7 @@ use tables::{
 pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
 pub use error::{CompactError, OpenError, StoreError};
 pub use migrate::PackingStep;
-pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
+pub use query::{Counts, NamePosition, Page, Position, SegmentFilter, Sort, StreamerMatch, VodFilter};
 pub use update::Update;
 
 mod compact;
