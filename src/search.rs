@@ -206,8 +206,8 @@ pub struct QualityCheck {
     pub impossible: bool,
 }
 
-/// The longest a segment check waits for a budget slot before it hands its turn back: the
-/// check uses spare budget, so a queue of probes waiting for slots means "later".
+/// The longest a segment check waits for its first budget slot before it hands its turn back:
+/// the check uses spare budget, so a queue of probes waiting for slots means "later".
 const SEGMENT_BUDGET_WAIT: Duration = Duration::from_secs(2);
 
 /// What a segment check asked and heard (see `segments`).
@@ -233,7 +233,8 @@ pub enum HandedBack {
 }
 
 /// Asks the domain `domain_url` for each of `urls` (a capture's chosen segments) with a HEAD
-/// request, one at a time under the shared budget. A failure ends the check at once: a domain
+/// request, one at a time under the shared budget; with no slot soon for the first, it hands
+/// its turn back having asked nothing. A failure ends the check at once: a domain
 /// in trouble says nothing about the media, and more requests would only add to its load.
 pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> SegmentProbe {
     let Cdn {
@@ -262,7 +263,9 @@ pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> Segmen
             let now = Instant::now();
             match budget.try_take(&domain.url, domain.requests_per_second, now) {
                 Ok(()) => break,
-                Err(ready) if ready.duration_since(waiting_since) > SEGMENT_BUDGET_WAIT => {
+                // Only before the first request: a check handed back halfway would have
+                // spent its requests for nothing.
+                Err(ready) if probe.requests == 0 && ready.duration_since(waiting_since) > SEGMENT_BUDGET_WAIT => {
                     probe.handed_back = Some(HandedBack::NoBudget);
                     return probe;
                 }
