@@ -265,7 +265,9 @@ pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> Segmen
                 Ok(()) => break,
                 // Only before the first request: a check handed back halfway would have
                 // spent its requests for nothing.
-                Err(ready) if probe.requests == 0 && ready.duration_since(waiting_since) > SEGMENT_BUDGET_WAIT => {
+                Err(ready)
+                    if probe.requests == 0 && ready.duration_since(waiting_since) > SEGMENT_BUDGET_WAIT =>
+                {
                     probe.handed_back = Some(HandedBack::NoBudget);
                     return probe;
                 }

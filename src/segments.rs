@@ -122,7 +122,8 @@ pub fn classify(answers: &[SegmentAnswer]) -> SegmentVerdict {
     if answers.is_empty() {
         return SegmentVerdict::Inconclusive("no segment was asked".to_string());
     }
-    if let Some(SegmentAnswer::Failed(reason)) = answers.iter().find(|a| matches!(a, SegmentAnswer::Failed(_)))
+    if let Some(SegmentAnswer::Failed(reason)) =
+        answers.iter().find(|a| matches!(a, SegmentAnswer::Failed(_)))
     {
         return SegmentVerdict::Inconclusive(reason.clone());
     }

@@ -83,7 +83,10 @@ fn a_capture_is_checked_ok_with_at_most_three_requests() {
     let targets: Vec<&str> = asked.iter().map(|r| r.target.as_str()).collect();
     for n in [0, 15, 29] {
         let path = format!("/{dir}/chunked/{n}.ts");
-        assert!(targets.iter().any(|t| t.ends_with(&path)), "{path} not in {targets:?}");
+        assert!(
+            targets.iter().any(|t| t.ends_with(&path)),
+            "{path} not in {targets:?}"
+        );
     }
     let base = world.api_url();
     assert_eq!(ids(&base, "segments_state=ok"), ["2101"]);
@@ -93,7 +96,10 @@ fn a_capture_is_checked_ok_with_at_most_three_requests() {
         metrics.contains("vodprobe_segment_checks_total{result=\"ok\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("vodprobe_segment_check_requests_total 3"), "{metrics}");
+    assert!(
+        metrics.contains("vodprobe_segment_check_requests_total 3"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -145,13 +151,7 @@ fn segment_checks_stay_within_the_request_budget() {
     const RATE: usize = 4;
     let specs = (0..3).map(|_| DomainSpec::healthy()).collect();
     let limits = format!("requests_per_second = {RATE}");
-    let mut world = World::configured(
-        specs,
-        FAST,
-        "kind = \"gql\"",
-        "health = \"0 0 * * * *\"",
-        &limits,
-    );
+    let mut world = World::configured(specs, FAST, "kind = \"gql\"", "health = \"0 0 * * * *\"", &limits);
     let start = now() - 600;
     let streams: Vec<_> = (0..5u64)
         .map(|n| {
@@ -194,7 +194,13 @@ fn segment_checks_stay_within_the_request_budget() {
     // The pacer spaces requests as they leave: one that left its slot a little late arrives in
     // the same second as the next ones, so a window holds at most one more than its share.
     let second = busiest(Duration::from_secs(1));
-    assert!(second <= RATE + 1, "{second} requests in one second, budget {RATE}");
+    assert!(
+        second <= RATE + 1,
+        "{second} requests in one second, budget {RATE}"
+    );
     let three = busiest(Duration::from_secs(3));
-    assert!(three <= 3 * RATE + 1, "{three} requests in three seconds, budget {RATE}/s");
+    assert!(
+        three <= 3 * RATE + 1,
+        "{three} requests in three seconds, budget {RATE}/s"
+    );
 }

@@ -227,7 +227,12 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
     .await?;
     let (page, checks) = page;
     Ok(Reply::json(&List {
-        items: page.items.into_iter().zip(checks).map(|(r, c)| Vod(r, c)).collect::<Vec<_>>(),
+        items: page
+            .items
+            .into_iter()
+            .zip(checks)
+            .map(|(r, c)| Vod(r, c))
+            .collect::<Vec<_>>(),
         next_cursor: page.next.map(params::encode_position),
     }))
 }
@@ -254,7 +259,12 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
         )));
     }
     // Newest first, like the lists.
-    let items: Vec<Vod> = records.into_iter().zip(checks).rev().map(|(r, c)| Vod(r, c)).collect();
+    let items: Vec<Vod> = records
+        .into_iter()
+        .zip(checks)
+        .rev()
+        .map(|(r, c)| Vod(r, c))
+        .collect();
     Ok(Reply::json(&List {
         items,
         next_cursor: None,

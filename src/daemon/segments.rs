@@ -129,13 +129,19 @@ fn next_due(parts: &ProbeParts, now: i64) -> Option<Due> {
     match next {
         Ok(next) => next,
         Err(error) => {
-            parts.store.report("could not read the segment checks due", &error);
+            parts
+                .store
+                .report("could not read the segment checks due", &error);
             None
         }
     }
 }
 
-fn settle(store: &crate::store::Store, key: StreamKey, status: SegmentStatus) -> Result<(), crate::store::StoreError> {
+fn settle(
+    store: &crate::store::Store,
+    key: StreamKey,
+    status: SegmentStatus,
+) -> Result<(), crate::store::StoreError> {
     store.update(|tx| tx.set_segment_status(key, &status).map(|_| ()))
 }
 
@@ -158,7 +164,11 @@ fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
     };
     let probe = check_segments(cdn, &archive.domain, &urls);
     let metrics = &parts.metrics;
-    metrics.add("vodprobe_segment_check_requests_total", &[], probe.requests as f64);
+    metrics.add(
+        "vodprobe_segment_check_requests_total",
+        &[],
+        probe.requests as f64,
+    );
     let now = parts.clock.now();
     let next = match (&probe.handed_back, segments::classify(&probe.answers)) {
         (Some(HandedBack::Stopped | HandedBack::NoBudget), _) => {

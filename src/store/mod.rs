@@ -363,7 +363,12 @@ impl Store {
     /// A capture's segment check; `None` for a broadcast never captured (or captured by a
     /// binary that did not check segments).
     pub fn segment_status(&self, key: StreamKey) -> Result<Option<SegmentStatus>, StoreError> {
-        self.read(|txn| Ok(txn.open_table(SEGMENTS)?.get(key)?.map(|v| segment_status(v.value()))))
+        self.read(|txn| {
+            Ok(txn
+                .open_table(SEGMENTS)?
+                .get(key)?
+                .map(|v| segment_status(v.value())))
+        })
     }
 
     /// [`Store::segment_status`] of each of `keys`, aligned with them, in one read.

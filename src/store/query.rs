@@ -179,7 +179,9 @@ fn segments_match(
     let Some(wanted) = filter.segments else {
         return Ok(true);
     };
-    let status = segments.get(record.key())?.map(|value| segment_status(value.value()));
+    let status = segments
+        .get(record.key())?
+        .map(|value| segment_status(value.value()));
     Ok(wanted.matches(record, status.as_ref()))
 }
 

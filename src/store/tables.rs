@@ -152,10 +152,17 @@ impl<'txn> WriteTables<'txn> {
     }
 
     /// Stores a capture's segment check, moving its entry in the queue of checks due.
-    pub(super) fn put_segment_status(&mut self, key: StreamKey, status: &SegmentStatus) -> Result<(), StoreError> {
+    pub(super) fn put_segment_status(
+        &mut self,
+        key: StreamKey,
+        status: &SegmentStatus,
+    ) -> Result<(), StoreError> {
         self.touched.push(key);
         let (start, id) = key;
-        let old = self.segments.insert(key, segment_value(status))?.map(|old| old.value().3);
+        let old = self
+            .segments
+            .insert(key, segment_value(status))?
+            .map(|old| old.value().3);
         if let Some(Some(due)) = old {
             self.segments_due.remove((due, start, id))?;
         }

@@ -856,7 +856,9 @@ fn a_first_capture_waits_for_its_segment_check_across_a_reopen() {
     // A re-capture (the hour's second probe) keeps the result.
     store.put_archived(&found, "#EXTM3U\n").expect("re-archive");
     assert_eq!(
-        store.segment_statuses(&[found.key(), pending.key()]).expect("read"),
+        store
+            .segment_statuses(&[found.key(), pending.key()])
+            .expect("read"),
         vec![Some(gone), None]
     );
     drop(store);
