@@ -146,7 +146,7 @@ fn settle(
 }
 
 /// Runs the earliest due check and stores what it found. Blocking.
-fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
+pub(super) fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
     let Some(Due { record, status, urls }) = next_due(parts, parts.clock.now()) else {
         return;
     };
