@@ -160,6 +160,25 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// Asks whether `url` exists without reading it: a HEAD request, answered with its status
+    /// (the body, if a server sends one, is not read). `timeout` replaces `request_timeout`.
+    pub fn head(&self, url: &str, timeout: Option<Duration>) -> Result<u16, FetchError> {
+        let whole = timeout.unwrap_or(self.settings.request_timeout);
+        let request = self
+            .agent
+            .head(url)
+            .config()
+            .timeout_recv_response(Some(whole))
+            .timeout_global(Some(whole))
+            .build();
+        let response = request
+            .call()
+            .map_err(|error| classify(error, self.settings, whole))?;
+        Ok(response.status().as_u16())
+    }
+}
+
 /// The HTTP methods [`Fetcher::send`] speaks (the JSON APIs need no others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {

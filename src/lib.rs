@@ -4,7 +4,7 @@
 //! integration tests and benchmarks drive the same code the user runs. Layers point downward
 //! only, as README's code map draws them: the CLI edge → `daemon` → `api`, `search`, `probe`,
 //! `track`, `schedule` → `store`, `packed`, `discover`, `fetch`, `budget`, `config`, `reload`,
-//! `playlist`, `record`, `time_input`, `metrics` and the `probes` crate.
+//! `playlist`, `segments`, `record`, `time_input`, `metrics` and the `probes` crate.
 //!
 //! The simulated Twitch is not here: it is the `vodprobe-sim` crate, a dev-dependency of the
 //! tests and benchmarks (and of this library's unit tests), and an optional dependency of the
@@ -26,6 +26,7 @@ pub mod record;
 pub mod reload;
 pub mod schedule;
 pub mod search;
+pub mod segments;
 pub mod store;
 pub mod time_input;
 pub mod track;

@@ -349,6 +349,18 @@ pub fn make_playable(text: &str, base_url: &str) -> String {
     out
 }
 
+/// The absolute URLs of the media segments of `text` (a playlist fetched from `playlist_url`),
+/// in order, as [`make_playable`] serves them (so `-unmuted` reads `-muted`: what a player
+/// would ask).
+pub fn segment_urls(text: &str, playlist_url: &str) -> Vec<String> {
+    make_playable(text, directory_of(playlist_url))
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
 fn malformed(line: usize, reason: impl Into<String>) -> PlaylistError {
     PlaylistError::Malformed {
         line,
@@ -648,6 +660,20 @@ mod tests {
 2-muted.ts
 #EXT-X-ENDLIST
 ";
+
+    #[test]
+    fn segment_urls_are_absolute_and_muted_as_served() {
+        let url = format!("{BASE}index-dvr.m3u8");
+        assert_eq!(
+            segment_urls(TS, &url),
+            vec![
+                format!("{BASE}0.ts"),
+                format!("{BASE}1-muted.ts"),
+                format!("{BASE}2-muted.ts")
+            ]
+        );
+        assert!(segment_urls("#EXTM3U\n", &url).is_empty());
+    }
 
     const FMP4: &str = "#EXTM3U
 #EXT-X-VERSION:6

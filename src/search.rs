@@ -1,5 +1,6 @@
 //! The search executor: find a broadcast's playlist in the fewest requests (one-off lookups,
-//! probes and admin lookups all run it), the quality check and the domain check.
+//! probes and admin lookups all run it), the quality check, the segment check and the domain
+//! check.
 //!
 //! The search asks the planned candidates (see `probes::plan`) in descending probability under
 //! one request budget, a few at a time. Three rules keep it polite and bounded:
@@ -17,6 +18,7 @@ use crate::budget::Budget;
 use crate::config::{Config, DomainConfig};
 use crate::fetch::Fetcher;
 use crate::playlist::{self, PlaylistSummary};
+use crate::segments::SegmentAnswer;
 use probes::{Candidate, DomainPlan, ProbeModule, TimeGuess, TimestampForm};
 use std::collections::HashSet;
 use std::sync::mpsc;
@@ -202,6 +204,94 @@ pub struct QualityCheck {
     /// The check can never run (its domain is no longer configured, or the URL has no
     /// primary-quality folder): asking again later would change nothing.
     pub impossible: bool,
+}
+
+/// The longest a segment check waits for its first budget slot before it hands its turn back:
+/// the check uses spare budget, so a queue of probes waiting for slots means "later".
+const SEGMENT_BUDGET_WAIT: Duration = Duration::from_secs(2);
+
+/// What a segment check asked and heard (see `segments`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SegmentProbe {
+    /// One per segment asked, in the order asked.
+    pub answers: Vec<SegmentAnswer>,
+    pub requests: usize,
+    /// Why not every segment was asked; `None` when every one was, or a failure ended the
+    /// check (then the last answer says so).
+    pub handed_back: Option<HandedBack>,
+}
+
+/// Why a segment check stopped before it asked every segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandedBack {
+    /// Its owner is stopping.
+    Stopped,
+    /// No budget slot came soon enough: the probes need the budget now.
+    NoBudget,
+    /// The domain holding the capture is no longer configured (or was disabled).
+    NotConfigured(String),
+}
+
+/// Asks the domain `domain_url` for each of `urls` (a capture's chosen segments) with a HEAD
+/// request, one at a time under the shared budget; with no slot soon for the first, it hands
+/// its turn back having asked nothing. A failure ends the check at once: a domain
+/// in trouble says nothing about the media, and more requests would only add to its load.
+pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> SegmentProbe {
+    let Cdn {
+        config,
+        fetcher,
+        budget,
+        steer,
+    } = cdn;
+    let mut probe = SegmentProbe::default();
+    let Some(domain) = config.domains.iter().find(|d| d.url == domain_url) else {
+        probe.handed_back = Some(HandedBack::NotConfigured(domain_url.to_string()));
+        return probe;
+    };
+    let module = config.module_of(domain);
+    for url in urls {
+        let waiting_since = Instant::now();
+        loop {
+            if steer.stop() {
+                probe.handed_back = Some(HandedBack::Stopped);
+                return probe;
+            }
+            if steer.withdrawn(&domain.url) {
+                probe.handed_back = Some(HandedBack::NotConfigured(domain.url.clone()));
+                return probe;
+            }
+            let now = Instant::now();
+            match budget.try_take(&domain.url, domain.requests_per_second, now) {
+                Ok(()) => break,
+                // Only before the first request: a check handed back halfway would have
+                // spent its requests for nothing.
+                Err(ready)
+                    if probe.requests == 0 && ready.duration_since(waiting_since) > SEGMENT_BUDGET_WAIT =>
+                {
+                    probe.handed_back = Some(HandedBack::NoBudget);
+                    return probe;
+                }
+                Err(ready) => std::thread::sleep(
+                    ready
+                        .saturating_duration_since(now)
+                        .min(Duration::from_millis(200)),
+                ),
+            }
+        }
+        probe.requests += 1;
+        let answer = match fetcher.head(url, domain.timeout) {
+            Ok(200 | 206) => SegmentAnswer::Live,
+            Ok(status) if module.answer.missing.contains(&status) => SegmentAnswer::Missing,
+            Ok(status) => SegmentAnswer::Failed(format!("{}: answered HTTP {status}", domain.url)),
+            Err(error) => SegmentAnswer::Failed(format!("{}: {error}", domain.url)),
+        };
+        let failed = matches!(answer, SegmentAnswer::Failed(_));
+        probe.answers.push(answer);
+        if failed {
+            break;
+        }
+    }
+    probe
 }
 
 /// Asks the domain that holds a found broadcast for each of its module's other quality folders

@@ -92,6 +92,11 @@ fn a_full_disk_keeps_reads_loses_nothing_and_recovers() {
     std::thread::sleep(Duration::from_millis(500));
     world.listing.set_streams(vec![]);
     world.wait_until("three captures", 30, |_| found(&base) == 3);
+    // Their segment checks done, so the list stays as it is while the disk is full.
+    world.wait_until("three segment checks", 30, |_| {
+        let list = get(&format!("{base}/api/v1/vods?status=found&segments_state=ok")).json();
+        list["items"].as_array().map_or(0, Vec::len) == 3
+    });
     let before = get(&format!("{base}/api/v1/vods?status=found&limit=100")).json();
 
     // Three more go live and are seen; then another writer fills the disk and they end.

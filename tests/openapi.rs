@@ -111,12 +111,15 @@ fn every_described_route_answers_as_described() {
         "streamer=alpha&public=false&language=de&game_id=21779",
         "streamer_id=51&since=0&until=2000000000",
         "status=not_found",
+        "segments_state=unchecked&sort=views",
+        "segments_state=ok&streamer=alpha",
     ] {
         c.get("/api/v1/vods", &format!("/api/v1/vods?{query}"));
     }
     for bad in [
         "limit=0",
         "status=gone",
+        "segments_state=lost",
         "sort=old",
         "since=yesterday",
         "cursor=zzz",

@@ -198,11 +198,12 @@ impl World {
         store.playlist(record.key()).expect("read")
     }
 
-    /// Probe requests for a broadcast's playlist (its primary quality) across domains.
+    /// Probe requests for a broadcast's playlist (its primary quality) across domains; the
+    /// segment check's requests for its segments are not counted.
     pub(crate) fn requests_for(&self, login: &str, stream_id: u64) -> usize {
         self.paths_requested(login, stream_id)
             .iter()
-            .filter(|p| p.contains("/chunked/"))
+            .filter(|p| p.contains("/chunked/") && p.ends_with(".m3u8"))
             .count()
     }
 

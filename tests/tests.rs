@@ -22,5 +22,6 @@ mod openapi;
 mod outage;
 mod player;
 mod reload;
+mod segments;
 mod serve;
 mod web;

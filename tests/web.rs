@@ -15,7 +15,7 @@ use crate::serve::{FAST, World, now, stream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vodprobe_sim::{Broadcast, SIM_CLIENT_ID};
+use vodprobe_sim::{Broadcast, SIM_CLIENT_ID, Segments};
 
 /// What `GET /` loads: the page, its script and style, and hls.js.
 const PAGE_FILES: [&str; 4] = ["/", "/web/app.js", "/web/app.css", "/web/hls-1.7.4.light.min.js"];
@@ -149,7 +149,8 @@ fn browser_available(dir: &Path) -> Option<PathBuf> {
 const SCRIPT_TITLE: &str = "Speedrun <script>alert(1)</script> <b>bold</b> & \"quotes\"";
 
 /// Three channels captured through the real pipeline: gamma (the `<script>` title, muted
-/// segments, two qualities), delta (German) and epsilon (Minecraft). Returns gamma's start.
+/// segments, two qualities), delta (German; its segments expired while its playlist answers,
+/// so its segment check finds it gone) and epsilon (Minecraft). Returns gamma's start.
 fn three_channels() -> (World, i64) {
     let mut world = World::with_api(FAST, "");
     let start = now() - 900;
@@ -161,9 +162,10 @@ fn three_channels() -> (World, i64) {
     gamma.muted.push(2..4);
     let gamma = world.cdn.add_broadcast(gamma);
     world.cdn.mute(gamma);
-    world
+    let delta = world
         .cdn
         .add_broadcast(Broadcast::new("delta", 602, &(start + 100).to_string(), vec![2]));
+    world.cdn.expire_segments(delta, Segments::All);
     world.cdn.add_broadcast(Broadcast::new(
         "epsilon",
         603,
@@ -196,7 +198,8 @@ fn three_channels() -> (World, i64) {
         let gamma_checked = items
             .iter()
             .any(|item| item["stream_id"] == "601" && item["master_playlist_url"].is_string());
-        if items.len() == 3 && gamma_checked {
+        let segments_checked = items.iter().all(|item| item["segments_state"].is_string());
+        if items.len() == 3 && gamma_checked && segments_checked {
             break;
         }
         assert!(
@@ -259,6 +262,8 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
         "duration_text": "0:35",
         "qualities": 2,
         "domains": 3,
+        "gone_stream_id": "602",
+        "gone_path": format!("602/{}", start + 100),
         "banner_part": "listing",
         "banner_text": "failed integrity check",
         "banner_says": [SIM_CLIENT_ID, "dev.twitch.tv", "client_secret", "another public client_id"],

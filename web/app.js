@@ -66,6 +66,11 @@
 
   const STATUS = { found: 'captured', not_found: 'not found', pending: 'pending', live: 'live' };
   const statusBadge = (status) => el(`span.badge.status-${status}`, null, STATUS[status] || status);
+  // What the segment check found; a capture with no check yet (or never captured) gets none.
+  const SEGMENTS = { ok: 'segments ok', partial: 'segments partial', gone: 'segments gone' };
+  const segmentsBadge = (vod) => (vod.segments_state && vod.status === 'found'
+    ? el(`span.badge.segments-${vod.segments_state}`, null, SEGMENTS[vod.segments_state] || vod.segments_state)
+    : null);
   const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
 
   function mutedShare(vod) {
@@ -248,6 +253,7 @@
         el('span', null, when(vod.start_time)),
         vod.duration_seconds !== null ? el('span', null, clock(vod.duration_seconds)) : null,
         statusBadge(vod.status),
+        segmentsBadge(vod),
         el('span', null, visibility(vod.public)),
         mutedShare(vod) ? el('span', null, mutedShare(vod)) : null));
   }
@@ -469,7 +475,13 @@
       el('span', null, vod.game_name || 'no category'),
       el('span', null, languageName(vod.language)),
       el('span', null, when(vod.start_time)),
-      statusBadge(vod.status));
+      statusBadge(vod.status),
+      segmentsBadge(vod));
+
+    let segments = 'not checked yet';
+    if (vod.segments_state === 'ok') segments = `first, middle and last answered (${when(vod.segments_checked_at)})`;
+    if (vod.segments_state === 'partial') segments = `some answer no more (${when(vod.segments_checked_at)})`;
+    if (vod.segments_state === 'gone') segments = `none answers (${when(vod.segments_checked_at)})`;
 
     let muted = '–';
     if (vod.segments) {
@@ -487,6 +499,8 @@
       fact('Timestamp form', vod.timestamp_form || '–'),
       fact('Container', vod.container || '–'),
       fact('Captured', when(vod.fetched_at)),
+      vod.status === 'found' ? fact('Segments', segments) : [],
+      vod.segments_lost_at ? fact('Segments lost', when(vod.segments_lost_at)) : [],
       fact('Stream id', vod.stream_id),
       fact('Streamer id', vod.streamer_id));
 
@@ -500,6 +514,9 @@
         vod.master_playlist_url ? copyRow('Master playlist (every quality)', new URL(vod.master_playlist_url, location.href).href) : null,
         copyRow('Watch with mpv', `mpv ${shellQuote(url)}`),
         copyRow('Save with ffmpeg', `ffmpeg -i ${shellQuote(url)} -c copy ${shellQuote(file)}`));
+    } else if (vod.segments_state === 'gone') {
+      parts.push(el('p.note.segments-gone', null,
+        'Not playable: the playlist was archived, but its segments no longer answer on the domain that holds it.'));
     } else {
       parts.push(el('p.note', null, vod.status === 'not_found'
         ? 'No playlist was found for this broadcast on any domain.'

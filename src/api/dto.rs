@@ -1,7 +1,8 @@
 //! The JSON shapes of the API (snake_case, RFC 3339 UTC times, ids as strings), converted from
 //! store records here and nowhere else.
 
-use crate::record::StreamRecord;
+use crate::record::{Status, StreamRecord};
+use crate::segments::{SegmentState, SegmentStatus};
 use crate::store::{Counts, StreamerMatch};
 use serde::Serialize;
 
@@ -68,8 +69,9 @@ pub fn playlist_path(stream_id: u64, start_unix: i64) -> String {
 
 /// A broadcast item, serialized straight from the stored record: lists are the API's hot
 /// path, and writing each field in place avoids building ~20 strings per item. The fields and
-/// their order are the contract in `openapi.json` (`Vod`).
-pub struct Vod(pub StreamRecord);
+/// their order are the contract in `openapi.json` (`Vod`). Beside the record, its segment
+/// check (`None` for a broadcast never captured, or captured before checks existed).
+pub struct Vod(pub StreamRecord, pub Option<SegmentStatus>);
 
 /// Unix seconds written as RFC 3339 without an intermediate `String`.
 struct Time(i64);
@@ -102,8 +104,14 @@ impl Serialize for Vod {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let record = &self.0;
+        let check = self.1.unwrap_or_default();
+        // A capture whose segments are gone plays nothing: it is never offered as playable.
+        let playable = record.status == Status::Found
+            && record.archive.is_some()
+            && check.state != Some(SegmentState::Gone);
         let archive = record.archive.as_ref();
-        let mut item = serializer.serialize_struct("Vod", 28)?;
+        let playable_archive = archive.filter(|_| playable);
+        let mut item = serializer.serialize_struct("Vod", 32)?;
         item.serialize_field("stream_id", &Id(record.stream_id))?;
         item.serialize_field("start_unix", &record.start_unix)?;
         item.serialize_field("start_time", &Time(record.start_unix))?;
@@ -120,13 +128,14 @@ impl Serialize for Vod {
         item.serialize_field("ended_at", &record.ended_at.map(Time))?;
         item.serialize_field("status", record.status.as_str())?;
         item.serialize_field("public", &record.public)?;
+        item.serialize_field("playable", &playable)?;
         item.serialize_field(
             "playlist_url",
-            &archive.map(|_| playlist_path(record.stream_id, record.start_unix)),
+            &playable_archive.map(|_| playlist_path(record.stream_id, record.start_unix)),
         )?;
         item.serialize_field(
             "master_playlist_url",
-            &archive
+            &playable_archive
                 .filter(|a| a.qualities.len() > 1)
                 .map(|_| format!("/vods/{}/{}/master.m3u8", record.stream_id, record.start_unix)),
         )?;
@@ -139,6 +148,9 @@ impl Serialize for Vod {
         item.serialize_field("container", &archive.map(|a| a.container.as_str()))?;
         item.serialize_field("qualities", archive.map_or(&[][..], |a| &a.qualities[..]))?;
         item.serialize_field("fetched_at", &archive.map(|a| Time(a.fetched_at)))?;
+        item.serialize_field("segments_state", &check.state.map(SegmentState::as_str))?;
+        item.serialize_field("segments_checked_at", &check.checked_at.map(Time))?;
+        item.serialize_field("segments_lost_at", &check.lost_at.map(Time))?;
         item.end()
     }
 }

@@ -7,6 +7,7 @@ use super::params::{self, Query};
 use super::readers;
 use super::{Backend, LookupInput};
 use crate::playlist::{directory_of, make_playable, master_playlist};
+use crate::record::StreamRecord;
 use crate::store::{NamePosition, Position, Sort, Store, StoreError, VodFilter};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
@@ -123,6 +124,7 @@ const VOD_PARAMS: &[&str] = &[
     "game_id",
     "language",
     "status",
+    "segments_state",
     "public",
     "since",
     "until",
@@ -156,6 +158,7 @@ fn vod_request(raw: &str) -> Result<VodRequest> {
         public: query.bool("public")?,
         since: query.time("since")?,
         until: query.time("until")?,
+        segments: query.segments_state()?,
     };
     let login = query.text("streamer")?.map(str::to_string);
     Ok(VodRequest {
@@ -216,11 +219,20 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
                 None => ids,
             });
         }
-        store.vods(&filter, sort, after, limit, MAX_EXAMINED)
+        let page = store.vods(&filter, sort, after, limit, MAX_EXAMINED)?;
+        let keys: Vec<_> = page.items.iter().map(StreamRecord::key).collect();
+        let checks = store.segment_statuses(&keys)?;
+        Ok::<_, StoreError>((page, checks))
     })
     .await?;
+    let (page, checks) = page;
     Ok(Reply::json(&List {
-        items: page.items.into_iter().map(Vod).collect::<Vec<_>>(),
+        items: page
+            .items
+            .into_iter()
+            .zip(checks)
+            .map(|(r, c)| Vod(r, c))
+            .collect::<Vec<_>>(),
         next_cursor: page.next.map(params::encode_position),
     }))
 }
@@ -234,14 +246,25 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
     Query::parse(&raw, &[])?;
     let stream_id = path_id("stream_id", &id)?;
     let store = backend.store();
-    let records = blocking(move || store.by_stream_id(stream_id)).await?;
+    let (records, checks) = blocking(move || {
+        let records = store.by_stream_id(stream_id)?;
+        let keys: Vec<_> = records.iter().map(StreamRecord::key).collect();
+        let checks = store.segment_statuses(&keys)?;
+        Ok::<_, StoreError>((records, checks))
+    })
+    .await?;
     if records.is_empty() {
         return Err(ApiError::not_found(format!(
             "no broadcast with stream id {stream_id}"
         )));
     }
     // Newest first, like the lists.
-    let items: Vec<Vod> = records.into_iter().rev().map(Vod).collect();
+    let items: Vec<Vod> = records
+        .into_iter()
+        .zip(checks)
+        .rev()
+        .map(|(r, c)| Vod(r, c))
+        .collect();
     Ok(Reply::json(&List {
         items,
         next_cursor: None,

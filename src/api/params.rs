@@ -3,7 +3,8 @@
 
 use super::handlers::ApiError;
 use crate::record::Status;
-use crate::store::{NamePosition, Position, Sort};
+use crate::segments::SegmentState;
+use crate::store::{NamePosition, Position, SegmentFilter, Sort};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -107,6 +108,21 @@ impl Query {
             Some(text) => Err(ApiError::bad_parameter(
                 "status",
                 format!("must be live, pending, found or not_found, not {text:?}"),
+            )),
+        }
+    }
+
+    /// `segments_state`: what the capture's segment check found, or `unchecked`.
+    pub fn segments_state(&self) -> Result<Option<SegmentFilter>, ApiError> {
+        match self.get("segments_state") {
+            None => Ok(None),
+            Some("ok") => Ok(Some(SegmentFilter::Checked(SegmentState::Ok))),
+            Some("partial") => Ok(Some(SegmentFilter::Checked(SegmentState::Partial))),
+            Some("gone") => Ok(Some(SegmentFilter::Checked(SegmentState::Gone))),
+            Some("unchecked") => Ok(Some(SegmentFilter::Unchecked)),
+            Some(text) => Err(ApiError::bad_parameter(
+                "segments_state",
+                format!("must be ok, partial, gone or unchecked, not {text:?}"),
             )),
         }
     }

@@ -243,6 +243,9 @@ impl api::Backend for ApiBackend {
         if let Ok(waiting) = store.quality_queue_len() {
             metrics.set("vodprobe_quality_queue", &[], waiting as f64);
         }
+        if let Ok(waiting) = store.segment_checks_waiting() {
+            metrics.set("vodprobe_segment_checks_waiting", &[], waiting as f64);
+        }
         metrics.set("vodprobe_cdn_requests_total", &[], parts.budget.taken() as f64);
         let settings = parts.settings.get();
         metrics.set(

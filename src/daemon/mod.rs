@@ -26,6 +26,7 @@ mod every;
 mod probing;
 mod qualities;
 mod reconfigure;
+mod segments;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -273,6 +274,7 @@ fn describe(metrics: &Metrics) {
     confirm::describe(metrics);
     probing::describe(metrics);
     qualities::describe(metrics);
+    segments::describe(metrics);
     upkeep::describe(metrics);
     backend::describe(metrics);
     reconfigure::describe(metrics);

@@ -167,6 +167,7 @@ pub struct Probing {
     /// The broadcasts being probed now.
     in_flight: Mutex<HashSet<StreamKey>>,
     qualities: super::qualities::QualityChecks,
+    segments: super::segments::SegmentChecks,
 }
 
 impl Probing {
@@ -174,6 +175,7 @@ impl Probing {
         let parts = Arc::new(parts);
         Arc::new(Probing {
             qualities: super::qualities::QualityChecks::new(parts.clone()),
+            segments: super::segments::SegmentChecks::new(parts.clone()),
             parts,
             tracker,
             shutdown,
@@ -186,7 +188,7 @@ impl Probing {
     }
 
     /// Starts searches for due records, most viewed first, up to `MAX_SEARCHES` at once; with
-    /// nothing due, a background quality check.
+    /// nothing due, a segment check of a capture and a background quality check.
     pub async fn start_due(self: &Arc<Self>) {
         self.bound_queue().await;
         let free = MAX_SEARCHES.saturating_sub(self.in_flight().len());
@@ -206,7 +208,9 @@ impl Probing {
         };
         due.sort_by(|a, b| b.max_viewers.cmp(&a.max_viewers).then(a.key().cmp(&b.key())));
         if due.is_empty() {
-            // Nothing is due: spare budget goes to checking captured broadcasts' other qualities.
+            // Nothing is due: spare budget goes to checking that captures still play, and
+            // captured broadcasts' other qualities.
+            self.segments.start(&self.tracker, &self.shutdown);
             self.qualities.start(&self.tracker, &self.shutdown);
             return;
         }

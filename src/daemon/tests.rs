@@ -289,3 +289,113 @@ fn a_domain_answering_again_makes_the_probes_it_held_back_due_in_the_store() {
     assert_eq!(first[0].probe.inconclusive, 5);
     assert_eq!(reopened.queue_len().expect("queue"), 4);
 }
+
+/// The probe stage's parts over `store` and a config of `cdn`'s domains, the clock at `now`.
+fn probe_parts(cdn: &vodprobe_sim::SimCdn, store: Arc<StoreSlot>, now: i64) -> super::probing::ProbeParts {
+    let mut text = "[limits]\nconnect_timeout = \"1s\"\nrequest_timeout = \"1s\"\n".to_string();
+    for domain in 0..cdn.domain_count() {
+        text.push_str(&format!(
+            "[[domain]]\nurl = \"{}\"\nprobe = \"twitch-vod\"\n",
+            cdn.base_url(domain)
+        ));
+    }
+    let config = config::parse(None, &text, &[]).expect("valid config");
+    super::probing::ProbeParts {
+        settings: Arc::new(SettingsCell::new(Settings::new(config))),
+        clock: Clock::accelerated(now, 1.0),
+        store,
+        budget: Arc::new(crate::budget::Budget::immediate(50.0)),
+        domains: Arc::new(super::state::Domains::new(crate::probe::DomainBook::default())),
+        activity: Arc::new(Activity::default()),
+        metrics: Arc::new(Metrics::new()),
+        videos: Arc::new(super::probing::VideoList::default()),
+    }
+}
+
+#[test]
+fn a_failing_domain_leaves_the_segment_check_unchecked_and_due_later() {
+    use crate::segments::SegmentState;
+    use vodprobe_sim::{Broadcast, DomainSpec, Fault, SimCdn};
+    let cdn = SimCdn::start(vec![DomainSpec::healthy()]).expect("cdn");
+    let id = cdn.add_broadcast(Broadcast::new("checked", 77, "1750000000", vec![0]));
+    let text = cdn.playlist_text(id, "chunked").expect("playlist");
+    let url = format!("{}{}", cdn.base_url(0), cdn.playlist_path(id, "chunked"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("vodprobe.redb"), 4 << 20).expect("store");
+    let captured = 1_750_010_000;
+    let record = crate::record::StreamRecord {
+        start_unix: 1_750_000_000,
+        stream_id: 77,
+        streamer_id: 7,
+        login: "checked".to_string(),
+        title: "checked live".to_string(),
+        game_id: "509658".to_string(),
+        game_name: "Just Chatting".to_string(),
+        language: "en".to_string(),
+        is_mature: false,
+        max_viewers: 42,
+        first_seen: 1_750_000_030,
+        last_seen: 1_750_009_000,
+        ended_at: Some(1_750_009_000),
+        status: Status::Found,
+        public: None,
+        probe: crate::record::ProbeState::default(),
+        archive: Some(crate::record::ArchiveInfo {
+            domain: cdn.base_url(0),
+            domains: vec![cdn.base_url(0)],
+            timestamp_form: "unix".to_string(),
+            ts: "1750000000".to_string(),
+            url,
+            duration_seconds: 300.0,
+            segments: 30,
+            muted_segments: 0,
+            container: crate::playlist::Container::Ts,
+            qualities: vec!["chunked".to_string()],
+            fetched_at: captured,
+            ended: true,
+        }),
+    };
+    store.put_archived(&record, &text).expect("archive");
+    let slot = Arc::new(StoreSlot::new(store));
+
+    cdn.set_fault(0, Fault::Unavailable);
+    let parts = probe_parts(&cdn, slot.clone(), captured);
+    super::segments::check_next(&parts, &CancellationToken::new());
+    let status = slot
+        .get()
+        .segment_status(record.key())
+        .expect("read")
+        .expect("queued");
+    assert_eq!(status.state, None, "a 503 says nothing about the segments");
+    assert_eq!(status.due, Some(captured + super::segments::RETRY_AFTER_FAILURE));
+    assert_eq!(
+        parts
+            .metrics
+            .value("vodprobe_segment_checks_total", &[("result", "inconclusive")]),
+        1.0
+    );
+    // Not due again until then: nothing is asked.
+    let asked = cdn.request_count(0);
+    super::segments::check_next(&parts, &CancellationToken::new());
+    assert_eq!(cdn.request_count(0), asked);
+
+    cdn.set_fault(0, Fault::None);
+    let later = probe_parts(
+        &cdn,
+        slot.clone(),
+        captured + super::segments::RETRY_AFTER_FAILURE,
+    );
+    super::segments::check_next(&later, &CancellationToken::new());
+    let status = slot
+        .get()
+        .segment_status(record.key())
+        .expect("read")
+        .expect("kept");
+    assert_eq!(status.state, Some(SegmentState::Ok));
+    assert_eq!(
+        status.checked_at,
+        Some(captured + super::segments::RETRY_AFTER_FAILURE)
+    );
+    assert_eq!((status.lost_at, status.due), (None, None));
+    assert_eq!(cdn.request_count(0) - asked, 3, "{:?}", cdn.request_log(0));
+}

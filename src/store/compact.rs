@@ -13,7 +13,7 @@
 use super::encoding::{decode_record, encode_record};
 use super::tables::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, META, NAMES,
-    PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, WriteTables,
+    PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS, WriteTables, segment_status,
 };
 use super::{CompactError, Handle, Store, StoreError, StreamKey, open_database};
 use redb::{
@@ -164,6 +164,8 @@ fn copy_tables(
     copy_table(txn, dest, LOGINS, progress, tables)?;
     copy_table(txn, dest, NAMES, progress, tables)?;
     copy_table(txn, dest, QUALITIES_DUE, progress, tables)?;
+    copy_table(txn, dest, SEGMENTS, progress, tables)?;
+    copy_table(txn, dest, SEGMENTS_DUE, progress, tables)?;
     // A table this binary does not know (a newer binary's) would be left behind: refuse
     // rather than lose it.
     let unknown: Vec<String> = txn
@@ -586,11 +588,13 @@ fn available_bytes(path: &Path) -> Option<u64> {
 }
 
 /// Makes the copy's entries for each broadcast in `keys` what they are in `source`: its
-/// record with every index entry, its playlist and its quality-queue entry, or none of them.
+/// record with every index entry, its playlist, its quality-queue entry and its segment check,
+/// or none of them.
 fn catch_up(source: &ReadTransaction, dest: &Database, keys: &BTreeSet<StreamKey>) -> Result<(), StoreError> {
     let streams = source.open_table(STREAMS)?;
     let playlists = source.open_table(PLAYLISTS)?;
     let qualities = source.open_table(QUALITIES_DUE)?;
+    let segments = source.open_table(SEGMENTS)?;
     let keys: Vec<StreamKey> = keys.iter().copied().collect();
     for chunk in keys.chunks(CATCH_UP_BATCH) {
         let write = dest.begin_write()?;
@@ -618,6 +622,10 @@ fn catch_up(source: &ReadTransaction, dest: &Database, keys: &BTreeSet<StreamKey
                     Some(viewers) => to.qualities_due.insert(key, viewers.value())?,
                     None => to.qualities_due.remove(key)?,
                 };
+                // A deleted record took its check with it above.
+                if let Some(value) = segments.get(key)? {
+                    to.put_segment_status(key, &segment_status(value.value()))?;
+                }
             }
         }
         write.commit()?;
@@ -684,6 +692,8 @@ fn check_counts(
         count(source, &dest, LOGINS)?,
         count(source, &dest, NAMES)?,
         count(source, &dest, QUALITIES_DUE)?,
+        count(source, &dest, SEGMENTS)?,
+        count(source, &dest, SEGMENTS_DUE)?,
     ];
     debug_assert_eq!(counts.len(), copied.len());
     Ok(counts)

@@ -26,6 +26,8 @@
 //! | `logins_v1`       | `(lowercase login, streamer_id)`       | `u32`: records with the pair |
 //! | `names_v1`        | `(streamer_id, lowercase login)`       | `u32`: the same count        |
 //! | `qualities_due_v1`| `(start_unix, stream_id)`              | `u32`: max_viewers           |
+//! | `segments_v1`     | `(start_unix, stream_id)`              | `(u8, Option<i64> ×3)`       |
+//! | `segments_due_v1` | `(due, start_unix, stream_id)`         | `()`                         |
 //!
 //! Times (`start_unix`, `next_due`) are `i64` unix seconds; ids are `u64`.
 //!
@@ -59,6 +61,13 @@
 //!   entry in the transaction that archives it; the check's result removes it; at most
 //!   [`MAX_QUALITY_QUEUE`] entries, the least viewed dropped first. Added without a schema
 //!   change: opening a file creates the table, and older binaries ignore it.
+//! * `segments_v1` holds each capture's segment check (`crate::segments::SegmentStatus`):
+//!   state code (0 unchecked, 1 ok, 2 partial, 3 gone), `checked_at`, `lost_at` (the first
+//!   partial or gone) and when the next check is due; `segments_due_v1` is the queue of checks
+//!   by due time. A first capture adds the entry, unchecked and due, in the transaction that
+//!   archives it, so a restart still checks it; deleting the record deletes both. Kept beside
+//!   the record rather than in it, so the record encodings stay untouched. Added without a
+//!   schema change, like `qualities_due_v1`.
 //! * `state_v1` holds small named blobs the daemon persists (budget slot, learned statistics).
 //! * The `by_*` tables and the two name tables (schema 2) serve the API's lists and streamer
 //!   search (`query.rs`): every list is a descending walk of one of them. Status codes are
@@ -89,7 +98,8 @@
 //! # Read-modify-write
 //!
 //! [`Store::update`] runs a closure on an [`Update`]: reads (`get_stream`, `latest_of_streamer`,
-//! `live`, `due`, ...) and writes (`put_streams`, `apply`, `put_archived`, `set_qualities`)
+//! `live`, `due`, `segment_status`, ...) and writes (`put_streams`, `apply`, `put_archived`,
+//! `set_qualities`, `set_segment_status`)
 //! inside one write transaction, committed when the closure returns `Ok` and dropped on `Err`.
 //! Nothing another writer commits can come between what it reads and what it writes, so
 //! callers need no lock of their own. The `Store` methods of the same names are one-call
@@ -119,6 +129,7 @@
 //! `query.rs` the API's lists; `compact.rs` offline and online compaction.
 
 use crate::record::{StreamKey, StreamRecord};
+use crate::segments::SegmentStatus;
 use encoding::{decode_playlist, decode_record, encode_playlist};
 use migrate::init_schema;
 use redb::{
@@ -132,13 +143,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tables::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, NAMES,
-    PLAYLISTS, QUALITIES_DUE, STATE, STREAMS, WriteTables, get_record, indexed_record,
+    PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS, WriteTables, get_record,
+    indexed_record, segment_status,
 };
 
 pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
 pub use error::{CompactError, OpenError, StoreError};
 pub use migrate::PackingStep;
-pub use query::{Counts, NamePosition, Page, Position, Sort, StreamerMatch, VodFilter};
+pub use query::{Counts, NamePosition, Page, Position, SegmentFilter, Sort, StreamerMatch, VodFilter};
 pub use update::Update;
 
 mod compact;
@@ -349,6 +361,45 @@ impl Store {
         self.read(|txn| Ok(txn.open_table(QUALITIES_DUE)?.len()?))
     }
 
+    /// A capture's segment check; `None` for a broadcast never captured (or captured by a
+    /// binary that did not check segments).
+    pub fn segment_status(&self, key: StreamKey) -> Result<Option<SegmentStatus>, StoreError> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(SEGMENTS)?
+                .get(key)?
+                .map(|v| segment_status(v.value())))
+        })
+    }
+
+    /// [`Store::segment_status`] of each of `keys`, aligned with them, in one read.
+    pub fn segment_statuses(&self, keys: &[StreamKey]) -> Result<Vec<Option<SegmentStatus>>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(SEGMENTS)?;
+            keys.iter()
+                .map(|key| Ok(table.get(*key)?.map(|v| segment_status(v.value()))))
+                .collect()
+        })
+    }
+
+    /// Up to `limit` captures whose segment check is due at `now`, earliest due first.
+    pub fn segment_checks_due(&self, now: i64, limit: usize) -> Result<Vec<StreamKey>, StoreError> {
+        self.read(|txn| {
+            let due = txn.open_table(SEGMENTS_DUE)?;
+            let mut keys = Vec::new();
+            for entry in due.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
+                let (_, start, id) = entry?.0.value();
+                keys.push((start, id));
+            }
+            Ok(keys)
+        })
+    }
+
+    /// Segment checks waiting, due now or later.
+    pub fn segment_checks_waiting(&self) -> Result<u64, StoreError> {
+        self.read(|txn| Ok(txn.open_table(SEGMENTS_DUE)?.len()?))
+    }
+
     /// Records the qualities a check found and takes the broadcast off the quality queue, in
     /// one transaction. A broadcast no longer found (or gone) just leaves the queue.
     pub fn set_qualities(&self, key: StreamKey, qualities: &[String]) -> Result<(), StoreError> {
@@ -545,6 +596,8 @@ impl Store {
                 size(txn, LOGINS)?,
                 size(txn, NAMES)?,
                 size(txn, QUALITIES_DUE)?,
+                size(txn, SEGMENTS)?,
+                size(txn, SEGMENTS_DUE)?,
             ])
         })
     }

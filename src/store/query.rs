@@ -10,11 +10,12 @@
 
 use super::encoding::decode_record;
 use super::tables::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAMER, BY_VIEWS, LOGINS, NAMES, STREAMS, WriteTables, get_record,
-    indexed_record, status_code,
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAMER, BY_VIEWS, LOGINS, NAMES, SEGMENTS, STREAMS, SegmentValue,
+    WriteTables, get_record, indexed_record, segment_status, status_code,
 };
 use super::{Store, StoreError};
 use crate::record::{Status, StreamKey, StreamRecord};
+use crate::segments::{SegmentState, SegmentStatus};
 use redb::{ReadableTable, TableHandle};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -50,6 +51,27 @@ pub struct VodFilter {
     pub since: Option<i64>,
     /// `start_unix < until`.
     pub until: Option<i64>,
+    /// What the captures' segment check found (checked on `segments_v1`, beside the record).
+    pub segments: Option<SegmentFilter>,
+}
+
+/// Which segment-check state a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentFilter {
+    /// Captures (status found) whose segments have not been checked yet.
+    Unchecked,
+    /// Captures whose last check found this.
+    Checked(SegmentState),
+}
+
+impl SegmentFilter {
+    pub fn matches(self, record: &StreamRecord, status: Option<&SegmentStatus>) -> bool {
+        let state = status.and_then(|status| status.state);
+        match self {
+            SegmentFilter::Unchecked => record.status == Status::Found && state.is_none(),
+            SegmentFilter::Checked(wanted) => state == Some(wanted),
+        }
+    }
 }
 
 impl VodFilter {
@@ -148,6 +170,21 @@ fn merge_descending<'a>(mut walks: Vec<std::iter::Peekable<KeyWalk<'a>>>) -> Key
     }))
 }
 
+/// `filter`'s segment condition for `record`, reading its check only when one is asked for.
+fn segments_match(
+    filter: &VodFilter,
+    segments: &impl ReadableTable<(i64, u64), SegmentValue>,
+    record: &StreamRecord,
+) -> Result<bool, StoreError> {
+    let Some(wanted) = filter.segments else {
+        return Ok(true);
+    };
+    let status = segments
+        .get(record.key())?
+        .map(|value| segment_status(value.value()));
+    Ok(wanted.matches(record, status.as_ref()))
+}
+
 impl Store {
     /// A page of broadcasts matching `filter` in `sort` order, after `after` (a position a
     /// previous page returned), at most `limit` items, examining at most `max_examined` index
@@ -180,6 +217,7 @@ impl Store {
             let by_language = txn.open_table(BY_LANGUAGE)?;
             let by_status = txn.open_table(BY_STATUS)?;
             let by_views = txn.open_table(BY_VIEWS)?;
+            let segments = txn.open_table(SEGMENTS)?;
             let walk: KeyWalk<'_> = match sort {
                 Sort::Views => {
                     let upper = match after {
@@ -258,7 +296,7 @@ impl Store {
                 let (position, key) = entry?;
                 examined += 1;
                 let record = indexed_record(&streams, "a query index", key)?;
-                if filter.matches(&record) {
+                if filter.matches(&record) && segments_match(filter, &segments, &record)? {
                     // One match past a full page proves there is a next page, so the last
                     // page carries no cursor (no empty page at the end).
                     if items.len() == limit {
@@ -298,6 +336,7 @@ impl Store {
         let mut records = self.read(|txn| {
             let index = txn.open_table(BY_STREAMER)?;
             let streams = txn.open_table(STREAMS)?;
+            let segments = txn.open_table(SEGMENTS)?;
             let mut records = Vec::new();
             for &streamer in ids {
                 let range = (
@@ -308,7 +347,10 @@ impl Store {
                     let (_, start, id) = entry?.0.value();
                     let record = indexed_record(&streams, BY_STREAMER.name(), (start, id))?;
                     let position = (record.max_viewers, record.key());
-                    if filter.matches(&record) && after.is_none_or(|after| position < after) {
+                    if filter.matches(&record)
+                        && after.is_none_or(|after| position < after)
+                        && segments_match(filter, &segments, &record)?
+                    {
                         records.push(record);
                     }
                 }

@@ -6,6 +6,7 @@
 use super::StoreError;
 use super::encoding::{decode_record, encode_record};
 use crate::record::{Status, StreamKey, StreamRecord};
+use crate::segments::{SegmentState, SegmentStatus};
 use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
 use std::ops::Bound;
 
@@ -26,6 +27,32 @@ pub(super) const LOGINS: TableDefinition<(&str, u64), u32> = TableDefinition::ne
 /// `(streamer_id, lowercase login)` → the same count: a streamer's names, old and new.
 pub(super) const NAMES: TableDefinition<(u64, &str), u32> = TableDefinition::new("names_v1");
 pub(super) const QUALITIES_DUE: TableDefinition<(i64, u64), u32> = TableDefinition::new("qualities_due_v1");
+/// A capture's segment check: `(state code, checked_at, lost_at, due)`, state 0 = unchecked
+/// (see `crate::segments::SegmentState::code`). Beside the record, not in it, so the packed
+/// record encoding and older files stay as they are.
+pub(super) const SEGMENTS: TableDefinition<(i64, u64), SegmentValue> = TableDefinition::new("segments_v1");
+/// `(due, start_unix, stream_id)`: the segment checks waiting, earliest first.
+pub(super) const SEGMENTS_DUE: TableDefinition<(i64, i64, u64), ()> = TableDefinition::new("segments_due_v1");
+
+pub(super) type SegmentValue = (u8, Option<i64>, Option<i64>, Option<i64>);
+
+pub(super) fn segment_value(status: &SegmentStatus) -> SegmentValue {
+    (
+        status.state.map_or(0, SegmentState::code),
+        status.checked_at,
+        status.lost_at,
+        status.due,
+    )
+}
+
+pub(super) fn segment_status((code, checked_at, lost_at, due): SegmentValue) -> SegmentStatus {
+    SegmentStatus {
+        state: SegmentState::from_code(code),
+        checked_at,
+        lost_at,
+        due,
+    }
+}
 
 /// The record tables of one write transaction, opened together so a record and its index
 /// entries always change together.
@@ -45,6 +72,8 @@ pub(super) struct WriteTables<'txn> {
     pub(super) logins: Table<'txn, (&'static str, u64), u32>,
     pub(super) names: Table<'txn, (u64, &'static str), u32>,
     pub(super) qualities_due: Table<'txn, (i64, u64), u32>,
+    pub(super) segments: Table<'txn, (i64, u64), SegmentValue>,
+    pub(super) segments_due: Table<'txn, (i64, i64, u64), ()>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -67,6 +96,8 @@ impl<'txn> WriteTables<'txn> {
             logins: txn.open_table(LOGINS)?,
             names: txn.open_table(NAMES)?,
             qualities_due: txn.open_table(QUALITIES_DUE)?,
+            segments: txn.open_table(SEGMENTS)?,
+            segments_due: txn.open_table(SEGMENTS_DUE)?,
         })
     }
 
@@ -115,11 +146,47 @@ impl<'txn> WriteTables<'txn> {
         Ok(())
     }
 
-    /// Deletes a record, its playlist and its index entries.
+    /// A capture's segment check as stored.
+    pub(super) fn segment_status(&self, key: StreamKey) -> Result<Option<SegmentStatus>, StoreError> {
+        Ok(self.segments.get(key)?.map(|value| segment_status(value.value())))
+    }
+
+    /// Stores a capture's segment check, moving its entry in the queue of checks due.
+    pub(super) fn put_segment_status(
+        &mut self,
+        key: StreamKey,
+        status: &SegmentStatus,
+    ) -> Result<(), StoreError> {
+        self.touched.push(key);
+        let (start, id) = key;
+        let old = self
+            .segments
+            .insert(key, segment_value(status))?
+            .map(|old| old.value().3);
+        if let Some(Some(due)) = old {
+            self.segments_due.remove((due, start, id))?;
+        }
+        if let Some(due) = status.due {
+            self.segments_due.insert((due, start, id), ())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a broadcast's segment check and its queue entry.
+    fn remove_segment_status(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        let (start, id) = key;
+        if let Some(Some(due)) = self.segments.remove(key)?.map(|old| old.value().3) {
+            self.segments_due.remove((due, start, id))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a record, its playlist, its segment check and its index entries.
     pub(super) fn delete_record(&mut self, key: StreamKey) -> Result<(), StoreError> {
         self.touched.push(key);
         self.playlists.remove(key)?;
         self.qualities_due.remove(key)?;
+        self.remove_segment_status(key)?;
         let old = self
             .streams
             .remove(key)?

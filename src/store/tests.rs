@@ -127,6 +127,25 @@ pub(super) fn assert_indexes_consistent(store: &Store) {
                 );
                 let _viewers_at_capture = viewers.value();
             }
+            // Segment checks belong to stored records, and the queue of checks due is a
+            // function of them.
+            let mut due_checks = BTreeSet::new();
+            for entry in txn.open_table(SEGMENTS)?.iter()? {
+                let (key, value) = entry?;
+                let (start, id) = key.value();
+                assert!(
+                    stored_keys.contains(&(start, id)),
+                    "a segment check outlived its record"
+                );
+                if let Some(due) = value.value().3 {
+                    due_checks.insert((due, start, id));
+                }
+            }
+            assert_eq!(
+                collect_keys(&txn.open_table(SEGMENTS_DUE)?)?,
+                due_checks,
+                "segments_due_v1 disagrees with segments_v1"
+            );
             Ok(())
         })
         .expect("read every table");
@@ -787,6 +806,71 @@ fn first_captures_queue_a_quality_check_most_viewed_first() {
     // Pruning the record takes its queue entry with it.
     store.apply(&[], &[quiet.key()]).expect("delete");
     assert_eq!(store.quality_queue_len().expect("len"), 0);
+    assert_indexes_consistent(&store);
+}
+
+#[test]
+fn a_first_capture_waits_for_its_segment_check_across_a_reopen() {
+    use crate::segments::{SegmentState, SegmentStatus};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut found = record(1_700_000_000, 1, 7);
+    found.status = Status::Found;
+    found.archive = Some(archive_info("https://vod-secure.twitch.tv"));
+    let captured = found.archive.as_ref().expect("archive").fetched_at;
+    let pending = record(1_700_000_100, 2, 7);
+    {
+        let store = open_in(&dir);
+        store.put_archived(&found, "#EXTM3U\n").expect("archive");
+        store.put_streams(std::slice::from_ref(&pending)).expect("put");
+        assert_eq!(
+            store.segment_status(found.key()).expect("read"),
+            Some(SegmentStatus::unchecked(captured))
+        );
+        assert_eq!(store.segment_status(pending.key()).expect("read"), None);
+        assert_eq!(store.segment_checks_due(captured - 1, 10).expect("due"), vec![]);
+        assert_indexes_consistent(&store);
+    }
+    // A restart still finds it due.
+    let store = open_in(&dir);
+    assert_eq!(
+        store.segment_checks_due(captured, 10).expect("due"),
+        vec![found.key()]
+    );
+    // Put off (no budget, a failing domain), then concluded.
+    let later = SegmentStatus {
+        due: Some(captured + 300),
+        ..SegmentStatus::unchecked(captured)
+    };
+    let wrote = store
+        .update(|tx| tx.set_segment_status(found.key(), &later))
+        .expect("postpone");
+    assert!(wrote);
+    assert_eq!(store.segment_checks_due(captured + 299, 10).expect("due"), vec![]);
+    assert_indexes_consistent(&store);
+    let gone = later.concluded(SegmentState::Gone, captured + 300);
+    store
+        .update(|tx| tx.set_segment_status(found.key(), &gone))
+        .expect("conclude");
+    assert_eq!(store.segment_checks_due(i64::MAX, 10).expect("due"), vec![]);
+    assert_eq!(store.segment_checks_waiting().expect("waiting"), 0);
+    // A re-capture (the hour's second probe) keeps the result.
+    store.put_archived(&found, "#EXTM3U\n").expect("re-archive");
+    assert_eq!(
+        store
+            .segment_statuses(&[found.key(), pending.key()])
+            .expect("read"),
+        vec![Some(gone), None]
+    );
+    drop(store);
+    let store = open_in(&dir);
+    assert_eq!(store.segment_status(found.key()).expect("read"), Some(gone));
+    // A broadcast not stored gets no check; pruning takes the check with it.
+    let missing = store
+        .update(|tx| tx.set_segment_status((1, 1), &gone))
+        .expect("absent");
+    assert!(!missing);
+    store.apply(&[], &[found.key()]).expect("delete");
+    assert_eq!(store.segment_status(found.key()).expect("read"), None);
     assert_indexes_consistent(&store);
 }
 

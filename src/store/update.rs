@@ -10,6 +10,7 @@ use super::encoding::{decode_record, encode_playlist};
 use super::tables::{self, WriteTables, get_record};
 use super::{Store, StoreError};
 use crate::record::{Status, StreamKey, StreamRecord};
+use crate::segments::SegmentStatus;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 /// One write transaction's reads and writes of records (see [`Store::update`]). Reads see the
@@ -131,7 +132,28 @@ impl Update<'_> {
         if record.status == Status::Found && !was_found {
             tables.queue_quality_check(key, record.max_viewers, self.quality_queue_bound)?;
         }
+        // Checked once per broadcast at its first capture; a later re-capture (the hour's
+        // second probe) keeps what the check found.
+        if record.status == Status::Found && tables.segment_status(key)?.is_none() {
+            let captured = record.archive.as_ref().map_or(0, |archive| archive.fetched_at);
+            tables.put_segment_status(key, &SegmentStatus::unchecked(captured))?;
+        }
         Ok(())
+    }
+
+    /// As [`Store::segment_status`].
+    pub fn segment_status(&self, key: StreamKey) -> Result<Option<SegmentStatus>, StoreError> {
+        self.tables.segment_status(key)
+    }
+
+    /// Stores a capture's segment check (its state and when it is next due), for a broadcast
+    /// still stored; returns false, writing nothing, for one that is not (pruned meanwhile).
+    pub fn set_segment_status(&mut self, key: StreamKey, status: &SegmentStatus) -> Result<bool, StoreError> {
+        if self.tables.streams.get(key)?.is_none() {
+            return Ok(false);
+        }
+        self.tables.put_segment_status(key, status)?;
+        Ok(true)
     }
 
     /// As [`Store::set_qualities`]: records the qualities a check found and takes the broadcast

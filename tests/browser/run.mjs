@@ -126,6 +126,21 @@ try {
   check(injected.scripts === 0 && !injected.flag, 'no element or script from a title');
   await shot('front-desktop.png', false);
 
+  // The capture whose segments are gone says so in the list, the others that theirs answer;
+  // its page explains instead of offering a player or a playlist to copy.
+  const segmentBadges = await page.locator('li.vod').evaluateAll((items) => Object.fromEntries(
+    items.map((li) => [li.dataset.streamId, li.querySelector('.badge[class*="segments-"]')?.textContent || ''])));
+  check(segmentBadges[expect.gone_stream_id] === 'segments gone',
+    `a "segments gone" badge on ${expect.gone_stream_id}: ${JSON.stringify(segmentBadges)}`);
+  check(Object.entries(segmentBadges).every(([id, text]) => id === expect.gone_stream_id || text === 'segments ok'),
+    `"segments ok" on the others: ${JSON.stringify(segmentBadges)}`);
+  summary.segment_badges = segmentBadges;
+  await page.goto(`${base}/#/vod/${expect.gone_path}`);
+  await page.locator('p.note.segments-gone').waitFor(WAIT);
+  check(await page.locator('#player').count() === 0, 'no player for a capture whose segments are gone');
+  check(await page.locator('.copy input').count() === 0, 'no playlist to copy for a gone capture');
+  summary.gone_note = await page.locator('p.note.segments-gone').textContent();
+
   // 2. Search as you type finds a channel; the channel page lists its broadcasts only.
   await page.locator('#search').pressSequentially(expect.search, { delay: 60 });
   const suggestion = page.locator('#suggestions a', { hasText: expect.search_login });
