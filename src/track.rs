@@ -180,7 +180,13 @@ fn end(mut record: StreamRecord, now: i64, rules: &Rules) -> Ended {
         }
         None => {
             record.status = Status::Pending;
-            record.probe.next_due = Some(now + rules.settle);
+            // An absence probe already due sooner (a complete pass missed it) keeps its time;
+            // any other due time (live learning) gives way to the probe at the end.
+            let due = now + rules.settle;
+            record.probe.next_due = match record.probe.next_due {
+                Some(current) if record.probe.absence_probed && current < due => Some(current),
+                _ => Some(due),
+            };
         }
     }
     Ended::Keep(Box::new(record))
@@ -334,6 +340,20 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
                 // Twitch's EVENT playlist exists while a broadcast is live, so a miss now means
                 // the channel most likely keeps no VODs: one probe after the end settles it.
                 record.probe.missed_live = true;
+                return record;
+            }
+            if record.probe.absence_probed
+                && record.public == Some(false)
+                && !record.probe.missed_live
+                && record.probe.misses == 0
+            {
+                // The probe at its absence from the listing, for a broadcast the channel's video
+                // list did not show, run after a confirmation by id ended the stream first: it
+                // stands for the miss while live, so one more probe settles it, as it would
+                // have had the probe come first (a channel that keeps no VODs costs two
+                // searches, not one per retry).
+                record.probe.missed_live = true;
+                record.probe.next_due = Some(now + rules.settle);
                 return record;
             }
             if record.status == Status::Found {

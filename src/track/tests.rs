@@ -610,3 +610,49 @@ fn a_confirmation_does_not_end_what_the_listing_saw_since_or_what_never_counted(
         "below the record threshold: dropped"
     );
 }
+
+#[test]
+fn an_absence_probe_ended_first_by_a_confirmation_keeps_its_time_and_its_meaning() {
+    // Missing from a complete pass: the absence probe is due settle later...
+    let live = live_record(50, START + 700);
+    let deferred = after_probe(
+        live,
+        ProbeResult::Deferred {
+            reason: "live without an archive video".into(),
+        },
+        START + 700,
+        &rules(),
+    );
+    let mut absent = absent_after_pass(&[deferred], START + 900, START + 950, &rules()).remove(0);
+    assert_eq!(absent.probe.next_due, Some(START + 1010));
+    // The channel's video list showed no video for it.
+    absent.public = Some(false);
+    // ...and a confirmation by id ends the stream before it runs: the probe keeps its time.
+    let update = end_confirmed(
+        std::slice::from_ref(&absent),
+        &confirmed(&[(7, Confirmed::Offline)]),
+        START + 964,
+        START + 965,
+        &rules(),
+    );
+    let ended = update.write[0].clone();
+    assert_eq!(ended.status, Status::Pending);
+    assert_eq!(ended.probe.next_due, Some(START + 1010));
+    // Without word from the video list, a miss is an ordinary miss: every retry follows.
+    let mut unknown = ended.clone();
+    unknown.public = None;
+    let retried = after_probe(unknown, ProbeResult::Miss, START + 1010, &rules());
+    assert!(!retried.probe.missed_live);
+    assert_eq!(retried.probe.misses, 1);
+    // With it, the miss counts as the miss while live: one more probe settles it.
+    let missed = after_probe(ended, ProbeResult::Miss, START + 1010, &rules());
+    assert_eq!(missed.status, Status::Pending);
+    assert!(missed.probe.missed_live);
+    assert_eq!(missed.probe.next_due, Some(START + 1070));
+    let settled = after_probe(missed, ProbeResult::Miss, START + 1070, &rules());
+    assert_eq!(settled.status, Status::NotFound);
+    // A broadcast ended without an absence probe keeps the whole retry schedule.
+    let plain = after_probe(ended_record(START + 60), ProbeResult::Miss, START + 200, &rules());
+    assert_eq!(plain.status, Status::Pending);
+    assert!(!plain.probe.missed_live);
+}
