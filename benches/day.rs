@@ -128,7 +128,7 @@ fn main() {
         .into_iter()
         .map(|r| (r.key(), r))
         .collect();
-    let (requests, quality_requests) = requests_by_broadcast(&cdn);
+    let (requests, background) = requests_by_broadcast(&cdn);
     let truth = world.broadcasts();
     score(&truth, &records, &requests, min_record, start, end);
     watch.report(&truth, min_record, start, end);
@@ -137,8 +137,15 @@ fn main() {
         .filter(|r| r.archive.as_ref().is_some_and(|a| a.qualities.len() > 1))
         .count();
     println!(
-        "background quality checks (spare budget only, not counted above): {quality_requests} CDN requests; \
-         {checked} captures with more than one quality"
+        "background quality checks (spare budget only, not counted above): {} CDN requests; \
+         {checked} captures with more than one quality",
+        background.qualities
+    );
+    let captures = records.values().filter(|r| r.status == Status::Found).count();
+    println!(
+        "background segment checks (spare budget only, not counted above): {} CDN requests, {:.2} per capture ({captures})",
+        background.segments,
+        background.segments as f64 / captures.max(1) as f64
     );
     // Listing requests per hour of clock time: pages apart from confirmations and video lists.
     let hours = (end - start) as f64 / 3600.0;
@@ -163,13 +170,26 @@ fn main() {
 
 /// Probe requests (for the primary quality) per (login, stream id), and the number of
 /// background quality-check requests (any other quality folder), which are counted apart.
-fn requests_by_broadcast(cdn: &SimCdn) -> (HashMap<(String, u64), Vec<String>>, usize) {
+/// Background requests, paid from spare budget and counted apart from the probes'.
+#[derive(Default)]
+struct Background {
+    /// Other quality folders' playlists.
+    qualities: usize,
+    /// Segments asked after a capture (anything but a playlist).
+    segments: usize,
+}
+
+fn requests_by_broadcast(cdn: &SimCdn) -> (HashMap<(String, u64), Vec<String>>, Background) {
     let mut by: HashMap<(String, u64), Vec<String>> = HashMap::new();
-    let mut quality_checks = 0;
+    let mut background = Background::default();
     for domain in 0..DOMAINS {
         for path in cdn.requests(domain) {
+            if !path.ends_with(".m3u8") {
+                background.segments += 1;
+                continue;
+            }
             if !path.contains("/chunked/") {
-                quality_checks += 1;
+                background.qualities += 1;
                 continue;
             }
             let Some(folder) = path.trim_start_matches('/').split('/').next() else {
@@ -188,7 +208,7 @@ fn requests_by_broadcast(cdn: &SimCdn) -> (HashMap<(String, u64), Vec<String>>, 
                 .push(format!("{domain}{path}"));
         }
     }
-    (by, quality_checks)
+    (by, background)
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
