@@ -28,21 +28,32 @@ fn world(source: &str) -> World {
     )
 }
 
-/// The stream at rank 80 ends with a stored VOD; the crawl must have paged down to it.
-fn capture_rank_80(world: &mut World) {
+/// A hundred live streams; the one at rank 80 has a stored VOD. Returns them.
+fn list_with_rank_80_stored(world: &World) -> Vec<LiveStream> {
     let start = now() - 300;
-    let mut streams = hundred_streams(start);
+    let streams = hundred_streams(start);
     world
         .cdn
         .add_broadcast(Broadcast::new("ranked80", 980, &start.to_string(), vec![0]));
     world.listing.set_streams(streams.clone());
-    world.start(&[]);
-    // Page 3 of GQL (30 a page) or page 1 of Helix shows rank 80; a full pass asks 4 or 1.
-    world.wait_until("a full pass", 15, |w| w.listing.requests() >= 5);
+    streams
+}
+
+/// The stream at rank 80 ends; it is captured only if the crawl had paged down to it.
+fn end_rank_80(world: &World, mut streams: Vec<LiveStream>) {
     streams.retain(|s| s.stream_id != 980);
     world.listing.set_streams(streams);
     world.wait_until("the capture", 25, |w| w.requests_for("ranked80", 980) >= 1);
     std::thread::sleep(Duration::from_millis(500));
+}
+
+/// The stream at rank 80 ends with a stored VOD; the crawl must have paged down to it.
+fn capture_rank_80(world: &mut World) {
+    let streams = list_with_rank_80_stored(world);
+    world.start(&[]);
+    // Page 3 of GQL (30 a page) or page 1 of Helix shows rank 80; a full pass asks 4 or 1.
+    world.wait_until("a full pass", 15, |w| w.listing.requests() >= 5);
+    end_rank_80(world, streams);
 }
 
 #[test]
@@ -123,12 +134,7 @@ fn auto_switches_to_helix_when_credentials_are_added_live() {
     // Refused first: the web client id without a secret lists through GQL.
     let mut world = world(&format!("client_id = \"{WEB_CLIENT_ID}\""));
     world.listing.set_client_id(WEB_CLIENT_ID);
-    let start = now() - 300;
-    let mut streams = hundred_streams(start);
-    world
-        .cdn
-        .add_broadcast(Broadcast::new("ranked80", 980, &start.to_string(), vec![0]));
-    world.listing.set_streams(streams.clone());
+    let streams = list_with_rank_80_stored(&world);
     world.start(&[]);
     let base = world.api_url();
     world.wait_until("the refusal in /healthz", 15, |_| {
@@ -150,10 +156,7 @@ fn auto_switches_to_helix_when_credentials_are_added_live() {
     // Rank 80, beyond the refused GQL page 1, is now reached and captured at its end.
     world.wait_until("a helix pass", 15, |w| w.listing.token_requests() >= 1);
     std::thread::sleep(Duration::from_millis(500));
-    streams.retain(|s| s.stream_id != 980);
-    world.listing.set_streams(streams);
-    world.wait_until("the capture", 25, |w| w.requests_for("ranked80", 980) >= 1);
-    std::thread::sleep(Duration::from_millis(500));
+    end_rank_80(&world, streams);
     world.stop();
     let log = world.log();
     assert!(

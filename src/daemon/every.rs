@@ -10,9 +10,11 @@ use crate::config::{CronSchedule, ScheduleConfig};
 use crate::schedule::{Clock, next_run};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, warn};
 
 /// Picks one job's schedule out of the settings in force.
 pub type Pick = fn(&ScheduleConfig) -> &CronSchedule;
@@ -74,5 +76,37 @@ pub async fn blocking<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + 
             error!("{what}: the task failed: {join}");
             None
         }
+    }
+}
+
+/// A background job that runs at most once at a time (the checks that only use spare budget):
+/// a start while the last run goes on does nothing.
+pub struct OneAtATime {
+    /// What the job is, for the log ("a quality check").
+    what: &'static str,
+    running: Arc<AtomicBool>,
+}
+
+impl OneAtATime {
+    pub fn new(what: &'static str) -> OneAtATime {
+        OneAtATime {
+            what,
+            running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Runs `job` on a blocking thread under `tracker`, unless the last run still goes on.
+    pub fn start(&self, tracker: &TaskTracker, job: impl FnOnce() + Send + 'static) {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let running = self.running.clone();
+        let what = self.what;
+        tracker.spawn(async move {
+            if blocking(what, job).await.is_none() {
+                debug!("{what} did not finish; its capture stays queued");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 }

@@ -6,14 +6,13 @@
 //! pure rules (`probe::next_quality_check`, `probe::checked_qualities`); a domain failure leaves
 //! the capture queued for later.
 
-use super::every::blocking;
+use super::every::OneAtATime;
 use super::probing::{ProbeParts, Steering};
 use crate::metrics::{Kind, Metrics};
 use crate::probe::{self, QualityStep};
 use crate::record::StreamKey;
 use crate::search::{Cdn, check_qualities};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
@@ -38,33 +37,23 @@ pub fn describe(metrics: &Metrics) {
 
 pub struct QualityChecks {
     parts: Arc<ProbeParts>,
-    /// A check is running (at most one: it only uses spare budget).
-    running: Arc<AtomicBool>,
+    /// At most one check at a time: it only uses spare budget.
+    job: OneAtATime,
 }
 
 impl QualityChecks {
     pub fn new(parts: Arc<ProbeParts>) -> QualityChecks {
         QualityChecks {
             parts,
-            running: Arc::new(AtomicBool::new(false)),
+            job: OneAtATime::new("a quality check"),
         }
     }
 
     /// Starts one check if none is running and a capture waits for one.
     pub fn start(&self, tracker: &TaskTracker, shutdown: &CancellationToken) {
-        if self.running.swap(true, Ordering::AcqRel) {
-            return;
-        }
         let parts = self.parts.clone();
-        let running = self.running.clone();
         let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let ran = blocking("a quality check", move || check_next(&parts, &shutdown)).await;
-            if ran.is_none() {
-                debug!("the quality check did not finish; its capture stays queued");
-            }
-            running.store(false, Ordering::Release);
-        });
+        self.job.start(tracker, move || check_next(&parts, &shutdown));
     }
 }
 

@@ -8,7 +8,7 @@
 //! get a slot soon hands its turn back and stays due; a failing domain (timeout, 5xx) changes
 //! nothing stored and the check is asked again later.
 
-use super::every::blocking;
+use super::every::OneAtATime;
 use super::probing::{ProbeParts, Steering};
 use crate::metrics::{Kind, Metrics};
 use crate::playlist::segment_urls;
@@ -16,7 +16,6 @@ use crate::record::{Status, StreamKey, StreamRecord};
 use crate::search::{Cdn, HandedBack, check_segments};
 use crate::segments::{self, SegmentStatus, SegmentVerdict};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
@@ -54,33 +53,23 @@ pub fn describe(metrics: &Metrics) {
 
 pub struct SegmentChecks {
     parts: Arc<ProbeParts>,
-    /// A check is running (at most one: it only uses spare budget).
-    running: Arc<AtomicBool>,
+    /// At most one check at a time: it only uses spare budget.
+    job: OneAtATime,
 }
 
 impl SegmentChecks {
     pub fn new(parts: Arc<ProbeParts>) -> SegmentChecks {
         SegmentChecks {
             parts,
-            running: Arc::new(AtomicBool::new(false)),
+            job: OneAtATime::new("a segment check"),
         }
     }
 
     /// Starts one check if none is running and one is due.
     pub fn start(&self, tracker: &TaskTracker, shutdown: &CancellationToken) {
-        if self.running.swap(true, Ordering::AcqRel) {
-            return;
-        }
         let parts = self.parts.clone();
-        let running = self.running.clone();
         let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let ran = blocking("a segment check", move || check_next(&parts, &shutdown)).await;
-            if ran.is_none() {
-                debug!("the segment check did not finish; its capture stays due");
-            }
-            running.store(false, Ordering::Release);
-        });
+        self.job.start(tracker, move || check_next(&parts, &shutdown));
     }
 }
 
