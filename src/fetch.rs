@@ -158,9 +158,7 @@ impl Fetcher {
             retry_after,
         })
     }
-}
 
-impl Fetcher {
     /// Asks whether `url` exists without reading it: a HEAD request, answered with its status
     /// (the body, if a server sends one, is not read). `timeout` replaces `request_timeout`.
     pub fn head(&self, url: &str, timeout: Option<Duration>) -> Result<u16, FetchError> {

@@ -250,33 +250,12 @@ pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> Segmen
     };
     let module = config.module_of(domain);
     for url in urls {
-        let waiting_since = Instant::now();
-        loop {
-            if steer.stop() {
-                probe.handed_back = Some(HandedBack::Stopped);
-                return probe;
-            }
-            if steer.withdrawn(&domain.url) {
-                probe.handed_back = Some(HandedBack::NotConfigured(domain.url.clone()));
-                return probe;
-            }
-            let now = Instant::now();
-            match budget.try_take(&domain.url, domain.requests_per_second, now) {
-                Ok(()) => break,
-                // Only before the first request: a check handed back halfway would have
-                // spent its requests for nothing.
-                Err(ready)
-                    if probe.requests == 0 && ready.duration_since(waiting_since) > SEGMENT_BUDGET_WAIT =>
-                {
-                    probe.handed_back = Some(HandedBack::NoBudget);
-                    return probe;
-                }
-                Err(ready) => std::thread::sleep(
-                    ready
-                        .saturating_duration_since(now)
-                        .min(Duration::from_millis(200)),
-                ),
-            }
+        // Only the first request may be handed back for want of budget: a check handed back
+        // halfway would have spent its requests for nothing.
+        let give_up = (probe.requests == 0).then_some(SEGMENT_BUDGET_WAIT);
+        if let Err(handed_back) = wait_for_slot(budget, steer, domain, give_up) {
+            probe.handed_back = Some(handed_back);
+            return probe;
         }
         probe.requests += 1;
         let answer = match fetcher.head(url, domain.timeout) {
@@ -292,6 +271,38 @@ pub fn check_segments(cdn: Cdn<'_>, domain_url: &str, urls: &[String]) -> Segmen
         }
     }
     probe
+}
+
+/// Waits for a slot of `domain`'s share of the budget, in short sleeps so that a stop or the
+/// domain's removal is seen meanwhile; with `give_up`, hands the turn back (`NoBudget`) when
+/// the slot is further away than that.
+fn wait_for_slot(
+    budget: &Budget,
+    steer: &dyn Steer,
+    domain: &DomainConfig,
+    give_up: Option<Duration>,
+) -> Result<(), HandedBack> {
+    let waiting_since = Instant::now();
+    loop {
+        if steer.stop() {
+            return Err(HandedBack::Stopped);
+        }
+        if steer.withdrawn(&domain.url) {
+            return Err(HandedBack::NotConfigured(domain.url.clone()));
+        }
+        let now = Instant::now();
+        match budget.try_take(&domain.url, domain.requests_per_second, now) {
+            Ok(()) => return Ok(()),
+            Err(ready) if give_up.is_some_and(|limit| ready.duration_since(waiting_since) > limit) => {
+                return Err(HandedBack::NoBudget);
+            }
+            Err(ready) => std::thread::sleep(
+                ready
+                    .saturating_duration_since(now)
+                    .min(Duration::from_millis(200)),
+            ),
+        }
+    }
 }
 
 /// Asks the domain that holds a found broadcast for each of its module's other quality folders
@@ -321,23 +332,16 @@ pub fn check_qualities(cdn: Cdn<'_>, domain_url: &str, playlist_url: &str) -> Qu
     };
     check.qualities.push(primary.to_string());
     for quality in module.qualities.iter().skip(1) {
-        loop {
-            if steer.stop() {
-                check.unfinished = Some("stopped".to_string());
-                return check;
-            }
-            if steer.withdrawn(&domain.url) {
-                check.unfinished = Some(format!("{} is no longer configured", domain.url));
+        match wait_for_slot(budget, steer, domain, None) {
+            Ok(()) => {}
+            Err(HandedBack::NotConfigured(url)) => {
+                check.unfinished = Some(format!("{url} is no longer configured"));
                 check.impossible = true;
                 return check;
             }
-            match budget.try_take(&domain.url, domain.requests_per_second, Instant::now()) {
-                Ok(()) => break,
-                Err(ready) => std::thread::sleep(
-                    ready
-                        .saturating_duration_since(Instant::now())
-                        .min(Duration::from_millis(200)),
-                ),
+            Err(_) => {
+                check.unfinished = Some("stopped".to_string());
+                return check;
             }
         }
         let url = format!(
