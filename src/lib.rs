@@ -11,6 +11,7 @@
 //! binary for `vodprobe demo` (feature `demo`, on by default). Nothing in the library uses it.
 
 pub mod api;
+pub mod audio;
 pub mod budget;
 pub mod config;
 pub mod daemon;

@@ -319,7 +319,22 @@ pub fn directory_of(url: &str) -> &str {
 /// lose surrounding whitespace; a byte-order mark is kept. Meant for text that [`validate`]
 /// accepted; on anything else it still returns without panicking.
 pub fn make_playable(text: &str, base_url: &str) -> String {
-    let base = Base::parse(base_url);
+    make_playable_with(text, base_url, Audio::Muted)
+}
+
+/// Which audio a served playlist points at where Twitch muted a part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audio {
+    /// `-unmuted` is rewritten to `-muted`: the silent copy, which lasts.
+    Muted,
+    /// `-unmuted` is kept: the original audio, which answers for about a day after muting.
+    Original,
+}
+
+/// [`make_playable`], with `audio` deciding whether `-unmuted` URIs are rewritten.
+pub fn make_playable_with(text: &str, base_url: &str, audio: Audio) -> String {
+    let mut base = Base::parse(base_url);
+    base.audio = audio;
     let mut out = String::with_capacity(text.len() + text.len() / 2 + 64);
     let body = match text.strip_prefix(BOM) {
         Some(rest) => {
@@ -342,7 +357,7 @@ pub fn make_playable(text: &str, base_url: &str) -> String {
         } else if trimmed.starts_with('#') {
             rewrite_tag(content, &base, &mut out);
         } else if !base.push_plain_child(trimmed, &mut out) {
-            out.push_str(&unmute(&base.resolve(trimmed)));
+            out.push_str(&base.unmute(base.resolve(trimmed)));
         }
         out.push_str(ending);
     }
@@ -350,14 +365,37 @@ pub fn make_playable(text: &str, base_url: &str) -> String {
 }
 
 /// The absolute URLs of the media segments of `text` (a playlist fetched from `playlist_url`),
-/// in order, as [`make_playable`] serves them (so `-unmuted` reads `-muted`: what a player
-/// would ask).
-pub fn segment_urls(text: &str, playlist_url: &str) -> Vec<String> {
-    make_playable(text, directory_of(playlist_url))
+/// in order, as [`make_playable_with`] serves them with `audio` (so with [`Audio::Muted`]
+/// `-unmuted` reads `-muted`: what a player would ask).
+pub fn segment_urls(text: &str, playlist_url: &str, audio: Audio) -> Vec<String> {
+    make_playable_with(text, directory_of(playlist_url), audio)
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .map(str::to_string)
+        .collect()
+}
+
+/// Whether `text` lists a segment by its `-unmuted` original name (Twitch's listing after a
+/// mute pass).
+pub fn lists_originals(text: &str) -> bool {
+    text.contains(UNMUTED)
+        && text
+            .lines()
+            .map(str::trim)
+            .any(|line| !line.is_empty() && !line.starts_with('#') && file_name(line).0.ends_with(UNMUTED))
+}
+
+/// The absolute URLs of the `-unmuted` originals `text` lists, in order; empty when nothing
+/// was muted (or the playlist was captured before the mute pass).
+pub fn original_urls(text: &str, playlist_url: &str) -> Vec<String> {
+    // Most playlists were never muted: skip the rendering for them.
+    if !lists_originals(text) {
+        return Vec::new();
+    }
+    segment_urls(text, playlist_url, Audio::Original)
+        .into_iter()
+        .filter(|url| file_name(url).0.ends_with(UNMUTED))
         .collect()
 }
 
@@ -441,7 +479,7 @@ fn rewrite_tag(content: &str, base: &Base<'_>, out: &mut String) {
     let resolved = base.resolve(uri);
     out.push_str(head);
     if name == "#EXT-X-MAP" {
-        out.push_str(&unmute(&resolved));
+        out.push_str(&base.unmute(resolved));
     } else {
         out.push_str(&resolved);
     }
@@ -553,6 +591,8 @@ struct Base<'a> {
     /// `dir` starts with '/' and has no `.`/`..` segments: a plain file name resolves to
     /// `origin + dir + name` with nothing to normalize.
     plain_dir: bool,
+    /// Whether resolved segment and MAP URIs are muted.
+    audio: Audio,
 }
 
 impl<'a> Base<'a> {
@@ -576,6 +616,15 @@ impl<'a> Base<'a> {
             origin,
             dir,
             plain_dir,
+            audio: Audio::Muted,
+        }
+    }
+
+    /// [`unmute`] unless the original audio is wanted.
+    fn unmute(&self, uri: String) -> String {
+        match self.audio {
+            Audio::Muted => unmute(&uri),
+            Audio::Original => uri,
         }
     }
 
@@ -594,7 +643,8 @@ impl<'a> Base<'a> {
         out.push_str(self.origin);
         out.push_str(&self.dir);
         let stem_end = name.rfind('.').unwrap_or(name.len());
-        match name[..stem_end].strip_suffix(UNMUTED) {
+        let muted = name[..stem_end].strip_suffix(UNMUTED).filter(|_| self.audio == Audio::Muted);
+        match muted {
             Some(head) => {
                 out.push_str(head);
                 out.push_str(MUTED);
@@ -665,14 +715,45 @@ mod tests {
     fn segment_urls_are_absolute_and_muted_as_served() {
         let url = format!("{BASE}index-dvr.m3u8");
         assert_eq!(
-            segment_urls(TS, &url),
+            segment_urls(TS, &url, Audio::Muted),
             vec![
                 format!("{BASE}0.ts"),
                 format!("{BASE}1-muted.ts"),
                 format!("{BASE}2-muted.ts")
             ]
         );
-        assert!(segment_urls("#EXTM3U\n", &url).is_empty());
+        assert!(segment_urls("#EXTM3U\n", &url, Audio::Muted).is_empty());
+    }
+
+    #[test]
+    fn original_audio_keeps_unmuted_uris_and_nothing_else_changes() {
+        let url = format!("{BASE}index-dvr.m3u8");
+        assert_eq!(
+            segment_urls(TS, &url, Audio::Original),
+            vec![
+                format!("{BASE}0.ts"),
+                format!("{BASE}1-unmuted.ts"),
+                format!("{BASE}2-muted.ts")
+            ]
+        );
+        assert_eq!(original_urls(TS, &url), vec![format!("{BASE}1-unmuted.ts")]);
+        assert!(original_urls("#EXTM3U\n#EXTINF:10,\n0.ts\n", &url).is_empty());
+        assert!(lists_originals(TS));
+        assert!(!lists_originals("#EXTM3U\n#X-unmuted\n#EXTINF:10,\n0-muted.ts\n"));
+        // The two renderings differ only where a URI names an original.
+        let fmp4 = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init-0-unmuted.mp4\"\n\
+                    #EXTINF:2,\n0-unmuted.mp4\n#EXTINF:2,\n../x/1-unmuted.mp4\n";
+        let original = make_playable_with(fmp4, BASE, Audio::Original);
+        assert_eq!(
+            original,
+            format!(
+                "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"{BASE}init-0-unmuted.mp4\"\n\
+                 #EXTINF:2,\n{BASE}0-unmuted.mp4\n#EXTINF:2,\n\
+                 https://d2e2de1etea730.cloudfront.net/abc_x_1_2/x/1-unmuted.mp4\n"
+            )
+        );
+        assert_eq!(make_playable(fmp4, BASE), original.replace("-unmuted", "-muted"));
+        assert_eq!(make_playable_with(TS, BASE, Audio::Muted), make_playable(TS, BASE));
     }
 
     const FMP4: &str = "#EXTM3U

@@ -19,6 +19,7 @@
 //! probe in flight when the process dies is simply due again after restart (at least once). The
 //! request budget starts one interval after start-up, so restarts cannot flood the CDN.
 
+mod audio;
 mod backend;
 mod confirm;
 mod crawl;
@@ -275,6 +276,7 @@ fn describe(metrics: &Metrics) {
     probing::describe(metrics);
     qualities::describe(metrics);
     segments::describe(metrics);
+    audio::describe(metrics);
     upkeep::describe(metrics);
     backend::describe(metrics);
     reconfigure::describe(metrics);

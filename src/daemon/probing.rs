@@ -168,6 +168,7 @@ pub struct Probing {
     in_flight: Mutex<HashSet<StreamKey>>,
     qualities: super::qualities::QualityChecks,
     segments: super::segments::SegmentChecks,
+    audio: super::audio::AudioChecks,
 }
 
 impl Probing {
@@ -176,6 +177,7 @@ impl Probing {
         Arc::new(Probing {
             qualities: super::qualities::QualityChecks::new(parts.clone()),
             segments: super::segments::SegmentChecks::new(parts.clone()),
+            audio: super::audio::AudioChecks::new(parts.clone()),
             parts,
             tracker,
             shutdown,
@@ -211,6 +213,7 @@ impl Probing {
             // Nothing is due: spare budget goes to checking that captures still play, and
             // captured broadcasts' other qualities.
             self.segments.start(&self.tracker, &self.shutdown);
+            self.audio.start(&self.tracker, &self.shutdown);
             self.qualities.start(&self.tracker, &self.shutdown);
             return;
         }
@@ -288,6 +291,8 @@ impl Probing {
         let key = record.key();
         let rules = &settings.rules;
         let configured = |url: &str| settings.config.domains.iter().any(|d| d.enabled && d.url == url);
+        // A playlist listing `-unmuted` originals starts their watch (crate::audio).
+        let lists_originals = report.playlist.as_deref().is_some_and(crate::playlist::lists_originals);
         // Re-read inside the write: the crawl may have updated the record while the probe ran.
         let written = store.update(|tx| {
             let Some(fresh) = tx.get_stream(key)? else {
@@ -301,6 +306,9 @@ impl Probing {
             match &report.playlist {
                 Some(text) => tx.put_archived(&updated, text)?,
                 None => tx.put_streams(std::slice::from_ref(&updated))?,
+            }
+            if lists_originals && updated.status == crate::record::Status::Found {
+                tx.watch_original_audio(key, now)?;
             }
             Ok(Some(updated))
         });

@@ -102,7 +102,7 @@ fn next_due(parts: &ProbeParts, now: i64) -> Option<Due> {
             if parts.domains.is_down(&archive.domain) {
                 continue;
             }
-            let all = segment_urls(&text, &archive.url);
+            let all = segment_urls(&text, &archive.url, crate::playlist::Audio::Muted);
             let urls: Vec<String> = segments::pick(all.len())
                 .into_iter()
                 .filter_map(|index| all.get(index).cloned())

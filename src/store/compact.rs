@@ -13,7 +13,8 @@
 use super::encoding::{decode_record, encode_record};
 use super::tables::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, META, NAMES,
-    PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS, WriteTables, segment_status,
+    ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS,
+    WriteTables, original_audio, segment_status,
 };
 use super::{CompactError, Handle, Store, StoreError, StreamKey, open_database};
 use redb::{
@@ -166,6 +167,8 @@ fn copy_tables(
     copy_table(txn, dest, QUALITIES_DUE, progress, tables)?;
     copy_table(txn, dest, SEGMENTS, progress, tables)?;
     copy_table(txn, dest, SEGMENTS_DUE, progress, tables)?;
+    copy_table(txn, dest, ORIGINAL_AUDIO, progress, tables)?;
+    copy_table(txn, dest, ORIGINAL_AUDIO_DUE, progress, tables)?;
     // A table this binary does not know (a newer binary's) would be left behind: refuse
     // rather than lose it.
     let unknown: Vec<String> = txn
@@ -595,6 +598,7 @@ fn catch_up(source: &ReadTransaction, dest: &Database, keys: &BTreeSet<StreamKey
     let playlists = source.open_table(PLAYLISTS)?;
     let qualities = source.open_table(QUALITIES_DUE)?;
     let segments = source.open_table(SEGMENTS)?;
+    let audio = source.open_table(ORIGINAL_AUDIO)?;
     let keys: Vec<StreamKey> = keys.iter().copied().collect();
     for chunk in keys.chunks(CATCH_UP_BATCH) {
         let write = dest.begin_write()?;
@@ -625,6 +629,9 @@ fn catch_up(source: &ReadTransaction, dest: &Database, keys: &BTreeSet<StreamKey
                 // A deleted record took its check with it above.
                 if let Some(value) = segments.get(key)? {
                     to.put_segment_status(key, &segment_status(value.value()))?;
+                }
+                if let Some(value) = audio.get(key)? {
+                    to.put_original_audio(key, &original_audio(value.value()))?;
                 }
             }
         }
@@ -694,6 +701,8 @@ fn check_counts(
         count(source, &dest, QUALITIES_DUE)?,
         count(source, &dest, SEGMENTS)?,
         count(source, &dest, SEGMENTS_DUE)?,
+        count(source, &dest, ORIGINAL_AUDIO)?,
+        count(source, &dest, ORIGINAL_AUDIO_DUE)?,
     ];
     debug_assert_eq!(counts.len(), copied.len());
     Ok(counts)

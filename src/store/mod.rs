@@ -28,6 +28,8 @@
 //! | `qualities_due_v1`| `(start_unix, stream_id)`              | `u32`: max_viewers           |
 //! | `segments_v1`     | `(start_unix, stream_id)`              | `(u8, Option<i64> ×3)`       |
 //! | `segments_due_v1` | `(due, start_unix, stream_id)`         | `()`                         |
+//! | `original_audio_v1` | `(start_unix, stream_id)`            | `(i64, Option<i64> ×3)`      |
+//! | `original_audio_due_v1` | `(due, start_unix, stream_id)`   | `()`                         |
 //!
 //! Times (`start_unix`, `next_due`) are `i64` unix seconds; ids are `u64`.
 //!
@@ -68,6 +70,12 @@
 //!   archives it, so a restart still checks it; deleting the record deletes both. Kept beside
 //!   the record rather than in it, so the record encodings stay untouched. Added without a
 //!   schema change, like `qualities_due_v1`.
+//! * `original_audio_v1` holds the original-audio watch of each capture whose playlist listed
+//!   `-unmuted` segments (`crate::audio::OriginalAudio`): when that listing was first
+//!   captured, when the originals were last seen answering, when first seen gone, and when
+//!   the next check is due; `original_audio_due_v1` is its queue. A capture listing `-unmuted`
+//!   adds the entry in the transaction that archives it; deleting the record deletes both.
+//!   Added without a schema change, like `segments_v1`.
 //! * `state_v1` holds small named blobs the daemon persists (budget slot, learned statistics).
 //! * The `by_*` tables and the two name tables (schema 2) serve the API's lists and streamer
 //!   search (`query.rs`): every list is a descending walk of one of them. Status codes are
@@ -128,6 +136,7 @@
 //! migration and the background conversion of older encodings; `error.rs` the errors;
 //! `query.rs` the API's lists; `compact.rs` offline and online compaction.
 
+use crate::audio::OriginalAudio;
 use crate::record::{StreamKey, StreamRecord};
 use crate::segments::SegmentStatus;
 use encoding::{decode_playlist, decode_record, encode_playlist};
@@ -143,8 +152,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tables::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, NAMES,
-    PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS, WriteTables, get_record,
-    indexed_record, segment_status,
+    ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS,
+    WriteTables, get_record, indexed_record, original_audio, segment_status,
 };
 
 pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
@@ -395,6 +404,40 @@ impl Store {
         })
     }
 
+    /// A capture's original-audio watch; `None` for one whose playlist never listed `-unmuted`
+    /// segments.
+    pub fn original_audio(&self, key: StreamKey) -> Result<Option<OriginalAudio>, StoreError> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(ORIGINAL_AUDIO)?
+                .get(key)?
+                .map(|v| original_audio(v.value())))
+        })
+    }
+
+    /// [`Store::original_audio`] of each of `keys`, aligned with them, in one read.
+    pub fn original_audios(&self, keys: &[StreamKey]) -> Result<Vec<Option<OriginalAudio>>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(ORIGINAL_AUDIO)?;
+            keys.iter()
+                .map(|key| Ok(table.get(*key)?.map(|v| original_audio(v.value()))))
+                .collect()
+        })
+    }
+
+    /// Up to `limit` captures whose original-audio check is due at `now`, earliest due first.
+    pub fn original_audio_due(&self, now: i64, limit: usize) -> Result<Vec<StreamKey>, StoreError> {
+        self.read(|txn| {
+            let due = txn.open_table(ORIGINAL_AUDIO_DUE)?;
+            let mut keys = Vec::new();
+            for entry in due.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
+                let (_, start, id) = entry?.0.value();
+                keys.push((start, id));
+            }
+            Ok(keys)
+        })
+    }
+
     /// Segment checks waiting, due now or later.
     pub fn segment_checks_waiting(&self) -> Result<u64, StoreError> {
         self.read(|txn| Ok(txn.open_table(SEGMENTS_DUE)?.len()?))
@@ -598,6 +641,8 @@ impl Store {
                 size(txn, QUALITIES_DUE)?,
                 size(txn, SEGMENTS)?,
                 size(txn, SEGMENTS_DUE)?,
+                size(txn, ORIGINAL_AUDIO)?,
+                size(txn, ORIGINAL_AUDIO_DUE)?,
             ])
         })
     }

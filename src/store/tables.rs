@@ -5,6 +5,7 @@
 
 use super::StoreError;
 use super::encoding::{decode_record, encode_record};
+use crate::audio::OriginalAudio;
 use crate::record::{Status, StreamKey, StreamRecord};
 use crate::segments::{SegmentState, SegmentStatus};
 use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
@@ -34,7 +35,28 @@ pub(super) const SEGMENTS: TableDefinition<(i64, u64), SegmentValue> = TableDefi
 /// `(due, start_unix, stream_id)`: the segment checks waiting, earliest first.
 pub(super) const SEGMENTS_DUE: TableDefinition<(i64, i64, u64), ()> = TableDefinition::new("segments_due_v1");
 
+/// A capture's original-audio watch: `(listed_at, seen_at, gone_at, due)` (see
+/// `crate::audio::OriginalAudio`). Beside the record, like `segments_v1`.
+pub(super) const ORIGINAL_AUDIO: TableDefinition<(i64, u64), AudioValue> = TableDefinition::new("original_audio_v1");
+/// `(due, start_unix, stream_id)`: the original-audio checks waiting, earliest first.
+pub(super) const ORIGINAL_AUDIO_DUE: TableDefinition<(i64, i64, u64), ()> =
+    TableDefinition::new("original_audio_due_v1");
+
 pub(super) type SegmentValue = (u8, Option<i64>, Option<i64>, Option<i64>);
+pub(super) type AudioValue = (i64, Option<i64>, Option<i64>, Option<i64>);
+
+pub(super) fn audio_value(watch: &OriginalAudio) -> AudioValue {
+    (watch.listed_at, watch.seen_at, watch.gone_at, watch.due)
+}
+
+pub(super) fn original_audio((listed_at, seen_at, gone_at, due): AudioValue) -> OriginalAudio {
+    OriginalAudio {
+        listed_at,
+        seen_at,
+        gone_at,
+        due,
+    }
+}
 
 pub(super) fn segment_value(status: &SegmentStatus) -> SegmentValue {
     (
@@ -74,6 +96,8 @@ pub(super) struct WriteTables<'txn> {
     pub(super) qualities_due: Table<'txn, (i64, u64), u32>,
     pub(super) segments: Table<'txn, (i64, u64), SegmentValue>,
     pub(super) segments_due: Table<'txn, (i64, i64, u64), ()>,
+    pub(super) original_audio: Table<'txn, (i64, u64), AudioValue>,
+    pub(super) original_audio_due: Table<'txn, (i64, i64, u64), ()>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -98,6 +122,8 @@ impl<'txn> WriteTables<'txn> {
             qualities_due: txn.open_table(QUALITIES_DUE)?,
             segments: txn.open_table(SEGMENTS)?,
             segments_due: txn.open_table(SEGMENTS_DUE)?,
+            original_audio: txn.open_table(ORIGINAL_AUDIO)?,
+            original_audio_due: txn.open_table(ORIGINAL_AUDIO_DUE)?,
         })
     }
 
@@ -181,12 +207,41 @@ impl<'txn> WriteTables<'txn> {
         Ok(())
     }
 
+    /// A capture's original-audio watch as stored.
+    pub(super) fn original_audio(&self, key: StreamKey) -> Result<Option<OriginalAudio>, StoreError> {
+        Ok(self.original_audio.get(key)?.map(|value| original_audio(value.value())))
+    }
+
+    /// Stores a capture's original-audio watch, moving its entry in the queue of checks due.
+    pub(super) fn put_original_audio(&mut self, key: StreamKey, watch: &OriginalAudio) -> Result<(), StoreError> {
+        self.touched.push(key);
+        let (start, id) = key;
+        let old = self.original_audio.insert(key, audio_value(watch))?.map(|old| old.value().3);
+        if let Some(Some(due)) = old {
+            self.original_audio_due.remove((due, start, id))?;
+        }
+        if let Some(due) = watch.due {
+            self.original_audio_due.insert((due, start, id), ())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a broadcast's original-audio watch and its queue entry.
+    fn remove_original_audio(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        let (start, id) = key;
+        if let Some(Some(due)) = self.original_audio.remove(key)?.map(|old| old.value().3) {
+            self.original_audio_due.remove((due, start, id))?;
+        }
+        Ok(())
+    }
+
     /// Deletes a record, its playlist, its segment check and its index entries.
     pub(super) fn delete_record(&mut self, key: StreamKey) -> Result<(), StoreError> {
         self.touched.push(key);
         self.playlists.remove(key)?;
         self.qualities_due.remove(key)?;
         self.remove_segment_status(key)?;
+        self.remove_original_audio(key)?;
         let old = self
             .streams
             .remove(key)?

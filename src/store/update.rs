@@ -9,6 +9,7 @@
 use super::encoding::{decode_record, encode_playlist};
 use super::tables::{self, WriteTables, get_record};
 use super::{Store, StoreError};
+use crate::audio::OriginalAudio;
 use crate::record::{Status, StreamKey, StreamRecord};
 use crate::segments::SegmentStatus;
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -153,6 +154,30 @@ impl Update<'_> {
             return Ok(false);
         }
         self.tables.put_segment_status(key, status)?;
+        Ok(true)
+    }
+
+    /// Starts watching a capture's `-unmuted` originals, first seen listed at `listed_at`,
+    /// unless it is already watched (or was, and they are gone).
+    pub fn watch_original_audio(&mut self, key: StreamKey, listed_at: i64) -> Result<(), StoreError> {
+        if self.tables.original_audio(key)?.is_none() {
+            self.tables.put_original_audio(key, &OriginalAudio::watch(listed_at))?;
+        }
+        Ok(())
+    }
+
+    /// As [`Store::original_audio`].
+    pub fn original_audio(&self, key: StreamKey) -> Result<Option<OriginalAudio>, StoreError> {
+        self.tables.original_audio(key)
+    }
+
+    /// Stores a capture's original-audio watch, for a broadcast still stored; returns false,
+    /// writing nothing, for one that is not (pruned meanwhile).
+    pub fn set_original_audio(&mut self, key: StreamKey, watch: &OriginalAudio) -> Result<bool, StoreError> {
+        if self.tables.streams.get(key)?.is_none() {
+            return Ok(false);
+        }
+        self.tables.put_original_audio(key, watch)?;
         Ok(true)
     }
 

@@ -1,0 +1,152 @@
+//! Original audio while it lasts: the pure rules of the original-audio watch. Twitch mutes
+//! copyrighted audio in passes on the hour; the playlist then lists `N-unmuted.ts`, a silent
+//! `N-muted.ts` exists, and the original `N-unmuted.ts` keeps answering for about a day before
+//! it answers 403. While it answers, a capture can be served with its original audio.
+//!
+//! A capture whose stored playlist lists `-unmuted` segments is watched: one or two originals
+//! ([`pick`]) are asked on the holding domain, and [`OriginalAudio`] records when they were
+//! last seen answering and when first seen gone. Re-checked every [`RECHECK_EVERY`] while
+//! they answer (they last about a day, so a few checks cover it), never again once gone.
+//!
+//! No I/O here: `search::check_segments` asks, `daemon::audio` schedules, the store keeps
+//! [`OriginalAudio`] in `original_audio_v1`.
+
+use crate::segments::SegmentState;
+use serde::Serialize;
+
+/// How long the originals are taken to last after the mute pass (seconds): the reference's
+/// "about a day" (VodRecovery #50).
+pub const GRACE: i64 = 86_400;
+
+/// How often originals that still answer are asked again (seconds): eight requests or so a
+/// day per watched capture, and the end is dated within three hours.
+pub const RECHECK_EVERY: i64 = 3 * 3_600;
+
+/// What the last conclusive check of the originals found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioState {
+    /// The originals asked answered: `?audio=original` serves them.
+    Available,
+    /// At least one answered "missing": the muted copies are all there is.
+    Gone,
+}
+
+impl AudioState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AudioState::Available => "available",
+            AudioState::Gone => "gone",
+        }
+    }
+}
+
+/// A capture's original-audio watch as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OriginalAudio {
+    /// When a playlist listing `-unmuted` segments was first captured (unix seconds): the mute
+    /// pass ran before it.
+    pub listed_at: i64,
+    /// The last check that found the originals answering.
+    pub seen_at: Option<i64>,
+    /// The first check that found them gone; kept once set, and nothing is due after it.
+    pub gone_at: Option<i64>,
+    /// When the next check is due; `None` when none is waiting.
+    pub due: Option<i64>,
+}
+
+impl OriginalAudio {
+    /// A capture just seen listing `-unmuted` segments at `listed_at`: checked at once.
+    pub fn watch(listed_at: i64) -> OriginalAudio {
+        OriginalAudio {
+            listed_at,
+            seen_at: None,
+            gone_at: None,
+            due: Some(listed_at),
+        }
+    }
+
+    /// `None` until a check concluded.
+    pub fn state(&self) -> Option<AudioState> {
+        if self.gone_at.is_some() {
+            Some(AudioState::Gone)
+        } else {
+            self.seen_at.map(|_| AudioState::Available)
+        }
+    }
+
+    /// Until when the originals are likely to answer, while they do: [`GRACE`] after the hour
+    /// the `-unmuted` listing was first captured in (passes run on the hour, so the pass ran at
+    /// or before it). An estimate: the pass may have run hours earlier than the capture.
+    pub fn until(&self) -> Option<i64> {
+        (self.state() == Some(AudioState::Available))
+            .then(|| self.listed_at - self.listed_at.rem_euclid(3_600) + GRACE)
+    }
+
+    /// The watch after a conclusive check at `now` found the segments asked in `state`: a
+    /// partial answer counts as gone, since a player would stop at the first missing one.
+    pub fn concluded(self, state: SegmentState, now: i64) -> OriginalAudio {
+        match state {
+            SegmentState::Ok => OriginalAudio {
+                seen_at: Some(now),
+                due: Some(now + RECHECK_EVERY),
+                ..self
+            },
+            SegmentState::Partial | SegmentState::Gone => OriginalAudio {
+                gone_at: self.gone_at.or(Some(now)),
+                due: None,
+                ..self
+            },
+        }
+    }
+}
+
+/// Which of a capture's `-unmuted` originals to ask: the first and the last, as listed.
+pub fn pick(originals: &[String]) -> Vec<String> {
+    let mut picked: Vec<String> = originals.first().into_iter().chain(originals.last()).cloned().collect();
+    picked.dedup();
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_moves_from_unchecked_to_available_to_gone() {
+        let listed = 10 * 3_600 + 1_234;
+        let fresh = OriginalAudio::watch(listed);
+        assert_eq!((fresh.state(), fresh.due, fresh.until()), (None, Some(listed), None));
+        let seen = fresh.concluded(SegmentState::Ok, listed + 5);
+        assert_eq!(seen.state(), Some(AudioState::Available));
+        assert_eq!(seen.seen_at, Some(listed + 5));
+        assert_eq!(seen.due, Some(listed + 5 + RECHECK_EVERY));
+        // A day after the hour the listing was first seen in.
+        assert_eq!(seen.until(), Some(10 * 3_600 + GRACE));
+        let later = seen.concluded(SegmentState::Ok, listed + 100);
+        assert_eq!(later.seen_at, Some(listed + 100));
+        let gone = later.concluded(SegmentState::Gone, listed + 200);
+        assert_eq!(gone.state(), Some(AudioState::Gone));
+        assert_eq!((gone.seen_at, gone.gone_at, gone.due), (Some(listed + 100), Some(listed + 200), None));
+        assert_eq!(gone.until(), None);
+        // The first loss is the date kept.
+        assert_eq!(gone.concluded(SegmentState::Gone, listed + 900).gone_at, Some(listed + 200));
+    }
+
+    #[test]
+    fn partly_answering_originals_count_as_gone() {
+        let watch = OriginalAudio::watch(100).concluded(SegmentState::Partial, 200);
+        assert_eq!(watch.state(), Some(AudioState::Gone));
+    }
+
+    #[test]
+    fn picks_the_first_and_last_original() {
+        fn check(originals: &[&str], expected: &[&str]) {
+            let owned: Vec<String> = originals.iter().map(|s| s.to_string()).collect();
+            assert_eq!(pick(&owned), expected, "{originals:?}");
+        }
+        check(&[], &[]);
+        check(&["a/1-unmuted.ts"], &["a/1-unmuted.ts"]);
+        check(&["a/1-unmuted.ts", "a/2-unmuted.ts", "a/9-unmuted.ts"], &["a/1-unmuted.ts", "a/9-unmuted.ts"]);
+    }
+}
