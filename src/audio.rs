@@ -6,7 +6,8 @@
 //! A capture whose stored playlist lists `-unmuted` segments is watched: one or two originals
 //! ([`pick`]) are asked on the holding domain, and [`OriginalAudio`] records when they were
 //! last seen answering and when first seen gone. Re-checked every [`RECHECK_EVERY`] while
-//! they answer (they last about a day, so a few checks cover it), never again once gone.
+//! they answer (they last about a day, so a few checks cover it), every
+//! [`RECHECK_NEAR_END`] once the estimated end is near, never again once gone.
 //!
 //! No I/O here: `search::check_segments` asks, `daemon::audio` schedules, the store keeps
 //! [`OriginalAudio`] in `original_audio_v1`.
@@ -21,6 +22,10 @@ pub const GRACE: i64 = 86_400;
 /// How often originals that still answer are asked again (seconds): eight requests or so a
 /// day per watched capture, and the end is dated within three hours.
 pub const RECHECK_EVERY: i64 = 3 * 3_600;
+
+/// How often they are asked once the estimated end ([`OriginalAudio::until`]) is near or past
+/// (seconds): the route stops offering originals that went within the hour.
+pub const RECHECK_NEAR_END: i64 = 3_600;
 
 /// What the last conclusive check of the originals found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -79,19 +84,29 @@ impl OriginalAudio {
     /// the `-unmuted` listing was first captured in (passes run on the hour, so the pass ran at
     /// or before it). An estimate: the pass may have run hours earlier than the capture.
     pub fn until(&self) -> Option<i64> {
-        (self.state() == Some(AudioState::Available))
-            .then(|| self.listed_at - self.listed_at.rem_euclid(3_600) + GRACE)
+        (self.state() == Some(AudioState::Available)).then(|| self.estimated_end())
+    }
+
+    fn estimated_end(&self) -> i64 {
+        self.listed_at - self.listed_at.rem_euclid(3_600) + GRACE
     }
 
     /// The watch after a conclusive check at `now` found the segments asked in `state`: a
     /// partial answer counts as gone, since a player would stop at the first missing one.
     pub fn concluded(self, state: SegmentState, now: i64) -> OriginalAudio {
         match state {
-            SegmentState::Ok => OriginalAudio {
-                seen_at: Some(now),
-                due: Some(now + RECHECK_EVERY),
-                ..self
-            },
+            SegmentState::Ok => {
+                let step = if now + RECHECK_EVERY < self.estimated_end() {
+                    RECHECK_EVERY
+                } else {
+                    RECHECK_NEAR_END
+                };
+                OriginalAudio {
+                    seen_at: Some(now),
+                    due: Some(now + step),
+                    ..self
+                }
+            }
             SegmentState::Partial | SegmentState::Gone => OriginalAudio {
                 gone_at: self.gone_at.or(Some(now)),
                 due: None,
@@ -125,6 +140,10 @@ mod tests {
         assert_eq!(seen.until(), Some(10 * 3_600 + GRACE));
         let later = seen.concluded(SegmentState::Ok, listed + 100);
         assert_eq!(later.seen_at, Some(listed + 100));
+        // Near the estimated end, hourly.
+        let end = 10 * 3_600 + GRACE;
+        let late = later.concluded(SegmentState::Ok, end - 600);
+        assert_eq!(late.due, Some(end - 600 + RECHECK_NEAR_END));
         let gone = later.concluded(SegmentState::Gone, listed + 200);
         assert_eq!(gone.state(), Some(AudioState::Gone));
         assert_eq!((gone.seen_at, gone.gone_at, gone.due), (Some(listed + 100), Some(listed + 200), None));

@@ -2,6 +2,7 @@
 //! store records here and nowhere else.
 
 use crate::record::{Status, StreamRecord};
+use crate::audio::{AudioState, OriginalAudio};
 use crate::segments::{SegmentState, SegmentStatus};
 use crate::store::{Counts, StreamerMatch};
 use serde::Serialize;
@@ -71,7 +72,8 @@ pub fn playlist_path(stream_id: u64, start_unix: i64) -> String {
 /// path, and writing each field in place avoids building ~20 strings per item. The fields and
 /// their order are the contract in `openapi.json` (`Vod`). Beside the record, its segment
 /// check (`None` for a broadcast never captured, or captured before checks existed).
-pub struct Vod(pub StreamRecord, pub Option<SegmentStatus>);
+/// Then its original-audio watch (`None` for a capture that never listed `-unmuted` originals).
+pub struct Vod(pub StreamRecord, pub Option<SegmentStatus>, pub Option<OriginalAudio>);
 
 /// Unix seconds written as RFC 3339 without an intermediate `String`.
 struct Time(i64);
@@ -111,7 +113,7 @@ impl Serialize for Vod {
             && check.state != Some(SegmentState::Gone);
         let archive = record.archive.as_ref();
         let playable_archive = archive.filter(|_| playable);
-        let mut item = serializer.serialize_struct("Vod", 32)?;
+        let mut item = serializer.serialize_struct("Vod", 35)?;
         item.serialize_field("stream_id", &Id(record.stream_id))?;
         item.serialize_field("start_unix", &record.start_unix)?;
         item.serialize_field("start_time", &Time(record.start_unix))?;
@@ -151,6 +153,10 @@ impl Serialize for Vod {
         item.serialize_field("segments_state", &check.state.map(SegmentState::as_str))?;
         item.serialize_field("segments_checked_at", &check.checked_at.map(Time))?;
         item.serialize_field("segments_lost_at", &check.lost_at.map(Time))?;
+        let audio = self.2.as_ref();
+        item.serialize_field("original_audio", &audio.and_then(|a| a.state()).map(AudioState::as_str))?;
+        item.serialize_field("original_audio_seen_at", &audio.and_then(|a| a.seen_at).map(Time))?;
+        item.serialize_field("original_audio_until", &audio.and_then(|a| a.until()).map(Time))?;
         item.end()
     }
 }

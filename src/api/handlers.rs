@@ -6,7 +6,8 @@ use super::dto::{self, ErrorBody, ErrorDetail, List, Requeued, Vod};
 use super::params::{self, Query};
 use super::readers;
 use super::{Backend, LookupInput};
-use crate::playlist::{directory_of, make_playable, master_playlist};
+use crate::audio::AudioState;
+use crate::playlist::{Audio, directory_of, make_playable_with, master_playlist};
 use crate::record::StreamRecord;
 use crate::store::{NamePosition, Position, Sort, Store, StoreError, VodFilter};
 use serde::Serialize;
@@ -222,16 +223,18 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
         let page = store.vods(&filter, sort, after, limit, MAX_EXAMINED)?;
         let keys: Vec<_> = page.items.iter().map(StreamRecord::key).collect();
         let checks = store.segment_statuses(&keys)?;
-        Ok::<_, StoreError>((page, checks))
+        let audio = store.original_audios(&keys)?;
+        Ok::<_, StoreError>((page, checks, audio))
     })
     .await?;
-    let (page, checks) = page;
+    let (page, checks, audio) = page;
     Ok(Reply::json(&List {
         items: page
             .items
             .into_iter()
             .zip(checks)
-            .map(|(r, c)| Vod(r, c))
+            .zip(audio)
+            .map(|((r, c), a)| Vod(r, c, a))
             .collect::<Vec<_>>(),
         next_cursor: page.next.map(params::encode_position),
     }))
@@ -246,11 +249,12 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
     Query::parse(&raw, &[])?;
     let stream_id = path_id("stream_id", &id)?;
     let store = backend.store();
-    let (records, checks) = blocking(move || {
+    let (records, checks, audio) = blocking(move || {
         let records = store.by_stream_id(stream_id)?;
         let keys: Vec<_> = records.iter().map(StreamRecord::key).collect();
         let checks = store.segment_statuses(&keys)?;
-        Ok::<_, StoreError>((records, checks))
+        let audio = store.original_audios(&keys)?;
+        Ok::<_, StoreError>((records, checks, audio))
     })
     .await?;
     if records.is_empty() {
@@ -262,8 +266,9 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
     let items: Vec<Vod> = records
         .into_iter()
         .zip(checks)
+        .zip(audio)
         .rev()
-        .map(|(r, c)| Vod(r, c))
+        .map(|((r, c), a)| Vod(r, c, a))
         .collect();
     Ok(Reply::json(&List {
         items,
@@ -299,6 +304,23 @@ pub struct PlaylistRequest {
     pub variant: Option<String>,
     pub accept_encoding: Option<String>,
     pub if_none_match: Option<String>,
+    /// The raw query string: `audio=original` or `audio=muted`.
+    pub query: String,
+}
+
+/// The playlist route's `audio` parameter: `original` (the `-unmuted` originals while they
+/// answer) or `muted`; `None` when not given.
+fn audio_asked(raw: &str) -> Result<Option<Audio>> {
+    let query = Query::parse(raw, &["audio"])?;
+    match query.get("audio") {
+        None => Ok(None),
+        Some("original") => Ok(Some(Audio::Original)),
+        Some("muted") => Ok(Some(Audio::Muted)),
+        Some(other) => Err(ApiError::bad_parameter(
+            "audio",
+            format!("must be original or muted, not {other:?}"),
+        )),
+    }
 }
 
 /// Whether the client accepts gzip (`q=0` refuses it).
@@ -397,6 +419,7 @@ fn render_playlist(
     request: &PlaylistRequest,
 ) -> Result<Reply> {
     let (start, stream_id) = key;
+    let asked = audio_asked(&request.query)?;
     let (record, text) = (store.get_stream(key)?, store.playlist(key)?);
     let (Some(record), Some(text)) = (record, text) else {
         return Err(ApiError::not_found(format!(
@@ -424,9 +447,25 @@ fn render_playlist(
             )));
         }
     };
+    // The original audio only while its last check found it answering; otherwise the muted
+    // copies, and the header says which was served.
+    let audio = match asked {
+        Some(Audio::Original) if !matches!(wanted, Wanted::Master) => {
+            let watch = store.original_audio(key)?;
+            if watch.and_then(|w| w.state()) == Some(AudioState::Available) {
+                Audio::Original
+            } else {
+                Audio::Muted
+            }
+        }
+        _ => Audio::Muted,
+    };
     // The ETag covers what the body is made from (the stored text, the base URL, the
-    // qualities), so a revalidation is answered without rendering the playlist.
+    // qualities, the audio), so a revalidation is answered without rendering the playlist.
     let mut hasher = Sha1::new();
+    if audio == Audio::Original {
+        hasher.update(b"original\0");
+    }
     hasher.update(text.as_bytes());
     hasher.update([0]);
     hasher.update(base.as_bytes());
@@ -446,6 +485,13 @@ fn render_playlist(
         // Re-captured after the hour boundary (muting): cache briefly, then revalidate.
         ("cache-control", "public, max-age=60".to_string()),
     ];
+    if asked.is_some() && !matches!(wanted, Wanted::Master) {
+        let served = match audio {
+            Audio::Original => "original",
+            Audio::Muted => "muted",
+        };
+        headers.push(("x-vodprobe-audio", served.to_string()));
+    }
     if etag_matches(request.if_none_match.as_deref(), &etag) {
         return Ok(Reply {
             status: 304,
@@ -456,7 +502,7 @@ fn render_playlist(
     }
     let body = match wanted {
         Wanted::Master => master_playlist(&archive.qualities),
-        _ => make_playable(&text, &base),
+        _ => make_playable_with(&text, &base, audio),
     };
     let body = if gzip {
         headers.push(("content-encoding", "gzip".to_string()));

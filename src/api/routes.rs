@@ -63,14 +63,16 @@ pub fn routes(
         .and(with())
         .and(warp::header::optional::<String>("accept-encoding"))
         .and(warp::header::optional::<String>("if-none-match"))
+        .and(raw_query())
         .then(
-            |stream_id, file, backend, accept_encoding, if_none_match| async move {
+            |stream_id, file, backend, accept_encoding, if_none_match, query| async move {
                 let request = PlaylistRequest {
                     stream_id,
                     file,
                     variant: None,
                     accept_encoding,
                     if_none_match,
+                    query,
                 };
                 to_response(handlers::playlist(backend, request).await)
             },
@@ -80,14 +82,16 @@ pub fn routes(
         .and(with())
         .and(warp::header::optional::<String>("accept-encoding"))
         .and(warp::header::optional::<String>("if-none-match"))
+        .and(raw_query())
         .then(
-            |stream_id, start, file, backend, accept_encoding, if_none_match| async move {
+            |stream_id, start, file, backend, accept_encoding, if_none_match, query| async move {
                 let request = PlaylistRequest {
                     stream_id,
                     file: start,
                     variant: Some(file),
                     accept_encoding,
                     if_none_match,
+                    query,
                 };
                 to_response(handlers::playlist(backend, request).await)
             },
