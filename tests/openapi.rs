@@ -147,6 +147,11 @@ fn every_described_route_answers_as_described() {
     assert_eq!(same.status, 304);
     assert_eq!(c.get(playlist, "/vods/501/1.m3u8").status, 404);
     assert_eq!(c.get(playlist, "/vods/501/soon.m3u8").status, 400);
+    // Nothing was muted: audio=original falls back to the muted rendering and says so.
+    let original = c.get(playlist, &format!("/vods/501/{start}.m3u8?audio=original"));
+    assert_eq!(original.status, 200);
+    assert_eq!(original.header("x-vodprobe-audio"), Some("muted"));
+    assert_eq!(c.get(playlist, &format!("/vods/501/{start}.m3u8?audio=loud")).status, 400);
 
     // Master and per-quality playlists (alpha has one quality: the master lists it alone).
     let variant = "/vods/{stream_id}/{start_unix}/{variant}";
