@@ -5,9 +5,9 @@
 //!
 //! A capture whose stored playlist lists `-unmuted` segments is watched: one or two originals
 //! ([`pick`]) are asked on the holding domain, and [`OriginalAudio`] records when they were
-//! last seen answering and when first seen gone. Re-checked every [`RECHECK_EVERY`] while
-//! they answer (they last about a day, so a few checks cover it), every
-//! [`RECHECK_NEAR_END`] once the estimated end is near, never again once gone.
+//! last seen answering and when first seen gone. Re-checked every `pipeline.original_audio_every`
+//! (3 h by default) while they answer (they last about a day, so a few checks cover it), at
+//! least every [`RECHECK_NEAR_END`] once the estimated end is near, never again once gone.
 //!
 //! No I/O here: `search::check_segments` asks, `daemon::audio` schedules, the store keeps
 //! [`OriginalAudio`] in `original_audio_v1`.
@@ -19,12 +19,8 @@ use serde::Serialize;
 /// "about a day" (VodRecovery #50).
 pub const GRACE: i64 = 86_400;
 
-/// How often originals that still answer are asked again (seconds): eight requests or so a
-/// day per watched capture, and the end is dated within three hours.
-pub const RECHECK_EVERY: i64 = 3 * 3_600;
-
-/// How often they are asked once the estimated end ([`OriginalAudio::until`]) is near or past
-/// (seconds): the route stops offering originals that went within the hour.
+/// How often they are asked at most once the estimated end ([`OriginalAudio::until`]) is near
+/// or past (seconds): the route stops offering originals that went within the hour.
 pub const RECHECK_NEAR_END: i64 = 3_600;
 
 /// What the last conclusive check of the originals found.
@@ -91,15 +87,16 @@ impl OriginalAudio {
         self.listed_at - self.listed_at.rem_euclid(3_600) + GRACE
     }
 
-    /// The watch after a conclusive check at `now` found the segments asked in `state`: a
-    /// partial answer counts as gone, since a player would stop at the first missing one.
-    pub fn concluded(self, state: SegmentState, now: i64) -> OriginalAudio {
+    /// The watch after a conclusive check at `now` found the segments asked in `state`, next
+    /// due `every` seconds later while they answer: a partial answer counts as gone, since a
+    /// player would stop at the first missing one.
+    pub fn concluded(self, state: SegmentState, now: i64, every: i64) -> OriginalAudio {
         match state {
             SegmentState::Ok => {
-                let step = if now + RECHECK_EVERY < self.estimated_end() {
-                    RECHECK_EVERY
+                let step = if now + every < self.estimated_end() {
+                    every
                 } else {
-                    RECHECK_NEAR_END
+                    every.min(RECHECK_NEAR_END)
                 };
                 OriginalAudio {
                     seen_at: Some(now),
@@ -118,7 +115,12 @@ impl OriginalAudio {
 
 /// Which of a capture's `-unmuted` originals to ask: the first and the last, as listed.
 pub fn pick(originals: &[String]) -> Vec<String> {
-    let mut picked: Vec<String> = originals.first().into_iter().chain(originals.last()).cloned().collect();
+    let mut picked: Vec<String> = originals
+        .first()
+        .into_iter()
+        .chain(originals.last())
+        .cloned()
+        .collect();
     picked.dedup();
     picked
 }
@@ -127,34 +129,45 @@ pub fn pick(originals: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    const EVERY: i64 = 3 * 3_600;
+
     #[test]
     fn a_watch_moves_from_unchecked_to_available_to_gone() {
         let listed = 10 * 3_600 + 1_234;
         let fresh = OriginalAudio::watch(listed);
-        assert_eq!((fresh.state(), fresh.due, fresh.until()), (None, Some(listed), None));
-        let seen = fresh.concluded(SegmentState::Ok, listed + 5);
+        assert_eq!(
+            (fresh.state(), fresh.due, fresh.until()),
+            (None, Some(listed), None)
+        );
+        let seen = fresh.concluded(SegmentState::Ok, listed + 5, EVERY);
         assert_eq!(seen.state(), Some(AudioState::Available));
         assert_eq!(seen.seen_at, Some(listed + 5));
-        assert_eq!(seen.due, Some(listed + 5 + RECHECK_EVERY));
+        assert_eq!(seen.due, Some(listed + 5 + EVERY));
         // A day after the hour the listing was first seen in.
         assert_eq!(seen.until(), Some(10 * 3_600 + GRACE));
-        let later = seen.concluded(SegmentState::Ok, listed + 100);
+        let later = seen.concluded(SegmentState::Ok, listed + 100, EVERY);
         assert_eq!(later.seen_at, Some(listed + 100));
         // Near the estimated end, hourly.
         let end = 10 * 3_600 + GRACE;
-        let late = later.concluded(SegmentState::Ok, end - 600);
+        let late = later.concluded(SegmentState::Ok, end - 600, EVERY);
         assert_eq!(late.due, Some(end - 600 + RECHECK_NEAR_END));
-        let gone = later.concluded(SegmentState::Gone, listed + 200);
+        let gone = later.concluded(SegmentState::Gone, listed + 200, EVERY);
         assert_eq!(gone.state(), Some(AudioState::Gone));
-        assert_eq!((gone.seen_at, gone.gone_at, gone.due), (Some(listed + 100), Some(listed + 200), None));
+        assert_eq!(
+            (gone.seen_at, gone.gone_at, gone.due),
+            (Some(listed + 100), Some(listed + 200), None)
+        );
         assert_eq!(gone.until(), None);
         // The first loss is the date kept.
-        assert_eq!(gone.concluded(SegmentState::Gone, listed + 900).gone_at, Some(listed + 200));
+        assert_eq!(
+            gone.concluded(SegmentState::Gone, listed + 900, EVERY).gone_at,
+            Some(listed + 200)
+        );
     }
 
     #[test]
     fn partly_answering_originals_count_as_gone() {
-        let watch = OriginalAudio::watch(100).concluded(SegmentState::Partial, 200);
+        let watch = OriginalAudio::watch(100).concluded(SegmentState::Partial, 200, EVERY);
         assert_eq!(watch.state(), Some(AudioState::Gone));
     }
 
@@ -166,6 +179,9 @@ mod tests {
         }
         check(&[], &[]);
         check(&["a/1-unmuted.ts"], &["a/1-unmuted.ts"]);
-        check(&["a/1-unmuted.ts", "a/2-unmuted.ts", "a/9-unmuted.ts"], &["a/1-unmuted.ts", "a/9-unmuted.ts"]);
+        check(
+            &["a/1-unmuted.ts", "a/2-unmuted.ts", "a/9-unmuted.ts"],
+            &["a/1-unmuted.ts", "a/9-unmuted.ts"],
+        );
     }
 }

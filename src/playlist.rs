@@ -643,7 +643,9 @@ impl<'a> Base<'a> {
         out.push_str(self.origin);
         out.push_str(&self.dir);
         let stem_end = name.rfind('.').unwrap_or(name.len());
-        let muted = name[..stem_end].strip_suffix(UNMUTED).filter(|_| self.audio == Audio::Muted);
+        let muted = name[..stem_end]
+            .strip_suffix(UNMUTED)
+            .filter(|_| self.audio == Audio::Muted);
         match muted {
             Some(head) => {
                 out.push_str(head);
@@ -753,7 +755,10 @@ mod tests {
             )
         );
         assert_eq!(make_playable(fmp4, BASE), original.replace("-unmuted", "-muted"));
-        assert_eq!(make_playable_with(TS, BASE, Audio::Muted), make_playable(TS, BASE));
+        assert_eq!(
+            make_playable_with(TS, BASE, Audio::Muted),
+            make_playable(TS, BASE)
+        );
     }
 
     const FMP4: &str = "#EXTM3U

@@ -151,7 +151,11 @@ fn every_described_route_answers_as_described() {
     let original = c.get(playlist, &format!("/vods/501/{start}.m3u8?audio=original"));
     assert_eq!(original.status, 200);
     assert_eq!(original.header("x-vodprobe-audio"), Some("muted"));
-    assert_eq!(c.get(playlist, &format!("/vods/501/{start}.m3u8?audio=loud")).status, 400);
+    assert_eq!(
+        c.get(playlist, &format!("/vods/501/{start}.m3u8?audio=loud"))
+            .status,
+        400
+    );
 
     // Master and per-quality playlists (alpha has one quality: the master lists it alone).
     let variant = "/vods/{stream_id}/{start_unix}/{variant}";

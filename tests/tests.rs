@@ -4,6 +4,7 @@
 mod harness;
 
 mod api;
+mod audio;
 mod check_config;
 mod compact;
 mod confirm;

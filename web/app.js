@@ -71,6 +71,11 @@
   const segmentsBadge = (vod) => (vod.segments_state && vod.status === 'found'
     ? el(`span.badge.segments-${vod.segments_state}`, null, SEGMENTS[vod.segments_state] || vod.segments_state)
     : null);
+  // A muted capture's original audio, while its -unmuted originals still answer.
+  const audioBadge = (vod) => (vod.original_audio === 'available' && vod.playlist_url
+    ? el('span.badge.audio-original', { title: 'the original audio of muted parts still answers' },
+      'original audio until ', when(vod.original_audio_until))
+    : null);
   const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
 
   function mutedShare(vod) {
@@ -254,6 +259,7 @@
         vod.duration_seconds !== null ? el('span', null, clock(vod.duration_seconds)) : null,
         statusBadge(vod.status),
         segmentsBadge(vod),
+        audioBadge(vod),
         el('span', null, visibility(vod.public)),
         mutedShare(vod) ? el('span', null, mutedShare(vod)) : null));
   }
@@ -476,7 +482,8 @@
       el('span', null, languageName(vod.language)),
       el('span', null, when(vod.start_time)),
       statusBadge(vod.status),
-      segmentsBadge(vod));
+      segmentsBadge(vod),
+      audioBadge(vod));
 
     let segments = 'not checked yet';
     if (vod.segments_state === 'ok') segments = `first, middle and last answered (${when(vod.segments_checked_at)})`;
@@ -501,6 +508,10 @@
       fact('Captured', when(vod.fetched_at)),
       vod.status === 'found' ? fact('Segments', segments) : [],
       vod.segments_lost_at ? fact('Segments lost', when(vod.segments_lost_at)) : [],
+      vod.original_audio ? fact('Original audio', vod.original_audio === 'available'
+        ? el('span', null, 'still answers (', when(vod.original_audio_seen_at), '); likely until ',
+          when(vod.original_audio_until), ', about a day after the mute pass')
+        : el('span', null, 'gone since the muting: only the silent copies play')) : [],
       fact('Stream id', vod.stream_id),
       fact('Streamer id', vod.streamer_id));
 
@@ -514,6 +525,13 @@
         vod.master_playlist_url ? copyRow('Master playlist (every quality)', new URL(vod.master_playlist_url, location.href).href) : null,
         copyRow('Watch with mpv', `mpv ${shellQuote(url)}`),
         copyRow('Save with ffmpeg', `ffmpeg -i ${shellQuote(url)} -c copy ${shellQuote(file)}`));
+      if (vod.original_audio === 'available') {
+        // The muted parts with their original sound, while Twitch still serves it.
+        const original = `${url}?audio=original`;
+        parts.push(el('p.note', null, 'Muted parts still have their original audio, likely until ',
+          when(vod.original_audio_until), ': ', el('a', { href: original }, 'playlist with the original audio'), '.'),
+        copyRow('Save with the original audio', `ffmpeg -i ${shellQuote(original)} -c copy ${shellQuote(file)}`));
+      }
     } else if (vod.segments_state === 'gone') {
       parts.push(el('p.note.segments-gone', null,
         'Not playable: the playlist was archived, but its segments no longer answer on the domain that holds it.'));

@@ -1,8 +1,8 @@
 //! The JSON shapes of the API (snake_case, RFC 3339 UTC times, ids as strings), converted from
 //! store records here and nowhere else.
 
-use crate::record::{Status, StreamRecord};
 use crate::audio::{AudioState, OriginalAudio};
+use crate::record::{Status, StreamRecord};
 use crate::segments::{SegmentState, SegmentStatus};
 use crate::store::{Counts, StreamerMatch};
 use serde::Serialize;
@@ -73,7 +73,11 @@ pub fn playlist_path(stream_id: u64, start_unix: i64) -> String {
 /// their order are the contract in `openapi.json` (`Vod`). Beside the record, its segment
 /// check (`None` for a broadcast never captured, or captured before checks existed).
 /// Then its original-audio watch (`None` for a capture that never listed `-unmuted` originals).
-pub struct Vod(pub StreamRecord, pub Option<SegmentStatus>, pub Option<OriginalAudio>);
+pub struct Vod(
+    pub StreamRecord,
+    pub Option<SegmentStatus>,
+    pub Option<OriginalAudio>,
+);
 
 /// Unix seconds written as RFC 3339 without an intermediate `String`.
 struct Time(i64);
@@ -154,7 +158,10 @@ impl Serialize for Vod {
         item.serialize_field("segments_checked_at", &check.checked_at.map(Time))?;
         item.serialize_field("segments_lost_at", &check.lost_at.map(Time))?;
         let audio = self.2.as_ref();
-        item.serialize_field("original_audio", &audio.and_then(|a| a.state()).map(AudioState::as_str))?;
+        item.serialize_field(
+            "original_audio",
+            &audio.and_then(|a| a.state()).map(AudioState::as_str),
+        )?;
         item.serialize_field("original_audio_seen_at", &audio.and_then(|a| a.seen_at).map(Time))?;
         item.serialize_field("original_audio_until", &audio.and_then(|a| a.until()).map(Time))?;
         item.end()

@@ -150,6 +150,8 @@ pub struct PipelineConfig {
     pub learn_live_after: Duration,
     pub align_to_hour: bool,
     pub hour_margin: Duration,
+    /// How often originals still answering are asked again (`crate::audio`).
+    pub original_audio_every: Duration,
     pub retries: Vec<Duration>,
     pub retention: Duration,
     pub max_queue: usize,

@@ -6,7 +6,7 @@
 //! on the shared budget; one that cannot get a slot soon hands its turn back and stays due,
 //! and a failing domain changes nothing stored (asked again after
 //! `segments::RETRY_AFTER_FAILURE`). While the originals answer they are asked again every
-//! `audio::RECHECK_EVERY`; once gone, never again.
+//! `pipeline.original_audio_every`; once gone, never again.
 
 use super::every::OneAtATime;
 use super::probing::{ProbeParts, Steering};
@@ -114,7 +114,11 @@ fn next_due(parts: &ProbeParts, now: i64) -> Option<Due> {
     }
 }
 
-fn settle(store: &crate::store::Store, key: StreamKey, watch: OriginalAudio) -> Result<(), crate::store::StoreError> {
+fn settle(
+    store: &crate::store::Store,
+    key: StreamKey,
+    watch: OriginalAudio,
+) -> Result<(), crate::store::StoreError> {
     store.update(|tx| tx.set_original_audio(key, &watch).map(|_| ()))
 }
 
@@ -156,7 +160,10 @@ pub(super) fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
             }
         }
         (None, SegmentVerdict::Inconclusive(reason)) => {
-            metrics.inc("vodprobe_original_audio_checks_total", &[("result", "inconclusive")]);
+            metrics.inc(
+                "vodprobe_original_audio_checks_total",
+                &[("result", "inconclusive")],
+            );
             debug!(stream = ?key, "original-audio check inconclusive: {reason}; asked again later");
             OriginalAudio {
                 due: Some(now + RETRY_AFTER_FAILURE),
@@ -164,8 +171,11 @@ pub(super) fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
             }
         }
         (None, SegmentVerdict::Conclusive(state)) => {
-            let concluded = watch.concluded(state, now);
-            let result = concluded.state().map_or("inconclusive", audio::AudioState::as_str);
+            let every = settings.config.pipeline.original_audio_every.as_secs() as i64;
+            let concluded = watch.concluded(state, now, every);
+            let result = concluded
+                .state()
+                .map_or("inconclusive", audio::AudioState::as_str);
             metrics.inc("vodprobe_original_audio_checks_total", &[("result", result)]);
             info!(
                 login = %record.login,

@@ -292,7 +292,10 @@ impl Probing {
         let rules = &settings.rules;
         let configured = |url: &str| settings.config.domains.iter().any(|d| d.enabled && d.url == url);
         // A playlist listing `-unmuted` originals starts their watch (crate::audio).
-        let lists_originals = report.playlist.as_deref().is_some_and(crate::playlist::lists_originals);
+        let lists_originals = report
+            .playlist
+            .as_deref()
+            .is_some_and(crate::playlist::lists_originals);
         // Re-read inside the write: the crawl may have updated the record while the probe ran.
         let written = store.update(|tx| {
             let Some(fresh) = tx.get_stream(key)? else {

@@ -37,7 +37,8 @@ pub(super) const SEGMENTS_DUE: TableDefinition<(i64, i64, u64), ()> = TableDefin
 
 /// A capture's original-audio watch: `(listed_at, seen_at, gone_at, due)` (see
 /// `crate::audio::OriginalAudio`). Beside the record, like `segments_v1`.
-pub(super) const ORIGINAL_AUDIO: TableDefinition<(i64, u64), AudioValue> = TableDefinition::new("original_audio_v1");
+pub(super) const ORIGINAL_AUDIO: TableDefinition<(i64, u64), AudioValue> =
+    TableDefinition::new("original_audio_v1");
 /// `(due, start_unix, stream_id)`: the original-audio checks waiting, earliest first.
 pub(super) const ORIGINAL_AUDIO_DUE: TableDefinition<(i64, i64, u64), ()> =
     TableDefinition::new("original_audio_due_v1");
@@ -209,14 +210,24 @@ impl<'txn> WriteTables<'txn> {
 
     /// A capture's original-audio watch as stored.
     pub(super) fn original_audio(&self, key: StreamKey) -> Result<Option<OriginalAudio>, StoreError> {
-        Ok(self.original_audio.get(key)?.map(|value| original_audio(value.value())))
+        Ok(self
+            .original_audio
+            .get(key)?
+            .map(|value| original_audio(value.value())))
     }
 
     /// Stores a capture's original-audio watch, moving its entry in the queue of checks due.
-    pub(super) fn put_original_audio(&mut self, key: StreamKey, watch: &OriginalAudio) -> Result<(), StoreError> {
+    pub(super) fn put_original_audio(
+        &mut self,
+        key: StreamKey,
+        watch: &OriginalAudio,
+    ) -> Result<(), StoreError> {
         self.touched.push(key);
         let (start, id) = key;
-        let old = self.original_audio.insert(key, audio_value(watch))?.map(|old| old.value().3);
+        let old = self
+            .original_audio
+            .insert(key, audio_value(watch))?
+            .map(|old| old.value().3);
         if let Some(Some(due)) = old {
             self.original_audio_due.remove((due, start, id))?;
         }

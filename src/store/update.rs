@@ -161,7 +161,8 @@ impl Update<'_> {
     /// unless it is already watched (or was, and they are gone).
     pub fn watch_original_audio(&mut self, key: StreamKey, listed_at: i64) -> Result<(), StoreError> {
         if self.tables.original_audio(key)?.is_none() {
-            self.tables.put_original_audio(key, &OriginalAudio::watch(listed_at))?;
+            self.tables
+                .put_original_audio(key, &OriginalAudio::watch(listed_at))?;
         }
         Ok(())
     }
