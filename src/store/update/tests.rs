@@ -264,3 +264,51 @@ fn a_compaction_journals_and_keeps_what_an_update_writes_while_it_copies() {
     assert_eq!(store.count_streams().expect("count"), before.len() as u64 + 1);
     assert_indexes_consistent(&store);
 }
+
+#[test]
+fn a_muted_capture_keeps_its_originals_listed_and_its_audio_watch_follows_the_record() {
+    use crate::audio::OriginalAudio;
+    use crate::segments::SegmentState;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open_in(&dir);
+    let muted = archived(4_000, 4, 4);
+    let key = muted.key();
+    // Twitch's listing after a mute pass: the playlist is stored as captured, originals named.
+    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1-unmuted.ts\n";
+    store
+        .update(|tx| {
+            tx.put_archived(&muted, text)?;
+            tx.watch_original_audio(key, 5_000)
+        })
+        .expect("archive");
+    assert_eq!(store.playlist(key).expect("read").as_deref(), Some(text));
+    assert_eq!(store.original_audio(key).expect("read"), Some(OriginalAudio::watch(5_000)));
+    assert_eq!(store.original_audio_due(4_999, 10).expect("due"), vec![]);
+    assert_eq!(store.original_audio_due(5_000, 10).expect("due"), vec![key]);
+    // Seen answering: due again later; a re-capture does not restart the watch.
+    let seen = OriginalAudio::watch(5_000).concluded(SegmentState::Ok, 5_100, 600);
+    assert!(store.update(|tx| tx.set_original_audio(key, &seen)).expect("store"));
+    store
+        .update(|tx| {
+            tx.put_archived(&muted, text)?;
+            tx.watch_original_audio(key, 9_000)
+        })
+        .expect("re-archive");
+    assert_eq!(store.original_audio(key).expect("read"), Some(seen));
+    assert_eq!(store.original_audio_due(5_699, 10).expect("due"), vec![]);
+    assert_eq!(store.original_audio_due(5_700, 10).expect("due"), vec![key]);
+    // Gone: nothing more is due.
+    let gone = seen.concluded(SegmentState::Gone, 5_800, 600);
+    assert!(store.update(|tx| tx.set_original_audio(key, &gone)).expect("store"));
+    assert_eq!(store.original_audio_due(i64::MAX, 10).expect("due"), vec![]);
+    assert_eq!(store.original_audios(&[key, (1, 1)]).expect("read"), vec![Some(gone), None]);
+    // Not stored: nothing written; pruning takes the watch with it.
+    assert!(!store.update(|tx| tx.set_original_audio((1, 1), &gone)).expect("absent"));
+    store
+        .update(|tx| tx.set_original_audio(key, &seen))
+        .expect("store");
+    store.apply(&[], &[key]).expect("delete");
+    assert_eq!(store.original_audio(key).expect("read"), None);
+    assert_eq!(store.original_audio_due(i64::MAX, 10).expect("due"), vec![]);
+    assert_indexes_consistent(&store);
+}
