@@ -166,6 +166,35 @@ mod tests {
     }
 
     #[test]
+    fn a_day_of_originals_costs_eleven_checks() {
+        // Listed 20 minutes past an hour; the originals answer until the estimated end, then
+        // 403. Every check asks two originals.
+        fn checks(listed: i64, gone: i64, every: i64) -> (u32, i64) {
+            let mut watch = OriginalAudio::watch(listed);
+            let mut count = 0;
+            while let Some(due) = watch.due {
+                count += 1;
+                let state = if due < gone {
+                    SegmentState::Ok
+                } else {
+                    SegmentState::Gone
+                };
+                watch = watch.concluded(state, due, every);
+            }
+            (count, watch.gone_at.unwrap_or_default() - gone)
+        }
+        let listed = 10 * 3_600 + 1_200;
+        let end = 10 * 3_600 + GRACE;
+        // 3 h apart for the first 21 hours, hourly after: 11 checks (22 requests) with the one
+        // that finds them gone, the loss seen within the hour.
+        let (count, late) = checks(listed, end, EVERY);
+        assert_eq!(count, 11);
+        assert!((0..=RECHECK_NEAR_END).contains(&late), "seen {late} s late");
+        // Originals lasting two days: hourly after the estimate, 24 more checks.
+        assert_eq!(checks(listed, end + GRACE, EVERY).0, 35);
+    }
+
+    #[test]
     fn partly_answering_originals_count_as_gone() {
         let watch = OriginalAudio::watch(100).concluded(SegmentState::Partial, 200, EVERY);
         assert_eq!(watch.state(), Some(AudioState::Gone));

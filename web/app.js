@@ -422,6 +422,11 @@
     }
 
     const controls = el('div.controls');
+    // '' or '?audio=original', as the audio choice (offered while the originals answer) says.
+    const audioSuffix = () => {
+      const picked = controls.querySelector('select[name=audio]');
+      return picked ? picked.value : '';
+    };
     if (sources.length > 1) {
       const choice = el('select', { name: 'quality', 'aria-label': 'quality' },
         sources.map(([value, label]) => el('option', { value }, label)));
@@ -429,10 +434,24 @@
         const source = sources.find(([value]) => value === choice.value) || sources[0];
         const at = video.currentTime;
         const paused = video.paused;
-        load(source[2], at);
+        load(source[2] + audioSuffix(), at);
         if (!paused) video.play().catch(() => {});
       });
       controls.append(el('label', null, 'Quality ', choice));
+    }
+    if (vod.original_audio === 'available') {
+      const audio = el('select', { name: 'audio', 'aria-label': 'audio' },
+        el('option', { value: '' }, 'muted (lasts)'),
+        el('option', { value: '?audio=original' }, 'original (while Twitch serves it)'));
+      audio.addEventListener('change', () => {
+        const picked = controls.querySelector('select[name=quality]');
+        const source = sources.find(([value]) => value === (picked ? picked.value : '')) || sources[0];
+        const at = video.currentTime;
+        const paused = video.paused;
+        load(source[2] + audio.value, at);
+        if (!paused) video.play().catch(() => {});
+      });
+      controls.append(el('label', null, 'Audio ', audio));
     }
     controls.append(status);
 

@@ -282,12 +282,19 @@ fn a_muted_capture_keeps_its_originals_listed_and_its_audio_watch_follows_the_re
         })
         .expect("archive");
     assert_eq!(store.playlist(key).expect("read").as_deref(), Some(text));
-    assert_eq!(store.original_audio(key).expect("read"), Some(OriginalAudio::watch(5_000)));
+    assert_eq!(
+        store.original_audio(key).expect("read"),
+        Some(OriginalAudio::watch(5_000))
+    );
     assert_eq!(store.original_audio_due(4_999, 10).expect("due"), vec![]);
     assert_eq!(store.original_audio_due(5_000, 10).expect("due"), vec![key]);
     // Seen answering: due again later; a re-capture does not restart the watch.
     let seen = OriginalAudio::watch(5_000).concluded(SegmentState::Ok, 5_100, 600);
-    assert!(store.update(|tx| tx.set_original_audio(key, &seen)).expect("store"));
+    assert!(
+        store
+            .update(|tx| tx.set_original_audio(key, &seen))
+            .expect("store")
+    );
     store
         .update(|tx| {
             tx.put_archived(&muted, text)?;
@@ -299,11 +306,22 @@ fn a_muted_capture_keeps_its_originals_listed_and_its_audio_watch_follows_the_re
     assert_eq!(store.original_audio_due(5_700, 10).expect("due"), vec![key]);
     // Gone: nothing more is due.
     let gone = seen.concluded(SegmentState::Gone, 5_800, 600);
-    assert!(store.update(|tx| tx.set_original_audio(key, &gone)).expect("store"));
+    assert!(
+        store
+            .update(|tx| tx.set_original_audio(key, &gone))
+            .expect("store")
+    );
     assert_eq!(store.original_audio_due(i64::MAX, 10).expect("due"), vec![]);
-    assert_eq!(store.original_audios(&[key, (1, 1)]).expect("read"), vec![Some(gone), None]);
+    assert_eq!(
+        store.original_audios(&[key, (1, 1)]).expect("read"),
+        vec![Some(gone), None]
+    );
     // Not stored: nothing written; pruning takes the watch with it.
-    assert!(!store.update(|tx| tx.set_original_audio((1, 1), &gone)).expect("absent"));
+    assert!(
+        !store
+            .update(|tx| tx.set_original_audio((1, 1), &gone))
+            .expect("absent")
+    );
     store
         .update(|tx| tx.set_original_audio(key, &seen))
         .expect("store");
