@@ -32,7 +32,13 @@ pub fn playlist(data: &[u8]) {
         "http://127.0.0.1:9/dir/",
         "",
     ] {
-        let _ = playlist::make_playable(text, base);
+        let muted = playlist::make_playable(text, base);
+        // The original audio differs only where the muted rendering says "-muted".
+        let original = playlist::make_playable_with(text, base, playlist::Audio::Original);
+        assert!(
+            original.len() >= muted.len(),
+            "keeping -unmuted made the playlist shorter"
+        );
     }
 }
 

@@ -107,7 +107,7 @@
 //!
 //! [`Store::update`] runs a closure on an [`Update`]: reads (`get_stream`, `latest_of_streamer`,
 //! `live`, `due`, `segment_status`, ...) and writes (`put_streams`, `apply`, `put_archived`,
-//! `set_qualities`, `set_segment_status`)
+//! `set_qualities`, `set_segment_status`, `watch_original_audio`, `set_original_audio`)
 //! inside one write transaction, committed when the closure returns `Ok` and dropped on `Err`.
 //! Nothing another writer commits can come between what it reads and what it writes, so
 //! callers need no lock of their own. The `Store` methods of the same names are one-call
