@@ -51,6 +51,22 @@ pub fn segment_name(container: Container, index: u32, muted: bool) -> String {
     }
 }
 
+/// What an earlier, partial copy of the playlist tells a rebuild: how many segments it
+/// listed, and its `#EXT-X-TWITCH-TOTAL-SECS`.
+pub fn partial_hints(text: &str) -> (u32, Option<f64>) {
+    let segments = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .count();
+    let total = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("#EXT-X-TWITCH-TOTAL-SECS:"))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .filter(|total| total.is_finite() && *total > 0.0);
+    (u32::try_from(segments).unwrap_or(u32::MAX), total)
+}
+
 /// One request the planner wants answered: does this segment exist under this name?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ask {
@@ -339,7 +355,10 @@ mod tests {
             let summary = playlist::validate(text.as_bytes(), usize::MAX).unwrap();
             assert_eq!(summary.segments, segments);
             assert!(summary.ended);
-            assert!(requests <= 15 || segments >= ASSUMED_SEGMENTS, "{segments}: {requests}");
+            assert!(
+                requests <= 15 || segments >= ASSUMED_SEGMENTS,
+                "{segments}: {requests}"
+            );
         }
     }
 
@@ -409,6 +428,14 @@ mod tests {
         };
         let (text, _) = run(&held, Container::Ts, 0, None);
         assert!(uris(&text).contains(&"3.ts".to_string()));
+    }
+
+    #[test]
+    fn partial_hints_read_the_listed_segments_and_total() {
+        let text = "#EXTM3U\n#EXT-X-TWITCH-TOTAL-SECS:24.500\n#EXTINF:10.000,\n0.ts\n\
+                    #EXTINF:10.000,\n1-unmuted.ts\n#EXTINF:4.500,\n2.ts\n";
+        assert_eq!(partial_hints(text), (3, Some(24.5)));
+        assert_eq!(partial_hints("#EXTM3U\n#EXT-X-TWITCH-TOTAL-SECS:x\n"), (0, None));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use vodprobe_sim::Broadcast;
 
-fn ffprobe_available() -> bool {
+pub fn ffprobe_available() -> bool {
     let found = Command::new("ffprobe")
         .arg("-version")
         .output()
