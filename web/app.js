@@ -71,6 +71,10 @@
   const segmentsBadge = (vod) => (vod.segments_state && vod.status === 'found'
     ? el(`span.badge.segments-${vod.segments_state}`, null, SEGMENTS[vod.segments_state] || vod.segments_state)
     : null);
+  // A playlist rebuilt from its segments (the CDN's own answered 403).
+  const rebuiltBadge = (vod) => (vod.rebuilt
+    ? el('span.badge.rebuilt', { title: 'the playlist was deleted; rebuilt from the segments that still answer' }, 'rebuilt')
+    : null);
   const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
 
   function mutedShare(vod) {
@@ -254,6 +258,7 @@
         vod.duration_seconds !== null ? el('span', null, clock(vod.duration_seconds)) : null,
         statusBadge(vod.status),
         segmentsBadge(vod),
+        rebuiltBadge(vod),
         el('span', null, visibility(vod.public)),
         mutedShare(vod) ? el('span', null, mutedShare(vod)) : null));
   }
@@ -476,7 +481,8 @@
       el('span', null, languageName(vod.language)),
       el('span', null, when(vod.start_time)),
       statusBadge(vod.status),
-      segmentsBadge(vod));
+      segmentsBadge(vod),
+      rebuiltBadge(vod));
 
     let segments = 'not checked yet';
     if (vod.segments_state === 'ok') segments = `first, middle and last answered (${when(vod.segments_checked_at)})`;

@@ -14,7 +14,7 @@ use crate::config::SourceConfig;
 use crate::discover::Source;
 use crate::metrics::{Kind, Metrics};
 use crate::probe::{self, ProbeReport, ProbeResult, VideoFacts};
-use crate::record::{StreamKey, StreamRecord};
+use crate::record::{Status, StreamKey, StreamRecord};
 use crate::schedule::Clock;
 use crate::search::{Cdn, Steer};
 use crate::track;
@@ -273,7 +273,27 @@ impl Probing {
                     steer: &steering,
                 };
                 let book = parts.domains.snapshot();
-                probe::run(cdn, &record, start.hint.as_ref(), &book, parts.clock.now())
+                // A copy taken while live helps a rebuild should the playlist be gone now.
+                let partial = match &record.archive {
+                    Some(_) if record.status != Status::Found => {
+                        store.playlist(record.key()).unwrap_or_else(|error| {
+                            parts.store.report(
+                                "could not read the partial playlist (a rebuild goes without it)",
+                                &error,
+                            );
+                            None
+                        })
+                    }
+                    _ => None,
+                };
+                probe::run(
+                    cdn,
+                    &record,
+                    start.hint.as_ref(),
+                    &book,
+                    parts.clock.now(),
+                    partial.as_deref(),
+                )
             }
         };
         let Some((result, report)) = probed else {
