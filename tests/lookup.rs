@@ -442,7 +442,7 @@ fn rebuild_recovers_a_deleted_playlist_with_muted_segments_and_it_plays() {
     let mut broadcast = Broadcast::new(LOGIN, STREAM_ID, &START.to_string(), vec![1]);
     broadcast.segments = 30;
     broadcast.total_seconds = 295.5;
-    broadcast.muted = vec![12..20];
+    broadcast.muted.push(12..20);
     let id = env.cdn.add_broadcast(broadcast);
     env.cdn.mute(id);
     env.cdn.delete_playlist(id);

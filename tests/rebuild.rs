@@ -74,7 +74,7 @@ fn a_deleted_playlist_named_by_its_video_is_rebuilt_served_and_plays() {
     let mut broadcast = Broadcast::new(login, stream_id, &start.to_string(), vec![DOMAIN]);
     broadcast.segments = 30;
     broadcast.total_seconds = 295.5;
-    broadcast.muted = vec![12..20];
+    broadcast.muted.push(12..20);
     let id = world.cdn.add_broadcast(broadcast);
     world.cdn.mute(id);
     world.cdn.delete_playlist(id);
