@@ -396,6 +396,8 @@ fn json_report_has_every_field() {
         "timestamp",
         "domains",
         "requests",
+        "rebuilt",
+        "rebuild_requests",
         "seconds",
         "segments",
         "muted_segments",

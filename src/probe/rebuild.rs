@@ -107,3 +107,133 @@ pub(super) fn attempt(
     };
     after
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DomainBook, run};
+    use super::*;
+    use crate::budget::Budget;
+    use crate::config::{Config, parse};
+    use crate::fetch::{FetchSettings, Fetcher};
+    use crate::record::ProbeState;
+    use vodprobe_sim::{Broadcast, DomainSpec, Fault, SimCdn};
+
+    const START: i64 = 1_664_038_929;
+
+    fn config(cdn: &SimCdn) -> Config {
+        let text = format!(
+            "[limits]\nrequests_per_second = 1000\nrequest_timeout = \"1s\"\n\
+             [[domain]]\nurl = \"{}\"\nprobe = \"twitch-vod\"\n",
+            cdn.base_url(0)
+        );
+        parse(None, &text, &[]).expect("valid")
+    }
+
+    /// An ended broadcast whose path was learned on the CDN's only domain.
+    fn record(cdn: &SimCdn, status: Status) -> StreamRecord {
+        StreamRecord {
+            start_unix: START,
+            stream_id: 77,
+            streamer_id: 7,
+            login: "deleted".into(),
+            title: String::new(),
+            game_id: String::new(),
+            game_name: String::new(),
+            language: "en".into(),
+            is_mature: false,
+            max_viewers: 100,
+            first_seen: 0,
+            last_seen: 0,
+            ended_at: Some(START + 300),
+            status,
+            public: None,
+            probe: ProbeState {
+                learned: Some(Learned {
+                    domain: cdn.base_url(0),
+                    form: "unix".into(),
+                    ts: START.to_string(),
+                }),
+                ..ProbeState::default()
+            },
+            archive: None,
+        }
+    }
+
+    fn probe(cdn: &SimCdn, record: &StreamRecord, partial: Option<&str>) -> (ProbeResult, usize, bool) {
+        let config = config(cdn);
+        let fetcher = Fetcher::new(FetchSettings::from_limits(&config.limits));
+        let budget = Budget::new(1000.0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let cdn = Cdn {
+            config: &config,
+            fetcher: &fetcher,
+            budget: &budget,
+            steer: &|| false,
+        };
+        let (result, report) =
+            run(cdn, record, None, &DomainBook::default(), 10, partial).expect("not interrupted");
+        (result, report.requests, report.playlist.is_some())
+    }
+
+    fn deleted(segments: u32) -> (SimCdn, usize) {
+        let cdn = SimCdn::start(vec![DomainSpec::healthy()]).expect("cdn");
+        let mut broadcast = Broadcast::new("deleted", 77, &START.to_string(), vec![0]);
+        broadcast.segments = segments;
+        broadcast.total_seconds = f64::from(segments) * 10.0 - 3.0;
+        let id = cdn.add_broadcast(broadcast);
+        cdn.delete_playlist(id);
+        (cdn, id)
+    }
+
+    #[test]
+    fn a_known_location_whose_playlist_is_gone_is_rebuilt_with_the_partial_copys_length() {
+        let (cdn, _) = deleted(40);
+        let partial = "#EXTM3U\n#EXT-X-TWITCH-TOTAL-SECS:397.000\n#EXTINF:10.000,\n0.ts\n";
+        let (result, requests, stored) = probe(&cdn, &record(&cdn, Status::Pending), Some(partial));
+        let ProbeResult::Hit { archive, learned } = result else {
+            panic!("{result:?}");
+        };
+        assert!(archive.rebuilt && archive.ended && stored);
+        assert_eq!((archive.segments, archive.duration_seconds), (40, 397.0));
+        assert_eq!(learned.ts, START.to_string());
+        assert!(requests <= 17, "{requests}");
+    }
+
+    #[test]
+    fn no_rebuild_while_live_after_a_complete_capture_or_without_segments() {
+        let (cdn, _) = deleted(40);
+        for status in [Status::Live, Status::Found] {
+            let (result, requests, _) = probe(&cdn, &record(&cdn, status), None);
+            assert_eq!((result, requests), (ProbeResult::Miss, 1), "{status:?}");
+        }
+        // Nothing at all there: the four names of segment 0 miss, and so does the probe.
+        let empty = SimCdn::start(vec![DomainSpec::healthy()]).expect("cdn");
+        let (result, requests, _) = probe(&empty, &record(&empty, Status::Pending), None);
+        assert_eq!((result, requests), (ProbeResult::Miss, 5));
+    }
+
+    #[test]
+    fn a_failure_is_inconclusive_not_missing() {
+        let (cdn, _) = deleted(40);
+        let config = config(&cdn);
+        let fetcher = Fetcher::new(FetchSettings::from_limits(&config.limits));
+        let budget = Budget::new(1000.0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let search = Cdn {
+            config: &config,
+            fetcher: &fetcher,
+            budget: &budget,
+            steer: &|| false,
+        };
+        let (domain, url) = location(search, &record(&cdn, Status::Pending)).expect("known");
+        cdn.set_fault(0, Fault::Unavailable);
+        let attempt = rebuild_at(search, &domain, &url, None, false);
+        assert!(
+            matches!(&attempt.outcome, RebuildOutcome::Inconclusive(reason) if reason.contains("503")),
+            "{attempt:?}"
+        );
+        assert_eq!(attempt.requests, 1, "the first failure ends it");
+        let after = super::attempt(search, &record(&cdn, Status::Pending), (domain, url), None, 0);
+        assert!(matches!(after.result, Some(ProbeResult::Inconclusive { .. })));
+    }
+}
