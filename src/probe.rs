@@ -387,6 +387,8 @@ pub struct ProbeReport {
     pub answered_domains: Vec<String>,
     /// The raw playlist text of a hit.
     pub playlist: Option<String>,
+    /// Of `requests`, those a rebuild attempt spent (segment 0 and the search), if one ran.
+    pub rebuild_requests: Option<usize>,
 }
 
 /// Requests one probe keeps in flight after its first candidate: every request beyond the
@@ -506,6 +508,7 @@ pub fn run(
             Some(location) => {
                 let after = rebuild::attempt(cdn, record, location, partial, now);
                 report.requests += after.requests;
+                report.rebuild_requests = Some(after.requests);
                 report.playlist = after.playlist;
                 Some((after.result?, report))
             }

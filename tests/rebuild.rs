@@ -29,14 +29,19 @@ fn settled_item(world: &World, stream_id: u64) -> Value {
     }
 }
 
-/// The probe requests `serve` counted (its metric: playlists asked and the rebuild's segments).
-fn probe_requests(world: &World) -> u64 {
+/// A counter `serve` reports on /metrics (`name` with its labels, if any).
+fn counter(world: &World, name: &str) -> u64 {
     let metrics = get(&format!("{}/metrics", world.api_url())).text();
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix("vodprobe_probe_requests_total "))
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|n| n.trim().parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no probe request count in {metrics}")) as u64
+        .unwrap_or_else(|| panic!("no {name} in {metrics}")) as u64
+}
+
+/// The probe requests `serve` counted (playlists asked and the rebuild's segments).
+fn probe_requests(world: &World) -> u64 {
+    counter(world, "vodprobe_probe_requests_total")
 }
 
 /// ffprobe reads every segment of `url` (HLS over HTTP); returns its audio packet count, or
@@ -114,9 +119,10 @@ fn a_deleted_playlist_named_by_its_video_is_rebuilt_served_and_plays() {
         // All 295.5 s of 24 ms audio frames: every segment the rebuilt playlist lists answers.
         assert_eq!(packets, (295.5f64 / 0.024).ceil() as u64);
     }
-    let spent = probe_requests(&world);
-    println!("probe with a rebuild of a 30-segment broadcast with a muted run: {spent} requests");
-    assert!(spent <= 40, "{spent}");
+    let rebuild = counter(&world, "vodprobe_rebuild_requests_total");
+    println!("rebuild of a 30-segment broadcast with a muted run: {rebuild} requests");
+    assert!(rebuild <= 40, "{rebuild}");
+    assert_eq!(counter(&world, "vodprobe_rebuilds_total{result=\"rebuilt\"}"), 1);
     // The web page names it.
     let script = get(&format!("{}/web/app.js", world.api_url())).text();
     assert!(script.contains("rebuilt"), "the page shows rebuilt captures");
@@ -194,6 +200,7 @@ fn a_twelve_hour_broadcast_captured_live_is_rebuilt_in_about_fifteen_requests() 
     // the one at the end then asks segment 0 and searches above the 100 segments the live
     // copy listed (13 steps under the 8192-segment bound), and one more to confirm the end.
     let rebuild = spent - (playlist_asks(&world) - playlists_before);
+    assert_eq!(counter(&world, "vodprobe_rebuild_requests_total"), rebuild);
     println!("probes after the end: {spent} requests, of which the rebuild of a 12 h broadcast: {rebuild}");
     assert!(
         rebuild <= 15,

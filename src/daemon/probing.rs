@@ -65,6 +65,17 @@ pub fn describe(metrics: &Metrics) {
             "Domains that answered during probes, by domain.",
         ),
         (
+            "vodprobe_rebuilds_total",
+            Kind::Counter,
+            "Rebuild attempts of playlists gone at a known location, by result (rebuilt, \
+             no_segments: segment 0 missing too, inconclusive).",
+        ),
+        (
+            "vodprobe_rebuild_requests_total",
+            Kind::Counter,
+            "CDN requests of rebuild attempts (part of vodprobe_probe_requests_total).",
+        ),
+        (
             "vodprobe_probes_due_after_recovery_total",
             Kind::Counter,
             "Probes backing off after an outage made due at once because a domain that could \
@@ -361,6 +372,16 @@ impl Probing {
         let recovered = parts.domains.record_probe(report, hit_domain, now);
         let metrics = &parts.metrics;
         metrics.add("vodprobe_probe_requests_total", &[], report.requests as f64);
+        if let Some(requests) = report.rebuild_requests {
+            let rebuilt = matches!(result, ProbeResult::Hit { archive, .. } if archive.rebuilt);
+            let outcome = match result {
+                _ if rebuilt => "rebuilt",
+                ProbeResult::Inconclusive { .. } => "inconclusive",
+                _ => "no_segments",
+            };
+            metrics.inc("vodprobe_rebuilds_total", &[("result", outcome)]);
+            metrics.add("vodprobe_rebuild_requests_total", &[], requests as f64);
+        }
         for failure in &report.failed_domains {
             metrics.inc(
                 "vodprobe_domain_failures_total",
