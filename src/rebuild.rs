@@ -103,6 +103,9 @@ impl Seen {
 pub struct Rebuild {
     container: Container,
     seen: BTreeMap<u32, Seen>,
+    /// Segments below this existed (an earlier partial copy listed them): the search starts
+    /// here. Not an answer: which name they answer under now (muted or not) is unknown.
+    floor: u32,
     /// Set once both names of the segment after the last one missed.
     last: Option<u32>,
     requests: u32,
@@ -115,12 +118,10 @@ impl Rebuild {
     pub fn new(container: Container, first_muted: bool, known_segments: u32) -> Rebuild {
         let mut seen = BTreeMap::new();
         seen.insert(0, answered(first_muted));
-        if known_segments > 1 {
-            seen.insert(known_segments - 1, answered(false));
-        }
         Rebuild {
             container,
             seen,
+            floor: known_segments.saturating_sub(1),
             last: None,
             requests: 0,
         }
@@ -167,11 +168,22 @@ impl Rebuild {
             .rev()
             .find(|(_, s)| s.present())
             .map_or(0, |(&i, _)| i)
+            .max(self.floor)
+    }
+
+    /// Whether the answered segment at or nearest below `index` was muted: the name to ask
+    /// first above it.
+    fn muted_below(&self, index: u32) -> bool {
+        self.seen
+            .range(..=index)
+            .rev()
+            .find(|(_, s)| s.present())
+            .is_some_and(|(_, s)| s.muted_kind())
     }
 
     fn next_for_end(&self) -> Ask {
         let lo = self.lower();
-        let lo_muted = self.seen.get(&lo).is_some_and(|s| s.muted_kind());
+        let lo_muted = self.muted_below(lo);
         let hi = self
             .seen
             .range(lo + 1..)
@@ -452,6 +464,14 @@ mod tests {
         let (text, warm) = run(&held, Container::Ts, 4000, None);
         assert_eq!(uris(&text).len(), 4320);
         assert!(warm <= cold, "{warm} > {cold}");
+        // What the copy listed is a floor, not an answer: a tail muted since is still named
+        // -muted, from the floor's own segment on.
+        let held = Held {
+            segments: 4320,
+            muted: runs(&[(99, 4320)]),
+        };
+        let (text, _) = run(&held, Container::Ts, 100, None);
+        assert_eq!(uris(&text), expected(&held, Container::Ts));
     }
 
     /// Rebuilds' requests per broadcast by length, segment 0's request included (printed for
