@@ -519,9 +519,8 @@ fn rebuild_of_a_twelve_hour_broadcast_costs_about_fifteen_requests() {
         assert_eq!(json["segments"], 4320);
         let spent = json["rebuild_requests"].as_u64().expect("rebuild_requests");
         println!("rebuild of a 12 h {container:?} broadcast: {spent} requests");
-        // Segment 0, 13 search steps, one to confirm the end; fMP4 first hears `0.ts` miss in
-        // each of the three candidate folders (the unix, unix-1 and second-of-minute forms).
-        let bound = if container == Container::Ts { 15 } else { 18 };
+        // Segment 0, 13 search steps, one to confirm the end; fMP4 first hears `0.ts` miss.
+        let bound = if container == Container::Ts { 15 } else { 16 };
         assert!(spent <= bound, "{spent} requests: {run:?}");
         // Every rebuild request is a HEAD.
         let log = env.cdn.request_log(0);
