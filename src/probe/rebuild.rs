@@ -53,7 +53,9 @@ pub(super) fn attempt(
     partial: Option<&str>,
     now: i64,
 ) -> AfterMiss {
-    let attempt = rebuild_at(cdn, &domain_url, &playlist_url, partial, false);
+    // A copy taken while live told the container: two names of segment 0 to ask, not four.
+    let container = record.archive.as_ref().map(|archive| archive.container);
+    let attempt = rebuild_at(cdn, &domain_url, &playlist_url, container, partial, false);
     let mut after = AfterMiss {
         result: None,
         requests: attempt.requests,
@@ -206,10 +208,29 @@ mod tests {
             let (result, requests, _) = probe(&cdn, &record(&cdn, status), None);
             assert_eq!((result, requests), (ProbeResult::Miss, 1), "{status:?}");
         }
-        // Nothing at all there: the four names of segment 0 miss, and so does the probe.
+        // Nothing at all there: the four names of segment 0 miss, and so does the probe; two
+        // when a copy taken while live told the container.
         let empty = SimCdn::start(vec![DomainSpec::healthy()]).expect("cdn");
-        let (result, requests, _) = probe(&empty, &record(&empty, Status::Pending), None);
+        let mut pending = record(&empty, Status::Pending);
+        let (result, requests, _) = probe(&empty, &pending, None);
         assert_eq!((result, requests), (ProbeResult::Miss, 5));
+        pending.archive = Some(ArchiveInfo {
+            domain: empty.base_url(0),
+            domains: vec![empty.base_url(0)],
+            timestamp_form: "unix".into(),
+            ts: START.to_string(),
+            url: String::new(),
+            duration_seconds: 10.0,
+            segments: 1,
+            muted_segments: 0,
+            container: crate::playlist::Container::Ts,
+            qualities: vec!["chunked".into()],
+            fetched_at: 0,
+            ended: false,
+            rebuilt: false,
+        });
+        let (result, requests, _) = probe(&empty, &pending, None);
+        assert_eq!((result, requests), (ProbeResult::Miss, 3));
     }
 
     #[test]
@@ -227,7 +248,7 @@ mod tests {
         };
         let (domain, url) = location(search, &record(&cdn, Status::Pending)).expect("known");
         cdn.set_fault(0, Fault::Unavailable);
-        let attempt = rebuild_at(search, &domain, &url, None, false);
+        let attempt = rebuild_at(search, &domain, &url, None, None, false);
         assert!(
             matches!(&attempt.outcome, RebuildOutcome::Inconclusive(reason) if reason.contains("503")),
             "{attempt:?}"

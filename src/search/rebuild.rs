@@ -80,14 +80,15 @@ pub fn segment_exists(
 }
 
 /// Rebuilds the playlist that lived at `playlist_url` on `domain_url`: asks segment 0 under
-/// each name of [`FIRST_SEGMENT`] until one answers, then searches on. `partial` is an earlier
-/// copy of the playlist, if one was seen. With `background`, only the first request may be
-/// handed back for want of budget (later ones wait: a rebuild handed back halfway would have
-/// spent its requests for nothing).
+/// each name of [`FIRST_SEGMENT`] until one answers (only `container`'s names when an earlier
+/// copy told it), then searches on. `partial` is an earlier copy of the playlist, if one was
+/// seen. With `background`, only the first request may be handed back for want of budget
+/// (later ones wait: a rebuild handed back halfway would have spent its requests for nothing).
 pub fn rebuild_at(
     cdn: Cdn<'_>,
     domain_url: &str,
     playlist_url: &str,
+    container: Option<Container>,
     partial: Option<&str>,
     background: bool,
 ) -> RebuildAttempt {
@@ -99,7 +100,10 @@ pub fn rebuild_at(
     };
     let directory = playlist::directory_of(playlist_url);
     let mut requests = 0;
-    for (container, muted) in FIRST_SEGMENT {
+    let names = FIRST_SEGMENT
+        .into_iter()
+        .filter(|(named, _)| container.is_none_or(|known| known == *named));
+    for (container, muted) in names {
         let url = format!("{directory}{}", rebuild::segment_name(container, 0, muted));
         requests += 1;
         match segment_exists(cdn, domain, &url, background && requests == 1) {
