@@ -19,9 +19,10 @@ use vodprobe::time_input::parse_time;
     (TwitchTracker, UTC), \"YYYY-MM-DD HH:MM\" or \"DD-MM-YYYY HH:MM\" (StreamsCharts: the whole \
     minute is searched), or unix seconds.\n\n--rebuild: a deleted broadcast's playlist answers 403 \
     while its segments may still answer. When every candidate playlist misses, segment 0 is asked \
-    in each candidate folder, most probable first (0.ts and 0.mp4 in each, then the -muted names); on a hit the playlist is \
-    rebuilt from the segments (the last one found by a binary search, about 15 requests for a \
-    broadcast under 22 hours) and reported with \"rebuilt\": true.\n\nExit codes: 0 found (or \
+    in each candidate folder, most probable first (0.ts and 0.mp4 in each, then the -muted \
+    names); on a hit the playlist is rebuilt from the segments (the last one found by a binary \
+    search, about 15 requests for a broadcast under 22 hours) and reported with \"rebuilt\": \
+    true.\n\nExit codes: 0 found (or \
     rebuilt), 1 searched and not found, 2 bad input or no domain could be asked."
 )]
 pub struct LookupArgs {
