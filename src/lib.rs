@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod packed;
 pub mod playlist;
 pub mod probe;
+pub mod rebuild;
 pub mod record;
 pub mod reload;
 pub mod schedule;

@@ -17,6 +17,8 @@ use probes::{Candidate, DomainPlan, TimeGuess, TimestampForm};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
+mod rebuild;
+
 /// What the appliance knows about each domain, by base URL.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DomainBook {
@@ -385,6 +387,8 @@ pub struct ProbeReport {
     pub answered_domains: Vec<String>,
     /// The raw playlist text of a hit.
     pub playlist: Option<String>,
+    /// Of `requests`, those a rebuild attempt spent (segment 0 and the search), if one ran.
+    pub rebuild_requests: Option<usize>,
 }
 
 /// Requests one probe keeps in flight after its first candidate: every request beyond the
@@ -394,12 +398,15 @@ const PROBE_IN_FLIGHT: usize = 2;
 
 /// Probes one broadcast under the shared budget. Blocking; run it off the async threads.
 /// Returns `None` when `cdn.steer` stopped it: the probe is handed back and stays due.
+/// `partial` is the playlist an earlier capture of it stored, if any: when its playlist is
+/// gone but its segments answer, the rebuild reads the segment count and length from it.
 pub fn run(
     cdn: Cdn<'_>,
     record: &StreamRecord,
     streamer_hint: Option<&Learned>,
     book: &DomainBook,
     now: i64,
+    partial: Option<&str>,
 ) -> Option<(ProbeResult, ProbeReport)> {
     let config = cdn.config;
     let (list, skipped) = candidates(config, record, streamer_hint, book);
@@ -480,6 +487,7 @@ pub fn run(
                 qualities: vec![module.primary_quality().to_string()],
                 fetched_at: now,
                 ended: found.summary.ended,
+                rebuilt: false,
             });
             let learned = Learned {
                 domain: found.domain_url,
@@ -496,7 +504,16 @@ pub fn run(
             );
             Some((ProbeResult::Inconclusive { reason }, report))
         }
-        None => Some((ProbeResult::Miss, report)),
+        None => match rebuild::location(cdn, record) {
+            Some(location) => {
+                let after = rebuild::attempt(cdn, record, location, partial, now);
+                report.requests += after.requests;
+                report.rebuild_requests = Some(after.requests);
+                report.playlist = after.playlist;
+                Some((after.result?, report))
+            }
+            None => Some((ProbeResult::Miss, report)),
+        },
     }
 }
 
@@ -611,7 +628,8 @@ mod tests {
             budget: &budget,
             steer: &|| false,
         };
-        let (result, report) = run(cdn, record, hint, &DomainBook::default(), 0).expect("not interrupted");
+        let (result, report) =
+            run(cdn, record, hint, &DomainBook::default(), 0, None).expect("not interrupted");
         assert!(matches!(result, ProbeResult::Hit { .. }), "{result:?}");
         report
     }
@@ -916,6 +934,7 @@ mod tests {
             qualities: vec!["chunked".into()],
             fetched_at: 0,
             ended: true,
+            rebuilt: false,
         });
         record
     }

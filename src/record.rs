@@ -94,6 +94,11 @@ pub struct ArchiveInfo {
     pub fetched_at: i64,
     /// The playlist had `#EXT-X-ENDLIST` when fetched.
     pub ended: bool,
+    /// The playlist answered 403 and was rebuilt from its segments (see `rebuild`).
+    /// Kept by the compact record encoding only (`packed::record`): serde skips it so the
+    /// postcard records older binaries wrote (tag 1, not self-describing) still read.
+    #[serde(skip)]
+    pub rebuilt: bool,
 }
 
 /// One broadcast.

@@ -24,6 +24,8 @@ use std::collections::HashSet;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod rebuild;
+
 /// A lookup as the user asked for it, validated.
 #[derive(Clone, Debug)]
 pub struct SearchRequest {
@@ -389,7 +391,12 @@ pub fn lookup_under(
     limits: SearchLimits,
     on_progress: impl FnMut(Progress),
 ) -> Result<SearchOutcome, SearchError> {
-    let config = cdn.config;
+    let candidates = plan(cdn.config, request)?;
+    run(cdn, candidates, request, limits, on_progress)
+}
+
+/// The candidates of a lookup, most probable first (see `probes::plan`).
+fn plan(config: &Config, request: &SearchRequest) -> Result<Vec<Candidate>, SearchError> {
     let plans: Vec<DomainPlan<'_>> = config
         .domains
         .iter()
@@ -404,14 +411,13 @@ pub fn lookup_under(
     if plans.is_empty() {
         return Err(SearchError::NoDomains);
     }
-    let candidates = probes::plan(
+    Ok(probes::plan(
         &plans,
         &request.login,
         request.stream_id,
         request.time,
         request.window_minutes,
-    );
-    run(cdn, candidates, request, limits, on_progress)
+    ))
 }
 
 /// How a search's owner steers it while it runs.

@@ -801,6 +801,7 @@ fn quality_checks_pass_over_a_down_domain_and_drop_captures_whose_domain_is_remo
                 qualities: vec!["chunked".into()],
                 fetched_at: start + 4000,
                 ended: true,
+                rebuilt: false,
             });
             let playlist = "#EXTM3U\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1.ts\n#EXT-X-ENDLIST\n";
             store.put_archived(&found, playlist).expect("put");

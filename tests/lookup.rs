@@ -396,6 +396,8 @@ fn json_report_has_every_field() {
         "timestamp",
         "domains",
         "requests",
+        "rebuilt",
+        "rebuild_requests",
         "seconds",
         "segments",
         "muted_segments",
@@ -411,4 +413,149 @@ fn json_report_has_every_field() {
     );
     assert_eq!(json["domain"], env.cdn.base_url(0));
     assert_eq!(json["container"], "ts");
+}
+
+/// Runs ffprobe over a written playlist (absolute http URIs) and returns the packets it read,
+/// or `None` when ffprobe is not installed (see `player.rs`).
+fn ffprobe_packets(path: &std::path::Path) -> Option<u64> {
+    if !crate::player::ffprobe_available() {
+        return None;
+    }
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-protocol_whitelist", "file,http,tcp"])
+        .args(["-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ffprobe failed: {stderr}");
+    assert!(stderr.trim().is_empty(), "ffprobe complained: {stderr}\n{stdout}");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("nb_read_packets="))
+        .and_then(|n| n.parse().ok())
+}
+
+#[test]
+fn rebuild_recovers_a_deleted_playlist_with_muted_segments_and_it_plays() {
+    let env = Env::healthy(2);
+    let mut broadcast = Broadcast::new(LOGIN, STREAM_ID, &START.to_string(), vec![1]);
+    broadcast.segments = 30;
+    broadcast.total_seconds = 295.5;
+    broadcast.muted.push(12..20);
+    let id = env.cdn.add_broadcast(broadcast);
+    env.cdn.mute(id);
+    env.cdn.delete_playlist(id);
+    let url = format!("{}{}", env.cdn.base_url(1), env.cdn.playlist_path(id, "chunked"));
+
+    let run = env.run(&lookup_args("1664038929", &["--json"]));
+    assert_eq!(
+        run.code, 1,
+        "without --rebuild a deleted playlist is not found: {run:?}"
+    );
+    assert_eq!(run.json()["rebuilt"], false);
+
+    let out = env.path("rebuilt.m3u8");
+    env.cdn.clear_requests();
+    let run = env.run(&lookup_args(
+        "1664038929",
+        &["--rebuild", "--json", "--out", out.to_str().expect("utf8")],
+    ));
+    assert_eq!(run.code, 0, "{run:?}");
+    env.assert_no_request_twice(2);
+    let json = run.json();
+    assert_eq!(json["found"], true);
+    assert_eq!(json["rebuilt"], true);
+    assert_eq!(json["url"], url.as_str());
+    assert_eq!(json["segments"], 30);
+    assert_eq!(json["muted_segments"], 8);
+    assert_eq!(json["container"], "ts");
+    let spent = json["rebuild_requests"].as_u64().expect("rebuild_requests");
+    println!("rebuild of a 30-segment broadcast with a muted run: {spent} requests");
+    assert!(spent <= 40, "{run:?}");
+    let text = std::fs::read_to_string(&out).expect("written");
+    let base = url.trim_end_matches("index-dvr.m3u8");
+    assert!(text.contains(&format!("{base}12-muted.ts")), "{text}");
+    assert!(text.contains(&format!("{base}11.ts")), "{text}");
+    assert!(text.contains(&format!("{base}20.ts")), "{text}");
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+    // Every segment the player reads exists: all 295.5 s of the broadcast's 24 ms audio
+    // frames are read (the last segment is 5.5 s long, whatever its #EXTINF says).
+    if let Some(packets) = ffprobe_packets(&out) {
+        assert_eq!(packets, (295.5f64 / 0.024).ceil() as u64);
+    }
+    // The human form says it was rebuilt.
+    let run = env.run(&lookup_args("1664038929", &["--rebuild"]));
+    assert_eq!(run.stdout, format!("rebuilt {url}\n"), "{run:?}");
+}
+
+#[test]
+fn rebuild_of_a_twelve_hour_broadcast_costs_about_fifteen_requests() {
+    let env = Env::healthy(1);
+    for (login, container) in [("twelvets", Container::Ts), ("twelvemp", Container::Fmp4)] {
+        let mut broadcast = Broadcast::new(login, STREAM_ID, &START.to_string(), vec![0]);
+        broadcast.container = container;
+        broadcast.segments = 4320;
+        broadcast.total_seconds = 43_196.0;
+        let id = env.cdn.add_broadcast(broadcast);
+        env.cdn.delete_playlist(id);
+        env.cdn.clear_requests();
+        let run = env.run(&[
+            "lookup",
+            "--streamer",
+            login,
+            "--stream-id",
+            "47198535725",
+            "--time",
+            "1664038929",
+            "--rebuild",
+            "--json",
+        ]);
+        assert_eq!(run.code, 0, "{run:?}");
+        let json = run.json();
+        assert_eq!(json["rebuilt"], true);
+        assert_eq!(json["segments"], 4320);
+        let spent = json["rebuild_requests"].as_u64().expect("rebuild_requests");
+        println!("rebuild of a 12 h {container:?} broadcast: {spent} requests");
+        // Segment 0, 13 search steps, one to confirm the end; fMP4 first hears `0.ts` miss.
+        let bound = if container == Container::Ts { 15 } else { 16 };
+        assert!(spent <= bound, "{spent} requests: {run:?}");
+        // Every rebuild request is a HEAD.
+        let log = env.cdn.request_log(0);
+        assert!(
+            log.iter()
+                .filter(|r| !r.target.ends_with(".m3u8"))
+                .all(|r| r.method == "HEAD"),
+            "{log:?}"
+        );
+    }
+}
+
+#[test]
+fn rebuild_finds_nothing_without_segments_and_fails_inconclusive_on_a_bad_domain() {
+    let env = Env::healthy(1);
+    let run = env.run(&lookup_args("1664038929", &["--rebuild", "--json"]));
+    assert_eq!(run.code, 1, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["rebuilt"], false);
+    // Four names of segment 0 in each of the three candidate folders.
+    assert_eq!(json["rebuild_requests"], 12, "{run:?}");
+    assert!(!run.stderr.contains("could not finish"), "{run:?}");
+
+    // A domain that answers 503 to segments is inconclusive, not "not there".
+    let id = env
+        .cdn
+        .add_broadcast(Broadcast::new(LOGIN, STREAM_ID, &START.to_string(), vec![0]));
+    env.cdn.delete_playlist(id);
+    let run = env.run(&lookup_args("1664038929", &["--json"]));
+    assert_eq!(run.code, 1);
+    env.cdn.set_fault(0, Fault::Unavailable);
+    let run = env.run(&lookup_args("1664038929", &["--rebuild", "--json"]));
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("could not finish") || run.code == 2,
+        "{run:?}"
+    );
 }

@@ -22,6 +22,7 @@ mod lookup;
 mod openapi;
 mod outage;
 mod player;
+mod rebuild;
 mod reload;
 mod segments;
 mod serve;

@@ -76,6 +76,10 @@
     ? el('span.badge.audio-original', { title: 'the original audio of muted parts still answers' },
       'original audio until ', when(vod.original_audio_until))
     : null);
+  // A playlist rebuilt from its segments (the CDN's own answered 403).
+  const rebuiltBadge = (vod) => (vod.rebuilt
+    ? el('span.badge.rebuilt', { title: 'the playlist was deleted; rebuilt from the segments that still answer' }, 'rebuilt')
+    : null);
   const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
 
   function mutedShare(vod) {
@@ -260,6 +264,7 @@
         statusBadge(vod.status),
         segmentsBadge(vod),
         audioBadge(vod),
+        rebuiltBadge(vod),
         el('span', null, visibility(vod.public)),
         mutedShare(vod) ? el('span', null, mutedShare(vod)) : null));
   }
@@ -502,7 +507,8 @@
       el('span', null, when(vod.start_time)),
       statusBadge(vod.status),
       segmentsBadge(vod),
-      audioBadge(vod));
+      audioBadge(vod),
+      rebuiltBadge(vod));
 
     let segments = 'not checked yet';
     if (vod.segments_state === 'ok') segments = `first, middle and last answered (${when(vod.segments_checked_at)})`;

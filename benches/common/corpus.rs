@@ -164,6 +164,7 @@ pub fn broadcast(i: u64, channels: &[Channel], rng: &mut Rng) -> (StreamRecord, 
         qualities: vec!["chunked".to_string()],
         fetched_at: ended + 120,
         ended: true,
+        rebuilt: false,
     });
     let record = StreamRecord {
         start_unix: start,

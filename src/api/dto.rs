@@ -152,6 +152,7 @@ impl Serialize for Vod {
         item.serialize_field("segments", &archive.map(|a| a.segments))?;
         item.serialize_field("muted_segments", &archive.map(|a| a.muted_segments))?;
         item.serialize_field("container", &archive.map(|a| a.container.as_str()))?;
+        item.serialize_field("rebuilt", &archive.is_some_and(|a| a.rebuilt))?;
         item.serialize_field("qualities", archive.map_or(&[][..], |a| &a.qualities[..]))?;
         item.serialize_field("fetched_at", &archive.map(|a| Time(a.fetched_at)))?;
         item.serialize_field("segments_state", &check.state.map(SegmentState::as_str))?;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use vodprobe::fetch::{FetchSettings, Fetcher};
+use vodprobe::search::rebuild::lookup_rebuild;
 use vodprobe::search::{SearchError, SearchLimits, SearchOutcome, SearchRequest, lookup};
 use vodprobe::time_input::parse_time;
 
@@ -16,8 +17,13 @@ use vodprobe::time_input::parse_time;
 #[command(
     after_help = "TIME formats: RFC 3339 (2022-09-24T17:02:09Z), \"YYYY-MM-DD HH:MM:SS\" \
     (TwitchTracker, UTC), \"YYYY-MM-DD HH:MM\" or \"DD-MM-YYYY HH:MM\" (StreamsCharts: the whole \
-    minute is searched), or unix seconds.\n\nExit codes: 0 found, 1 searched and not found, 2 bad \
-    input or no domain could be asked."
+    minute is searched), or unix seconds.\n\n--rebuild: a deleted broadcast's playlist answers 403 \
+    while its segments may still answer. When every candidate playlist misses, segment 0 is asked \
+    in each candidate folder, most probable first (0.ts and 0.mp4 in each, then the -muted \
+    names); on a hit the playlist is rebuilt from the segments (the last one found by a binary \
+    search, about 15 requests for a broadcast under 22 hours) and reported with \"rebuilt\": \
+    true.\n\nExit codes: 0 found (or \
+    rebuilt), 1 searched and not found, 2 bad input or no domain could be asked."
 )]
 pub struct LookupArgs {
     /// The streamer's login as it was when the stream started (e.g. gmhikaru).
@@ -44,6 +50,9 @@ pub struct LookupArgs {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
+    /// When no playlist answers, rebuild it from its segments if they still answer (see below).
+    #[arg(long)]
+    rebuild: bool,
 }
 
 /// The `--json` object.
@@ -57,6 +66,10 @@ struct JsonReport {
     timestamp: Option<String>,
     domains: Vec<String>,
     requests: usize,
+    /// Rebuilt from the segments (`--rebuild`): the playlist itself answered 403.
+    rebuilt: bool,
+    /// Of `requests`, those the rebuild spent (segment 0 in each folder, then the search).
+    rebuild_requests: Option<usize>,
     seconds: f64,
     segments: Option<u32>,
     muted_segments: Option<u32>,
@@ -154,7 +167,33 @@ pub fn run(args: LookupArgs) -> Exit {
             failure.domain_url, failure.reason
         );
     }
-    report(&args, &request, &outcome)
+    let mut outcome = outcome;
+    let mut rebuild_requests = None;
+    if args.rebuild && outcome.found.is_none() && !outcome.interrupted {
+        let skip: Vec<String> = outcome
+            .failed_domains
+            .iter()
+            .map(|f| f.domain_url.clone())
+            .collect();
+        match lookup_rebuild(
+            &config,
+            &fetcher,
+            &request,
+            SearchLimits::from_config(&config),
+            &skip,
+        ) {
+            Ok(rebuilt) => {
+                if let Some(reason) = &rebuilt.inconclusive {
+                    eprintln!("warning: the rebuild could not finish: {reason}");
+                }
+                outcome.requests += rebuilt.requests;
+                rebuild_requests = Some(rebuilt.requests);
+                outcome.found = rebuilt.found;
+            }
+            Err(error) => eprintln!("warning: no rebuild: {error}"),
+        }
+    }
+    report(&args, &request, &outcome, rebuild_requests)
 }
 
 fn progress_bar() -> ProgressBar {
@@ -168,7 +207,14 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn report(args: &LookupArgs, request: &SearchRequest, outcome: &SearchOutcome) -> Exit {
+/// `rebuild_requests` is set when `--rebuild` ran; a found playlist is then a rebuilt one.
+fn report(
+    args: &LookupArgs,
+    request: &SearchRequest,
+    outcome: &SearchOutcome,
+    rebuild_requests: Option<usize>,
+) -> Exit {
+    let rebuilt = rebuild_requests.is_some() && outcome.found.is_some();
     let mut json = JsonReport {
         found: false,
         url: None,
@@ -178,6 +224,8 @@ fn report(args: &LookupArgs, request: &SearchRequest, outcome: &SearchOutcome) -
         timestamp: None,
         domains: Vec::new(),
         requests: outcome.requests,
+        rebuilt,
+        rebuild_requests,
         seconds: (outcome.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         segments: None,
         muted_segments: None,
@@ -196,13 +244,19 @@ fn report(args: &LookupArgs, request: &SearchRequest, outcome: &SearchOutcome) -
     let exit = match &outcome.found {
         None => {
             if !args.json {
+                let rebuild_note = if rebuild_requests.is_some() {
+                    "; no segment 0 answered either"
+                } else {
+                    ""
+                };
                 eprintln!(
-                    "not found: {} requests over {:.1}s asked every candidate ({} planned) for {} stream {}{}",
+                    "not found: {} requests over {:.1}s asked every candidate ({} planned) for {} stream {}{}{}",
                     outcome.requests,
                     outcome.elapsed.as_secs_f64(),
                     outcome.planned,
                     request.login,
                     request.stream_id,
+                    rebuild_note,
                     if outcome.failed_domains.is_empty() {
                         String::new()
                     } else {
@@ -240,10 +294,22 @@ fn report(args: &LookupArgs, request: &SearchRequest, outcome: &SearchOutcome) -
             json.container = Some(found.summary.container.as_str());
             json.out = Some(out.display().to_string());
             if !args.json {
-                println!("found {}", found.url);
+                if rebuilt {
+                    println!("rebuilt {}", found.url);
+                } else {
+                    println!("found {}", found.url);
+                }
                 eprintln!(
-                    "wrote {}: {} segments ({} muted), {}, {}; {} requests in {:.1}s; form {}{}",
+                    "wrote {}: {}{} segments ({} muted), {}, {}; {} requests in {:.1}s; form {}{}",
                     out.display(),
+                    if rebuilt {
+                        format!(
+                            "rebuilt from the segments in {} requests (the playlist answers 403): ",
+                            rebuild_requests.unwrap_or(0)
+                        )
+                    } else {
+                        String::new()
+                    },
                     found.summary.segments,
                     found.summary.muted_segments,
                     hms(found.summary.duration_seconds),

@@ -14,7 +14,7 @@ use crate::config::SourceConfig;
 use crate::discover::Source;
 use crate::metrics::{Kind, Metrics};
 use crate::probe::{self, ProbeReport, ProbeResult, VideoFacts};
-use crate::record::{StreamKey, StreamRecord};
+use crate::record::{Status, StreamKey, StreamRecord};
 use crate::schedule::Clock;
 use crate::search::{Cdn, Steer};
 use crate::track;
@@ -63,6 +63,17 @@ pub fn describe(metrics: &Metrics) {
             "vodprobe_domain_answers_total",
             Kind::Counter,
             "Domains that answered during probes, by domain.",
+        ),
+        (
+            "vodprobe_rebuilds_total",
+            Kind::Counter,
+            "Rebuild attempts of playlists gone at a known location, by result (rebuilt, \
+             no_segments: segment 0 missing too, inconclusive).",
+        ),
+        (
+            "vodprobe_rebuild_requests_total",
+            Kind::Counter,
+            "CDN requests of rebuild attempts (part of vodprobe_probe_requests_total).",
         ),
         (
             "vodprobe_probes_due_after_recovery_total",
@@ -276,7 +287,27 @@ impl Probing {
                     steer: &steering,
                 };
                 let book = parts.domains.snapshot();
-                probe::run(cdn, &record, start.hint.as_ref(), &book, parts.clock.now())
+                // A copy taken while live helps a rebuild should the playlist be gone now.
+                let partial = match &record.archive {
+                    Some(_) if record.status != Status::Found => {
+                        store.playlist(record.key()).unwrap_or_else(|error| {
+                            parts.store.report(
+                                "could not read the partial playlist (a rebuild goes without it)",
+                                &error,
+                            );
+                            None
+                        })
+                    }
+                    _ => None,
+                };
+                probe::run(
+                    cdn,
+                    &record,
+                    start.hint.as_ref(),
+                    &book,
+                    parts.clock.now(),
+                    partial.as_deref(),
+                )
             }
         };
         let Some((result, report)) = probed else {
@@ -352,6 +383,16 @@ impl Probing {
         let recovered = parts.domains.record_probe(report, hit_domain, now);
         let metrics = &parts.metrics;
         metrics.add("vodprobe_probe_requests_total", &[], report.requests as f64);
+        if let Some(requests) = report.rebuild_requests {
+            let rebuilt = matches!(result, ProbeResult::Hit { archive, .. } if archive.rebuilt);
+            let outcome = match result {
+                _ if rebuilt => "rebuilt",
+                ProbeResult::Inconclusive { .. } => "inconclusive",
+                _ => "no_segments",
+            };
+            metrics.inc("vodprobe_rebuilds_total", &[("result", outcome)]);
+            metrics.add("vodprobe_rebuild_requests_total", &[], requests as f64);
+        }
         for failure in &report.failed_domains {
             metrics.inc(
                 "vodprobe_domain_failures_total",

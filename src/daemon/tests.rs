@@ -353,6 +353,7 @@ fn a_failing_domain_leaves_the_segment_check_unchecked_and_due_later() {
             qualities: vec!["chunked".to_string()],
             fetched_at: captured,
             ended: true,
+            rebuilt: false,
         }),
     };
     store.put_archived(&record, &text).expect("archive");

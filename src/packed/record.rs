@@ -124,6 +124,10 @@ const MISSED_LIVE: u32 = 1 << 13;
 const ABSENCE_PROBED: u32 = 1 << 14;
 const ALL_FLAGS: u32 = (1 << 15) - 1;
 
+/// In the archive's flag byte, after the container (bit 0) and `ended` (bit 1): appended for
+/// rebuilt playlists, so every byte written before reads as not rebuilt.
+const REBUILT_SHIFT: u8 = 2;
+
 const PLAYLIST_FILE: &str = "index-dvr.m3u8";
 const HASH_BYTES: usize = 10;
 
@@ -336,7 +340,7 @@ pub fn pack_in(record: &StreamRecord, layout: Layout) -> Vec<u8> {
             Container::Ts => 0,
             Container::Fmp4 => 1,
         };
-        out.push(container | u8::from(archive.ended) << 1);
+        out.push(container | u8::from(archive.ended) << 1 | u8::from(archive.rebuilt) << REBUILT_SHIFT);
         let in_order: Vec<&str> = QUALITIES
             .iter()
             .copied()
@@ -506,7 +510,7 @@ pub fn unpack_record(key: StreamKey, bytes: &[u8], layout: Layout) -> Result<Str
         let segments = r.small()?;
         let muted_segments = r.small()?;
         let bits = r.byte()?;
-        if bits > 3 {
+        if bits >> (REBUILT_SHIFT + 1) != 0 {
             return Err(UnpackError::Invalid("archive flags"));
         }
         let container = if bits & 1 == 0 {
@@ -546,6 +550,7 @@ pub fn unpack_record(key: StreamKey, bytes: &[u8], layout: Layout) -> Result<Str
             qualities,
             fetched_at: r.time(start)?,
             ended: bits & 2 != 0,
+            rebuilt: bits >> REBUILT_SHIFT & 1 != 0,
         })
     } else {
         None

@@ -332,6 +332,7 @@ mod records {
                 },
                 fetched_at: time(rng),
                 ended: rng.chance(0.5),
+                rebuilt: rng.chance(0.1),
             }
         });
         StreamRecord {
@@ -454,5 +455,34 @@ mod records {
         let kept = pack_record(&record);
         assert_eq!(unpack_record(record.key(), &kept).expect("decodes"), record);
         assert_eq!(kept.len(), derived.len() + 10);
+    }
+
+    #[test]
+    fn rebuilt_is_one_appended_bit_and_older_bytes_read_as_not_rebuilt() {
+        let mut rng = Rng::new(7);
+        let mut record = loop {
+            let record = random_record(&mut rng);
+            if record.archive.is_some() {
+                break record;
+            }
+        };
+        record.archive.as_mut().expect("archive").rebuilt = false;
+        let before = pack_record(&record);
+        record.archive.as_mut().expect("archive").rebuilt = true;
+        let after = pack_record(&record);
+        assert_eq!(unpack_record(record.key(), &after).expect("decodes"), record);
+        // Same length, one byte differs by the new bit: what was written before (bit clear)
+        // keeps its meaning.
+        assert_eq!(before.len(), after.len());
+        let differing: Vec<(u8, u8)> = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| (*a, *b))
+            .collect();
+        assert_eq!(differing.len(), 1);
+        assert_eq!(differing[0].0 ^ differing[0].1, 1 << 2);
+        record.archive.as_mut().expect("archive").rebuilt = false;
+        assert_eq!(unpack_record(record.key(), &before).expect("decodes"), record);
     }
 }

@@ -55,6 +55,7 @@ pub(super) fn archive_info(domain: &str) -> ArchiveInfo {
         qualities: vec!["chunked".to_string(), "720p60".to_string()],
         fetched_at: 1_700_010_000,
         ended: true,
+        rebuilt: false,
     }
 }
 

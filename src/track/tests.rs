@@ -64,6 +64,7 @@ fn archive() -> ArchiveInfo {
         qualities: vec!["chunked".into()],
         fetched_at: 0,
         ended: true,
+        rebuilt: false,
     }
 }
 
