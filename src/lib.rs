@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod discover;
 pub mod fetch;
+pub mod follow;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod metrics;

@@ -6,10 +6,12 @@
 //! operator's notes — restarts ending the previous broadcast, reused stream ids, the hourly
 //! muting pass, the retry schedule — testable with plain data.
 
-use crate::config::Config;
+use crate::config::{Config, RuleAction};
+use crate::follow::Selection;
 use crate::probe::ProbeResult;
 use crate::record::{ProbeState, Sighting, Status, StreamKey, StreamRecord};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The settings the rules read, in seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +26,8 @@ pub struct Rules {
     pub retries: Vec<i64>,
     /// Back-off cap after inconclusive probes (every domain that could hold it failed).
     pub max_backoff: i64,
+    /// Follows and `[[rule]]`s: recorded whatever the viewers, or left out.
+    pub selection: Arc<Selection>,
 }
 
 impl Rules {
@@ -38,11 +42,20 @@ impl Rules {
             hour_margin: pipeline.hour_margin.as_secs() as i64,
             retries: pipeline.retries.iter().map(|d| d.as_secs() as i64).collect(),
             max_backoff: 3600,
+            selection: Arc::new(Selection {
+                rules: config.rules.clone(),
+                ..Selection::default()
+            }),
         }
     }
 
+    /// Followed, or a rule says record; else the viewer threshold (a skip rule: never).
     fn recordable(&self, record: &StreamRecord) -> bool {
-        record.max_viewers >= self.min_viewers_record
+        match self.selection.decide(&record.into()) {
+            Some(RuleAction::Record) => true,
+            Some(RuleAction::Skip) => false,
+            None => record.max_viewers >= self.min_viewers_record,
+        }
     }
 }
 

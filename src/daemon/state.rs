@@ -14,6 +14,7 @@
 
 use crate::config::Config;
 use crate::fetch::{FetchSettings, Fetcher};
+use crate::follow::Selection;
 use crate::probe::{DomainBook, ProbeReport};
 use crate::store::{Counts, Store, StoreError};
 use crate::track::Rules;
@@ -75,6 +76,19 @@ impl SettingsCell {
 
     pub fn generation(&self) -> u64 {
         *self.generation.borrow()
+    }
+
+    /// Puts the followed channels resolved at run time in force. Not a reload: nobody
+    /// waiting on the generation is woken.
+    pub fn set_selection(&self, selection: Selection) {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut rules = current.rules.clone();
+        rules.selection = Arc::new(selection);
+        *current = Arc::new(Settings {
+            config: current.config.clone(),
+            rules,
+            fetcher: current.fetcher.clone(),
+        });
     }
 
     /// Wakes when a reload is applied.

@@ -18,6 +18,7 @@ fn rules() -> Rules {
         hour_margin: 300,
         retries: vec![600, 3600, 21600],
         max_backoff: 3600,
+        selection: Default::default(),
     }
 }
 
