@@ -1,4 +1,5 @@
-//! The probe stage: run the due probes under the request budget, most viewed first, and store
+//! The probe stage: run the due probes under the request budget, followed channels first, then
+//! the most viewed, and store
 //! each outcome; keep the queue within `max_queue`.
 //!
 //! A record leaves the queue only when its outcome is committed, so a probe in flight when the
@@ -187,7 +188,7 @@ impl Probing {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts searches for due records, most viewed first, up to `MAX_SEARCHES` at once; with
+    /// Starts searches for due records, followed channels first, then most viewed first, up to `MAX_SEARCHES` at once; with
     /// nothing due, a segment check of a capture and a background quality check.
     pub async fn start_due(self: &Arc<Self>) {
         self.bound_queue().await;
@@ -206,7 +207,8 @@ impl Probing {
         let Some(mut due) = due else {
             return;
         };
-        due.sort_by(|a, b| b.max_viewers.cmp(&a.max_viewers).then(a.key().cmp(&b.key())));
+        let rules = self.parts.settings.get().rules.clone();
+        due.sort_by(|a, b| track::probe_order(a, b, &rules));
         if due.is_empty() {
             // Nothing is due: spare budget goes to checking that captures still play, and
             // captured broadcasts' other qualities.
@@ -355,7 +357,9 @@ impl Probing {
 
     /// Keeps the probe queue within `max_queue` (see `track::shed_backlog`).
     async fn bound_queue(&self) {
-        let max_queue = self.parts.settings.get().config.pipeline.max_queue;
+        let settings = self.parts.settings.get();
+        let max_queue = settings.config.pipeline.max_queue;
+        let rules = settings.rules.clone();
         let shed = self
             .parts
             .store
@@ -365,7 +369,7 @@ impl Probing {
                 }
                 store.update(|tx| {
                     let queued = tx.due(i64::MAX, usize::MAX)?;
-                    let shed = track::shed_backlog(queued, max_queue);
+                    let shed = track::shed_backlog(queued, max_queue, &rules);
                     tx.put_streams(&shed)?;
                     Ok(shed.len())
                 })

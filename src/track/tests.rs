@@ -416,10 +416,10 @@ fn the_backlog_sheds_the_least_viewed_beyond_max_queue() {
             record
         })
         .collect();
-    assert!(shed_backlog(queued.clone(), 5).is_empty());
+    assert!(shed_backlog(queued.clone(), 5, &rules()).is_empty());
     let mut with_found = queued.clone();
     with_found[0] = after_probe(with_found[0].clone(), hit(), START + 2000, &rules());
-    let shed = shed_backlog(with_found, 3);
+    let shed = shed_backlog(with_found, 3, &rules());
     let ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
     assert_eq!(ids, vec![0, 1]);
     assert_eq!(

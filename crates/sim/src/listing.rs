@@ -190,6 +190,8 @@ struct Token {
 
 struct State {
     streams: BTreeMap<u64, LiveStream>,
+    /// Every channel the listing knows, live or not: streamer id → login.
+    users: BTreeMap<u64, String>,
     /// Per streamer id, newest first.
     videos: HashMap<u64, Vec<SimVideo>>,
     /// When each stream id last left the live set (wall clock).
@@ -232,6 +234,7 @@ impl SimListing {
     pub fn start() -> std::io::Result<SimListing> {
         let state = Arc::new(Mutex::new(State {
             streams: BTreeMap::new(),
+            users: BTreeMap::new(),
             videos: HashMap::new(),
             ended: HashMap::new(),
             processing_period: None,
@@ -288,6 +291,9 @@ impl SimListing {
         for id in new.keys() {
             st.ended.remove(id);
         }
+        for stream in new.values() {
+            st.users.insert(stream.streamer_id, stream.login.clone());
+        }
         st.streams = new;
     }
 
@@ -295,7 +301,26 @@ impl SimListing {
     pub fn upsert(&self, stream: LiveStream) {
         let mut st = lock(&self.state);
         st.ended.remove(&stream.stream_id);
+        st.users.insert(stream.streamer_id, stream.login.clone());
         st.streams.insert(stream.stream_id, stream);
+    }
+
+    /// Makes a channel known (for `users(logins:)` / `/helix/users`) without a live stream.
+    /// Channels of streams put live are known already.
+    pub fn set_user(&self, streamer_id: u64, login: &str) {
+        lock(&self.state).users.insert(streamer_id, login.to_string());
+    }
+
+    /// A channel changes its login: the user lookups and its live streams answer the new one
+    /// from now on, and the old login is unknown. Its videos keep their folders (Twitch names
+    /// a folder when the broadcast starts); the CDN folders of its new broadcasts are the
+    /// world driver's (`World::rename`).
+    pub fn rename(&self, streamer_id: u64, new_login: &str) {
+        let mut st = lock(&self.state);
+        st.users.insert(streamer_id, new_login.to_string());
+        for stream in st.streams.values_mut().filter(|s| s.streamer_id == streamer_id) {
+            stream.login = new_login.to_string();
+        }
     }
 
     pub fn remove(&self, stream_id: u64) {
@@ -407,6 +432,7 @@ enum Route {
     Gql,
     Helix,
     HelixVideos,
+    HelixUsers,
     Token,
 }
 
@@ -416,6 +442,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         "/gql" => Route::Gql,
         "/helix/streams" => Route::Helix,
         "/helix/videos" => Route::HelixVideos,
+        "/helix/users" => Route::HelixUsers,
         "/oauth2/token" => Route::Token,
         _ => return twitch_error(404, "no such endpoint").into(),
     };
@@ -453,7 +480,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         }
     }
     let expected = match route {
-        Route::Helix | Route::HelixVideos => "GET",
+        Route::Helix | Route::HelixVideos | Route::HelixUsers => "GET",
         Route::Gql | Route::Token => "POST",
     };
     if req.method != expected {
@@ -463,6 +490,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
     }
     match route {
         Route::Gql if confirm => gql_users(&st, req),
+        Route::Gql if gql_asks_logins(&req.body) => gql_logins(&st, req),
+        Route::HelixUsers => helix(&mut st, req, helix_users),
         Route::Helix if confirm => helix(&mut st, req, helix_streams_of_users),
         Route::Gql => gql(&st, req),
         Route::Helix => helix(&mut st, req, helix_streams),
@@ -494,11 +523,12 @@ fn asks_confirmation(route: Route, req: &Request) -> bool {
     match route {
         Route::Gql => {
             serde_json::from_slice::<Value>(&req.body).is_ok_and(|b| gql_query(&b).contains("users("))
+                && !gql_asks_logins(&req.body)
         }
         Route::Helix => query_pairs(req.query().unwrap_or(""))
             .iter()
             .any(|(k, _)| k == "user_id"),
-        Route::HelixVideos | Route::Token => false,
+        Route::HelixVideos | Route::HelixUsers | Route::Token => false,
     }
 }
 
@@ -515,7 +545,7 @@ fn refuse_cursor_page(route: Route, req: &Request) -> Option<Response> {
             .iter()
             .any(|(k, _)| k == "after")
             .then(|| twitch_error(400, "The parameter \"after\" was refused")),
-        Route::HelixVideos | Route::Token => None,
+        Route::HelixVideos | Route::HelixUsers | Route::Token => None,
     }
 }
 
@@ -526,6 +556,14 @@ fn live_stream_of(st: &State, streamer_id: u64) -> Option<&LiveStream> {
         .filter(|s| s.streamer_id == streamer_id)
         .max_by_key(|s| (s.started_at, s.stream_id))
 }
+/// The channel with this login now (without case), if any.
+fn user_by_login<'a>(st: &'a State, login: &str) -> Option<(u64, &'a str)> {
+    st.users
+        .iter()
+        .find(|(_, known)| known.eq_ignore_ascii_case(login))
+        .map(|(id, known)| (*id, known.as_str()))
+}
+
 fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
