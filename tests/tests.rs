@@ -12,6 +12,7 @@ mod disk;
 mod domains;
 mod editors;
 mod faults;
+mod follow;
 mod fuzz;
 mod hints;
 mod hostile;

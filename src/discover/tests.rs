@@ -69,6 +69,7 @@ fn source_config(sim: &SimListing, kind: SourceKind) -> SourceConfig {
         restart_every: Duration::from_secs(150),
         confirm_after: Duration::from_secs(60),
         pages_per_second: 3.0,
+        scope: crate::config::Scope::All,
     }
 }
 
