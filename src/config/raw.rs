@@ -519,7 +519,8 @@ impl Validator {
                     FollowTarget::Id(0)
                 }
             };
-            if follows.iter().any(|f| f.target == target) {
+            // An entry already refused (both or neither given) is not a duplicate as well.
+            if target != FollowTarget::Id(0) && follows.iter().any(|f| f.target == target) {
                 self.report(&format!("follow[{index}]"), format!("{target:?} is followed twice"));
             }
             let retention = raw_follow
