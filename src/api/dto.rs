@@ -71,7 +71,8 @@ pub fn playlist_path(stream_id: u64, start_unix: i64) -> String {
 /// path, and writing each field in place avoids building ~20 strings per item. The fields and
 /// their order are the contract in `openapi.json` (`Vod`). Beside the record, its segment
 /// check (`None` for a broadcast never captured, or captured before checks existed).
-pub struct Vod(pub StreamRecord, pub Option<SegmentStatus>);
+/// A broadcast, its segment check, and whether its channel is followed.
+pub struct Vod(pub StreamRecord, pub Option<SegmentStatus>, pub bool);
 
 /// Unix seconds written as RFC 3339 without an intermediate `String`.
 struct Time(i64);
@@ -111,7 +112,7 @@ impl Serialize for Vod {
             && check.state != Some(SegmentState::Gone);
         let archive = record.archive.as_ref();
         let playable_archive = archive.filter(|_| playable);
-        let mut item = serializer.serialize_struct("Vod", 32)?;
+        let mut item = serializer.serialize_struct("Vod", 33)?;
         item.serialize_field("stream_id", &Id(record.stream_id))?;
         item.serialize_field("start_unix", &record.start_unix)?;
         item.serialize_field("start_time", &Time(record.start_unix))?;
@@ -123,6 +124,7 @@ impl Serialize for Vod {
         item.serialize_field("language", &record.language)?;
         item.serialize_field("is_mature", &record.is_mature)?;
         item.serialize_field("max_viewers", &record.max_viewers)?;
+        item.serialize_field("followed", &self.2)?;
         item.serialize_field("first_seen", &Time(record.first_seen))?;
         item.serialize_field("last_seen", &Time(record.last_seen))?;
         item.serialize_field("ended_at", &record.ended_at.map(Time))?;

@@ -126,6 +126,7 @@ const VOD_PARAMS: &[&str] = &[
     "status",
     "segments_state",
     "public",
+    "followed",
     "since",
     "until",
     "sort",
@@ -137,6 +138,8 @@ const VOD_PARAMS: &[&str] = &[
 struct VodRequest {
     filter: VodFilter,
     login: Option<String>,
+    /// `followed=true`: only the followed channels; `false`: only the others.
+    followed: Option<bool>,
     sort: Sort,
     after: Option<Position>,
     limit: usize,
@@ -159,11 +162,13 @@ fn vod_request(raw: &str) -> Result<VodRequest> {
         since: query.time("since")?,
         until: query.time("until")?,
         segments: query.segments_state()?,
+        excluded_streamers: Vec::new(),
     };
     let login = query.text("streamer")?.map(str::to_string);
     Ok(VodRequest {
         filter,
         login,
+        followed: query.bool("followed")?,
         sort,
         after,
         limit,
@@ -205,10 +210,22 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
     let VodRequest {
         mut filter,
         login,
+        followed,
         sort,
         after,
         limit,
     } = vod_request(&raw)?;
+    let followed_ids = backend.followed();
+    match followed {
+        Some(true) => {
+            filter.streamer_ids = Some(match filter.streamer_ids.take() {
+                Some(wanted) => wanted.into_iter().filter(|id| followed_ids.contains(id)).collect(),
+                None => followed_ids.clone(),
+            })
+        }
+        Some(false) => filter.excluded_streamers = followed_ids.clone(),
+        None => {}
+    }
     let store = backend.store();
     let page = blocking(move || {
         if let Some(login) = login {
@@ -231,7 +248,10 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
             .items
             .into_iter()
             .zip(checks)
-            .map(|(r, c)| Vod(r, c))
+            .map(|(r, c)| {
+                let followed = followed_ids.binary_search(&r.streamer_id).is_ok();
+                Vod(r, c, followed)
+            })
             .collect::<Vec<_>>(),
         next_cursor: page.next.map(params::encode_position),
     }))
@@ -259,11 +279,15 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
         )));
     }
     // Newest first, like the lists.
+    let followed = backend.followed();
     let items: Vec<Vod> = records
         .into_iter()
         .zip(checks)
         .rev()
-        .map(|(r, c)| Vod(r, c))
+        .map(|(r, c)| {
+            let is_followed = followed.binary_search(&r.streamer_id).is_ok();
+            Vod(r, c, is_followed)
+        })
         .collect();
     Ok(Reply::json(&List {
         items,
