@@ -262,7 +262,10 @@ mod tests {
         }];
         let plan = plan(&config, &resolved);
         assert_eq!(plan.ids, HashSet::from([5, 42]));
-        assert_eq!(plan.retention, HashMap::from([(5, Duration::from_secs(365 * 86_400))]));
+        assert_eq!(
+            plan.retention,
+            HashMap::from([(5, Duration::from_secs(365 * 86_400))])
+        );
         assert_eq!(plan.unresolved, vec!["bob".to_string()]);
         let renames = renamed(&resolved, &[(5, "Alice_New".into()), (5, "alice2".into())]);
         assert_eq!(renames.len(), 1);

@@ -58,7 +58,10 @@ fn a_followed_channel_below_the_viewer_threshold_is_captured() {
     assert_eq!(quiet[0].status, Status::Found, "{:?}", quiet[0]);
     assert_eq!(quiet[0].max_viewers, 2);
     assert!(world.playlist(quiet[0]).is_some_and(|p| p.starts_with("#EXTM3U")));
-    assert!(find(&records, 302).is_empty(), "not followed, below the thresholds");
+    assert!(
+        find(&records, 302).is_empty(),
+        "not followed, below the thresholds"
+    );
     assert_eq!(world.requests_for("otherquiet", 302), 0);
     assert!(world.log().contains("followed login resolved"), "{}", world.log());
 }
@@ -93,7 +96,9 @@ fn a_followed_channel_renamed_mid_week_is_still_captured() {
         .listing
         .set_streams(vec![stream(402, 40, "newname", second_start, 3)]);
     world.start(&["--clock-speed", SPEED]);
-    world.wait_until("the rename noticed", 20, |w| w.log().contains("followed channel renamed"));
+    world.wait_until("the rename noticed", 20, |w| {
+        w.log().contains("followed channel renamed")
+    });
     world.listing.set_streams(vec![]);
     world.wait_until("the capture after the rename", 20, |w| {
         w.requests_for("newname", 402) >= 1
@@ -110,7 +115,10 @@ fn a_followed_channel_renamed_mid_week_is_still_captured() {
         assert_eq!(record[0].streamer_id, 40);
     }
     let log = world.log();
-    assert!(!log.contains("unknown to Twitch"), "the stored id is followed: {log}");
+    assert!(
+        !log.contains("unknown to Twitch"),
+        "the stored id is followed: {log}"
+    );
 }
 
 /// Listing requests of `serve` with `follows` channels followed by id and `scope = "followed"`
@@ -126,7 +134,8 @@ fn followed_scope_requests(follows: u64, minutes: u64) -> (usize, usize) {
     let mut streams: Vec<_> = (0..follows / 10)
         .map(|n| stream(70_000 + n, 5000 + n, &format!("f{n}"), start, 1))
         .collect();
-    streams.extend((0..200).map(|n| stream(90_000 + n, 80_000 + n, &format!("big{n}"), start, 1000 + n as u32)));
+    streams
+        .extend((0..200).map(|n| stream(90_000 + n, 80_000 + n, &format!("big{n}"), start, 1000 + n as u32)));
     world.listing.set_streams(streams);
     for n in 0..follows {
         world.listing.set_user(5000 + n, &format!("f{n}"));

@@ -219,7 +219,10 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
     match followed {
         Some(true) => {
             filter.streamer_ids = Some(match filter.streamer_ids.take() {
-                Some(wanted) => wanted.into_iter().filter(|id| followed_ids.contains(id)).collect(),
+                Some(wanted) => wanted
+                    .into_iter()
+                    .filter(|id| followed_ids.contains(id))
+                    .collect(),
                 None => followed_ids.clone(),
             })
         }

@@ -16,9 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{
-    ApiConfig, Config, CronSchedule, DomainConfig, FollowConfig, FollowTarget, LimitsConfig,
-    PipelineConfig, RuleAction, RuleConfig, ScheduleConfig, Scope, SourceConfig, SourceKind,
-    base_dir_of,
+    ApiConfig, Config, CronSchedule, DomainConfig, FollowConfig, FollowTarget, LimitsConfig, PipelineConfig,
+    RuleAction, RuleConfig, ScheduleConfig, Scope, SourceConfig, SourceKind, base_dir_of,
 };
 
 /// Merges `user` over `defaults`: tables recursively, everything else (arrays included) replaced.
@@ -512,16 +511,16 @@ impl Validator {
                     FollowTarget::Id(0)
                 }
                 (None, None) => {
-                    self.report(
-                        &format!("follow[{index}]"),
-                        "needs login = \"...\" or id = 123",
-                    );
+                    self.report(&format!("follow[{index}]"), "needs login = \"...\" or id = 123");
                     FollowTarget::Id(0)
                 }
             };
             // An entry already refused (both or neither given) is not a duplicate as well.
             if target != FollowTarget::Id(0) && follows.iter().any(|f| f.target == target) {
-                self.report(&format!("follow[{index}]"), format!("{target:?} is followed twice"));
+                self.report(
+                    &format!("follow[{index}]"),
+                    format!("{target:?} is followed twice"),
+                );
             }
             let retention = raw_follow
                 .retention
@@ -568,13 +567,20 @@ impl Validator {
                 lower(raw_rule.languages),
                 lower(raw_rule.title_words),
             );
-            for (field, list) in [("games", &games), ("languages", &languages), ("title_words", &title_words)] {
+            for (field, list) in [
+                ("games", &games),
+                ("languages", &languages),
+                ("title_words", &title_words),
+            ] {
                 if list.iter().any(String::is_empty) {
                     self.report(&key(field), "has an empty entry, which would match nothing");
                 }
             }
             if title_words.iter().any(|w| w.contains(char::is_whitespace)) {
-                self.report(&key("title_words"), "one word per entry (a title matches any of them)");
+                self.report(
+                    &key("title_words"),
+                    "one word per entry (a title matches any of them)",
+                );
             }
             let constrained = !games.is_empty()
                 || !languages.is_empty()

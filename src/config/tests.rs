@@ -264,7 +264,8 @@ fn follows_rules_and_scope_are_read_and_checked() {
                  [[rule]]\naction = \"keep\"\ngames = [\"x\"]\n\
                  [[rule]]\naction = \"skip\"\n\
                  [[rule]]\naction = \"skip\"\nmin_viewers = 10\nmax_viewers = 5\n";
-    let found: Vec<(Option<String>, Option<usize>)> = problems(wrong).into_iter().map(|p| (p.key, p.line)).collect();
+    let found: Vec<(Option<String>, Option<usize>)> =
+        problems(wrong).into_iter().map(|p| (p.key, p.line)).collect();
     let keys: Vec<&str> = found.iter().filter_map(|(k, _)| k.as_deref()).collect();
     assert_eq!(
         keys,

@@ -360,7 +360,16 @@ impl api::Backend for ApiBackend {
     }
 
     fn followed(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.parts.settings.get().rules.selection.followed.iter().copied().collect();
+        let mut ids: Vec<u64> = self
+            .parts
+            .settings
+            .get()
+            .rules
+            .selection
+            .followed
+            .iter()
+            .copied()
+            .collect();
         ids.sort_unstable();
         ids
     }

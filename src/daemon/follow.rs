@@ -18,6 +18,7 @@ use super::confirm::CONFIRM_EVERY;
 use super::crawl::{CrawlParts, apply_page};
 use super::every::blocking;
 use super::state::Settings;
+use crate::config::Scope;
 use crate::discover::{DiscoverError, LiveNow, Source, UserId};
 use crate::follow::{self, Resolved, Selection};
 use crate::metrics::{Kind, Metrics};
@@ -93,7 +94,11 @@ impl Follow {
             parts.settings.set_selection(selection.clone());
         }
         let period = settings.config.source.confirm_after.as_secs() as i64;
-        let period = if period == 0 { 60 } else { period.max(CONFIRM_EVERY) };
+        let period = if period == 0 {
+            60
+        } else {
+            period.max(CONFIRM_EVERY)
+        };
         if selection.followed.is_empty() || self.last_check.is_some_and(|at| now - at < period) {
             return source;
         }
@@ -132,7 +137,10 @@ impl Follow {
             }
         };
         for login in logins.iter().filter(|l| !found.iter().any(|f| &f.0 == *l)) {
-            warn!(login, "followed login is unknown to Twitch (typo, or renamed before it was resolved); asked again later");
+            warn!(
+                login,
+                "followed login is unknown to Twitch (typo, or renamed before it was resolved); asked again later"
+            );
         }
         if found.is_empty() {
             return Some(source);
@@ -182,9 +190,20 @@ impl Follow {
             &[],
             asked.div_ceil(crate::discover::CONFIRM_BATCH) as f64,
         );
+        // With no crawl, the checks are what `/healthz` reports of the listing.
+        let only_follows = settings.config.source.scope == Scope::Followed;
         let answer: LiveNow = match answer {
-            Ok(answer) => answer,
+            Ok(answer) => {
+                if only_follows {
+                    parts.activity.listing_page_stored(now);
+                    parts.activity.listing_pass_completed();
+                }
+                answer
+            }
             Err(error) => {
+                if only_follows {
+                    parts.activity.listing_failed(error.to_string());
+                }
                 listing_error(parts, &error);
                 warn!("checking the followed channels failed: {error}; nothing is ended without an answer");
                 return Some(source);
@@ -198,14 +217,19 @@ impl Follow {
             .into_iter()
             .filter(|s| !rules.selection.skips(&s.into()))
             .collect();
-        let mut confirmed: HashMap<u64, Confirmed> =
-            answer.offline.iter().map(|id| (*id, Confirmed::Offline)).collect();
-        confirmed.extend(
-            answer
-                .live
-                .iter()
-                .map(|(id, (stream_id, _))| (*id, Confirmed::Live { stream_id: *stream_id })),
-        );
+        let mut confirmed: HashMap<u64, Confirmed> = answer
+            .offline
+            .iter()
+            .map(|id| (*id, Confirmed::Offline))
+            .collect();
+        confirmed.extend(answer.live.iter().map(|(id, (stream_id, _))| {
+            (
+                *id,
+                Confirmed::Live {
+                    stream_id: *stream_id,
+                },
+            )
+        }));
         let live_count = sightings.len();
         let clock = parts.clock;
         parts
@@ -228,7 +252,10 @@ impl Follow {
 
     /// Logs each followed channel whose login changed and keeps the new one.
     async fn notice_renames(&mut self, parts: &CrawlParts, sightings: &[Sighting]) {
-        let seen: Vec<(u64, String)> = sightings.iter().map(|s| (s.streamer_id, s.login.clone())).collect();
+        let seen: Vec<(u64, String)> = sightings
+            .iter()
+            .map(|s| (s.streamer_id, s.login.clone()))
+            .collect();
         let resolved = self.resolved.get_or_insert_with(Vec::new);
         let renames: Vec<(u64, String)> = follow::renamed(resolved, &seen)
             .into_iter()

@@ -105,7 +105,9 @@ impl Source {
                     source.post(fetcher, &body)?
                 }
                 Source::Helix(source) => {
-                    let mut url = format!("{}users?", source.helix_url);
+                    // `users` sits beside `streams` under the configured helix_url.
+                    let base = source.streams_url.strip_suffix("streams").unwrap_or_default();
+                    let mut url = format!("{base}users?");
                     for (index, login) in batch.iter().enumerate() {
                         let sep = if index == 0 { "" } else { "&" };
                         url.push_str(&format!("{sep}login={login}"));
@@ -113,7 +115,11 @@ impl Source {
                     source.get(fetcher, &url, now)?
                 }
             };
-            found.extend(decode_users_by_login(&body, batch, matches!(self, Source::Gql(_)))?);
+            found.extend(decode_users_by_login(
+                &body,
+                batch,
+                matches!(self, Source::Gql(_)),
+            )?);
         }
         Ok(found)
     }
@@ -319,10 +325,17 @@ mod tests {
         ]}});
         let answer = decode_gql_users(body.to_string().as_bytes(), &[1, 2]).unwrap();
         assert_eq!(answer.live.len(), 2);
-        assert_eq!(answer.sightings.len(), 1, "the old short shape still confirms, without a sighting");
+        assert_eq!(
+            answer.sightings.len(),
+            1,
+            "the old short shape still confirms, without a sighting"
+        );
         let s = &answer.sightings[0];
         assert_eq!((s.streamer_id, s.stream_id, s.viewers), (1, 11, 3));
-        assert_eq!((s.login.as_str(), s.language.as_str(), s.game_name.as_str()), ("Alice", "pt", "Chess"));
+        assert_eq!(
+            (s.login.as_str(), s.language.as_str(), s.game_name.as_str()),
+            ("Alice", "pt", "Chess")
+        );
         assert!(s.is_mature);
     }
 

@@ -30,8 +30,6 @@ const MAX_TOKEN_LIFE: Duration = Duration::from_secs(365 * 86_400);
 /// Twitch's official listing (Helix) with client credentials.
 pub struct HelixSource {
     pub(super) streams_url: String,
-    /// The base the other endpoints (`users`) hang off.
-    pub(super) helix_url: String,
     videos_url: String,
     token_url: String,
     client_id: String,
@@ -79,7 +77,6 @@ impl HelixSource {
     pub(super) fn new(config: &SourceConfig) -> HelixSource {
         HelixSource {
             streams_url: format!("{}streams", config.helix_url),
-            helix_url: config.helix_url.clone(),
             videos_url: format!("{}videos", config.helix_url),
             token_url: config.token_url.clone(),
             client_id: config.client_id.clone(),

@@ -466,7 +466,10 @@ fn prune_with_own_cutoffs_keeps_longer_and_drops_shorter_retentions() {
     let deleted = store.prune_with(1005, &own, 2).expect("prune");
     let left = store.scan(None, 100).expect("scan");
     let starts = |streamer: u64| -> Vec<i64> {
-        left.iter().filter(|r| r.streamer_id == streamer).map(|r| r.start_unix).collect()
+        left.iter()
+            .filter(|r| r.streamer_id == streamer)
+            .map(|r| r.start_unix)
+            .collect()
     };
     assert_eq!(starts(1), (1002..1010).collect::<Vec<_>>());
     assert_eq!(starts(2), vec![1008, 1009]);

@@ -199,7 +199,9 @@ pub(super) fn gql_logins(st: &State, req: &Request) -> Response {
         .ok()
         .and_then(|b| b.pointer("/variables/logins").and_then(Value::as_array).cloned())
     else {
-        return json_ok(&json!({"errors": [{"message": "Variable \"$logins\" was not provided."}], "data": {"users": null}}));
+        return json_ok(
+            &json!({"errors": [{"message": "Variable \"$logins\" was not provided."}], "data": {"users": null}}),
+        );
     };
     if logins.len() > CONFIRM_MAX_IDS {
         return json_ok(&json!({"errors": [{"message": "too many logins"}], "data": {"users": null}}));
@@ -208,9 +210,10 @@ pub(super) fn gql_logins(st: &State, req: &Request) -> Response {
         .iter()
         .map(|login| {
             let login = login.as_str().unwrap_or("");
-            user_by_login(st, login).map_or(Value::Null, |(id, login)| {
-                json!({"id": id.to_string(), "login": login})
-            })
+            user_by_login(st, login).map_or(
+                Value::Null,
+                |(id, login)| json!({"id": id.to_string(), "login": login}),
+            )
         })
         .collect();
     json_ok(&json!({"data": {"users": users}}))

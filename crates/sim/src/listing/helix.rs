@@ -225,7 +225,10 @@ pub(super) fn helix_users(
 ) -> Result<Value, Response> {
     let asked: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k == "login" || k == "id").collect();
     if asked.len() > CONFIRM_MAX_IDS {
-        return Err(twitch_error(400, "The parameters \"login\" and \"id\" may be given at most 100 times"));
+        return Err(twitch_error(
+            400,
+            "The parameters \"login\" and \"id\" may be given at most 100 times",
+        ));
     }
     let data: Vec<Value> = asked
         .iter()
