@@ -166,3 +166,84 @@ fn followed_scope_costs_listing_requests_in_proportion_to_the_follows() {
         );
     }
 }
+
+fn stream_ids(url: &str) -> Vec<(String, bool)> {
+    let answer = crate::api::get(url);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json();
+    body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| {
+            let id = item["stream_id"].as_str().expect("id").to_string();
+            (id, item["followed"].as_bool().expect("followed"))
+        })
+        .collect()
+}
+
+#[test]
+fn follows_and_rules_apply_live_and_the_api_marks_and_filters_followed_channels() {
+    let rules = "[[rule]]\naction = \"skip\"\ntitle_words = [\"rerun\"]\n\
+                 [[rule]]\naction = \"record\"\ngames = [\"chess\"]\n";
+    let mut world = world("kind = \"gql\"", rules);
+    let start = now() - 600;
+    let mut rerun = stream(501, 51, "rerunner", start, 500);
+    rerun.title = "RERUN: yesterday's finals".into();
+    let mut chess = stream(502, 52, "chessie", start, 7);
+    chess.game_name = "Chess".into();
+    let streams = vec![
+        // Skipped by the first rule whatever its viewers.
+        rerun,
+        // Below min_viewers_record (10), recorded by the second rule.
+        chess,
+        // Below min_viewers_observe (5): followed only after a live edit of the config.
+        stream(503, 53, "laterfollow", start, 2),
+        // Observed, below min_viewers_record, no rule: dropped at its end.
+        stream(504, 54, "plain", start, 7),
+    ];
+    for s in &streams {
+        world
+            .cdn
+            .add_broadcast(Broadcast::new(&s.login, s.stream_id, &start.to_string(), vec![0]));
+    }
+    world.listing.set_streams(streams);
+    world.start(&["--clock-speed", SPEED]);
+    world.wait_until("a crawl pass", 20, |w| w.log().contains("crawl pass finished"));
+    let mut text = std::fs::read_to_string(world.config_path()).expect("config");
+    text.push_str("[[follow]]\nlogin = \"laterfollow\"\n");
+    std::fs::write(world.config_path(), text).expect("config");
+    world.wait_until("the follow added live and checked", 20, |w| {
+        let log = w.log();
+        log.contains("followed login resolved") && log.contains("followed channels checked")
+    });
+    world.listing.set_streams(vec![]);
+    world.wait_until("the captures", 30, |w| {
+        w.requests_for("chessie", 502) >= 1 && w.requests_for("laterfollow", 503) >= 1
+    });
+    let api = world.api_url();
+    world.wait_until("both captures stored", 20, |_| {
+        stream_ids(&format!("{api}/api/v1/vods?status=found")).len() == 2
+    });
+    assert_eq!(
+        stream_ids(&format!("{api}/api/v1/vods?followed=true")),
+        vec![("503".to_string(), true)]
+    );
+    assert_eq!(
+        stream_ids(&format!("{api}/api/v1/vods?followed=false")),
+        vec![("502".to_string(), false)]
+    );
+    world.stop();
+
+    let records = world.records();
+    assert!(find(&records, 501).is_empty(), "skipped by rule: {records:?}");
+    assert!(
+        find(&records, 504).is_empty(),
+        "below the thresholds: {records:?}"
+    );
+    assert_eq!(world.requests_for("rerunner", 501), 0);
+    assert_eq!(world.requests_for("plain", 504), 0);
+    for id in [502, 503] {
+        assert_eq!(find(&records, id)[0].status, Status::Found, "{records:?}");
+    }
+}

@@ -190,7 +190,14 @@ where
     // Read before the query: an answer computed while a write commits is kept under the
     // older generation and so never served after it.
     let generation = backend.store().generation();
-    let key = format!("{route}?{raw}");
+    // Items say whether their channel is followed: a change of follows is a change of answer.
+    let follows = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        backend.followed().hash(&mut hasher);
+        hasher.finish()
+    };
+    let key = format!("{route}?{raw}#{follows:x}");
     if let Some(body) = cache.get(&key, generation) {
         return Ok(Reply {
             status: 200,

@@ -3,7 +3,8 @@
 //! Logins are resolved to channel ids once (100 a request) and the resolutions kept in the
 //! store (`state_v1` "follows_v1", JSON), so from then on the id is followed: a rename keeps
 //! the follow, and is noticed when the channel's login in an answer differs from the one kept
-//! (logged, and the new login kept). The followed ids and the rules go into the settings in
+//! (logged, and the new login kept); a channel followed by id is taken for renamed when its
+//! login differs from its last stored broadcast's. The followed ids and the rules go into the settings in
 //! force (`track::Rules::selection`), where the crawl, the ends and the probe order read them.
 //!
 //! Every `confirm_after` (at least [`CONFIRM_EVERY`]), the followed channels are asked about
@@ -25,7 +26,7 @@ use crate::metrics::{Kind, Metrics};
 use crate::record::Sighting;
 use crate::store::StoreError;
 use crate::track::{self, Confirmed};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tracing::{debug, info, warn};
 
 /// Where the resolutions are kept in `state_v1`.
@@ -55,6 +56,9 @@ pub struct Follow {
     resolved: Option<Vec<Resolved>>,
     last_check: Option<i64>,
     last_resolve: Option<i64>,
+    /// Renames of channels followed by id already logged (channel, new login): a rename
+    /// during a broadcast would otherwise be said at every check until the next one.
+    renames_said: HashSet<(u64, String)>,
 }
 
 impl Follow {
@@ -232,20 +236,38 @@ impl Follow {
         }));
         let live_count = sightings.len();
         let clock = parts.clock;
-        parts
+        let renamed = parts
             .store
             .job("could not store the followed channels' streams", move |store| {
                 store.update(|tx| {
+                    // A login unlike the channel's last broadcast's: a rename, said once.
+                    let mut renamed = Vec::new();
+                    for s in &sightings {
+                        if let Some(last) = tx.latest_of_streamer(s.streamer_id, None)?
+                            && !last.login.eq_ignore_ascii_case(&s.login)
+                        {
+                            renamed.push((s.streamer_id, last.login, s.login.to_ascii_lowercase()));
+                        }
+                    }
                     if !sightings.is_empty() {
                         apply_page(tx, &sightings, now, &rules)?;
                     }
                     let live = tx.live()?;
                     let update = track::end_confirmed(&live, &confirmed, now, clock.now(), &rules);
                     tx.apply(&update.write, &update.delete)?;
-                    Ok::<_, StoreError>(())
+                    Ok::<_, StoreError>(renamed)
                 })
             })
             .await;
+        // Channels followed by login were logged with their resolution (`notice_renames`).
+        let by_login = self.resolved.as_deref().unwrap_or_default();
+        for (streamer_id, old, new) in renamed.unwrap_or_default() {
+            if !by_login.iter().any(|r| r.streamer_id == streamer_id)
+                && self.renames_said.insert((streamer_id, new.clone()))
+            {
+                info!(streamer_id, %old, %new, "followed channel renamed; still followed by its id");
+            }
+        }
         debug!(live = live_count, "followed channels checked");
         Some(source)
     }

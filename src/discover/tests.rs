@@ -436,17 +436,34 @@ fn followed_channels_resolve_and_come_back_as_sightings_on_both_protocols() {
         let s = &answer.sightings[0];
         assert_eq!(
             (s.stream_id, s.streamer_id, s.viewers, s.started_at),
-            (sample.stream_id, sample.streamer_id, sample.viewers, sample.started_at),
+            (
+                sample.stream_id,
+                sample.streamer_id,
+                sample.viewers,
+                sample.started_at
+            ),
             "{kind:?}"
         );
-        assert_eq!((s.login.as_str(), s.title.as_str()), ("user_3", "stream #3"), "{kind:?}");
-        assert_eq!((s.game_id.as_str(), s.game_name.as_str()), ("503", "Game 3"), "{kind:?}");
+        assert_eq!(
+            (s.login.as_str(), s.title.as_str()),
+            ("user_3", "stream #3"),
+            "{kind:?}"
+        );
+        assert_eq!(
+            (s.game_id.as_str(), s.game_name.as_str()),
+            ("503", "Game 3"),
+            "{kind:?}"
+        );
         assert_eq!(s.language, sample.language, "{kind:?}");
     }
     // After a rename the old login is unknown and the checks answer the new one.
     sim.rename(9_003, "user_3_new");
     let mut gql = source(&sim, SourceKind::Gql);
-    assert!(gql.users_by_login(&fetcher, &["user_3".into()], now()).expect("logins").is_empty());
+    assert!(
+        gql.users_by_login(&fetcher, &["user_3".into()], now())
+            .expect("logins")
+            .is_empty()
+    );
     let answer = gql.live_streams(&fetcher, &[9_003], now()).expect("check");
     assert_eq!(answer.sightings[0].login, "user_3_new");
 }
