@@ -759,11 +759,15 @@ mod tests {
     }
 
     fn helix_get(sim: &SimListing, token: &str, query: &str) -> Answer {
+        helix_get_path(sim, token, "streams", query)
+    }
+
+    fn helix_get_path(sim: &SimListing, token: &str, path: &str, query: &str) -> Answer {
         let headers = [
             ("Client-Id", SIM_CLIENT_ID.to_string()),
             ("Authorization", format!("Bearer {token}")),
         ];
-        let url = format!("{}streams?{query}", sim.helix_url());
+        let url = format!("{}{path}?{query}", sim.helix_url());
         client(2000)
             .send(Method::Get, &url, &headers, None)
             .expect("answer")
@@ -1308,15 +1312,43 @@ mod tests {
                          "variables": {"ids": ["9000", "123"]}});
         let answer = json(&post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &gql));
         assert_eq!(answer["data"]["users"][0]["stream"]["id"], "315000000000");
-        assert_eq!(answer["data"]["users"][1]["id"], "123");
+        assert_eq!(answer["data"]["users"][0]["login"], "user_0");
+        assert_eq!(answer["data"]["users"][0]["stream"]["viewersCount"], 50_000);
+        assert!(answer["data"]["users"][1].is_null(), "an id never seen is null");
+        sim.set_user(123, "quiet");
+        let answer = json(&post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &gql));
+        assert_eq!(answer["data"]["users"][1]["login"], "quiet");
         assert!(answer["data"]["users"][1]["stream"].is_null());
         let token = good_token(&sim);
         let answer = json(&helix_get(&sim, &token, "first=100&user_id=9001&user_id=123"));
         let data = answer["data"].as_array().expect("data");
         assert_eq!(data.len(), 1);
         assert_eq!(data[0]["user_id"], "9001");
-        assert_eq!(sim.confirm_requests(), 2);
-        assert_eq!(sim.requests(), 2);
+        assert_eq!(sim.confirm_requests(), 3);
+        assert_eq!(sim.requests(), 3);
+        // Logins resolve without case, unknown ones are null (GQL) or left out (Helix), and
+        // a rename makes the old login unknown; none of it counts as a confirmation.
+        let logins = json!({"query": "query Logins($logins: [String!]) { users(logins: $logins) { id login } }",
+                            "variables": {"logins": ["USER_1", "ghost"]}});
+        let answer = json(&post_gql(
+            &sim,
+            &[("Client-Id", SIM_CLIENT_ID.to_string())],
+            &logins,
+        ));
+        assert_eq!(
+            answer["data"]["users"],
+            json!([{"id": "9001", "login": "user_1"}, null])
+        );
+        sim.rename(9001, "user_1_b");
+        let answer = json(&helix_get_path(
+            &sim,
+            &token,
+            "users",
+            "login=user_1&login=user_1_b",
+        ));
+        assert_eq!(answer["data"].as_array().expect("data").len(), 1);
+        assert_eq!(answer["data"][0]["id"], "9001");
+        assert_eq!(sim.confirm_requests(), 3);
         let too_many: String = (0..101).map(|n| format!("&user_id={n}")).collect();
         assert_eq!(
             helix_get(&sim, &token, &format!("first=100{too_many}")).status,
@@ -1328,7 +1360,7 @@ mod tests {
             answer.status, 503,
             "a listing that is down fails confirmations too"
         );
-        assert_eq!(sim.confirm_requests(), 4);
+        assert_eq!(sim.confirm_requests(), 5);
     }
 
     #[test]
