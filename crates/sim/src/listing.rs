@@ -1,6 +1,8 @@
 //! The simulated Twitch live listing: GQL (`POST /gql`), Helix (`GET /helix/streams`,
-//! `GET /helix/videos`) and the app-token endpoint (`POST /oauth2/token`) on one loopback
-//! listener.
+//! `GET /helix/videos`, `GET /helix/users`) and the app-token endpoint (`POST /oauth2/token`)
+//! on one loopback listener. Channels are known by id and login (GQL `users(ids:)` and
+//! `users(logins:)`, Helix `users?login=&id=`) once a stream of theirs went live or
+//! [`SimListing::set_user`] named them; [`SimListing::rename`] changes a login.
 //!
 //! The live set is whatever the world driver last put there ([`SimListing::set_streams`],
 //! [`SimListing::upsert`], [`SimListing::remove`]). Every listing request sorts it afresh —
