@@ -27,6 +27,9 @@ use tracing::{debug, error, info, warn};
 
 /// Searches running at once; they share the budget, so this bounds threads, not requests.
 pub const MAX_SEARCHES: usize = 8;
+/// A followed channel's newest broadcasts looked at for a due probe when the queue's backlog
+/// is longer than one read (restarts and the hour-aligned re-probe make several).
+const FOLLOWED_DUE_LOOKBACK: usize = 4;
 
 /// What the probe stage (and the quality checks it starts) use of the appliance.
 pub struct ProbeParts {
@@ -197,17 +200,32 @@ impl Probing {
             return;
         }
         let now = self.parts.clock.now();
+        let rules = self.parts.settings.get().rules.clone();
+        let followed: Vec<u64> = rules.selection.followed.iter().copied().collect();
         let due = self
             .parts
             .store
             .job("could not read the probe queue", move |store| {
-                store.due(now, MAX_SEARCHES * 8)
+                let window = MAX_SEARCHES * 8;
+                let mut due = store.due(now, window)?;
+                // A backlog longer than the window may hide a followed channel's probe behind
+                // earlier ones: their newest broadcasts are looked at directly.
+                if due.len() == window {
+                    for id in followed {
+                        for record in store.streamer_records(id, FOLLOWED_DUE_LOOKBACK)? {
+                            let is_due = record.probe.next_due.is_some_and(|t| t <= now);
+                            if is_due && !due.iter().any(|d| d.key() == record.key()) {
+                                due.push(record);
+                            }
+                        }
+                    }
+                }
+                Ok(due)
             })
             .await;
         let Some(mut due) = due else {
             return;
         };
-        let rules = self.parts.settings.get().rules.clone();
         due.sort_by(|a, b| track::probe_order(a, b, &rules));
         if due.is_empty() {
             // Nothing is due: spare budget goes to checking that captures still play, and
