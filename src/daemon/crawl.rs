@@ -1,6 +1,7 @@
 //! The discover stage: page the live listing, most viewed first, down to
-//! `min_viewers_observe`, upsert what it shows, and after each pass end the streams it no
-//! longer shows.
+//! `min_viewers_observe`, upsert what it shows (less what a `[[rule]]` skips), and after each
+//! pass end the streams it no longer shows. Each tick first lets `follow.rs` check the
+//! followed channels; with `scope = "followed"` that is all it does.
 //!
 //! Only a finished pass ends streams here (between passes, `confirm.rs` ends them by asking
 //! about channels by id, from this tick), so a listing that fails ends nothing: a failed page

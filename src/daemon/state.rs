@@ -2,7 +2,8 @@
 //! keeps its lock behind methods, so no caller holds one across I/O or an `.await`.
 //!
 //! - [`SettingsCell`]: the settings in force, swapped whole on reload, with a generation that
-//!   scheduled jobs and running searches watch.
+//!   scheduled jobs and running searches watch; the followed ids resolved at run time are put
+//!   in force beside them without a reload ([`SettingsCell::set_selection`]).
 //! - [`StoreSlot`]: the database handle in use, reopened after an I/O error, its last failure
 //!   (for `/healthz`), and [`StoreSlot::job`], the one way the async stages run store work.
 //! - [`Domains`]: what the appliance knows about each CDN domain (the `DomainBook`).
