@@ -192,6 +192,15 @@ pub fn confirm(data: &[u8]) {
             "offline channel {streamer_id} was not asked"
         );
     }
+    // A followed channel's sighting is one of the live channels, with the same stream.
+    for sighting in &answer.sightings {
+        assert_eq!(
+            answer.live.get(&sighting.streamer_id).map(|(id, _)| *id),
+            Some(sighting.stream_id),
+            "sighting of {} is not a live channel's stream",
+            sighting.streamer_id
+        );
+    }
 }
 
 /// Answers of a channel's video list (`{api}\n{body}`, see [`api_and_ids`]): GQL

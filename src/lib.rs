@@ -17,6 +17,7 @@ pub mod config;
 pub mod daemon;
 pub mod discover;
 pub mod fetch;
+pub mod follow;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod metrics;

@@ -6,10 +6,12 @@
 //! operator's notes — restarts ending the previous broadcast, reused stream ids, the hourly
 //! muting pass, the retry schedule — testable with plain data.
 
-use crate::config::Config;
+use crate::config::{Config, RuleAction};
+use crate::follow::Selection;
 use crate::probe::ProbeResult;
 use crate::record::{ProbeState, Sighting, Status, StreamKey, StreamRecord};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The settings the rules read, in seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +26,8 @@ pub struct Rules {
     pub retries: Vec<i64>,
     /// Back-off cap after inconclusive probes (every domain that could hold it failed).
     pub max_backoff: i64,
+    /// Follows and `[[rule]]`s: recorded whatever the viewers, or left out.
+    pub selection: Arc<Selection>,
 }
 
 impl Rules {
@@ -38,11 +42,20 @@ impl Rules {
             hour_margin: pipeline.hour_margin.as_secs() as i64,
             retries: pipeline.retries.iter().map(|d| d.as_secs() as i64).collect(),
             max_backoff: 3600,
+            selection: Arc::new(Selection {
+                rules: config.rules.clone(),
+                ..Selection::default()
+            }),
         }
     }
 
+    /// Followed, or a rule says record; else the viewer threshold (a skip rule: never).
     fn recordable(&self, record: &StreamRecord) -> bool {
-        record.max_viewers >= self.min_viewers_record
+        match self.selection.decide(&record.into()) {
+            Some(RuleAction::Record) => true,
+            Some(RuleAction::Skip) => false,
+            None => record.max_viewers >= self.min_viewers_record,
+        }
     }
 }
 
@@ -207,6 +220,16 @@ fn schedule_hour_probe(record: &mut StreamRecord, now: i64, rules: &Rules) {
     }
 }
 
+/// The order due probes start in, and the reverse of the order a backlog is shed in:
+/// followed channels first, then the most viewed, then by key.
+pub fn probe_order(a: &StreamRecord, b: &StreamRecord, rules: &Rules) -> std::cmp::Ordering {
+    let followed = |r: &StreamRecord| rules.selection.is_followed(r.streamer_id);
+    followed(b)
+        .cmp(&followed(a))
+        .then(b.max_viewers.cmp(&a.max_viewers))
+        .then(a.key().cmp(&b.key()))
+}
+
 /// After a complete pass of the listing that started at `pass_started`: recordable live
 /// streams it did not show have probably ended. Probe them `settle` from now, once, so a
 /// broadcast deleted minutes after its end is still captured.
@@ -221,6 +244,9 @@ pub fn absent_after_pass(
             record.status == Status::Live
                 && record.last_seen < pass_started
                 && rules.recordable(record)
+                // A followed channel's end is asked by id: its absence from the listing (below
+                // the viewer floor) says nothing.
+                && !rules.selection.is_followed(record.streamer_id)
                 && !record.probe.absence_probed
                 && !record.probe.missed_live
         })
@@ -413,11 +439,12 @@ pub fn due_after_recovery(
 /// When more than `max_queue` broadcasts wait for a probe, the least viewed beyond the bound
 /// are given up — not_found with the reason, or, for one already captured, its hour-aligned
 /// re-probe cancelled — so the backlog stays bounded and what was dropped stays visible.
-pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize) -> Vec<StreamRecord> {
+pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rules) -> Vec<StreamRecord> {
     if queued.len() <= max_queue {
         return Vec::new();
     }
-    queued.sort_by(|a, b| a.max_viewers.cmp(&b.max_viewers).then(b.key().cmp(&a.key())));
+    // Least important first: the reverse of the order probes are started in.
+    queued.sort_by(|a, b| probe_order(b, a, rules));
     let excess = queued.len() - max_queue;
     queued.truncate(excess);
     for record in &mut queued {

@@ -72,3 +72,26 @@ fn probes_directory_beside_the_config_overrides_and_is_validated() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("mirror, twitch-vod"), "{run:?}");
 }
+
+#[test]
+fn follows_and_rules_are_counted_and_their_mistakes_named() {
+    let env = Env::healthy(1);
+    let path = env.config_path();
+    let good = std::fs::read_to_string(&path).expect("read");
+    let text = format!(
+        "{good}[[follow]]\nlogin = \"somechannel\"\n[[follow]]\nid = 42\n\
+         [[rule]]\naction = \"skip\"\ntitle_words = [\"rerun\"]\n"
+    );
+    std::fs::write(&path, text).expect("write");
+    let run = env.run(&["check-config"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("2 follows, 1 rules"), "{run:?}");
+
+    let text =
+        format!("{good}[[follow]]\nlogin = \"some channel\"\n[[rule]]\naction = \"drop\"\ngames = [\"x\"]\n");
+    std::fs::write(&path, text).expect("write");
+    let run = env.run(&["check-config"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("key `follow[0].login`"), "{run:?}");
+    assert!(run.stderr.contains("key `rule[0].action`"), "{run:?}");
+}

@@ -110,6 +110,7 @@ fn video_hints_locate_playlists() {
             restart_every: Duration::from_secs(150),
             confirm_after: Duration::from_secs(60),
             pages_per_second: 3.0,
+            scope: vodprobe::config::Scope::All,
         });
         for id in &channels {
             let now = vodprobe::schedule::Clock::system().now();

@@ -13,6 +13,7 @@ mod disk;
 mod domains;
 mod editors;
 mod faults;
+mod follow;
 mod fuzz;
 mod hints;
 mod hostile;

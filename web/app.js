@@ -257,6 +257,7 @@
       el('a.vod-title', { href }, vod.title || '(no title)'),
       el('div.meta', null,
         withChannel ? el('a.login', { href: `#/channel/${enc(vod.streamer_id)}` }, vod.login) : null,
+        vod.followed ? el('span.badge.followed', { title: 'a followed channel' }, 'followed') : null,
         el('span', null, vod.game_name || 'no category'),
         el('span', null, languageName(vod.language)),
         el('span', null, when(vod.start_time)),

@@ -73,10 +73,12 @@ pub fn playlist_path(stream_id: u64, start_unix: i64) -> String {
 /// their order are the contract in `openapi.json` (`Vod`). Beside the record, its segment
 /// check (`None` for a broadcast never captured, or captured before checks existed).
 /// Then its original-audio watch (`None` for a capture that never listed `-unmuted` originals).
+/// Last, whether its channel is followed.
 pub struct Vod(
     pub StreamRecord,
     pub Option<SegmentStatus>,
     pub Option<OriginalAudio>,
+    pub bool,
 );
 
 /// Unix seconds written as RFC 3339 without an intermediate `String`.
@@ -117,7 +119,7 @@ impl Serialize for Vod {
             && check.state != Some(SegmentState::Gone);
         let archive = record.archive.as_ref();
         let playable_archive = archive.filter(|_| playable);
-        let mut item = serializer.serialize_struct("Vod", 35)?;
+        let mut item = serializer.serialize_struct("Vod", 36)?;
         item.serialize_field("stream_id", &Id(record.stream_id))?;
         item.serialize_field("start_unix", &record.start_unix)?;
         item.serialize_field("start_time", &Time(record.start_unix))?;
@@ -129,6 +131,7 @@ impl Serialize for Vod {
         item.serialize_field("language", &record.language)?;
         item.serialize_field("is_mature", &record.is_mature)?;
         item.serialize_field("max_viewers", &record.max_viewers)?;
+        item.serialize_field("followed", &self.3)?;
         item.serialize_field("first_seen", &Time(record.first_seen))?;
         item.serialize_field("last_seen", &Time(record.last_seen))?;
         item.serialize_field("ended_at", &record.ended_at.map(Time))?;

@@ -127,6 +127,7 @@ const VOD_PARAMS: &[&str] = &[
     "status",
     "segments_state",
     "public",
+    "followed",
     "since",
     "until",
     "sort",
@@ -138,6 +139,8 @@ const VOD_PARAMS: &[&str] = &[
 struct VodRequest {
     filter: VodFilter,
     login: Option<String>,
+    /// `followed=true`: only the followed channels; `false`: only the others.
+    followed: Option<bool>,
     sort: Sort,
     after: Option<Position>,
     limit: usize,
@@ -160,11 +163,13 @@ fn vod_request(raw: &str) -> Result<VodRequest> {
         since: query.time("since")?,
         until: query.time("until")?,
         segments: query.segments_state()?,
+        excluded_streamers: Vec::new(),
     };
     let login = query.text("streamer")?.map(str::to_string);
     Ok(VodRequest {
         filter,
         login,
+        followed: query.bool("followed")?,
         sort,
         after,
         limit,
@@ -186,7 +191,14 @@ where
     // Read before the query: an answer computed while a write commits is kept under the
     // older generation and so never served after it.
     let generation = backend.store().generation();
-    let key = format!("{route}?{raw}");
+    // Items say whether their channel is followed: a change of follows is a change of answer.
+    let follows = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        backend.followed().hash(&mut hasher);
+        hasher.finish()
+    };
+    let key = format!("{route}?{raw}#{follows:x}");
     if let Some(body) = cache.get(&key, generation) {
         return Ok(Reply {
             status: 200,
@@ -206,10 +218,25 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
     let VodRequest {
         mut filter,
         login,
+        followed,
         sort,
         after,
         limit,
     } = vod_request(&raw)?;
+    let followed_ids = backend.followed();
+    match followed {
+        Some(true) => {
+            filter.streamer_ids = Some(match filter.streamer_ids.take() {
+                Some(wanted) => wanted
+                    .into_iter()
+                    .filter(|id| followed_ids.contains(id))
+                    .collect(),
+                None => followed_ids.clone(),
+            })
+        }
+        Some(false) => filter.excluded_streamers = followed_ids.clone(),
+        None => {}
+    }
     let store = backend.store();
     let page = blocking(move || {
         if let Some(login) = login {
@@ -234,7 +261,10 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
             .into_iter()
             .zip(checks)
             .zip(audio)
-            .map(|((r, c), a)| Vod(r, c, a))
+            .map(|((r, c), a)| {
+                let followed = followed_ids.binary_search(&r.streamer_id).is_ok();
+                Vod(r, c, a, followed)
+            })
             .collect::<Vec<_>>(),
         next_cursor: page.next.map(params::encode_position),
     }))
@@ -263,12 +293,16 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
         )));
     }
     // Newest first, like the lists.
+    let followed = backend.followed();
     let items: Vec<Vod> = records
         .into_iter()
         .zip(checks)
         .zip(audio)
         .rev()
-        .map(|((r, c), a)| Vod(r, c, a))
+        .map(|((r, c), a)| {
+            let is_followed = followed.binary_search(&r.streamer_id).is_ok();
+            Vod(r, c, a, is_followed)
+        })
         .collect();
     Ok(Reply::json(&List {
         items,

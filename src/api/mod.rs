@@ -66,4 +66,6 @@ pub trait Backend: Send + Sync + 'static {
     fn lookup(&self, id: u64) -> Option<LookupState>;
     /// Queues the not-found broadcasts that started in `[since, until)` for one more probe.
     fn requeue(&self, since: i64, until: i64) -> Result<u64, ApiError>;
+    /// The followed channels' ids in force (sorted), for `followed` in lists.
+    fn followed(&self) -> Vec<u64>;
 }

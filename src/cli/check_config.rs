@@ -18,6 +18,15 @@ pub fn run(args: ConfigArg) -> Exit {
                 config.domains.len(),
                 modules.join(", ")
             );
+            let scope = match config.source.scope {
+                config::Scope::All => "the listing's crawl and the follows",
+                config::Scope::Followed => "only the follows",
+            };
+            println!(
+                "watching {scope}: {} follows, {} rules",
+                config.follows.len(),
+                config.rules.len()
+            );
             if enabled == 0 {
                 println!("note: no domain is enabled, so nothing will be probed");
             }

@@ -54,6 +54,8 @@ impl Config {
         table("schedule", self.schedule == new.schedule);
         table("pipeline", self.pipeline == new.pipeline);
         table("limits", self.limits == new.limits);
+        table("follow", self.follows == new.follows);
+        table("rule", self.rules == new.rules);
         for domain in &new.domains {
             match self.domains.iter().find(|d| d.url == domain.url) {
                 None => changes.push(format!("domain {} added", domain.url)),

@@ -52,6 +52,11 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub limits: LimitsConfig,
     pub domains: Vec<DomainConfig>,
+    /// `[[follow]]`: channels recorded whatever their viewers, in the order written.
+    pub follows: Vec<FollowConfig>,
+    /// `[[rule]]`: record or skip by category, language, title, maturity and viewers; the
+    /// first rule that matches decides.
+    pub rules: Vec<RuleConfig>,
     /// Probe modules by name: embedded defaults, overridden by the `probes/` directory.
     pub probes: BTreeMap<String, ProbeModule>,
 }
@@ -117,6 +122,60 @@ pub struct SourceConfig {
     /// (zero: never; ends then wait for complete passes and `ended_after`).
     pub confirm_after: Duration,
     pub pages_per_second: f64,
+    /// `all`: crawl the listing, follows on top; `followed`: only the followed channels.
+    pub scope: Scope,
+}
+
+/// What the appliance watches (`source.scope`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The live listing's crawl, and the followed channels checked by id on top.
+    All,
+    /// Only the followed channels, checked by id in batches: no crawl of the listing.
+    Followed,
+}
+
+/// Who a `[[follow]]` entry names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FollowTarget {
+    /// A login, lower-cased; resolved to a channel id once, then the id is followed.
+    Login(String),
+    Id(u64),
+}
+
+/// One `[[follow]]` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FollowConfig {
+    pub target: FollowTarget,
+    /// Replaces `pipeline.retention` for this channel's broadcasts.
+    pub retention: Option<Duration>,
+}
+
+/// What a matching `[[rule]]` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleAction {
+    /// Record whatever the viewers (above the listing's `min_viewers_observe`).
+    Record,
+    /// Leave out: not stored, not probed.
+    Skip,
+}
+
+/// One `[[rule]]`: every condition given must hold (an empty list or an absent key does not
+/// constrain); lists match when any of their entries does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleConfig {
+    pub action: RuleAction,
+    /// Category names (case-insensitive) or ids.
+    pub games: Vec<String>,
+    /// Broadcast languages, lower-cased ("en", "pt-br").
+    pub languages: Vec<String>,
+    /// Words, lower-cased, any of which in the title matches (whole words).
+    pub title_words: Vec<String>,
+    pub mature: Option<bool>,
+    pub min_viewers: Option<u32>,
+    pub max_viewers: Option<u32>,
+    /// The rule applies to followed channels too (by default a follow overrides rules).
+    pub followed: bool,
 }
 
 /// A cron schedule with the text it came from (for logs and `/healthz`).

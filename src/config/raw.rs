@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{
-    ApiConfig, Config, CronSchedule, DomainConfig, LimitsConfig, PipelineConfig, ScheduleConfig,
-    SourceConfig, SourceKind, base_dir_of,
+    ApiConfig, Config, CronSchedule, DomainConfig, FollowConfig, FollowTarget, LimitsConfig, PipelineConfig,
+    RuleAction, RuleConfig, ScheduleConfig, Scope, SourceConfig, SourceKind, base_dir_of,
 };
 
 /// Merges `user` over `defaults`: tables recursively, everything else (arrays included) replaced.
@@ -45,6 +45,35 @@ pub(super) struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     domain: Vec<RawDomain>,
+    #[serde(default)]
+    follow: Vec<RawFollow>,
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFollow {
+    login: Option<String>,
+    id: Option<i64>,
+    retention: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    action: String,
+    #[serde(default)]
+    games: Vec<String>,
+    #[serde(default)]
+    languages: Vec<String>,
+    #[serde(default)]
+    title_words: Vec<String>,
+    mature: Option<bool>,
+    min_viewers: Option<i64>,
+    max_viewers: Option<i64>,
+    #[serde(default)]
+    followed: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +102,7 @@ struct RawSource {
     restart_every: String,
     confirm_after: String,
     pages_per_second: f64,
+    scope: String,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +332,8 @@ impl Validator {
         let pipeline = self.pipeline(raw.pipeline);
         let limits = self.limits(raw.limits);
         let domains = self.domains(raw.domain, &probes);
+        let follows = self.follows(raw.follow);
+        let rules = self.rules(raw.rule);
         Config {
             file,
             data_dir,
@@ -311,6 +343,8 @@ impl Validator {
             pipeline,
             limits,
             domains,
+            follows,
+            rules,
             probes,
         }
     }
@@ -359,6 +393,17 @@ impl Validator {
             restart_every: self.duration("source.restart_every", &raw.restart_every, false),
             confirm_after: self.duration("source.confirm_after", &raw.confirm_after, true),
             pages_per_second: self.positive_rate("source.pages_per_second", raw.pages_per_second),
+            scope: match raw.scope.as_str() {
+                "all" => Scope::All,
+                "followed" => Scope::Followed,
+                other => {
+                    self.report(
+                        "source.scope",
+                        format!("{other:?} is not a scope; use \"all\" or \"followed\""),
+                    );
+                    Scope::All
+                }
+            },
         }
     }
 
@@ -438,6 +483,136 @@ impl Validator {
             });
         }
         domains
+    }
+
+    fn follows(&mut self, raw: Vec<RawFollow>) -> Vec<FollowConfig> {
+        let mut follows: Vec<FollowConfig> = Vec::with_capacity(raw.len());
+        for (index, raw_follow) in raw.into_iter().enumerate() {
+            let key = |field: &str| format!("follow[{index}].{field}");
+            let target = match (raw_follow.login, raw_follow.id) {
+                (Some(login), None) => {
+                    let login = login.trim().to_ascii_lowercase();
+                    // Twitch logins: 1 to 25 letters, digits and underscores.
+                    let valid = (1..=25).contains(&login.len())
+                        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        self.report(
+                            &key("login"),
+                            format!("{login:?} is not a Twitch login (1 to 25 letters, digits or _)"),
+                        );
+                    }
+                    FollowTarget::Login(login)
+                }
+                (None, Some(id)) => {
+                    if id <= 0 {
+                        self.report(&key("id"), format!("must be a channel id above 0 (got {id})"));
+                    }
+                    FollowTarget::Id(id.max(1) as u64)
+                }
+                (Some(_), Some(_)) => {
+                    self.report(
+                        &format!("follow[{index}]"),
+                        "give login or id, not both (the id wins over a rename anyway)",
+                    );
+                    FollowTarget::Id(0)
+                }
+                (None, None) => {
+                    self.report(&format!("follow[{index}]"), "needs login = \"...\" or id = 123");
+                    FollowTarget::Id(0)
+                }
+            };
+            // An entry already refused (both or neither given) is not a duplicate as well.
+            if target != FollowTarget::Id(0) && follows.iter().any(|f| f.target == target) {
+                self.report(
+                    &format!("follow[{index}]"),
+                    format!("{target:?} is followed twice"),
+                );
+            }
+            let retention = raw_follow
+                .retention
+                .as_deref()
+                .map(|text| self.duration(&key("retention"), text, false));
+            follows.push(FollowConfig { target, retention });
+        }
+        follows
+    }
+
+    fn rules(&mut self, raw: Vec<RawRule>) -> Vec<RuleConfig> {
+        let mut rules = Vec::with_capacity(raw.len());
+        for (index, raw_rule) in raw.into_iter().enumerate() {
+            let key = |field: &str| format!("rule[{index}].{field}");
+            let action = match raw_rule.action.as_str() {
+                "record" => RuleAction::Record,
+                "skip" => RuleAction::Skip,
+                other => {
+                    self.report(
+                        &key("action"),
+                        format!("{other:?} is not an action; use \"record\" or \"skip\""),
+                    );
+                    RuleAction::Skip
+                }
+            };
+            let viewers = |validator: &mut Validator, field: &str, value: Option<i64>| {
+                value.map(|v| validator.count(&key(field), v, 0).min(i64::from(u32::MAX)) as u32)
+            };
+            let min_viewers = viewers(self, "min_viewers", raw_rule.min_viewers);
+            let max_viewers = viewers(self, "max_viewers", raw_rule.max_viewers);
+            if let (Some(min), Some(max)) = (min_viewers, max_viewers)
+                && max < min
+            {
+                self.report(
+                    &key("max_viewers"),
+                    format!("{max} is below min_viewers ({min}): the rule never matches"),
+                );
+            }
+            let lower = |list: Vec<String>| -> Vec<String> {
+                list.into_iter().map(|s| s.trim().to_lowercase()).collect()
+            };
+            let (games, languages, title_words) = (
+                lower(raw_rule.games),
+                lower(raw_rule.languages),
+                lower(raw_rule.title_words),
+            );
+            for (field, list) in [
+                ("games", &games),
+                ("languages", &languages),
+                ("title_words", &title_words),
+            ] {
+                if list.iter().any(String::is_empty) {
+                    self.report(&key(field), "has an empty entry, which would match nothing");
+                }
+            }
+            if title_words.iter().any(|w| w.contains(char::is_whitespace)) {
+                self.report(
+                    &key("title_words"),
+                    "one word per entry (a title matches any of them)",
+                );
+            }
+            let constrained = !games.is_empty()
+                || !languages.is_empty()
+                || !title_words.is_empty()
+                || raw_rule.mature.is_some()
+                || min_viewers.is_some()
+                || max_viewers.is_some();
+            if !constrained {
+                self.report(
+                    &format!("rule[{index}]"),
+                    "has no condition (games, languages, title_words, mature, min_viewers, \
+                     max_viewers), so it would match every stream",
+                );
+            }
+            rules.push(RuleConfig {
+                action,
+                games,
+                languages,
+                title_words,
+                mature: raw_rule.mature,
+                min_viewers,
+                max_viewers,
+                followed: raw_rule.followed,
+            });
+        }
+        rules
     }
 }
 

@@ -225,3 +225,62 @@ fn source_kind_auto_is_helix_with_credentials_else_gql() {
     let forced = parse_text("[source]\nkind = \"gql\"\nclient_secret = \"s\"\n").expect("gql");
     assert_eq!(forced.source.kind, SourceKind::Gql);
 }
+
+#[test]
+fn follows_rules_and_scope_are_read_and_checked() {
+    let config = parse_text("").expect("defaults");
+    assert_eq!(config.source.scope, Scope::All);
+    assert!(config.follows.is_empty() && config.rules.is_empty());
+    let text = "[source]\nscope = \"followed\"\n\
+                [[follow]]\nlogin = \"SomeOne\"\nretention = \"365d\"\n\
+                [[follow]]\nid = 42\n\
+                [[rule]]\naction = \"skip\"\ntitle_words = [\"Rerun\"]\n\
+                [[rule]]\naction = \"record\"\ngames = [\"Chess\"]\nmin_viewers = 5\n";
+    let config = parse_text(text).expect("valid");
+    assert_eq!(config.source.scope, Scope::Followed);
+    assert_eq!(
+        config.follows,
+        vec![
+            FollowConfig {
+                target: FollowTarget::Login("someone".into()),
+                retention: Some(Duration::from_secs(365 * 86_400)),
+            },
+            FollowConfig {
+                target: FollowTarget::Id(42),
+                retention: None,
+            },
+        ]
+    );
+    assert_eq!(config.rules[0].action, RuleAction::Skip);
+    assert_eq!(config.rules[0].title_words, vec!["rerun".to_string()]);
+    assert_eq!(config.rules[1].games, vec!["chess".to_string()]);
+    assert_eq!(config.rules[1].min_viewers, Some(5));
+
+    let wrong = "[source]\nscope = \"everything\"\n\
+                 [[follow]]\nlogin = \"not a login\"\n\
+                 [[follow]]\nlogin = \"a\"\nid = 3\n\
+                 [[follow]]\nretention = \"1d\"\n\
+                 [[follow]]\nid = 7\n[[follow]]\nid = 7\n\
+                 [[rule]]\naction = \"keep\"\ngames = [\"x\"]\n\
+                 [[rule]]\naction = \"skip\"\n\
+                 [[rule]]\naction = \"skip\"\nmin_viewers = 10\nmax_viewers = 5\n";
+    let found: Vec<(Option<String>, Option<usize>)> =
+        problems(wrong).into_iter().map(|p| (p.key, p.line)).collect();
+    let keys: Vec<&str> = found.iter().filter_map(|(k, _)| k.as_deref()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "source.scope",
+            "follow[0].login",
+            "follow[1]",
+            "follow[2]",
+            "follow[4]",
+            "rule[0].action",
+            "rule[1]",
+            "rule[2].max_viewers",
+        ]
+    );
+    assert!(found.iter().all(|(_, line)| line.is_some()), "{found:?}");
+    let unknown = problems("[[follow]]\nname = \"x\"\n");
+    assert_eq!(unknown[0].key.as_deref(), Some("follow[0].name"), "{unknown:?}");
+}

@@ -358,6 +358,21 @@ impl api::Backend for ApiBackend {
         info!(since, until, changed, "admin requeue of not-found broadcasts");
         Ok(changed)
     }
+
+    fn followed(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .parts
+            .settings
+            .get()
+            .rules
+            .selection
+            .followed
+            .iter()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
 }
 
 fn run_lookup(parts: &Upkeep, lookups: &Mutex<Lookups>, id: u64, request: &SearchRequest) {

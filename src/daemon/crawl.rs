@@ -1,6 +1,7 @@
 //! The discover stage: page the live listing, most viewed first, down to
-//! `min_viewers_observe`, upsert what it shows, and after each pass end the streams it no
-//! longer shows.
+//! `min_viewers_observe`, upsert what it shows (less what a `[[rule]]` skips), and after each
+//! pass end the streams it no longer shows. Each tick first lets `follow.rs` check the
+//! followed channels; with `scope = "followed"` that is all it does.
 //!
 //! Only a finished pass ends streams here (between passes, `confirm.rs` ends them by asking
 //! about channels by id, from this tick), so a listing that fails ends nothing: a failed page
@@ -10,7 +11,7 @@
 
 use super::every::blocking;
 use super::state::{Activity, Settings, SettingsCell, StoreSlot};
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, Scope, SourceConfig};
 use crate::discover::{DiscoverError, Source};
 use crate::metrics::{Kind, Metrics};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
@@ -73,6 +74,8 @@ pub struct Crawl {
     failures: u32,
     /// Ends confirmed by channel id between passes (`confirm.rs`).
     confirm: super::confirm::Confirm,
+    /// The followed channels, checked by id (`follow.rs`).
+    follow: super::follow::Follow,
     /// Clock time the last complete pass started: what it did not show is confirmed at once.
     complete_pass_started: Option<i64>,
     /// Invalid cursors since the last complete pass; past [`MAX_INVALID_CURSORS`] they count
@@ -96,6 +99,7 @@ impl Crawl {
             paused_until: None,
             failures: 0,
             confirm: Default::default(),
+            follow: Default::default(),
             complete_pass_started: None,
             invalid_cursors: 0,
             parts,
@@ -131,10 +135,17 @@ impl Crawl {
             return;
         }
         if let Some(source) = self.source.take() {
+            self.source = self.follow.tick(&self.parts, &settings, source).await;
+        }
+        if let Some(source) = self.source.take() {
             self.source = self
                 .confirm
                 .tick(&self.parts, &settings, self.complete_pass_started, source)
                 .await;
+        }
+        if settings.config.source.scope == Scope::Followed {
+            // Only the followed channels are watched: no page of the listing is read.
+            return;
         }
         let rate = settings.config.source.pages_per_second;
         let since = self
@@ -211,10 +222,11 @@ impl Crawl {
         parts.metrics.inc("vodprobe_listing_pages_total", &[]);
         let floor = settings.config.source.min_viewers_observe;
         let reached_floor = page.sightings.last().is_none_or(|s| s.viewers < floor);
+        let selection = settings.rules.selection.clone();
         let sightings: Vec<Sighting> = page
             .sightings
             .into_iter()
-            .filter(|s| s.viewers >= floor)
+            .filter(|s| s.viewers >= floor && !selection.skips(&s.into()))
             .collect();
         parts
             .metrics
@@ -307,7 +319,7 @@ impl Crawl {
 }
 
 /// Upserts a page of sightings (restarts and new starts of a streamer included).
-fn apply_page(
+pub(super) fn apply_page(
     tx: &mut Update<'_>,
     sightings: &[Sighting],
     now: i64,

@@ -24,6 +24,7 @@ mod backend;
 mod confirm;
 mod crawl;
 mod every;
+mod follow;
 mod probing;
 mod qualities;
 mod reconfigure;
@@ -273,6 +274,7 @@ pub async fn run(
 fn describe(metrics: &Metrics) {
     crawl::describe(metrics);
     confirm::describe(metrics);
+    follow::describe(metrics);
     probing::describe(metrics);
     qualities::describe(metrics);
     segments::describe(metrics);

@@ -1,4 +1,5 @@
-//! The probe stage: run the due probes under the request budget, most viewed first, and store
+//! The probe stage: run the due probes under the request budget, followed channels first, then
+//! the most viewed, and store
 //! each outcome; keep the queue within `max_queue`.
 //!
 //! A record leaves the queue only when its outcome is committed, so a probe in flight when the
@@ -26,6 +27,9 @@ use tracing::{debug, error, info, warn};
 
 /// Searches running at once; they share the budget, so this bounds threads, not requests.
 pub const MAX_SEARCHES: usize = 8;
+/// A followed channel's newest broadcasts looked at for a due probe when the queue's backlog
+/// is longer than one read (restarts and the hour-aligned re-probe make several).
+const FOLLOWED_DUE_LOOKBACK: usize = 4;
 
 /// What the probe stage (and the quality checks it starts) use of the appliance.
 pub struct ProbeParts {
@@ -200,7 +204,7 @@ impl Probing {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts searches for due records, most viewed first, up to `MAX_SEARCHES` at once; with
+    /// Starts searches for due records, followed channels first, then most viewed first, up to `MAX_SEARCHES` at once; with
     /// nothing due, a segment check of a capture and a background quality check.
     pub async fn start_due(self: &Arc<Self>) {
         self.bound_queue().await;
@@ -209,17 +213,33 @@ impl Probing {
             return;
         }
         let now = self.parts.clock.now();
+        let rules = self.parts.settings.get().rules.clone();
+        let followed: Vec<u64> = rules.selection.followed.iter().copied().collect();
         let due = self
             .parts
             .store
             .job("could not read the probe queue", move |store| {
-                store.due(now, MAX_SEARCHES * 8)
+                let window = MAX_SEARCHES * 8;
+                let mut due = store.due(now, window)?;
+                // A backlog longer than the window may hide a followed channel's probe behind
+                // earlier ones: their newest broadcasts are looked at directly.
+                if due.len() == window {
+                    for id in followed {
+                        for record in store.streamer_records(id, FOLLOWED_DUE_LOOKBACK)? {
+                            let is_due = record.probe.next_due.is_some_and(|t| t <= now);
+                            if is_due && !due.iter().any(|d| d.key() == record.key()) {
+                                due.push(record);
+                            }
+                        }
+                    }
+                }
+                Ok(due)
             })
             .await;
         let Some(mut due) = due else {
             return;
         };
-        due.sort_by(|a, b| b.max_viewers.cmp(&a.max_viewers).then(a.key().cmp(&b.key())));
+        due.sort_by(|a, b| track::probe_order(a, b, &rules));
         if due.is_empty() {
             // Nothing is due: spare budget goes to checking that captures still play, and
             // captured broadcasts' other qualities.
@@ -407,7 +427,9 @@ impl Probing {
 
     /// Keeps the probe queue within `max_queue` (see `track::shed_backlog`).
     async fn bound_queue(&self) {
-        let max_queue = self.parts.settings.get().config.pipeline.max_queue;
+        let settings = self.parts.settings.get();
+        let max_queue = settings.config.pipeline.max_queue;
+        let rules = settings.rules.clone();
         let shed = self
             .parts
             .store
@@ -417,7 +439,7 @@ impl Probing {
                 }
                 store.update(|tx| {
                     let queued = tx.due(i64::MAX, usize::MAX)?;
-                    let shed = track::shed_backlog(queued, max_queue);
+                    let shed = track::shed_backlog(queued, max_queue, &rules);
                     tx.put_streams(&shed)?;
                     Ok(shed.len())
                 })

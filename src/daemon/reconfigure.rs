@@ -14,6 +14,7 @@ use crate::api::{ComponentStatus, ServerSettings};
 use crate::budget::Budget;
 use crate::config::{self, Config, ConfigError};
 use crate::fetch::{FetchSettings, Fetcher};
+use crate::follow::Selection;
 use crate::metrics::{Kind, Metrics};
 use crate::reload::ConfigWatch;
 use crate::track::Rules;
@@ -270,8 +271,14 @@ fn apply(parts: &Reconfigure, new: Config) {
         metrics.remove("vodprobe_domain_up", &labels);
     }
     let server = ServerSettings::from_config(&new.api);
+    // The followed ids resolved so far stay until the follow stage plans the new follows.
+    let mut rules = Rules::from_config(&new);
+    rules.selection = Arc::new(Selection {
+        rules: new.rules.clone(),
+        ..(*current.rules.selection).clone()
+    });
     let settings = Settings {
-        rules: Rules::from_config(&new),
+        rules,
         fetcher,
         config: new,
     };

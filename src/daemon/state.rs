@@ -2,7 +2,8 @@
 //! keeps its lock behind methods, so no caller holds one across I/O or an `.await`.
 //!
 //! - [`SettingsCell`]: the settings in force, swapped whole on reload, with a generation that
-//!   scheduled jobs and running searches watch.
+//!   scheduled jobs and running searches watch; the followed ids resolved at run time are put
+//!   in force beside them without a reload ([`SettingsCell::set_selection`]).
 //! - [`StoreSlot`]: the database handle in use, reopened after an I/O error, its last failure
 //!   (for `/healthz`), and [`StoreSlot::job`], the one way the async stages run store work.
 //! - [`Domains`]: what the appliance knows about each CDN domain (the `DomainBook`).
@@ -14,6 +15,7 @@
 
 use crate::config::Config;
 use crate::fetch::{FetchSettings, Fetcher};
+use crate::follow::Selection;
 use crate::probe::{DomainBook, ProbeReport};
 use crate::store::{Counts, Store, StoreError};
 use crate::track::Rules;
@@ -75,6 +77,19 @@ impl SettingsCell {
 
     pub fn generation(&self) -> u64 {
         *self.generation.borrow()
+    }
+
+    /// Puts the followed channels resolved at run time in force. Not a reload: nobody
+    /// waiting on the generation is woken.
+    pub fn set_selection(&self, selection: Selection) {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut rules = current.rules.clone();
+        rules.selection = Arc::new(selection);
+        *current = Arc::new(Settings {
+            config: current.config.clone(),
+            rules,
+            fetcher: current.fetcher.clone(),
+        });
     }
 
     /// Wakes when a reload is applied.

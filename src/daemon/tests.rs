@@ -20,10 +20,15 @@ struct Stage {
 }
 
 fn crawl_stage(streams: u32) -> Stage {
+    stage_with(streams, "")
+}
+
+/// A crawl stage whose config ends with `extra` (follows, rules).
+fn stage_with(streams: u32, extra: &str) -> Stage {
     let listing = SimListing::start().expect("listing");
     listing.set_streams((0..streams).map(LiveStream::sample).collect());
     let text = format!(
-        "[source]\ngql_url = \"{}\"\n[limits]\nconnect_timeout = \"2s\"\nrequest_timeout = \"3s\"\n",
+        "[source]\ngql_url = \"{}\"\n[limits]\nconnect_timeout = \"2s\"\nrequest_timeout = \"3s\"\n{extra}",
         listing.gql_url()
     );
     let config = config::parse(None, &text, &[]).expect("valid config");
@@ -170,6 +175,61 @@ async fn confirmations_end_only_on_an_answer() {
         .await;
     assert_eq!(stage.listing.confirm_requests(), 3);
     assert_eq!(stage.parts.store.get().live().expect("live").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_resolve_once_are_kept_and_end_only_on_an_answer() {
+    let stage = stage_with(2, "[[follow]]\nlogin = \"Quiet\"\n");
+    let mut quiet = LiveStream::sample(5);
+    (quiet.streamer_id, quiet.login, quiet.viewers) = (77, "quiet".into(), 1);
+    stage.listing.upsert(quiet.clone());
+    let source = || crate::discover::Source::new(&stage.parts.settings.get().config.source);
+    let store = || stage.parts.store.get();
+
+    // Resolved (one request), put in force, checked (one more): recorded at 1 viewer.
+    let mut follow = super::follow::Follow::default();
+    let settings = stage.parts.settings.get();
+    follow.tick(&later(&stage.parts, 300), &settings, source()).await;
+    assert_eq!(
+        (stage.listing.requests(), stage.listing.confirm_requests()),
+        (2, 1)
+    );
+    let selection = stage.parts.settings.get().rules.selection.clone();
+    assert_eq!(selection.followed, std::collections::HashSet::from([77]));
+    let live = store().live().expect("live");
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!((live[0].streamer_id, live[0].max_viewers), (77, 1));
+    let kept = store().get_state("follows_v1").expect("state").expect("kept");
+    assert!(String::from_utf8_lossy(&kept).contains("\"streamer_id\":77"));
+
+    // Down: nothing ended; answered: ended, and due for its probe though below every threshold.
+    stage.listing.remove(quiet.stream_id);
+    stage.listing.set_fault(ListingFault::Unavailable);
+    let settings = stage.parts.settings.get();
+    follow.tick(&later(&stage.parts, 400), &settings, source()).await;
+    assert_eq!(store().live().expect("live").len(), 1);
+    stage.listing.set_fault(ListingFault::None);
+    follow.tick(&later(&stage.parts, 410), &settings, source()).await;
+    assert_eq!(
+        stage.listing.confirm_requests(),
+        2,
+        "at most every confirm_after (60 s)"
+    );
+    follow.tick(&later(&stage.parts, 500), &settings, source()).await;
+    assert!(store().live().expect("live").is_empty());
+    let ended = store().streamer_records(77, 10).expect("records");
+    assert_eq!(ended[0].status, Status::Pending, "{ended:?}");
+    assert!(ended[0].probe.next_due.is_some());
+
+    // As after a restart, renamed meanwhile: the kept id is followed, no login asked again.
+    stage.listing.rename(77, "loud");
+    let before = stage.listing.requests();
+    let mut restarted = super::follow::Follow::default();
+    restarted
+        .tick(&later(&stage.parts, 600), &settings, source())
+        .await;
+    assert_eq!(stage.listing.requests() - before, 1, "only the check");
+    assert!(stage.parts.settings.get().rules.selection.is_followed(77));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

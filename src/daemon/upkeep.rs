@@ -128,10 +128,20 @@ impl Upkeep {
 
     /// Deletes records past retention.
     pub async fn prune(&self) {
-        let cutoff = self.clock.now() - self.settings.get().config.pipeline.retention.as_secs() as i64;
+        let settings = self.settings.get();
+        let now = self.clock.now();
+        let cutoff = now - settings.config.pipeline.retention.as_secs() as i64;
+        // A followed channel's own retention replaces the common one for its broadcasts.
+        let own: std::collections::HashMap<u64, i64> = settings
+            .rules
+            .selection
+            .retention
+            .iter()
+            .map(|(id, retention)| (*id, now - retention.as_secs() as i64))
+            .collect();
         let deleted = self
             .store
-            .job("prune failed", move |store| store.prune(cutoff, 1000))
+            .job("prune failed", move |store| store.prune_with(cutoff, &own, 1000))
             .await;
         if let Some(deleted @ 1..) = deleted {
             info!(deleted, "pruned records past retention");

@@ -154,7 +154,7 @@ pub(crate) fn decode_gql(body: &[u8]) -> Result<ListingPage, DiscoverError> {
     Ok(page)
 }
 
-fn gql_node(node: &Value, path: &str) -> Result<Sighting, String> {
+pub(super) fn gql_node(node: &Value, path: &str) -> Result<Sighting, String> {
     if !node.is_object() {
         return Err(format!("{path}: not an object"));
     }

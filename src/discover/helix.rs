@@ -266,7 +266,7 @@ pub(crate) fn decode_helix(body: &[u8]) -> Result<ListingPage, DiscoverError> {
     Ok(page)
 }
 
-fn helix_item(item: &Value, path: &str) -> Result<Sighting, String> {
+pub(super) fn helix_item(item: &Value, path: &str) -> Result<Sighting, String> {
     if !item.is_object() {
         return Err(format!("{path}: not an object"));
     }

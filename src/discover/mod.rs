@@ -48,7 +48,7 @@ use crate::config::{SourceConfig, SourceKind};
 use crate::fetch::{ApiAnswer, FetchError, Fetcher};
 use crate::record::Sighting;
 
-pub use confirm::{CONFIRM_BATCH, GQL_USERS_QUERY, LiveNow};
+pub use confirm::{CONFIRM_BATCH, GQL_LOGINS_QUERY, GQL_USERS_QUERY, LiveNow, UserId};
 pub use gql::{GQL_PAGE_SIZE, GQL_STREAMS_QUERY, GQL_VIDEOS_QUERY, GqlSource};
 // The decoders are reached directly by the fuzz targets (`crate::fuzz`).
 pub(crate) use confirm::{decode_gql_users, decode_helix_live};

@@ -69,6 +69,7 @@ fn source_config(sim: &SimListing, kind: SourceKind) -> SourceConfig {
         restart_every: Duration::from_secs(150),
         confirm_after: Duration::from_secs(60),
         pages_per_second: 3.0,
+        scope: crate::config::Scope::All,
     }
 }
 
@@ -410,4 +411,59 @@ fn faults_become_typed_errors() {
     );
     sim.set_fault(ListingFault::None);
     assert_eq!(gql.page(&fetcher, None, now()).expect("page").sightings.len(), 30);
+}
+
+#[test]
+fn followed_channels_resolve_and_come_back_as_sightings_on_both_protocols() {
+    let sim = sim();
+    let fetcher = fetcher(5000);
+    sim.set_user(77, "Offline_One");
+    for kind in [SourceKind::Gql, SourceKind::Helix] {
+        let mut source = source(&sim, kind);
+        let asked: Vec<String> = ["user_3", "offline_one", "nobody"].map(String::from).to_vec();
+        let mut found = source.users_by_login(&fetcher, &asked, now()).expect("logins");
+        found.sort();
+        let expected = vec![
+            ("offline_one".to_string(), 77, "Offline_One".to_string()),
+            ("user_3".to_string(), 9_003, "user_3".to_string()),
+        ];
+        assert_eq!(found, expected, "{kind:?}");
+
+        let answer = source.live_streams(&fetcher, &[9_003, 77], now()).expect("check");
+        assert_eq!(answer.offline, std::collections::HashSet::from([77]), "{kind:?}");
+        let sample = LiveStream::sample(3);
+        assert_eq!(answer.sightings.len(), 1, "{kind:?}");
+        let s = &answer.sightings[0];
+        assert_eq!(
+            (s.stream_id, s.streamer_id, s.viewers, s.started_at),
+            (
+                sample.stream_id,
+                sample.streamer_id,
+                sample.viewers,
+                sample.started_at
+            ),
+            "{kind:?}"
+        );
+        assert_eq!(
+            (s.login.as_str(), s.title.as_str()),
+            ("user_3", "stream #3"),
+            "{kind:?}"
+        );
+        assert_eq!(
+            (s.game_id.as_str(), s.game_name.as_str()),
+            ("503", "Game 3"),
+            "{kind:?}"
+        );
+        assert_eq!(s.language, sample.language, "{kind:?}");
+    }
+    // After a rename the old login is unknown and the checks answer the new one.
+    sim.rename(9_003, "user_3_new");
+    let mut gql = source(&sim, SourceKind::Gql);
+    assert!(
+        gql.users_by_login(&fetcher, &["user_3".into()], now())
+            .expect("logins")
+            .is_empty()
+    );
+    let answer = gql.live_streams(&fetcher, &[9_003], now()).expect("check");
+    assert_eq!(answer.sightings[0].login, "user_3_new");
 }

@@ -145,7 +145,7 @@ use redb::{
     Builder, Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -592,6 +592,74 @@ impl Store {
                 return Ok(deleted);
             }
         }
+    }
+
+    /// [`Store::prune`] where some streamers have their own cutoff (a followed channel's
+    /// retention, longer or shorter): their records go when they start before it, everyone
+    /// else's before `cutoff_start`. Returns how many were deleted.
+    pub fn prune_with(
+        &self,
+        cutoff_start: i64,
+        own: &HashMap<u64, i64>,
+        batch: usize,
+    ) -> Result<u64, StoreError> {
+        if own.is_empty() {
+            return self.prune(cutoff_start, batch);
+        }
+        let batch = batch.max(1);
+        // Records older than the common cutoff that a longer retention keeps: few, the
+        // followed channels' broadcasts in their extra time.
+        let keep: BTreeSet<StreamKey> = self.read(|txn| {
+            let by_streamer = txn.open_table(BY_STREAMER)?;
+            let mut keep = BTreeSet::new();
+            for (&streamer, &own_cutoff) in own.iter().filter(|(_, c)| **c < cutoff_start) {
+                let range = (streamer, own_cutoff, 0)..(streamer, cutoff_start, 0);
+                for entry in by_streamer.range(range)? {
+                    let (_, start, id) = entry?.0.value();
+                    keep.insert((start, id));
+                }
+            }
+            Ok(keep)
+        })?;
+        let mut deleted = 0u64;
+        let mut resume: Option<StreamKey> = None;
+        loop {
+            let (count, examined, last) = self.write(|txn, touched| {
+                let mut tables = WriteTables::open(txn, touched)?;
+                let lower = resume.map_or(Bound::Unbounded, Bound::Excluded);
+                let keys = tables
+                    .streams
+                    .range((lower, Bound::Excluded((cutoff_start, 0))))?
+                    .take(batch)
+                    .map(|entry| Ok(entry?.0.value()))
+                    .collect::<Result<Vec<StreamKey>, StoreError>>()?;
+                let doomed: Vec<StreamKey> = keys.iter().copied().filter(|k| !keep.contains(k)).collect();
+                doomed.iter().try_for_each(|key| tables.delete_record(*key))?;
+                Ok((doomed.len(), keys.len(), keys.last().copied()))
+            })?;
+            deleted += count as u64;
+            resume = last;
+            if examined < batch {
+                break;
+            }
+        }
+        // Shorter retentions: the streamer's records between its cutoff and the common one.
+        for (&streamer, &own_cutoff) in own.iter().filter(|(_, c)| **c > cutoff_start) {
+            deleted += self.write(|txn, touched| {
+                let mut tables = WriteTables::open(txn, touched)?;
+                let keys = tables
+                    .by_streamer
+                    .range((streamer, i64::MIN, 0)..(streamer, own_cutoff, 0))?
+                    .map(|entry| {
+                        let (_, start, id) = entry?.0.value();
+                        Ok((start, id))
+                    })
+                    .collect::<Result<Vec<StreamKey>, StoreError>>()?;
+                keys.iter().try_for_each(|key| tables.delete_record(*key))?;
+                Ok(keys.len() as u64)
+            })?;
+        }
+        Ok(deleted)
     }
 
     /// All records in key order after `after` (exclusive), at most `limit`.

@@ -42,6 +42,8 @@ pub struct VodFilter {
     /// The streamer ids to show (several when a login belonged to several accounts); an empty
     /// list matches nothing.
     pub streamer_ids: Option<Vec<u64>>,
+    /// Streamer ids not to show (`followed=false`: the followed channels).
+    pub excluded_streamers: Vec<u64>,
     pub game_id: Option<String>,
     pub language: Option<String>,
     pub status: Option<Status>,
@@ -79,6 +81,7 @@ impl VodFilter {
         self.streamer_ids
             .as_ref()
             .is_none_or(|ids| ids.contains(&record.streamer_id))
+            && !self.excluded_streamers.contains(&record.streamer_id)
             && self.game_id.as_ref().is_none_or(|game| *game == record.game_id)
             && self.language.as_ref().is_none_or(|lang| *lang == record.language)
             && self.status.is_none_or(|status| status == record.status)

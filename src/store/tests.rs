@@ -449,6 +449,37 @@ fn due_is_ordered_by_due_time_and_limited() {
 }
 
 #[test]
+fn prune_with_own_cutoffs_keeps_longer_and_drops_shorter_retentions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    // Streamers 1 (kept longer), 2 (kept shorter) and 3 (the common retention), starts 1000..1009.
+    let mut records = Vec::new();
+    for i in 0..10 {
+        for streamer in 1..=3u64 {
+            let mut r = record(1000 + i, streamer * 100 + i as u64, 1);
+            r.streamer_id = streamer;
+            records.push(r);
+        }
+    }
+    store.put_streams(&records).expect("put");
+    let own = std::collections::HashMap::from([(1, 1002), (2, 1008)]);
+    // Common cutoff 1005, batches of 2 so the walk resumes past kept records.
+    let deleted = store.prune_with(1005, &own, 2).expect("prune");
+    let left = store.scan(None, 100).expect("scan");
+    let starts = |streamer: u64| -> Vec<i64> {
+        left.iter()
+            .filter(|r| r.streamer_id == streamer)
+            .map(|r| r.start_unix)
+            .collect()
+    };
+    assert_eq!(starts(1), (1002..1010).collect::<Vec<_>>());
+    assert_eq!(starts(2), vec![1008, 1009]);
+    assert_eq!(starts(3), (1005..1010).collect::<Vec<_>>());
+    assert_eq!(deleted, 2 + 8 + 5);
+    assert_indexes_consistent(&store);
+}
+
+#[test]
 fn prune_removes_records_playlists_and_index_entries_in_batches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_in(&dir);

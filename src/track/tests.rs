@@ -18,6 +18,7 @@ fn rules() -> Rules {
         hour_margin: 300,
         retries: vec![600, 3600, 21600],
         max_backoff: 3600,
+        selection: Default::default(),
     }
 }
 
@@ -416,10 +417,10 @@ fn the_backlog_sheds_the_least_viewed_beyond_max_queue() {
             record
         })
         .collect();
-    assert!(shed_backlog(queued.clone(), 5).is_empty());
+    assert!(shed_backlog(queued.clone(), 5, &rules()).is_empty());
     let mut with_found = queued.clone();
     with_found[0] = after_probe(with_found[0].clone(), hit(), START + 2000, &rules());
-    let shed = shed_backlog(with_found, 3);
+    let shed = shed_backlog(with_found, 3, &rules());
     let ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
     assert_eq!(ids, vec![0, 1]);
     assert_eq!(
@@ -656,4 +657,47 @@ fn an_absence_probe_ended_first_by_a_confirmation_keeps_its_time_and_its_meaning
     let plain = after_probe(ended_record(START + 60), ProbeResult::Miss, START + 200, &rules());
     assert_eq!(plain.status, Status::Pending);
     assert!(!plain.probe.missed_live);
+}
+
+#[test]
+fn followed_channels_are_probed_first_shed_last_and_recorded_whatever_their_viewers() {
+    let mut followed_rules = rules();
+    followed_rules.selection = std::sync::Arc::new(crate::follow::Selection {
+        followed: std::collections::HashSet::from([42]),
+        ..Default::default()
+    });
+    let queued: Vec<StreamRecord> = (0..4u32)
+        .map(|index| {
+            let mut record = ended_record(START + 600);
+            record.stream_id = u64::from(index);
+            record.max_viewers = 10 + index * 10;
+            record.streamer_id = if index == 0 { 42 } else { 7 };
+            record
+        })
+        .collect();
+    let mut order = queued.clone();
+    order.sort_by(|a, b| probe_order(a, b, &followed_rules));
+    let ids: Vec<u64> = order.iter().map(|r| r.stream_id).collect();
+    assert_eq!(ids, vec![0, 3, 2, 1], "followed first, then the most viewed");
+    let shed = shed_backlog(queued, 2, &followed_rules);
+    let ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
+    assert_eq!(ids, vec![1, 2], "the least viewed unfollowed go first");
+
+    // One viewer: dropped at its end unless followed.
+    let quiet = |streamer_id| Sighting {
+        streamer_id,
+        ..sighting(900 + streamer_id, streamer_id, START, 1)
+    };
+    for (streamer_id, kept) in [(7, false), (42, true)] {
+        let page = apply_sightings(
+            &[quiet(streamer_id)],
+            &HashMap::new(),
+            &HashMap::new(),
+            START + 60,
+            &followed_rules,
+        );
+        let ended = end_unseen(&page.write, START + 60 + 901, &followed_rules);
+        assert_eq!(ended.write.len(), usize::from(kept), "{streamer_id}: {ended:?}");
+        assert_eq!(ended.delete.len(), usize::from(!kept), "{streamer_id}: {ended:?}");
+    }
 }

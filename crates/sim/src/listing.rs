@@ -1,6 +1,8 @@
 //! The simulated Twitch live listing: GQL (`POST /gql`), Helix (`GET /helix/streams`,
-//! `GET /helix/videos`) and the app-token endpoint (`POST /oauth2/token`) on one loopback
-//! listener.
+//! `GET /helix/videos`, `GET /helix/users`) and the app-token endpoint (`POST /oauth2/token`)
+//! on one loopback listener. Channels are known by id and login (GQL `users(ids:)` and
+//! `users(logins:)`, Helix `users?login=&id=`) once a stream of theirs went live or
+//! [`SimListing::set_user`] named them; [`SimListing::rename`] changes a login.
 //!
 //! The live set is whatever the world driver last put there ([`SimListing::set_streams`],
 //! [`SimListing::upsert`], [`SimListing::remove`]). Every listing request sorts it afresh —
@@ -190,6 +192,8 @@ struct Token {
 
 struct State {
     streams: BTreeMap<u64, LiveStream>,
+    /// Every channel the listing knows, live or not: streamer id → login.
+    users: BTreeMap<u64, String>,
     /// Per streamer id, newest first.
     videos: HashMap<u64, Vec<SimVideo>>,
     /// When each stream id last left the live set (wall clock).
@@ -232,6 +236,7 @@ impl SimListing {
     pub fn start() -> std::io::Result<SimListing> {
         let state = Arc::new(Mutex::new(State {
             streams: BTreeMap::new(),
+            users: BTreeMap::new(),
             videos: HashMap::new(),
             ended: HashMap::new(),
             processing_period: None,
@@ -288,6 +293,9 @@ impl SimListing {
         for id in new.keys() {
             st.ended.remove(id);
         }
+        for stream in new.values() {
+            st.users.insert(stream.streamer_id, stream.login.clone());
+        }
         st.streams = new;
     }
 
@@ -295,7 +303,26 @@ impl SimListing {
     pub fn upsert(&self, stream: LiveStream) {
         let mut st = lock(&self.state);
         st.ended.remove(&stream.stream_id);
+        st.users.insert(stream.streamer_id, stream.login.clone());
         st.streams.insert(stream.stream_id, stream);
+    }
+
+    /// Makes a channel known (for `users(logins:)` / `/helix/users`) without a live stream.
+    /// Channels of streams put live are known already.
+    pub fn set_user(&self, streamer_id: u64, login: &str) {
+        lock(&self.state).users.insert(streamer_id, login.to_string());
+    }
+
+    /// A channel changes its login: the user lookups and its live streams answer the new one
+    /// from now on, and the old login is unknown. Its videos keep their folders (Twitch names
+    /// a folder when the broadcast starts); the CDN folders of its new broadcasts are the
+    /// world driver's (`World::rename`).
+    pub fn rename(&self, streamer_id: u64, new_login: &str) {
+        let mut st = lock(&self.state);
+        st.users.insert(streamer_id, new_login.to_string());
+        for stream in st.streams.values_mut().filter(|s| s.streamer_id == streamer_id) {
+            stream.login = new_login.to_string();
+        }
     }
 
     pub fn remove(&self, stream_id: u64) {
@@ -407,6 +434,7 @@ enum Route {
     Gql,
     Helix,
     HelixVideos,
+    HelixUsers,
     Token,
 }
 
@@ -416,6 +444,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         "/gql" => Route::Gql,
         "/helix/streams" => Route::Helix,
         "/helix/videos" => Route::HelixVideos,
+        "/helix/users" => Route::HelixUsers,
         "/oauth2/token" => Route::Token,
         _ => return twitch_error(404, "no such endpoint").into(),
     };
@@ -453,7 +482,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         }
     }
     let expected = match route {
-        Route::Helix | Route::HelixVideos => "GET",
+        Route::Helix | Route::HelixVideos | Route::HelixUsers => "GET",
         Route::Gql | Route::Token => "POST",
     };
     if req.method != expected {
@@ -463,6 +492,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
     }
     match route {
         Route::Gql if confirm => gql_users(&st, req),
+        Route::Gql if gql_asks_logins(&req.body) => gql_logins(&st, req),
+        Route::HelixUsers => helix(&mut st, req, helix_users),
         Route::Helix if confirm => helix(&mut st, req, helix_streams_of_users),
         Route::Gql => gql(&st, req),
         Route::Helix => helix(&mut st, req, helix_streams),
@@ -494,11 +525,12 @@ fn asks_confirmation(route: Route, req: &Request) -> bool {
     match route {
         Route::Gql => {
             serde_json::from_slice::<Value>(&req.body).is_ok_and(|b| gql_query(&b).contains("users("))
+                && !gql_asks_logins(&req.body)
         }
         Route::Helix => query_pairs(req.query().unwrap_or(""))
             .iter()
             .any(|(k, _)| k == "user_id"),
-        Route::HelixVideos | Route::Token => false,
+        Route::HelixVideos | Route::HelixUsers | Route::Token => false,
     }
 }
 
@@ -515,7 +547,7 @@ fn refuse_cursor_page(route: Route, req: &Request) -> Option<Response> {
             .iter()
             .any(|(k, _)| k == "after")
             .then(|| twitch_error(400, "The parameter \"after\" was refused")),
-        Route::HelixVideos | Route::Token => None,
+        Route::HelixVideos | Route::HelixUsers | Route::Token => None,
     }
 }
 
@@ -526,6 +558,14 @@ fn live_stream_of(st: &State, streamer_id: u64) -> Option<&LiveStream> {
         .filter(|s| s.streamer_id == streamer_id)
         .max_by_key(|s| (s.started_at, s.stream_id))
 }
+/// The channel with this login now (without case), if any.
+fn user_by_login<'a>(st: &'a State, login: &str) -> Option<(u64, &'a str)> {
+    st.users
+        .iter()
+        .find(|(_, known)| known.eq_ignore_ascii_case(login))
+        .map(|(id, known)| (*id, known.as_str()))
+}
+
 fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -721,11 +761,15 @@ mod tests {
     }
 
     fn helix_get(sim: &SimListing, token: &str, query: &str) -> Answer {
+        helix_get_path(sim, token, "streams", query)
+    }
+
+    fn helix_get_path(sim: &SimListing, token: &str, path: &str, query: &str) -> Answer {
         let headers = [
             ("Client-Id", SIM_CLIENT_ID.to_string()),
             ("Authorization", format!("Bearer {token}")),
         ];
-        let url = format!("{}streams?{query}", sim.helix_url());
+        let url = format!("{}{path}?{query}", sim.helix_url());
         client(2000)
             .send(Method::Get, &url, &headers, None)
             .expect("answer")
@@ -1270,15 +1314,43 @@ mod tests {
                          "variables": {"ids": ["9000", "123"]}});
         let answer = json(&post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &gql));
         assert_eq!(answer["data"]["users"][0]["stream"]["id"], "315000000000");
-        assert_eq!(answer["data"]["users"][1]["id"], "123");
+        assert_eq!(answer["data"]["users"][0]["login"], "user_0");
+        assert_eq!(answer["data"]["users"][0]["stream"]["viewersCount"], 50_000);
+        assert!(answer["data"]["users"][1].is_null(), "an id never seen is null");
+        sim.set_user(123, "quiet");
+        let answer = json(&post_gql(&sim, &[("Client-Id", SIM_CLIENT_ID.to_string())], &gql));
+        assert_eq!(answer["data"]["users"][1]["login"], "quiet");
         assert!(answer["data"]["users"][1]["stream"].is_null());
         let token = good_token(&sim);
         let answer = json(&helix_get(&sim, &token, "first=100&user_id=9001&user_id=123"));
         let data = answer["data"].as_array().expect("data");
         assert_eq!(data.len(), 1);
         assert_eq!(data[0]["user_id"], "9001");
-        assert_eq!(sim.confirm_requests(), 2);
-        assert_eq!(sim.requests(), 2);
+        assert_eq!(sim.confirm_requests(), 3);
+        assert_eq!(sim.requests(), 3);
+        // Logins resolve without case, unknown ones are null (GQL) or left out (Helix), and
+        // a rename makes the old login unknown; none of it counts as a confirmation.
+        let logins = json!({"query": "query Logins($logins: [String!]) { users(logins: $logins) { id login } }",
+                            "variables": {"logins": ["USER_1", "ghost"]}});
+        let answer = json(&post_gql(
+            &sim,
+            &[("Client-Id", SIM_CLIENT_ID.to_string())],
+            &logins,
+        ));
+        assert_eq!(
+            answer["data"]["users"],
+            json!([{"id": "9001", "login": "user_1"}, null])
+        );
+        sim.rename(9001, "user_1_b");
+        let answer = json(&helix_get_path(
+            &sim,
+            &token,
+            "users",
+            "login=user_1&login=user_1_b",
+        ));
+        assert_eq!(answer["data"].as_array().expect("data").len(), 1);
+        assert_eq!(answer["data"][0]["id"], "9001");
+        assert_eq!(sim.confirm_requests(), 3);
         let too_many: String = (0..101).map(|n| format!("&user_id={n}")).collect();
         assert_eq!(
             helix_get(&sim, &token, &format!("first=100{too_many}")).status,
@@ -1290,7 +1362,7 @@ mod tests {
             answer.status, 503,
             "a listing that is down fails confirmations too"
         );
-        assert_eq!(sim.confirm_requests(), 4);
+        assert_eq!(sim.confirm_requests(), 5);
     }
 
     #[test]

@@ -363,6 +363,22 @@ impl World {
         &self.live
     }
 
+    /// A channel takes a new login, as Twitch lets it: the listing and its user lookups
+    /// answer the new one at once (for a broadcast live now too), while folders already on the
+    /// CDN and videos already listed keep the login they were created under; broadcasts that
+    /// start later carry the new one (folder, video, truth). False for an unknown channel.
+    pub fn rename(&mut self, streamer_id: u64, new_login: &str, listing: &SimListing) -> bool {
+        let Some(ch) = self.channels.iter_mut().find(|c| c.streamer_id == streamer_id) else {
+            return false;
+        };
+        ch.login = new_login.to_string();
+        for live in self.live.iter_mut().filter(|s| s.streamer_id == streamer_id) {
+            live.login = new_login.to_string();
+        }
+        listing.rename(streamer_id, new_login);
+        true
+    }
+
     /// Advance to `now` (a `now` earlier than the last one is treated as the last one) and
     /// bring the listing and the CDN to the world's state at `now`.
     pub fn advance(&mut self, now: i64, listing: &SimListing, cdn: &SimCdn) {

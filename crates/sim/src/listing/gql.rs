@@ -186,8 +186,42 @@ pub(super) fn gql_node(s: &LiveStream) -> Value {
     })
 }
 
-/// `users(ids: $ids) { id stream { id createdAt } }`: every id is a channel; its stream is the
-/// newest of the live set's streams with its user id, or null.
+/// A GQL body resolving logins: `users(logins: $logins)`.
+pub(super) fn gql_asks_logins(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .is_ok_and(|b| gql_query(&b).contains("users(") && b.pointer("/variables/logins").is_some())
+}
+
+/// `users(logins: $logins) { id login }`: in the order asked, null for an unknown login (as
+/// Twitch answers `[null]`); logins compare without case.
+pub(super) fn gql_logins(st: &State, req: &Request) -> Response {
+    let Some(logins) = serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|b| b.pointer("/variables/logins").and_then(Value::as_array).cloned())
+    else {
+        return json_ok(
+            &json!({"errors": [{"message": "Variable \"$logins\" was not provided."}], "data": {"users": null}}),
+        );
+    };
+    if logins.len() > CONFIRM_MAX_IDS {
+        return json_ok(&json!({"errors": [{"message": "too many logins"}], "data": {"users": null}}));
+    }
+    let users: Vec<Value> = logins
+        .iter()
+        .map(|login| {
+            let login = login.as_str().unwrap_or("");
+            user_by_login(st, login).map_or(
+                Value::Null,
+                |(id, login)| json!({"id": id.to_string(), "login": login}),
+            )
+        })
+        .collect();
+    json_ok(&json!({"data": {"users": users}}))
+}
+
+/// `users(ids: $ids) { id login broadcastSettings {…} stream { id createdAt viewersCount game
+/// {…} } }`: every id is a channel; its stream is the newest of the live set's streams with its
+/// user id, or null; an id never seen is null.
 pub(super) fn gql_users(st: &State, req: &Request) -> Response {
     match req.header("Client-Id") {
         None => return twitch_error(400, "The \"Client-ID\" header is missing from the request."),
@@ -211,11 +245,26 @@ pub(super) fn gql_users(st: &State, req: &Request) -> Response {
             let Some(user_id) = id.as_str().and_then(|id| id.parse::<u64>().ok()) else {
                 return Value::Null;
             };
-            let stream = live_stream_of(st, user_id).map_or(
-                Value::Null,
-                |s| json!({"id": s.stream_id.to_string(), "createdAt": rfc3339(s.started_at)}),
+            let live = live_stream_of(st, user_id);
+            let Some(login) = st.users.get(&user_id).or(live.map(|s| &s.login)) else {
+                // Twitch answers null for an id it does not know.
+                return Value::Null;
+            };
+            let stream = live.map_or(Value::Null, |s| {
+                let game = if s.game_id.is_empty() {
+                    Value::Null
+                } else {
+                    json!({"id": s.game_id, "name": s.game_name})
+                };
+                json!({"id": s.stream_id.to_string(), "createdAt": rfc3339(s.started_at),
+                       "viewersCount": s.viewers, "game": game})
+            });
+            // Offline channels keep the settings of their last stream; here: empty ones.
+            let settings = live.map_or(
+                json!({"title": "", "language": "EN", "isMature": false}),
+                |s| json!({"title": s.title, "language": gql_language(&s.language), "isMature": s.is_mature}),
             );
-            json!({"id": user_id.to_string(), "stream": stream})
+            json!({"id": user_id.to_string(), "login": login, "broadcastSettings": settings, "stream": stream})
         })
         .collect();
     json_ok(&json!({"data": {"users": users}}))

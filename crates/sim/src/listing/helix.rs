@@ -215,6 +215,35 @@ pub(super) fn helix_streams_of_users(
     Ok(helix_page(items, first, offset))
 }
 
+/// `/helix/users?login=…&id=…`: the known channels among those asked (at most 100), unknown
+/// ones left out.
+pub(super) fn helix_users(
+    st: &State,
+    pairs: &[(String, String)],
+    _first: usize,
+    _offset: usize,
+) -> Result<Value, Response> {
+    let asked: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k == "login" || k == "id").collect();
+    if asked.len() > CONFIRM_MAX_IDS {
+        return Err(twitch_error(
+            400,
+            "The parameters \"login\" and \"id\" may be given at most 100 times",
+        ));
+    }
+    let data: Vec<Value> = asked
+        .iter()
+        .filter_map(|(key, value)| match key.as_str() {
+            "login" => user_by_login(st, value),
+            _ => value
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| Some((id, st.users.get(&id)?.as_str()))),
+        })
+        .map(|(id, login)| json!({"id": id.to_string(), "login": login, "display_name": login}))
+        .collect();
+    Ok(json!({"data": data}))
+}
+
 pub(super) fn token(st: &mut State, req: &Request) -> Response {
     // Twitch takes the parameters from a form body; a secret only in the query string is
     // refused while `reject_query_secrets` is set (the default).

@@ -690,3 +690,33 @@ fn copies_are_deleted_at_their_channels_retention() {
         assert_eq!(playlist(&cdn, t).0, 403, "{t:?}");
     }
 }
+
+#[test]
+fn a_rename_changes_the_login_of_later_broadcasts_only() {
+    let spec = busy_spec(40);
+    let (mut world, listing, cdn) = run(spec, steps(T0, T0 + 6 * 3600, 600));
+    let before = world.broadcasts();
+    let renamed = before[0].clone();
+    assert!(world.rename(renamed.streamer_id, "brand_new_name", &listing));
+    assert!(!world.rename(1, "nobody", &listing), "unknown channel");
+    for t in steps(T0 + 6 * 3600, T0 + 4 * 86_400, 600) {
+        world.advance(t, &listing, &cdn);
+    }
+    let after: Vec<TruthBroadcast> = world
+        .broadcasts()
+        .into_iter()
+        .filter(|t| t.streamer_id == renamed.streamer_id)
+        .collect();
+    let old: Vec<_> = after.iter().filter(|t| t.listed_start < T0 + 6 * 3600).collect();
+    let new: Vec<_> = after.iter().filter(|t| t.listed_start > T0 + 6 * 3600).collect();
+    assert!(!old.is_empty() && !new.is_empty(), "{after:?}");
+    assert!(old.iter().all(|t| t.login == renamed.login));
+    assert!(new.iter().all(|t| t.login == "brand_new_name"));
+    // The CDN holds the new broadcasts under the new login.
+    for t in new
+        .iter()
+        .filter(|t| t.domain.is_some() && t.deleted_at.is_none())
+    {
+        assert_eq!(playlist(&cdn, t).0, 200, "{t:?}");
+    }
+}
