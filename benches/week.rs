@@ -118,9 +118,14 @@ fn main() {
     // counts when the day ended (requests made that day are the differences).
     let mut queue_peak = vec![0u64; days as usize + 1];
     let mut made = vec![Made::default()];
+    // What stepping the world costs (it shares the cores with the appliance).
+    let (mut advances, mut advancing) = (0u32, Duration::ZERO);
     while clock.now() < stop {
         let now = clock.now();
+        let stepped = Instant::now();
         world.advance(now, &listing, &cdn);
+        advancing += stepped.elapsed();
+        advances += 1;
         let day = ((now - start) / DAY).min(days) as usize;
         if made.len() <= day {
             made.push(Made::count(&cdn));
@@ -231,6 +236,11 @@ fn main() {
         println!("  missed: {line}");
     }
     let captures = records.values().filter(|r| r.status == Status::Found).count();
+    println!(
+        "World::advance: {advances} calls, {:.2} ms each on average ({:.1} % of the wall time)",
+        advancing.as_secs_f64() * 1000.0 / f64::from(advances.max(1)),
+        100.0 * advancing.as_secs_f64() / wall.as_secs_f64()
+    );
     println!(
         "wall time {:.1} min ({:.2} cores busy on average: appliance, simulators and bench); \
          peak RSS {} MiB; database {} KiB; {captures} captures",
