@@ -181,8 +181,6 @@ impl WorldSpec {
     /// 4.5 times a week (the "3–6 days a week" of most channels). Retention 7/14/60 days by
     /// channel kind is the world's own ([`RETENTION_SHARES`]).
     pub fn benchmark_week(start_unix: i64, domains: usize, scale: f64) -> WorldSpec {
-        let mean_gap_minutes = WEEK_GAP_MINUTES;
-        let mean_length_minutes = WEEK_LENGTH_MINUTES;
         let channels =
             (WEEK_RECORDABLE_PER_DAY / scale.max(1.0) / WEEK_RECORDABLE_PER_CHANNEL_DAY).round() as usize;
         WorldSpec {
@@ -195,8 +193,8 @@ impl WorldSpec {
             form_weights: [0.90, 0.09, 0.01],
             restart_share: 0.02,
             quick_delete_share: 0.03,
-            mean_gap_minutes,
-            mean_length_minutes,
+            mean_gap_minutes: WEEK_GAP_MINUTES,
+            mean_length_minutes: WEEK_LENGTH_MINUTES,
             // Down to 3 viewers, so the crawler pages past the record threshold (10) into the
             // observed-only streams (5–9) as it does on Twitch; streams below that are never
             // paged and cost the simulation without changing what is measured.
