@@ -14,8 +14,11 @@
 
 #[path = "common/harness.rs"]
 mod harness;
+#[path = "common/scoring.rs"]
+mod scoring;
 
-use harness::{day_config, proc_kib};
+use harness::{day_config, helix_source, proc_kib};
+use scoring::{percentile, requests_by_broadcast};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -43,19 +46,8 @@ fn main() {
     let source = std::env::var("VODPROBE_DAY_SOURCE").unwrap_or_else(|_| "gql".to_string());
     match source.as_str() {
         "gql" => {}
-        "helix" => {
-            // Twitch's 800 points a minute, in clock time.
-            listing.set_helix_points((800.0 * SPEED) as u32);
-            text = text.replacen(
-                "[source]\n",
-                &format!(
-                    "[source]\nkind = \"helix\"\nhelix_url = \"{}\"\ntoken_url = \"{}\"\nclient_secret = \"s3cret\"\n",
-                    listing.helix_url(),
-                    listing.token_url()
-                ),
-                1,
-            );
-        }
+        // Twitch's 800 points a minute, in clock time.
+        "helix" => text = helix_source(&text, &listing, SPEED, 1.0),
         other => panic!("VODPROBE_DAY_SOURCE is gql or helix, not {other:?}"),
     }
     println!("listing source: {source}");
@@ -128,7 +120,7 @@ fn main() {
         .into_iter()
         .map(|r| (r.key(), r))
         .collect();
-    let (requests, background) = requests_by_broadcast(&cdn);
+    let (requests, background) = requests_by_broadcast(&cdn, DOMAINS);
     let truth = world.broadcasts();
     score(&truth, &records, &requests, min_record, start, end);
     watch.report(&truth, min_record, start, end);
@@ -168,56 +160,6 @@ fn main() {
     );
 }
 
-/// Probe requests (for the primary quality) per (login, stream id), and the number of
-/// background quality-check requests (any other quality folder), which are counted apart.
-/// Background requests, paid from spare budget and counted apart from the probes'.
-#[derive(Default)]
-struct Background {
-    /// Other quality folders' playlists.
-    qualities: usize,
-    /// Segments asked after a capture (anything but a playlist).
-    segments: usize,
-}
-
-fn requests_by_broadcast(cdn: &SimCdn) -> (HashMap<(String, u64), Vec<String>>, Background) {
-    let mut by: HashMap<(String, u64), Vec<String>> = HashMap::new();
-    let mut background = Background::default();
-    for domain in 0..DOMAINS {
-        for path in cdn.requests(domain) {
-            if !path.ends_with(".m3u8") {
-                background.segments += 1;
-                continue;
-            }
-            if !path.contains("/chunked/") {
-                background.qualities += 1;
-                continue;
-            }
-            let Some(folder) = path.trim_start_matches('/').split('/').next() else {
-                continue;
-            };
-            let Some((_, base)) = folder.split_once('_') else {
-                continue;
-            };
-            let mut parts = base.rsplitn(3, '_');
-            let (Some(_ts), Some(id), Some(login)) = (parts.next(), parts.next(), parts.next()) else {
-                continue;
-            };
-            let Ok(id) = id.parse::<u64>() else { continue };
-            by.entry((login.to_string(), id))
-                .or_default()
-                .push(format!("{domain}{path}"));
-        }
-    }
-    (by, background)
-}
-
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn score(
     truth: &[TruthBroadcast],
     records: &HashMap<(i64, u64), StreamRecord>,
@@ -236,11 +178,7 @@ fn score(
         })
         .collect();
     let stored: Vec<&&TruthBroadcast> = scored.iter().filter(|b| b.path_ts.is_some()).collect();
-    let captured = |b: &TruthBroadcast| {
-        records.get(&(b.listed_start, b.stream_id)).is_some_and(|r| {
-            r.archive.is_some() && matches!(r.status, Status::Found | Status::Live | Status::Pending)
-        })
-    };
+    let captured = |b: &TruthBroadcast| scoring::captured(records.get(&(b.listed_start, b.stream_id)));
     let captured_count = stored.iter().filter(|b| captured(b)).count();
     // Requests are counted per (login, stream id); restarted halves share an id, so count them once.
     let mut seen = std::collections::HashSet::new();

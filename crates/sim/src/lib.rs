@@ -39,4 +39,4 @@ pub use listing::{
     ListingFault, LiveStream, PROCESSING_PERIOD, PROCESSING_THUMBNAIL, PUBLIC_CLIENT_IDS, SIM_CLIENT_ID,
     SimListing, SimVideo, WEB_CLIENT_ID,
 };
-pub use world::{Outage, RETENTION_SHARES, Rng, TruthBroadcast, World, WorldSpec};
+pub use world::{Outage, RETENTION_SHARES, Rng, TruthBroadcast, WEEK_RECORDABLE_PER_DAY, World, WorldSpec};

@@ -171,6 +171,77 @@ impl WorldSpec {
             subonly_share: 0.2,
         }
     }
+
+    /// A week of Twitch scaled down by `scale` (N): about [`WEEK_RECORDABLE_PER_DAY`] / N
+    /// broadcasts a day reaching 10 viewers, 9 % of channels storing nothing (the operator's
+    /// figure), forms 90/9/1, restarts, 3 % quick deletes, and two 15–20-minute outages
+    /// ([`Fault::Blackhole`]) of the CloudFront hosts (the last three quarters of the
+    /// domains) each day at different hours, for [`WEEK_OUTAGE_DAYS`] days. Channels stream
+    /// about three hours with gaps of about a day and a half, so a channel comes back about
+    /// 4.5 times a week (the "3–6 days a week" of most channels). Retention 7/14/60 days by
+    /// channel kind is the world's own ([`RETENTION_SHARES`]).
+    pub fn benchmark_week(start_unix: i64, domains: usize, scale: f64) -> WorldSpec {
+        let channels =
+            (WEEK_RECORDABLE_PER_DAY / scale.max(1.0) / WEEK_RECORDABLE_PER_CHANNEL_DAY).round() as usize;
+        WorldSpec {
+            seed: WEEK_SEED,
+            channels: channels.max(1),
+            start_unix,
+            domains,
+            regions: default_regions(domains),
+            share_without_vods: 0.09,
+            form_weights: [0.90, 0.09, 0.01],
+            restart_share: 0.02,
+            quick_delete_share: 0.03,
+            mean_gap_minutes: WEEK_GAP_MINUTES,
+            mean_length_minutes: WEEK_LENGTH_MINUTES,
+            // Down to 3 viewers, so the crawler pages past the record threshold (10) into the
+            // observed-only streams (5–9) as it does on Twitch; streams below that are never
+            // paged and cost the simulation without changing what is measured.
+            viewers: (3, 150_000),
+            outages: week_outages(start_unix, domains),
+            video_share: 0.7,
+            subonly_share: 0.2,
+        }
+    }
+}
+
+/// Broadcasts a day that reach 10 viewers on all of Twitch (the operator's notes).
+pub const WEEK_RECORDABLE_PER_DAY: f64 = 168_000.0;
+/// Days with two outages each in [`WorldSpec::benchmark_week`]: a week and one more, so the
+/// hours a run goes on past the week to let the last broadcasts conclude are like the rest.
+pub const WEEK_OUTAGE_DAYS: i64 = 8;
+const WEEK_GAP_MINUTES: f64 = 2060.0;
+const WEEK_LENGTH_MINUTES: f64 = 180.0;
+/// Broadcasts reaching 10 viewers per channel per day in the week's population: sessions a
+/// day (1440 / (gap + length)) × 1.02 for restarts × the share of channels popular enough
+/// (measured: `benchmark_week_proportions`).
+const WEEK_RECORDABLE_PER_CHANNEL_DAY: f64 = 0.334;
+const WEEK_SEED: u64 = 0x3ee4_ba7c;
+/// Salt of the week's outage draws.
+const OUTAGE_SALT: u64 = 0x6f75_7461_6765;
+
+/// Two outages a day of the last three quarters of the domains: one starting between 01:00
+/// and 11:00, the other between 13:00 and 23:00, 15–20 minutes each, hours drawn per day.
+fn week_outages(start_unix: i64, domains: usize) -> Vec<Outage> {
+    let hosts: Vec<usize> = (domains / 4..domains).collect();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    let mut rng = Rng::new(rng::mix(WEEK_SEED ^ OUTAGE_SALT));
+    let mut out = Vec::new();
+    for day in 0..WEEK_OUTAGE_DAYS {
+        for half in [1, 13] {
+            let at = start_unix + day * 86_400 + rng.range(half * 3600, (half + 10) * 3600);
+            out.push(Outage {
+                start_unix: at,
+                duration_secs: rng.range(15 * 60, 20 * 60 + 1),
+                domains: hosts.clone(),
+                fault: Fault::Blackhole,
+            });
+        }
+    }
+    out
 }
 
 fn outage(start_unix: i64, duration_secs: i64, domains: Vec<usize>, fault: Fault) -> Vec<Outage> {

@@ -720,3 +720,76 @@ fn a_rename_changes_the_login_of_later_broadcasts_only() {
         assert_eq!(playlist(&cdn, t).0, 200, "{t:?}");
     }
 }
+
+#[test]
+fn benchmark_week_proportions() {
+    let scale = 200.0;
+    let spec = WorldSpec::benchmark_week(T0, 12, scale);
+    let week = 7 * 86_400;
+    let (world, _, _) = run(spec.clone(), steps(T0, T0 + week, 1800));
+    let truth: Vec<TruthBroadcast> = world
+        .broadcasts()
+        .into_iter()
+        .filter(|t| t.listed_start >= T0)
+        .collect();
+    let recordable: Vec<&TruthBroadcast> = truth.iter().filter(|t| t.peak_viewers >= 10).collect();
+
+    // 168,000 recordable broadcasts a day at full scale, divided by N, on every day.
+    let want = WEEK_RECORDABLE_PER_DAY / scale;
+    for day in 0..7 {
+        let from = T0 + day * 86_400;
+        let n = recordable
+            .iter()
+            .filter(|t| (from..from + 86_400).contains(&t.listed_start))
+            .count() as f64;
+        assert!(
+            (0.8 * want..1.2 * want).contains(&n),
+            "day {day}: {n} recordable, want {want}"
+        );
+    }
+
+    // About 9 % of recordable broadcasts store nothing.
+    let nothing = recordable.iter().filter(|t| t.path_ts.is_none()).count() as f64;
+    let share = nothing / recordable.len() as f64;
+    assert!((0.06..0.12).contains(&share), "{share}");
+
+    // Channels come back: about 4.5 sessions a week (restarted halves share a stream id),
+    // and most channels broadcast on several days.
+    let mut sessions: HashMap<&str, HashSet<u64>> = HashMap::new();
+    for t in &truth {
+        sessions.entry(&t.login).or_default().insert(t.stream_id);
+    }
+    let per_channel: Vec<usize> = world
+        .channels
+        .iter()
+        .map(|c| sessions.get(c.login.as_str()).map_or(0, HashSet::len))
+        .collect();
+    let mean = per_channel.iter().sum::<usize>() as f64 / per_channel.len() as f64;
+    assert!((3.5..5.5).contains(&mean), "{mean} sessions per channel per week");
+    let several = per_channel.iter().filter(|&&n| n >= 2).count() as f64 / per_channel.len() as f64;
+    assert!(
+        several > 0.85,
+        "{several} of the channels broadcast twice or more"
+    );
+
+    // Quick deletes about 3 % of the stored broadcasts.
+    let stored: Vec<&TruthBroadcast> = truth.iter().filter(|t| t.path_ts.is_some()).collect();
+    let deleted = stored.iter().filter(|t| t.deleted_at.is_some()).count() as f64 / stored.len() as f64;
+    assert!((0.015..0.045).contains(&deleted), "{deleted}");
+
+    // Two outages a day of the 9 CloudFront hosts of 12, 15–20 minutes, hours apart.
+    for day in 0..WEEK_OUTAGE_DAYS {
+        let from = T0 + day * 86_400;
+        let today: Vec<&Outage> = spec
+            .outages
+            .iter()
+            .filter(|o| (from..from + 86_400).contains(&o.start_unix))
+            .collect();
+        assert_eq!(today.len(), 2, "day {day}");
+        assert!(today[1].start_unix - today[0].start_unix >= 2 * 3600, "day {day}");
+        for o in today {
+            assert!((15 * 60..=20 * 60).contains(&o.duration_secs), "{o:?}");
+            assert_eq!(o.domains, (3..12).collect::<Vec<_>>());
+        }
+    }
+}
