@@ -71,6 +71,13 @@
   const segmentsBadge = (vod) => (vod.segments_state && vod.status === 'found'
     ? el(`span.badge.segments-${vod.segments_state}`, null, SEGMENTS[vod.segments_state] || vod.segments_state)
     : null);
+  // Still alive but near a retention edge (within the API's 24 hours, or past it unchecked).
+  const AT_RISK_MS = 24 * 3600 * 1000;
+  const atRisk = (vod) => Boolean(vod.at_risk_until && vod.segments_state !== 'gone'
+    && Date.now() >= Date.parse(vod.at_risk_until) - AT_RISK_MS);
+  const atRiskBadge = (vod) => (atRisk(vod)
+    ? el('span.badge.at-risk', { title: `Twitch may delete it at ${when(vod.at_risk_until)}` }, 'at risk')
+    : null);
   const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
 
   function mutedShare(vod) {
@@ -254,6 +261,7 @@
         vod.duration_seconds !== null ? el('span', null, clock(vod.duration_seconds)) : null,
         statusBadge(vod.status),
         segmentsBadge(vod),
+        atRiskBadge(vod),
         el('span', null, visibility(vod.public)),
         mutedShare(vod) ? el('span', null, mutedShare(vod)) : null));
   }
@@ -476,7 +484,8 @@
       el('span', null, languageName(vod.language)),
       el('span', null, when(vod.start_time)),
       statusBadge(vod.status),
-      segmentsBadge(vod));
+      segmentsBadge(vod),
+      atRiskBadge(vod));
 
     let segments = 'not checked yet';
     if (vod.segments_state === 'ok') segments = `first, middle and last answered (${when(vod.segments_checked_at)})`;
@@ -508,6 +517,11 @@
     if (vod.playlist_url) {
       const url = new URL(vod.playlist_url, location.href).href;
       const file = `${String(vod.login).replace(/[^A-Za-z0-9_-]/g, '_')}_${vod.stream_id}_${vod.start_unix}.mp4`;
+      if (atRisk(vod)) {
+        parts.push(el('p.note.at-risk', null,
+          `At risk: Twitch may delete this broadcast at ${when(vod.at_risk_until)}. Save it now:`),
+        copyRow('Save with ffmpeg', `ffmpeg -i ${shellQuote(url)} -c copy ${shellQuote(file)}`));
+      }
       parts.push(playerSection(vod));
       parts.push(el('h2', null, 'Take it with you'),
         copyRow('Playlist URL', url),

@@ -111,7 +111,7 @@ impl Serialize for Vod {
             && check.state != Some(SegmentState::Gone);
         let archive = record.archive.as_ref();
         let playable_archive = archive.filter(|_| playable);
-        let mut item = serializer.serialize_struct("Vod", 32)?;
+        let mut item = serializer.serialize_struct("Vod", 33)?;
         item.serialize_field("stream_id", &Id(record.stream_id))?;
         item.serialize_field("start_unix", &record.start_unix)?;
         item.serialize_field("start_time", &Time(record.start_unix))?;
@@ -151,6 +151,10 @@ impl Serialize for Vod {
         item.serialize_field("segments_state", &check.state.map(SegmentState::as_str))?;
         item.serialize_field("segments_checked_at", &check.checked_at.map(Time))?;
         item.serialize_field("segments_lost_at", &check.lost_at.map(Time))?;
+        item.serialize_field(
+            "at_risk_until",
+            &crate::segments::at_risk_until(record.start_unix, &check).map(Time),
+        )?;
         item.end()
     }
 }
