@@ -24,4 +24,5 @@ mod player;
 mod reload;
 mod segments;
 mod serve;
+mod survival;
 mod web;
