@@ -108,10 +108,12 @@ pub const AT_RISK_WINDOW: i64 = DAY;
 /// The watch checks this long after an edge: deletions run in batches, not at the second.
 pub const AFTER_EDGE: i64 = 2 * HOUR;
 
-/// The background cadence between the edges, as ages in days: it doubles, because a loss that
-/// is not a retention deletion (a streamer deleting) is most likely while the broadcast is
-/// young and talked about.
-const BACKGROUND_DAYS: [i64; 6] = [1, 2, 4, 8, 16, 32];
+/// The background cadence between the edges, as ages in days: it doubles up to 16 days,
+/// because a loss that is not a retention deletion (a streamer deleting) is most likely while
+/// the broadcast is young and talked about; then every 8 days, so a partner's broadcast deleted
+/// in its second month is not noticed only at the 60-day edge (the survival benchmark had a
+/// p99 of 21 days with 32 as the last step).
+const BACKGROUND_DAYS: [i64; 10] = [1, 2, 4, 8, 16, 24, 32, 40, 48, 56];
 
 /// Never two checks of one capture closer than this: at most 3 requests a check, so a capture
 /// costs at most 12 requests a day even when the cadence and the edges crowd together.
@@ -304,7 +306,11 @@ mod tests {
                 13 * day,     // the 14-day edge's window
                 14 * day + 2,
                 16 * day,
+                24 * day,
                 32 * day,
+                40 * day,
+                48 * day,
+                56 * day,
                 59 * day,     // the 60-day edge's window
                 60 * day + 2, // the last check
             ]
