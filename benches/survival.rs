@@ -43,13 +43,19 @@ struct Seeded {
 fn main() {
     // `VODPROBE_LOG=vodprobe=debug` shows what the daemon does.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("VODPROBE_LOG") {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
     let data = tempfile::tempdir().expect("temp dir");
     let cdn = SimCdn::start((0..DOMAINS).map(|_| DomainSpec::healthy()).collect()).expect("cdn");
     let listing = SimListing::start().expect("listing");
     let origin = 1_767_225_600; // 2026-01-01 00:00 UTC
-    let days = std::env::var("SURVIVAL_DAYS").ok().and_then(|d| d.parse().ok()).unwrap_or(RUN_DAYS);
+    let days = std::env::var("SURVIVAL_DAYS")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(RUN_DAYS);
     let end = origin + days * DAY;
     let config = config::parse(None, &config_text(data.path(), &listing, &cdn), &[])
         .expect("benchmark config is valid");

@@ -300,10 +300,10 @@ mod tests {
                 day,
                 2 * day,
                 4 * day,
-                6 * day,      // the 7-day edge's window opens
-                7 * day + 2,  // just after it
+                6 * day,     // the 7-day edge's window opens
+                7 * day + 2, // just after it
                 8 * day,
-                13 * day,     // the 14-day edge's window
+                13 * day, // the 14-day edge's window
                 14 * day + 2,
                 16 * day,
                 24 * day,
@@ -341,7 +341,10 @@ mod tests {
         assert_eq!(at_risk_until(start, &survived), Some(start + 14 * DAY));
         assert!(!at_risk(start, &survived, start + 8 * DAY));
         let partial = checked(SegmentState::Partial, 6 * DAY);
-        assert!(at_risk(start, &partial, start + 6 * DAY + HOUR), "partly playable");
+        assert!(
+            at_risk(start, &partial, start + 6 * DAY + HOUR),
+            "partly playable"
+        );
         let gone = checked(SegmentState::Gone, 6 * DAY);
         assert_eq!(at_risk_until(start, &gone), None);
         assert_eq!(at_risk_until(start, &SegmentStatus::unchecked(start)), None);

@@ -48,7 +48,9 @@ fn checked_since(world: &World, stream_id: u64, since: i64) -> Value {
     let mut last = Value::Null;
     world.wait_until("a watch check", 30, |_| {
         last = item(&base, stream_id);
-        last["segments_checked_at"].as_str().is_some_and(|at| at >= since.as_str())
+        last["segments_checked_at"]
+            .as_str()
+            .is_some_and(|at| at >= since.as_str())
     });
     last
 }
@@ -108,7 +110,9 @@ fn the_watch_reports_later_losses_and_keeps_the_first() {
 
     // A day later, the watch's first re-check: some segments answer 403 now.
     world.cdn.expire_segments(sim[0], Segments::Range(0..10));
-    world.cdn.expire_segments(sim[1], Segments::EveryNth { n: 15, first: 0 });
+    world
+        .cdn
+        .expire_segments(sim[1], Segments::EveryNth { n: 15, first: 0 });
     let heads = head_requests(&world);
     let day1 = start + DAY + 60;
     restart_at(&mut world, day1);
@@ -117,7 +121,10 @@ fn the_watch_reports_later_losses_and_keeps_the_first() {
     let base = world.api_url();
     for partial in [&all, &nth] {
         assert_eq!(partial["segments_state"], "partial", "{partial}");
-        assert_eq!(partial["segments_lost_at"], partial["segments_checked_at"], "{partial}");
+        assert_eq!(
+            partial["segments_lost_at"], partial["segments_checked_at"],
+            "{partial}"
+        );
         assert_eq!(partial["playable"], true, "partly playable: {partial}");
     }
     assert_eq!(head_requests(&world) - heads, 6, "three requests a check");
@@ -139,7 +146,10 @@ fn the_watch_reports_later_losses_and_keeps_the_first() {
     let still = checked_since(&world, 2302, day2);
     let base = world.api_url();
     assert_eq!(gone["segments_state"], "gone", "{gone}");
-    assert_eq!(gone["segments_lost_at"], all["segments_lost_at"], "the first loss is kept");
+    assert_eq!(
+        gone["segments_lost_at"], all["segments_lost_at"],
+        "the first loss is kept"
+    );
     assert_eq!(gone["playable"], false);
     assert_eq!(gone["at_risk_until"], Value::Null, "nothing left to save");
     assert_eq!(still["segments_state"], "partial", "{still}");
@@ -197,14 +207,20 @@ fn the_watch_stays_within_the_budget_and_never_delays_a_due_probe() {
     let (mut world, start, _) = captured(&broadcasts);
     // The day-1 checks of all twelve are due at once, at a tight budget.
     let config = std::fs::read_to_string(world.config_path()).expect("config");
-    let tight = config.replace("requests_per_second = 50", &format!("requests_per_second = {RATE}"));
+    let tight = config.replace(
+        "requests_per_second = 50",
+        &format!("requests_per_second = {RATE}"),
+    );
     assert_ne!(config, tight);
     std::fs::write(world.config_path(), tight).expect("config");
     // A broadcast that ends while the checks wait: its probe comes due among them.
     let late_start = start + DAY;
-    world
-        .cdn
-        .add_broadcast(Broadcast::new("latecomer", 2399, &late_start.to_string(), vec![0]));
+    world.cdn.add_broadcast(Broadcast::new(
+        "latecomer",
+        2399,
+        &late_start.to_string(),
+        vec![0],
+    ));
     world
         .listing
         .set_streams(vec![stream(2399, 2399, "latecomer", late_start, 90)]);
@@ -230,7 +246,11 @@ fn the_watch_stays_within_the_budget_and_never_delays_a_due_probe() {
         .filter(|(at, _)| *at >= restarted)
         .map(|(at, r)| {
             let latecomer = r.target.contains(LATECOMER);
-            (at, r.method == "HEAD" && !latecomer, latecomer && r.target.ends_with(".m3u8"))
+            (
+                at,
+                r.method == "HEAD" && !latecomer,
+                latecomer && r.target.ends_with(".m3u8"),
+            )
         })
         .collect();
     arrivals.sort_by_key(|(at, ..)| *at);
@@ -238,7 +258,10 @@ fn the_watch_stays_within_the_budget_and_never_delays_a_due_probe() {
         .iter()
         .position(|(_, _, probe)| *probe)
         .expect("the latecomer probed");
-    let checks_after = arrivals[first_probe..].iter().filter(|(_, head, _)| *head).count();
+    let checks_after = arrivals[first_probe..]
+        .iter()
+        .filter(|(_, head, _)| *head)
+        .count();
     assert!(
         checks_after > 0,
         "the probe waited for the watch to drain: {arrivals:?}"
@@ -256,9 +279,15 @@ fn the_watch_stays_within_the_budget_and_never_delays_a_due_probe() {
     };
     // As in tests/segments.rs: a request that left its slot late shares a second with the next.
     let second = busiest(Duration::from_secs(1));
-    assert!(second <= RATE + 1, "{second} requests in one second, budget {RATE}");
+    assert!(
+        second <= RATE + 1,
+        "{second} requests in one second, budget {RATE}"
+    );
     let three = busiest(Duration::from_secs(3));
-    assert!(three <= 3 * RATE + 1, "{three} requests in three seconds, budget {RATE}/s");
+    assert!(
+        three <= 3 * RATE + 1,
+        "{three} requests in three seconds, budget {RATE}/s"
+    );
     let base = world.api_url();
     assert_eq!(item(&base, 2399)["status"], "found");
 }

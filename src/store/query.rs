@@ -190,7 +190,9 @@ fn segments_match(
     let status = status.as_ref();
     let lost = status.and_then(|status| status.lost_at);
     let at_risk = |now| status.is_some_and(|status| crate::segments::at_risk(record.start_unix, status, now));
-    Ok(filter.segments.is_none_or(|wanted| wanted.matches(record, status))
+    Ok(filter
+        .segments
+        .is_none_or(|wanted| wanted.matches(record, status))
         && filter
             .lost_since
             .is_none_or(|since| lost.is_some_and(|lost| lost >= since))
