@@ -113,6 +113,9 @@ fn every_described_route_answers_as_described() {
         "status=not_found",
         "segments_state=unchecked&sort=views",
         "segments_state=ok&streamer=alpha",
+        "lost_since=2024-05-01T18:00:00Z",
+        "at_risk=true&status=found",
+        "at_risk=false",
     ] {
         c.get("/api/v1/vods", &format!("/api/v1/vods?{query}"));
     }
@@ -120,6 +123,8 @@ fn every_described_route_answers_as_described() {
         "limit=0",
         "status=gone",
         "segments_state=lost",
+        "lost_since=soon",
+        "at_risk=yes",
         "sort=old",
         "since=yesterday",
         "cursor=zzz",

@@ -27,4 +27,5 @@ mod rebuild;
 mod reload;
 mod segments;
 mod serve;
+mod survival;
 mod web;

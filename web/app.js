@@ -80,6 +80,13 @@
   const rebuiltBadge = (vod) => (vod.rebuilt
     ? el('span.badge.rebuilt', { title: 'the playlist was deleted; rebuilt from the segments that still answer' }, 'rebuilt')
     : null);
+  // Still alive but near a retention edge (within the API's 24 hours, or past it unchecked).
+  const AT_RISK_MS = 24 * 3600 * 1000;
+  const atRisk = (vod) => Boolean(vod.at_risk_until && vod.segments_state !== 'gone'
+    && Date.now() >= Date.parse(vod.at_risk_until) - AT_RISK_MS);
+  const atRiskBadge = (vod) => (atRisk(vod)
+    ? el('span.badge.at-risk', { title: `Twitch may delete it at ${when(vod.at_risk_until)}` }, 'at risk')
+    : null);
   const visibility = (pub) => (pub === true ? 'public' : pub === false ? 'private' : 'visibility unknown');
 
   function mutedShare(vod) {
@@ -266,6 +273,7 @@
         segmentsBadge(vod),
         audioBadge(vod),
         rebuiltBadge(vod),
+        atRiskBadge(vod),
         el('span', null, visibility(vod.public)),
         mutedShare(vod) ? el('span', null, mutedShare(vod)) : null));
   }
@@ -509,7 +517,8 @@
       statusBadge(vod.status),
       segmentsBadge(vod),
       audioBadge(vod),
-      rebuiltBadge(vod));
+      rebuiltBadge(vod),
+      atRiskBadge(vod));
 
     let segments = 'not checked yet';
     if (vod.segments_state === 'ok') segments = `first, middle and last answered (${when(vod.segments_checked_at)})`;
@@ -545,6 +554,11 @@
     if (vod.playlist_url) {
       const url = new URL(vod.playlist_url, location.href).href;
       const file = `${String(vod.login).replace(/[^A-Za-z0-9_-]/g, '_')}_${vod.stream_id}_${vod.start_unix}.mp4`;
+      if (atRisk(vod)) {
+        parts.push(el('p.note.at-risk', null,
+          `At risk: Twitch may delete this broadcast at ${when(vod.at_risk_until)}. Save it now:`),
+        copyRow('Save with ffmpeg', `ffmpeg -i ${shellQuote(url)} -c copy ${shellQuote(file)}`));
+      }
       parts.push(playerSection(vod));
       parts.push(el('h2', null, 'Take it with you'),
         copyRow('Playlist URL', url),

@@ -119,7 +119,7 @@ impl Serialize for Vod {
             && check.state != Some(SegmentState::Gone);
         let archive = record.archive.as_ref();
         let playable_archive = archive.filter(|_| playable);
-        let mut item = serializer.serialize_struct("Vod", 36)?;
+        let mut item = serializer.serialize_struct("Vod", 37)?;
         item.serialize_field("stream_id", &Id(record.stream_id))?;
         item.serialize_field("start_unix", &record.start_unix)?;
         item.serialize_field("start_time", &Time(record.start_unix))?;
@@ -168,6 +168,10 @@ impl Serialize for Vod {
         )?;
         item.serialize_field("original_audio_seen_at", &audio.and_then(|a| a.seen_at).map(Time))?;
         item.serialize_field("original_audio_until", &audio.and_then(|a| a.until()).map(Time))?;
+        item.serialize_field(
+            "at_risk_until",
+            &crate::segments::at_risk_until(record.start_unix, &check).map(Time),
+        )?;
         item.end()
     }
 }

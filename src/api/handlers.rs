@@ -126,6 +126,8 @@ const VOD_PARAMS: &[&str] = &[
     "language",
     "status",
     "segments_state",
+    "lost_since",
+    "at_risk",
     "public",
     "followed",
     "since",
@@ -146,7 +148,7 @@ struct VodRequest {
     limit: usize,
 }
 
-fn vod_request(raw: &str) -> Result<VodRequest> {
+fn vod_request(raw: &str, now: i64) -> Result<VodRequest> {
     let query = Query::parse(raw, VOD_PARAMS)?;
     let sort = query.sort()?;
     let limit = query.limit()?;
@@ -164,6 +166,8 @@ fn vod_request(raw: &str) -> Result<VodRequest> {
         until: query.time("until")?,
         segments: query.segments_state()?,
         excluded_streamers: Vec::new(),
+        lost_since: query.time("lost_since")?,
+        at_risk: query.bool("at_risk")?.map(|wanted| (now, wanted)),
     };
     let login = query.text("streamer")?.map(str::to_string);
     Ok(VodRequest {
@@ -198,7 +202,13 @@ where
         backend.followed().hash(&mut hasher);
         hasher.finish()
     };
-    let key = format!("{route}?{raw}#{follows:x}");
+    // Whether a capture is at risk changes with the clock, not only with the store: such an
+    // answer is kept for the minute it was computed in.
+    let key = if raw.contains("at_risk") {
+        format!("{route}@{}?{raw}#{follows:x}", backend.now() / 60)
+    } else {
+        format!("{route}?{raw}#{follows:x}")
+    };
     if let Some(body) = cache.get(&key, generation) {
         return Ok(Reply {
             status: 200,
@@ -222,7 +232,7 @@ pub async fn vods(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
         sort,
         after,
         limit,
-    } = vod_request(&raw)?;
+    } = vod_request(&raw, backend.now())?;
     let followed_ids = backend.followed();
     match followed {
         Some(true) => {
@@ -314,7 +324,7 @@ pub async fn vods_by_stream_id(backend: Arc<dyn Backend>, id: String, raw: Strin
 /// search routes do. Any answer is fine, a panic is not, and a cursor that decodes must
 /// encode back to itself.
 pub fn check_query(raw: &str) {
-    if let Ok(request) = vod_request(raw)
+    if let Ok(request) = vod_request(raw, 0)
         && let Some(after) = request.after
     {
         let again = params::decode_position(&params::encode_position(after), request.sort);

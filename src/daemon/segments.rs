@@ -2,6 +2,13 @@
 //! after each first capture a few of its segments (`segments::pick`) are asked on the domain
 //! that holds it, and the result (ok, partial, gone) is stored beside the record.
 //!
+//! The survival watch: after a conclusive check the capture stays queued for the next one
+//! (`segments::next_watch`: around each retention edge, and a cadence that slows with age)
+//! until its segments are gone or it is past the longest retention. Queue order is by due
+//! time; among the earliest [`CANDIDATES`] due now, the youngest broadcast goes first (a fresh
+//! capture's first check, then the 7-day edge, whose deletions are the most common). A check
+//! due earlier waits at most behind the other candidates, so none starves.
+//!
 //! A check is its own small job, never part of a probe: the capture commits first, with the
 //! check queued as "unchecked" in the same transaction (so a restart still checks it), and the
 //! check runs only when no probe is due, one at a time, on the shared budget. One that cannot
@@ -14,7 +21,7 @@ use crate::metrics::{Kind, Metrics};
 use crate::playlist::segment_urls;
 use crate::record::{Status, StreamKey, StreamRecord};
 use crate::search::{Cdn, HandedBack, check_segments};
-use crate::segments::{self, SegmentStatus, SegmentVerdict};
+use crate::segments::{self, SegmentState, SegmentStatus, SegmentVerdict};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,7 +54,13 @@ pub fn describe(metrics: &Metrics) {
     metrics.describe(
         "vodprobe_segment_checks_waiting",
         Kind::Gauge,
-        "Captures whose segment check is still to run (due now or later).",
+        "Captures whose segment check is still to run (due now or later), the survival watch's \
+         included.",
+    );
+    metrics.describe(
+        "vodprobe_segment_losses_total",
+        Kind::Counter,
+        "Captures a check found newly lost, by the state found (partial, gone).",
     );
 }
 
@@ -84,7 +97,9 @@ struct Due {
 /// nothing to check (no longer found, no playlist). Blocking.
 fn next_due(parts: &ProbeParts, now: i64) -> Option<Due> {
     let store = parts.store.get();
-    let next = store.segment_checks_due(now, CANDIDATES).and_then(|keys| {
+    let next = store.segment_checks_due(now, CANDIDATES).and_then(|mut keys| {
+        // Youngest first: see the module's documentation.
+        keys.sort_by(|a, b| b.cmp(a));
         for key in keys {
             let status = store.segment_status(key)?.unwrap_or_default();
             let record = store.get_stream(key)?;
@@ -159,7 +174,12 @@ pub(super) fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
         probe.requests as f64,
     );
     let now = parts.clock.now();
-    let next = match (&probe.handed_back, segments::classify(&probe.answers)) {
+    let verdict = segments::classify(&probe.answers);
+    let found = match (&probe.handed_back, &verdict) {
+        (None, SegmentVerdict::Conclusive(state)) => Some(*state),
+        _ => None,
+    };
+    let next = match (&probe.handed_back, verdict) {
         (Some(HandedBack::Stopped | HandedBack::NoBudget), _) => {
             debug!(stream = ?key, "segment check handed back: {:?}; it stays due", probe.handed_back);
             return;
@@ -189,7 +209,7 @@ pub(super) fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
                 "segments checked"
             );
             // Re-read in the write below: only the check's own fields change.
-            status.concluded(state, now)
+            status.concluded(state, record.start_unix, now)
         }
     };
     let written = parts.store.get().update(|tx| {
@@ -198,11 +218,18 @@ pub(super) fn check_next(parts: &ProbeParts, shutdown: &CancellationToken) {
             lost_at: stored.lost_at.or(next.lost_at),
             ..next
         };
-        tx.set_segment_status(key, &merged)
+        tx.set_segment_status(key, &merged)?;
+        Ok::<_, crate::store::StoreError>(stored.state)
     });
-    if let Err(error) = written {
-        parts
+    match written {
+        Ok(before) => {
+            // A loss is counted once per state it reaches: ok → partial → gone counts both.
+            if let Some(state) = found.filter(|state| *state != SegmentState::Ok && Some(*state) != before) {
+                metrics.inc("vodprobe_segment_losses_total", &[("state", state.as_str())]);
+            }
+        }
+        Err(error) => parts
             .store
-            .report("could not store a segment check (it stays due)", &error);
+            .report("could not store a segment check (it stays due)", &error),
     }
 }

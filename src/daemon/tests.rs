@@ -457,6 +457,11 @@ fn a_failing_domain_leaves_the_segment_check_unchecked_and_due_later() {
         status.checked_at,
         Some(captured + super::segments::RETRY_AFTER_FAILURE)
     );
-    assert_eq!((status.lost_at, status.due), (None, None));
+    assert_eq!(status.lost_at, None);
+    // The survival watch queues the next check.
+    let checked = captured + super::segments::RETRY_AFTER_FAILURE;
+    let next = crate::segments::next_watch(record.start_unix, SegmentState::Ok, checked);
+    assert!(next.is_some());
+    assert_eq!(status.due, next);
     assert_eq!(cdn.request_count(0) - asked, 3, "{:?}", cdn.request_log(0));
 }

@@ -55,6 +55,11 @@ pub struct VodFilter {
     pub until: Option<i64>,
     /// What the captures' segment check found (checked on `segments_v1`, beside the record).
     pub segments: Option<SegmentFilter>,
+    /// Captures whose segments were first found lost at or after this time (`lost_at`).
+    pub lost_since: Option<i64>,
+    /// `(now, wanted)`: captures that are (or are not) at risk at `now`
+    /// (`crate::segments::at_risk`).
+    pub at_risk: Option<(i64, bool)>,
 }
 
 /// Which segment-check state a list shows.
@@ -173,19 +178,28 @@ fn merge_descending<'a>(mut walks: Vec<std::iter::Peekable<KeyWalk<'a>>>) -> Key
     }))
 }
 
-/// `filter`'s segment condition for `record`, reading its check only when one is asked for.
+/// `filter`'s segment conditions for `record`, reading its check only when one is asked for.
 fn segments_match(
     filter: &VodFilter,
     segments: &impl ReadableTable<(i64, u64), SegmentValue>,
     record: &StreamRecord,
 ) -> Result<bool, StoreError> {
-    let Some(wanted) = filter.segments else {
+    if filter.segments.is_none() && filter.lost_since.is_none() && filter.at_risk.is_none() {
         return Ok(true);
-    };
+    }
     let status = segments
         .get(record.key())?
         .map(|value| segment_status(value.value()));
-    Ok(wanted.matches(record, status.as_ref()))
+    let status = status.as_ref();
+    let lost = status.and_then(|status| status.lost_at);
+    let at_risk = |now| status.is_some_and(|status| crate::segments::at_risk(record.start_unix, status, now));
+    Ok(filter
+        .segments
+        .is_none_or(|wanted| wanted.matches(record, status))
+        && filter
+            .lost_since
+            .is_none_or(|since| lost.is_some_and(|lost| lost >= since))
+        && filter.at_risk.is_none_or(|(now, wanted)| at_risk(now) == wanted))
 }
 
 impl Store {

@@ -879,7 +879,7 @@ fn a_first_capture_waits_for_its_segment_check_across_a_reopen() {
     assert!(wrote);
     assert_eq!(store.segment_checks_due(captured + 299, 10).expect("due"), vec![]);
     assert_indexes_consistent(&store);
-    let gone = later.concluded(SegmentState::Gone, captured + 300);
+    let gone = later.concluded(SegmentState::Gone, found.start_unix, captured + 300);
     store
         .update(|tx| tx.set_segment_status(found.key(), &gone))
         .expect("conclude");
