@@ -15,7 +15,7 @@ use crate::serve::{FAST, World, now, stream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vodprobe_sim::{Broadcast, SIM_CLIENT_ID, Segments};
+use vodprobe_sim::{Broadcast, SIM_CLIENT_ID, Segments, SimVideo, vod_dir};
 
 /// What `GET /` loads: the page, its script and style, and hls.js.
 const PAGE_FILES: [&str; 4] = ["/", "/web/app.js", "/web/app.css", "/web/hls-1.7.4.light.min.js"];
@@ -148,10 +148,12 @@ fn browser_available(dir: &Path) -> Option<PathBuf> {
 
 const SCRIPT_TITLE: &str = "Speedrun <script>alert(1)</script> <b>bold</b> & \"quotes\"";
 
-/// Three channels captured through the real pipeline: gamma (the `<script>` title, muted
-/// segments, two qualities), delta (German; its segments expired while its playlist answers,
-/// so its segment check finds it gone) and epsilon (Minecraft). Returns gamma's start.
-fn three_channels() -> (World, i64) {
+/// Five channels captured through the real pipeline: gamma (the `<script>` title, muted
+/// segments whose `-unmuted` originals still answer, two qualities), delta (German; its
+/// segments expired while its playlist answers, so its segment check finds it gone), epsilon
+/// (Minecraft), zeta (its first segment expired: partial) and eta (its playlist deleted while
+/// its segments answer and its video names where: rebuilt). Returns gamma's start.
+fn five_channels() -> (World, i64) {
     let mut world = World::with_api(FAST, "");
     let start = now() - 900;
     let mut gamma = Broadcast::new("gamma", 601, &start.to_string(), vec![1]);
@@ -172,10 +174,31 @@ fn three_channels() -> (World, i64) {
         &(start + 200).to_string(),
         vec![0],
     ));
+    let zeta = world
+        .cdn
+        .add_broadcast(Broadcast::new("zeta", 604, &(start + 300).to_string(), vec![0]));
+    world.cdn.expire_segments(zeta, Segments::Range(0..1));
+    let mut eta = Broadcast::new("eta", 605, &(start + 400).to_string(), vec![1]);
+    eta.segments = 6;
+    let eta = world.cdn.add_broadcast(eta);
+    world.cdn.delete_playlist(eta);
+    world.listing.set_videos(
+        65,
+        vec![SimVideo {
+            video_id: 9605,
+            stream_id: 605,
+            created_at: start + 400,
+            domain_url: world.cdn.base_url(1),
+            folder: vod_dir("eta", 605, &(start + 400).to_string()),
+            public: true,
+        }],
+    );
     let mut streams = vec![
         stream(601, 61, "gamma", start, 300),
         stream(602, 62, "delta", start + 100, 200),
         stream(603, 63, "epsilon", start + 200, 100),
+        stream(604, 64, "zeta", start + 300, 90),
+        stream(605, 65, "eta", start + 400, 80),
     ];
     streams[0].title = SCRIPT_TITLE.into();
     streams[0].game_id = "743".into();
@@ -199,7 +222,10 @@ fn three_channels() -> (World, i64) {
             .iter()
             .any(|item| item["stream_id"] == "601" && item["master_playlist_url"].is_string());
         let segments_checked = items.iter().all(|item| item["segments_state"].is_string());
-        if items.len() == 3 && gamma_checked && segments_checked {
+        let audio_checked = items
+            .iter()
+            .any(|item| item["stream_id"] == "601" && item["original_audio"] == "available");
+        if items.len() == 5 && gamma_checked && segments_checked && audio_checked {
             break;
         }
         assert!(
@@ -218,7 +244,7 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
     let Some(chromium) = browser_available(&dir) else {
         return;
     };
-    let (mut world, start) = three_channels();
+    let (mut world, start) = five_channels();
     let base = world.api_url();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
     // Twitch's integrity check refuses the configured (default) client id's cursor pages, and
@@ -248,7 +274,7 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
     }
     let signal = world.dir.path().join("banner-seen");
     let expect = serde_json::json!({
-        "total": 3,
+        "total": 5,
         "script_title": SCRIPT_TITLE,
         "search": "epsi",
         "search_login": "epsilon",
@@ -264,6 +290,11 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
         "domains": 3,
         "gone_stream_id": "602",
         "gone_path": format!("602/{}", start + 100),
+        "partial_stream_id": "604",
+        "partial_path": format!("604/{}", start + 300),
+        "rebuilt_stream_id": "605",
+        "rebuilt_path": format!("605/{}", start + 400),
+        "audio_stream_id": "601",
         "banner_part": "listing",
         "banner_text": "failed integrity check",
         "banner_says": [SIM_CLIENT_ID, "dev.twitch.tv", "client_secret", "another public client_id"],

@@ -104,6 +104,20 @@ pub async fn run(
     let store = tokio::task::spawn_blocking(move || Store::open(&path, cache))
         .await
         .map_err(|join| DaemonError::Panicked(join.to_string()))??;
+    let now = clock.now();
+    let (store, watched) = tokio::task::spawn_blocking(move || {
+        let watched = segments::watch_unwatched(&store, now);
+        (store, watched)
+    })
+    .await
+    .map_err(|join| DaemonError::Panicked(join.to_string()))?;
+    let watched = watched?;
+    if watched > 0 {
+        info!(
+            captures = watched,
+            "captures checked before the survival watch existed are now watched"
+        );
+    }
     let book = store
         .get_state(upkeep::BOOK_STATE)?
         .and_then(|bytes| serde_json::from_slice::<DomainBook>(&bytes).ok())

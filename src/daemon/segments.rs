@@ -64,6 +64,40 @@ pub fn describe(metrics: &Metrics) {
     );
 }
 
+/// Puts on the watch the captures a binary from before the survival watch checked once and
+/// left with nothing due (`segments::next_watch` from `now`); those past the watch's end stay
+/// as they are. Returns how many were queued. Blocking; at start-up, before any check runs.
+pub(super) fn watch_unwatched(
+    store: &crate::store::Store,
+    now: i64,
+) -> Result<usize, crate::store::StoreError> {
+    let waiting: Vec<(StreamKey, SegmentStatus)> = store
+        .unwatched_alive()?
+        .into_iter()
+        .filter_map(|(key, status)| {
+            let state = status.state?;
+            let due = segments::next_watch(key.0, state, now)?;
+            Some((
+                key,
+                SegmentStatus {
+                    due: Some(due),
+                    ..status
+                },
+            ))
+        })
+        .collect();
+    // Short transactions: start-up must not hold the writer for a whole archive.
+    for chunk in waiting.chunks(512) {
+        store.update(|tx| {
+            for (key, status) in chunk {
+                tx.set_segment_status(*key, status)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })?;
+    }
+    Ok(waiting.len())
+}
+
 pub struct SegmentChecks {
     parts: Arc<ProbeParts>,
     /// At most one check at a time: it only uses spare budget.

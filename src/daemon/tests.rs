@@ -465,3 +465,52 @@ fn a_failing_domain_leaves_the_segment_check_unchecked_and_due_later() {
     assert_eq!(status.due, next);
     assert_eq!(cdn.request_count(0) - asked, 3, "{:?}", cdn.request_log(0));
 }
+
+#[test]
+fn captures_checked_before_the_watch_are_watched_from_start_up() {
+    use crate::segments::{SegmentState, SegmentStatus, next_watch};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("vodprobe.redb"), 4 << 20).expect("store");
+    let start = 1_750_000_000;
+    let now = start + 3 * 86_400;
+    // As an older binary left them: ok and partial with nothing due, one gone, one too old to
+    // watch, one still unchecked and due.
+    let states = [
+        (1, Some(SegmentState::Ok), 0, None),
+        (2, Some(SegmentState::Partial), 0, None),
+        (3, Some(SegmentState::Gone), 0, None),
+        (4, Some(SegmentState::Ok), 70 * 86_400, None),
+        (5, None, 0, Some(now)),
+    ];
+    for (id, state, older, due) in states {
+        let mut record = held_back(id, None, 0, 0);
+        record.start_unix = start - older;
+        record.probe.next_due = None;
+        store.put_streams(&[record.clone()]).expect("record");
+        let status = SegmentStatus {
+            state,
+            checked_at: state.map(|_| record.start_unix + 600),
+            lost_at: None,
+            due,
+        };
+        store
+            .update(|tx| tx.set_segment_status(record.key(), &status))
+            .expect("status");
+    }
+    assert_eq!(super::segments::watch_unwatched(&store, now).expect("watch"), 2);
+    let due = |id: u64, older: i64| {
+        store
+            .segment_status((start - older, id))
+            .expect("read")
+            .expect("stored")
+            .due
+    };
+    assert_eq!(due(1, 0), next_watch(start, SegmentState::Ok, now));
+    assert!(due(1, 0).is_some_and(|at| at > now));
+    assert_eq!(due(2, 0), next_watch(start, SegmentState::Partial, now));
+    assert_eq!(due(3, 0), None, "a loss is final");
+    assert_eq!(due(4, 70 * 86_400), None, "past the watch's end");
+    assert_eq!(due(5, 0), Some(now), "an unchecked capture keeps its turn");
+    // A second start-up finds nothing left to queue.
+    assert_eq!(super::segments::watch_unwatched(&store, now).expect("watch"), 0);
+}

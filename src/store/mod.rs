@@ -391,6 +391,22 @@ impl Store {
         })
     }
 
+    /// The captures last heard alive (ok or partial) with no check due: those a binary from
+    /// before the survival watch concluded once and left. Read at start-up to watch them too.
+    pub fn unwatched_alive(&self) -> Result<Vec<(StreamKey, SegmentStatus)>, StoreError> {
+        self.read(|txn| {
+            let mut found = Vec::new();
+            for entry in txn.open_table(SEGMENTS)?.iter()? {
+                let (key, value) = entry?;
+                let status = segment_status(value.value());
+                if status.alive() && status.due.is_none() {
+                    found.push((key.value(), status));
+                }
+            }
+            Ok(found)
+        })
+    }
+
     /// Up to `limit` captures whose segment check is due at `now`, earliest due first.
     pub fn segment_checks_due(&self, now: i64, limit: usize) -> Result<Vec<StreamKey>, StoreError> {
         self.read(|txn| {

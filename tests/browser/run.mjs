@@ -5,7 +5,7 @@
 // banner is checked first (the listing is refused); when seen, the script writes the file named by
 // expect.banner_signal, the test lifts the refusal, and the script checks that it goes.
 //
-//   node tests/browser/run.mjs http://127.0.0.1:PORT target/web-screenshots '{"total": 3, ...}'
+//   node tests/browser/run.mjs http://127.0.0.1:PORT target/web-screenshots '{"total": 5, ...}'
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -132,9 +132,32 @@ try {
     items.map((li) => [li.dataset.streamId, li.querySelector('.badge[class*="segments-"]')?.textContent || ''])));
   check(segmentBadges[expect.gone_stream_id] === 'segments gone',
     `a "segments gone" badge on ${expect.gone_stream_id}: ${JSON.stringify(segmentBadges)}`);
-  check(Object.entries(segmentBadges).every(([id, text]) => id === expect.gone_stream_id || text === 'segments ok'),
+  check(segmentBadges[expect.partial_stream_id] === 'segments partial',
+    `a "segments partial" badge on ${expect.partial_stream_id}: ${JSON.stringify(segmentBadges)}`);
+  check(Object.entries(segmentBadges).every(([id, text]) => id === expect.gone_stream_id
+    || id === expect.partial_stream_id || text === 'segments ok'),
     `"segments ok" on the others: ${JSON.stringify(segmentBadges)}`);
   summary.segment_badges = segmentBadges;
+  // The rebuilt capture and the muted one whose originals still answer say so in the list.
+  const badgesOf = (id) => page.locator(`li.vod[data-stream-id="${id}"] .badge`).allTextContents();
+  const rebuiltBadges = await badgesOf(expect.rebuilt_stream_id);
+  check(rebuiltBadges.includes('rebuilt'), `a "rebuilt" badge on ${expect.rebuilt_stream_id}: ${rebuiltBadges}`);
+  const audioBadges = await badgesOf(expect.audio_stream_id);
+  check(audioBadges.some((b) => b.startsWith('original audio until ')),
+    `an "original audio until" badge on ${expect.audio_stream_id}: ${audioBadges}`);
+  check((await page.locator('li.vod .badge.rebuilt').count()) === 1, 'one rebuilt capture in the list');
+  summary.state_badges = { rebuilt: rebuiltBadges, audio: audioBadges };
+  // Their pages say it too: partial and rebuilt still play.
+  for (const [path, badge] of [[expect.partial_path, 'segments partial'], [expect.rebuilt_path, 'rebuilt']]) {
+    await page.goto(`${base}/#/vod/${path}`);
+    // The hash changes within the page: wait for this broadcast's badges, not the last page's.
+    const shownIn = () => page.locator('.badge').allTextContents();
+    await page.waitForFunction((b) => [...document.querySelectorAll('.badge')].some((e) => e.textContent === b),
+      badge, WAIT).catch(() => {});
+    const shown = await shownIn();
+    check(shown.includes(badge), `"${badge}" on the page of ${path}: ${shown}`);
+    check(await page.locator('#player').count() === 1, `a player on the page of ${path}`);
+  }
   await page.goto(`${base}/#/vod/${expect.gone_path}`);
   await page.locator('p.note.segments-gone').waitFor(WAIT);
   check(await page.locator('#player').count() === 0, 'no player for a capture whose segments are gone');
@@ -179,6 +202,10 @@ try {
   const facts = await page.locator('.facts').textContent();
   check(facts.includes(expect.muted_text), `muted share "${expect.muted_text}" in ${facts}`);
   check(facts.includes(expect.duration_text), `duration "${expect.duration_text}" in ${facts}`);
+  check(facts.includes('Original audio') && facts.includes('likely until'),
+    `the original audio's state and how long it lasts in ${facts}`);
+  const audioChoices = await page.locator('select[name=audio] option').allTextContents();
+  check(audioChoices.length === 2, `the player offers the muted and the original audio: ${audioChoices}`);
   const qualities = await page.locator('select[name=quality] option').count();
   check(qualities === expect.qualities, `${expect.qualities} qualities to choose, not ${qualities}`);
   const copies = await page.locator('.copy input').evaluateAll((inputs) => inputs.map((i) => i.value));
