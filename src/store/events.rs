@@ -1,10 +1,10 @@
 //! The lifecycle events as the API pages them (`events_v1`, see `tables.rs`; written by
 //! `WriteTables` in the transaction of the change that makes them).
 
-use super::tables::{EVENTS, decode_event};
+use super::tables::{EVENTS, META, decode_event, events_written_name};
 use super::{Store, StoreError};
 use crate::event::{Event, EventKind};
-use redb::ReadableTableMetadata;
+use redb::{ReadableTable, ReadableTableMetadata};
 use std::ops::Bound;
 
 /// Which events a page holds.
@@ -80,6 +80,20 @@ impl Store {
                 events,
                 next: if more { last } else { None },
             })
+        })
+    }
+
+    /// How many events of each kind were ever written (pruned ones included), every kind.
+    pub fn events_written(&self) -> Result<Vec<(EventKind, u64)>, StoreError> {
+        self.read(|txn| {
+            let meta = txn.open_table(META)?;
+            EventKind::ALL
+                .into_iter()
+                .map(|kind| {
+                    let name = events_written_name(kind);
+                    Ok((kind, meta.get(name.as_str())?.map_or(0, |count| count.value())))
+                })
+                .collect()
         })
     }
 

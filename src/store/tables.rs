@@ -51,6 +51,11 @@ pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("eve
 pub(super) const EVENTS_BY_STREAM: TableDefinition<(i64, u64, u64), ()> =
     TableDefinition::new("events_by_stream_v1");
 pub(super) const EVENTS_NEXT: &str = "events_next";
+/// The `meta_v1` name of how many events of `kind` were ever written (pruning keeps it).
+pub(super) fn events_written_name(kind: EventKind) -> String {
+    format!("events_written.{}", kind.as_str())
+}
+
 /// `events_v1` tag: postcard of `Event`.
 const EVENT_POSTCARD: u8 = 1;
 
@@ -180,6 +185,9 @@ impl<'txn> WriteTables<'txn> {
         let (start, id) = event.stream;
         self.events_by_stream.insert((start, id, seq), ())?;
         self.meta.insert(EVENTS_NEXT, seq + 1)?;
+        let written = events_written_name(event.kind);
+        let before = self.meta.get(written.as_str())?.map_or(0, |count| count.value());
+        self.meta.insert(written.as_str(), before + 1)?;
         self.touched.push(event.stream);
         Ok(())
     }

@@ -70,6 +70,8 @@ fn events_are_written_once_in_order_survive_a_reopen_and_go_with_their_record() 
     third.status = Status::Live;
     store.put_streams(&[third]).expect("third");
     assert_eq!(kinds(&all(&store)), [(6, "renamed"), (7, "live")]);
+    let written = store.events_written().expect("written");
+    assert!(written.contains(&(EventKind::Live, 2)) && written.contains(&(EventKind::Deleted, 0)));
 }
 
 #[test]
