@@ -4,7 +4,7 @@
 use super::tables::{EVENTS, META, decode_event, events_written_name};
 use super::{Store, StoreError};
 use crate::event::{Event, EventKind};
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTableMetadata;
 use std::ops::Bound;
 
 /// Which events a page holds.
