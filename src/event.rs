@@ -97,7 +97,10 @@ pub fn record_changes(old: Option<&StreamRecord>, new: &StreamRecord) -> Vec<Eve
             String::new(),
         ));
     }
-    let fetched_at = new.archive.as_ref().map_or(new.last_seen, |archive| archive.fetched_at);
+    let fetched_at = new
+        .archive
+        .as_ref()
+        .map_or(new.last_seen, |archive| archive.fetched_at);
     if new.status == Status::Found && !was(Status::Found) {
         events.push(event(fetched_at, EventKind::Captured, String::new()));
     }
@@ -184,7 +187,10 @@ mod tests {
             ended: true,
             rebuilt: false,
         });
-        assert_eq!(kinds(&record_changes(Some(&ended), &found)), [EventKind::Captured]);
+        assert_eq!(
+            kinds(&record_changes(Some(&ended), &found)),
+            [EventKind::Captured]
+        );
         assert!(record_changes(Some(&found), &found).is_empty());
         let mut muted = found.clone();
         if let Some(archive) = muted.archive.as_mut() {

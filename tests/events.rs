@@ -84,9 +84,12 @@ fn each_lifecycle_change_appears_once_in_order_and_pages_return_each_once() {
     // The channel of 2302 comes back under another login.
     world.listing.rename(232, "evrenamed");
     let again = now() - 60;
-    world
-        .cdn
-        .add_broadcast(Broadcast::new("evrenamed", 2303, &again.to_string(), vec![DOMAIN]));
+    world.cdn.add_broadcast(Broadcast::new(
+        "evrenamed",
+        2303,
+        &again.to_string(),
+        vec![DOMAIN],
+    ));
     world
         .listing
         .set_streams(vec![stream(2303, 232, "evrenamed", again, 100)]);
@@ -116,8 +119,16 @@ fn each_lifecycle_change_appears_once_in_order_and_pages_return_each_once() {
     }
     assert_eq!(sorted, want, "{events:#?}");
     for (stream_id, kinds) in &by_stream {
-        let order: Vec<&str> = kinds.iter().map(String::as_str).filter(|k| *k != "renamed").collect();
-        let expected: Vec<&str> = expected[stream_id].iter().map(String::as_str).filter(|k| *k != "renamed").collect();
+        let order: Vec<&str> = kinds
+            .iter()
+            .map(String::as_str)
+            .filter(|k| *k != "renamed")
+            .collect();
+        let expected: Vec<&str> = expected[stream_id]
+            .iter()
+            .map(String::as_str)
+            .filter(|k| *k != "renamed")
+            .collect();
         assert_eq!(order, expected, "{stream_id}: {events:#?}");
     }
     let renamed = events.iter().find(|e| e["kind"] == "renamed").expect("renamed");
@@ -161,7 +172,10 @@ fn each_lifecycle_change_appears_once_in_order_and_pages_return_each_once() {
         .next()
         .and_then(|rest| rest.split('/').next())
         .expect("address");
-    assert_eq!(ids(&all_events(&format!("http://{address}"), "&order=asc", 500)), all);
+    assert_eq!(
+        ids(&all_events(&format!("http://{address}"), "&order=asc", 500)),
+        all
+    );
 }
 
 #[test]
@@ -189,7 +203,11 @@ fn the_muting_pass_after_the_hour_is_one_muted_event() {
     std::thread::sleep(Duration::from_millis(800));
     let events = all_events(&world.api_url(), "&order=asc", 50);
     let kinds = kinds_by_stream(&events);
-    assert_eq!(kinds["2401"], ["live", "ended", "captured", "muted"], "{events:#?}");
+    assert_eq!(
+        kinds["2401"],
+        ["live", "ended", "captured", "muted"],
+        "{events:#?}"
+    );
     let muted = events.iter().find(|e| e["kind"] == "muted").expect("muted");
     assert_eq!(muted["detail"], "muted segments 0 → 3");
 }

@@ -6,7 +6,7 @@ use super::dto::{List, rfc3339};
 use super::handlers::{ApiError, Reply, Result, blocking};
 use super::params::Query;
 use crate::event::{Event, EventKind};
-use crate::store::{EventFilter, StoreError};
+use crate::store::EventFilter;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -45,7 +45,10 @@ fn kinds(text: &str) -> Result<Vec<EventKind>> {
         .map(|name| {
             EventKind::parse(name).ok_or_else(|| {
                 let known: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
-                ApiError::bad_parameter("kind", format!("unknown kind {name:?} (known: {})", known.join(", ")))
+                ApiError::bad_parameter(
+                    "kind",
+                    format!("unknown kind {name:?} (known: {})", known.join(", ")),
+                )
             })
         })
         .collect()
@@ -89,7 +92,7 @@ pub async fn events(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
                 Err(_) => store.streamer_ids_for_login(&streamer)?,
             });
         }
-        Ok::<_, StoreError>(store.events(&filter, limit)?)
+        store.events(&filter, limit)
     })
     .await?;
     Ok(Reply::json(&List {

@@ -158,16 +158,16 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tables::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, NAMES,
-    EVENTS, EVENTS_BY_STREAM, ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS,
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, EVENTS, EVENTS_BY_STREAM,
+    LIVE, LOGINS, NAMES, ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS,
     SEGMENTS_DUE, STATE, STREAMS, WriteTables, get_record, indexed_record, original_audio, segment_status,
 };
 
 pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
 pub use error::{CompactError, OpenError, StoreError};
+pub use events::{EventFilter, EventPage};
 pub use migrate::PackingStep;
 pub use query::{Counts, NamePosition, Page, Position, SegmentFilter, Sort, StreamerMatch, VodFilter};
-pub use events::{EventFilter, EventPage};
 pub use update::Update;
 
 mod compact;

@@ -293,7 +293,10 @@ impl<'txn> WriteTables<'txn> {
     ) -> Result<(), StoreError> {
         self.touched.push(key);
         let (start, id) = key;
-        let old = self.segments.insert(key, segment_value(status))?.map(|old| old.value());
+        let old = self
+            .segments
+            .insert(key, segment_value(status))?
+            .map(|old| old.value());
         let was = old.and_then(|old| SegmentState::from_code(old.0));
         let kind = match status.state {
             Some(SegmentState::Partial) => Some(EventKind::SegmentsPartial),
@@ -315,7 +318,12 @@ impl<'txn> WriteTables<'txn> {
     }
 
     /// An event of a stored broadcast's capture (segments, original audio).
-    fn add_stream_event(&mut self, key: StreamKey, at: Option<i64>, kind: EventKind) -> Result<(), StoreError> {
+    fn add_stream_event(
+        &mut self,
+        key: StreamKey,
+        at: Option<i64>,
+        kind: EventKind,
+    ) -> Result<(), StoreError> {
         let Some(record) = get_record(&self.streams, key)? else {
             return Ok(());
         };
@@ -353,7 +361,10 @@ impl<'txn> WriteTables<'txn> {
     ) -> Result<(), StoreError> {
         self.touched.push(key);
         let (start, id) = key;
-        let old = self.original_audio.insert(key, audio_value(watch))?.map(|old| old.value());
+        let old = self
+            .original_audio
+            .insert(key, audio_value(watch))?
+            .map(|old| old.value());
         if let Some(gone_at) = watch.gone_at
             && old.is_none_or(|old| old.2.is_none())
         {
