@@ -1,5 +1,5 @@
 use super::*;
-use crate::record::Status;
+use crate::record::{Status, StreamRecord};
 use crate::segments::{SegmentState, SegmentStatus};
 use crate::store::tests::{archive_info, open_in, record};
 
@@ -108,4 +108,39 @@ fn pages_follow_cursors_both_ways_and_filters_apply() {
     };
     assert!(store.events(&none, 10).expect("kinds").events.is_empty());
     assert_eq!(store.count_events().expect("count"), 5);
+}
+
+#[test]
+fn online_compaction_keeps_every_event_and_those_written_while_it_copies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_in(&dir);
+    let live = |n: u64| {
+        let mut record = record(1_000 + n as i64, n, 100 + n);
+        record.status = Status::Live;
+        record
+    };
+    let before: Vec<StreamRecord> = (0..20).map(live).collect();
+    store.put_streams(&before).expect("live");
+    let mut written = 20;
+    store
+        .compact_online(&mut |_, _, _| {
+            // Each step: one more broadcast goes live and an earlier one ends.
+            let mut ended = live(written - 20);
+            ended.status = Status::Pending;
+            ended.ended_at = Some(5_000);
+            store.put_streams(&[live(written), ended]).expect("during");
+            written += 1;
+            true
+        })
+        .expect("compact");
+    let page = all(&store);
+    let seqs: Vec<u64> = page.events.iter().map(|(seq, _)| *seq).collect();
+    let steps = written - 20;
+    assert_eq!(seqs, (1..=20 + 2 * steps).collect::<Vec<_>>());
+    store.close().expect("close");
+    let reopened = open_in(&dir);
+    assert_eq!(all(&reopened), page);
+    // Numbering goes on after the copy.
+    reopened.put_streams(&[live(999)]).expect("after");
+    assert_eq!(all(&reopened).events.last().map(|(seq, _)| *seq), Some(21 + 2 * steps));
 }
