@@ -142,5 +142,8 @@ fn online_compaction_keeps_every_event_and_those_written_while_it_copies() {
     assert_eq!(all(&reopened), page);
     // Numbering goes on after the copy.
     reopened.put_streams(&[live(999)]).expect("after");
-    assert_eq!(all(&reopened).events.last().map(|(seq, _)| *seq), Some(21 + 2 * steps));
+    assert_eq!(
+        all(&reopened).events.last().map(|(seq, _)| *seq),
+        Some(21 + 2 * steps)
+    );
 }
