@@ -16,6 +16,7 @@ pub mod budget;
 pub mod config;
 pub mod daemon;
 pub mod discover;
+pub mod event;
 pub mod fetch;
 pub mod follow;
 #[doc(hidden)]

@@ -187,6 +187,19 @@ fn every_described_route_answers_as_described() {
     assert_eq!(c.get("/api/v1/languages", "/api/v1/languages?x=1").status, 400);
     c.get("/api/v1/domains", "/api/v1/domains");
     c.get("/healthz", "/healthz");
+    let events = c.get("/api/v1/events", "/api/v1/events?limit=1&order=asc").json();
+    assert!(!events["items"].as_array().expect("items").is_empty(), "{events}");
+    if let Some(cursor) = events["next_cursor"].as_str() {
+        c.get(
+            "/api/v1/events",
+            &format!("/api/v1/events?limit=1&order=asc&cursor={cursor}"),
+        );
+    }
+    c.get(
+        "/api/v1/events",
+        "/api/v1/events?streamer=alpha&kind=live,captured&since=0",
+    );
+    assert_eq!(c.get("/api/v1/events", "/api/v1/events?order=up").status, 400);
     c.get("/metrics", "/metrics");
 
     // Admin: a lookup followed to its end, auth failures, bad bodies, requeue.

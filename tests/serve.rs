@@ -604,6 +604,26 @@ fn sigkill_at_random_moments_loses_nothing() {
             assert_ne!(record.status, Status::Found, "seed {initial_seed}: {record:?}");
         }
     }
+    // Each event was written with its change: none lost, none repeated across the kills.
+    let store = Store::open(&world.database(), 1 << 20).expect("store");
+    let filter = vodprobe::store::EventFilter {
+        ascending: true,
+        ..Default::default()
+    };
+    let events = store.events(&filter, 10_000).expect("events").events;
+    for stream in &streams {
+        let kinds: Vec<&str> = events
+            .iter()
+            .filter(|(_, event)| event.stream.1 == stream.stream_id)
+            .map(|(_, event)| event.kind.as_str())
+            .collect();
+        let expected: &[&str] = if (stream.stream_id - 700) % 3 != 0 {
+            &["live", "ended", "captured"]
+        } else {
+            &["live", "ended"]
+        };
+        assert_eq!(kinds, expected, "seed {initial_seed}: {}", stream.login);
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod discover;
 mod disk;
 mod domains;
 mod editors;
+mod events;
 mod faults;
 mod follow;
 mod fuzz;

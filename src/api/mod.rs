@@ -18,6 +18,7 @@
 
 mod cache;
 mod dto;
+mod events;
 mod handlers;
 mod params;
 mod readers;

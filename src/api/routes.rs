@@ -50,6 +50,11 @@ pub fn routes(
             let cache = vods_cache.clone();
             async move { to_response(handlers::cached(&cache, "vods", backend, raw, handlers::vods).await) }
         });
+    let events = warp::path!("api" / "v1" / "events")
+        .and(warp::get())
+        .and(with())
+        .and(raw_query())
+        .then(|backend, raw| async move { to_response(super::events::events(backend, raw).await) });
     let vod =
         warp::path!("api" / "v1" / "vods" / String)
             .and(warp::get())
@@ -207,6 +212,8 @@ pub fn routes(
         .or(openapi)
         .unify()
         .or(healthz)
+        .unify()
+        .or(events)
         .unify()
         .boxed();
     let rest = metrics

@@ -80,6 +80,11 @@ pub(super) fn describe(metrics: &Metrics) {
             Kind::Gauge,
             "1 while the store answers, 0 after an error.",
         ),
+        (
+            "vodprobe_events_total",
+            Kind::Counter,
+            "Lifecycle events written, by kind (kept across restarts).",
+        ),
     ];
     for (name, kind, help) in series {
         metrics.describe(name, kind, help);
@@ -242,6 +247,11 @@ impl api::Backend for ApiBackend {
         metrics.set("vodprobe_store_bytes", &[], store.file_size() as f64);
         if let Ok(waiting) = store.quality_queue_len() {
             metrics.set("vodprobe_quality_queue", &[], waiting as f64);
+        }
+        if let Ok(written) = store.events_written() {
+            for (kind, count) in written {
+                metrics.set("vodprobe_events_total", &[("kind", kind.as_str())], count as f64);
+            }
         }
         if let Ok(waiting) = store.segment_checks_waiting() {
             metrics.set("vodprobe_segment_checks_waiting", &[], waiting as f64);

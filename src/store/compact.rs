@@ -12,9 +12,9 @@
 
 use super::encoding::{decode_record, encode_record};
 use super::tables::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, META, NAMES,
-    ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS,
-    WriteTables, original_audio, segment_status,
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, EVENTS, EVENTS_BY_STREAM,
+    LIVE, LOGINS, META, NAMES, ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS,
+    SEGMENTS_DUE, STATE, STREAMS, WriteTables, original_audio, segment_status,
 };
 use super::{CompactError, Handle, Store, StoreError, StreamKey, open_database};
 use redb::{
@@ -169,6 +169,8 @@ fn copy_tables(
     copy_table(txn, dest, SEGMENTS_DUE, progress, tables)?;
     copy_table(txn, dest, ORIGINAL_AUDIO, progress, tables)?;
     copy_table(txn, dest, ORIGINAL_AUDIO_DUE, progress, tables)?;
+    copy_table(txn, dest, EVENTS, progress, tables)?;
+    copy_table(txn, dest, EVENTS_BY_STREAM, progress, tables)?;
     // A table this binary does not know (a newer binary's) would be left behind: refuse
     // rather than lose it.
     let unknown: Vec<String> = txn
@@ -599,12 +601,15 @@ fn catch_up(source: &ReadTransaction, dest: &Database, keys: &BTreeSet<StreamKey
     let qualities = source.open_table(QUALITIES_DUE)?;
     let segments = source.open_table(SEGMENTS)?;
     let audio = source.open_table(ORIGINAL_AUDIO)?;
+    let events = source.open_table(EVENTS)?;
+    let events_by_stream = source.open_table(EVENTS_BY_STREAM)?;
     let keys: Vec<StreamKey> = keys.iter().copied().collect();
     for chunk in keys.chunks(CATCH_UP_BATCH) {
         let write = dest.begin_write()?;
         {
             let mut touched = Vec::new();
             let mut to = WriteTables::open(&write, &mut touched)?;
+            to.record_events = false;
             for &key in chunk {
                 let Some(value) = streams.get(key)? else {
                     to.delete_record(key)?;
@@ -632,6 +637,20 @@ fn catch_up(source: &ReadTransaction, dest: &Database, keys: &BTreeSet<StreamKey
                 }
                 if let Some(value) = audio.get(key)? {
                     to.put_original_audio(key, &original_audio(value.value()))?;
+                }
+                // Events are only ever added or removed with their broadcast: its set is the
+                // source's.
+                let (start, id) = key;
+                let range = (start, id, 0)..=(start, id, u64::MAX);
+                for entry in to.events_by_stream.extract_from_if(range.clone(), |_, _| true)? {
+                    to.events.remove(entry?.0.value().2)?;
+                }
+                for entry in events_by_stream.range(range)? {
+                    let seq = entry?.0.value().2;
+                    to.events_by_stream.insert((start, id, seq), ())?;
+                    if let Some(value) = events.get(seq)? {
+                        to.events.insert(seq, value.value())?;
+                    }
                 }
             }
         }
@@ -703,6 +722,8 @@ fn check_counts(
         count(source, &dest, SEGMENTS_DUE)?,
         count(source, &dest, ORIGINAL_AUDIO)?,
         count(source, &dest, ORIGINAL_AUDIO_DUE)?,
+        count(source, &dest, EVENTS)?,
+        count(source, &dest, EVENTS_BY_STREAM)?,
     ];
     debug_assert_eq!(counts.len(), copied.len());
     Ok(counts)

@@ -76,6 +76,8 @@ fn set_up(db: &Database, found: Option<u64>) -> Result<(), StoreError> {
         if current != Some(SCHEMA_VERSION) {
             meta.insert(SCHEMA_VERSION_NAME, SCHEMA_VERSION)?;
         }
+        // WriteTables opens meta_v1 itself (the events' sequence number).
+        drop(meta);
         WriteTables::open(&txn, &mut Vec::new())?;
         txn.open_table(STATE)?;
     }

@@ -30,6 +30,8 @@
 //! | `segments_due_v1` | `(due, start_unix, stream_id)`         | `()`                         |
 //! | `original_audio_v1` | `(start_unix, stream_id)`            | `(i64, Option<i64> ×3)`      |
 //! | `original_audio_due_v1` | `(due, start_unix, stream_id)`   | `()`                         |
+//! | `events_v1`       | `u64` sequence number                  | `&[u8]`: tag byte + postcard |
+//! | `events_by_stream_v1` | `(start_unix, stream_id, seq)`     | `()`                         |
 //!
 //! Times (`start_unix`, `next_due`) are `i64` unix seconds; ids are `u64`.
 //!
@@ -76,6 +78,11 @@
 //!   the next check is due; `original_audio_due_v1` is its queue. A capture listing `-unmuted`
 //!   adds the entry in the transaction that archives it; deleting the record deletes both.
 //!   Added without a schema change, like `segments_v1`.
+//! * `events_v1` holds the lifecycle events (`crate::event::Event`), keyed by a sequence
+//!   number that only grows (the next one is `events_next` in `meta_v1`), so API cursors stay
+//!   valid. `WriteTables` makes them from the old and new state in the transaction that changes
+//!   it, so a crash loses or repeats none; `events_by_stream_v1` lists each broadcast's, and
+//!   they are deleted (pruned) with it. Added without a schema change, like `segments_v1`.
 //! * `state_v1` holds small named blobs the daemon persists (budget slot, learned statistics).
 //! * The `by_*` tables and the two name tables (schema 2) serve the API's lists and streamer
 //!   search (`query.rs`): every list is a descending walk of one of them. Status codes are
@@ -151,13 +158,14 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tables::{
-    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, LIVE, LOGINS, NAMES,
-    ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS, SEGMENTS_DUE, STATE, STREAMS,
-    WriteTables, get_record, indexed_record, original_audio, segment_status,
+    BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, EVENTS, EVENTS_BY_STREAM,
+    LIVE, LOGINS, NAMES, ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS,
+    SEGMENTS_DUE, STATE, STREAMS, WriteTables, get_record, indexed_record, original_audio, segment_status,
 };
 
 pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
 pub use error::{CompactError, OpenError, StoreError};
+pub use events::{EventFilter, EventPage};
 pub use migrate::PackingStep;
 pub use query::{Counts, NamePosition, Page, Position, SegmentFilter, Sort, StreamerMatch, VodFilter};
 pub use update::Update;
@@ -165,6 +173,7 @@ pub use update::Update;
 mod compact;
 mod encoding;
 mod error;
+mod events;
 mod migrate;
 mod query;
 mod tables;
@@ -727,6 +736,8 @@ impl Store {
                 size(txn, SEGMENTS_DUE)?,
                 size(txn, ORIGINAL_AUDIO)?,
                 size(txn, ORIGINAL_AUDIO_DUE)?,
+                size(txn, EVENTS)?,
+                size(txn, EVENTS_BY_STREAM)?,
             ])
         })
     }

@@ -6,6 +6,7 @@
 use super::StoreError;
 use super::encoding::{decode_record, encode_record};
 use crate::audio::OriginalAudio;
+use crate::event::{Event, EventKind, record_changes};
 use crate::record::{Status, StreamKey, StreamRecord};
 use crate::segments::{SegmentState, SegmentStatus};
 use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
@@ -42,6 +43,42 @@ pub(super) const ORIGINAL_AUDIO: TableDefinition<(i64, u64), AudioValue> =
 /// `(due, start_unix, stream_id)`: the original-audio checks waiting, earliest first.
 pub(super) const ORIGINAL_AUDIO_DUE: TableDefinition<(i64, i64, u64), ()> =
     TableDefinition::new("original_audio_due_v1");
+
+/// Lifecycle events: sequence number (global, increasing, never reused: cursors stay valid) →
+/// tag byte + postcard of `crate::event::Event`. The next number is `events_next` in `meta_v1`.
+pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
+/// `(start_unix, stream_id, seq)`: each broadcast's events in order, so they go with it.
+pub(super) const EVENTS_BY_STREAM: TableDefinition<(i64, u64, u64), ()> =
+    TableDefinition::new("events_by_stream_v1");
+pub(super) const EVENTS_NEXT: &str = "events_next";
+/// The `meta_v1` name of how many events of `kind` were ever written (pruning keeps it).
+pub(super) fn events_written_name(kind: EventKind) -> String {
+    format!("events_written.{}", kind.as_str())
+}
+
+/// `events_v1` tag: postcard of `Event`.
+const EVENT_POSTCARD: u8 = 1;
+
+pub(super) fn encode_event(event: &Event) -> Result<Vec<u8>, StoreError> {
+    postcard::to_extend(event, vec![EVENT_POSTCARD]).map_err(|error| StoreError::Encode {
+        what: format!("an event of stream {:?}", event.stream),
+        message: error.to_string(),
+    })
+}
+
+pub(super) fn decode_event(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
+    match bytes.split_first() {
+        Some((&EVENT_POSTCARD, payload)) => match postcard::take_from_bytes::<Event>(payload) {
+            Ok((event, [])) => Ok(event),
+            _ => Err(StoreError::Corrupt {
+                what: format!("event {seq} in {}: cannot decode it", EVENTS.name()),
+            }),
+        },
+        _ => Err(StoreError::Corrupt {
+            what: format!("event {seq} in {}: unknown tag", EVENTS.name()),
+        }),
+    }
+}
 
 pub(super) type SegmentValue = (u8, Option<i64>, Option<i64>, Option<i64>);
 pub(super) type AudioValue = (i64, Option<i64>, Option<i64>, Option<i64>);
@@ -99,6 +136,12 @@ pub(super) struct WriteTables<'txn> {
     pub(super) segments_due: Table<'txn, (i64, i64, u64), ()>,
     pub(super) original_audio: Table<'txn, (i64, u64), AudioValue>,
     pub(super) original_audio_due: Table<'txn, (i64, i64, u64), ()>,
+    pub(super) events: Table<'txn, u64, &'static [u8]>,
+    pub(super) events_by_stream: Table<'txn, (i64, u64, u64), ()>,
+    meta: Table<'txn, &'static str, u64>,
+    /// Off while a compaction's catch-up replays writes into its copy: the events are copied,
+    /// not made again.
+    pub(super) record_events: bool,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -125,18 +168,82 @@ impl<'txn> WriteTables<'txn> {
             segments_due: txn.open_table(SEGMENTS_DUE)?,
             original_audio: txn.open_table(ORIGINAL_AUDIO)?,
             original_audio_due: txn.open_table(ORIGINAL_AUDIO_DUE)?,
+            events: txn.open_table(EVENTS)?,
+            events_by_stream: txn.open_table(EVENTS_BY_STREAM)?,
+            meta: txn.open_table(META)?,
+            record_events: true,
         })
+    }
+
+    /// Appends an event under the next sequence number.
+    pub(super) fn add_event(&mut self, event: &Event) -> Result<(), StoreError> {
+        if !self.record_events {
+            return Ok(());
+        }
+        let seq = self.meta.get(EVENTS_NEXT)?.map_or(1, |next| next.value());
+        self.events.insert(seq, encode_event(event)?.as_slice())?;
+        let (start, id) = event.stream;
+        self.events_by_stream.insert((start, id, seq), ())?;
+        self.meta.insert(EVENTS_NEXT, seq + 1)?;
+        let written = events_written_name(event.kind);
+        let before = self.meta.get(written.as_str())?.map_or(0, |count| count.value());
+        self.meta.insert(written.as_str(), before + 1)?;
+        self.touched.push(event.stream);
+        Ok(())
+    }
+
+    /// Forgets a broadcast's events.
+    fn remove_events(&mut self, key: StreamKey) -> Result<(), StoreError> {
+        let (start, id) = key;
+        let seqs = self
+            .events_by_stream
+            .extract_from_if((start, id, 0)..=(start, id, u64::MAX), |_, _| true)?
+            .map(|entry| Ok(entry?.0.value().2))
+            .collect::<Result<Vec<u64>, StoreError>>()?;
+        for seq in seqs {
+            self.events.remove(seq)?;
+        }
+        Ok(())
+    }
+
+    /// The event a new record of a known streamer under a login not seen for it makes.
+    fn renamed(&self, record: &StreamRecord) -> Result<Option<Event>, StoreError> {
+        let login = record.login.to_ascii_lowercase();
+        if self.names.get((record.streamer_id, login.as_str()))?.is_some() {
+            return Ok(None);
+        }
+        let before = latest_of_streamer(&self.by_streamer, &self.streams, record.streamer_id, None)?;
+        Ok(before
+            .filter(|before| !before.login.eq_ignore_ascii_case(&login))
+            .map(|before| Event {
+                at: record.last_seen,
+                stream: record.key(),
+                streamer_id: record.streamer_id,
+                kind: EventKind::Renamed,
+                detail: format!("{} → {}", before.login, record.login),
+            }))
     }
 
     /// Inserts or replaces a record, replacing the old record's index entries with its own.
     pub(super) fn put_record(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
         let key = record.key();
         self.touched.push(key);
+        let renamed = if self.record_events {
+            self.renamed(record)?
+        } else {
+            None
+        };
         let encoded = encode_record(record)?;
         let old = self
             .streams
             .insert(key, encoded.as_slice())?
             .map(|old| decode_record(key, old.value()));
+        if self.record_events {
+            let previous = old.as_ref().and_then(|old| old.as_ref().ok());
+            for event in renamed.iter().chain(&record_changes(previous, record)) {
+                self.add_event(event)?;
+            }
+        }
         match old {
             Some(Ok(old)) => self.update_index_entries(&old, record),
             Some(Err(_undecodable)) => {
@@ -189,14 +296,44 @@ impl<'txn> WriteTables<'txn> {
         let old = self
             .segments
             .insert(key, segment_value(status))?
-            .map(|old| old.value().3);
-        if let Some(Some(due)) = old {
+            .map(|old| old.value());
+        let was = old.and_then(|old| SegmentState::from_code(old.0));
+        let kind = match status.state {
+            Some(SegmentState::Partial) => Some(EventKind::SegmentsPartial),
+            Some(SegmentState::Gone) => Some(EventKind::SegmentsGone),
+            _ => None,
+        };
+        if let Some(kind) = kind
+            && was != status.state
+        {
+            self.add_stream_event(key, status.checked_at, kind)?;
+        }
+        if let Some((.., Some(due))) = old {
             self.segments_due.remove((due, start, id))?;
         }
         if let Some(due) = status.due {
             self.segments_due.insert((due, start, id), ())?;
         }
         Ok(())
+    }
+
+    /// An event of a stored broadcast's capture (segments, original audio).
+    fn add_stream_event(
+        &mut self,
+        key: StreamKey,
+        at: Option<i64>,
+        kind: EventKind,
+    ) -> Result<(), StoreError> {
+        let Some(record) = get_record(&self.streams, key)? else {
+            return Ok(());
+        };
+        self.add_event(&Event {
+            at: at.unwrap_or(record.last_seen),
+            stream: key,
+            streamer_id: record.streamer_id,
+            kind,
+            detail: String::new(),
+        })
     }
 
     /// Forgets a broadcast's segment check and its queue entry.
@@ -227,8 +364,13 @@ impl<'txn> WriteTables<'txn> {
         let old = self
             .original_audio
             .insert(key, audio_value(watch))?
-            .map(|old| old.value().3);
-        if let Some(Some(due)) = old {
+            .map(|old| old.value());
+        if let Some(gone_at) = watch.gone_at
+            && old.is_none_or(|old| old.2.is_none())
+        {
+            self.add_stream_event(key, Some(gone_at), EventKind::OriginalAudioGone)?;
+        }
+        if let Some((.., Some(due))) = old {
             self.original_audio_due.remove((due, start, id))?;
         }
         if let Some(due) = watch.due {
@@ -253,6 +395,7 @@ impl<'txn> WriteTables<'txn> {
         self.qualities_due.remove(key)?;
         self.remove_segment_status(key)?;
         self.remove_original_audio(key)?;
+        self.remove_events(key)?;
         let old = self
             .streams
             .remove(key)?
