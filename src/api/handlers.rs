@@ -110,7 +110,7 @@ impl From<StoreError> for ApiError {
 pub type Result<T> = std::result::Result<T, ApiError>;
 
 /// Runs store work on the API's reader threads (see [`readers`]).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> std::result::Result<T, StoreError> + Send + 'static,
 ) -> Result<T> {
     match readers::read(work).await {
