@@ -13,6 +13,7 @@ mod disk;
 mod domains;
 mod editors;
 mod faults;
+mod feeds;
 mod follow;
 mod fuzz;
 mod hints;
