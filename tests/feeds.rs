@@ -1,7 +1,7 @@
 //! The feeds of a running `serve` read by real clients: Python's `feedparser` parses every Atom
 //! feed without complaint and finds the API's captures, titles and playable links in it; the
 //! feeds answer 304 to both validators while unchanged and change their ETag with a new
-//! capture; ffprobe plays the first item of a channel's M3U. Without feedparser the test says
+//! capture; a channel's feeds follow it across a rename; ffprobe plays the first item of a channel's M3U. Without feedparser the test says
 //! so and passes, unless `VODPROBE_REQUIRE_FEEDPARSER` is set (CI sets it after `pip install
 //! feedparser`), where it fails.
 
@@ -226,15 +226,16 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
         );
     }
 
-    // A new capture changes the feed: a new ETag, and the old one no longer matches.
+    // A new capture changes the feed: a new ETag, and the old one no longer matches. It is
+    // alpha's, under a new name: both names lead to the same channel feed.
     let later = now() - 300;
     world
         .cdn
-        .add_broadcast(Broadcast::new("gamma", 703, &later.to_string(), vec![2]));
+        .add_broadcast(Broadcast::new("alphanew", 703, &later.to_string(), vec![2]));
     let asked = world.listing.requests();
     world
         .listing
-        .set_streams(vec![stream(703, 73, "gamma", later, 90)]);
+        .set_streams(vec![stream(703, 71, "alphanew", later, 90)]);
     world.wait_until("gamma seen", 10, |w| w.listing.requests() >= asked + 2);
     std::thread::sleep(Duration::from_millis(500));
     world.listing.set_streams(vec![]);
@@ -247,4 +248,13 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
     );
     let stale = request("GET", &url, &[("if-none-match", etag.as_str())], None);
     assert_eq!(stale.status, 200);
+    let (_, by_old_name) = atom(&base, "/feeds/channels/alpha.atom");
+    let (_, by_new_name) = atom(&base, "/feeds/channels/alphanew.atom");
+    assert_eq!(
+        by_old_name["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{by_old_name}"
+    );
+    assert_eq!(by_old_name["entries"], by_new_name["entries"]);
+    assert_eq!(by_new_name["title"], "vodprobe: captures of alphanew");
 }
