@@ -9,13 +9,12 @@
 use super::Backend;
 use super::dto::playlist_path;
 use super::feed::{self, Entry, Feed, Link, PlaylistItem};
-use super::handlers::{ApiError, Reply, Result, blocking, etag_matches};
+use super::handlers::{ApiError, Reply, Result, blocking, etag_matches, etag_of};
 use super::params::Query;
 use crate::audio::{AudioState, OriginalAudio};
 use crate::record::{Status, StreamRecord};
 use crate::segments::{SegmentState, SegmentStatus};
 use crate::store::{Sort, StoreError, VodFilter};
-use sha1::{Digest, Sha1};
 use std::sync::Arc;
 
 const DEFAULT_ENTRIES: usize = 100;
@@ -180,9 +179,7 @@ pub async fn feed(backend: Arc<dyn Backend>, request: FeedRequest) -> Result<Rep
 /// The reply, or 304 when the client's validators match: `If-None-Match` when sent (it
 /// decides alone, RFC 9110 13.2.2), else `If-Modified-Since` against `updated`.
 fn conditional(content_type: &'static str, body: Vec<u8>, updated: i64, request: &FeedRequest) -> Reply {
-    let digest = Sha1::digest(&body);
-    let hash: String = digest[..12].iter().map(|byte| format!("{byte:02x}")).collect();
-    let etag = format!("\"{hash}\"");
+    let etag = etag_of(&body);
     let mut headers = vec![
         ("etag", etag.clone()),
         ("cache-control", "no-cache".to_string()),
