@@ -200,6 +200,28 @@ fn every_described_route_answers_as_described() {
         "/api/v1/events?streamer=alpha&kind=live,captured&since=0",
     );
     assert_eq!(c.get("/api/v1/events", "/api/v1/events?order=up").status, 400);
+
+    // Feeds: Atom and M3U, a revalidation, errors.
+    let feed = c.get("/feeds/captures.atom", "/feeds/captures.atom?limit=1");
+    assert_eq!(feed.status, 200);
+    let etag = feed.header("etag").expect("etag").to_string();
+    let unchanged = c.call(
+        "GET",
+        "/feeds/captures.atom",
+        "/feeds/captures.atom?limit=1",
+        &[("If-None-Match", &etag)],
+        None,
+    );
+    assert_eq!(unchanged.status, 304);
+    assert_eq!(
+        c.get("/feeds/captures.atom", "/feeds/captures.atom?limit=0")
+            .status,
+        400
+    );
+    let channel = "/feeds/channels/{file}";
+    assert_eq!(c.get(channel, "/feeds/channels/alpha.atom").status, 200);
+    assert_eq!(c.get(channel, "/feeds/channels/alpha.m3u").status, 200);
+    assert_eq!(c.get(channel, "/feeds/channels/nobody.m3u").status, 404);
     c.get("/metrics", "/metrics");
 
     // Admin: a lookup followed to its end, auth failures, bad bodies, requeue.

@@ -14,6 +14,7 @@ mod domains;
 mod editors;
 mod events;
 mod faults;
+mod feeds;
 mod follow;
 mod fuzz;
 mod hints;

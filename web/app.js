@@ -223,13 +223,23 @@
       select('sort', 'Order', [['', 'Newest first'], ['views', 'Most viewed']], params.get('sort') || '', navigate));
 
     let heading;
+    // Feeds for readers and IPTV players; a channel's are named by a login it used.
+    let feeds = null;
     if (streamerId) {
-      const login = (page.items[0] && page.items[0].login) || params.get('login') || `streamer ${streamerId}`;
+      const known = (page.items[0] && page.items[0].login) || params.get('login');
+      const login = known || `streamer ${streamerId}`;
       heading = el('h1', null, 'Channel ', el('span.login', null, login));
       document.title = `${login} – vodprobe`;
+      if (known) {
+        feeds = el('p.feeds', null,
+          el('a', { href: `/feeds/channels/${enc(known)}.atom`, type: 'application/atom+xml' }, 'Atom feed'), ' · ',
+          el('a', { href: `/feeds/channels/${enc(known)}.m3u`, type: 'audio/x-mpegurl' }, 'M3U playlist'));
+      }
     } else {
       heading = el('h1', null, 'Latest captures');
       document.title = 'vodprobe';
+      feeds = el('p.feeds', null,
+        el('a', { href: '/feeds/captures.atom', type: 'application/atom+xml' }, 'Atom feed of the captures'));
     }
 
     const list = el('ul.vods', null, page.items.map((vod) => vodItem(vod, !streamerId)));
@@ -255,7 +265,7 @@
         ? 'Nothing in this stretch of the archive; the next page looks further back.'
         : 'No broadcasts match.');
     }
-    show(heading, filters, list, empty, pager);
+    show(heading, feeds, filters, list, empty, pager);
   }
 
   function vodItem(vod, withChannel) {

@@ -11,14 +11,15 @@ use std::sync::{Arc, Mutex};
 const MAX_ENTRIES: usize = 256;
 const MAX_BYTES: usize = 4 << 20;
 
-struct Entry {
+/// An answer kept, with the store generation it was computed at.
+struct Kept {
     generation: u64,
     body: Arc<[u8]>,
 }
 
 #[derive(Default)]
 pub struct ReplyCache {
-    entries: Mutex<(HashMap<String, Entry>, usize)>,
+    entries: Mutex<(HashMap<String, Kept>, usize)>,
 }
 
 impl ReplyCache {
@@ -52,7 +53,7 @@ impl ReplyCache {
                 *bytes = 0;
             }
         }
-        let entry = Entry {
+        let entry = Kept {
             generation,
             body: Arc::from(body),
         };

@@ -385,6 +385,13 @@ pub(super) fn accepts_gzip(header: Option<&str>) -> bool {
     })
 }
 
+/// A strong validator of a whole body: the first 96 bits of its SHA-1, quoted.
+pub(super) fn etag_of(body: &[u8]) -> String {
+    let digest = Sha1::digest(body);
+    let hash: String = digest[..12].iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("\"{hash}\"")
+}
+
 pub(super) fn etag_matches(header: Option<&str>, etag: &str) -> bool {
     header.is_some_and(|header| {
         header

@@ -10,6 +10,8 @@
 //!   `dto` — the JSON shapes, converted from store records at the edge; `readers` — the fixed
 //!   threads that run store reads and playlist rendering; `cache` — list answers kept while
 //!   the store is unchanged.
+//! * `feed` — the Atom and M3U model and rendering (pure); `feeds` — the feed routes: captures
+//!   as Atom and M3U with absolute links, `ETag`/`Last-Modified` and 304s.
 //! * `web` — the web page at `/`: files from `web/` embedded in the binary, served with ETags,
 //!   gzip and a strict Content-Security-Policy.
 //!
@@ -19,6 +21,8 @@
 mod cache;
 mod dto;
 mod events;
+mod feed;
+mod feeds;
 mod handlers;
 mod params;
 mod readers;

@@ -3,6 +3,7 @@
 
 use super::Backend;
 use super::cache::ReplyCache;
+use super::feeds::{self, FeedRequest, FeedTarget};
 use super::handlers::{self, ApiError, PlaylistRequest, Reply};
 use super::web;
 use std::convert::Infallible;
@@ -154,6 +155,47 @@ pub fn routes(
         .map(|name, backend, accept_encoding, if_none_match| {
             web_asset(backend, name, accept_encoding, if_none_match)
         });
+    let feed_headers = || {
+        warp::header::optional::<String>("host")
+            .and(warp::header::optional::<String>("x-forwarded-proto"))
+            .and(warp::header::optional::<String>("if-none-match"))
+            .and(warp::header::optional::<String>("if-modified-since"))
+            .and(raw_query())
+    };
+    let feed_all = warp::path!("feeds" / "captures.atom")
+        .and(warp::get())
+        .and(with())
+        .and(feed_headers())
+        .then(
+            |backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
+                let request = FeedRequest {
+                    target: FeedTarget::Captures,
+                    host,
+                    forwarded_proto,
+                    if_none_match,
+                    if_modified_since,
+                    query,
+                };
+                async move { to_response(feeds::feed(backend, request).await) }
+            },
+        );
+    let feed_channel = warp::path!("feeds" / "channels" / String)
+        .and(warp::get())
+        .and(with())
+        .and(feed_headers())
+        .then(
+            |file, backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
+                let request = FeedRequest {
+                    target: FeedTarget::Channel(file),
+                    host,
+                    forwarded_proto,
+                    if_none_match,
+                    if_modified_since,
+                    query,
+                };
+                async move { to_response(feeds::feed(backend, request).await) }
+            },
+        );
     let admin = {
         let with = with.clone();
         move || {
@@ -224,10 +266,13 @@ pub fn routes(
         .or(requeue)
         .unify()
         .boxed();
+    let feeds = feed_all.or(feed_channel).unify().boxed();
     lists
         .or(reads)
         .unify()
         .or(rest)
+        .unify()
+        .or(feeds)
         .unify()
         .recover(
             |rejection: Rejection| async move { Ok::<_, Infallible>(to_response(Err(rejected(&rejection)))) },

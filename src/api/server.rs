@@ -83,6 +83,8 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         (_, ["api", "v1", "lookups", _]) => "lookup",
         (_, ["api", "v1", "requeue"]) => "requeue",
         (_, ["api", "v1", "openapi.json"]) => "openapi",
+        (_, ["feeds", "captures.atom"]) => "feed_captures",
+        (_, ["feeds", "channels", _]) => "feed_channel",
         (_, ["healthz"]) => "healthz",
         (_, ["metrics"]) => "metrics",
         (_, [""]) | (_, ["web", _]) => "web",
@@ -522,5 +524,7 @@ mod tests {
         assert_eq!(route_label(&get, "/healthz"), "healthz");
         assert_eq!(route_label(&get, "/"), "web");
         assert_eq!(route_label(&get, "/web/app.js"), "web");
+        assert_eq!(route_label(&get, "/feeds/captures.atom"), "feed_captures");
+        assert_eq!(route_label(&get, "/feeds/channels/a.m3u"), "feed_channel");
     }
 }

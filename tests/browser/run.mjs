@@ -126,6 +126,14 @@ try {
   check(injected.scripts === 0 && !injected.flag, 'no element or script from a title');
   await shot('front-desktop.png', false);
 
+  // Feeds: announced in the head and linked from the front page.
+  const feedLinks = await page.evaluate(() => ({
+    head: document.querySelector('link[rel="alternate"][type="application/atom+xml"]')?.getAttribute('href'),
+    front: [...document.querySelectorAll('#main .feeds a')].map((a) => a.getAttribute('href')),
+  }));
+  check(feedLinks.head === '/feeds/captures.atom' && feedLinks.front.includes('/feeds/captures.atom'),
+    `the captures feed is linked: ${JSON.stringify(feedLinks)}`);
+
   // The capture whose segments are gone says so in the list, the others that theirs answer;
   // its page explains instead of offering a player or a playlist to copy.
   const segmentBadges = await page.locator('li.vod').evaluateAll((items) => Object.fromEntries(
@@ -178,6 +186,11 @@ try {
   check(channelIds.length === 1 && channelIds[0] === expect.search_stream_id,
     `the channel page lists ${expect.search_stream_id} only, not ${channelIds}`);
   summary.search = { hash: await page.evaluate(() => location.hash), stream_ids: channelIds };
+  const channelFeeds = await page.locator('#main .feeds a').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+  const channelFeed = `/feeds/channels/${encodeURIComponent(expect.search_login)}`;
+  check(channelFeeds.includes(`${channelFeed}.atom`) && channelFeeds.includes(`${channelFeed}.m3u`),
+    `the channel's feeds are linked: ${channelFeeds}`);
+  summary.feed_links = { front: feedLinks.front, channel: channelFeeds };
 
   // 3. A filter narrows the list.
   await page.goto(`${base}/#/`);
