@@ -37,8 +37,8 @@ fn events_are_written_once_in_order_survive_a_reopen_and_go_with_their_record() 
     found.archive = Some(archive_info("http://a.test/"));
     store.put_archived(&found, "#EXTM3U\n").expect("captured");
     store.put_archived(&found, "#EXTM3U\n").expect("captured again");
-    let partial = SegmentStatus::unchecked(3_000).concluded(SegmentState::Partial, 3_100);
-    let gone = SegmentStatus::unchecked(3_000).concluded(SegmentState::Gone, 3_200);
+    let partial = SegmentStatus::unchecked(3_000).concluded(SegmentState::Partial, found.start_unix, 3_100);
+    let gone = SegmentStatus::unchecked(3_000).concluded(SegmentState::Gone, found.start_unix, 3_200);
     store
         .update(|update| {
             update.set_segment_status(found.key(), &partial)?;
