@@ -139,13 +139,12 @@ pub async fn run(parts: NotifyParts, tracker: TaskTracker, shutdown: Cancellatio
         let targets = parts.settings.get().config.notify.clone();
         let store = parts.store.get();
         let to_start = targets.clone();
-        match super::every::blocking("starting notification cursors", move || {
+        let started = super::every::blocking("starting notification cursors", move || {
             start_cursors(&store, &to_start)
         })
-        .await
-        {
-            Some(Err(error)) => parts.store.report("starting notification cursors", &error),
-            Some(Ok(())) | None => {}
+        .await;
+        if let Some(Err(error)) = started {
+            parts.store.report("starting notification cursors", &error);
         }
         running.retain(|name| lock(&running_names).contains(name));
         for target in targets {
