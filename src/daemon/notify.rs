@@ -9,7 +9,7 @@
 
 use super::state::{SettingsCell, StoreSlot};
 use crate::config::NotifyConfig;
-use crate::fetch::{Fetcher, Method};
+use crate::fetch::{FetchSettings, Fetcher, Method};
 use crate::metrics::{Kind, Metrics};
 use crate::notify::{self, BroadcastInfo, Cursor, cursor_state_name};
 use crate::record::Status;
@@ -183,25 +183,22 @@ enum Step {
 /// Delivers to the target named `name` until it leaves the configuration or shutdown.
 async fn deliver(parts: &NotifyParts, name: &str, shutdown: &CancellationToken) {
     let mut failures: u32 = 0;
+    // One client (its connections reused), made again only when `[limits]` change.
+    let mut fetcher: Option<Fetcher> = None;
     loop {
-        let Some(target) = parts
-            .settings
-            .get()
-            .config
-            .notify
-            .iter()
-            .find(|t| t.name == name)
-            .cloned()
-        else {
+        let settings = parts.settings.get();
+        let Some(target) = settings.config.notify.iter().find(|t| t.name == name).cloned() else {
             info!(target = %name, "notifications stop: the target left the configuration");
             return;
         };
-        let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(
-            &parts.settings.get().config.limits,
-        ));
+        let bounds = FetchSettings::from_limits(&settings.config.limits);
+        let client = match &fetcher {
+            Some(client) if client.settings() == bounds => client.clone(),
+            _ => fetcher.insert(Fetcher::new(bounds)).clone(),
+        };
         let (store, job_parts) = (parts.store.get(), parts.clone());
         let step = super::every::blocking("a notification", move || {
-            pass(&job_parts, &store, &target, &fetcher)
+            pass(&job_parts, &store, &target, &client)
         })
         .await
         .unwrap_or(Step::Idle);
@@ -289,9 +286,11 @@ fn pass(parts: &NotifyParts, store: &Store, target: &NotifyConfig, fetcher: &Fet
     if page.events.is_empty() {
         return Step::Idle;
     }
+    let last = page.events.last().map_or(0, |(seq, _)| *seq);
     for (seq, event) in page.events {
         let record = store.get_stream(event.stream).ok().flatten();
-        if notify::admits(target, &event, record.as_ref().map(|r| r.login.as_str())) {
+        let delivered = notify::admits(target, &event, record.as_ref().map(|r| r.login.as_str()));
+        if delivered {
             let gone = store
                 .segment_status(event.stream)
                 .ok()
@@ -311,10 +310,13 @@ fn pass(parts: &NotifyParts, store: &Store, target: &NotifyConfig, fetcher: &Fet
                 Err(error) => return Step::Failed(format!("event {seq}: {error}")),
             }
         }
-        // Saved per event, so a crash repeats at most the one in flight.
         cursor.through = seq;
-        if let Err(error) = save(store, name, cursor) {
-            return Step::Failed(format!("saving the cursor: {error}"));
+        // Saved after each delivery, so a crash repeats at most the one in flight; events
+        // passed over are saved with the next delivery or at the end of the page.
+        if delivered || seq == last {
+            if let Err(error) = save(store, name, cursor) {
+                return Step::Failed(format!("saving the cursor: {error}"));
+            }
         }
         parts.book.update(name, |health| {
             health.delivered_through = seq;
