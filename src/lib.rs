@@ -22,6 +22,7 @@ pub mod follow;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod metrics;
+pub mod notify;
 pub mod packed;
 pub mod playlist;
 pub mod probe;

@@ -22,6 +22,7 @@ mod hostile;
 mod install;
 mod listing;
 mod lookup;
+mod notify;
 mod openapi;
 mod outage;
 mod player;

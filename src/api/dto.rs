@@ -286,6 +286,23 @@ pub struct Health {
     pub listing: ComponentStatus,
     /// The live listing in force and why (`SourceConfig::describe`).
     pub listing_source: String,
+    /// Each `[[notify]]` target's delivery; one failing three times in a row degrades.
+    pub notify: Vec<NotifyHealth>,
+}
+
+/// One notification target in `/healthz`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotifyHealth {
+    pub name: String,
+    pub ok: bool,
+    /// The last event sequence number delivered or passed over.
+    pub delivered_through: u64,
+    /// Events stored after it (before the target's filters).
+    pub backlog: u64,
+    /// Events it never got: pruned before delivery or past `max_backlog`.
+    pub dropped: u64,
+    pub failures_in_row: u32,
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

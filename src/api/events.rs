@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 const EVENT_PARAMS: &[&str] = &["streamer", "kind", "since", "order", "limit", "cursor"];
 
-/// One event as the API shows it.
-#[derive(Serialize)]
-struct EventItem {
+/// One event as the API shows it (and as a webhook receives it, `crate::notify`).
+#[derive(Clone, Debug, Serialize)]
+pub struct EventItem {
     /// Its sequence number: increasing, never reused.
     id: String,
     at: String,
@@ -26,7 +26,7 @@ struct EventItem {
 }
 
 impl EventItem {
-    fn new(seq: u64, event: Event) -> EventItem {
+    pub fn new(seq: u64, event: Event) -> EventItem {
         EventItem {
             id: seq.to_string(),
             at: rfc3339(event.at),

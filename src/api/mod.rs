@@ -30,7 +30,8 @@ mod routes;
 mod server;
 mod web;
 
-pub use dto::{ComponentStatus, DomainStatus, Health, LookupState, rfc3339};
+pub use dto::{ComponentStatus, DomainStatus, Health, LookupState, NotifyHealth, rfc3339};
+pub use events::EventItem;
 pub use handlers::ApiError;
 #[doc(hidden)]
 pub use handlers::check_query;

@@ -56,6 +56,7 @@ impl Config {
         table("limits", self.limits == new.limits);
         table("follow", self.follows == new.follows);
         table("rule", self.rules == new.rules);
+        table("notify", self.notify == new.notify);
         for domain in &new.domains {
             match self.domains.iter().find(|d| d.url == domain.url) {
                 None => changes.push(format!("domain {} added", domain.url)),

@@ -57,6 +57,8 @@ pub struct Config {
     /// `[[rule]]`: record or skip by category, language, title, maturity and viewers; the
     /// first rule that matches decides.
     pub rules: Vec<RuleConfig>,
+    /// `[[notify]]`: where lifecycle events are delivered, each target in order.
+    pub notify: Vec<NotifyConfig>,
     /// Probe modules by name: embedded defaults, overridden by the `probes/` directory.
     pub probes: BTreeMap<String, ProbeModule>,
 }
@@ -149,6 +151,30 @@ pub struct FollowConfig {
     pub target: FollowTarget,
     /// Replaces `pipeline.retention` for this channel's broadcasts.
     pub retention: Option<Duration>,
+}
+
+/// How a `[[notify]]` target is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyKind {
+    /// A JSON POST signed with HMAC-SHA256 of the body under `secret`.
+    Webhook { secret: String },
+    /// An ntfy topic URL: the message text POSTed with `Title`, `Tags` and `Click` headers.
+    Ntfy,
+}
+
+/// One `[[notify]]` target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// Names the target in logs, metrics and `/healthz`, and keys its delivery cursor.
+    pub name: String,
+    pub kind: NotifyKind,
+    pub url: String,
+    /// Only these kinds (empty: every kind).
+    pub events: Vec<crate::event::EventKind>,
+    /// Only these channels, by login (lower-cased) or numeric id (empty: every channel).
+    pub channels: Vec<String>,
+    /// Events the target may fall behind; beyond this the oldest are skipped and counted.
+    pub max_backlog: u64,
 }
 
 /// What a matching `[[rule]]` does.

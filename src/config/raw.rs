@@ -16,8 +16,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{
-    ApiConfig, Config, CronSchedule, DomainConfig, FollowConfig, FollowTarget, LimitsConfig, PipelineConfig,
-    RuleAction, RuleConfig, ScheduleConfig, Scope, SourceConfig, SourceKind, base_dir_of,
+    ApiConfig, Config, CronSchedule, DomainConfig, FollowConfig, FollowTarget, LimitsConfig, NotifyConfig,
+    NotifyKind, PipelineConfig, RuleAction, RuleConfig, ScheduleConfig, Scope, SourceConfig, SourceKind,
+    base_dir_of,
 };
 
 /// Merges `user` over `defaults`: tables recursively, everything else (arrays included) replaced.
@@ -49,7 +50,25 @@ pub(super) struct RawConfig {
     follow: Vec<RawFollow>,
     #[serde(default)]
     rule: Vec<RawRule>,
+    #[serde(default)]
+    notify: Vec<RawNotify>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    name: Option<String>,
+    kind: String,
+    url: String,
+    secret: Option<String>,
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    channels: Vec<String>,
+    max_backlog: Option<i64>,
+}
+
+/// A target's backlog bound when `max_backlog` is not given.
+const DEFAULT_MAX_BACKLOG: u64 = 10_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -334,6 +353,7 @@ impl Validator {
         let domains = self.domains(raw.domain, &probes);
         let follows = self.follows(raw.follow);
         let rules = self.rules(raw.rule);
+        let notify = self.notify(raw.notify);
         Config {
             file,
             data_dir,
@@ -345,8 +365,76 @@ impl Validator {
             domains,
             follows,
             rules,
+            notify,
             probes,
         }
+    }
+
+    fn notify(&mut self, raw: Vec<RawNotify>) -> Vec<NotifyConfig> {
+        let mut targets: Vec<NotifyConfig> = Vec::with_capacity(raw.len());
+        for (index, raw) in raw.into_iter().enumerate() {
+            let key = |field: &str| format!("notify[{index}].{field}");
+            let url = self.http_url(&key("url"), &raw.url, false);
+            let kind = match (raw.kind.as_str(), raw.secret) {
+                ("webhook", Some(secret)) if !secret.is_empty() => NotifyKind::Webhook { secret },
+                ("webhook", _) => {
+                    self.report(&key("secret"), "a webhook needs a secret to sign its bodies with");
+                    NotifyKind::Webhook {
+                        secret: String::new(),
+                    }
+                }
+                ("ntfy", None) => NotifyKind::Ntfy,
+                ("ntfy", Some(_)) => {
+                    self.report(&key("secret"), "ntfy is not signed; leave secret out");
+                    NotifyKind::Ntfy
+                }
+                (other, _) => {
+                    self.report(
+                        &key("kind"),
+                        format!("{other:?} is not a notification kind; use \"webhook\" or \"ntfy\""),
+                    );
+                    NotifyKind::Ntfy
+                }
+            };
+            let events = raw
+                .events
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|name| {
+                    let kind = crate::event::EventKind::parse(name);
+                    if kind.is_none() {
+                        self.report(&key("events"), format!("{name:?} is not an event kind"));
+                    }
+                    kind
+                })
+                .collect();
+            let channels = raw
+                .channels
+                .iter()
+                .map(|channel| channel.trim().to_ascii_lowercase())
+                .collect();
+            let max_backlog = match raw.max_backlog {
+                None => DEFAULT_MAX_BACKLOG,
+                Some(n) if n > 0 => n as u64,
+                Some(n) => {
+                    self.report(&key("max_backlog"), format!("must be above 0 (got {n})"));
+                    1
+                }
+            };
+            let name = raw.name.unwrap_or_else(|| url.clone());
+            if targets.iter().any(|target| target.name == name) {
+                self.report(&key("name"), format!("{name:?} names two targets"));
+            }
+            targets.push(NotifyConfig {
+                name,
+                kind,
+                url,
+                events,
+                channels,
+                max_backlog,
+            });
+        }
+        targets
     }
 
     fn source(&mut self, raw: RawSource) -> SourceConfig {

@@ -284,3 +284,47 @@ fn follows_rules_and_scope_are_read_and_checked() {
     let unknown = problems("[[follow]]\nname = \"x\"\n");
     assert_eq!(unknown[0].key.as_deref(), Some("follow[0].name"), "{unknown:?}");
 }
+
+#[test]
+fn notify_targets_are_read_and_checked() {
+    use crate::event::EventKind;
+    let text = "[[notify]]\nkind = \"webhook\"\nurl = \"https://example.org/hook\"\nsecret = \"s\"\n\
+                events = [\"deleted\", \"muted\"]\nchannels = [\"SomeOne\", \"42\"]\n\
+                [[notify]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"https://ntfy.sh/my-vods\"\nmax_backlog = 5\n";
+    let config = parse_text(text).expect("valid");
+    assert_eq!(
+        config.notify,
+        vec![
+            NotifyConfig {
+                name: "https://example.org/hook".into(),
+                kind: NotifyKind::Webhook { secret: "s".into() },
+                url: "https://example.org/hook".into(),
+                events: vec![EventKind::Deleted, EventKind::Muted],
+                channels: vec!["someone".into(), "42".into()],
+                max_backlog: 10_000,
+            },
+            NotifyConfig {
+                name: "phone".into(),
+                kind: NotifyKind::Ntfy,
+                url: "https://ntfy.sh/my-vods".into(),
+                events: vec![],
+                channels: vec![],
+                max_backlog: 5,
+            },
+        ]
+    );
+    let wrong = "[[notify]]\nkind = \"webhook\"\nurl = \"https://a.test/\"\n\
+                 [[notify]]\nkind = \"mail\"\nurl = \"https://b.test/\"\n\
+                 [[notify]]\nkind = \"ntfy\"\nurl = \"ftp://c\"\nevents = [\"exploded\"]\nmax_backlog = 0\n";
+    let keys: Vec<String> = problems(wrong).into_iter().filter_map(|p| p.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "notify[0].secret",
+            "notify[1].kind",
+            "notify[2].url",
+            "notify[2].events",
+            "notify[2].max_backlog"
+        ]
+    );
+}

@@ -204,8 +204,23 @@ impl api::Backend for ApiBackend {
         let settings = parts.settings.get();
         let listing = listing_status(&settings.config.source, parts.activity.listing_error().as_deref());
         let config = self.config.status(&settings.config);
+        let notify: Vec<api::NotifyHealth> = parts
+            .notify
+            .snapshot()
+            .into_iter()
+            .map(|(name, health)| api::NotifyHealth {
+                name,
+                ok: health.failures_in_row < crate::notify::FAILING_AFTER,
+                delivered_through: health.delivered_through,
+                backlog: health.backlog,
+                dropped: health.dropped,
+                failures_in_row: health.failures_in_row,
+                last_error: health.last_error,
+            })
+            .collect();
         // Any failing part degrades the whole: a refused listing captures nothing new.
-        let degraded = !store_status.ok || !config.ok || !listing.ok;
+        let degraded =
+            !store_status.ok || !config.ok || !listing.ok || notify.iter().any(|target| !target.ok);
         Health {
             status: if degraded { "degraded" } else { "ok" },
             version: env!("CARGO_PKG_VERSION"),
@@ -218,6 +233,7 @@ impl api::Backend for ApiBackend {
             last_probe: time_text(parts.activity.last_probe()),
             listing,
             listing_source: parts.settings.get().config.source.describe(),
+            notify,
         }
     }
 

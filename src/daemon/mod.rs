@@ -25,6 +25,7 @@ mod confirm;
 mod crawl;
 mod every;
 mod follow;
+mod notify;
 mod probing;
 mod qualities;
 mod reconfigure;
@@ -118,6 +119,8 @@ pub async fn run(
             "captures checked before the survival watch existed are now watched"
         );
     }
+    // Cursors before the pipeline runs, so a target added now misses none of its first events.
+    notify::start_cursors(&store, &config.notify)?;
     let book = store
         .get_state(upkeep::BOOK_STATE)?
         .and_then(|bytes| serde_json::from_slice::<DomainBook>(&bytes).ok())
@@ -149,6 +152,7 @@ pub async fn run(
         domains: Arc::new(Domains::new(book)),
         activity: Arc::new(Activity::default()),
         metrics: metrics.clone(),
+        notify: Arc::new(notify::NotifyBook::default()),
     };
     describe(&metrics);
     // A domain the saved book shows answering may have recovered after the probes it held back
@@ -251,6 +255,14 @@ pub async fn run(
             async move { job.compact(&stop).await }
         },
     ));
+    let notify_parts = notify::NotifyParts {
+        settings: upkeep.settings.clone(),
+        clock,
+        store: upkeep.store.clone(),
+        metrics: metrics.clone(),
+        book: upkeep.notify.clone(),
+    };
+    tracker.spawn(notify::run(notify_parts, tracker.clone(), shutdown.clone()));
     let (job, stop) = (upkeep.clone(), shutdown.clone());
     tracker.spawn(async move { job.report_status(&stop).await });
     let (job, stop) = (upkeep.clone(), shutdown.clone());
@@ -289,6 +301,7 @@ fn describe(metrics: &Metrics) {
     crawl::describe(metrics);
     confirm::describe(metrics);
     follow::describe(metrics);
+    notify::describe(metrics);
     probing::describe(metrics);
     qualities::describe(metrics);
     segments::describe(metrics);

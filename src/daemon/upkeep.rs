@@ -32,6 +32,8 @@ pub struct Upkeep {
     pub domains: Arc<Domains>,
     pub activity: Arc<Activity>,
     pub metrics: Arc<Metrics>,
+    /// The notification targets' delivery state, for `/healthz`.
+    pub notify: Arc<super::notify::NotifyBook>,
 }
 
 /// Declares the upkeep jobs' series once, at start-up.

@@ -4,7 +4,7 @@
 use super::tables::{EVENTS, META, decode_event, events_written_name};
 use super::{Store, StoreError};
 use crate::event::{Event, EventKind};
-use redb::ReadableTableMetadata;
+use redb::{ReadableTable, ReadableTableMetadata};
 use std::ops::Bound;
 
 /// Which events a page holds.
@@ -94,6 +94,16 @@ impl Store {
                     Ok((kind, meta.get(name.as_str())?.map_or(0, |count| count.value())))
                 })
                 .collect()
+        })
+    }
+
+    /// The oldest and newest event sequence numbers stored (`None` while there are none).
+    pub fn event_bounds(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(EVENTS)?;
+            let first = table.first()?.map(|(seq, _)| seq.value());
+            let last = table.last()?.map(|(seq, _)| seq.value());
+            Ok(first.zip(last))
         })
     }
 
