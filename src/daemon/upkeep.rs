@@ -32,6 +32,8 @@ pub struct Upkeep {
     pub domains: Arc<Domains>,
     pub activity: Arc<Activity>,
     pub metrics: Arc<Metrics>,
+    /// The status page's day of history.
+    pub status: Arc<super::status::StatusLog>,
 }
 
 /// Declares the upkeep jobs' series once, at start-up.
