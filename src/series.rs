@@ -192,7 +192,13 @@ mod tests {
         let mut series = StatusSeries::default();
         let t = 3_000_000;
         for step in 0..(2 * BUCKETS as i64) {
-            series.sample(&sample(t + step * BUCKET_SECONDS, step as u64, 0, 0, DomainHealth::Up));
+            series.sample(&sample(
+                t + step * BUCKET_SECONDS,
+                step as u64,
+                0,
+                0,
+                DomainHealth::Up,
+            ));
         }
         let now = t + (2 * BUCKETS as i64 - 1) * BUCKET_SECONDS;
         assert_eq!(series.buckets.len(), BUCKETS);

@@ -192,8 +192,18 @@ fn every_described_route_answers_as_described() {
         !buckets.is_empty() && !series["domains"].as_array().expect("domains").is_empty(),
         "{series}"
     );
-    assert!(buckets.iter().map(|b| b["captures"].as_u64().unwrap_or(0)).sum::<u64>() > 0, "{series}");
-    assert_eq!(c.get("/api/v1/status/series", "/api/v1/status/series?x=1").status, 400);
+    assert!(
+        buckets
+            .iter()
+            .map(|b| b["captures"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+            > 0,
+        "{series}"
+    );
+    assert_eq!(
+        c.get("/api/v1/status/series", "/api/v1/status/series?x=1").status,
+        400
+    );
     c.get("/healthz", "/healthz");
     let events = c.get("/api/v1/events", "/api/v1/events?limit=1&order=asc").json();
     assert!(!events["items"].as_array().expect("items").is_empty(), "{events}");
