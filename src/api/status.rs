@@ -40,7 +40,7 @@ fn item(bucket: Bucket, now: i64) -> SeriesItem {
         captures: bucket.captures,
         requests: bucket.requests,
         budget_used: if allowed > 0.0 {
-            (bucket.requests as f64 / allowed * 1000.0).round() / 1000.0
+            bucket.requests as f64 / allowed
         } else {
             0.0
         },
