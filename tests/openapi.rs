@@ -207,6 +207,7 @@ fn every_described_route_answers_as_described() {
     c.get("/healthz", "/healthz");
     let events = c.get("/api/v1/events", "/api/v1/events?limit=1&order=asc").json();
     assert!(!events["items"].as_array().expect("items").is_empty(), "{events}");
+    assert_eq!(events["items"][0]["login"], "alpha", "{events}");
     if let Some(cursor) = events["next_cursor"].as_str() {
         c.get(
             "/api/v1/events",

@@ -295,6 +295,7 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
         "qualities": 2,
         "domains": 3,
         "gone_stream_id": "602",
+        "gone_login": "delta",
         "gone_path": format!("602/{}", start + 100),
         "partial_stream_id": "604",
         "partial_path": format!("604/{}", start + 300),

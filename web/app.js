@@ -669,9 +669,9 @@
       return el('tr.event', { 'data-kind': event.kind, 'data-stream-id': event.stream_id },
         el('td', null, when(event.at)),
         el('td', null, el(`span.badge.event-${event.kind}`, null, kindName(event.kind))),
-        el('td', null, el('a.event-vod', { href: `#/vod/${enc(event.stream_id)}/${enc(start)}` },
-          `broadcast ${event.stream_id}`), ' ', el('span.meta-inline', null, when(event.start_time))),
-        el('td', null, el('a', { href: `#/channel/${enc(event.streamer_id)}` }, `channel ${event.streamer_id}`)),
+        el('td.title', null, el('a.event-vod', { href: `#/vod/${enc(event.stream_id)}/${enc(start)}` },
+          event.title || `broadcast ${event.stream_id}`), ' ', el('span.sub', null, when(event.start_time))),
+        el('td', null, el('a.login', { href: `#/channel/${enc(event.streamer_id)}` }, event.login || `channel ${event.streamer_id}`)),
         el('td.detail', null, event.detail || ''));
     });
     const head = el('tr', null, ['When', 'Kind', 'Broadcast', 'Channel', 'Detail']

@@ -281,6 +281,8 @@ try {
     && [...document.querySelectorAll('tr.event')].every((tr) => tr.dataset.kind === 'segments_gone')
     && document.querySelectorAll('tr.event').length > 0, null, WAIT);
   const narrowed = await page.locator('tr.event').evaluateAll((rows) => rows.map((tr) => tr.dataset.streamId));
+  const goneLogins = await page.locator('tr.event a.login').allTextContents();
+  check(goneLogins.includes(expect.gone_login), `the row names its channel ${expect.gone_login}: ${goneLogins}`);
   check(narrowed.length < events.length && narrowed.includes(expect.gone_stream_id),
     `the kind filter narrows ${events.length} events to the gone broadcast's: ${narrowed}`);
   await shot('events-desktop.png', true);
