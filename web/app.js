@@ -711,7 +711,9 @@
     return node;
   }
 
+  // Drawn in the units it is shown at on a phone too, so axis labels stay readable there.
   const CHART = { width: 600, height: 110, left: 44, right: 8, top: 8, bottom: 20 };
+  const fitCharts = () => { CHART.width = main.clientWidth < 560 ? 360 : 600; };
   let chartIds = 0;
 
   // A chart over the last day: x is time (from..to), `draw(x, y)` returns the marks. Axis labels
@@ -764,6 +766,7 @@
     const data = await api('/api/v1/status/series');
     if (current !== generation) return;
     document.title = 'Status – vodprobe';
+    fitCharts();
     const to = Date.parse(data.to) / 1000;
     const from = Date.parse(data.from) / 1000;
     const step = data.bucket_seconds;
