@@ -68,7 +68,7 @@ pub struct Sample {
 pub struct StatusSeries {
     buckets: VecDeque<Bucket>,
     last_captures: Option<u64>,
-    /// Not persisted across a restart in meaning: the first sample of a process sets it.
+    /// The budget's counter starts at 0 in each process: not saved, the first sample sets it.
     #[serde(skip)]
     last_requests: Option<u64>,
 }
