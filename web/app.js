@@ -234,11 +234,12 @@
       const login = known || `streamer ${streamerId}`;
       heading = el('h1', null, 'Channel ', el('span.login', null, login));
       document.title = `${login} – vodprobe`;
-      if (known) {
-        feeds = el('p.feeds', null,
+      const events = el('a.channel-events', { href: `#/events?streamer=${enc(streamerId)}` }, 'Events');
+      feeds = known
+        ? el('p.feeds', null,
           el('a', { href: `/feeds/channels/${enc(known)}.atom`, type: 'application/atom+xml' }, 'Atom feed'), ' · ',
-          el('a', { href: `/feeds/channels/${enc(known)}.m3u`, type: 'audio/x-mpegurl' }, 'M3U playlist'));
-      }
+          el('a', { href: `/feeds/channels/${enc(known)}.m3u`, type: 'audio/x-mpegurl' }, 'M3U playlist'), ' · ', events)
+        : el('p.feeds', null, events);
     } else {
       heading = el('h1', null, 'Latest captures');
       document.title = 'vodprobe';
@@ -696,7 +697,12 @@
       next.set('page', String(pageNumber + 1));
       pager.append(el('a.next', { href: `#/events?${next}` }, `Page ${pageNumber + 1} »`));
     }
-    show(el('h1', null, 'Events'), quick, el('div.filters', null, filter), table, pager);
+    const streamer = params.get('streamer');
+    const heading = streamer
+      ? el('h1', null, 'Events of ', el('a.login', { href: `#/channel/${enc(streamer)}` },
+        (page.items[0] && page.items[0].login) || `channel ${streamer}`), ' ', el('a.sub', { href: '#/events' }, '(all channels)'))
+      : el('h1', null, 'Events');
+    show(heading, quick, el('div.filters', null, filter), table, pager);
   }
 
   // ---- status: small charts of the last day -------------------------------------------------

@@ -191,6 +191,12 @@ try {
   check(channelFeeds.includes(`${channelFeed}.atom`) && channelFeeds.includes(`${channelFeed}.m3u`),
     `the channel's feeds are linked: ${channelFeeds}`);
   summary.feed_links = { front: feedLinks.front, channel: channelFeeds };
+  // The channel's events, one link away.
+  await page.locator('#main a.channel-events').click();
+  await page.waitForFunction(() => location.hash.startsWith('#/events?streamer=')
+    && document.querySelectorAll('tr.event').length > 0, null, WAIT);
+  const channelEvents = await page.locator('tr.event').evaluateAll((rows) => rows.map((tr) => tr.dataset.streamId));
+  check(channelEvents.every((id) => id === expect.search_stream_id), `only the channel's events: ${channelEvents}`);
 
   // 3. A filter narrows the list.
   await page.goto(`${base}/#/`);
