@@ -864,6 +864,10 @@
           el('p.legend', null, el('span.swatch.health-up'), 'up ', el('span.swatch.health-down'), 'down ',
             el('span.swatch.health-unknown'), 'not asked yet'))),
       numbers('Each hour of the last day', ['Hour', 'Captures', 'Requests', 'Budget used (peak)', 'Queue (deepest)'], hourRows));
+    // Redrawn each minute while it is the page shown (the appliance samples each minute).
+    setTimeout(() => {
+      if (current === generation && !document.hidden) route();
+    }, 60_000);
   }
 
   // ---- the health banner: what /healthz says is wrong, at the top of every view -----------
