@@ -32,6 +32,7 @@ pub mod reload;
 pub mod schedule;
 pub mod search;
 pub mod segments;
+pub mod series;
 pub mod store;
 pub mod time_input;
 pub mod track;

@@ -186,9 +186,28 @@ fn every_described_route_answers_as_described() {
     c.get("/api/v1/languages", "/api/v1/languages");
     assert_eq!(c.get("/api/v1/languages", "/api/v1/languages?x=1").status, 400);
     c.get("/api/v1/domains", "/api/v1/domains");
+    let series = c.get("/api/v1/status/series", "/api/v1/status/series").json();
+    let buckets = series["items"].as_array().expect("items");
+    assert!(
+        !buckets.is_empty() && !series["domains"].as_array().expect("domains").is_empty(),
+        "{series}"
+    );
+    assert!(
+        buckets
+            .iter()
+            .map(|b| b["captures"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+            > 0,
+        "{series}"
+    );
+    assert_eq!(
+        c.get("/api/v1/status/series", "/api/v1/status/series?x=1").status,
+        400
+    );
     c.get("/healthz", "/healthz");
     let events = c.get("/api/v1/events", "/api/v1/events?limit=1&order=asc").json();
     assert!(!events["items"].as_array().expect("items").is_empty(), "{events}");
+    assert_eq!(events["items"][0]["login"], "alpha", "{events}");
     if let Some(cursor) = events["next_cursor"].as_str() {
         c.get(
             "/api/v1/events",

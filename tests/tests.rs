@@ -30,5 +30,6 @@ mod rebuild;
 mod reload;
 mod segments;
 mod serve;
+mod status;
 mod survival;
 mod web;

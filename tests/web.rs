@@ -2,7 +2,9 @@
 //! and a real browser using it. The browser test runs `tests/browser/run.mjs` (playwright-core
 //! driving Debian's `chromium`) against `serve` on the simulated Twitch: the front page lists
 //! captures, search finds a channel, a filter narrows the list, the detail page plays the
-//! simulated broadcast, and a title with `<script>` is shown as text. While the simulated listing
+//! simulated broadcast, and a title with `<script>` is shown as text; the follows filter keeps
+//! the followed channel, the events view shows and filters the events the pipeline wrote, and
+//! the status page draws its charts from `/api/v1/status/series`. While the simulated listing
 //! refuses the configured client id's cursor pages (Twitch's GQL integrity check), every view
 //! carries the health banner naming the refusal and what to do; once the refusal is lifted the
 //! banner goes (the script writes a signal file when it has seen the banner, and this side then
@@ -155,6 +157,10 @@ const SCRIPT_TITLE: &str = "Speedrun <script>alert(1)</script> <b>bold</b> & \"q
 /// its segments answer and its video names where: rebuilt). Returns gamma's start.
 fn five_channels() -> (World, i64) {
     let mut world = World::with_api(FAST, "");
+    // epsilon is followed: its broadcast carries the badge and the follows filter keeps it.
+    let mut config = std::fs::read_to_string(world.config_path()).expect("config");
+    config.push_str("[[follow]]\nlogin = \"epsilon\"\n");
+    std::fs::write(world.config_path(), config).expect("config");
     let start = now() - 900;
     let mut gamma = Broadcast::new("gamma", 601, &start.to_string(), vec![1]);
     gamma.qualities = ["chunked", "480p30"].map(String::from).to_vec();
@@ -289,12 +295,16 @@ fn a_browser_lists_searches_filters_and_plays_and_titles_stay_text() {
         "qualities": 2,
         "domains": 3,
         "gone_stream_id": "602",
+        "gone_login": "delta",
         "gone_path": format!("602/{}", start + 100),
         "partial_stream_id": "604",
         "partial_path": format!("604/{}", start + 300),
         "rebuilt_stream_id": "605",
         "rebuilt_path": format!("605/{}", start + 400),
         "audio_stream_id": "601",
+        "followed_stream_id": "603",
+        "followed_count": 1,
+        "event_kinds": ["captured", "segments_gone"],
         "banner_part": "listing",
         "banner_text": "failed integrity check",
         "banner_says": [SIM_CLIENT_ID, "dev.twitch.tv", "client_secret", "another public client_id"],

@@ -1,6 +1,6 @@
 // vodprobe's web page: a single-page app over the JSON API (src/api/openapi.json), with hash
-// routes #/ (latest captures), #/channel/<streamer_id>, #/vod/<stream_id>/<start_unix> and
-// #/domains. Every string from Twitch reaches the page through textContent or a text node,
+// routes #/ (latest captures), #/channel/<streamer_id>, #/vod/<stream_id>/<start_unix>,
+// #/domains, #/events (lifecycle events) and #/status (charts of the last day). Every string from Twitch reaches the page through textContent or a text node,
 // never as markup; the page has no inline code (its Content-Security-Policy forbids it).
 'use strict';
 
@@ -144,6 +144,8 @@
       else if (parts[0] === 'channel' && parts.length === 2) await listPage(current, params, parts[1]);
       else if (parts[0] === 'vod' && parts.length === 3) await vodPage(current, parts[1], parts[2]);
       else if (parts[0] === 'domains' && parts.length === 1) await domainsPage(current);
+      else if (parts[0] === 'events' && parts.length === 1) await eventsPage(current, params);
+      else if (parts[0] === 'status' && parts.length === 1) await statusPage(current);
       else show(el('p.note', null, 'No such page. ', el('a', { href: '#/' }, 'See the latest captures')));
     } catch (error) {
       if (current === generation) show(errorBox(error));
@@ -175,7 +177,7 @@
     const status = params.get('status') || defaultStatus;
     const query = new URLSearchParams();
     if (streamerId) query.set('streamer_id', streamerId);
-    for (const name of ['game_id', 'language', 'public', 'sort', 'cursor']) {
+    for (const name of ['game_id', 'language', 'public', 'followed', 'sort', 'cursor']) {
       if (params.get(name)) query.set(name, params.get(name));
     }
     if (status !== 'any') query.set('status', status);
@@ -220,6 +222,8 @@
         ['live', 'Live'], ['any', 'Any status']], status, navigate),
       select('public', 'Visibility', [['', 'Public or private'], ['true', 'Public'], ['false', 'Private (sub-only, unlisted, deleted)']],
         params.get('public') || '', navigate),
+      select('followed', 'Follows', [['', 'Followed or not'], ['true', 'Followed channels'], ['false', 'Not followed']],
+        params.get('followed') || '', navigate),
       select('sort', 'Order', [['', 'Newest first'], ['views', 'Most viewed']], params.get('sort') || '', navigate));
 
     let heading;
@@ -230,11 +234,12 @@
       const login = known || `streamer ${streamerId}`;
       heading = el('h1', null, 'Channel ', el('span.login', null, login));
       document.title = `${login} – vodprobe`;
-      if (known) {
-        feeds = el('p.feeds', null,
+      const events = el('a.channel-events', { href: `#/events?streamer=${enc(streamerId)}` }, 'Events');
+      feeds = known
+        ? el('p.feeds', null,
           el('a', { href: `/feeds/channels/${enc(known)}.atom`, type: 'application/atom+xml' }, 'Atom feed'), ' · ',
-          el('a', { href: `/feeds/channels/${enc(known)}.m3u`, type: 'audio/x-mpegurl' }, 'M3U playlist'));
-      }
+          el('a', { href: `/feeds/channels/${enc(known)}.m3u`, type: 'audio/x-mpegurl' }, 'M3U playlist'), ' · ', events)
+        : el('p.feeds', null, events);
     } else {
       heading = el('h1', null, 'Latest captures');
       document.title = 'vodprobe';
@@ -270,7 +275,8 @@
 
   function vodItem(vod, withChannel) {
     const href = `#/vod/${enc(vod.stream_id)}/${enc(vod.start_unix)}`;
-    return el('li.vod', { 'data-stream-id': vod.stream_id, 'data-language': vod.language, 'data-game-id': vod.game_id },
+    return el('li.vod', { 'data-stream-id': vod.stream_id, 'data-language': vod.language, 'data-game-id': vod.game_id,
+      'data-followed': vod.followed ? 'true' : 'false' },
       el('a.vod-title', { href }, vod.title || '(no title)'),
       el('div.meta', null,
         withChannel ? el('a.login', { href: `#/channel/${enc(vod.streamer_id)}` }, vod.login) : null,
@@ -617,6 +623,251 @@
       .map((name) => el('th', { scope: 'col' }, name)));
     show(el('h1', null, 'Domains'),
       el('div.scroll', null, el('table.domains', null, el('thead', null, head), el('tbody', null, rows))));
+  }
+
+  // ---- lifecycle events ---------------------------------------------------------------------
+
+  const EVENT_KINDS = ['live', 'ended', 'captured', 'muted', 'original_audio_gone', 'sub_only', 'unlisted',
+    'deleted', 'segments_partial', 'segments_gone', 'title_changed', 'category_changed', 'renamed'];
+  const kindName = (kind) => kind.replace(/_/g, ' ');
+
+  // Local midnight as unix seconds: "today" is the reader's day.
+  function startOfToday() {
+    const today = new Date();
+    today.setHours(0, 0, 0, 0);
+    return Math.floor(today.getTime() / 1000);
+  }
+
+  async function eventsPage(current, params) {
+    const query = new URLSearchParams();
+    for (const name of ['kind', 'since', 'streamer', 'cursor']) {
+      if (params.get(name)) query.set(name, params.get(name));
+    }
+    query.set('limit', '50');
+    const page = await api(`/api/v1/events?${query}`);
+    if (current !== generation) return;
+    document.title = 'Events – vodprobe';
+
+    const kind = params.get('kind') || '';
+    function navigate() {
+      const next = new URLSearchParams();
+      if (picker.value) next.set('kind', picker.value);
+      if (params.get('streamer')) next.set('streamer', params.get('streamer'));
+      location.hash = next.toString() ? `#/events?${next}` : '#/events';
+    }
+    const choices = [['', 'All kinds'], ...EVENT_KINDS.map((k) => [k, kindName(k)])];
+    if (kind && !EVENT_KINDS.includes(kind)) choices.push([kind, kindName(kind)]);
+    const filter = select('kind', 'Kind', choices, kind, navigate);
+    const picker = filter.querySelector('select');
+    const quick = el('p.quick', null,
+      el('a', { href: '#/events' }, 'All'), ' · ',
+      el('a', { href: `#/events?kind=deleted&since=${startOfToday()}` }, 'Deleted today'), ' · ',
+      el('a', { href: '#/events?kind=muted' }, 'Muted'), ' · ',
+      el('a', { href: '#/events?kind=segments_gone' }, 'Segments gone'));
+
+    const rows = page.items.map((event) => {
+      const start = Math.floor(Date.parse(event.start_time) / 1000);
+      return el('tr.event', { 'data-kind': event.kind, 'data-stream-id': event.stream_id },
+        el('td', null, when(event.at)),
+        el('td', null, el(`span.badge.event-${event.kind}`, null, kindName(event.kind))),
+        el('td.title', null, el('a.event-vod', { href: `#/vod/${enc(event.stream_id)}/${enc(start)}` },
+          event.title || `broadcast ${event.stream_id}`), ' ', el('span.sub', null, when(event.start_time))),
+        el('td', null, el('a.login', { href: `#/channel/${enc(event.streamer_id)}` }, event.login || `channel ${event.streamer_id}`)),
+        el('td.detail', null, event.detail || ''));
+    });
+    const head = el('tr', null, ['When', 'Kind', 'Broadcast', 'Channel', 'Detail']
+      .map((name) => el('th', { scope: 'col' }, name)));
+    const table = rows.length
+      ? el('div.scroll', null, el('table.events', null, el('thead', null, head), el('tbody', null, rows)))
+      : el('p.note', null, 'No events match.');
+
+    const pageNumber = Number(params.get('page') || '1');
+    const pager = el('nav.pager', { 'aria-label': 'pages' });
+    if (params.get('cursor')) {
+      const first = new URLSearchParams(params);
+      first.delete('cursor');
+      first.delete('page');
+      pager.append(el('a', { href: `#/events?${first}` }, '« Newest'));
+    } else {
+      pager.append(el('span'));
+    }
+    if (page.next_cursor) {
+      const next = new URLSearchParams(params);
+      next.set('cursor', page.next_cursor);
+      next.set('page', String(pageNumber + 1));
+      pager.append(el('a.next', { href: `#/events?${next}` }, `Page ${pageNumber + 1} »`));
+    }
+    const streamer = params.get('streamer');
+    const heading = streamer
+      ? el('h1', null, 'Events of ', el('a.login', { href: `#/channel/${enc(streamer)}` },
+        (page.items[0] && page.items[0].login) || `channel ${streamer}`), ' ', el('a.sub', { href: '#/events' }, '(all channels)'))
+      : el('h1', null, 'Events');
+    show(heading, quick, el('div.filters', null, filter), table, pager);
+  }
+
+  // ---- status: small charts of the last day -------------------------------------------------
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attributes, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined) node.append(child);
+    }
+    return node;
+  }
+
+  // Drawn in the units it is shown at on a phone too, so axis labels stay readable there.
+  const CHART = { width: 600, height: 110, left: 44, right: 8, top: 8, bottom: 20 };
+  const fitCharts = () => { CHART.width = main.clientWidth < 560 ? 360 : 600; };
+  let chartIds = 0;
+
+  // A chart over the last day: x is time (from..to), `draw(x, y)` returns the marks. Axis labels
+  // on both axes; title and desc name it for screen readers, and a table follows with the numbers.
+  function chart(name, summary, from, to, top, draw, unit) {
+    const id = `chart-${++chartIds}`;
+    const { width, height, left, right, bottom } = CHART;
+    const plotTop = CHART.top;
+    const plotWidth = width - left - right;
+    const plotHeight = height - plotTop - bottom;
+    const x = (t) => left + ((t - from) / (to - from)) * plotWidth;
+    const y = (v) => plotTop + plotHeight - (top > 0 ? (v / top) * plotHeight : 0);
+    const ticks = [];
+    for (let h = 24; h >= 0; h -= 6) {
+      const t = to - h * 3600;
+      ticks.push(svg('line', { class: 'grid', x1: x(t), x2: x(t), y1: plotTop, y2: plotTop + plotHeight }),
+        svg('text', { class: 'axis', x: x(t), y: height - 5, 'text-anchor': h === 24 ? 'start' : h === 0 ? 'end' : 'middle' },
+          h === 0 ? 'now' : `−${h} h`));
+    }
+    const yLabels = top > 0 ? [
+      svg('text', { class: 'axis', x: left - 4, y: plotTop + 9, 'text-anchor': 'end' }, `${formatNumber(top)}${unit}`),
+      svg('text', { class: 'axis', x: left - 4, y: plotTop + plotHeight, 'text-anchor': 'end' }, `0${unit}`),
+    ] : [];
+    return svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': `${id}-t ${id}-d` },
+      svg('title', { id: `${id}-t` }, name),
+      svg('desc', { id: `${id}-d` }, summary),
+      svg('line', { class: 'axis-line', x1: left, x2: width - right, y1: plotTop + plotHeight, y2: plotTop + plotHeight }),
+      svg('line', { class: 'axis-line', x1: left, x2: left, y1: plotTop, y2: plotTop + plotHeight }),
+      ticks, yLabels, draw(x, y, plotTop + plotHeight));
+  }
+
+  function formatNumber(n) {
+    return n >= 100 || Number.isInteger(n) ? String(Math.round(n)) : n.toFixed(1);
+  }
+
+  // The numbers behind a chart, hour by hour, folded away for sighted readers.
+  function numbers(caption, columns, rows) {
+    return el('details.numbers', null, el('summary', null, 'Numbers'),
+      el('div.scroll', null, el('table', null, el('caption', null, caption),
+        el('thead', null, el('tr', null, columns.map((c) => el('th', { scope: 'col' }, c)))),
+        el('tbody', null, rows.map((row) => el('tr', null, row.map((cell) => el('td', null, String(cell)))))))));
+  }
+
+  const hourLabel = (t) => {
+    const date = new Date(t * 1000);
+    return `${pad(date.getHours())}:00`;
+  };
+
+  async function statusPage(current) {
+    const data = await api('/api/v1/status/series');
+    if (current !== generation) return;
+    document.title = 'Status – vodprobe';
+    fitCharts();
+    const to = Date.parse(data.to) / 1000;
+    const from = Date.parse(data.from) / 1000;
+    const step = data.bucket_seconds;
+    const buckets = data.items.map((b) => ({ ...b, t: Date.parse(b.at) / 1000 }));
+
+    // Hourly aggregates, the last 24 hours ending with the current one.
+    const hourEnd = Math.ceil(to / 3600) * 3600;
+    const hours = [];
+    for (let h = 24; h >= 1; h--) {
+      const start = hourEnd - h * 3600;
+      const inside = buckets.filter((b) => b.t >= start && b.t < start + 3600);
+      hours.push({
+        start,
+        captures: inside.reduce((sum, b) => sum + b.captures, 0),
+        requests: inside.reduce((sum, b) => sum + b.requests, 0),
+        budget: inside.length ? Math.max(...inside.map((b) => b.budget_used)) : null,
+        queue: inside.length ? Math.max(...inside.map((b) => b.queue_depth)) : null,
+      });
+    }
+
+    const capturesTop = Math.max(1, ...hours.map((h) => h.captures));
+    const captured = hours.reduce((sum, h) => sum + h.captures, 0);
+    const capturesChart = chart('Captures per hour', `${captured} captures in the last day; at most ${capturesTop} in an hour.`,
+      from, to, capturesTop, (x, y, base) => hours.filter((h) => h.captures > 0).map((h) => {
+        const x0 = Math.max(x(h.start), x(from));
+        const x1 = Math.min(x(h.start + 3600), x(to));
+        return svg('rect', { class: 'bar captures', x: x0 + 1, y: y(h.captures), width: Math.max(1, x1 - x0 - 2), height: base - y(h.captures) },
+          svg('title', null, `${hourLabel(h.start)}: ${h.captures}`));
+      }), '');
+
+    const budgetTop = Math.max(1, ...buckets.map((b) => b.budget_used * 100));
+    const used = buckets.length ? Math.max(...buckets.map((b) => b.budget_used)) : 0;
+    const budgetChart = chart('Request budget used', `Share of the CDN request budget used per five minutes; at most ${Math.round(used * 100)} %.`,
+      from, to, budgetTop, (x, y, base) => buckets.map((b) => svg('rect', {
+        class: 'bar budget', x: x(b.t), y: y(b.budget_used * 100), width: Math.max(1, x(b.t + step) - x(b.t) - 0.5),
+        height: base - y(b.budget_used * 100),
+      }, svg('title', null, `${Math.round(b.budget_used * 100)} % (${b.requests} requests)`))), ' %');
+
+    const queueTop = Math.max(1, ...buckets.map((b) => b.queue_depth));
+    const queueChart = chart('Queue depth', `Broadcasts waiting for a probe, the deepest per five minutes; at most ${queueTop}.`,
+      from, to, queueTop, (x, y, base) => {
+        if (!buckets.length) return [];
+        const points = buckets.map((b) => `${x(b.t).toFixed(1)},${y(b.queue_depth).toFixed(1)} ${x(b.t + step).toFixed(1)},${y(b.queue_depth).toFixed(1)}`);
+        const line = `M${points.join(' L')}`;
+        const first = x(buckets[0].t).toFixed(1);
+        const last = x(buckets[buckets.length - 1].t + step).toFixed(1);
+        return [svg('path', { class: 'area queue', d: `${line} L${last},${base} L${first},${base} Z` }),
+          svg('path', { class: 'line queue', d: line })];
+      }, '');
+
+    // Domain health: one strip per domain, a cell per bucket.
+    const rowHeight = 16;
+    const domainRows = data.domains.length;
+    const healthHeight = CHART.top + domainRows * rowHeight + CHART.bottom;
+    const { width, left, right } = CHART;
+    const hx = (t) => left + ((t - from) / (to - from)) * (width - left - right);
+    const strips = data.domains.map((url, index) => {
+      const yTop = CHART.top + index * rowHeight;
+      const name = url.replace(/^https?:\/\//, '').replace(/\/$/, '');
+      return svg('g', { class: 'strip' },
+        svg('text', { class: 'axis', x: left - 4, y: yTop + 11, 'text-anchor': 'end' }, String(index + 1)),
+        buckets.filter((b) => b.domains[url]).map((b) => svg('rect', {
+          class: `cell health-${b.domains[url]}`, x: hx(b.t), y: yTop + 2, width: Math.max(1, hx(b.t + step) - hx(b.t)), height: rowHeight - 4,
+        }, svg('title', null, `${name}: ${b.domains[url]}`))));
+    });
+    const healthTicks = [];
+    for (let h = 24; h >= 0; h -= 6) {
+      const t = to - h * 3600;
+      healthTicks.push(svg('text', { class: 'axis', x: hx(t), y: healthHeight - 5, 'text-anchor': h === 24 ? 'start' : h === 0 ? 'end' : 'middle' },
+        h === 0 ? 'now' : `−${h} h`));
+    }
+    const downs = data.domains.map((url) => buckets.filter((b) => b.domains[url] === 'down').length);
+    const healthChart = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${healthHeight}`, role: 'img', 'aria-labelledby': 'chart-health-t chart-health-d' },
+      svg('title', { id: 'chart-health-t' }, 'Domain health'),
+      svg('desc', { id: 'chart-health-d' }, data.domains.map((url, i) => `${i + 1}: ${url}, down in ${downs[i]} of ${buckets.length} five-minute stretches`).join('; ') || 'No domain sampled yet.'),
+      strips, healthTicks);
+
+    const hourRows = hours.filter((h) => h.budget !== null || h.captures > 0).map((h) => [hourLabel(h.start), h.captures, h.requests,
+      h.budget === null ? '–' : `${Math.round(h.budget * 100)} %`, h.queue === null ? '–' : h.queue]);
+    const figure = (title, svgNode, ...rest) => el('figure.chart-box', null, el('figcaption', null, title), svgNode, ...rest);
+    show(el('h1', null, 'Status'),
+      el('p.note', null, `The last day in ${step / 60}-minute steps, as the appliance sampled it; times it was not running stay empty.`),
+      el('div.charts', null,
+        figure('Captures per hour', capturesChart),
+        figure('Request budget used', budgetChart),
+        figure('Queue depth', queueChart),
+        figure('Domain health', healthChart,
+          el('ol.domain-key', null, data.domains.map((url) => el('li', null, url))),
+          el('p.legend', null, el('span.swatch.health-up'), 'up ', el('span.swatch.health-down'), 'down ',
+            el('span.swatch.health-unknown'), 'not asked yet'))),
+      numbers('Each hour of the last day', ['Hour', 'Captures', 'Requests', 'Budget used (peak)', 'Queue (deepest)'], hourRows));
+    // Redrawn each minute while it is the page shown (the appliance samples each minute).
+    setTimeout(() => {
+      if (current === generation && !document.hidden) route();
+    }, 60_000);
   }
 
   // ---- the health banner: what /healthz says is wrong, at the top of every view -----------

@@ -6,6 +6,7 @@ use super::dto::{List, rfc3339};
 use super::handlers::{ApiError, Reply, Result, blocking};
 use super::params::Query;
 use crate::event::{Event, EventKind};
+use crate::record::StreamRecord;
 use crate::store::EventFilter;
 use serde::Serialize;
 use std::sync::Arc;
@@ -23,10 +24,13 @@ pub struct EventItem {
     start_time: String,
     streamer_id: String,
     detail: String,
+    /// The broadcast's login and title as stored, for a reader (none once it is pruned).
+    login: Option<String>,
+    title: Option<String>,
 }
 
 impl EventItem {
-    pub fn new(seq: u64, event: Event) -> EventItem {
+    pub fn new(seq: u64, event: Event, record: Option<StreamRecord>) -> EventItem {
         EventItem {
             id: seq.to_string(),
             at: rfc3339(event.at),
@@ -35,6 +39,8 @@ impl EventItem {
             start_time: rfc3339(event.stream.0),
             streamer_id: event.streamer_id.to_string(),
             detail: event.detail,
+            login: record.as_ref().map(|record| record.login.clone()),
+            title: record.map(|record| record.title),
         }
     }
 }
@@ -92,14 +98,19 @@ pub async fn events(backend: Arc<dyn Backend>, raw: String) -> Result<Reply> {
                 Err(_) => store.streamer_ids_for_login(&streamer)?,
             });
         }
-        store.events(&filter, limit)
+        let page = store.events(&filter, limit)?;
+        let keys: Vec<_> = page.events.iter().map(|(_, event)| event.stream).collect();
+        let records = store.get_streams(&keys)?;
+        Ok((page, records))
     })
     .await?;
+    let (page, records) = page;
     Ok(Reply::json(&List {
         items: page
             .events
             .into_iter()
-            .map(|(seq, event)| EventItem::new(seq, event))
+            .zip(records)
+            .map(|((seq, event), record)| EventItem::new(seq, event, record))
             .collect::<Vec<_>>(),
         next_cursor: page.next.map(|seq| seq.to_string()),
     }))

@@ -28,6 +28,7 @@ mod params;
 mod readers;
 mod routes;
 mod server;
+mod status;
 mod web;
 
 pub use dto::{ComponentStatus, DomainStatus, Health, LookupState, NotifyHealth, rfc3339};
@@ -74,4 +75,6 @@ pub trait Backend: Send + Sync + 'static {
     fn requeue(&self, since: i64, until: i64) -> Result<u64, ApiError>;
     /// The followed channels' ids in force (sorted), for `followed` in lists.
     fn followed(&self) -> Vec<u64>;
+    /// The last day's five-minute buckets for the status page, sampled now. Blocking.
+    fn status_series(&self) -> Vec<crate::series::Bucket>;
 }

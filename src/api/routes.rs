@@ -56,6 +56,11 @@ pub fn routes(
         .and(with())
         .and(raw_query())
         .then(|backend, raw| async move { to_response(super::events::events(backend, raw).await) });
+    let status_series = warp::path!("api" / "v1" / "status" / "series")
+        .and(warp::get())
+        .and(with())
+        .and(raw_query())
+        .then(|backend, raw| async move { to_response(super::status::series(backend, raw).await) });
     let vod =
         warp::path!("api" / "v1" / "vods" / String)
             .and(warp::get())
@@ -256,6 +261,8 @@ pub fn routes(
         .or(healthz)
         .unify()
         .or(events)
+        .unify()
+        .or(status_series)
         .unify()
         .boxed();
     let rest = metrics

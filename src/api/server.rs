@@ -79,6 +79,7 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         (_, ["api", "v1", "categories"]) => "categories",
         (_, ["api", "v1", "languages"]) => "languages",
         (_, ["api", "v1", "domains"]) => "domains",
+        (_, ["api", "v1", "status", "series"]) => "status_series",
         (_, ["api", "v1", "lookups"]) => "lookups",
         (_, ["api", "v1", "lookups", _]) => "lookup",
         (_, ["api", "v1", "requeue"]) => "requeue",

@@ -399,6 +399,10 @@ impl api::Backend for ApiBackend {
         ids.sort_unstable();
         ids
     }
+
+    fn status_series(&self) -> Vec<crate::series::Bucket> {
+        self.parts.status.sample(&self.parts)
+    }
 }
 
 fn run_lookup(parts: &Upkeep, lookups: &Mutex<Lookups>, id: u64, request: &SearchRequest) {

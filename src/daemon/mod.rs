@@ -31,6 +31,7 @@ mod qualities;
 mod reconfigure;
 mod segments;
 mod state;
+mod status;
 #[cfg(test)]
 mod tests;
 mod upkeep;
@@ -131,6 +132,7 @@ pub async fn run(
         queue = store.queue_len()?,
         "database open"
     );
+    let status_log = status::load(&store);
     let (server_tx, server_rx) = tokio::sync::watch::channel(api::ServerSettings::from_config(&config.api));
     info!(
         source = config.source.kind.name(),
@@ -153,6 +155,7 @@ pub async fn run(
         activity: Arc::new(Activity::default()),
         metrics: metrics.clone(),
         notify: Arc::new(notify::NotifyBook::default()),
+        status: status_log,
     };
     describe(&metrics);
     // A domain the saved book shows answering may have recovered after the probes it held back
@@ -267,6 +270,8 @@ pub async fn run(
     tracker.spawn(async move { job.report_status(&stop).await });
     let (job, stop) = (upkeep.clone(), shutdown.clone());
     tracker.spawn(async move { job.pack_playlists(&stop).await });
+    let (job, stop) = (upkeep.clone(), shutdown.clone());
+    tracker.spawn(async move { job.keep_status(&stop).await });
     if let Some(file) = follow {
         let reconfigure = reconfigure::Reconfigure {
             settings: upkeep.settings.clone(),
@@ -289,6 +294,7 @@ pub async fn run(
         warn!("in-flight probes did not finish in time; they stay due and run after the next start");
     }
     upkeep.save_book().await;
+    upkeep.save_status().await;
     // The API answers until the pipeline has stopped, then finishes its requests.
     api_done.cancel();
     let _ = api_task.await;

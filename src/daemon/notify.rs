@@ -300,7 +300,7 @@ fn pass(parts: &NotifyParts, store: &Store, target: &NotifyConfig, fetcher: &Fet
                 .as_ref()
                 .map(|record| BroadcastInfo::new(record, record.status == Status::Found && !gone));
             let (kind, detail) = (event.kind.as_str(), event.detail.clone());
-            let item = crate::api::EventItem::new(seq, event);
+            let item = crate::api::EventItem::new(seq, event, record.clone());
             let request = notify::request(target, &item, kind, &detail, broadcast.as_ref());
             match fetcher.send(Method::Post, &target.url, &request.headers, Some(&request.body)) {
                 Ok(answer) if (200..300).contains(&answer.status) => {

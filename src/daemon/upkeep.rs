@@ -34,6 +34,8 @@ pub struct Upkeep {
     pub metrics: Arc<Metrics>,
     /// The notification targets' delivery state, for `/healthz`.
     pub notify: Arc<super::notify::NotifyBook>,
+    /// The status page's day of history.
+    pub status: Arc<super::status::StatusLog>,
 }
 
 /// Declares the upkeep jobs' series once, at start-up.

@@ -191,6 +191,12 @@ try {
   check(channelFeeds.includes(`${channelFeed}.atom`) && channelFeeds.includes(`${channelFeed}.m3u`),
     `the channel's feeds are linked: ${channelFeeds}`);
   summary.feed_links = { front: feedLinks.front, channel: channelFeeds };
+  // The channel's events, one link away.
+  await page.locator('#main a.channel-events').click();
+  await page.waitForFunction(() => location.hash.startsWith('#/events?streamer=')
+    && document.querySelectorAll('tr.event').length > 0, null, WAIT);
+  const channelEvents = await page.locator('tr.event').evaluateAll((rows) => rows.map((tr) => tr.dataset.streamId));
+  check(channelEvents.every((id) => id === expect.search_stream_id), `only the channel's events: ${channelEvents}`);
 
   // 3. A filter narrows the list.
   await page.goto(`${base}/#/`);
@@ -246,6 +252,88 @@ try {
   await page.waitForFunction((n) => document.querySelectorAll('table.domains tbody tr').length === n,
     expect.domains, WAIT);
 
+  // 5b. Follows: the followed channel carries its badge and the filter keeps it alone.
+  await page.goto(`${base}/#/`);
+  await waitForVods(expect.total);
+  const followedBadges = await page.locator('li.vod .badge.followed').count();
+  check(followedBadges === 1, `one broadcast with a "followed" badge, not ${followedBadges}`);
+  await page.selectOption('select[name=followed]', 'true');
+  await page.waitForFunction(
+    (n) => location.hash.includes('followed=true') && document.querySelectorAll('li.vod').length === n,
+    expect.followed_count, WAIT);
+  const followedIds = await page.locator('li.vod').evaluateAll((items) => items.map((li) => [li.dataset.streamId, li.dataset.followed]));
+  check(followedIds.every(([id, followed]) => id === expect.followed_stream_id && followed === 'true'),
+    `only the followed channel's broadcast: ${JSON.stringify(followedIds)}`);
+  await page.selectOption('select[name=followed]', 'false');
+  await page.waitForFunction(
+    (n) => location.hash.includes('followed=false') && document.querySelectorAll('li.vod').length === n,
+    expect.total - expect.followed_count, WAIT);
+  summary.follows = { followed: followedIds, others: await vodCount() };
+
+  // 5c. The events view: newest first, the kinds the sim produced, a kind filter narrows it,
+  //     the quick links set their filters, and a row leads to its broadcast.
+  await page.locator('.top nav a[href="#/events"]').click();
+  await page.locator('table.events tbody tr').first().waitFor(WAIT);
+  const events = await page.locator('tr.event').evaluateAll((rows) => rows.map((tr) => ({
+    kind: tr.dataset.kind, stream: tr.dataset.streamId, at: tr.querySelector('time')?.getAttribute('datetime'),
+  })));
+  for (const kind of expect.event_kinds) {
+    check(events.some((e) => e.kind === kind), `a ${kind} event in the view: ${JSON.stringify(events)}`);
+  }
+  check(events.every((e, i) => i === 0 || Date.parse(events[i - 1].at) >= Date.parse(e.at)),
+    `newest first: ${events.map((e) => e.at)}`);
+  await page.selectOption('select[name=kind]', 'segments_gone');
+  await page.waitForFunction(() => location.hash.includes('kind=segments_gone')
+    && [...document.querySelectorAll('tr.event')].every((tr) => tr.dataset.kind === 'segments_gone')
+    && document.querySelectorAll('tr.event').length > 0, null, WAIT);
+  const narrowed = await page.locator('tr.event').evaluateAll((rows) => rows.map((tr) => tr.dataset.streamId));
+  const goneLogins = await page.locator('tr.event a.login').allTextContents();
+  check(goneLogins.includes(expect.gone_login), `the row names its channel ${expect.gone_login}: ${goneLogins}`);
+  check(narrowed.length < events.length && narrowed.includes(expect.gone_stream_id),
+    `the kind filter narrows ${events.length} events to the gone broadcast's: ${narrowed}`);
+  await shot('events-desktop.png', true);
+  await page.locator('tr.event a.event-vod').first().click();
+  await page.locator('p.note.segments-gone').waitFor(WAIT);
+  check((await page.evaluate(() => location.hash)) === `#/vod/${expect.gone_path}`, 'the row leads to its broadcast');
+  await page.goto(`${base}/#/events`);
+  await page.locator('table.events').waitFor(WAIT);
+  await page.locator('.quick a', { hasText: 'Deleted today' }).click();
+  await page.waitForFunction(() => location.hash.includes('kind=deleted') && location.hash.includes('since=')
+    && document.querySelector('#main p.note')?.textContent === 'No events match.', null, WAIT);
+  await page.locator('.quick a', { hasText: 'Muted' }).click();
+  await page.waitForFunction(() => location.hash.includes('kind=muted') && document.querySelector('select[name=kind]')?.value === 'muted',
+    null, WAIT);
+  summary.events = { kinds: [...new Set(events.map((e) => e.kind))], narrowed };
+
+  // 5d. The status page draws its four charts from the appliance's series.
+  await page.locator('.top nav a[href="#/status"]').click();
+  await page.waitForFunction(() => document.querySelectorAll('svg.chart').length === 4, null, WAIT);
+  const charts = await page.evaluate(() => [...document.querySelectorAll('svg.chart')].map((chart) => ({
+    title: chart.querySelector('title')?.textContent,
+    desc: chart.querySelector('desc')?.textContent,
+    labelled: chart.getAttribute('role') === 'img' && Boolean(chart.getAttribute('aria-labelledby')),
+    labels: [...chart.querySelectorAll('text.axis')].map((t) => t.textContent),
+    bars: [...chart.querySelectorAll('rect')].filter((r) => Number(r.getAttribute('width')) > 0
+      && Number(r.getAttribute('height')) > 0).length,
+    path: [...chart.querySelectorAll('path')].map((p) => p.getAttribute('d') || '').join(''),
+    width: chart.getBoundingClientRect().width,
+  })));
+  const byTitle = Object.fromEntries(charts.map((c) => [c.title, c]));
+  for (const title of ['Captures per hour', 'Request budget used', 'Queue depth', 'Domain health']) {
+    const c = byTitle[title];
+    check(c && c.labelled && c.desc && c.width > 100, `the ${title} chart is drawn and described: ${JSON.stringify(c)}`);
+    check(c.labels.includes('now') && c.labels.includes('−24 h'), `${title} has its time axis: ${c.labels}`);
+  }
+  check(byTitle['Captures per hour'].bars > 0 && byTitle['Captures per hour'].labels.some((l) => /^\d+$/.test(l) && l !== '0'),
+    `captures drawn with a value axis: ${JSON.stringify(byTitle['Captures per hour'])}`);
+  check(byTitle['Request budget used'].bars > 0, `budget bars: ${JSON.stringify(byTitle['Request budget used'])}`);
+  check(/^M[\d.]+,[\d.]+/.test(byTitle['Queue depth'].path), `a queue line: ${byTitle['Queue depth'].path}`);
+  check(byTitle['Domain health'].bars >= expect.domains, `a health cell per domain: ${byTitle['Domain health'].bars}`);
+  const numberRows = await page.locator('details.numbers tbody tr').count();
+  check(numberRows > 0, 'a table of the numbers');
+  summary.status_charts = charts.map(({ title, bars, labels }) => ({ title, bars, labels }));
+  await shot('status-desktop.png', true);
+
   // 6. The same pages at a phone's width.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${base}/#/`);
@@ -258,6 +346,11 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `the detail page fits a phone's width (${overflow} px too wide)`);
   await shot('detail-phone.png', true);
+  await page.goto(`${base}/#/status`);
+  await page.waitForFunction(() => document.querySelectorAll('svg.chart').length === 4, null, WAIT);
+  const statusOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(statusOverflow <= 0, `the status page fits a phone's width (${statusOverflow} px too wide)`);
+  await shot('status-phone.png', true);
 
   // 7. The banner stayed away.
   check(await page.evaluate(() => document.getElementById('health').hidden), 'no banner at the end');
