@@ -34,3 +34,4 @@ pub mod segments;
 pub mod store;
 pub mod time_input;
 pub mod track;
+pub mod visibility;

@@ -28,6 +28,7 @@ mod follow;
 mod probing;
 mod qualities;
 mod reconfigure;
+mod reread;
 mod segments;
 mod state;
 #[cfg(test)]
@@ -288,6 +289,7 @@ pub async fn run(
 fn describe(metrics: &Metrics) {
     crawl::describe(metrics);
     confirm::describe(metrics);
+    reread::describe(metrics);
     follow::describe(metrics);
     probing::describe(metrics);
     qualities::describe(metrics);
