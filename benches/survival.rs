@@ -167,6 +167,7 @@ fn seed(config: &config::Config, cdn: &SimCdn, origin: i64) -> Vec<Seeded> {
             qualities: vec!["chunked".to_string()],
             fetched_at: fetched,
             ended: true,
+            rebuilt: false,
         };
         let record = StreamRecord {
             start_unix: start,

@@ -274,8 +274,16 @@ fn deleted_sub_only_title_and_category_changes_are_one_event_each() {
 
     let events = all_events(&base, "&order=asc", 500);
     let kinds = kinds_by_stream(&events);
-    assert_eq!(kinds["2501"], ["live", "ended", "captured", "deleted"], "{events:#?}");
-    assert_eq!(kinds["2502"], ["live", "ended", "captured", "sub_only"], "{events:#?}");
+    assert_eq!(
+        kinds["2501"],
+        ["live", "ended", "captured", "deleted"],
+        "{events:#?}"
+    );
+    assert_eq!(
+        kinds["2502"],
+        ["live", "ended", "captured", "sub_only"],
+        "{events:#?}"
+    );
     assert_eq!(
         kinds["2503"],
         ["live", "title_changed", "category_changed"],

@@ -233,7 +233,10 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
     let api_events = api_events["items"].as_array().cloned().unwrap_or_default();
     let (events_all, parsed) = atom(&base, "/feeds/events.atom");
     let entries = parsed["entries"].as_array().expect("entries");
-    let ids: Vec<String> = entries.iter().map(|e| e["id"].as_str().unwrap_or_default().to_string()).collect();
+    let ids: Vec<String> = entries
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+        .collect();
     let expected: Vec<String> = api_events
         .iter()
         .map(|e| format!("urn:vodprobe:event:{}", e["id"].as_str().unwrap_or_default()))
@@ -244,10 +247,16 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
     let captured = captured["entries"].as_array().cloned().unwrap_or_default();
     assert_eq!(captured.len(), 2);
     for entry in &captured {
-        assert!(link(entry, "enclosure").is_some_and(|href| href.ends_with(".m3u8")), "{entry}");
+        assert!(
+            link(entry, "enclosure").is_some_and(|href| href.ends_with(".m3u8")),
+            "{entry}"
+        );
     }
     let (_, alpha_events) = atom(&base, "/feeds/channels/alpha/events.atom?kind=live,captured");
-    assert_eq!(alpha_events["title"], "vodprobe: events of alpha (captured, live)");
+    assert_eq!(
+        alpha_events["title"],
+        "vodprobe: events of alpha (captured, live)"
+    );
     let alpha_kinds: Vec<&str> = alpha_events["entries"]
         .as_array()
         .expect("entries")
@@ -256,13 +265,25 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
         .collect();
     assert_eq!(alpha_kinds, ["alpha: captured", "alpha: live"], "{alpha_events}");
     let hostile_summary = alpha_events["entries"][0]["summary"].as_str().unwrap_or_default();
-    assert!(hostile_summary.contains("<script>alert(1)</script> & co"), "{hostile_summary:?}");
-    assert_eq!(get(&format!("{base}/feeds/channels/nobody/events.atom")).status, 404);
-    assert_eq!(get(&format!("{base}/feeds/events.atom?kind=exploded")).status, 400);
+    assert!(
+        hostile_summary.contains("<script>alert(1)</script> & co"),
+        "{hostile_summary:?}"
+    );
+    assert_eq!(
+        get(&format!("{base}/feeds/channels/nobody/events.atom")).status,
+        404
+    );
+    assert_eq!(
+        get(&format!("{base}/feeds/events.atom?kind=exploded")).status,
+        400
+    );
     assert_eq!(get(&format!("{base}/feeds/captures.atom?kind=live")).status, 400);
     let events_url = format!("{base}/feeds/events.atom");
     let events_etag = events_all.header("etag").expect("etag").to_string();
-    let events_modified = events_all.header("last-modified").expect("last-modified").to_string();
+    let events_modified = events_all
+        .header("last-modified")
+        .expect("last-modified")
+        .to_string();
     for headers in [
         [("if-none-match", events_etag.as_str())],
         [("if-modified-since", events_modified.as_str())],
@@ -294,7 +315,12 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
     );
     let stale = request("GET", &url, &[("if-none-match", etag.as_str())], None);
     assert_eq!(stale.status, 200);
-    let events_stale = request("GET", &events_url, &[("if-none-match", events_etag.as_str())], None);
+    let events_stale = request(
+        "GET",
+        &events_url,
+        &[("if-none-match", events_etag.as_str())],
+        None,
+    );
     assert_eq!(events_stale.status, 200);
     let (_, by_old_name) = atom(&base, "/feeds/channels/alpha.atom");
     let (_, by_new_name) = atom(&base, "/feeds/channels/alphanew.atom");

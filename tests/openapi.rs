@@ -242,8 +242,7 @@ fn every_described_route_answers_as_described() {
         200
     );
     assert_eq!(
-        c.get(channel_events, "/feeds/channels/nobody/events.atom")
-            .status,
+        c.get(channel_events, "/feeds/channels/nobody/events.atom").status,
         404
     );
     c.get("/metrics", "/metrics");

@@ -139,7 +139,11 @@ fn events_feed(base: &str, login: Option<&str>, ids: &[u64], kinds: &[&str], eve
         (String::new(), String::new(), String::new())
     } else {
         let list = kinds.join(",");
-        (format!(":kind={list}"), format!("?kind={list}"), format!(" ({})", kinds.join(", ")))
+        (
+            format!(":kind={list}"),
+            format!("?kind={list}"),
+            format!(" ({})", kinds.join(", ")),
+        )
     };
     let (id, title, self_path, alternate) = match login {
         None => (
@@ -207,7 +211,11 @@ mod tests {
             (entry.id.as_str(), entry.title.as_str(), entry.author.as_str()),
             ("urn:vodprobe:event:3", "deleted: broadcast 42", "7")
         );
-        assert!(entry.summary.starts_with("vanished. broadcast 42 started"), "{}", entry.summary);
+        assert!(
+            entry.summary.starts_with("vanished. broadcast 42 started"),
+            "{}",
+            entry.summary
+        );
         // No record: no playable link.
         assert!(entry.links.iter().all(|link| link.rel != "enclosure"));
     }

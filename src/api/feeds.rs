@@ -7,8 +7,8 @@
 //! host and port, else 400) and `X-Forwarded-Proto: https` when a TLS proxy sets it.
 
 use super::Backend;
-use super::event_feeds;
 use super::dto::playlist_path;
+use super::event_feeds;
 use super::feed::{self, Entry, Feed, Link, PlaylistItem};
 use super::handlers::{ApiError, Reply, Result, blocking, etag_matches, etag_of};
 use super::params::Query;
@@ -192,7 +192,12 @@ pub async fn feed(backend: Arc<dyn Backend>, request: FeedRequest) -> Result<Rep
 
 /// The reply, or 304 when the client's validators match: `If-None-Match` when sent (it
 /// decides alone, RFC 9110 13.2.2), else `If-Modified-Since` against `updated`.
-pub(super) fn conditional(content_type: &'static str, body: Vec<u8>, updated: i64, request: &FeedRequest) -> Reply {
+pub(super) fn conditional(
+    content_type: &'static str,
+    body: Vec<u8>,
+    updated: i64,
+    request: &FeedRequest,
+) -> Reply {
     let etag = etag_of(&body);
     let mut headers = vec![
         ("etag", etag.clone()),

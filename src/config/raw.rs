@@ -395,7 +395,11 @@ impl Validator {
             restart_every: self.duration("source.restart_every", &raw.restart_every, false),
             confirm_after: self.duration("source.confirm_after", &raw.confirm_after, true),
             reread_videos_every: self.duration("source.reread_videos_every", &raw.reread_videos_every, true),
-            reread_channel_after: self.duration("source.reread_channel_after", &raw.reread_channel_after, false),
+            reread_channel_after: self.duration(
+                "source.reread_channel_after",
+                &raw.reread_channel_after,
+                false,
+            ),
             pages_per_second: self.positive_rate("source.pages_per_second", raw.pages_per_second),
             scope: match raw.scope.as_str() {
                 "all" => Scope::All,

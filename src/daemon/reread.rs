@@ -11,11 +11,11 @@ use super::crawl::CrawlParts;
 use super::every::blocking;
 use super::state::Settings;
 use crate::discover::Source;
+use crate::event::EventKind;
 use crate::metrics::{Kind, Metrics};
 use crate::record::Status;
 use crate::store::{Sort, VodFilter};
 use crate::visibility::{self, VANISHED, VIDEOS_PER_READ, WATCH_DAYS};
-use crate::event::EventKind;
 use std::collections::HashMap;
 use tracing::{debug, warn};
 
@@ -77,9 +77,7 @@ impl Reread {
             (source, videos)
         })
         .await?;
-        parts
-            .metrics
-            .inc("vodprobe_listing_reread_requests_total", &[]);
+        parts.metrics.inc("vodprobe_listing_reread_requests_total", &[]);
         let videos = match videos {
             Ok(videos) => videos,
             Err(error) => {
@@ -108,7 +106,12 @@ impl Reread {
                     for (key, kind) in &changes {
                         let detail = if *kind == EventKind::Deleted { VANISHED } else { "" };
                         if tx.set_not_public(*key, *kind, detail, at)? {
-                            debug!(streamer_id, stream_id = key.1, kind = kind.as_str(), "capture no longer public");
+                            debug!(
+                                streamer_id,
+                                stream_id = key.1,
+                                kind = kind.as_str(),
+                                "capture no longer public"
+                            );
                         }
                     }
                     Ok::<_, crate::store::StoreError>(())

@@ -108,7 +108,11 @@ fn later_sightings_keep_start_metadata_follow_title_and_category_and_track_max_v
         .remove(0);
     // Title and category follow a live broadcast; the login stays the first sighting's.
     assert_eq!(
-        (again.title.as_str(), again.game_id.as_str(), again.game_name.as_str()),
+        (
+            again.title.as_str(),
+            again.game_id.as_str(),
+            again.game_name.as_str()
+        ),
         ("new title", "99", "Go")
     );
     assert_eq!(again.login, "streamer7");
