@@ -216,10 +216,20 @@ fn the_muting_pass_after_the_hour_is_one_muted_event() {
 
 #[test]
 fn deleted_sub_only_title_and_category_changes_are_one_event_each() {
+    changes_are_one_event_each("kind = \"gql\"");
+}
+
+#[test]
+fn helix_sees_deletions_and_sub_only_too() {
+    changes_are_one_event_each("kind = \"helix\"\nclient_secret = \"secret\"");
+}
+
+/// With the listing `source` (GQL tells sub-only per channel, Helix per video).
+fn changes_are_one_event_each(source: &str) {
     let mut world = World::configured(
         (0..3).map(|_| DomainSpec::healthy()).collect(),
         FAST,
-        "kind = \"gql\"\nreread_videos_every = \"1s\"\nreread_channel_after = \"1s\"",
+        &format!("{source}\nreread_videos_every = \"1s\"\nreread_channel_after = \"1s\""),
         "health = \"0 0 * * * *\"",
         "requests_per_second = 50",
     );
@@ -253,7 +263,7 @@ fn deleted_sub_only_title_and_category_changes_are_one_event_each() {
     let base = world.api_url();
     let count = |query: &str| all_events(&base, query, 50).len();
     world.wait_until("both captures", 30, |_| count("&kind=captured") == 2);
-    // Deleted from the video list; made sub-only (the channel's archive, as GQL tells it).
+    // Deleted from the video list; made sub-only.
     world.listing.set_videos(251, vec![]);
     let restricted = video(&world, 2502, "evsubonly", false);
     world.listing.set_videos(252, vec![restricted]);
