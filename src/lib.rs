@@ -36,3 +36,4 @@ pub mod series;
 pub mod store;
 pub mod time_input;
 pub mod track;
+pub mod visibility;

@@ -138,7 +138,7 @@ const VIDEO_START_TOLERANCE: i64 = 120;
 
 /// The broadcast's own video: by stream id, else (a video that names only its start) the one
 /// that started nearest to it within [`VIDEO_START_TOLERANCE`].
-fn own_video<'a>(record: &StreamRecord, videos: &'a [VideoHint]) -> Option<&'a VideoHint> {
+pub(crate) fn own_video<'a>(record: &StreamRecord, videos: &'a [VideoHint]) -> Option<&'a VideoHint> {
     let by_id = videos
         .iter()
         .find(|video| video.broadcast == VideoOf::Stream(record.stream_id));

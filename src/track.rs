@@ -144,6 +144,15 @@ fn seen_again(mut record: StreamRecord, sighting: &Sighting, now: i64, rules: &R
         record.probe.next_due = None;
     }
     if record.status == Status::Live {
+        // Title and category follow the listing while live (the store's comparison makes
+        // their change events); the crawl writes the record anyway, so this costs no write.
+        if record.title != sighting.title {
+            record.title.clone_from(&sighting.title);
+        }
+        if record.game_id != sighting.game_id {
+            record.game_id.clone_from(&sighting.game_id);
+            record.game_name.clone_from(&sighting.game_name);
+        }
         // Back in the listing: a later absence is worth a probe again when it costs one request.
         if record.probe.learned.is_some() {
             record.probe.absence_probed = false;

@@ -109,6 +109,8 @@ fn video_hints_locate_playlists() {
             min_viewers_record: 10,
             restart_every: Duration::from_secs(150),
             confirm_after: Duration::from_secs(60),
+            reread_videos_every: Duration::ZERO,
+            reread_channel_after: Duration::from_secs(3600),
             pages_per_second: 3.0,
             scope: vodprobe::config::Scope::All,
         });

@@ -1,14 +1,16 @@
 //! Lifecycle events through the real `serve` against the simulated listing and CDN: each
 //! change the simulator makes (segments gone, original audio gone, a rename, the muting pass
 //! after the hour) appears once in `GET /api/v1/events`, in order per broadcast, and paging
-//! with cursors (either order) returns each event once.
+//! with cursors (either order) returns each event once. A capture's video deleted (or
+//! unlisted: the list cannot tell them apart) or made sub-only, and a live broadcast's title and
+//! category changes, appear once each too.
 
 use crate::api::get;
 use crate::serve::{FAST, World, now, stream};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use vodprobe_sim::{Broadcast, Segments};
+use vodprobe_sim::{Broadcast, DomainSpec, Segments, SimVideo, vod_dir};
 
 const DOMAIN: usize = 1;
 
@@ -210,4 +212,114 @@ fn the_muting_pass_after_the_hour_is_one_muted_event() {
     );
     let muted = events.iter().find(|e| e["kind"] == "muted").expect("muted");
     assert_eq!(muted["detail"], "muted segments 0 → 3");
+}
+
+#[test]
+fn deleted_sub_only_title_and_category_changes_are_one_event_each() {
+    changes_are_one_event_each("kind = \"gql\"");
+}
+
+#[test]
+fn helix_sees_deletions_and_sub_only_too() {
+    changes_are_one_event_each("kind = \"helix\"\nclient_secret = \"secret\"");
+}
+
+/// With the listing `source` (GQL tells sub-only per channel, Helix per video).
+fn changes_are_one_event_each(source: &str) {
+    let mut world = World::configured(
+        (0..3).map(|_| DomainSpec::healthy()).collect(),
+        FAST,
+        &format!("{source}\nreread_videos_every = \"1s\"\nreread_channel_after = \"1s\""),
+        "health = \"0 0 * * * *\"",
+        "requests_per_second = 50",
+    );
+    let start = now() - 900;
+    let ts = start.to_string();
+    let video = |world: &World, stream_id: u64, login: &str, public: bool| SimVideo {
+        video_id: 9000 + stream_id,
+        stream_id,
+        created_at: start,
+        domain_url: world.cdn.base_url(DOMAIN),
+        folder: vod_dir(login, stream_id, &ts),
+        public,
+    };
+    // Two captures listed publicly; one channel that stays live.
+    for (stream_id, streamer_id, login) in [(2501, 251, "evdeleted"), (2502, 252, "evsubonly")] {
+        world
+            .cdn
+            .add_broadcast(Broadcast::new(login, stream_id, &ts, vec![DOMAIN]));
+        let listed = video(&world, stream_id, login, true);
+        world.listing.set_videos(streamer_id, vec![listed]);
+    }
+    let mut live = stream(2503, 253, "evlive", start, 100);
+    world.listing.set_streams(vec![
+        stream(2501, 251, "evdeleted", start, 100),
+        stream(2502, 252, "evsubonly", start, 100),
+        live.clone(),
+    ]);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![live.clone()]);
+    let base = world.api_url();
+    let count = |query: &str| all_events(&base, query, 50).len();
+    world.wait_until("both captures", 30, |_| count("&kind=captured") == 2);
+    // Deleted from the video list; made sub-only.
+    world.listing.set_videos(251, vec![]);
+    let restricted = video(&world, 2502, "evsubonly", false);
+    world.listing.set_videos(252, vec![restricted]);
+    world.wait_until("the deletion", 30, |_| count("&kind=deleted") == 1);
+    world.wait_until("the sub-only", 30, |_| count("&kind=sub_only") == 1);
+    // The live channel changes its title, then its category.
+    live.title = "a new title".into();
+    world.listing.set_streams(vec![live.clone()]);
+    world.wait_until("the title change", 20, |_| count("&kind=title_changed") == 1);
+    live.game_id = "33214".into();
+    live.game_name = "Fortnite".into();
+    world.listing.set_streams(vec![live.clone()]);
+    world.wait_until("the category change", 20, |_| {
+        count("&kind=category_changed") == 1
+    });
+    // More re-reads and pages must not repeat anything.
+    std::thread::sleep(Duration::from_secs(4));
+
+    let events = all_events(&base, "&order=asc", 500);
+    let kinds = kinds_by_stream(&events);
+    assert_eq!(
+        kinds["2501"],
+        ["live", "ended", "captured", "deleted"],
+        "{events:#?}"
+    );
+    assert_eq!(
+        kinds["2502"],
+        ["live", "ended", "captured", "sub_only"],
+        "{events:#?}"
+    );
+    assert_eq!(
+        kinds["2503"],
+        ["live", "title_changed", "category_changed"],
+        "{events:#?}"
+    );
+    let detail = |kind: &str| {
+        events
+            .iter()
+            .find(|event| event["kind"] == kind)
+            .map(|event| event["detail"].as_str().unwrap_or_default().to_string())
+            .expect(kind)
+    };
+    assert_eq!(
+        detail("deleted"),
+        "vanished from the video list (deleted or unlisted)"
+    );
+    assert_eq!(detail("title_changed"), "evlive live → a new title");
+    assert_eq!(detail("category_changed"), "Just Chatting → Fortnite");
+    // The records say so too.
+    let vod = |id: u64| get(&format!("{base}/api/v1/vods/{id}")).json()["items"][0].clone();
+    assert_eq!(vod(2501)["public"], false);
+    assert_eq!(vod(2502)["public"], false);
+    assert_eq!(vod(2503)["title"], "a new title");
+    let metrics = get(&format!("{base}/metrics")).text();
+    assert!(
+        metrics.contains("vodprobe_listing_reread_requests_total"),
+        "{metrics}"
+    );
 }

@@ -1,7 +1,9 @@
 //! The feeds of a running `serve` read by real clients: Python's `feedparser` parses every Atom
 //! feed without complaint and finds the API's captures, titles and playable links in it; the
 //! feeds answer 304 to both validators while unchanged and change their ETag with a new
-//! capture; a channel's feeds follow it across a rename; ffprobe plays the first item of a channel's M3U. Without feedparser the test says
+//! capture; a channel's feeds follow it across a rename; ffprobe plays the first item of a channel's M3U.
+//! The event feeds (all, per channel, per kind) hold what `GET /api/v1/events` holds, parse
+//! the same way and answer 304 the same way. Without feedparser the test says
 //! so and passes, unless `VODPROBE_REQUIRE_FEEDPARSER` is set (CI sets it after `pip install
 //! feedparser`), where it fails.
 
@@ -226,6 +228,71 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
         );
     }
 
+    // The event feeds: what the events API holds, newest first, narrowed by channel and kind.
+    let api_events = get(&format!("{base}/api/v1/events?limit=100")).json();
+    let api_events = api_events["items"].as_array().cloned().unwrap_or_default();
+    let (events_all, parsed) = atom(&base, "/feeds/events.atom");
+    let entries = parsed["entries"].as_array().expect("entries");
+    let ids: Vec<String> = entries
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let expected: Vec<String> = api_events
+        .iter()
+        .map(|e| format!("urn:vodprobe:event:{}", e["id"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(ids, expected, "{parsed}");
+    assert!(entries.len() >= 6, "{parsed}");
+    let (_, captured) = atom(&base, "/feeds/events.atom?kind=captured");
+    let captured = captured["entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(captured.len(), 2);
+    for entry in &captured {
+        assert!(
+            link(entry, "enclosure").is_some_and(|href| href.ends_with(".m3u8")),
+            "{entry}"
+        );
+    }
+    let (_, alpha_events) = atom(&base, "/feeds/channels/alpha/events.atom?kind=live,captured");
+    assert_eq!(
+        alpha_events["title"],
+        "vodprobe: events of alpha (captured, live)"
+    );
+    let alpha_kinds: Vec<&str> = alpha_events["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["title"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(alpha_kinds, ["alpha: captured", "alpha: live"], "{alpha_events}");
+    let hostile_summary = alpha_events["entries"][0]["summary"].as_str().unwrap_or_default();
+    assert!(
+        hostile_summary.contains("<script>alert(1)</script> & co"),
+        "{hostile_summary:?}"
+    );
+    assert_eq!(
+        get(&format!("{base}/feeds/channels/nobody/events.atom")).status,
+        404
+    );
+    assert_eq!(
+        get(&format!("{base}/feeds/events.atom?kind=exploded")).status,
+        400
+    );
+    assert_eq!(get(&format!("{base}/feeds/captures.atom?kind=live")).status, 400);
+    let events_url = format!("{base}/feeds/events.atom");
+    let events_etag = events_all.header("etag").expect("etag").to_string();
+    let events_modified = events_all
+        .header("last-modified")
+        .expect("last-modified")
+        .to_string();
+    for headers in [
+        [("if-none-match", events_etag.as_str())],
+        [("if-modified-since", events_modified.as_str())],
+    ] {
+        let again = request("GET", &events_url, &headers, None);
+        assert_eq!(again.status, 304, "{headers:?}");
+        assert!(again.body.is_empty());
+    }
+
     // A new capture changes the feed: a new ETag, and the old one no longer matches. It is
     // alpha's, under a new name: both names lead to the same channel feed.
     let later = now() - 300;
@@ -248,6 +315,13 @@ fn feeds_parse_in_feedparser_answer_304_and_play() {
     );
     let stale = request("GET", &url, &[("if-none-match", etag.as_str())], None);
     assert_eq!(stale.status, 200);
+    let events_stale = request(
+        "GET",
+        &events_url,
+        &[("if-none-match", events_etag.as_str())],
+        None,
+    );
+    assert_eq!(events_stale.status, 200);
     let (_, by_old_name) = atom(&base, "/feeds/channels/alpha.atom");
     let (_, by_new_name) = atom(&base, "/feeds/channels/alphanew.atom");
     assert_eq!(

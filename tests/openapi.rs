@@ -241,6 +241,29 @@ fn every_described_route_answers_as_described() {
     assert_eq!(c.get(channel, "/feeds/channels/alpha.atom").status, 200);
     assert_eq!(c.get(channel, "/feeds/channels/alpha.m3u").status, 200);
     assert_eq!(c.get(channel, "/feeds/channels/nobody.m3u").status, 404);
+    let events = "/feeds/events.atom";
+    let feed = c.get(events, "/feeds/events.atom?kind=live,captured&limit=5");
+    assert_eq!(feed.status, 200);
+    let etag = feed.header("etag").expect("etag").to_string();
+    let unchanged = c.call(
+        "GET",
+        events,
+        "/feeds/events.atom?kind=live,captured&limit=5",
+        &[("If-None-Match", &etag)],
+        None,
+    );
+    assert_eq!(unchanged.status, 304);
+    assert_eq!(c.get(events, "/feeds/events.atom?kind=nope").status, 400);
+    let channel_events = "/feeds/channels/{login}/events.atom";
+    assert_eq!(
+        c.get(channel_events, "/feeds/channels/alpha/events.atom?kind=captured")
+            .status,
+        200
+    );
+    assert_eq!(
+        c.get(channel_events, "/feeds/channels/nobody/events.atom").status,
+        404
+    );
     c.get("/metrics", "/metrics");
 
     // Admin: a lookup followed to its end, auth failures, bad bodies, requeue.

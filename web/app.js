@@ -238,13 +238,17 @@
       feeds = known
         ? el('p.feeds', null,
           el('a', { href: `/feeds/channels/${enc(known)}.atom`, type: 'application/atom+xml' }, 'Atom feed'), ' · ',
-          el('a', { href: `/feeds/channels/${enc(known)}.m3u`, type: 'audio/x-mpegurl' }, 'M3U playlist'), ' · ', events)
+          el('a', { href: `/feeds/channels/${enc(known)}.m3u`, type: 'audio/x-mpegurl' }, 'M3U playlist'), ' · ',
+          el('a', { href: `/feeds/channels/${enc(known)}/events.atom`, type: 'application/atom+xml' }, 'events feed'), ' · ',
+          events)
         : el('p.feeds', null, events);
     } else {
       heading = el('h1', null, 'Latest captures');
       document.title = 'vodprobe';
       feeds = el('p.feeds', null,
-        el('a', { href: '/feeds/captures.atom', type: 'application/atom+xml' }, 'Atom feed of the captures'));
+        el('a', { href: '/feeds/captures.atom', type: 'application/atom+xml' }, 'Atom feed of the captures'), ' · ',
+        el('a', { href: '/feeds/events.atom', type: 'application/atom+xml' }, 'of the events'), ' · ',
+        el('a', { href: '/feeds/events.atom?kind=deleted,sub_only', type: 'application/atom+xml' }, 'of deletions'));
     }
 
     const list = el('ul.vods', null, page.items.map((vod) => vodItem(vod, !streamerId)));

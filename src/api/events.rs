@@ -45,7 +45,7 @@ impl EventItem {
     }
 }
 
-fn kinds(text: &str) -> Result<Vec<EventKind>> {
+pub(super) fn kinds(text: &str) -> Result<Vec<EventKind>> {
     text.split(',')
         .filter(|name| !name.is_empty())
         .map(|name| {

@@ -8,6 +8,7 @@
 
 use super::Backend;
 use super::dto::playlist_path;
+use super::event_feeds;
 use super::feed::{self, Entry, Feed, Link, PlaylistItem};
 use super::handlers::{ApiError, Reply, Result, blocking, etag_matches, etag_of};
 use super::params::Query;
@@ -28,6 +29,10 @@ pub enum FeedTarget {
     Captures,
     /// `/feeds/channels/{file}`: `{login}.atom` or `{login}.m3u`.
     Channel(String),
+    /// `/feeds/events.atom`
+    Events,
+    /// `/feeds/channels/{login}/events.atom`
+    ChannelEvents(String),
 }
 
 /// The request parts the feed routes read.
@@ -47,7 +52,7 @@ enum Format {
 
 /// `http://host[:port]` from the request, refusing anything but a host name or address and a
 /// port: the value is written into every link, so it must not carry a path, quotes or spaces.
-fn base_url(host: Option<&str>, forwarded_proto: Option<&str>) -> Result<String> {
+pub(super) fn base_url(host: Option<&str>, forwarded_proto: Option<&str>) -> Result<String> {
     let host = host.map(str::trim).unwrap_or_default();
     let plain = !host.is_empty()
         && host.len() <= 255
@@ -68,7 +73,7 @@ fn base_url(host: Option<&str>, forwarded_proto: Option<&str>) -> Result<String>
     Ok(format!("{scheme}://{host}"))
 }
 
-fn limit(query: &Query) -> Result<usize> {
+pub(super) fn limit(query: &Query) -> Result<usize> {
     match query.get("limit") {
         None => Ok(DEFAULT_ENTRIES),
         Some(text) => match text.parse::<usize>() {
@@ -92,11 +97,20 @@ fn playable(capture: &Capture) -> bool {
 }
 
 pub async fn feed(backend: Arc<dyn Backend>, request: FeedRequest) -> Result<Reply> {
-    let query = Query::parse(&request.query, &["limit"])?;
+    let events = matches!(request.target, FeedTarget::Events | FeedTarget::ChannelEvents(_));
+    let params: &[&str] = if events { &["limit", "kind"] } else { &["limit"] };
+    let query = Query::parse(&request.query, params)?;
     let limit = limit(&query)?;
     let base = base_url(request.host.as_deref(), request.forwarded_proto.as_deref())?;
     let (format, login) = match &request.target {
         FeedTarget::Captures => (Format::Atom, None),
+        FeedTarget::Events => {
+            return event_feeds::feed(backend, None, &query, &base, limit, &request).await;
+        }
+        FeedTarget::ChannelEvents(login) => {
+            let login = Some(login.to_ascii_lowercase());
+            return event_feeds::feed(backend, login, &query, &base, limit, &request).await;
+        }
         FeedTarget::Channel(file) => {
             let (login, format) = if let Some(login) = file.strip_suffix(".atom") {
                 (login, Format::Atom)
@@ -178,7 +192,12 @@ pub async fn feed(backend: Arc<dyn Backend>, request: FeedRequest) -> Result<Rep
 
 /// The reply, or 304 when the client's validators match: `If-None-Match` when sent (it
 /// decides alone, RFC 9110 13.2.2), else `If-Modified-Since` against `updated`.
-fn conditional(content_type: &'static str, body: Vec<u8>, updated: i64, request: &FeedRequest) -> Reply {
+pub(super) fn conditional(
+    content_type: &'static str,
+    body: Vec<u8>,
+    updated: i64,
+    request: &FeedRequest,
+) -> Reply {
     let etag = etag_of(&body);
     let mut headers = vec![
         ("etag", etag.clone()),

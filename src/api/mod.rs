@@ -20,6 +20,7 @@
 
 mod cache;
 mod dto;
+mod event_feeds;
 mod events;
 mod feed;
 mod feeds;

@@ -201,6 +201,40 @@ pub fn routes(
                 async move { to_response(feeds::feed(backend, request).await) }
             },
         );
+    let feed_events = warp::path!("feeds" / "events.atom")
+        .and(warp::get())
+        .and(with())
+        .and(feed_headers())
+        .then(
+            |backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
+                let request = FeedRequest {
+                    target: FeedTarget::Events,
+                    host,
+                    forwarded_proto,
+                    if_none_match,
+                    if_modified_since,
+                    query,
+                };
+                async move { to_response(feeds::feed(backend, request).await) }
+            },
+        );
+    let feed_channel_events = warp::path!("feeds" / "channels" / String / "events.atom")
+        .and(warp::get())
+        .and(with())
+        .and(feed_headers())
+        .then(
+            |login, backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
+                let request = FeedRequest {
+                    target: FeedTarget::ChannelEvents(login),
+                    host,
+                    forwarded_proto,
+                    if_none_match,
+                    if_modified_since,
+                    query,
+                };
+                async move { to_response(feeds::feed(backend, request).await) }
+            },
+        );
     let admin = {
         let with = with.clone();
         move || {
@@ -273,7 +307,14 @@ pub fn routes(
         .or(requeue)
         .unify()
         .boxed();
-    let feeds = feed_all.or(feed_channel).unify().boxed();
+    let feeds = feed_all
+        .or(feed_channel)
+        .unify()
+        .or(feed_events)
+        .unify()
+        .or(feed_channel_events)
+        .unify()
+        .boxed();
     lists
         .or(reads)
         .unify()

@@ -86,6 +86,8 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         (_, ["api", "v1", "openapi.json"]) => "openapi",
         (_, ["feeds", "captures.atom"]) => "feed_captures",
         (_, ["feeds", "channels", _]) => "feed_channel",
+        (_, ["feeds", "events.atom"]) => "feed_events",
+        (_, ["feeds", "channels", _, "events.atom"]) => "feed_channel_events",
         (_, ["healthz"]) => "healthz",
         (_, ["metrics"]) => "metrics",
         (_, [""]) | (_, ["web", _]) => "web",
@@ -527,5 +529,10 @@ mod tests {
         assert_eq!(route_label(&get, "/web/app.js"), "web");
         assert_eq!(route_label(&get, "/feeds/captures.atom"), "feed_captures");
         assert_eq!(route_label(&get, "/feeds/channels/a.m3u"), "feed_channel");
+        assert_eq!(route_label(&get, "/feeds/events.atom"), "feed_events");
+        assert_eq!(
+            route_label(&get, "/feeds/channels/a/events.atom"),
+            "feed_channel_events"
+        );
     }
 }

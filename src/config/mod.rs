@@ -123,6 +123,11 @@ pub struct SourceConfig {
     /// A live stream the listing has not shown for this long is asked about by channel id
     /// (zero: never; ends then wait for complete passes and `ended_after`).
     pub confirm_after: Duration,
+    /// At most one captured channel's video list is re-read per this long, to see captures
+    /// deleted or made sub-only (zero: never).
+    pub reread_videos_every: Duration,
+    /// A channel's video list is re-read at most this often.
+    pub reread_channel_after: Duration,
     pub pages_per_second: f64,
     /// `all`: crawl the listing, follows on top; `followed`: only the followed channels.
     pub scope: Scope,

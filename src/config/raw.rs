@@ -120,6 +120,8 @@ struct RawSource {
     min_viewers_record: i64,
     restart_every: String,
     confirm_after: String,
+    reread_videos_every: String,
+    reread_channel_after: String,
     pages_per_second: f64,
     scope: String,
 }
@@ -480,6 +482,12 @@ impl Validator {
             min_viewers_record: record.min(i64::from(u32::MAX)) as u32,
             restart_every: self.duration("source.restart_every", &raw.restart_every, false),
             confirm_after: self.duration("source.confirm_after", &raw.confirm_after, true),
+            reread_videos_every: self.duration("source.reread_videos_every", &raw.reread_videos_every, true),
+            reread_channel_after: self.duration(
+                "source.reread_channel_after",
+                &raw.reread_channel_after,
+                false,
+            ),
             pages_per_second: self.positive_rate("source.pages_per_second", raw.pages_per_second),
             scope: match raw.scope.as_str() {
                 "all" => Scope::All,

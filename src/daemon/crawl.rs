@@ -74,6 +74,8 @@ pub struct Crawl {
     failures: u32,
     /// Ends confirmed by channel id between passes (`confirm.rs`).
     confirm: super::confirm::Confirm,
+    /// Captured channels' video lists re-read for deletions and sub-only (`reread.rs`).
+    reread: super::reread::Reread,
     /// The followed channels, checked by id (`follow.rs`).
     follow: super::follow::Follow,
     /// Clock time the last complete pass started: what it did not show is confirmed at once.
@@ -99,6 +101,7 @@ impl Crawl {
             paused_until: None,
             failures: 0,
             confirm: Default::default(),
+            reread: Default::default(),
             follow: Default::default(),
             complete_pass_started: None,
             invalid_cursors: 0,
@@ -142,6 +145,9 @@ impl Crawl {
                 .confirm
                 .tick(&self.parts, &settings, self.complete_pass_started, source)
                 .await;
+        }
+        if let Some(source) = self.source.take() {
+            self.source = self.reread.tick(&self.parts, &settings, source).await;
         }
         if settings.config.source.scope == Scope::Followed {
             // Only the followed channels are watched: no page of the listing is read.

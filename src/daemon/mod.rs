@@ -29,6 +29,7 @@ mod notify;
 mod probing;
 mod qualities;
 mod reconfigure;
+mod reread;
 mod segments;
 mod state;
 mod status;
@@ -306,6 +307,7 @@ pub async fn run(
 fn describe(metrics: &Metrics) {
     crawl::describe(metrics);
     confirm::describe(metrics);
+    reread::describe(metrics);
     follow::describe(metrics);
     notify::describe(metrics);
     probing::describe(metrics);

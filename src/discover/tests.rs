@@ -68,6 +68,8 @@ fn source_config(sim: &SimListing, kind: SourceKind) -> SourceConfig {
         min_viewers_record: 10,
         restart_every: Duration::from_secs(150),
         confirm_after: Duration::from_secs(60),
+        reread_videos_every: Duration::ZERO,
+        reread_channel_after: Duration::from_secs(3600),
         pages_per_second: 3.0,
         scope: crate::config::Scope::All,
     }

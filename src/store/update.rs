@@ -10,6 +10,7 @@ use super::encoding::{decode_record, encode_playlist};
 use super::tables::{self, WriteTables, get_record};
 use super::{Store, StoreError};
 use crate::audio::OriginalAudio;
+use crate::event::{Event, EventKind};
 use crate::record::{Status, StreamKey, StreamRecord};
 use crate::segments::SegmentStatus;
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -179,6 +180,35 @@ impl Update<'_> {
             return Ok(false);
         }
         self.tables.put_original_audio(key, watch)?;
+        Ok(true)
+    }
+
+    /// Marks a capture no longer listed publicly, as a re-read of its channel's video list
+    /// found at `at`, with its event (`kind`: `SubOnly`, or `Deleted` with `detail`). Only a
+    /// capture still stored and last seen public changes, so each change makes one event;
+    /// returns whether it changed.
+    pub fn set_not_public(
+        &mut self,
+        key: StreamKey,
+        kind: EventKind,
+        detail: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = get_record(&self.tables.streams, key)? else {
+            return Ok(false);
+        };
+        if record.status != Status::Found || record.public != Some(true) {
+            return Ok(false);
+        }
+        record.public = Some(false);
+        self.tables.put_record(&record)?;
+        self.tables.add_event(&Event {
+            at,
+            stream: key,
+            streamer_id: record.streamer_id,
+            kind,
+            detail: detail.to_string(),
+        })?;
         Ok(true)
     }
 

@@ -96,15 +96,25 @@ fn first_sighting_creates_a_live_record_with_start_metadata() {
 }
 
 #[test]
-fn later_sightings_keep_start_metadata_and_track_max_viewers() {
+fn later_sightings_keep_start_metadata_follow_title_and_category_and_track_max_viewers() {
     let first = live_record(50, START + 30);
     let mut changed = sighting(1, 7, START, 20);
     changed.title = "new title".into();
+    changed.game_id = "99".into();
+    changed.game_name = "Go".into();
     changed.login = "renamed".into();
     let again = apply(&[changed], std::slice::from_ref(&first), START + 90)
         .write
         .remove(0);
-    assert_eq!(again.title, "title");
+    // Title and category follow a live broadcast; the login stays the first sighting's.
+    assert_eq!(
+        (
+            again.title.as_str(),
+            again.game_id.as_str(),
+            again.game_name.as_str()
+        ),
+        ("new title", "99", "Go")
+    );
     assert_eq!(again.login, "streamer7");
     assert_eq!(again.max_viewers, 50);
     assert_eq!(again.last_seen, START + 90);

@@ -147,3 +147,44 @@ fn online_compaction_keeps_every_event_and_those_written_while_it_copies() {
         Some(21 + 2 * steps)
     );
 }
+
+#[test]
+fn a_capture_no_longer_public_makes_its_event_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_in(&dir);
+    let mut found = record(1_000, 1, 10);
+    found.status = Status::Found;
+    found.public = Some(true);
+    found.archive = Some(archive_info("http://a.test/"));
+    let mut unknown = record(2_000, 2, 10);
+    unknown.status = Status::Found;
+    unknown.archive = Some(archive_info("http://a.test/"));
+    store
+        .put_streams(&[found.clone(), unknown.clone()])
+        .expect("captures");
+    let before = all(&store).events.len();
+    let changed = store
+        .update(|update| {
+            Ok::<_, StoreError>([
+                update.set_not_public(found.key(), EventKind::Deleted, "gone", 3_000)?,
+                update.set_not_public(found.key(), EventKind::Deleted, "gone", 3_001)?,
+                // Never seen public: nothing to say.
+                update.set_not_public(unknown.key(), EventKind::SubOnly, "", 3_000)?,
+                update.set_not_public((9, 9), EventKind::SubOnly, "", 3_000)?,
+            ])
+        })
+        .expect("update");
+    assert_eq!(changed, [true, false, false, false]);
+    let page = all(&store);
+    let added: Vec<_> = page.events[before..]
+        .iter()
+        .map(|(_, event)| event.clone())
+        .collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(
+        (added[0].kind, added[0].at, added[0].detail.as_str()),
+        (EventKind::Deleted, 3_000, "gone")
+    );
+    let stored = store.get_stream(found.key()).expect("read").expect("kept");
+    assert_eq!(stored.public, Some(false));
+}
