@@ -170,6 +170,9 @@ pub enum ProbeResult {
     /// Not searched: while live, nothing suggests an archive is being written. The probes at
     /// its absence and end still search.
     Deferred { reason: String },
+    /// Not searched, and settled as not found: the channel's history and its empty video list
+    /// say nothing is stored (see [`settled_by_history`]).
+    KnownEmpty { reason: String },
 }
 
 impl ProbeResult {
@@ -180,6 +183,7 @@ impl ProbeResult {
             ProbeResult::Miss => "missed",
             ProbeResult::Inconclusive { .. } => "inconclusive",
             ProbeResult::Deferred { .. } => "deferred",
+            ProbeResult::KnownEmpty { .. } => "known_empty",
         }
     }
 }
@@ -228,6 +232,79 @@ pub fn start(
         start.hint = previous().or(channel_hint);
     }
     start
+}
+
+/// Broadcasts in a row, concluded not found, that make a channel known to store nothing. Two,
+/// not more: the channel's empty video list (Twitch creates the archive video when a stream
+/// starts) must agree as well, and each full search of such a channel costs two sweeps of
+/// every domain.
+pub const EMPTY_STREAK: usize = 2;
+/// A channel known to store nothing is searched in full again every this many broadcasts…
+pub const REVERIFY_EVERY: usize = 8;
+/// …or when its last full search is older than this (seconds): a channel can turn VODs on.
+pub const REVERIFY_AFTER: i64 = 7 * 86_400;
+/// The `last_error` of a broadcast settled by [`settled_by_history`]: it marks the record as
+/// settled without a search (the next full search is counted from it), no new stored field.
+pub const KNOWN_EMPTY: &str =
+    "not searched: the channel's last broadcasts were never stored and it lists no video";
+
+/// Concluded not found with nothing stored: after a full search (`misses` counts those) or
+/// settled by history.
+fn concluded_empty(record: &StreamRecord) -> bool {
+    record.status == Status::NotFound
+        && record.archive.is_none()
+        && record.probe.learned.is_none()
+        && record.public != Some(true)
+        && (record.probe.misses > 0 || record.probe.last_error.as_deref() == Some(KNOWN_EMPTY))
+}
+
+/// Whether the channel's broadcasts before `start_unix` (`earlier`, newest first, as the store
+/// lists a streamer's records) make it known to store nothing: its last [`EMPTY_STREAK`] were
+/// concluded not found, and one of the last `REVERIFY_EVERY - 1` of them was searched in full
+/// within [`REVERIFY_AFTER`]. Otherwise this broadcast is searched in full.
+pub fn keeps_no_vods(earlier: &[StreamRecord], start_unix: i64) -> bool {
+    let recent: Vec<&StreamRecord> = earlier
+        .iter()
+        .filter(|record| record.start_unix < start_unix)
+        .take(REVERIFY_EVERY - 1)
+        .take_while(|record| concluded_empty(record))
+        .collect();
+    recent.len() >= EMPTY_STREAK
+        && recent
+            .iter()
+            .any(|record| record.probe.misses > 0 && start_unix - record.start_unix <= REVERIFY_AFTER)
+}
+
+/// A due probe that needs no CDN request: the broadcast's path is unknown, the channel's video
+/// list was read and shows no video at all, and its history says it stores nothing
+/// ([`keeps_no_vods`]). Ended, it is settled not found; still live (its absence probe), it
+/// waits for its end, which is settled the same way.
+pub fn settled_by_history(
+    record: &StreamRecord,
+    facts: Option<&VideoFacts>,
+    earlier: &[StreamRecord],
+) -> Option<ProbeResult> {
+    let no_video = facts.is_some_and(|facts| {
+        facts.learned.is_none()
+            && facts.channel_hint.is_none()
+            && facts.unknown_domain.is_none()
+            && facts.public == Some(false)
+    });
+    let applies = no_video
+        && record.probe.learned.is_none()
+        && record.archive.is_none()
+        && keeps_no_vods(earlier, record.start_unix);
+    if !applies {
+        return None;
+    }
+    Some(match record.status {
+        Status::Live => ProbeResult::Deferred {
+            reason: "live on a channel that stores nothing: settled when it ends".to_string(),
+        },
+        _ => ProbeResult::KnownEmpty {
+            reason: KNOWN_EMPTY.to_string(),
+        },
+    })
 }
 
 /// The record a probe's outcome makes of `fresh` (the record as stored when the outcome is
@@ -850,6 +927,89 @@ mod tests {
         };
         let start = super::start(&mut live, Some(facts), || None);
         assert_eq!((start.defer, start.hint), (None, Some(learned("http://b.test/"))));
+    }
+
+    /// A broadcast of the same channel `days` days before `record()`, concluded not found
+    /// after a full search (`searched`) or settled by history.
+    fn empty_before(days: i64, searched: bool) -> StreamRecord {
+        let mut earlier = record();
+        earlier.start_unix -= days * 86_400;
+        earlier.stream_id -= days as u64;
+        earlier.status = Status::NotFound;
+        earlier.public = Some(false);
+        if searched {
+            earlier.probe.misses = 1;
+        } else {
+            earlier.probe.last_error = Some(KNOWN_EMPTY.to_string());
+        }
+        earlier
+    }
+
+    #[test]
+    fn a_channel_that_stores_nothing_is_settled_without_a_search_and_reverified() {
+        let start = record().start_unix;
+        let searched = |days| empty_before(days, true);
+        let settled = |days| empty_before(days, false);
+        // Two full searches in a row, both empty: known to store nothing.
+        assert!(keeps_no_vods(&[searched(1), searched(2)], start));
+        // One is not enough, and neither is a run broken by a capture or by a shed broadcast.
+        assert!(!keeps_no_vods(&[searched(1)], start));
+        let mut found = searched(2);
+        found.status = Status::Found;
+        assert!(!keeps_no_vods(&[searched(1), found], start));
+        let mut shed = searched(1);
+        shed.probe.misses = 0;
+        shed.probe.last_error = Some("dropped as least viewed".into());
+        assert!(!keeps_no_vods(&[shed, searched(2), searched(3)], start));
+        // Broadcasts settled since the last full search keep it known…
+        let mut history: Vec<StreamRecord> = (1..=6).map(|day| settled(day)).collect();
+        history.push(searched(7));
+        assert!(keeps_no_vods(&history, start));
+        // …until the last full search is REVERIFY_EVERY broadcasts back: searched again.
+        history.insert(0, settled(0));
+        assert!(!keeps_no_vods(&history, start + 1));
+        // Or older than REVERIFY_AFTER.
+        assert!(!keeps_no_vods(&[settled(1), searched(8), searched(9)], start));
+        // Broadcasts after this one (a restart listed later) do not count.
+        let mut later = searched(0);
+        later.start_unix = start + 10;
+        assert!(!keeps_no_vods(&[later, searched(1)], start));
+
+        let history = [searched(1), searched(2)];
+        let no_video = VideoFacts {
+            public: Some(false),
+            ..VideoFacts::default()
+        };
+        // Ended: settled not found without a CDN request.
+        let ended = record();
+        let result = settled_by_history(&ended, Some(&no_video), &history).expect("settled");
+        assert_eq!(
+            result,
+            ProbeResult::KnownEmpty {
+                reason: KNOWN_EMPTY.to_string()
+            }
+        );
+        let mut concluded = ended.clone();
+        concluded.probe.next_due = Some(10);
+        let concluded = conclude(concluded, result, None, 20, &rules()).expect("waiting");
+        assert_eq!(concluded.status, Status::NotFound);
+        assert_eq!(concluded.probe.next_due, None);
+        // It counts as settled for the next broadcast.
+        assert!(concluded_empty(&concluded));
+        // Live (its absence probe): waits for its end, still without a request.
+        let mut live = record();
+        live.status = Status::Live;
+        live.probe.absence_probed = true;
+        let result = settled_by_history(&live, Some(&no_video), &history).expect("deferred");
+        assert!(matches!(result, ProbeResult::Deferred { .. }));
+        // Searched as before when the video list was not read, or shows any video.
+        assert_eq!(settled_by_history(&ended, None, &history), None);
+        let hinted = VideoFacts {
+            channel_hint: Some(learned("http://b.test/")),
+            ..no_video.clone()
+        };
+        assert_eq!(settled_by_history(&ended, Some(&hinted), &history), None);
+        assert_eq!(settled_by_history(&ended, Some(&no_video), &history[..1]), None);
     }
 
     #[test]

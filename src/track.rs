@@ -403,6 +403,13 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
             // `probes` moved on above, so live learning is not scheduled again.
             record.probe.last_error = Some(reason);
         }
+        ProbeResult::KnownEmpty { reason } => {
+            record.probe.last_error = Some(reason);
+            // Only an ended broadcast is settled; one still live waits for its end.
+            if record.status == Status::Pending {
+                record.status = Status::NotFound;
+            }
+        }
         ProbeResult::Inconclusive { reason } => {
             record.probe.last_error = Some(reason);
             // Domains recover (outages last 15–20 minutes): back off, never give up.

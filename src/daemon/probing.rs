@@ -281,24 +281,25 @@ impl Probing {
         } else {
             None
         };
-        let (streamer_id, start_unix) = (record.streamer_id, record.start_unix);
+        // The channel's earlier broadcasts, newest first: the previous one's path is the
+        // search's hint, and a run of empty ones settles this one without a search.
+        let earlier = if record.probe.learned.is_none() {
+            earlier_broadcasts(&parts.store, &record)
+        } else {
+            Vec::new()
+        };
+        let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier);
         let start = probe::start(&mut record, facts, || {
-            match store.latest_of_streamer(streamer_id, Some(start_unix)) {
-                Ok(previous) => previous.and_then(|previous| previous.probe.learned),
-                Err(error) => {
-                    parts.store.report(
-                        "could not read the streamer's previous broadcast (searching without it)",
-                        &error,
-                    );
-                    None
-                }
-            }
+            earlier
+                .first()
+                .and_then(|previous| previous.probe.learned.clone())
         });
         // Taken before the book is copied: a recovery after it may be missing from the copy.
         let mark = parts.domains.recoveries();
-        let probed = match start.defer {
-            Some(reason) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
-            None => {
+        let probed = match (settled, start.defer) {
+            (Some(result), _) => Some((result, ProbeReport::default())),
+            (None, Some(reason)) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
+            (None, None) => {
                 let steering = Steering::new(&parts.settings, &self.shutdown);
                 let cdn = Cdn {
                     config: &settings.config,
@@ -452,6 +453,29 @@ impl Probing {
                 "probe queue over max_queue: dropped the least viewed waiting broadcasts; raise \
                  limits.requests_per_second or min_viewers_record if this repeats"
             );
+        }
+    }
+}
+
+/// The streamer's broadcasts that started before `record`, newest first, as many as the
+/// channel-history rules look at (`probe::keeps_no_vods`). Empty when the store cannot say:
+/// the probe then searches without a hint, in full.
+fn earlier_broadcasts(store: &StoreSlot, record: &StreamRecord) -> Vec<StreamRecord> {
+    // Restarts after this broadcast may be newer than it: read a few more.
+    match store
+        .get()
+        .streamer_records(record.streamer_id, probe::REVERIFY_EVERY + 2)
+    {
+        Ok(mut records) => {
+            records.retain(|earlier| earlier.start_unix < record.start_unix);
+            records
+        }
+        Err(error) => {
+            store.report(
+                "could not read the streamer's earlier broadcasts (searching without them)",
+                &error,
+            );
+            Vec::new()
         }
     }
 }
