@@ -307,6 +307,43 @@ pub fn settled_by_history(
     })
 }
 
+/// A channel's broadcasts looked at for quick deletes and muting (see [`live_fetch_skipped`]).
+pub const HISTORY_LOOKBACK: usize = 8;
+
+/// Deleted soon after it ended, as the record shows it: gone before the hour-aligned re-fetch,
+/// rebuilt from its segments (its playlist was gone), or only a copy taken while live.
+fn deleted_quickly(record: &StreamRecord) -> bool {
+    let gone_before_hour = record.probe.last_error.as_deref() == Some(track::GONE_BEFORE_HOUR);
+    let rebuilt = record.archive.as_ref().is_some_and(|archive| archive.rebuilt);
+    let partial_only = record.status == Status::NotFound && record.archive.is_some();
+    gone_before_hour || rebuilt || partial_only
+}
+
+/// Whether the live learning fetch of `record` (`start` as [`start`] decided it) can be
+/// skipped, and why: its path is known from the video list or derivable from the channel's
+/// last domain and form, so the probe at its absence or end costs one request anyway, and the
+/// channel's last [`HISTORY_LOOKBACK`] broadcasts (`earlier`) include captures and none deleted
+/// quickly — for those that did, or a channel not seen before, the copy taken while live is
+/// what a rebuild starts from.
+pub fn live_fetch_skipped(
+    record: &StreamRecord,
+    start: &ProbeStart,
+    earlier: &[StreamRecord],
+) -> Option<String> {
+    let learning = record.status == Status::Live
+        && !record.probe.absence_probed
+        && record.probe.probes == 0
+        && record.archive.is_none();
+    let derivable = record.probe.learned.is_some() || start.hint.is_some();
+    let recent = || earlier.iter().take(HISTORY_LOOKBACK);
+    // Known not to delete quickly: captures, none of them deleted soon after the end. A
+    // channel seen for the first time is not known either way, and keeps the live copy.
+    let known_to_keep =
+        recent().any(|record| record.status == Status::Found) && !recent().any(deleted_quickly);
+    (learning && derivable && known_to_keep)
+        .then(|| "live, its path known or derivable: fetched when it ends".to_string())
+}
+
 /// The record a probe's outcome makes of `fresh` (the record as stored when the outcome is
 /// written), or `None` when the outcome no longer applies: the record was concluded meanwhile
 /// (dropped from an over-full queue) and waits for no probe.
@@ -1010,6 +1047,53 @@ mod tests {
         };
         assert_eq!(settled_by_history(&ended, Some(&hinted), &history), None);
         assert_eq!(settled_by_history(&ended, Some(&no_video), &history[..1]), None);
+    }
+
+    #[test]
+    fn the_live_fetch_is_skipped_where_the_end_probe_costs_one_request_anyway() {
+        let mut live = record();
+        live.status = Status::Live;
+        let hinted = ProbeStart {
+            hint: Some(learned("http://b.test/")),
+            ..ProbeStart::default()
+        };
+        let captured = |last_error: Option<&str>| {
+            let mut earlier = archived("http://b.test/");
+            earlier.start_unix = live.start_unix - 86_400;
+            earlier.probe.last_error = last_error.map(str::to_string);
+            earlier
+        };
+        let quiet = [captured(None)];
+        // The channel's last domain and form: fetched at its end instead.
+        assert_eq!(
+            live_fetch_skipped(&live, &hinted, &quiet).as_deref(),
+            Some("live, its path known or derivable: fetched when it ends")
+        );
+        // The video list named the path: the same.
+        let mut named = live.clone();
+        named.probe.learned = Some(learned("http://c.test/"));
+        assert!(live_fetch_skipped(&named, &ProbeStart::default(), &quiet).is_some());
+        // A channel without captures before (new, or never found): the live copy is kept.
+        assert_eq!(live_fetch_skipped(&named, &ProbeStart::default(), &[]), None);
+        let mut missed = captured(None);
+        missed.status = Status::NotFound;
+        missed.archive = None;
+        assert_eq!(live_fetch_skipped(&live, &hinted, &[missed]), None);
+        // Nothing to derive the path from: learned while it exists.
+        assert_eq!(live_fetch_skipped(&live, &ProbeStart::default(), &quiet), None);
+        // A channel that deleted a broadcast soon after its end: the live copy is kept.
+        let deleted = [captured(Some(track::GONE_BEFORE_HOUR))];
+        assert_eq!(live_fetch_skipped(&live, &hinted, &deleted), None);
+        let mut rebuilt = captured(None);
+        if let Some(archive) = rebuilt.archive.as_mut() {
+            archive.rebuilt = true;
+        }
+        assert_eq!(live_fetch_skipped(&live, &hinted, &[rebuilt]), None);
+        // Only live learning is skipped: the absence probe and the end probe still fetch.
+        let mut absent = live.clone();
+        absent.probe.absence_probed = true;
+        assert_eq!(live_fetch_skipped(&absent, &hinted, &quiet), None);
+        assert_eq!(live_fetch_skipped(&record(), &hinted, &quiet), None);
     }
 
     #[test]

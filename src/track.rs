@@ -327,6 +327,10 @@ pub fn hour_probe_time(ended_at: i64, rules: &Rules) -> i64 {
     (ended_at.div_euclid(3600) + 1) * 3600 + rules.hour_margin
 }
 
+/// The `last_error` of a capture whose playlist was gone at the hour-aligned re-fetch: the
+/// channel deleted it soon after the end (`probe` reads it back as channel history).
+pub const GONE_BEFORE_HOUR: &str = "gone before the hour-aligned probe";
+
 /// The record after a probe at `now`. Whether the archive is replaced is the caller's: a Hit
 /// always carries the fetched playlist.
 pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rules: &Rules) -> StreamRecord {
@@ -385,7 +389,7 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
             if record.status == Status::Found {
                 // Deleted after the first capture: the stored copy stands.
                 record.probe.hour_probe_done = true;
-                record.probe.last_error = Some("gone before the hour-aligned probe".to_string());
+                record.probe.last_error = Some(GONE_BEFORE_HOUR.to_string());
                 return record;
             }
             record.probe.misses += 1;

@@ -283,11 +283,7 @@ impl Probing {
         };
         // The channel's earlier broadcasts, newest first: the previous one's path is the
         // search's hint, and a run of empty ones settles this one without a search.
-        let earlier = if record.probe.learned.is_none() {
-            earlier_broadcasts(&parts.store, &record)
-        } else {
-            Vec::new()
-        };
+        let earlier = earlier_broadcasts(&parts.store, &record);
         let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier);
         let start = probe::start(&mut record, facts, || {
             earlier
@@ -296,7 +292,11 @@ impl Probing {
         });
         // Taken before the book is copied: a recovery after it may be missing from the copy.
         let mark = parts.domains.recoveries();
-        let probed = match (settled, start.defer) {
+        let defer = start
+            .defer
+            .clone()
+            .or_else(|| probe::live_fetch_skipped(&record, &start, &earlier));
+        let probed = match (settled, defer) {
             (Some(result), _) => Some((result, ProbeReport::default())),
             (None, Some(reason)) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
             (None, None) => {
@@ -331,6 +331,12 @@ impl Probing {
                 )
             }
         };
+        // A path the video list named for a probe that asked nothing is kept: the probe at the
+        // end then costs one request even if the video is gone by then.
+        let named_path = match &probed {
+            Some((ProbeResult::Deferred { .. }, _)) => record.probe.learned.clone(),
+            _ => None,
+        };
         let Some((result, report)) = probed else {
             debug!(login = %record.login, "probe handed back at shutdown; it stays due");
             return;
@@ -357,6 +363,9 @@ impl Probing {
                 debug!(login = %record.login, "probe outcome discarded: the record no longer waits for a probe");
                 return Ok(None);
             };
+            if updated.probe.learned.is_none() {
+                updated.probe.learned = named_path;
+            }
             track::due_after_recovery(&mut updated, &meanwhile, configured, now);
             match &report.playlist {
                 Some(text) => tx.put_archived(&updated, text)?,
