@@ -173,6 +173,9 @@ pub enum ProbeResult {
     /// Not searched, and settled as not found: the channel's history and its empty video list
     /// say nothing is stored (see [`settled_by_history`]).
     KnownEmpty { reason: String },
+    /// Not fetched: the hour-aligned re-fetch of a capture on a channel whose history shows no
+    /// muting (see [`hour_fetch_skipped`]).
+    Skipped { reason: String },
 }
 
 impl ProbeResult {
@@ -184,6 +187,7 @@ impl ProbeResult {
             ProbeResult::Inconclusive { .. } => "inconclusive",
             ProbeResult::Deferred { .. } => "deferred",
             ProbeResult::KnownEmpty { .. } => "known_empty",
+            ProbeResult::Skipped { .. } => "skipped",
         }
     }
 }
@@ -342,6 +346,37 @@ pub fn live_fetch_skipped(
         recent().any(|record| record.status == Status::Found) && !recent().any(deleted_quickly);
     (learning && derivable && known_to_keep)
         .then(|| "live, its path known or derivable: fetched when it ends".to_string())
+}
+
+/// Captures re-fetched after their hour boundary, none muted, that make muting on a channel
+/// unlikely enough to skip the next hour-aligned re-fetch. As re-fetches are skipped, fewer of
+/// the last [`HISTORY_LOOKBACK`] broadcasts count, and the re-fetch comes back by itself.
+pub const UNMUTED_STREAK: usize = 4;
+
+/// Whether the hour-aligned re-fetch of `record` (a capture waiting for it) can be skipped,
+/// and why: at least [`UNMUTED_STREAK`] of the channel's last [`HISTORY_LOOKBACK`] broadcasts
+/// (`earlier`) were fetched after their hour boundary, and none of them, nor this capture, has
+/// muted segments. Twitch mutes on the hour, and mutes the same channels again (music).
+pub fn hour_fetch_skipped(record: &StreamRecord, earlier: &[StreamRecord]) -> Option<String> {
+    let archive = record.archive.as_ref()?;
+    let waiting = record.status == Status::Found && !record.probe.hour_probe_done;
+    let after_hour = |record: &StreamRecord| {
+        let ended = record.ended_at.unwrap_or(record.last_seen);
+        let boundary = (ended.div_euclid(3600) + 1) * 3600;
+        record
+            .archive
+            .as_ref()
+            .is_some_and(|archive| archive.fetched_at >= boundary)
+    };
+    let recent = || earlier.iter().take(HISTORY_LOOKBACK);
+    let muted = archive.muted_segments > 0
+        || recent().any(|earlier| earlier.archive.as_ref().is_some_and(|a| a.muted_segments > 0));
+    let checked = recent().filter(|earlier| after_hour(earlier)).count();
+    (waiting && !muted && checked >= UNMUTED_STREAK).then(|| {
+        format!(
+            "hour-aligned re-fetch skipped: the channel's last {checked} re-fetched captures had no muting"
+        )
+    })
 }
 
 /// The record a probe's outcome makes of `fresh` (the record as stored when the outcome is
@@ -1094,6 +1129,59 @@ mod tests {
         absent.probe.absence_probed = true;
         assert_eq!(live_fetch_skipped(&absent, &hinted, &quiet), None);
         assert_eq!(live_fetch_skipped(&record(), &hinted, &quiet), None);
+    }
+
+    #[test]
+    fn the_hour_aligned_re_fetch_is_skipped_only_on_channels_that_were_never_muted() {
+        // This capture, fetched before its hour boundary, waits for the re-fetch.
+        let mut capture = archived("http://b.test/");
+        capture.ended_at = Some(capture.start_unix + 600);
+        capture.probe.next_due = Some(capture.start_unix + 7200);
+        // An earlier broadcast of the channel, fetched `after` seconds past its end.
+        let earlier = |days: i64, after: i64, muted: u32| {
+            let mut earlier = archived("http://b.test/");
+            earlier.start_unix -= days * 86_400;
+            earlier.ended_at = Some(earlier.start_unix + 600);
+            if let Some(archive) = earlier.archive.as_mut() {
+                archive.fetched_at = earlier.start_unix + 600 + after;
+                archive.muted_segments = muted;
+            }
+            earlier
+        };
+        let clean: Vec<StreamRecord> = (1..=4).map(|day| earlier(day, 3600 + 300, 0)).collect();
+        let reason = hour_fetch_skipped(&capture, &clean).expect("skipped");
+        assert_eq!(
+            reason,
+            "hour-aligned re-fetch skipped: the channel's last 4 re-fetched captures had no muting"
+        );
+        let done = conclude(
+            capture.clone(),
+            ProbeResult::Skipped { reason },
+            None,
+            0,
+            &rules(),
+        )
+        .expect("waiting");
+        assert!(done.probe.hour_probe_done && done.status == Status::Found);
+        assert_eq!(done.probe.next_due, None);
+        // Too few re-fetched captures (the others were fetched before their hour): re-fetched.
+        let mut few = clean.clone();
+        few[0] = earlier(1, 120, 0);
+        assert_eq!(hour_fetch_skipped(&capture, &few), None);
+        // One muted capture among them, or this one muted already: re-fetched.
+        let mut muted = clean.clone();
+        muted.push(earlier(5, 120, 3));
+        assert_eq!(hour_fetch_skipped(&capture, &muted), None);
+        let mut muted_now = capture.clone();
+        if let Some(archive) = muted_now.archive.as_mut() {
+            archive.muted_segments = 2;
+        }
+        assert_eq!(hour_fetch_skipped(&muted_now, &clean), None);
+        // Nothing else is skipped: a broadcast not yet captured, or re-fetched already.
+        assert_eq!(hour_fetch_skipped(&record(), &clean), None);
+        let mut done = capture;
+        done.probe.hour_probe_done = true;
+        assert_eq!(hour_fetch_skipped(&done, &clean), None);
     }
 
     #[test]

@@ -407,6 +407,10 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
             // `probes` moved on above, so live learning is not scheduled again.
             record.probe.last_error = Some(reason);
         }
+        ProbeResult::Skipped { reason } => {
+            record.probe.hour_probe_done = true;
+            record.probe.last_error = Some(reason);
+        }
         ProbeResult::KnownEmpty { reason } => {
             record.probe.last_error = Some(reason);
             // Only an ended broadcast is settled; one still live waits for its end.

@@ -284,7 +284,9 @@ impl Probing {
         // The channel's earlier broadcasts, newest first: the previous one's path is the
         // search's hint, and a run of empty ones settles this one without a search.
         let earlier = earlier_broadcasts(&parts.store, &record);
-        let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier);
+        let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier).or_else(|| {
+            probe::hour_fetch_skipped(&record, &earlier).map(|reason| ProbeResult::Skipped { reason })
+        });
         let start = probe::start(&mut record, facts, || {
             earlier
                 .first()
