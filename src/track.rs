@@ -220,8 +220,8 @@ fn schedule_hour_probe(record: &mut StreamRecord, now: i64, rules: &Rules) {
     }
 }
 
-/// The order due probes start in, and the reverse of the order a backlog is shed in:
-/// followed channels first, then the most viewed, then by key.
+/// The order due probes start in: followed channels first, then the most viewed, then by key
+/// (within a rank, a backlog is shed in the reverse order).
 pub fn probe_order(a: &StreamRecord, b: &StreamRecord, rules: &Rules) -> std::cmp::Ordering {
     let followed = |r: &StreamRecord| rules.selection.is_followed(r.streamer_id);
     followed(b)
@@ -451,15 +451,28 @@ pub fn due_after_recovery(
     backing_off && could_hold
 }
 
-/// When more than `max_queue` broadcasts wait for a probe, the least viewed beyond the bound
+/// When more than `max_queue` broadcasts wait for a probe, the least at risk beyond the bound
 /// are given up — not_found with the reason, or, for one already captured, its hour-aligned
 /// re-probe cancelled — so the backlog stays bounded and what was dropped stays visible.
 pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rules) -> Vec<StreamRecord> {
     if queued.len() <= max_queue {
         return Vec::new();
     }
-    // Least important first: the reverse of the order probes are started in.
-    queued.sort_by(|a, b| probe_order(b, a, rules));
+    // Least at risk first: hour-aligned re-fetches (the capture is stored), then broadcasts
+    // whose path is unknown (possibly nothing stored) before those known to be stored, each
+    // least viewed first; followed channels last.
+    let keep_rank = |r: &StreamRecord| {
+        (
+            rules.selection.is_followed(r.streamer_id),
+            r.status != Status::Found,
+            r.probe.learned.is_some(),
+        )
+    };
+    queued.sort_by(|a, b| {
+        keep_rank(a)
+            .cmp(&keep_rank(b))
+            .then_with(|| probe_order(b, a, rules))
+    });
     let excess = queued.len() - max_queue;
     queued.truncate(excess);
     for record in &mut queued {

@@ -80,6 +80,12 @@ pub fn describe(metrics: &Metrics) {
             "CDN requests of rebuild attempts (part of vodprobe_probe_requests_total).",
         ),
         (
+            "vodprobe_shed_total",
+            Kind::Counter,
+            "Broadcasts given up because more than max_queue waited, by reason (hour_refetch: \
+             the capture stands, its hour-aligned re-fetch dropped; capture: not captured).",
+        ),
+        (
             "vodprobe_probes_due_after_recovery_total",
             Kind::Counter,
             "Probes backing off after an outage made due at once because a domain that could \
@@ -447,21 +453,33 @@ impl Probing {
             .store
             .job("could not bound the probe queue", move |store| {
                 if store.queue_len()? <= max_queue as u64 {
-                    return Ok(0);
+                    return Ok((0, 0));
                 }
                 store.update(|tx| {
                     let queued = tx.due(i64::MAX, usize::MAX)?;
                     let shed = track::shed_backlog(queued, max_queue, &rules);
                     tx.put_streams(&shed)?;
-                    Ok(shed.len())
+                    let refetches = shed.iter().filter(|r| r.status == Status::Found).count();
+                    Ok((refetches, shed.len() - refetches))
                 })
             })
             .await;
-        if let Some(count @ 1..) = shed {
+        let Some((refetches, captures)) = shed else {
+            return;
+        };
+        let metrics = &self.parts.metrics;
+        metrics.add(
+            "vodprobe_shed_total",
+            &[("reason", "hour_refetch")],
+            refetches as f64,
+        );
+        metrics.add("vodprobe_shed_total", &[("reason", "capture")], captures as f64);
+        if refetches + captures > 0 {
             warn!(
-                count,
+                refetches,
+                captures,
                 max_queue,
-                "probe queue over max_queue: dropped the least viewed waiting broadcasts; raise \
+                "probe queue over max_queue: dropped the least at risk waiting broadcasts; raise \
                  limits.requests_per_second or min_viewers_record if this repeats"
             );
         }
