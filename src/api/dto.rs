@@ -282,6 +282,9 @@ pub struct Health {
     pub listing: ComponentStatus,
     /// The live listing in force and why (`SourceConfig::describe`).
     pub listing_source: String,
+    /// The last time the probe queue was over `max_queue` and what was given up; `None` since
+    /// start-up otherwise.
+    pub last_shed: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

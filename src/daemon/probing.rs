@@ -475,6 +475,9 @@ impl Probing {
         );
         metrics.add("vodprobe_shed_total", &[("reason", "capture")], captures as f64);
         if refetches + captures > 0 {
+            self.parts
+                .activity
+                .shed(self.parts.clock.now(), captures, refetches);
             warn!(
                 refetches,
                 captures,
