@@ -1034,7 +1034,7 @@ mod tests {
         shed.probe.last_error = Some("dropped as least viewed".into());
         assert!(!keeps_no_vods(&[shed, searched(2), searched(3)], start));
         // Broadcasts settled since the last full search keep it known…
-        let mut history: Vec<StreamRecord> = (1..=6).map(|day| settled(day)).collect();
+        let mut history: Vec<StreamRecord> = (1..=6).map(settled).collect();
         history.push(searched(7));
         assert!(keeps_no_vods(&history, start));
         // …until the last full search is REVERIFY_EVERY broadcasts back: searched again.
