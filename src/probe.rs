@@ -267,9 +267,11 @@ fn concluded_empty(record: &StreamRecord) -> bool {
 /// concluded not found, and one of the last `REVERIFY_EVERY - 1` of them was searched in full
 /// within [`REVERIFY_AFTER`]. Otherwise this broadcast is searched in full.
 pub fn keeps_no_vods(earlier: &[StreamRecord], start_unix: i64) -> bool {
+    // A broadcast given up for want of budget says nothing about the channel: passed over.
     let recent: Vec<&StreamRecord> = earlier
         .iter()
         .filter(|record| record.start_unix < start_unix)
+        .filter(|record| record.probe.last_error.as_deref() != Some(track::SHED))
         .take(REVERIFY_EVERY - 1)
         .take_while(|record| concluded_empty(record))
         .collect();
@@ -1026,13 +1028,18 @@ mod tests {
         assert!(keeps_no_vods(&[searched(1), searched(2)], start));
         // One is not enough, and neither is a run broken by a capture or by a shed broadcast.
         assert!(!keeps_no_vods(&[searched(1)], start));
-        let mut found = searched(2);
-        found.status = Status::Found;
-        assert!(!keeps_no_vods(&[searched(1), found], start));
+        let found_at = |days| {
+            let mut found = searched(days);
+            found.status = Status::Found;
+            found
+        };
+        assert!(!keeps_no_vods(&[searched(1), found_at(2)], start));
         let mut shed = searched(1);
         shed.probe.misses = 0;
-        shed.probe.last_error = Some("dropped as least viewed".into());
-        assert!(!keeps_no_vods(&[shed, searched(2), searched(3)], start));
+        shed.probe.last_error = Some(track::SHED.into());
+        assert!(!keeps_no_vods(&[searched(1), shed.clone(), found_at(3)], start));
+        // A broadcast shed for want of budget says nothing: passed over.
+        assert!(keeps_no_vods(&[shed, searched(2), searched(3)], start));
         // Broadcasts settled since the last full search keep it known…
         let mut history: Vec<StreamRecord> = (1..=6).map(settled).collect();
         history.push(searched(7));

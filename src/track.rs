@@ -451,6 +451,10 @@ pub fn due_after_recovery(
     backing_off && could_hold
 }
 
+/// The `last_error` of a broadcast given up by [`shed_backlog`] (the week bench and the
+/// channel-history rules in `probe` read it back).
+pub const SHED: &str = "dropped as least viewed: more than max_queue broadcasts waited for a probe";
+
 /// When more than `max_queue` broadcasts wait for a probe, the least at risk beyond the bound
 /// are given up — not_found with the reason, or, for one already captured, its hour-aligned
 /// re-probe cancelled — so the backlog stays bounded and what was dropped stays visible.
@@ -482,9 +486,7 @@ pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rul
             record.probe.last_error = Some("hour-aligned probe dropped: queue over max_queue".to_string());
         } else {
             record.status = Status::NotFound;
-            record.probe.last_error = Some(
-                "dropped as least viewed: more than max_queue broadcasts waited for a probe".to_string(),
-            );
+            record.probe.last_error = Some(SHED.to_string());
         }
     }
     queued
