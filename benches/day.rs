@@ -152,6 +152,21 @@ fn main() {
         confirms as f64 / hours,
         videos as f64 / hours
     );
+    // Lifecycle events: how fast they are written at this pace (per real second of the run,
+    // and per clock second, which the clock's speed turns into real Twitch time).
+    let written = store.events_written().expect("events written");
+    let events: u64 = written.iter().map(|(_, n)| n).sum();
+    let by_kind: Vec<String> = written
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(kind, n)| format!("{} {n}", kind.as_str()))
+        .collect();
+    println!(
+        "lifecycle events written: {events} ({:.1} per real second of the run, {:.3} per clock second); {}",
+        events as f64 / wall.as_secs_f64(),
+        events as f64 / (end - start) as f64,
+        by_kind.join(", ")
+    );
     println!(
         "wall time {:.1} min; peak RSS (appliance + simulators) {} MiB; database {} KiB",
         wall.as_secs_f64() / 60.0,

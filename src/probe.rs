@@ -170,6 +170,12 @@ pub enum ProbeResult {
     /// Not searched: while live, nothing suggests an archive is being written. The probes at
     /// its absence and end still search.
     Deferred { reason: String },
+    /// Not searched, and settled as not found: the channel's history and its empty video list
+    /// say nothing is stored (see [`settled_by_history`]).
+    KnownEmpty { reason: String },
+    /// Not fetched: the hour-aligned re-fetch of a capture on a channel whose history shows no
+    /// muting (see [`hour_fetch_skipped`]).
+    Skipped { reason: String },
 }
 
 impl ProbeResult {
@@ -180,6 +186,8 @@ impl ProbeResult {
             ProbeResult::Miss => "missed",
             ProbeResult::Inconclusive { .. } => "inconclusive",
             ProbeResult::Deferred { .. } => "deferred",
+            ProbeResult::KnownEmpty { .. } => "known_empty",
+            ProbeResult::Skipped { .. } => "skipped",
         }
     }
 }
@@ -228,6 +236,149 @@ pub fn start(
         start.hint = previous().or(channel_hint);
     }
     start
+}
+
+/// Broadcasts in a row, concluded not found, that make a channel known to store nothing. Two,
+/// not more: the channel's empty video list (Twitch creates the archive video when a stream
+/// starts) must agree as well, and each full search of such a channel costs two sweeps of
+/// every domain.
+pub const EMPTY_STREAK: usize = 2;
+/// A channel known to store nothing is searched in full again every this many broadcasts…
+pub const REVERIFY_EVERY: usize = 8;
+/// …or when its last full search is older than this (seconds): a channel can turn VODs on.
+pub const REVERIFY_AFTER: i64 = 7 * 86_400;
+/// The `last_error` of a broadcast settled by [`settled_by_history`]: it marks the record as
+/// settled without a search (the next full search is counted from it), no new stored field.
+pub const KNOWN_EMPTY: &str =
+    "not searched: the channel's last broadcasts were never stored and it lists no video";
+
+/// Concluded not found with nothing stored: after a full search (`misses` counts those) or
+/// settled by history.
+fn concluded_empty(record: &StreamRecord) -> bool {
+    record.status == Status::NotFound
+        && record.archive.is_none()
+        && record.probe.learned.is_none()
+        && record.public != Some(true)
+        && (record.probe.misses > 0 || record.probe.last_error.as_deref() == Some(KNOWN_EMPTY))
+}
+
+/// Whether the channel's broadcasts before `start_unix` (`earlier`, newest first, as the store
+/// lists a streamer's records) make it known to store nothing: its last [`EMPTY_STREAK`] were
+/// concluded not found, and one of the last `REVERIFY_EVERY - 1` of them was searched in full
+/// within [`REVERIFY_AFTER`]. Otherwise this broadcast is searched in full.
+pub fn keeps_no_vods(earlier: &[StreamRecord], start_unix: i64) -> bool {
+    // A broadcast given up for want of budget says nothing about the channel: passed over.
+    let recent: Vec<&StreamRecord> = earlier
+        .iter()
+        .filter(|record| record.start_unix < start_unix)
+        .filter(|record| record.probe.last_error.as_deref() != Some(track::SHED))
+        .take(REVERIFY_EVERY - 1)
+        .take_while(|record| concluded_empty(record))
+        .collect();
+    recent.len() >= EMPTY_STREAK
+        && recent
+            .iter()
+            .any(|record| record.probe.misses > 0 && start_unix - record.start_unix <= REVERIFY_AFTER)
+}
+
+/// A due probe that needs no CDN request: the broadcast's path is unknown, the channel's video
+/// list was read and shows no video at all, and its history says it stores nothing
+/// ([`keeps_no_vods`]). Ended, it is settled not found; still live (its absence probe), it
+/// waits for its end, which is settled the same way.
+pub fn settled_by_history(
+    record: &StreamRecord,
+    facts: Option<&VideoFacts>,
+    earlier: &[StreamRecord],
+) -> Option<ProbeResult> {
+    let no_video = facts.is_some_and(|facts| {
+        facts.learned.is_none()
+            && facts.channel_hint.is_none()
+            && facts.unknown_domain.is_none()
+            && facts.public == Some(false)
+    });
+    let applies = no_video
+        && record.probe.learned.is_none()
+        && record.archive.is_none()
+        && keeps_no_vods(earlier, record.start_unix);
+    if !applies {
+        return None;
+    }
+    Some(match record.status {
+        Status::Live => ProbeResult::Deferred {
+            reason: "live on a channel that stores nothing: settled when it ends".to_string(),
+        },
+        _ => ProbeResult::KnownEmpty {
+            reason: KNOWN_EMPTY.to_string(),
+        },
+    })
+}
+
+/// A channel's broadcasts looked at for quick deletes and muting (see [`live_fetch_skipped`]).
+pub const HISTORY_LOOKBACK: usize = 8;
+
+/// Deleted soon after it ended, as the record shows it: gone before the hour-aligned re-fetch,
+/// rebuilt from its segments (its playlist was gone), or only a copy taken while live.
+fn deleted_quickly(record: &StreamRecord) -> bool {
+    let gone_before_hour = record.probe.last_error.as_deref() == Some(track::GONE_BEFORE_HOUR);
+    let rebuilt = record.archive.as_ref().is_some_and(|archive| archive.rebuilt);
+    let partial_only = record.status == Status::NotFound && record.archive.is_some();
+    gone_before_hour || rebuilt || partial_only
+}
+
+/// Whether the live learning fetch of `record` (`start` as [`start`] decided it) can be
+/// skipped, and why: its path is known from the video list or derivable from the channel's
+/// last domain and form, so the probe at its absence or end costs one request anyway, and the
+/// channel's last [`HISTORY_LOOKBACK`] broadcasts (`earlier`) include captures and none deleted
+/// quickly — for those that did, or a channel not seen before, the copy taken while live is
+/// what a rebuild starts from.
+pub fn live_fetch_skipped(
+    record: &StreamRecord,
+    start: &ProbeStart,
+    earlier: &[StreamRecord],
+) -> Option<String> {
+    let learning = record.status == Status::Live
+        && !record.probe.absence_probed
+        && record.probe.probes == 0
+        && record.archive.is_none();
+    let derivable = record.probe.learned.is_some() || start.hint.is_some();
+    let recent = || earlier.iter().take(HISTORY_LOOKBACK);
+    // Known not to delete quickly: captures, none of them deleted soon after the end. A
+    // channel seen for the first time is not known either way, and keeps the live copy.
+    let known_to_keep =
+        recent().any(|record| record.status == Status::Found) && !recent().any(deleted_quickly);
+    (learning && derivable && known_to_keep)
+        .then(|| "live, its path known or derivable: fetched when it ends".to_string())
+}
+
+/// Captures re-fetched after their hour boundary, none muted, that make muting on a channel
+/// unlikely enough to skip the next hour-aligned re-fetch. As re-fetches are skipped, fewer of
+/// the last [`HISTORY_LOOKBACK`] broadcasts count, and the re-fetch comes back by itself.
+pub const UNMUTED_STREAK: usize = 4;
+
+/// Whether the hour-aligned re-fetch of `record` (a capture waiting for it) can be skipped,
+/// and why: at least [`UNMUTED_STREAK`] of the channel's last [`HISTORY_LOOKBACK`] broadcasts
+/// (`earlier`) were fetched after their hour boundary, and none of them, nor this capture, has
+/// muted segments. Twitch mutes on the hour, and mutes the same channels again (music).
+pub fn hour_fetch_skipped(record: &StreamRecord, earlier: &[StreamRecord]) -> Option<String> {
+    let archive = record.archive.as_ref()?;
+    let waiting = record.status == Status::Found && !record.probe.hour_probe_done;
+    let after_hour = |record: &StreamRecord| {
+        let ended = record.ended_at.unwrap_or(record.last_seen);
+        let boundary = (ended.div_euclid(3600) + 1) * 3600;
+        record
+            .archive
+            .as_ref()
+            .is_some_and(|archive| archive.fetched_at >= boundary)
+    };
+    let recent = || earlier.iter().take(HISTORY_LOOKBACK);
+    let muted = archive.muted_segments > 0
+        || recent().any(|earlier| earlier.archive.as_ref().is_some_and(|a| a.muted_segments > 0));
+    let checked = recent().filter(|earlier| after_hour(earlier)).count();
+    (waiting && !muted && checked >= UNMUTED_STREAK).then(|| {
+        format!(
+            "hour-aligned re-fetch skipped: the channel's last {checked} re-fetched captures had no muting"
+        )
+    })
 }
 
 /// The record a probe's outcome makes of `fresh` (the record as stored when the outcome is
@@ -850,6 +1001,194 @@ mod tests {
         };
         let start = super::start(&mut live, Some(facts), || None);
         assert_eq!((start.defer, start.hint), (None, Some(learned("http://b.test/"))));
+    }
+
+    /// A broadcast of the same channel `days` days before `record()`, concluded not found
+    /// after a full search (`searched`) or settled by history.
+    fn empty_before(days: i64, searched: bool) -> StreamRecord {
+        let mut earlier = record();
+        earlier.start_unix -= days * 86_400;
+        earlier.stream_id -= days as u64;
+        earlier.status = Status::NotFound;
+        earlier.public = Some(false);
+        if searched {
+            earlier.probe.misses = 1;
+        } else {
+            earlier.probe.last_error = Some(KNOWN_EMPTY.to_string());
+        }
+        earlier
+    }
+
+    #[test]
+    fn a_channel_that_stores_nothing_is_settled_without_a_search_and_reverified() {
+        let start = record().start_unix;
+        let searched = |days| empty_before(days, true);
+        let settled = |days| empty_before(days, false);
+        // Two full searches in a row, both empty: known to store nothing.
+        assert!(keeps_no_vods(&[searched(1), searched(2)], start));
+        // One is not enough, and neither is a run broken by a capture or by a shed broadcast.
+        assert!(!keeps_no_vods(&[searched(1)], start));
+        let found_at = |days| {
+            let mut found = searched(days);
+            found.status = Status::Found;
+            found
+        };
+        assert!(!keeps_no_vods(&[searched(1), found_at(2)], start));
+        let mut shed = searched(1);
+        shed.probe.misses = 0;
+        shed.probe.last_error = Some(track::SHED.into());
+        assert!(!keeps_no_vods(&[searched(1), shed.clone(), found_at(3)], start));
+        // A broadcast shed for want of budget says nothing: passed over.
+        assert!(keeps_no_vods(&[shed, searched(2), searched(3)], start));
+        // Broadcasts settled since the last full search keep it known…
+        let mut history: Vec<StreamRecord> = (1..=6).map(settled).collect();
+        history.push(searched(7));
+        assert!(keeps_no_vods(&history, start));
+        // …until the last full search is REVERIFY_EVERY broadcasts back: searched again.
+        history.insert(0, settled(0));
+        assert!(!keeps_no_vods(&history, start + 1));
+        // Or older than REVERIFY_AFTER.
+        assert!(!keeps_no_vods(&[settled(1), searched(8), searched(9)], start));
+        // Broadcasts after this one (a restart listed later) do not count.
+        let mut later = searched(0);
+        later.start_unix = start + 10;
+        assert!(!keeps_no_vods(&[later, searched(1)], start));
+
+        let history = [searched(1), searched(2)];
+        let no_video = VideoFacts {
+            public: Some(false),
+            ..VideoFacts::default()
+        };
+        // Ended: settled not found without a CDN request.
+        let ended = record();
+        let result = settled_by_history(&ended, Some(&no_video), &history).expect("settled");
+        assert_eq!(
+            result,
+            ProbeResult::KnownEmpty {
+                reason: KNOWN_EMPTY.to_string()
+            }
+        );
+        let mut concluded = ended.clone();
+        concluded.probe.next_due = Some(10);
+        let concluded = conclude(concluded, result, None, 20, &rules()).expect("waiting");
+        assert_eq!(concluded.status, Status::NotFound);
+        assert_eq!(concluded.probe.next_due, None);
+        // It counts as settled for the next broadcast.
+        assert!(concluded_empty(&concluded));
+        // Live (its absence probe): waits for its end, still without a request.
+        let mut live = record();
+        live.status = Status::Live;
+        live.probe.absence_probed = true;
+        let result = settled_by_history(&live, Some(&no_video), &history).expect("deferred");
+        assert!(matches!(result, ProbeResult::Deferred { .. }));
+        // Searched as before when the video list was not read, or shows any video.
+        assert_eq!(settled_by_history(&ended, None, &history), None);
+        let hinted = VideoFacts {
+            channel_hint: Some(learned("http://b.test/")),
+            ..no_video.clone()
+        };
+        assert_eq!(settled_by_history(&ended, Some(&hinted), &history), None);
+        assert_eq!(settled_by_history(&ended, Some(&no_video), &history[..1]), None);
+    }
+
+    #[test]
+    fn the_live_fetch_is_skipped_where_the_end_probe_costs_one_request_anyway() {
+        let mut live = record();
+        live.status = Status::Live;
+        let hinted = ProbeStart {
+            hint: Some(learned("http://b.test/")),
+            ..ProbeStart::default()
+        };
+        let captured = |last_error: Option<&str>| {
+            let mut earlier = archived("http://b.test/");
+            earlier.start_unix = live.start_unix - 86_400;
+            earlier.probe.last_error = last_error.map(str::to_string);
+            earlier
+        };
+        let quiet = [captured(None)];
+        // The channel's last domain and form: fetched at its end instead.
+        assert_eq!(
+            live_fetch_skipped(&live, &hinted, &quiet).as_deref(),
+            Some("live, its path known or derivable: fetched when it ends")
+        );
+        // The video list named the path: the same.
+        let mut named = live.clone();
+        named.probe.learned = Some(learned("http://c.test/"));
+        assert!(live_fetch_skipped(&named, &ProbeStart::default(), &quiet).is_some());
+        // A channel without captures before (new, or never found): the live copy is kept.
+        assert_eq!(live_fetch_skipped(&named, &ProbeStart::default(), &[]), None);
+        let mut missed = captured(None);
+        missed.status = Status::NotFound;
+        missed.archive = None;
+        assert_eq!(live_fetch_skipped(&live, &hinted, &[missed]), None);
+        // Nothing to derive the path from: learned while it exists.
+        assert_eq!(live_fetch_skipped(&live, &ProbeStart::default(), &quiet), None);
+        // A channel that deleted a broadcast soon after its end: the live copy is kept.
+        let deleted = [captured(Some(track::GONE_BEFORE_HOUR))];
+        assert_eq!(live_fetch_skipped(&live, &hinted, &deleted), None);
+        let mut rebuilt = captured(None);
+        if let Some(archive) = rebuilt.archive.as_mut() {
+            archive.rebuilt = true;
+        }
+        assert_eq!(live_fetch_skipped(&live, &hinted, &[rebuilt]), None);
+        // Only live learning is skipped: the absence probe and the end probe still fetch.
+        let mut absent = live.clone();
+        absent.probe.absence_probed = true;
+        assert_eq!(live_fetch_skipped(&absent, &hinted, &quiet), None);
+        assert_eq!(live_fetch_skipped(&record(), &hinted, &quiet), None);
+    }
+
+    #[test]
+    fn the_hour_aligned_re_fetch_is_skipped_only_on_channels_that_were_never_muted() {
+        // This capture, fetched before its hour boundary, waits for the re-fetch.
+        let mut capture = archived("http://b.test/");
+        capture.ended_at = Some(capture.start_unix + 600);
+        capture.probe.next_due = Some(capture.start_unix + 7200);
+        // An earlier broadcast of the channel, fetched `after` seconds past its end.
+        let earlier = |days: i64, after: i64, muted: u32| {
+            let mut earlier = archived("http://b.test/");
+            earlier.start_unix -= days * 86_400;
+            earlier.ended_at = Some(earlier.start_unix + 600);
+            if let Some(archive) = earlier.archive.as_mut() {
+                archive.fetched_at = earlier.start_unix + 600 + after;
+                archive.muted_segments = muted;
+            }
+            earlier
+        };
+        let clean: Vec<StreamRecord> = (1..=4).map(|day| earlier(day, 3600 + 300, 0)).collect();
+        let reason = hour_fetch_skipped(&capture, &clean).expect("skipped");
+        assert_eq!(
+            reason,
+            "hour-aligned re-fetch skipped: the channel's last 4 re-fetched captures had no muting"
+        );
+        let done = conclude(
+            capture.clone(),
+            ProbeResult::Skipped { reason },
+            None,
+            0,
+            &rules(),
+        )
+        .expect("waiting");
+        assert!(done.probe.hour_probe_done && done.status == Status::Found);
+        assert_eq!(done.probe.next_due, None);
+        // Too few re-fetched captures (the others were fetched before their hour): re-fetched.
+        let mut few = clean.clone();
+        few[0] = earlier(1, 120, 0);
+        assert_eq!(hour_fetch_skipped(&capture, &few), None);
+        // One muted capture among them, or this one muted already: re-fetched.
+        let mut muted = clean.clone();
+        muted.push(earlier(5, 120, 3));
+        assert_eq!(hour_fetch_skipped(&capture, &muted), None);
+        let mut muted_now = capture.clone();
+        if let Some(archive) = muted_now.archive.as_mut() {
+            archive.muted_segments = 2;
+        }
+        assert_eq!(hour_fetch_skipped(&muted_now, &clean), None);
+        // Nothing else is skipped: a broadcast not yet captured, or re-fetched already.
+        assert_eq!(hour_fetch_skipped(&record(), &clean), None);
+        let mut done = capture;
+        done.probe.hour_probe_done = true;
+        assert_eq!(hour_fetch_skipped(&done, &clean), None);
     }
 
     #[test]

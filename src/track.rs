@@ -229,8 +229,8 @@ fn schedule_hour_probe(record: &mut StreamRecord, now: i64, rules: &Rules) {
     }
 }
 
-/// The order due probes start in, and the reverse of the order a backlog is shed in:
-/// followed channels first, then the most viewed, then by key.
+/// The order due probes start in: followed channels first, then the most viewed, then by key
+/// (within a rank, a backlog is shed in the reverse order).
 pub fn probe_order(a: &StreamRecord, b: &StreamRecord, rules: &Rules) -> std::cmp::Ordering {
     let followed = |r: &StreamRecord| rules.selection.is_followed(r.streamer_id);
     followed(b)
@@ -336,6 +336,10 @@ pub fn hour_probe_time(ended_at: i64, rules: &Rules) -> i64 {
     (ended_at.div_euclid(3600) + 1) * 3600 + rules.hour_margin
 }
 
+/// The `last_error` of a capture whose playlist was gone at the hour-aligned re-fetch: the
+/// channel deleted it soon after the end (`probe` reads it back as channel history).
+pub const GONE_BEFORE_HOUR: &str = "gone before the hour-aligned probe";
+
 /// The record after a probe at `now`. Whether the archive is replaced is the caller's: a Hit
 /// always carries the fetched playlist.
 pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rules: &Rules) -> StreamRecord {
@@ -394,7 +398,7 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
             if record.status == Status::Found {
                 // Deleted after the first capture: the stored copy stands.
                 record.probe.hour_probe_done = true;
-                record.probe.last_error = Some("gone before the hour-aligned probe".to_string());
+                record.probe.last_error = Some(GONE_BEFORE_HOUR.to_string());
                 return record;
             }
             record.probe.misses += 1;
@@ -411,6 +415,17 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
         ProbeResult::Deferred { reason } => {
             // `probes` moved on above, so live learning is not scheduled again.
             record.probe.last_error = Some(reason);
+        }
+        ProbeResult::Skipped { reason } => {
+            record.probe.hour_probe_done = true;
+            record.probe.last_error = Some(reason);
+        }
+        ProbeResult::KnownEmpty { reason } => {
+            record.probe.last_error = Some(reason);
+            // Only an ended broadcast is settled; one still live waits for its end.
+            if record.status == Status::Pending {
+                record.status = Status::NotFound;
+            }
         }
         ProbeResult::Inconclusive { reason } => {
             record.probe.last_error = Some(reason);
@@ -445,15 +460,32 @@ pub fn due_after_recovery(
     backing_off && could_hold
 }
 
-/// When more than `max_queue` broadcasts wait for a probe, the least viewed beyond the bound
+/// The `last_error` of a broadcast given up by [`shed_backlog`] (the week bench and the
+/// channel-history rules in `probe` read it back).
+pub const SHED: &str = "dropped as least viewed: more than max_queue broadcasts waited for a probe";
+
+/// When more than `max_queue` broadcasts wait for a probe, the least at risk beyond the bound
 /// are given up — not_found with the reason, or, for one already captured, its hour-aligned
 /// re-probe cancelled — so the backlog stays bounded and what was dropped stays visible.
 pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rules) -> Vec<StreamRecord> {
     if queued.len() <= max_queue {
         return Vec::new();
     }
-    // Least important first: the reverse of the order probes are started in.
-    queued.sort_by(|a, b| probe_order(b, a, rules));
+    // Least at risk first: hour-aligned re-fetches (the capture is stored), then broadcasts
+    // whose path is unknown (possibly nothing stored) before those known to be stored, each
+    // least viewed first; followed channels last.
+    let keep_rank = |r: &StreamRecord| {
+        (
+            rules.selection.is_followed(r.streamer_id),
+            r.status != Status::Found,
+            r.probe.learned.is_some(),
+        )
+    };
+    queued.sort_by(|a, b| {
+        keep_rank(a)
+            .cmp(&keep_rank(b))
+            .then_with(|| probe_order(b, a, rules))
+    });
     let excess = queued.len() - max_queue;
     queued.truncate(excess);
     for record in &mut queued {
@@ -463,9 +495,7 @@ pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rul
             record.probe.last_error = Some("hour-aligned probe dropped: queue over max_queue".to_string());
         } else {
             record.status = Status::NotFound;
-            record.probe.last_error = Some(
-                "dropped as least viewed: more than max_queue broadcasts waited for a probe".to_string(),
-            );
+            record.probe.last_error = Some(SHED.to_string());
         }
     }
     queued

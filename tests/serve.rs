@@ -676,6 +676,16 @@ fn the_probe_queue_is_bounded_by_max_queue() {
     world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
     world.listing.set_streams(vec![]);
     std::thread::sleep(Duration::from_secs(6));
+    // What was given up is named in /healthz and counted by reason.
+    let base = world.api_url();
+    let health = crate::api::get(&format!("{base}/healthz")).json();
+    let shed = health["last_shed"].as_str().unwrap_or_default().to_string();
+    assert!(shed.contains("given up as not found"), "{health}");
+    let metrics = crate::api::get(&format!("{base}/metrics")).text();
+    assert!(
+        metrics.contains("vodprobe_shed_total{reason=\"capture\"}"),
+        "{metrics}"
+    );
     world.stop();
     assert!(
         world.log().contains("over max_queue"),

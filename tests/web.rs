@@ -183,7 +183,8 @@ fn five_channels() -> (World, i64) {
     let zeta = world
         .cdn
         .add_broadcast(Broadcast::new("zeta", 604, &(start + 300).to_string(), vec![0]));
-    world.cdn.expire_segments(zeta, Segments::Range(0..1));
+    // Its last segment: the player, which starts at the first, never asks it.
+    world.cdn.expire_segments(zeta, Segments::Range(29..30));
     let mut eta = Broadcast::new("eta", 605, &(start + 400).to_string(), vec![1]);
     eta.segments = 6;
     let eta = world.cdn.add_broadcast(eta);

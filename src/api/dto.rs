@@ -288,6 +288,9 @@ pub struct Health {
     pub listing_source: String,
     /// Each `[[notify]]` target's delivery; one failing three times in a row degrades.
     pub notify: Vec<NotifyHealth>,
+    /// The last time the probe queue was over `max_queue` and what was given up; `None` since
+    /// start-up otherwise.
+    pub last_shed: Option<String>,
 }
 
 /// One notification target in `/healthz`.

@@ -234,6 +234,14 @@ impl api::Backend for ApiBackend {
             listing,
             listing_source: parts.settings.get().config.source.describe(),
             notify,
+            last_shed: parts.activity.last_shed().map(|(at, captures, refetches)| {
+                format!(
+                    "{}: {captures} broadcasts given up as not found and {refetches} hour-aligned \
+                     re-fetches dropped (probe queue over pipeline.max_queue; raise \
+                     limits.requests_per_second or min_viewers_record)",
+                    time_text(at).unwrap_or_default()
+                )
+            }),
         }
     }
 

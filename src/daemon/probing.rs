@@ -80,6 +80,12 @@ pub fn describe(metrics: &Metrics) {
             "CDN requests of rebuild attempts (part of vodprobe_probe_requests_total).",
         ),
         (
+            "vodprobe_shed_total",
+            Kind::Counter,
+            "Broadcasts given up because more than max_queue waited, by reason (hour_refetch: \
+             the capture stands, its hour-aligned re-fetch dropped; capture: not captured).",
+        ),
+        (
             "vodprobe_probes_due_after_recovery_total",
             Kind::Counter,
             "Probes backing off after an outage made due at once because a domain that could \
@@ -281,24 +287,27 @@ impl Probing {
         } else {
             None
         };
-        let (streamer_id, start_unix) = (record.streamer_id, record.start_unix);
+        // The channel's earlier broadcasts, newest first: the previous one's path is the
+        // search's hint, and a run of empty ones settles this one without a search.
+        let earlier = earlier_broadcasts(&parts.store, &record);
+        let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier).or_else(|| {
+            probe::hour_fetch_skipped(&record, &earlier).map(|reason| ProbeResult::Skipped { reason })
+        });
         let start = probe::start(&mut record, facts, || {
-            match store.latest_of_streamer(streamer_id, Some(start_unix)) {
-                Ok(previous) => previous.and_then(|previous| previous.probe.learned),
-                Err(error) => {
-                    parts.store.report(
-                        "could not read the streamer's previous broadcast (searching without it)",
-                        &error,
-                    );
-                    None
-                }
-            }
+            earlier
+                .first()
+                .and_then(|previous| previous.probe.learned.clone())
         });
         // Taken before the book is copied: a recovery after it may be missing from the copy.
         let mark = parts.domains.recoveries();
-        let probed = match start.defer {
-            Some(reason) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
-            None => {
+        let defer = start
+            .defer
+            .clone()
+            .or_else(|| probe::live_fetch_skipped(&record, &start, &earlier));
+        let probed = match (settled, defer) {
+            (Some(result), _) => Some((result, ProbeReport::default())),
+            (None, Some(reason)) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
+            (None, None) => {
                 let steering = Steering::new(&parts.settings, &self.shutdown);
                 let cdn = Cdn {
                     config: &settings.config,
@@ -330,6 +339,12 @@ impl Probing {
                 )
             }
         };
+        // A path the video list named for a probe that asked nothing is kept: the probe at the
+        // end then costs one request even if the video is gone by then.
+        let named_path = match &probed {
+            Some((ProbeResult::Deferred { .. }, _)) => record.probe.learned.clone(),
+            _ => None,
+        };
         let Some((result, report)) = probed else {
             debug!(login = %record.login, "probe handed back at shutdown; it stays due");
             return;
@@ -356,6 +371,9 @@ impl Probing {
                 debug!(login = %record.login, "probe outcome discarded: the record no longer waits for a probe");
                 return Ok(None);
             };
+            if updated.probe.learned.is_none() {
+                updated.probe.learned = named_path;
+            }
             track::due_after_recovery(&mut updated, &meanwhile, configured, now);
             match &report.playlist {
                 Some(text) => tx.put_archived(&updated, text)?,
@@ -435,23 +453,61 @@ impl Probing {
             .store
             .job("could not bound the probe queue", move |store| {
                 if store.queue_len()? <= max_queue as u64 {
-                    return Ok(0);
+                    return Ok((0, 0));
                 }
                 store.update(|tx| {
                     let queued = tx.due(i64::MAX, usize::MAX)?;
                     let shed = track::shed_backlog(queued, max_queue, &rules);
                     tx.put_streams(&shed)?;
-                    Ok(shed.len())
+                    let refetches = shed.iter().filter(|r| r.status == Status::Found).count();
+                    Ok((refetches, shed.len() - refetches))
                 })
             })
             .await;
-        if let Some(count @ 1..) = shed {
+        let Some((refetches, captures)) = shed else {
+            return;
+        };
+        let metrics = &self.parts.metrics;
+        metrics.add(
+            "vodprobe_shed_total",
+            &[("reason", "hour_refetch")],
+            refetches as f64,
+        );
+        metrics.add("vodprobe_shed_total", &[("reason", "capture")], captures as f64);
+        if refetches + captures > 0 {
+            self.parts
+                .activity
+                .shed(self.parts.clock.now(), captures, refetches);
             warn!(
-                count,
+                refetches,
+                captures,
                 max_queue,
-                "probe queue over max_queue: dropped the least viewed waiting broadcasts; raise \
+                "probe queue over max_queue: dropped the least at risk waiting broadcasts; raise \
                  limits.requests_per_second or min_viewers_record if this repeats"
             );
+        }
+    }
+}
+
+/// The streamer's broadcasts that started before `record`, newest first, as many as the
+/// channel-history rules look at (`probe::keeps_no_vods`). Empty when the store cannot say:
+/// the probe then searches without a hint, in full.
+fn earlier_broadcasts(store: &StoreSlot, record: &StreamRecord) -> Vec<StreamRecord> {
+    // Restarts after this broadcast may be newer than it: read a few more.
+    match store
+        .get()
+        .streamer_records(record.streamer_id, probe::REVERIFY_EVERY + 2)
+    {
+        Ok(mut records) => {
+            records.retain(|earlier| earlier.start_unix < record.start_unix);
+            records
+        }
+        Err(error) => {
+            store.report(
+                "could not read the streamer's earlier broadcasts (searching without them)",
+                &error,
+            );
+            Vec::new()
         }
     }
 }

@@ -282,6 +282,8 @@ pub struct Activity {
     listing_error: Mutex<Option<String>>,
     /// The last day's counts for the API, refreshed on `schedule.counts`, and when.
     counts: Mutex<Option<(Counts, i64)>>,
+    /// The last time the probe queue was shed: when, captures given up, re-fetches dropped.
+    last_shed: Mutex<Option<(i64, usize, usize)>>,
 }
 
 impl Activity {
@@ -305,6 +307,14 @@ impl Activity {
 
     pub fn probe_stored(&self, now: i64) {
         self.last_probe.store(now, Ordering::Relaxed);
+    }
+
+    pub fn shed(&self, now: i64, captures: usize, refetches: usize) {
+        *lock(&self.last_shed) = Some((now, captures, refetches));
+    }
+
+    pub fn last_shed(&self) -> Option<(i64, usize, usize)> {
+        *lock(&self.last_shed)
     }
 
     pub fn last_page(&self) -> i64 {

@@ -448,6 +448,18 @@ fn the_backlog_sheds_the_least_viewed_beyond_max_queue() {
             .as_deref()
             .is_some_and(|e| e.contains("max_queue"))
     );
+    // A broadcast whose path is known (stored for sure) is kept before more viewed unknown ones.
+    let mut known = queued.clone();
+    known[0].probe.learned = Some(crate::record::Learned {
+        domain: "http://a.test/".into(),
+        form: "unix".into(),
+        ts: START.to_string(),
+    });
+    let ids: Vec<u64> = shed_backlog(known, 3, &rules())
+        .iter()
+        .map(|r| r.stream_id)
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
 }
 
 #[test]
