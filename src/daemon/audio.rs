@@ -73,7 +73,7 @@ struct Due {
 }
 
 /// The earliest due check whose domain is not down, settling on the way those that have
-/// nothing to check (no longer found, no originals listed). Blocking.
+/// nothing to check (not found, no originals listed). Blocking.
 fn next_due(parts: &ProbeParts, now: i64) -> Option<Due> {
     let store = parts.store.get();
     let next = store.original_audio_due(now, CANDIDATES).and_then(|keys| {
@@ -83,7 +83,8 @@ fn next_due(parts: &ProbeParts, now: i64) -> Option<Due> {
             };
             let found = store
                 .get_stream(key)?
-                .filter(|r| r.status == Status::Found && r.archive.is_some());
+                // A copy taken while live counts: the originals it lists answer already.
+                .filter(|r| r.status != Status::NotFound && r.archive.is_some());
             let (Some(record), Some(text)) = (found, store.playlist(key)?) else {
                 settle(&store, key, OriginalAudio { due: None, ..watch })?;
                 continue;

@@ -379,7 +379,9 @@ impl Probing {
                 Some(text) => tx.put_archived(&updated, text)?,
                 None => tx.put_streams(std::slice::from_ref(&updated))?,
             }
-            if lists_originals && updated.status == crate::record::Status::Found {
+            // Also for a copy taken while live: the crawl may then complete it (its playlist
+            // already ended) without another probe, and its originals are already listed.
+            if lists_originals && updated.archive.is_some() {
                 tx.watch_original_audio(key, now)?;
             }
             Ok(Some(updated))
