@@ -141,11 +141,10 @@
 //! `tables.rs` defines the tables and `WriteTables`, through which every record write goes;
 //! `encoding.rs` the value tags and their encoders; `migrate.rs` schema set-up, the 1 → 2
 //! migration and the background conversion of older encodings; `error.rs` the errors;
-//! `query.rs` the API's lists; `compact.rs` offline and online compaction.
+//! `query.rs` the API's lists; `checks.rs` the background checks' reads (qualities, segments,
+//! original audio); `compact.rs` offline and online compaction.
 
-use crate::audio::OriginalAudio;
 use crate::record::{StreamKey, StreamRecord};
-use crate::segments::SegmentStatus;
 use encoding::{decode_playlist, decode_record, encode_playlist};
 use migrate::init_schema;
 use redb::{
@@ -160,7 +159,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tables::{
     BY_GAME, BY_LANGUAGE, BY_STATUS, BY_STREAM_ID, BY_STREAMER, BY_VIEWS, DUE, EVENTS, EVENTS_BY_STREAM,
     LIVE, LOGINS, NAMES, ORIGINAL_AUDIO, ORIGINAL_AUDIO_DUE, PLAYLISTS, QUALITIES_DUE, SEGMENTS,
-    SEGMENTS_DUE, STATE, STREAMS, WriteTables, get_record, indexed_record, original_audio, segment_status,
+    SEGMENTS_DUE, STATE, STREAMS, WriteTables, get_record, indexed_record,
 };
 
 pub use compact::{CompactProgress, Compacted, Occupancy, compact_file, compacting_path};
@@ -170,6 +169,7 @@ pub use migrate::PackingStep;
 pub use query::{Counts, NamePosition, Page, Position, SegmentFilter, Sort, StreamerMatch, VodFilter};
 pub use update::Update;
 
+mod checks;
 mod compact;
 mod encoding;
 mod error;
@@ -351,127 +351,6 @@ impl Store {
         // Encoded before the write gate is taken: other writers need not wait for zstd.
         let payload = encode_playlist(record.key(), playlist_text)?;
         self.update(|update| update.put_archived_encoded(record, &payload))
-    }
-
-    /// Up to `limit` broadcasts waiting for a quality check, most viewed first.
-    pub fn quality_queue(&self, limit: usize) -> Result<Vec<StreamKey>, StoreError> {
-        let mut waiting = self.read(|txn| {
-            let queue = txn.open_table(QUALITIES_DUE)?;
-            let mut waiting = Vec::new();
-            for entry in queue.iter()? {
-                let (key, viewers) = entry?;
-                waiting.push((viewers.value(), key.value()));
-            }
-            Ok(waiting)
-        })?;
-        waiting.sort_by_key(|&(viewers, key)| (std::cmp::Reverse(viewers), key));
-        Ok(waiting.into_iter().take(limit).map(|(_, key)| key).collect())
-    }
-
-    #[cfg(test)]
-    fn set_quality_queue_bound(&self, bound: u64) {
-        self.shared
-            .quality_queue_bound
-            .store(bound, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn quality_queue_len(&self) -> Result<u64, StoreError> {
-        self.read(|txn| Ok(txn.open_table(QUALITIES_DUE)?.len()?))
-    }
-
-    /// A capture's segment check; `None` for a broadcast never captured (or captured by a
-    /// binary that did not check segments).
-    pub fn segment_status(&self, key: StreamKey) -> Result<Option<SegmentStatus>, StoreError> {
-        self.read(|txn| {
-            Ok(txn
-                .open_table(SEGMENTS)?
-                .get(key)?
-                .map(|v| segment_status(v.value())))
-        })
-    }
-
-    /// [`Store::segment_status`] of each of `keys`, aligned with them, in one read.
-    pub fn segment_statuses(&self, keys: &[StreamKey]) -> Result<Vec<Option<SegmentStatus>>, StoreError> {
-        self.read(|txn| {
-            let table = txn.open_table(SEGMENTS)?;
-            keys.iter()
-                .map(|key| Ok(table.get(*key)?.map(|v| segment_status(v.value()))))
-                .collect()
-        })
-    }
-
-    /// The captures last heard alive (ok or partial) with no check due: those a binary from
-    /// before the survival watch concluded once and left. Read at start-up to watch them too.
-    pub fn unwatched_alive(&self) -> Result<Vec<(StreamKey, SegmentStatus)>, StoreError> {
-        self.read(|txn| {
-            let mut found = Vec::new();
-            for entry in txn.open_table(SEGMENTS)?.iter()? {
-                let (key, value) = entry?;
-                let status = segment_status(value.value());
-                if status.alive() && status.due.is_none() {
-                    found.push((key.value(), status));
-                }
-            }
-            Ok(found)
-        })
-    }
-
-    /// Up to `limit` captures whose segment check is due at `now`, earliest due first.
-    pub fn segment_checks_due(&self, now: i64, limit: usize) -> Result<Vec<StreamKey>, StoreError> {
-        self.read(|txn| {
-            let due = txn.open_table(SEGMENTS_DUE)?;
-            let mut keys = Vec::new();
-            for entry in due.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
-                let (_, start, id) = entry?.0.value();
-                keys.push((start, id));
-            }
-            Ok(keys)
-        })
-    }
-
-    /// A capture's original-audio watch; `None` for one whose playlist never listed `-unmuted`
-    /// segments.
-    pub fn original_audio(&self, key: StreamKey) -> Result<Option<OriginalAudio>, StoreError> {
-        self.read(|txn| {
-            Ok(txn
-                .open_table(ORIGINAL_AUDIO)?
-                .get(key)?
-                .map(|v| original_audio(v.value())))
-        })
-    }
-
-    /// [`Store::original_audio`] of each of `keys`, aligned with them, in one read.
-    pub fn original_audios(&self, keys: &[StreamKey]) -> Result<Vec<Option<OriginalAudio>>, StoreError> {
-        self.read(|txn| {
-            let table = txn.open_table(ORIGINAL_AUDIO)?;
-            keys.iter()
-                .map(|key| Ok(table.get(*key)?.map(|v| original_audio(v.value()))))
-                .collect()
-        })
-    }
-
-    /// Up to `limit` captures whose original-audio check is due at `now`, earliest due first.
-    pub fn original_audio_due(&self, now: i64, limit: usize) -> Result<Vec<StreamKey>, StoreError> {
-        self.read(|txn| {
-            let due = txn.open_table(ORIGINAL_AUDIO_DUE)?;
-            let mut keys = Vec::new();
-            for entry in due.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
-                let (_, start, id) = entry?.0.value();
-                keys.push((start, id));
-            }
-            Ok(keys)
-        })
-    }
-
-    /// Segment checks waiting, due now or later.
-    pub fn segment_checks_waiting(&self) -> Result<u64, StoreError> {
-        self.read(|txn| Ok(txn.open_table(SEGMENTS_DUE)?.len()?))
-    }
-
-    /// Records the qualities a check found and takes the broadcast off the quality queue, in
-    /// one transaction. A broadcast no longer found (or gone) just leaves the queue.
-    pub fn set_qualities(&self, key: StreamKey, qualities: &[String]) -> Result<(), StoreError> {
-        self.update(|update| update.set_qualities(key, qualities))
     }
 
     /// Archives many records with their playlists in one transaction (imports, benchmarks):
