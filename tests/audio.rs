@@ -218,26 +218,5 @@ fn original_audio_checks_stay_within_the_request_budget() {
     });
     let mut arrivals: Vec<Instant> = (0..3).flat_map(|d| world.cdn.arrivals(d)).collect();
     arrivals.sort();
-    let busiest = |window: Duration| {
-        (0..arrivals.len())
-            .map(|i| {
-                arrivals[i..]
-                    .iter()
-                    .take_while(|&&t| t < arrivals[i] + window)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
-    };
-    // As in tests/segments.rs: a request that left its slot late shares a window with the next.
-    let second = busiest(Duration::from_secs(1));
-    assert!(
-        second <= RATE + 1,
-        "{second} requests in one second, budget {RATE}"
-    );
-    let three = busiest(Duration::from_secs(3));
-    assert!(
-        three <= 3 * RATE + 1,
-        "{three} requests in three seconds, budget {RATE}/s"
-    );
+    crate::segments::assert_within_budget(&arrivals, RATE);
 }

@@ -415,29 +415,6 @@ fn json_report_has_every_field() {
     assert_eq!(json["container"], "ts");
 }
 
-/// Runs ffprobe over a written playlist (absolute http URIs) and returns the packets it read,
-/// or `None` when ffprobe is not installed (see `player.rs`).
-fn ffprobe_packets(path: &std::path::Path) -> Option<u64> {
-    if !crate::player::ffprobe_available() {
-        return None;
-    }
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-protocol_whitelist", "file,http,tcp"])
-        .args(["-count_packets", "-show_entries", "stream=nb_read_packets"])
-        .args(["-of", "default=noprint_wrappers=1"])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffprobe failed: {stderr}");
-    assert!(stderr.trim().is_empty(), "ffprobe complained: {stderr}\n{stdout}");
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nb_read_packets="))
-        .and_then(|n| n.parse().ok())
-}
-
 #[test]
 fn rebuild_recovers_a_deleted_playlist_with_muted_segments_and_it_plays() {
     let env = Env::healthy(2);
@@ -483,7 +460,7 @@ fn rebuild_recovers_a_deleted_playlist_with_muted_segments_and_it_plays() {
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
     // Every segment the player reads exists: all 295.5 s of the broadcast's 24 ms audio
     // frames are read (the last segment is 5.5 s long, whatever its #EXTINF says).
-    if let Some(packets) = ffprobe_packets(&out) {
+    if let Some(packets) = crate::player::ffprobe_packets(&out) {
         assert_eq!(packets, (295.5f64 / 0.024).ceil() as u64);
     }
     // The human form says it was rebuilt.

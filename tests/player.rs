@@ -23,6 +23,29 @@ pub(crate) fn ffprobe_available() -> bool {
     found
 }
 
+/// ffprobe reads every segment of `input` (an HLS playlist: a file, or a URL over HTTP) and
+/// returns its packet count, or `None` when ffprobe is not installed. Any complaint fails.
+pub(crate) fn ffprobe_packets(input: impl AsRef<std::ffi::OsStr>) -> Option<u64> {
+    if !ffprobe_available() {
+        return None;
+    }
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-protocol_whitelist", "file,http,tcp"])
+        .args(["-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(input)
+        .output()
+        .expect("run ffprobe");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ffprobe failed: {stderr}");
+    assert!(stderr.trim().is_empty(), "ffprobe complained: {stderr}\n{stdout}");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("nb_read_packets="))
+        .and_then(|n| n.parse().ok())
+}
+
 #[test]
 fn ffprobe_plays_an_archived_playlist_with_muted_segments() {
     if !ffprobe_available() {

@@ -6,7 +6,6 @@
 use crate::api::get;
 use crate::serve::{FAST, World, now, stream};
 use serde_json::Value;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use vodprobe_sim::{Broadcast, SimVideo, vod_dir};
 
@@ -42,33 +41,6 @@ fn counter(world: &World, name: &str) -> u64 {
 /// The probe requests `serve` counted (playlists asked and the rebuild's segments).
 fn probe_requests(world: &World) -> u64 {
     counter(world, "vodprobe_probe_requests_total")
-}
-
-/// ffprobe reads every segment of `url` (HLS over HTTP); returns its audio packet count, or
-/// `None` when ffprobe is not installed (see `player.rs`).
-fn ffprobe_packets(url: &str) -> Option<u64> {
-    if !crate::player::ffprobe_available() {
-        return None;
-    }
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_packets",
-            "-show_entries",
-            "stream=nb_read_packets",
-        ])
-        .args(["-of", "default=noprint_wrappers=1", url])
-        .output()
-        .expect("run ffprobe");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffprobe failed: {stderr}");
-    assert!(stderr.trim().is_empty(), "ffprobe complained: {stderr}\n{stdout}");
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nb_read_packets="))
-        .and_then(|n| n.parse().ok())
 }
 
 #[test]
@@ -115,7 +87,7 @@ fn a_deleted_playlist_named_by_its_video_is_rebuilt_served_and_plays() {
         "{served}"
     );
     assert!(served.contains("#EXT-X-ENDLIST"), "{served}");
-    if let Some(packets) = ffprobe_packets(&url) {
+    if let Some(packets) = crate::player::ffprobe_packets(&url) {
         // All 295.5 s of 24 ms audio frames: every segment the rebuilt playlist lists answers.
         assert_eq!(packets, (295.5f64 / 0.024).ceil() as u64);
     }

@@ -180,6 +180,13 @@ fn segment_checks_stay_within_the_request_budget() {
     assert!((5..=15).contains(&checks), "{checks} segment requests");
     let mut arrivals: Vec<Instant> = (0..3).flat_map(|d| world.cdn.arrivals(d)).collect();
     arrivals.sort();
+    assert_within_budget(&arrivals, RATE);
+}
+
+/// Asserts that requests arriving at `arrivals` (sorted) kept a budget of `rate` a second. The
+/// pacer spaces requests as they leave: one that left its slot a little late arrives in the
+/// same second as the next ones, so a window holds at most one more than its share.
+pub(crate) fn assert_within_budget(arrivals: &[Instant], rate: usize) {
     let busiest = |window: Duration| {
         (0..arrivals.len())
             .map(|i| {
@@ -191,16 +198,14 @@ fn segment_checks_stay_within_the_request_budget() {
             .max()
             .unwrap_or(0)
     };
-    // The pacer spaces requests as they leave: one that left its slot a little late arrives in
-    // the same second as the next ones, so a window holds at most one more than its share.
     let second = busiest(Duration::from_secs(1));
     assert!(
-        second <= RATE + 1,
-        "{second} requests in one second, budget {RATE}"
+        second <= rate + 1,
+        "{second} requests in one second, budget {rate}"
     );
     let three = busiest(Duration::from_secs(3));
     assert!(
-        three <= 3 * RATE + 1,
-        "{three} requests in three seconds, budget {RATE}/s"
+        three <= 3 * rate + 1,
+        "{three} requests in three seconds, budget {rate}/s"
     );
 }

@@ -9,7 +9,7 @@
 use crate::api::get;
 use crate::serve::{FAST, World, now, stream};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vodprobe::api::rfc3339;
 use vodprobe_sim::{Broadcast, Segments};
 
@@ -266,28 +266,9 @@ fn the_watch_stays_within_the_budget_and_never_delays_a_due_probe() {
         checks_after > 0,
         "the probe waited for the watch to drain: {arrivals:?}"
     );
-    let busiest = |window: Duration| {
-        (0..arrivals.len())
-            .map(|i| {
-                arrivals[i..]
-                    .iter()
-                    .take_while(|(t, ..)| *t < arrivals[i].0 + window)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
-    };
     // As in tests/segments.rs: a request that left its slot late shares a second with the next.
-    let second = busiest(Duration::from_secs(1));
-    assert!(
-        second <= RATE + 1,
-        "{second} requests in one second, budget {RATE}"
-    );
-    let three = busiest(Duration::from_secs(3));
-    assert!(
-        three <= 3 * RATE + 1,
-        "{three} requests in three seconds, budget {RATE}/s"
-    );
+    let times: Vec<Instant> = arrivals.iter().map(|(at, ..)| *at).collect();
+    crate::segments::assert_within_budget(&times, RATE);
     let base = world.api_url();
     assert_eq!(item(&base, 2399)["status"], "found");
 }
