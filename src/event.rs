@@ -72,12 +72,40 @@ pub struct Event {
     pub stream: StreamKey,
     pub streamer_id: u64,
     pub kind: EventKind,
-    /// What changed, for a reader: the muted segment counts, the old and new login.
+    /// What changed, for a reader: the muted segment counts and stretches, the old and new login.
     pub detail: String,
+}
+
+/// `segments 360–719 (1:00:00–2:00:00)`: indices as listed, times into the broadcast.
+fn describe_range(range: &crate::playlist::MutedRange) -> String {
+    let clock = |seconds: f64| {
+        let s = seconds.round() as u64;
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    };
+    let segments = if range.first == range.last {
+        format!("segment {}", range.first)
+    } else {
+        format!("segments {}–{}", range.first, range.last)
+    };
+    format!(
+        "{segments} ({}–{})",
+        clock(range.from_seconds),
+        clock(range.to_seconds)
+    )
 }
 
 /// The events a write of `new` over `old` (none: a new broadcast) makes.
 pub fn record_changes(old: Option<&StreamRecord>, new: &StreamRecord) -> Vec<Event> {
+    record_changes_with(old, new, None)
+}
+
+/// As [`record_changes`], with the playlist stored by the same write (a capture), so a
+/// `muted` event says which stretches are muted and where, not only how many segments.
+pub fn record_changes_with(
+    old: Option<&StreamRecord>,
+    new: &StreamRecord,
+    playlist: Option<&str>,
+) -> Vec<Event> {
     let event = |at: i64, kind: EventKind, detail: String| Event {
         at,
         stream: new.key(),
@@ -109,7 +137,12 @@ pub fn record_changes(old: Option<&StreamRecord>, new: &StreamRecord) -> Vec<Eve
         && was(Status::Found)
         && after > before
     {
-        let detail = format!("muted segments {before} → {after}");
+        let mut detail = format!("muted segments {before} → {after}");
+        let ranges = playlist.map(crate::playlist::muted_ranges).unwrap_or_default();
+        if !ranges.is_empty() {
+            let listed: Vec<String> = ranges.iter().map(describe_range).collect();
+            detail.push_str(&format!("; muted: {}", listed.join(", ")));
+        }
         events.push(event(fetched_at, EventKind::Muted, detail));
     }
     if let Some(old) = old {
@@ -199,6 +232,12 @@ mod tests {
         let events = record_changes(Some(&found), &muted);
         assert_eq!(kinds(&events), [EventKind::Muted]);
         assert_eq!(events[0].detail, "muted segments 0 → 3");
+        let playlist = "#EXTM3U\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1-unmuted.ts\n#EXTINF:10.000,\n2-unmuted.ts\n#EXTINF:10.000,\n3-muted.ts\n#EXTINF:10.000,\n4.ts\n";
+        let events = record_changes_with(Some(&found), &muted, Some(playlist));
+        assert_eq!(
+            events[0].detail,
+            "muted segments 0 → 3; muted: segments 1–3 (0:00:10–0:00:40)"
+        );
         let mut renamed_game = muted.clone();
         renamed_game.game_id = "2".into();
         renamed_game.title = "u".into();

@@ -386,6 +386,54 @@ pub fn lists_originals(text: &str) -> bool {
             .any(|line| !line.is_empty() && !line.starts_with('#') && file_name(line).0.ends_with(UNMUTED))
 }
 
+/// One stretch of consecutive muted segments (`-muted` or `-unmuted`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MutedRange {
+    /// First and last segment index (0-based, as listed).
+    pub first: u32,
+    pub last: u32,
+    /// Where it starts and ends in the broadcast, in seconds (from the `#EXTINF` durations).
+    pub from_seconds: f64,
+    pub to_seconds: f64,
+}
+
+/// The muted stretches of `text`, in order; empty when nothing is muted.
+pub fn muted_ranges(text: &str) -> Vec<MutedRange> {
+    let mut ranges: Vec<MutedRange> = Vec::new();
+    let (mut index, mut elapsed, mut duration) = (0u32, 0.0f64, 0.0f64);
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            duration = rest
+                .split(',')
+                .next()
+                .and_then(|d| d.trim().parse().ok())
+                .unwrap_or(0.0);
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if is_muted(line) {
+            match ranges.last_mut() {
+                Some(range) if range.last + 1 == index => {
+                    range.last = index;
+                    range.to_seconds = elapsed + duration;
+                }
+                _ => ranges.push(MutedRange {
+                    first: index,
+                    last: index,
+                    from_seconds: elapsed,
+                    to_seconds: elapsed + duration,
+                }),
+            }
+        }
+        index += 1;
+        elapsed += duration;
+        duration = 0.0;
+    }
+    ranges
+}
+
 /// The absolute URLs of the `-unmuted` originals `text` lists, in order; empty when nothing
 /// was muted (or the playlist was captured before the mute pass).
 pub fn original_urls(text: &str, playlist_url: &str) -> Vec<String> {
@@ -712,6 +760,30 @@ mod tests {
 2-muted.ts
 #EXT-X-ENDLIST
 ";
+
+    #[test]
+    fn muted_ranges_are_the_runs_of_muted_segments_with_their_times() {
+        let text = "#EXTM3U\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1-unmuted.ts\n#EXTINF:10.000,\n2-muted.ts\n#EXTINF:10.000,\n3.ts\n#EXTINF:4.500,\n4-muted.ts\n#EXT-X-ENDLIST\n";
+        let ranges = muted_ranges(text);
+        assert_eq!(
+            ranges,
+            [
+                MutedRange {
+                    first: 1,
+                    last: 2,
+                    from_seconds: 10.0,
+                    to_seconds: 30.0
+                },
+                MutedRange {
+                    first: 4,
+                    last: 4,
+                    from_seconds: 40.0,
+                    to_seconds: 44.5
+                },
+            ]
+        );
+        assert!(muted_ranges("#EXTM3U\n#EXTINF:10.000,\n0.ts\n").is_empty());
+    }
 
     #[test]
     fn segment_urls_are_absolute_and_muted_as_served() {

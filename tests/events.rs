@@ -211,7 +211,10 @@ fn the_muting_pass_after_the_hour_is_one_muted_event() {
         "{events:#?}"
     );
     let muted = events.iter().find(|e| e["kind"] == "muted").expect("muted");
-    assert_eq!(muted["detail"], "muted segments 0 → 3");
+    assert_eq!(
+        muted["detail"],
+        "muted segments 0 → 3; muted: segments 3–5 (0:00:30–0:01:00)"
+    );
 }
 
 #[test]

@@ -350,7 +350,7 @@ impl Store {
     pub fn put_archived(&self, record: &StreamRecord, playlist_text: &str) -> Result<(), StoreError> {
         // Encoded before the write gate is taken: other writers need not wait for zstd.
         let payload = encode_playlist(record.key(), playlist_text)?;
-        self.update(|update| update.put_archived_encoded(record, &payload))
+        self.update(|update| update.put_archived_encoded(record, &payload, playlist_text))
     }
 
     /// Archives many records with their playlists in one transaction (imports, benchmarks):

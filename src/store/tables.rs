@@ -6,7 +6,7 @@
 use super::StoreError;
 use super::encoding::{decode_record, encode_record};
 use crate::audio::OriginalAudio;
-use crate::event::{Event, EventKind, record_changes};
+use crate::event::{Event, EventKind, record_changes_with};
 use crate::record::{Status, StreamKey, StreamRecord};
 use crate::segments::{SegmentState, SegmentStatus};
 use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
@@ -226,6 +226,16 @@ impl<'txn> WriteTables<'txn> {
 
     /// Inserts or replaces a record, replacing the old record's index entries with its own.
     pub(super) fn put_record(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        self.put_record_with(record, None)
+    }
+
+    /// As [`WriteTables::put_record`], with the playlist the same write stores (its events
+    /// can then name what was muted).
+    pub(super) fn put_record_with(
+        &mut self,
+        record: &StreamRecord,
+        playlist: Option<&str>,
+    ) -> Result<(), StoreError> {
         let key = record.key();
         self.touched.push(key);
         let renamed = if self.record_events {
@@ -240,7 +250,10 @@ impl<'txn> WriteTables<'txn> {
             .map(|old| decode_record(key, old.value()));
         if self.record_events {
             let previous = old.as_ref().and_then(|old| old.as_ref().ok());
-            for event in renamed.iter().chain(&record_changes(previous, record)) {
+            for event in renamed
+                .iter()
+                .chain(&record_changes_with(previous, record, playlist))
+            {
                 self.add_event(event)?;
             }
         }

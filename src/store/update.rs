@@ -113,15 +113,16 @@ impl Update<'_> {
     /// for the first time joins the quality-check queue.
     pub fn put_archived(&mut self, record: &StreamRecord, playlist_text: &str) -> Result<(), StoreError> {
         let payload = encode_playlist(record.key(), playlist_text)?;
-        self.put_archived_encoded(record, &payload)
+        self.put_archived_encoded(record, &payload, playlist_text)
     }
 
     /// [`Update::put_archived`] with the playlist already encoded (the store encodes before it
-    /// takes the write gate).
+    /// takes the write gate); `text` is what it encodes, for the events.
     pub(super) fn put_archived_encoded(
         &mut self,
         record: &StreamRecord,
         payload: &[u8],
+        text: &str,
     ) -> Result<(), StoreError> {
         let key = record.key();
         let tables = &mut self.tables;
@@ -129,7 +130,7 @@ impl Update<'_> {
             Some(old) => decode_record(key, old.value()).is_ok_and(|old| old.status == Status::Found),
             None => false,
         };
-        tables.put_record(record)?;
+        tables.put_record_with(record, Some(text))?;
         tables.playlists.insert(key, payload)?;
         if record.status == Status::Found && !was_found {
             tables.queue_quality_check(key, record.max_viewers, self.quality_queue_bound)?;
