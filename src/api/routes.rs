@@ -160,81 +160,45 @@ pub fn routes(
         .map(|name, backend, accept_encoding, if_none_match| {
             web_asset(backend, name, accept_encoding, if_none_match)
         });
-    let feed_headers = || {
+    // What every feed reads besides its target: the headers its links and validators need and
+    // the query; made into the request for a target by the route.
+    let feed_request = || {
         warp::header::optional::<String>("host")
             .and(warp::header::optional::<String>("x-forwarded-proto"))
             .and(warp::header::optional::<String>("if-none-match"))
             .and(warp::header::optional::<String>("if-modified-since"))
             .and(raw_query())
+            .map(|host, forwarded_proto, if_none_match, if_modified_since, query| {
+                Box::new(move |target| FeedRequest {
+                    target,
+                    host,
+                    forwarded_proto,
+                    if_none_match,
+                    if_modified_since,
+                    query,
+                }) as FeedAsk
+            })
     };
     let feed_all = warp::path!("feeds" / "captures.atom")
         .and(warp::get())
         .and(with())
-        .and(feed_headers())
-        .then(
-            |backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
-                let request = FeedRequest {
-                    target: FeedTarget::Captures,
-                    host,
-                    forwarded_proto,
-                    if_none_match,
-                    if_modified_since,
-                    query,
-                };
-                async move { to_response(feeds::feed(backend, request).await) }
-            },
-        );
+        .and(feed_request())
+        .then(|backend, ask: FeedAsk| serve_feed(backend, ask(FeedTarget::Captures)));
     let feed_channel = warp::path!("feeds" / "channels" / String)
         .and(warp::get())
         .and(with())
-        .and(feed_headers())
-        .then(
-            |file, backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
-                let request = FeedRequest {
-                    target: FeedTarget::Channel(file),
-                    host,
-                    forwarded_proto,
-                    if_none_match,
-                    if_modified_since,
-                    query,
-                };
-                async move { to_response(feeds::feed(backend, request).await) }
-            },
-        );
+        .and(feed_request())
+        .then(|file, backend, ask: FeedAsk| serve_feed(backend, ask(FeedTarget::Channel(file))));
     let feed_events = warp::path!("feeds" / "events.atom")
         .and(warp::get())
         .and(with())
-        .and(feed_headers())
-        .then(
-            |backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
-                let request = FeedRequest {
-                    target: FeedTarget::Events,
-                    host,
-                    forwarded_proto,
-                    if_none_match,
-                    if_modified_since,
-                    query,
-                };
-                async move { to_response(feeds::feed(backend, request).await) }
-            },
-        );
+        .and(feed_request())
+        .then(|backend, ask: FeedAsk| serve_feed(backend, ask(FeedTarget::Events)));
     let feed_channel_events = warp::path!("feeds" / "channels" / String / "events.atom")
         .and(warp::get())
         .and(with())
-        .and(feed_headers())
-        .then(
-            |login, backend, host, forwarded_proto, if_none_match, if_modified_since, query| {
-                let request = FeedRequest {
-                    target: FeedTarget::ChannelEvents(login),
-                    host,
-                    forwarded_proto,
-                    if_none_match,
-                    if_modified_since,
-                    query,
-                };
-                async move { to_response(feeds::feed(backend, request).await) }
-            },
-        );
+        .and(feed_request())
+        .then(|login, backend, ask: FeedAsk| serve_feed(backend, ask(FeedTarget::ChannelEvents(login))));
     let admin = {
         let with = with.clone();
         move || {
@@ -329,6 +293,13 @@ pub fn routes(
 }
 
 /// A file of the web page; the page's policy names the configured CDN domains.
+/// A feed request waiting for its target (see `feed_request` in [`routes`]).
+type FeedAsk = Box<dyn FnOnce(FeedTarget) -> FeedRequest + Send>;
+
+async fn serve_feed(backend: Arc<dyn Backend>, request: FeedRequest) -> warp::reply::Response {
+    to_response(feeds::feed(backend, request).await)
+}
+
 fn web_asset(
     backend: Arc<dyn Backend>,
     name: String,
