@@ -22,7 +22,7 @@ mod harness;
 mod scoring;
 
 use harness::{helix_source, proc_kib, scaled_config};
-use scoring::{Background, captured, percentile, requests_by_broadcast};
+use scoring::{Background, captured, percentile, probe_times, requests_by_broadcast};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -164,6 +164,7 @@ fn main() {
         .map(|r| (r.key(), r))
         .collect();
     let (requests, _) = requests_by_broadcast(&cdn, DOMAINS);
+    let times = probe_times(&cdn, DOMAINS);
     let truth = world.broadcasts();
     println!(
         "\nscored per day: broadcasts that started after the appliance, peaked at >= {min_record} viewers \
@@ -173,13 +174,15 @@ fn main() {
     println!(
         "| day | recordable | stored captured | quick deletes captured | CDN req / recordable stream | \
          per captured | per nothing stored | background (quality + segment) | health checks | \
-         CDN req made / day's budget | queue peak | shed | end → capture p50 / p99 |"
+         CDN req made / day's budget | queue peak | shed | end → capture p50 / p99 | \
+         per stream: live / end / after the hour |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let run = Run {
         truth: &truth,
         records: &records,
         requests: &requests,
+        times: &times,
         made: &made,
         queue_peak: &queue_peak,
         min_record,
@@ -288,6 +291,8 @@ struct Run<'a> {
     truth: &'a [TruthBroadcast],
     records: &'a HashMap<(i64, u64), StreamRecord>,
     requests: &'a HashMap<(String, u64), Vec<String>>,
+    /// When each probe request arrived, per broadcast.
+    times: &'a HashMap<(String, u64), Vec<i64>>,
     /// CDN request counts at the start of each day (and at the stop).
     made: &'a [Made],
     queue_peak: &'a [u64],
@@ -309,14 +314,15 @@ impl Run<'_> {
                     && b.ended_at.is_some_and(|e| (from..to).contains(&e))
             })
             .collect();
-        let row = score_day(&scored, self.records, self.requests);
+        let row = score_day(&scored, self.records, self.requests, self.times);
         let (first, last) = (days.start as usize, days.end as usize);
         let spent = self.made[last].since(&self.made[first]);
         let budget = self.budget_per_day * (last - first) as f64;
         let queue_peak = self.queue_peak[first..last].iter().max().copied().unwrap_or(0);
         println!(
             "| {label} | {} | {} / {} = {:.2} % | {} / {} = {:.1} % | {:.2} | {:.2} | {:.1} | {} + {} | {} | \
-             {} / {:.0} = {:.0} % | {queue_peak} | {} ({} stored; {} hour probes) | {} s / {} s |",
+             {} / {:.0} = {:.0} % | {queue_peak} | {} ({} stored; {} hour probes) | {} s / {} s | \
+             {:.2} / {:.2} / {:.2} |",
             row.recordable,
             row.captured,
             row.stored,
@@ -338,6 +344,9 @@ impl Run<'_> {
             row.hour_shed,
             percentile(&row.delays, 0.5),
             percentile(&row.delays, 0.99),
+            ratio(row.phases[0], row.streams),
+            ratio(row.phases[1], row.streams),
+            ratio(row.phases[2], row.streams),
         );
         row
     }
@@ -366,12 +375,16 @@ struct DayRow {
     hour_shed: usize,
     delays: Vec<i64>,
     missed: Vec<String>,
+    /// Probe requests made while live, between the end and the next hour boundary (the end
+    /// probe and its quick retries), and after it (the hour-aligned re-fetch, later retries).
+    phases: [usize; 3],
 }
 
 fn score_day(
     scored: &[&TruthBroadcast],
     records: &HashMap<(i64, u64), StreamRecord>,
     requests: &HashMap<(String, u64), Vec<String>>,
+    times: &HashMap<(String, u64), Vec<i64>>,
 ) -> DayRow {
     // A restart's halves share an id and their requests: counted once.
     let mut seen = HashSet::new();
@@ -417,6 +430,12 @@ fn score_day(
             continue;
         }
         let sent = requests.get(&(b.login.clone(), b.stream_id)).map_or(0, Vec::len);
+        if let Some(end) = b.ended_at {
+            let hour = (end.div_euclid(3600) + 1) * 3600;
+            for &at in times.get(&(b.login.clone(), b.stream_id)).into_iter().flatten() {
+                row.phases[usize::from(at >= end) + usize::from(at >= hour)] += 1;
+            }
+        }
         row.streams += 1;
         row.requests += sent;
         if got {

@@ -202,6 +202,18 @@ pub struct ProbeStart {
     pub hint: Option<Learned>,
     /// Whether the broadcast is publicly listed, when the video list said.
     pub public: Option<bool>,
+    /// The channel's video list was read and shows no video at all (see [`lists_no_video`]).
+    pub lists_no_video: bool,
+}
+
+/// The channel's video list was read and shows no archive video at all: not this broadcast's,
+/// not another's. Twitch creates the archive video when a stream starts, so a channel that
+/// stores its broadcasts shows them; one full search that misses settles such a broadcast.
+pub fn lists_no_video(facts: &VideoFacts) -> bool {
+    facts.learned.is_none()
+        && facts.channel_hint.is_none()
+        && facts.unknown_domain.is_none()
+        && facts.public == Some(false)
 }
 
 /// Applies what the channel's video list said (`facts`: `None` when it was not read or could
@@ -225,6 +237,7 @@ pub fn start(
             && facts.learned.is_none()
             && facts.channel_hint.is_none()
             && facts.unknown_domain.is_none();
+        start.lists_no_video = lists_no_video(&facts);
         if no_archive_while_live {
             start.defer = Some("live without an archive video: searched when it ends".to_string());
         }
@@ -238,28 +251,43 @@ pub fn start(
     start
 }
 
-/// Broadcasts in a row, concluded not found, that make a channel known to store nothing. Two,
-/// not more: the channel's empty video list (Twitch creates the archive video when a stream
-/// starts) must agree as well, and each full search of such a channel costs two sweeps of
-/// every domain.
-pub const EMPTY_STREAK: usize = 2;
+/// Broadcasts in a row, concluded not found, that make a channel known to store nothing. One
+/// is enough because the channel's empty video list must agree as well (Twitch creates the
+/// archive video when a stream starts), and each full search of such a channel is a sweep of
+/// every domain and form (36 requests with 12 domains).
+pub const EMPTY_STREAK: usize = 1;
 /// A channel known to store nothing is searched in full again every this many broadcasts…
-pub const REVERIFY_EVERY: usize = 8;
-/// …or when its last full search is older than this (seconds): a channel can turn VODs on.
-pub const REVERIFY_AFTER: i64 = 7 * 86_400;
+pub const REVERIFY_EVERY: usize = 32;
+/// …or when its last full search is older than this (seconds). A channel that turns VODs on
+/// shows archive videos in its list, read at every probe for free (no CDN request); the CDN
+/// search only catches one that stores but hides every archive, so it can be rare.
+pub const REVERIFY_AFTER: i64 = 30 * 86_400;
 /// The `last_error` of a broadcast settled by [`settled_by_history`]: it marks the record as
 /// settled without a search (the next full search is counted from it), no new stored field.
 pub const KNOWN_EMPTY: &str =
     "not searched: the channel's last broadcasts were never stored and it lists no video";
 
-/// Concluded not found with nothing stored: after a full search (`misses` counts those) or
-/// settled by history.
+/// The `last_error` of a broadcast searched in full while live (nothing on any domain) and
+/// settled at its end without another search, its channel still listing no video.
+pub const SEARCHED_LIVE: &str =
+    "not found on any domain while live, and the channel still lists no video: nothing stored";
+/// The `last_error` of a broadcast concluded after one full search that missed, its channel
+/// listing no video.
+pub const SEARCHED_ONCE: &str =
+    "not found on any domain, and the channel lists no video: nothing stored";
+
+/// Searched in full: a miss after its end (`misses` counts those) or while live.
+fn searched_in_full(record: &StreamRecord) -> bool {
+    record.probe.misses > 0 || record.probe.missed_live
+}
+
+/// Concluded not found with nothing stored: after a full search or settled by history.
 fn concluded_empty(record: &StreamRecord) -> bool {
     record.status == Status::NotFound
         && record.archive.is_none()
         && record.probe.learned.is_none()
         && record.public != Some(true)
-        && (record.probe.misses > 0 || record.probe.last_error.as_deref() == Some(KNOWN_EMPTY))
+        && (searched_in_full(record) || record.probe.last_error.as_deref() == Some(KNOWN_EMPTY))
 }
 
 /// Whether the channel's broadcasts before `start_unix` (`earlier`, newest first, as the store
@@ -278,29 +306,27 @@ pub fn keeps_no_vods(earlier: &[StreamRecord], start_unix: i64) -> bool {
     recent.len() >= EMPTY_STREAK
         && recent
             .iter()
-            .any(|record| record.probe.misses > 0 && start_unix - record.start_unix <= REVERIFY_AFTER)
+            .any(|record| searched_in_full(record) && start_unix - record.start_unix <= REVERIFY_AFTER)
 }
 
 /// A due probe that needs no CDN request: the broadcast's path is unknown, the channel's video
-/// list was read and shows no video at all, and its history says it stores nothing
-/// ([`keeps_no_vods`]). Ended, it is settled not found; still live (its absence probe), it
-/// waits for its end, which is settled the same way.
+/// list was read and shows no video at all, and either its history says it stores nothing
+/// ([`keeps_no_vods`]) or this broadcast was already searched in full while live. Ended, it is
+/// settled not found; still live (its absence probe), it waits for its end, which is settled
+/// the same way.
 pub fn settled_by_history(
     record: &StreamRecord,
     facts: Option<&VideoFacts>,
     earlier: &[StreamRecord],
 ) -> Option<ProbeResult> {
-    let no_video = facts.is_some_and(|facts| {
-        facts.learned.is_none()
-            && facts.channel_hint.is_none()
-            && facts.unknown_domain.is_none()
-            && facts.public == Some(false)
-    });
-    let applies = no_video
-        && record.probe.learned.is_none()
-        && record.archive.is_none()
-        && keeps_no_vods(earlier, record.start_unix);
-    if !applies {
+    let no_video = facts.is_some_and(lists_no_video);
+    let unknown = no_video && record.probe.learned.is_none() && record.archive.is_none();
+    if unknown && record.probe.missed_live && record.status != Status::Live {
+        return Some(ProbeResult::KnownEmpty {
+            reason: SEARCHED_LIVE.to_string(),
+        });
+    }
+    if !(unknown && keeps_no_vods(earlier, record.start_unix)) {
         return None;
     }
     Some(match record.status {
@@ -340,13 +366,17 @@ pub fn live_fetch_skipped(
         && !record.probe.absence_probed
         && record.probe.probes == 0
         && record.archive.is_none();
-    let derivable = record.probe.learned.is_some() || start.hint.is_some();
     let recent = || earlier.iter().take(HISTORY_LOOKBACK);
     // Known not to delete quickly: captures, none of them deleted soon after the end. A
     // channel seen for the first time is not known either way, and keeps the live copy.
     let known_to_keep =
         recent().any(|record| record.status == Status::Found) && !recent().any(deleted_quickly);
-    (learning && derivable && known_to_keep)
+    // The video names the exact path: the end probe costs one request and comes `settle`
+    // after the end, before most quick deletes (minutes later); a derived path can still miss
+    // (another form), so it keeps the live copy unless the channel is known to keep.
+    let exact = record.probe.learned.is_some();
+    let derivable = start.hint.is_some() && known_to_keep;
+    (learning && (exact || derivable))
         .then(|| "live, its path known or derivable: fetched when it ends".to_string())
 }
 
@@ -387,14 +417,25 @@ pub fn hour_fetch_skipped(record: &StreamRecord, earlier: &[StreamRecord]) -> Op
 pub fn conclude(
     fresh: StreamRecord,
     result: ProbeResult,
-    public: Option<bool>,
+    start: &ProbeStart,
     now: i64,
     rules: &Rules,
 ) -> Option<StreamRecord> {
     fresh.probe.next_due?;
+    let missed = result == ProbeResult::Miss;
     let mut updated = track::after_probe(fresh, result, now, rules);
-    if public.is_some() {
-        updated.public = public;
+    if start.public.is_some() {
+        updated.public = start.public;
+    }
+    // One full search that missed after the end, the channel listing no video: nothing is
+    // stored. Retries (or a second search at `settle`) would sweep every domain again for a
+    // broadcast that was never written.
+    let ended = matches!(updated.status, Status::Pending | Status::NotFound);
+    if missed && start.lists_no_video && ended && updated.archive.is_none() {
+        updated.status = Status::NotFound;
+        updated.probe.next_due = None;
+        updated.probe.misses = updated.probe.misses.max(1);
+        updated.probe.last_error = Some(SEARCHED_ONCE.to_string());
     }
     Some(updated)
 }
@@ -498,6 +539,22 @@ pub fn candidates(
         && let Some(form) = TimestampForm::parse(&hint.form)
     {
         list.push(candidate(domain, &form.render(record.start_unix), form));
+        // A retry after a full search missed: the channel's copies sit on its domain, so only
+        // that domain's forms are asked again; the last retry sweeps everywhere once more.
+        let retry = record.probe.misses > 0;
+        let last = record.probe.misses as usize >= config.pipeline.retries.len();
+        if retry && !last {
+            for other in [
+                TimestampForm::Unix,
+                TimestampForm::UnixMinus1,
+                TimestampForm::SecondOfMinute,
+            ] {
+                if other != form {
+                    list.push(candidate(domain, &other.render(record.start_unix), other));
+                }
+            }
+            return (list, skipped);
+        }
     }
     let plans: Vec<DomainPlan<'_>> = ordered
         .iter()
@@ -1024,37 +1081,45 @@ mod tests {
         let start = record().start_unix;
         let searched = |days| empty_before(days, true);
         let settled = |days| empty_before(days, false);
-        // Two full searches in a row, both empty: known to store nothing.
-        assert!(keeps_no_vods(&[searched(1), searched(2)], start));
-        // One is not enough, and neither is a run broken by a capture or by a shed broadcast.
-        assert!(!keeps_no_vods(&[searched(1)], start));
+        // One full search, empty: known to store nothing (the empty list must agree too).
+        assert!(keeps_no_vods(&[searched(1)], start));
+        // Searched while live counts as a full search.
+        let mut live_miss = empty_before(1, false);
+        live_miss.probe.missed_live = true;
+        live_miss.probe.last_error = Some(SEARCHED_LIVE.into());
+        assert!(keeps_no_vods(&[live_miss], start));
+        // No history, or the last broadcast captured: searched.
+        assert!(!keeps_no_vods(&[], start));
         let found_at = |days| {
             let mut found = searched(days);
             found.status = Status::Found;
             found
         };
-        assert!(!keeps_no_vods(&[searched(1), found_at(2)], start));
+        assert!(!keeps_no_vods(&[found_at(1), searched(2)], start));
         let mut shed = searched(1);
         shed.probe.misses = 0;
         shed.probe.last_error = Some(track::SHED.into());
-        assert!(!keeps_no_vods(&[searched(1), shed.clone(), found_at(3)], start));
+        assert!(!keeps_no_vods(&[shed.clone(), found_at(2)], start));
         // A broadcast shed for want of budget says nothing: passed over.
-        assert!(keeps_no_vods(&[shed, searched(2), searched(3)], start));
+        assert!(keeps_no_vods(&[shed, searched(2)], start));
         // Broadcasts settled since the last full search keep it known…
-        let mut history: Vec<StreamRecord> = (1..=6).map(settled).collect();
-        history.push(searched(7));
+        let settled_days = REVERIFY_EVERY as i64 - 2;
+        let mut history: Vec<StreamRecord> = (1..=settled_days).map(|d| settled(d / 2)).collect();
+        history.push(searched(settled_days / 2 + 1));
         assert!(keeps_no_vods(&history, start));
         // …until the last full search is REVERIFY_EVERY broadcasts back: searched again.
         history.insert(0, settled(0));
         assert!(!keeps_no_vods(&history, start + 1));
         // Or older than REVERIFY_AFTER.
-        assert!(!keeps_no_vods(&[settled(1), searched(8), searched(9)], start));
+        let month = REVERIFY_AFTER / 86_400;
+        assert!(!keeps_no_vods(&[settled(1), searched(month + 1)], start));
+        assert!(keeps_no_vods(&[settled(1), searched(month - 1)], start));
         // Broadcasts after this one (a restart listed later) do not count.
         let mut later = searched(0);
         later.start_unix = start + 10;
-        assert!(!keeps_no_vods(&[later, searched(1)], start));
+        assert!(!keeps_no_vods(&[later], start));
 
-        let history = [searched(1), searched(2)];
+        let history = [searched(1)];
         let no_video = VideoFacts {
             public: Some(false),
             ..VideoFacts::default()
@@ -1070,7 +1135,8 @@ mod tests {
         );
         let mut concluded = ended.clone();
         concluded.probe.next_due = Some(10);
-        let concluded = conclude(concluded, result, None, 20, &rules()).expect("waiting");
+        let concluded =
+            conclude(concluded, result, &ProbeStart::default(), 20, &rules()).expect("waiting");
         assert_eq!(concluded.status, Status::NotFound);
         assert_eq!(concluded.probe.next_due, None);
         // It counts as settled for the next broadcast.
@@ -1088,7 +1154,76 @@ mod tests {
             ..no_video.clone()
         };
         assert_eq!(settled_by_history(&ended, Some(&hinted), &history), None);
-        assert_eq!(settled_by_history(&ended, Some(&no_video), &history[..1]), None);
+        assert_eq!(settled_by_history(&ended, Some(&no_video), &[]), None);
+    }
+
+    #[test]
+    fn one_full_search_settles_a_broadcast_whose_channel_lists_no_video() {
+        let no_video = VideoFacts {
+            public: Some(false),
+            ..VideoFacts::default()
+        };
+        let mut fresh = record();
+        let start = start(&mut fresh, Some(no_video.clone()), || None);
+        assert!(start.lists_no_video);
+        // A miss after the end: not found at once, no retry and no second search.
+        let mut waiting = record();
+        waiting.status = Status::Pending;
+        waiting.probe.next_due = Some(100);
+        let done = conclude(waiting.clone(), ProbeResult::Miss, &start, 200, &rules()).expect("waits");
+        assert_eq!((done.status, done.probe.next_due), (Status::NotFound, None));
+        assert_eq!(done.probe.last_error.as_deref(), Some(SEARCHED_ONCE));
+        assert!(concluded_empty(&done));
+        // The same miss where the list shows the channel's other videos: retried as before.
+        let hinted = ProbeStart {
+            public: Some(false),
+            ..ProbeStart::default()
+        };
+        let retried = conclude(waiting.clone(), ProbeResult::Miss, &hinted, 200, &rules()).expect("waits");
+        assert_eq!(retried.status, Status::Pending);
+        assert!(retried.probe.next_due.is_some());
+        // An inconclusive search settles nothing.
+        let inconclusive = ProbeResult::Inconclusive { reason: "down".into() };
+        let backing_off = conclude(waiting, inconclusive, &start, 200, &rules()).expect("waits");
+        assert_eq!(backing_off.status, Status::Pending);
+        // A miss while live: its end is settled without another search while the list stays
+        // empty, searched again if a video appeared.
+        let mut ended = record();
+        ended.status = Status::Pending;
+        ended.probe.missed_live = true;
+        assert_eq!(
+            settled_by_history(&ended, Some(&no_video), &[]),
+            Some(ProbeResult::KnownEmpty {
+                reason: SEARCHED_LIVE.to_string()
+            })
+        );
+        let hinted_facts = VideoFacts {
+            channel_hint: Some(learned("http://b.test/")),
+            ..no_video
+        };
+        assert_eq!(settled_by_history(&ended, Some(&hinted_facts), &[]), None);
+        assert_eq!(settled_by_history(&ended, None, &[]), None);
+    }
+
+    #[test]
+    fn a_retry_asks_the_channels_domain_only_until_the_last_one() {
+        let config = config();
+        let book = DomainBook::default();
+        let hint = learned("http://b.test/");
+        let mut retry = record();
+        retry.probe.misses = 1;
+        let (list, _) = candidates(&config, &retry, Some(&hint), &book);
+        assert_eq!(list.len(), 3);
+        assert!(list.iter().all(|c| config.domains[c.domain].url == "http://b.test/"));
+        // The last retry sweeps every domain; the first probe too.
+        retry.probe.misses = config.pipeline.retries.len() as u32;
+        let (last, _) = candidates(&config, &retry, Some(&hint), &book);
+        assert!(last.len() > 3);
+        let (first, _) = candidates(&config, &record(), Some(&hint), &book);
+        assert_eq!(first.len(), last.len());
+        // Without a hint a retry is a full search.
+        retry.probe.misses = 1;
+        assert_eq!(candidates(&config, &retry, None, &book).0.len(), last.len());
     }
 
     #[test]
@@ -1115,8 +1250,10 @@ mod tests {
         let mut named = live.clone();
         named.probe.learned = Some(learned("http://c.test/"));
         assert!(live_fetch_skipped(&named, &ProbeStart::default(), &quiet).is_some());
-        // A channel without captures before (new, or never found): the live copy is kept.
-        assert_eq!(live_fetch_skipped(&named, &ProbeStart::default(), &[]), None);
+        // Even on a channel without captures before: the exact path costs one request at the end.
+        assert!(live_fetch_skipped(&named, &ProbeStart::default(), &[]).is_some());
+        // A derived path on such a channel keeps the live copy.
+        assert_eq!(live_fetch_skipped(&live, &hinted, &[]), None);
         let mut missed = captured(None);
         missed.status = Status::NotFound;
         missed.archive = None;
@@ -1164,7 +1301,7 @@ mod tests {
         let done = conclude(
             capture.clone(),
             ProbeResult::Skipped { reason },
-            None,
+            &ProbeStart::default(),
             0,
             &rules(),
         )
@@ -1206,7 +1343,8 @@ mod tests {
             ProbeStart {
                 defer: None,
                 hint: None,
-                public: Some(true)
+                public: Some(true),
+                lists_no_video: false,
             }
         );
     }
@@ -1241,17 +1379,22 @@ mod tests {
     fn an_outcome_applies_only_to_a_record_still_waiting_and_sets_visibility() {
         let mut waiting = record();
         waiting.probe.next_due = Some(100);
-        let updated = conclude(waiting.clone(), ProbeResult::Miss, Some(false), 200, &rules())
+        let private = ProbeStart {
+            public: Some(false),
+            ..ProbeStart::default()
+        };
+        let updated = conclude(waiting.clone(), ProbeResult::Miss, &private, 200, &rules())
             .expect("it waited for this probe");
         assert_eq!((updated.public, updated.probe.misses), (Some(false), 1));
         assert_eq!(updated.probe.next_due, Some(200 + rules().retries[0]));
         // No visibility learned: the stored one stays.
         waiting.public = Some(true);
-        let kept = conclude(waiting, ProbeResult::Miss, None, 200, &rules()).expect("waits");
+        let kept = conclude(waiting, ProbeResult::Miss, &ProbeStart::default(), 200, &rules())
+            .expect("waits");
         assert_eq!(kept.public, Some(true));
         // Dropped from the queue meanwhile: discarded.
         assert_eq!(
-            conclude(record(), ProbeResult::Miss, Some(true), 200, &rules()),
+            conclude(record(), ProbeResult::Miss, &private, 200, &rules()),
             None
         );
         assert_eq!(ProbeResult::Miss.name(), "missed");

@@ -22,6 +22,40 @@ pub struct Background {
 /// Login and stream id of the health check's impossible playlist (`search::check_domains`).
 const HEALTH_KEY: (&str, u64) = ("vodprobe", 0);
 
+/// What one logged CDN request was for.
+enum Asked {
+    /// A probe of this broadcast's primary quality (login, stream id).
+    Probe(String, u64),
+    Quality,
+    Segment,
+    Health,
+    Other,
+}
+
+fn asked(path: &str) -> Asked {
+    if !path.ends_with(".m3u8") {
+        return Asked::Segment;
+    }
+    if !path.contains("/chunked/") {
+        return Asked::Quality;
+    }
+    let folder = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let Some((_, base)) = folder.split_once('_') else {
+        return Asked::Other;
+    };
+    let mut parts = base.rsplitn(3, '_');
+    let (Some(_ts), Some(id), Some(login)) = (parts.next(), parts.next(), parts.next()) else {
+        return Asked::Other;
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return Asked::Other;
+    };
+    if (login, id) == HEALTH_KEY {
+        return Asked::Health;
+    }
+    Asked::Probe(login.to_string(), id)
+}
+
 /// Probe requests (for the primary quality) per (login, stream id), and the background
 /// requests (any other quality folder, segments, health checks), counted apart.
 pub fn requests_by_broadcast(
@@ -32,35 +66,29 @@ pub fn requests_by_broadcast(
     let mut background = Background::default();
     for domain in 0..domains {
         for path in cdn.requests(domain) {
-            if !path.ends_with(".m3u8") {
-                background.segments += 1;
-                continue;
+            match asked(&path) {
+                Asked::Probe(login, id) => by.entry((login, id)).or_default().push(format!("{domain}{path}")),
+                Asked::Quality => background.qualities += 1,
+                Asked::Segment => background.segments += 1,
+                Asked::Health => background.health += 1,
+                Asked::Other => {}
             }
-            if !path.contains("/chunked/") {
-                background.qualities += 1;
-                continue;
-            }
-            let Some(folder) = path.trim_start_matches('/').split('/').next() else {
-                continue;
-            };
-            let Some((_, base)) = folder.split_once('_') else {
-                continue;
-            };
-            let mut parts = base.rsplitn(3, '_');
-            let (Some(_ts), Some(id), Some(login)) = (parts.next(), parts.next(), parts.next()) else {
-                continue;
-            };
-            let Ok(id) = id.parse::<u64>() else { continue };
-            if (login, id) == HEALTH_KEY {
-                background.health += 1;
-                continue;
-            }
-            by.entry((login.to_string(), id))
-                .or_default()
-                .push(format!("{domain}{path}"));
         }
     }
     (by, background)
+}
+
+/// When (the CDN's clock) each probe request of a broadcast arrived, per (login, stream id).
+pub fn probe_times(cdn: &SimCdn, domains: usize) -> HashMap<(String, u64), Vec<i64>> {
+    let mut by: HashMap<(String, u64), Vec<i64>> = HashMap::new();
+    for domain in 0..domains {
+        for request in cdn.request_log(domain) {
+            if let (Asked::Probe(login, id), Some(at)) = (asked(&request.target), request.at) {
+                by.entry((login, id)).or_default().push(at);
+            }
+        }
+    }
+    by
 }
 
 /// A stored broadcast counts as captured when its record holds a playlist and was not given up.

@@ -367,7 +367,7 @@ impl Probing {
             let Some(fresh) = tx.get_stream(key)? else {
                 return Ok(None);
             };
-            let Some(mut updated) = probe::conclude(fresh, result, start.public, now, rules) else {
+            let Some(mut updated) = probe::conclude(fresh, result, &start, now, rules) else {
                 debug!(login = %record.login, "probe outcome discarded: the record no longer waits for a probe");
                 return Ok(None);
             };

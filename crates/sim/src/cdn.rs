@@ -266,6 +266,9 @@ pub struct LoggedRequest {
     pub target: String,
     /// The `Range` header's value, if any.
     pub range: Option<String>,
+    /// The CDN's clock when it arrived ([`SimCdn::set_now`]; `None` before it is set), so a
+    /// benchmark can tell a request made while live from one after the end or the hour.
+    pub at: Option<i64>,
 }
 
 /// A day: VodRecovery's maintainer (#50) reports the unmuted original fetchable about that long.

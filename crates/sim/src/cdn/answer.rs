@@ -38,6 +38,7 @@ pub(super) fn handle(state: &Mutex<State>, domain: usize, req: &Request) -> Repl
         method: req.method.clone(),
         target: req.target.clone(),
         range: req.header("Range").map(str::to_string),
+        at: now,
     });
     d.arrivals.push(Instant::now());
     let prefix = d.prefix.clone();

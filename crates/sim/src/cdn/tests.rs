@@ -550,7 +550,8 @@ fn byte_ranges_and_head_as_s3_answers_them() {
         LoggedRequest {
             method: "HEAD".into(),
             target: path.clone(),
-            range: Some("bytes=0-0".into())
+            range: Some("bytes=0-0".into()),
+            at: None,
         }
     );
     assert_eq!((log[0].method.as_str(), log[0].range.as_deref()), ("GET", None));
