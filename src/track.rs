@@ -239,6 +239,38 @@ pub fn probe_order(a: &StreamRecord, b: &StreamRecord, rules: &Rules) -> std::cm
         .then(a.key().cmp(&b.key()))
 }
 
+/// What a waiting probe is likely to cost, cheapest first: a capture whose path is known (one
+/// request), an hour-aligned re-fetch (one request; the capture is already stored), then a
+/// search of a broadcast whose path is unknown (up to a sweep of every domain and form).
+fn cost_class(record: &StreamRecord) -> u8 {
+    match (record.status, record.probe.learned.is_some()) {
+        (Status::Found, _) => 1,
+        (_, true) => 0,
+        (_, false) => 2,
+    }
+}
+
+/// How long after it became due a probe still counts as fresh in a backlog (seconds): a
+/// broadcast that just ended, which a streamer may delete within minutes.
+pub const FRESH_SECS: i64 = 900;
+
+/// The order due probes start in when more are due than one read holds (demand above the
+/// budget): followed channels first; then the cheapest (see [`cost_class`]), so the budget
+/// buys the most captures; within a class what is most at risk — not publicly listed
+/// (sub-only, hidden or deleted), or just ended — then the most viewed, then the newest due.
+pub fn backlog_order(a: &StreamRecord, b: &StreamRecord, now: i64, rules: &Rules) -> std::cmp::Ordering {
+    let followed = |r: &StreamRecord| rules.selection.is_followed(r.streamer_id);
+    let due = |r: &StreamRecord| r.probe.next_due.unwrap_or(now);
+    let at_risk = |r: &StreamRecord| r.public == Some(false) || now - due(r) < FRESH_SECS;
+    followed(b)
+        .cmp(&followed(a))
+        .then(cost_class(a).cmp(&cost_class(b)))
+        .then(at_risk(b).cmp(&at_risk(a)))
+        .then(b.max_viewers.cmp(&a.max_viewers))
+        .then(due(b).cmp(&due(a)))
+        .then(a.key().cmp(&b.key()))
+}
+
 /// After a complete pass of the listing that started at `pass_started`: recordable live
 /// streams it did not show have probably ended. Probe them `settle` from now, once, so a
 /// broadcast deleted minutes after its end is still captured.

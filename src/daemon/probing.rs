@@ -227,9 +227,19 @@ impl Probing {
             .job("could not read the probe queue", move |store| {
                 let window = MAX_SEARCHES * 8;
                 let mut due = store.due(now, window)?;
+                // A backlog: the broadcasts that just became due are read too, so a fresh end
+                // (a quick delete's window is minutes) does not wait behind the oldest.
+                let backlog = due.len() == window;
+                if backlog {
+                    for record in store.due_newest(now, window)? {
+                        if !due.iter().any(|d| d.key() == record.key()) {
+                            due.push(record);
+                        }
+                    }
+                }
                 // A backlog longer than the window may hide a followed channel's probe behind
                 // earlier ones: their newest broadcasts are looked at directly.
-                if due.len() == window {
+                if backlog {
                     for id in followed {
                         for record in store.streamer_records(id, FOLLOWED_DUE_LOOKBACK)? {
                             let is_due = record.probe.next_due.is_some_and(|t| t <= now);
@@ -239,13 +249,17 @@ impl Probing {
                         }
                     }
                 }
-                Ok(due)
+                Ok((due, backlog))
             })
             .await;
-        let Some(mut due) = due else {
+        let Some((mut due, backlog)) = due else {
             return;
         };
-        due.sort_by(|a, b| track::probe_order(a, b, &rules));
+        if backlog {
+            due.sort_by(|a, b| track::backlog_order(a, b, now, &rules));
+        } else {
+            due.sort_by(|a, b| track::probe_order(a, b, &rules));
+        }
         if due.is_empty() {
             // Nothing is due: spare budget goes to checking that captures still play, and
             // captured broadcasts' other qualities.

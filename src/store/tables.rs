@@ -638,9 +638,16 @@ pub(super) fn due_records(
     streams: &impl ReadableTable<(i64, u64), &'static [u8]>,
     now: i64,
     limit: usize,
+    newest: bool,
 ) -> Result<Vec<StreamRecord>, StoreError> {
     let mut records = Vec::new();
-    for entry in due.range(..=(now, i64::MAX, u64::MAX))?.take(limit) {
+    let range = due.range(..=(now, i64::MAX, u64::MAX))?;
+    let entries: Box<dyn Iterator<Item = _>> = if newest {
+        Box::new(range.rev())
+    } else {
+        Box::new(range)
+    };
+    for entry in entries.take(limit) {
         let (_, start, id) = entry?.0.value();
         records.push(indexed_record(streams, DUE.name(), (start, id))?);
     }

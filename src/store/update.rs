@@ -85,7 +85,7 @@ impl Update<'_> {
 
     /// As [`Store::due`].
     pub fn due(&self, now: i64, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
-        tables::due_records(&self.tables.due, &self.tables.streams, now, limit)
+        tables::due_records(&self.tables.due, &self.tables.streams, now, limit, false)
     }
 
     /// As [`Store::queue_len`].

@@ -463,6 +463,44 @@ fn the_backlog_sheds_the_least_viewed_beyond_max_queue() {
 }
 
 #[test]
+fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
+    let now = START + 10_000;
+    let waiting = |id: u64, viewers: u32, due: i64| {
+        let mut record = ended_record(START + 600);
+        record.stream_id = id;
+        record.max_viewers = viewers;
+        record.probe.next_due = Some(due);
+        record
+    };
+    let learned = crate::record::Learned {
+        domain: "http://a.test/".into(),
+        form: "unix".into(),
+        ts: START.to_string(),
+    };
+    // 1: unknown path, most viewed; 2: known path, few viewers, waiting long; 3: an hour-aligned
+    // re-fetch; 4: known path, just due; 5: known path, sub-only (not public), waiting long.
+    let unknown = waiting(1, 5000, now - 7200);
+    let mut stale = waiting(2, 20, now - 7200);
+    stale.probe.learned = Some(learned.clone());
+    let mut refetch = after_probe(waiting(3, 900, now - 7200), hit(), START + 2000, &rules());
+    refetch.probe.next_due = Some(now - 60);
+    let mut fresh = waiting(4, 10, now - 60);
+    fresh.probe.learned = Some(learned.clone());
+    let mut hidden = waiting(5, 15, now - 7200);
+    hidden.probe.learned = Some(learned);
+    hidden.public = Some(false);
+    let mut queue = vec![unknown, stale, refetch, fresh, hidden];
+    queue.sort_by(|a, b| backlog_order(a, b, now, &rules()));
+    let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
+    // Known paths first (at risk: the fresh end and the sub-only one, more viewed first), then
+    // the re-fetch, then the search.
+    assert_eq!(ids, vec![5, 4, 2, 3, 1]);
+    // Without a backlog the order is by viewers alone.
+    queue.sort_by(|a, b| probe_order(a, b, &rules()));
+    assert_eq!(queue[0].stream_id, 1);
+}
+
+#[test]
 fn a_stream_missing_from_a_complete_pass_is_probed_once_before_its_end_is_certain() {
     let seen_early = live_record(50, START + 30);
     let mut seen_late = live_record(50, START + 30);
