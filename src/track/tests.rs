@@ -489,7 +489,7 @@ fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
     let mut hidden = waiting(5, 15, now - 7200);
     hidden.probe.learned = Some(learned);
     hidden.public = Some(false);
-    let mut queue = vec![unknown, stale, refetch, fresh, hidden];
+    let mut queue = [unknown, stale, refetch, fresh, hidden];
     queue.sort_by(|a, b| backlog_order(a, b, now, &rules()));
     let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
     // Known paths first (at risk: the fresh end and the sub-only one, more viewed first), then
