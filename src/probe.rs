@@ -204,6 +204,9 @@ pub struct ProbeStart {
     pub public: Option<bool>,
     /// The channel's video list was read and shows no video at all (see [`lists_no_video`]).
     pub lists_no_video: bool,
+    /// The stream id was seen before with another start: a restart, whose copy may use the
+    /// second-of-minute form (see [`run`]).
+    pub restart: bool,
 }
 
 /// The channel's video list was read and shows no archive video at all: not this broadcast's,
@@ -611,13 +614,24 @@ const PROBE_IN_FLIGHT: usize = 2;
 pub fn run(
     cdn: Cdn<'_>,
     record: &StreamRecord,
-    streamer_hint: Option<&Learned>,
+    start: &ProbeStart,
     book: &DomainBook,
     now: i64,
     partial: Option<&str>,
 ) -> Option<(ProbeResult, ProbeReport)> {
     let config = cdn.config;
-    let (list, skipped) = candidates(config, record, streamer_hint, book);
+    let (mut list, skipped) = candidates(config, record, start.hint.as_ref(), book);
+    // The second-of-minute form is seen for restarted broadcasts that reuse a stream id (the
+    // reference); elsewhere it costs a third of every full search that misses. The last retry
+    // still asks it, and so does a hint that names it.
+    let last_retry = record.probe.misses as usize >= config.pipeline.retries.len();
+    let hinted = start
+        .hint
+        .as_ref()
+        .is_some_and(|hint| TimestampForm::parse(&hint.form) == Some(TimestampForm::SecondOfMinute));
+    if !(start.restart || last_retry || hinted) {
+        list.retain(|candidate| candidate.form != TimestampForm::SecondOfMinute);
+    }
     let mut report = ProbeReport::default();
     if list.is_empty() {
         let reason = if skipped > 0 {
@@ -826,6 +840,21 @@ mod tests {
     }
 
     fn probe_sim(cdn: &vodprobe_sim::SimCdn, record: &StreamRecord, hint: Option<&Learned>) -> ProbeReport {
+        let start = ProbeStart {
+            hint: hint.cloned(),
+            restart: true,
+            ..ProbeStart::default()
+        };
+        let (result, report) = probe_sim_with(cdn, record, &start);
+        assert!(matches!(result, ProbeResult::Hit { .. }), "{result:?}");
+        report
+    }
+
+    fn probe_sim_with(
+        cdn: &vodprobe_sim::SimCdn,
+        record: &StreamRecord,
+        start: &ProbeStart,
+    ) -> (ProbeResult, ProbeReport) {
         let config = sim_config(cdn);
         let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(&config.limits));
         let budget = Budget::new(1000.0);
@@ -836,10 +865,24 @@ mod tests {
             budget: &budget,
             steer: &|| false,
         };
-        let (result, report) =
-            run(cdn, record, hint, &DomainBook::default(), 0, None).expect("not interrupted");
-        assert!(matches!(result, ProbeResult::Hit { .. }), "{result:?}");
-        report
+        run(cdn, record, start, &DomainBook::default(), 0, None).expect("not interrupted")
+    }
+
+    #[test]
+    fn a_full_search_asks_the_second_of_minute_form_only_for_restarts_and_the_last_retry() {
+        let domains = (0..3).map(|_| vodprobe_sim::DomainSpec::healthy()).collect();
+        let cdn = vodprobe_sim::SimCdn::start(domains).expect("cdn");
+        let plain = ProbeStart::default();
+        let (result, report) = probe_sim_with(&cdn, &record(), &plain);
+        assert_eq!((result, report.requests), (ProbeResult::Miss, 3 * 2));
+        let restart = ProbeStart {
+            restart: true,
+            ..ProbeStart::default()
+        };
+        assert_eq!(probe_sim_with(&cdn, &record(), &restart).1.requests, 3 * 3);
+        let mut last = record();
+        last.probe.misses = rules().retries.len() as u32;
+        assert_eq!(probe_sim_with(&cdn, &last, &plain).1.requests, 3 * 3);
     }
 
     #[test]
@@ -1345,6 +1388,7 @@ mod tests {
                 hint: None,
                 public: Some(true),
                 lists_no_video: false,
+                restart: false,
             }
         );
     }

@@ -307,11 +307,14 @@ impl Probing {
         let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier).or_else(|| {
             probe::hour_fetch_skipped(&record, &earlier).map(|reason| ProbeResult::Skipped { reason })
         });
-        let start = probe::start(&mut record, facts, || {
+        let mut start = probe::start(&mut record, facts, || {
             earlier
                 .first()
                 .and_then(|previous| previous.probe.learned.clone())
         });
+        start.restart = earlier
+            .iter()
+            .any(|other| other.stream_id == record.stream_id && other.start_unix != record.start_unix);
         // Taken before the book is copied: a recovery after it may be missing from the copy.
         let mark = parts.domains.recoveries();
         let defer = start
@@ -346,7 +349,7 @@ impl Probing {
                 probe::run(
                     cdn,
                     &record,
-                    start.hint.as_ref(),
+                    &start,
                     &book,
                     parts.clock.now(),
                     partial.as_deref(),

@@ -112,7 +112,7 @@ pub(super) fn attempt(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{DomainBook, run};
+    use super::super::{DomainBook, ProbeStart, run};
     use super::*;
     use crate::budget::Budget;
     use crate::config::{Config, parse};
@@ -173,7 +173,8 @@ mod tests {
             steer: &|| false,
         };
         let (result, report) =
-            run(cdn, record, None, &DomainBook::default(), 10, partial).expect("not interrupted");
+            run(cdn, record, &ProbeStart::default(), &DomainBook::default(), 10, partial)
+                .expect("not interrupted");
         (result, report.requests, report.playlist.is_some())
     }
 
