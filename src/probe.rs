@@ -854,6 +854,7 @@ mod tests {
             folder: format!("hash_gmhikaru_{stream_id}_{ts}"),
             ts: ts.to_string(),
             public,
+            muted: None,
         }
     }
 
@@ -915,6 +916,7 @@ mod tests {
             folder: String::new(),
             ts: String::new(),
             public,
+            muted: None,
         };
         let start = record.start_unix;
         let near = [started(start + 3, true)];

@@ -16,6 +16,7 @@ pub(super) fn hint(domain: &str, folder: &str, stream_id: u64, ts: &str, public:
         folder: folder.into(),
         ts: ts.into(),
         public,
+        muted: None,
     }
 }
 
@@ -260,6 +261,7 @@ fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
         domain_url: sim_cdn.into(),
         folder,
         public,
+        muted: Vec::new(),
     }
 }
 
@@ -270,6 +272,7 @@ fn expected_hint(video: &SimVideo) -> VideoHint {
         folder: video.folder.clone(),
         ts: video.created_at.to_string(),
         public: video.public,
+        muted: Some(!video.muted.is_empty()),
     }
 }
 
@@ -367,6 +370,7 @@ fn placeholder_thumbnails_and_null_seek_previews_from_the_simulator() {
         folder: String::new(),
         ts: String::new(),
         public: true,
+        muted: Some(false),
     };
     assert_eq!(
         helix,
