@@ -4,7 +4,9 @@
 use super::*;
 use crate::fetch::FetchSettings;
 use crate::schedule::Clock;
-use vodprobe_sim::{ListingFault, LiveStream, MutedStretch, SIM_CLIENT_ID, SimListing, SimVideo, WEB_CLIENT_ID};
+use vodprobe_sim::{
+    ListingFault, LiveStream, MutedStretch, SIM_CLIENT_ID, SimListing, SimVideo, WEB_CLIENT_ID,
+};
 
 /// The reference's test vector.
 pub(super) const FOLDER: &str = "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929";

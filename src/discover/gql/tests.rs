@@ -273,15 +273,24 @@ fn gql_mute_info_says_whether_a_video_was_muted() {
         json!({"node": node})
     };
     let cases = [
-        (Some(json!({"mutedSegmentConnection": {"nodes": [{"offset": 120, "duration": 30}]}})), Some(true)),
+        (
+            Some(json!({"mutedSegmentConnection": {"nodes": [{"offset": 120, "duration": 30}]}})),
+            Some(true),
+        ),
         (Some(json!({"mutedSegmentConnection": null})), Some(false)),
-        (Some(json!({"mutedSegmentConnection": {"nodes": []}})), Some(false)),
+        (
+            Some(json!({"mutedSegmentConnection": {"nodes": []}})),
+            Some(false),
+        ),
         // Not served, not asked, or unreadable: unknown.
         (Some(Value::Null), None),
         (None, None),
         (Some(json!({})), None),
         (Some(json!({"mutedSegmentConnection": {}})), None),
-        (Some(json!({"mutedSegmentConnection": {"nodes": [{"offset": "x", "duration": 30}]}})), None),
+        (
+            Some(json!({"mutedSegmentConnection": {"nodes": [{"offset": "x", "duration": 30}]}})),
+            None,
+        ),
     ];
     let edges: Vec<Value> = cases.iter().map(|(info, _)| node(info.clone())).collect();
     let body = json!({"data": {"user": {"videos": {"edges": edges}, "subscriptionProducts": []}}});

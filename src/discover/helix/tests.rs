@@ -84,7 +84,8 @@ fn encoding_and_waits() {
 fn helix_muted_segments_say_whether_a_video_was_muted() {
     let url = format!("https://vod-secure.twitch.tv/{FOLDER}/thumb/thumb0-%{{width}}x%{{height}}.jpg");
     let item = |segments: Option<Value>| {
-        let mut item = json!({"id": "1", "stream_id": "47198535725", "thumbnail_url": url, "viewable": "public"});
+        let mut item =
+            json!({"id": "1", "stream_id": "47198535725", "thumbnail_url": url, "viewable": "public"});
         if let Some(segments) = segments {
             item["muted_segments"] = segments;
         }
