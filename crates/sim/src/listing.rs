@@ -152,7 +152,8 @@ pub struct SimVideo {
 /// One muted stretch of a video, in whole seconds from the video's start: Helix
 /// `muted_segments[]` items are `{"duration": secs, "offset": secs}` ("Get Videos" in Twitch's
 /// API reference; its example answers `[{"duration":30,"offset":120}]`, null when nothing is
-/// muted), GQL `Video.muteInfo.mutedSegmentConnection.nodes[]` are `{offset duration}` (the
+/// muted; the same shape in @twurple/api's `HelixVideoMutedSegmentData` and docs.rs
+/// `twitch_api`'s get_videos), GQL `Video.muteInfo.mutedSegmentConnection.nodes[]` are `{offset duration}` (the
 /// query of Twitch's web player overlay `VideoPlayer_MutedSegmentsAlertOverlay`, read by
 /// Brisppy/twitch-archiver `get_muted_segments`; the connection is null when nothing is muted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
