@@ -82,6 +82,9 @@ pub struct VideoFacts {
     pub channel_hint: Option<Learned>,
     /// A domain a video names that is not configured (worth telling the operator).
     pub unknown_domain: Option<String>,
+    /// Its own video lists muted stretches (true) or says none (false); `None` without an own
+    /// video or when the list did not say (see [`VideoHint::muted`]).
+    pub muted: Option<bool>,
 }
 
 pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint]) -> VideoFacts {
@@ -113,6 +116,7 @@ pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint])
     .find(|form| form.render(record.start_unix) == video.ts)
     .unwrap_or(TimestampForm::Unix);
     facts.public = Some(video.public);
+    facts.muted = video.muted;
     if !video.path_known() {
         // The video exists but names no path yet: the CDN search finds it.
         return facts;
@@ -954,6 +958,7 @@ mod tests {
             folder: format!("hash_gmhikaru_{stream_id}_{ts}"),
             ts: ts.to_string(),
             public,
+            muted: None,
         }
     }
 
@@ -981,6 +986,24 @@ mod tests {
         with_path.probe.learned = Some(learned);
         let (list, _) = candidates(&config(), &with_path, None, &DomainBook::default());
         assert_eq!((list[0].domain, list[0].ts.as_str()), (1, "1664038928"));
+    }
+
+    #[test]
+    fn the_own_video_says_whether_it_was_muted() {
+        let record = record();
+        let own = |muted: Option<bool>| VideoHint {
+            muted,
+            ..video(47_198_535_725, "http://b.test/", "1664038928", true)
+        };
+        for muted in [Some(true), Some(false), None] {
+            assert_eq!(from_videos(&config(), &record, &[own(muted)]).muted, muted);
+        }
+        // Another broadcast's muted video says nothing about this one.
+        let other = VideoHint {
+            muted: Some(true),
+            ..video(1, "http://b.test/", "1", true)
+        };
+        assert_eq!(from_videos(&config(), &record, &[other]).muted, None);
     }
 
     #[test]
@@ -1015,6 +1038,7 @@ mod tests {
             folder: String::new(),
             ts: String::new(),
             public,
+            muted: None,
         };
         let start = record.start_unix;
         let near = [started(start + 3, true)];

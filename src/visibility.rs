@@ -110,6 +110,7 @@ mod tests {
             folder: String::new(),
             ts: String::new(),
             public,
+            muted: None,
         }
     }
 

@@ -61,6 +61,7 @@ fn expected_videos(world: &World, cdn: &SimCdn) -> HashMap<u64, Vec<SimVideo>> {
             domain_url: cdn.base_url(t.domain.expect("stored")),
             folder: vod_dir(&t.login, t.stream_id, ts),
             public: t.public,
+            muted: Vec::new(),
         });
     }
     out
@@ -86,6 +87,7 @@ fn video_hints_locate_playlists() {
     });
     let truth = world.broadcasts();
     let mut public_seen = HashSet::new();
+    let mut muted_seen = HashSet::new();
     let expected = expected_videos(&world, &cdn);
     // In id order (not the map's random order), so the same channels, public and sub-only
     // among them, are checked on every run.
@@ -117,6 +119,9 @@ fn video_hints_locate_playlists() {
         for id in &channels {
             let now = vodprobe::schedule::Clock::system().now();
             let hints = source.videos(&fetcher, *id, 20, now).expect("videos");
+            // The truth does not say which videos the mute pass reached; the listing does.
+            let listed = listing.videos(*id).unwrap_or_default();
+            let muted = |v: &SimVideo| listed.iter().any(|l| l.folder == v.folder && !l.muted.is_empty());
             let want: Vec<VideoHint> = expected[id]
                 .iter()
                 .map(|v| VideoHint {
@@ -125,11 +130,13 @@ fn video_hints_locate_playlists() {
                     folder: v.folder.clone(),
                     ts: v.folder.rsplit('_').next().expect("ts").to_string(),
                     public: v.public,
+                    muted: Some(muted(v)),
                 })
                 .collect();
             assert_eq!(hints, want, "{} {id}", source.name());
             for hint in &hints {
                 public_seen.insert(hint.public);
+                muted_seen.insert(hint.muted);
                 let t = truth
                     .iter()
                     .find(|t| {
@@ -143,4 +150,6 @@ fn video_hints_locate_playlists() {
         }
     }
     assert_eq!(public_seen.len(), 2, "public and sub-only hints");
+    // The world's mute pass reaches the clients: muted and unmuted videos, never "unknown".
+    assert_eq!(muted_seen, HashSet::from([Some(true), Some(false)]));
 }

@@ -245,6 +245,7 @@ fn changes_are_one_event_each(source: &str) {
         domain_url: world.cdn.base_url(DOMAIN),
         folder: vod_dir(login, stream_id, &ts),
         public,
+        muted: Vec::new(),
     };
     // Two captures listed publicly; one channel that stays live.
     for (stream_id, streamer_id, login) in [(2501, 251, "evdeleted"), (2502, 252, "evsubonly")] {

@@ -56,6 +56,7 @@ fn pathless_videos_record_public(source: &str, source_name: &str, pathless: impl
                 domain_url: world.cdn.base_url(*domain),
                 folder: vod_dir(login, *stream_id, ts),
                 public: true,
+                muted: Vec::new(),
             }],
         );
     }

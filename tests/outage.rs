@@ -83,6 +83,7 @@ fn a_broadcast_on_a_domain_that_was_down_is_captured_when_it_answers_not_after_i
             domain_url: world.cdn.base_url(2),
             folder: vod_dir("named", 3000, &ts),
             public: true,
+            muted: Vec::new(),
         }],
     );
     let streams = logins

@@ -64,6 +64,7 @@ fn a_deleted_playlist_named_by_its_video_is_rebuilt_served_and_plays() {
             domain_url: world.cdn.base_url(DOMAIN),
             folder: vod_dir(login, stream_id, &start.to_string()),
             public: true,
+            muted: Vec::new(),
         }],
     );
     world
@@ -128,6 +129,7 @@ fn a_twelve_hour_broadcast_captured_live_is_rebuilt_in_about_fifteen_requests() 
             domain_url: world.cdn.base_url(DOMAIN),
             folder: vod_dir(login, stream_id, &start.to_string()),
             public: true,
+            muted: Vec::new(),
         }],
     );
     world

@@ -397,6 +397,7 @@ fn a_path_learned_while_live_makes_the_capture_cost_one_request() {
             domain_url: world.cdn.base_url(2),
             folder: vod_dir("learner", 400, &older),
             public: true,
+            muted: Vec::new(),
         }],
     );
     world
@@ -728,6 +729,7 @@ fn a_published_video_makes_the_capture_cost_one_cdn_request() {
             domain_url: world.cdn.base_url(2),
             folder: vod_dir("published", 1001, &ts),
             public: true,
+            muted: Vec::new(),
         }],
     );
     world

@@ -198,6 +198,7 @@ fn five_channels() -> (World, i64) {
             domain_url: world.cdn.base_url(1),
             folder: vod_dir("eta", 605, &(start + 400).to_string()),
             public: true,
+            muted: Vec::new(),
         }],
     );
     let mut streams = vec![

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
-use super::videos::parse_preview_url;
+use super::videos::{muted_from, parse_preview_url};
 use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, VideoOf, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{Fetcher, Method};
@@ -30,10 +30,13 @@ pub const GQL_STREAMS_QUERY: &str = "query GetStreams($first: Int!, $cursor: Cur
 }";
 
 /// A channel's newest archive videos, with what locates their playlists
-/// (`seekPreviewsURL`) and whether the channel's archives are sub-only.
+/// (`seekPreviewsURL`), whether they were muted (`muteInfo`: the stretches Twitch's web player
+/// overlays, its persisted query `VideoPlayer_MutedSegmentsAlertOverlay`, also read by
+/// Brisppy/twitch-archiver) and whether the channel's archives are sub-only.
 pub const GQL_VIDEOS_QUERY: &str = "query Videos($id: ID!, $first: Int!) {
   user(id: $id) {
-    videos(first: $first, type: ARCHIVE, sort: TIME) { edges { node { id createdAt seekPreviewsURL } } }
+    videos(first: $first, type: ARCHIVE, sort: TIME) { edges { node { id createdAt seekPreviewsURL
+      muteInfo { mutedSegmentConnection { nodes { offset duration } } } } } }
     subscriptionProducts { hasSubonlyVideoArchive }
   }
 }";
@@ -219,6 +222,24 @@ pub(crate) fn decode_gql_videos(body: &[u8]) -> Result<Vec<VideoHint>, DiscoverE
 /// `createdAt` and has no path ([`VideoHint::path_known`] is false). A node whose URL names no
 /// folder, or whose preview is null and `createdAt` unreadable, is left out.
 fn gql_video_hint(node: &Value, public: bool) -> Option<VideoHint> {
+    let hint = gql_video_path(node, public)?;
+    Some(VideoHint {
+        muted: gql_muted(node),
+        ..hint
+    })
+}
+
+/// `muteInfo { mutedSegmentConnection { nodes } }`: a null connection means nothing is muted;
+/// a null or missing `muteInfo` (not asked, or not served) says nothing.
+fn gql_muted(node: &Value) -> Option<bool> {
+    let info = node.get("muteInfo")?;
+    match info.get("mutedSegmentConnection")? {
+        Value::Null => Some(false),
+        connection => muted_from(connection.get("nodes")),
+    }
+}
+
+fn gql_video_path(node: &Value, public: bool) -> Option<VideoHint> {
     match node.get("seekPreviewsURL")? {
         Value::String(url) => parse_preview_url(url, public),
         Value::Null => Some(VideoHint {
@@ -227,6 +248,7 @@ fn gql_video_hint(node: &Value, public: bool) -> Option<VideoHint> {
             folder: String::new(),
             ts: String::new(),
             public,
+            muted: None,
         }),
         _ => None,
     }

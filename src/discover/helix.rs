@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
-use super::videos::parse_preview_url;
+use super::videos::{muted_from, parse_preview_url};
 use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, VideoOf, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{ApiAnswer, Fetcher, Method};
@@ -300,7 +300,12 @@ pub(crate) fn decode_helix_videos(body: &[u8]) -> Result<Vec<VideoHint>, Discove
                 None | Some(Value::Null) => true,
                 Some(viewable) => viewable.as_str() == Some("public"),
             };
-            helix_video_hint(item, url, public)
+            let hint = helix_video_hint(item, url, public)?;
+            Some(VideoHint {
+                // `muted_segments`: null when nothing is muted ("Get Videos").
+                muted: muted_from(item.get("muted_segments")),
+                ..hint
+            })
         })
         .collect();
     Ok(hints)
@@ -327,6 +332,7 @@ fn helix_video_hint(item: &Value, url: &str, public: bool) -> Option<VideoHint> 
                 folder: String::new(),
                 ts: String::new(),
                 public,
+                muted: None,
             })
         }
         (None, _) => None,

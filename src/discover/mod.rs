@@ -158,6 +158,10 @@ pub struct VideoHint {
     pub ts: String,
     /// A publicly listed archive (false: sub-only or otherwise restricted).
     pub public: bool,
+    /// Whether Twitch's mute pass silenced part of it: true when the video lists a muted
+    /// stretch, false when the field is there and lists none, `None` when the answer lacks the
+    /// field or it is unreadable (never read as "not muted"). See [`videos::muted_from`].
+    pub muted: Option<bool>,
 }
 
 impl VideoHint {

@@ -4,7 +4,9 @@
 use super::*;
 use crate::fetch::FetchSettings;
 use crate::schedule::Clock;
-use vodprobe_sim::{ListingFault, LiveStream, SIM_CLIENT_ID, SimListing, SimVideo, WEB_CLIENT_ID};
+use vodprobe_sim::{
+    ListingFault, LiveStream, MutedStretch, SIM_CLIENT_ID, SimListing, SimVideo, WEB_CLIENT_ID,
+};
 
 /// The reference's test vector.
 pub(super) const FOLDER: &str = "c5992ececce7bd7d350d_gmhikaru_47198535725_1664038929";
@@ -16,6 +18,7 @@ pub(super) fn hint(domain: &str, folder: &str, stream_id: u64, ts: &str, public:
         folder: folder.into(),
         ts: ts.into(),
         public,
+        muted: None,
     }
 }
 
@@ -260,6 +263,7 @@ fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
         domain_url: sim_cdn.into(),
         folder,
         public,
+        muted: Vec::new(),
     }
 }
 
@@ -270,6 +274,7 @@ fn expected_hint(video: &SimVideo) -> VideoHint {
         folder: video.folder.clone(),
         ts: video.created_at.to_string(),
         public: video.public,
+        muted: Some(!video.muted.is_empty()),
     }
 }
 
@@ -367,6 +372,7 @@ fn placeholder_thumbnails_and_null_seek_previews_from_the_simulator() {
         folder: String::new(),
         ts: String::new(),
         public: true,
+        muted: Some(false),
     };
     assert_eq!(
         helix,
@@ -389,6 +395,38 @@ fn placeholder_thumbnails_and_null_seek_previews_from_the_simulator() {
         gql,
         [expected_hint(&videos[2]), by_start, expected_hint(&videos[0])]
     );
+}
+
+#[test]
+fn muted_videos_from_the_simulator() {
+    let sim = SimListing::start().expect("sim");
+    let fetcher = fetcher(5000);
+    let videos: Vec<SimVideo> = (0..3)
+        .map(|n| sim_video("http://127.0.0.1:9/", n, true))
+        .collect();
+    sim.set_videos(77, videos);
+    // Newest first: video ids 2002, 2001, 2000.
+    let muted = |sim: &SimListing, kind: SourceKind| -> Vec<Option<bool>> {
+        let hints = source(sim, kind).videos(&fetcher, 77, 20, now()).expect("videos");
+        hints.iter().map(|h| h.muted).collect()
+    };
+    for kind in [SourceKind::Gql, SourceKind::Helix] {
+        assert_eq!(muted(&sim, kind), [Some(false); 3], "{kind:?} before the mute");
+    }
+    let stretch = MutedStretch {
+        offset: 120,
+        duration: 30,
+    };
+    assert!(sim.set_video_muted(2_001, vec![stretch]));
+    for kind in [SourceKind::Gql, SourceKind::Helix] {
+        let after = [Some(false), Some(true), Some(false)];
+        assert_eq!(muted(&sim, kind), after, "{kind:?} after the mute");
+    }
+    // Without the field, nothing is claimed either way.
+    sim.set_mute_info_withheld(true);
+    for kind in [SourceKind::Gql, SourceKind::Helix] {
+        assert_eq!(muted(&sim, kind), [None; 3], "{kind:?} withheld");
+    }
 }
 
 #[test]

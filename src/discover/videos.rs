@@ -2,9 +2,31 @@
 //!
 //! Both listings describe a video with an image URL (GQL `seekPreviewsURL`, Helix
 //! `thumbnail_url`) that contains the playlist's folder on the CDN, so parsing that URL locates
-//! the playlist without a search. Pure string work, shared by both protocols' decoders.
+//! the playlist without a search. Pure string work, shared by both protocols' decoders, as is
+//! reading whether a video was muted.
+
+use serde_json::Value;
 
 use super::{VideoHint, VideoOf};
+
+/// Whether a video was muted, from its list of muted stretches (Helix `muted_segments`, GQL
+/// `muteInfo.mutedSegmentConnection.nodes`), each `{offset, duration}` in seconds: `None` when
+/// the answer has no such field (`list` is `None`) or it is malformed, `Some(false)` when it is
+/// null or empty, `Some(true)` with at least one stretch. Twitch lists the stretches from its
+/// mute pass on (the pass that mutes the CDN copy, on the hour; assumed simultaneous).
+pub(super) fn muted_from(list: Option<&Value>) -> Option<bool> {
+    match list? {
+        Value::Null => Some(false),
+        Value::Array(stretches) => {
+            let seconds = |s: &Value, key: &str| s.get(key).and_then(Value::as_u64).is_some();
+            let readable = stretches
+                .iter()
+                .all(|s| seconds(s, "offset") && seconds(s, "duration"));
+            readable.then_some(!stretches.is_empty())
+        }
+        _ => None,
+    }
+}
 
 /// The CDN location in a video's preview URL (GQL `seekPreviewsURL`, Helix `thumbnail_url`):
 /// the first path segment shaped like `{hash}_{login}_{stream_id}_{ts}` is the folder and
@@ -45,6 +67,7 @@ pub(super) fn parse_preview_url(url: &str, public: bool) -> Option<VideoHint> {
         folder: segments[at].to_string(),
         ts: ts.to_string(),
         public,
+        muted: None,
     })
 }
 

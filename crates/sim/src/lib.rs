@@ -36,7 +36,7 @@ pub use cdn::{
     UNMUTED_GRACE_SECS, segment_bytes, vod_dir,
 };
 pub use listing::{
-    ListingFault, LiveStream, PROCESSING_PERIOD, PROCESSING_THUMBNAIL, PUBLIC_CLIENT_IDS, SIM_CLIENT_ID,
-    SimListing, SimVideo, WEB_CLIENT_ID,
+    ListingFault, LiveStream, MutedStretch, PROCESSING_PERIOD, PROCESSING_THUMBNAIL, PUBLIC_CLIENT_IDS,
+    SIM_CLIENT_ID, SimListing, SimVideo, WEB_CLIENT_ID,
 };
 pub use world::{Outage, RETENTION_SHARES, Rng, TruthBroadcast, WEEK_RECORDABLE_PER_DAY, World, WorldSpec};

@@ -31,7 +31,10 @@
 //! [`SimListing::set_processing_period`] is set, a video whose broadcast is in the live set, or
 //! left it less than that period ago (wall clock of the simulator), answers Twitch's
 //! placeholder [`PROCESSING_THUMBNAIL`] instead: the video exists, its URL names no path. Both
-//! cap `first` at 100.
+//! cap `first` at 100. A video's muted stretches ([`MutedStretch`], set by the world's mute pass
+//! or [`SimListing::set_video_muted`]) are GQL `muteInfo` (when the query names it) and Helix
+//! `muted_segments`, null when none; [`SimListing::set_mute_info_withheld`] answers them as
+//! unavailable instead.
 //!
 //! Today's refusals are on by default and switchable: GQL cursor pages from refused client ids
 //! fail the integrity check, persisted queries are not found, Helix's last page loops back to
@@ -141,6 +144,22 @@ pub struct SimVideo {
     /// Publicly listed; false for sub-only. GQL reports sub-only per channel: a channel with
     /// any non-public video has `hasSubonlyVideoArchive`.
     pub public: bool,
+    /// The stretches Twitch's mute pass silenced, in order; empty: nothing muted (yet).
+    /// Answered as GQL `muteInfo` and Helix `muted_segments` (see [`MutedStretch`]).
+    pub muted: Vec<MutedStretch>,
+}
+
+/// One muted stretch of a video, in whole seconds from the video's start: Helix
+/// `muted_segments[]` items are `{"duration": secs, "offset": secs}` ("Get Videos" in Twitch's
+/// API reference; its example answers `[{"duration":30,"offset":120}]`, null when nothing is
+/// muted; the same shape in @twurple/api's `HelixVideoMutedSegmentData` and docs.rs
+/// `twitch_api`'s get_videos), GQL `Video.muteInfo.mutedSegmentConnection.nodes[]` are `{offset duration}` (the
+/// query of Twitch's web player overlay `VideoPlayer_MutedSegmentsAlertOverlay`, read by
+/// Brisppy/twitch-archiver `get_muted_segments`; the connection is null when nothing is muted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MutedStretch {
+    pub offset: u32,
+    pub duration: u32,
 }
 
 impl SimVideo {
@@ -202,6 +221,9 @@ struct State {
     processing_period: Option<Duration>,
     /// GQL `seekPreviewsURL` is null for video ids divisible by this.
     null_seek_previews_every: Option<u64>,
+    /// Answer as if the muted-segments fields were unavailable (GQL `muteInfo: null`, Helix
+    /// without `muted_segments`).
+    mute_info_withheld: bool,
     fault: ListingFault,
     requests: usize,
     video_requests: usize,
@@ -241,6 +263,7 @@ impl SimListing {
             ended: HashMap::new(),
             processing_period: None,
             null_seek_previews_every: None,
+            mute_info_withheld: false,
             fault: ListingFault::None,
             requests: 0,
             video_requests: 0,
@@ -355,6 +378,25 @@ impl SimListing {
     /// One channel's videos as last set, newest first (`None`: never set).
     pub fn videos(&self, streamer_id: u64) -> Option<Vec<SimVideo>> {
         lock(&self.state).videos.get(&streamer_id).cloned()
+    }
+
+    /// Sets the muted stretches of the video with this id (empty: none), as the mute pass
+    /// does; false when no channel lists it. The world driver replaces a channel's list
+    /// whenever it changes, so with a world running, its own mute pass is what counts.
+    pub fn set_video_muted(&self, video_id: u64, stretches: Vec<MutedStretch>) -> bool {
+        let mut st = lock(&self.state);
+        let Some(video) = st.videos.values_mut().flatten().find(|v| v.video_id == video_id) else {
+            return false;
+        };
+        video.muted = stretches;
+        true
+    }
+
+    /// Whether both protocols answer as if the muted-segments fields were unavailable (GQL
+    /// `muteInfo: null`, Helix items without `muted_segments`), so a client must not read
+    /// "not muted" from them. Default: false (the fields are answered).
+    pub fn set_mute_info_withheld(&self, withheld: bool) {
+        lock(&self.state).mute_info_withheld = withheld;
     }
 
     pub fn set_fault(&self, fault: ListingFault) {
@@ -631,6 +673,8 @@ fn percent_decode(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod mute;
 
     /// A plain HTTP client (ureq), so the simulator is tested without the client it serves.
     struct Client {
@@ -1071,6 +1115,7 @@ mod tests {
                 &(1_750_000_000 + n * 3600).to_string(),
             ),
             public,
+            muted: Vec::new(),
         }
     }
 

@@ -29,7 +29,8 @@
 //! delete, and [`VIDEO_KEEP_SECS`] after its start. Both draws are hashes of the seed and the
 //! broadcast (or channel), not draws from the channel's stream, so they do not perturb the
 //! rest of the history. `advance` pushes the video list of each channel whose list changed
-//! (every channel on the first call, so all the world's users are known to the listing).
+//! (every channel on the first call, so all the world's users are known to the listing). The
+//! mute pass that mutes a copy on the CDN also lists its muted stretches on its video.
 //!
 //! Viewer counts follow a rise / plateau / decline curve per part, updated once a minute, with
 //! a small downward jitter outside the plateau. The plateau (at least 10 minutes, or the rest
@@ -53,7 +54,7 @@ mod rng;
 use std::collections::{HashSet, VecDeque};
 
 use crate::cdn::{Broadcast, BroadcastId, Fault, Retention, SimCdn, vod_dir};
-use crate::listing::{LiveStream, SimListing, SimVideo};
+use crate::listing::{LiveStream, MutedStretch, SimListing, SimVideo};
 use population::{GAMES, Part, SEGMENT_SECS, STREAM_ID_BASE, draw_channel, draw_length, plan_session};
 pub use rng::Rng;
 use rng::hashed_chance;
@@ -341,6 +342,8 @@ struct Video {
     stream_id: u64,
     created_at: i64,
     folder: String,
+    /// Set by the mute pass.
+    muted: Vec<MutedStretch>,
 }
 
 struct Copy {
@@ -468,6 +471,7 @@ impl World {
         live.clear();
         for a in active.iter_mut() {
             let ch = &channels[a.channel];
+            let was_muted = a.muted;
             let deleted = step_part(a, ch, &mut truth[a.truth], now, cdn);
             if !a.ended {
                 live.push(live_stream(ch, &a.part, now));
@@ -477,6 +481,16 @@ impl World {
                 let id = video_id(&a.part);
                 ch.videos.retain(|v| v.video_id != id);
                 ch.videos_dirty = true;
+            }
+            if a.muted && !was_muted && truth[a.truth].has_video {
+                // Assumed: the video object lists its muted segments from the same pass that
+                // mutes the CDN copy (on the hour), never before.
+                let ch = &mut channels[a.channel];
+                let id = video_id(&a.part);
+                if let Some(video) = ch.videos.iter_mut().find(|v| v.video_id == id) {
+                    video.muted = muted_stretches(&a.part);
+                    ch.videos_dirty = true;
+                }
             }
         }
         active.retain(|a| !a.done(channels[a.channel].domain.is_some()));
@@ -512,6 +526,7 @@ impl World {
                     domain_url: domain_url.clone(),
                     folder: v.folder.clone(),
                     public: !ch.subonly,
+                    muted: v.muted.clone(),
                 })
                 .collect();
             listing.set_videos(ch.streamer_id, videos);
@@ -556,6 +571,7 @@ impl World {
                         stream_id: part.stream_id,
                         created_at: part.listed_start,
                         folder: vod_dir(&ch.login, part.stream_id, &part.path_ts()),
+                        muted: Vec::new(),
                     });
                     ch.videos_dirty = true;
                 }
@@ -668,6 +684,19 @@ fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64,
         cdn.mute_at(copy.id, a.mute_at());
     }
     deleted
+}
+
+/// A part's muted segment ranges as a video lists them: seconds from the start, segments
+/// being [`SEGMENT_SECS`] long.
+fn muted_stretches(p: &Part) -> Vec<MutedStretch> {
+    let secs = |segments: u32| segments.saturating_mul(SEGMENT_SECS as u32);
+    p.muted
+        .iter()
+        .map(|r| MutedStretch {
+            offset: secs(r.start),
+            duration: secs(r.end.saturating_sub(r.start)),
+        })
+        .collect()
 }
 
 /// Unique per part (the two parts of a restart share a stream id).

@@ -261,3 +261,46 @@ fn gql_integrity_and_persisted_query_refusals_have_their_own_kinds() {
     let error = decode_gql(persisted.to_string().as_bytes()).expect_err("refused");
     assert_eq!(error.kind(), "persisted_query");
 }
+
+#[test]
+fn gql_mute_info_says_whether_a_video_was_muted() {
+    let url = format!("https://d2nvs31859zcd8.cloudfront.net/{FOLDER}/storyboards/1-info.json");
+    let node = |mute_info: Option<Value>| {
+        let mut node = json!({"id": "9", "createdAt": T0, "seekPreviewsURL": url});
+        if let Some(info) = mute_info {
+            node["muteInfo"] = info;
+        }
+        json!({"node": node})
+    };
+    let cases = [
+        (
+            Some(json!({"mutedSegmentConnection": {"nodes": [{"offset": 120, "duration": 30}]}})),
+            Some(true),
+        ),
+        (Some(json!({"mutedSegmentConnection": null})), Some(false)),
+        (
+            Some(json!({"mutedSegmentConnection": {"nodes": []}})),
+            Some(false),
+        ),
+        // Not served, not asked, or unreadable: unknown.
+        (Some(Value::Null), None),
+        (None, None),
+        (Some(json!({})), None),
+        (Some(json!({"mutedSegmentConnection": {}})), None),
+        (
+            Some(json!({"mutedSegmentConnection": {"nodes": [{"offset": "x", "duration": 30}]}})),
+            None,
+        ),
+    ];
+    let edges: Vec<Value> = cases.iter().map(|(info, _)| node(info.clone())).collect();
+    let body = json!({"data": {"user": {"videos": {"edges": edges}, "subscriptionProducts": []}}});
+    let hints = decode_gql_videos(body.to_string().as_bytes()).expect("hints");
+    // A malformed muteInfo costs only the answer about muting, not the video.
+    assert_eq!(hints.len(), cases.len());
+    for (hint, (info, expected)) in hints.iter().zip(&cases) {
+        assert_eq!(hint.muted, *expected, "{info:?}");
+        assert!(hint.path_known());
+    }
+    // The query asks for it.
+    assert!(GQL_VIDEOS_QUERY.contains("muteInfo { mutedSegmentConnection { nodes { offset duration } } }"));
+}

@@ -79,3 +79,37 @@ fn encoding_and_waits() {
     assert_eq!(until(100, 40), Duration::from_secs(60));
     assert_eq!(until(40, 100), Duration::from_secs(1));
 }
+
+#[test]
+fn helix_muted_segments_say_whether_a_video_was_muted() {
+    let url = format!("https://vod-secure.twitch.tv/{FOLDER}/thumb/thumb0-%{{width}}x%{{height}}.jpg");
+    let item = |segments: Option<Value>| {
+        let mut item =
+            json!({"id": "1", "stream_id": "47198535725", "thumbnail_url": url, "viewable": "public"});
+        if let Some(segments) = segments {
+            item["muted_segments"] = segments;
+        }
+        item
+    };
+    let cases = [
+        // Twitch's own example answer.
+        (Some(json!([{"duration": 30, "offset": 120}])), Some(true)),
+        (Some(Value::Null), Some(false)),
+        (Some(json!([])), Some(false)),
+        // Left out (withheld, older answers) or unreadable: unknown.
+        (None, None),
+        (Some(json!("30@120")), None),
+        (Some(json!([{"duration": 30}])), None),
+    ];
+    let items: Vec<Value> = cases.iter().map(|(segments, _)| item(segments.clone())).collect();
+    let body = json!({"data": items, "pagination": {}}).to_string();
+    let hints = decode_helix_videos(body.as_bytes()).expect("hints");
+    assert_eq!(hints.len(), cases.len());
+    for (hint, (segments, expected)) in hints.iter().zip(&cases) {
+        assert_eq!(hint.muted, *expected, "{segments:?}");
+    }
+    // The placeholder thumbnail of a processing video carries the answer too.
+    let processing = json!({"data": [{"stream_id": "5", "thumbnail_url": "", "muted_segments": null}]});
+    let hints = decode_helix_videos(processing.to_string().as_bytes()).expect("hints");
+    assert_eq!((hints[0].path_known(), hints[0].muted), (false, Some(false)));
+}

@@ -34,3 +34,23 @@ fn preview_urls_and_folders() {
         assert_eq!(parse_preview_url(&bad, true), None, "{bad}");
     }
 }
+
+#[test]
+fn muted_stretch_lists_say_muted_not_muted_or_nothing() {
+    use serde_json::json;
+    let stretch = json!({"duration": 30, "offset": 120});
+    for (list, expected) in [
+        (Some(json!([stretch, {"offset": 0, "duration": 10}])), Some(true)),
+        (Some(json!(null)), Some(false)),
+        (Some(json!([])), Some(false)),
+        // The field absent (withheld, older answers) or unreadable: unknown, never "not muted".
+        (None, None),
+        (Some(json!([stretch, {"offset": "120", "duration": 30}])), None),
+        (Some(json!([{"duration": 30}])), None),
+        (Some(json!([{"offset": -5, "duration": 30}])), None),
+        (Some(json!({"duration": 30, "offset": 120})), None),
+        (Some(json!(true)), None),
+    ] {
+        assert_eq!(muted_from(list.as_ref()), expected, "{list:?}");
+    }
+}

@@ -123,24 +123,26 @@ pub(super) fn gql_videos(st: &State, body: &Value) -> Response {
     let Some((id, videos)) = id.and_then(|id| Some((id, st.videos.get(&id)?))) else {
         return json_ok(&json!({"data": {"user": null}}));
     };
+    let asks_mute_info = gql_query(body).contains("muteInfo");
     let edges: Vec<Value> = videos
         .iter()
         .take(first as usize)
         .enumerate()
         .map(|(i, v)| {
-            json!({
-                "cursor": encode_cursor(i + 1),
-                "node": {
-                    "id": v.video_id.to_string(),
-                    "createdAt": rfc3339(v.created_at),
-                    "broadcastType": "ARCHIVE",
-                    "seekPreviewsURL": if st.null_seek_previews_every.is_some_and(|n| v.video_id % n == 0) {
-                        Value::Null
-                    } else {
-                        Value::String(v.seek_previews_url())
-                    },
-                }
-            })
+            let mut node = json!({
+                "id": v.video_id.to_string(),
+                "createdAt": rfc3339(v.created_at),
+                "broadcastType": "ARCHIVE",
+                "seekPreviewsURL": if st.null_seek_previews_every.is_some_and(|n| v.video_id % n == 0) {
+                    Value::Null
+                } else {
+                    Value::String(v.seek_previews_url())
+                },
+            });
+            if asks_mute_info {
+                node["muteInfo"] = gql_mute_info(st, v);
+            }
+            json!({"cursor": encode_cursor(i + 1), "node": node})
         })
         .collect();
     let subonly = videos.iter().any(|v| !v.public);
@@ -152,6 +154,23 @@ pub(super) fn gql_videos(st: &State, body: &Value) -> Response {
         }},
         "extensions": {"operationName": "Videos"}
     }))
+}
+
+/// `muteInfo { mutedSegmentConnection { nodes { offset duration } } }`: the connection is null
+/// when nothing is muted; `muteInfo` itself is null while withheld.
+fn gql_mute_info(st: &State, v: &SimVideo) -> Value {
+    if st.mute_info_withheld {
+        return Value::Null;
+    }
+    if v.muted.is_empty() {
+        return json!({"mutedSegmentConnection": null});
+    }
+    let nodes: Vec<Value> = v
+        .muted
+        .iter()
+        .map(|m| json!({"offset": m.offset, "duration": m.duration}))
+        .collect();
+    json!({"mutedSegmentConnection": {"nodes": nodes}})
 }
 
 /// A broadcast language as GQL's enum names it: upper case, and Portuguese without its

@@ -135,7 +135,7 @@ pub(super) fn helix_videos(
         .flatten()
         .map(|v| {
             let login = v.login();
-            json!({
+            let mut item = json!({
                 "id": v.video_id.to_string(),
                 "stream_id": v.stream_id.to_string(),
                 "user_id": user_id.to_string(),
@@ -156,8 +156,19 @@ pub(super) fn helix_videos(
                 "language": "en",
                 "type": "archive",
                 "duration": "0s",
-                "muted_segments": null
-            })
+            });
+            // Null when nothing is muted; left out while withheld.
+            if !st.mute_info_withheld {
+                item["muted_segments"] = if v.muted.is_empty() {
+                    Value::Null
+                } else {
+                    v.muted
+                        .iter()
+                        .map(|m| json!({"duration": m.duration, "offset": m.offset}))
+                        .collect()
+                };
+            }
+            item
         })
         .collect();
     Ok(helix_page(items, first, offset))

@@ -115,12 +115,14 @@ fn expected_videos(world: &World, cdn: &SimCdn) -> HashMap<u64, Vec<SimVideo>> {
             domain_url: cdn.base_url(t.domain.expect("stored")),
             folder: vod_dir(&t.login, t.stream_id, ts),
             public: t.public,
+            muted: Vec::new(),
         });
     }
     out
 }
 
-/// What the listing holds per channel, video ids blanked (the truth does not carry them).
+/// What the listing holds per channel, video ids and muted stretches blanked (the truth does
+/// not carry them; `the_mute_pass_lists_muted_stretches_on_the_video` checks the latter).
 fn listed_videos(world: &World, listing: &SimListing) -> HashMap<u64, Vec<SimVideo>> {
     world
         .channels
@@ -129,7 +131,11 @@ fn listed_videos(world: &World, listing: &SimListing) -> HashMap<u64, Vec<SimVid
             let videos = listing.videos(c.streamer_id).expect("every channel is pushed");
             let blank = videos
                 .into_iter()
-                .map(|v| SimVideo { video_id: 0, ..v })
+                .map(|v| SimVideo {
+                    video_id: 0,
+                    muted: Vec::new(),
+                    ..v
+                })
                 .collect();
             (c.streamer_id, blank)
         })
@@ -792,4 +798,47 @@ fn benchmark_week_proportions() {
             assert_eq!(o.domains, (3..12).collect::<Vec<_>>());
         }
     }
+}
+
+#[test]
+fn the_mute_pass_lists_muted_stretches_on_the_video() {
+    let (listing, cdn) = servers(4);
+    let mut world = World::new(busy_spec(300));
+    // Video id → (channel, mute pass time, stretches), for every muted part with a video.
+    let mut muted: HashMap<u64, (u64, i64, Vec<MutedStretch>)> = HashMap::new();
+    let (mut before, mut after) = (0, 0);
+    for now in steps(T0, T0 + 8 * 3600, 300) {
+        world.advance(now, &listing, &cdn);
+        for a in &world.active {
+            if !a.part.muted.is_empty() && world.truth[a.truth].has_video {
+                let channel = world.channels[a.channel].streamer_id;
+                let entry = (channel, a.mute_at(), muted_stretches(&a.part));
+                muted.entry(video_id(&a.part)).or_insert(entry);
+            }
+        }
+        for (id, (channel, mute_at, stretches)) in &muted {
+            let videos = listing.videos(*channel).unwrap_or_default();
+            let Some(video) = videos.iter().find(|v| v.video_id == *id) else {
+                continue;
+            };
+            if now >= *mute_at {
+                assert_eq!(&video.muted, stretches, "video {id} at {now}");
+                after += 1;
+            } else {
+                assert!(
+                    video.muted.is_empty(),
+                    "video {id} muted before the pass at {now}"
+                );
+                before += 1;
+            }
+        }
+    }
+    assert!(before > 0 && after > 0, "{before} before, {after} after");
+    // Offsets and durations are whole segments.
+    let stretch = muted
+        .values()
+        .flat_map(|(_, _, s)| s)
+        .next()
+        .expect("a muted video");
+    assert!(stretch.offset % SEGMENT_SECS as u32 == 0 && stretch.duration >= 6 * SEGMENT_SECS as u32);
 }
