@@ -280,8 +280,7 @@ pub const SEARCHED_LIVE: &str =
     "not found on any domain while live, and the channel still lists no video: nothing stored";
 /// The `last_error` of a broadcast concluded after one full search that missed, its channel
 /// listing no video.
-pub const SEARCHED_ONCE: &str =
-    "not found on any domain, and the channel lists no video: nothing stored";
+pub const SEARCHED_ONCE: &str = "not found on any domain, and the channel lists no video: nothing stored";
 
 /// Searched in full: a miss after its end (`misses` counts those) or while live.
 fn searched_in_full(record: &StreamRecord) -> bool {
@@ -393,12 +392,28 @@ pub fn live_fetch_skipped(
 pub const UNMUTED_STREAK: usize = 4;
 
 /// Whether the hour-aligned re-fetch of `record` (a capture waiting for it) can be skipped,
-/// and why: at least [`UNMUTED_STREAK`] of the channel's last [`HISTORY_LOOKBACK`] broadcasts
+/// and why. Its own video, read after the hour boundary (`facts`), says whether the mute pass
+/// muted anything (Helix `muted_segments`, GQL `muteInfo`): not muted, the CDN is not asked;
+/// muted, it is. Without that answer (no own video: hidden, or the list unread), the history
+/// decides: at least [`UNMUTED_STREAK`] of the channel's last [`HISTORY_LOOKBACK`] broadcasts
 /// (`earlier`) were fetched after their hour boundary, and none of them, nor this capture, has
 /// muted segments. Twitch mutes on the hour, and mutes the same channels again (music).
-pub fn hour_fetch_skipped(record: &StreamRecord, earlier: &[StreamRecord]) -> Option<String> {
+pub fn hour_fetch_skipped(
+    record: &StreamRecord,
+    facts: Option<&VideoFacts>,
+    earlier: &[StreamRecord],
+) -> Option<String> {
     let archive = record.archive.as_ref()?;
     let waiting = record.status == Status::Found && !record.probe.hour_probe_done;
+    match facts.and_then(|facts| facts.muted) {
+        Some(false) if waiting => {
+            return Some(
+                "hour-aligned re-fetch skipped: its video lists no muted segments after the hour".to_string(),
+            );
+        }
+        Some(true) => return None,
+        _ => {}
+    }
     let after_hour = |record: &StreamRecord| {
         let ended = record.ended_at.unwrap_or(record.last_seen);
         let boundary = (ended.div_euclid(3600) + 1) * 3600;
@@ -1202,8 +1217,7 @@ mod tests {
         );
         let mut concluded = ended.clone();
         concluded.probe.next_due = Some(10);
-        let concluded =
-            conclude(concluded, result, &ProbeStart::default(), 20, &rules()).expect("waiting");
+        let concluded = conclude(concluded, result, &ProbeStart::default(), 20, &rules()).expect("waiting");
         assert_eq!(concluded.status, Status::NotFound);
         assert_eq!(concluded.probe.next_due, None);
         // It counts as settled for the next broadcast.
@@ -1250,7 +1264,9 @@ mod tests {
         assert_eq!(retried.status, Status::Pending);
         assert!(retried.probe.next_due.is_some());
         // An inconclusive search settles nothing.
-        let inconclusive = ProbeResult::Inconclusive { reason: "down".into() };
+        let inconclusive = ProbeResult::Inconclusive {
+            reason: "down".into(),
+        };
         let backing_off = conclude(waiting, inconclusive, &start, 200, &rules()).expect("waits");
         assert_eq!(backing_off.status, Status::Pending);
         // A miss while live: its end is settled without another search while the list stays
@@ -1281,7 +1297,10 @@ mod tests {
         retry.probe.misses = 1;
         let (list, _) = candidates(&config, &retry, Some(&hint), &book);
         assert_eq!(list.len(), 3);
-        assert!(list.iter().all(|c| config.domains[c.domain].url == "http://b.test/"));
+        assert!(
+            list.iter()
+                .all(|c| config.domains[c.domain].url == "http://b.test/")
+        );
         // The last retry sweeps every domain; the first probe too.
         retry.probe.misses = config.pipeline.retries.len() as u32;
         let (last, _) = candidates(&config, &retry, Some(&hint), &book);
@@ -1360,7 +1379,7 @@ mod tests {
             earlier
         };
         let clean: Vec<StreamRecord> = (1..=4).map(|day| earlier(day, 3600 + 300, 0)).collect();
-        let reason = hour_fetch_skipped(&capture, &clean).expect("skipped");
+        let reason = hour_fetch_skipped(&capture, None, &clean).expect("skipped");
         assert_eq!(
             reason,
             "hour-aligned re-fetch skipped: the channel's last 4 re-fetched captures had no muting"
@@ -1378,21 +1397,39 @@ mod tests {
         // Too few re-fetched captures (the others were fetched before their hour): re-fetched.
         let mut few = clean.clone();
         few[0] = earlier(1, 120, 0);
-        assert_eq!(hour_fetch_skipped(&capture, &few), None);
+        assert_eq!(hour_fetch_skipped(&capture, None, &few), None);
         // One muted capture among them, or this one muted already: re-fetched.
         let mut muted = clean.clone();
         muted.push(earlier(5, 120, 3));
-        assert_eq!(hour_fetch_skipped(&capture, &muted), None);
+        assert_eq!(hour_fetch_skipped(&capture, None, &muted), None);
         let mut muted_now = capture.clone();
         if let Some(archive) = muted_now.archive.as_mut() {
             archive.muted_segments = 2;
         }
-        assert_eq!(hour_fetch_skipped(&muted_now, &clean), None);
+        assert_eq!(hour_fetch_skipped(&muted_now, None, &clean), None);
         // Nothing else is skipped: a broadcast not yet captured, or re-fetched already.
-        assert_eq!(hour_fetch_skipped(&record(), &clean), None);
-        let mut done = capture;
+        assert_eq!(hour_fetch_skipped(&record(), None, &clean), None);
+        let mut done = capture.clone();
         done.probe.hour_probe_done = true;
-        assert_eq!(hour_fetch_skipped(&done, &clean), None);
+        assert_eq!(hour_fetch_skipped(&done, None, &clean), None);
+        // Its own video, read after the hour, decides over the history: not muted is skipped
+        // even without history; muted is re-fetched even on a channel never muted before.
+        let said = |muted| VideoFacts {
+            public: Some(true),
+            muted: Some(muted),
+            ..VideoFacts::default()
+        };
+        let reason = hour_fetch_skipped(&capture, Some(&said(false)), &[]).expect("skipped");
+        assert!(reason.contains("no muted segments"), "{reason}");
+        assert_eq!(hour_fetch_skipped(&capture, Some(&said(true)), &clean), None);
+        assert_eq!(hour_fetch_skipped(&done, Some(&said(false)), &[]), None);
+        // No own video (hidden or deleted): the history rule as above.
+        let unknown = VideoFacts {
+            public: Some(false),
+            ..VideoFacts::default()
+        };
+        assert!(hour_fetch_skipped(&capture, Some(&unknown), &clean).is_some());
+        assert_eq!(hour_fetch_skipped(&capture, Some(&unknown), &few), None);
     }
 
     #[test]
@@ -1457,8 +1494,8 @@ mod tests {
         assert_eq!(updated.probe.next_due, Some(200 + rules().retries[0]));
         // No visibility learned: the stored one stays.
         waiting.public = Some(true);
-        let kept = conclude(waiting, ProbeResult::Miss, &ProbeStart::default(), 200, &rules())
-            .expect("waits");
+        let kept =
+            conclude(waiting, ProbeResult::Miss, &ProbeStart::default(), 200, &rules()).expect("waits");
         assert_eq!(kept.public, Some(true));
         // Dropped from the queue meanwhile: discarded.
         assert_eq!(

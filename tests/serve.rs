@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use vodprobe::record::{Status, StreamRecord};
 use vodprobe::store::Store;
 use vodprobe_sim::{
-    Broadcast, DomainSpec, Fault, ListingFault, LiveStream, SimCdn, SimListing, SimVideo, vod_dir,
+    Broadcast, DomainSpec, Fault, ListingFault, LiveStream, MutedStretch, SimCdn, SimListing, SimVideo,
+    vod_dir,
 };
 
 const DOMAINS: usize = 3;
@@ -484,7 +485,7 @@ fn listing_failures_end_nothing_and_cdn_faults_do_not_lose_captures() {
 }
 
 #[test]
-fn the_second_probe_after_the_hour_records_the_muted_playlist() {
+fn the_second_probe_after_the_hour_records_the_muted_playlist_and_asks_only_where_muted() {
     // Clock: 17:58:00, twenty times real speed, so the hour boundary is 6 real seconds away.
     let clock_start: i64 = 1_664_042_280;
     let mut world = World::healthy(
@@ -494,17 +495,44 @@ fn the_second_probe_after_the_hour_records_the_muted_playlist() {
     let mut broadcast = Broadcast::new("muted", 601, &start.to_string(), vec![0]);
     broadcast.muted = std::iter::once(3..6).collect();
     let id = world.cdn.add_broadcast(broadcast);
+    // A second broadcast whose video object, read after the hour, lists no muted segment: its
+    // hour-aligned re-fetch needs no CDN request. The muted one's video says it was muted.
     world
-        .listing
-        .set_streams(vec![stream(601, 6, "muted", start, 70)]);
+        .cdn
+        .add_broadcast(Broadcast::new("quiet", 602, &start.to_string(), vec![0]));
+    let video = |stream_id: u64, login: &str| SimVideo {
+        video_id: 9000 + stream_id,
+        stream_id,
+        created_at: start,
+        domain_url: world.cdn.base_url(0),
+        folder: vod_dir(login, stream_id, &start.to_string()),
+        public: true,
+        muted: Vec::new(),
+    };
+    world.listing.set_videos(6, vec![video(601, "muted")]);
+    world.listing.set_videos(7, vec![video(602, "quiet")]);
+    world.listing.set_streams(vec![
+        stream(601, 6, "muted", start, 70),
+        stream(602, 7, "quiet", start, 70),
+    ]);
     world.start(&["--clock-start", &clock_start.to_string(), "--clock-speed", "20"]);
     world.wait_until("the first sighting", 10, |w| w.listing.requests() >= 2);
     world.listing.set_streams(vec![]);
-    world.wait_until("the first capture", 10, |w| w.requests_for("muted", 601) >= 1);
-    // Twitch's muting pass on the hour.
+    world.wait_until("the first captures", 10, |w| {
+        w.requests_for("muted", 601) >= 1 && w.requests_for("quiet", 602) >= 1
+    });
+    // Twitch's muting pass on the hour: the copy and its video object.
     world.cdn.mute(id);
+    let stretch = MutedStretch {
+        offset: 30,
+        duration: 30,
+    };
+    assert!(world.listing.set_video_muted(9601, vec![stretch]));
     world.wait_until("the hour-aligned capture", 20, |w| {
         w.requests_for("muted", 601) >= 2
+    });
+    world.wait_until("the quiet one's re-fetch settled", 20, |w| {
+        w.log().contains("probe skipped")
     });
     std::thread::sleep(Duration::from_millis(800));
     world.stop();
@@ -515,6 +543,17 @@ fn the_second_probe_after_the_hour_records_the_muted_playlist() {
     assert_eq!(muted.archive.as_ref().expect("archive").muted_segments, 3);
     assert!(world.playlist(muted).expect("stored").contains("3-unmuted.ts"));
     assert_eq!(world.requests_for("muted", 601), 2);
+    let quiet = find(&records, 602)[0];
+    assert_eq!((quiet.status, quiet.probe.next_due), (Status::Found, None));
+    assert!(
+        quiet
+            .probe
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no muted segments")),
+        "{quiet:?}"
+    );
+    assert_eq!(world.requests_for("quiet", 602), 1, "no CDN re-fetch");
 }
 
 /// A small deterministic generator for kill timings (seeded from the clock, printed on failure).

@@ -296,7 +296,10 @@ impl Probing {
         let parts = &self.parts;
         let store = parts.store.get();
         let settings = parts.settings.get();
-        let facts = if record.probe.learned.is_none() {
+        // The video list is read (a listing request, not a CDN one) to find an unknown path,
+        // and at the hour-aligned re-fetch, whose video says whether the mute pass muted it.
+        let hour_refetch = record.status == Status::Found && !record.probe.hour_probe_done;
+        let facts = if record.probe.learned.is_none() || hour_refetch {
             parts.videos.facts(&settings, &record, parts.clock.now())
         } else {
             None
@@ -305,7 +308,8 @@ impl Probing {
         // search's hint, and a run of empty ones settles this one without a search.
         let earlier = earlier_broadcasts(&parts.store, &record);
         let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier).or_else(|| {
-            probe::hour_fetch_skipped(&record, &earlier).map(|reason| ProbeResult::Skipped { reason })
+            probe::hour_fetch_skipped(&record, facts.as_ref(), &earlier)
+                .map(|reason| ProbeResult::Skipped { reason })
         });
         let mut start = probe::start(&mut record, facts, || {
             earlier
@@ -346,14 +350,7 @@ impl Probing {
                     }
                     _ => None,
                 };
-                probe::run(
-                    cdn,
-                    &record,
-                    &start,
-                    &book,
-                    parts.clock.now(),
-                    partial.as_deref(),
-                )
+                probe::run(cdn, &record, &start, &book, parts.clock.now(), partial.as_deref())
             }
         };
         // A path the video list named for a probe that asked nothing is kept: the probe at the

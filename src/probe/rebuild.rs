@@ -172,9 +172,15 @@ mod tests {
             budget: &budget,
             steer: &|| false,
         };
-        let (result, report) =
-            run(cdn, record, &ProbeStart::default(), &DomainBook::default(), 10, partial)
-                .expect("not interrupted");
+        let (result, report) = run(
+            cdn,
+            record,
+            &ProbeStart::default(),
+            &DomainBook::default(),
+            10,
+            partial,
+        )
+        .expect("not interrupted");
         (result, report.requests, report.playlist.is_some())
     }
 

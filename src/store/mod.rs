@@ -449,13 +449,23 @@ impl Store {
 
     /// Records whose next_due <= now, earliest due first (ties by key), at most `limit`.
     pub fn due(&self, now: i64, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
-        self.read(|txn| tables::due_records(&txn.open_table(DUE)?, &txn.open_table(STREAMS)?, now, limit, false))
+        self.read(|txn| {
+            tables::due_records(
+                &txn.open_table(DUE)?,
+                &txn.open_table(STREAMS)?,
+                now,
+                limit,
+                false,
+            )
+        })
     }
 
     /// Records whose next_due <= now, latest due first, at most `limit`: with a backlog, the
     /// broadcasts that just became due (just ended: most at risk of a quick delete).
     pub fn due_newest(&self, now: i64, limit: usize) -> Result<Vec<StreamRecord>, StoreError> {
-        self.read(|txn| tables::due_records(&txn.open_table(DUE)?, &txn.open_table(STREAMS)?, now, limit, true))
+        self.read(|txn| {
+            tables::due_records(&txn.open_table(DUE)?, &txn.open_table(STREAMS)?, now, limit, true)
+        })
     }
 
     /// The earliest `next_due` in the queue, if any.
