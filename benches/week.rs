@@ -45,7 +45,7 @@ const SCORING_MARGIN: i64 = 3 * 3600;
 /// `pipeline.max_queue` at full scale (config.toml's default).
 const FULL_MAX_QUEUE: f64 = 50_000.0;
 /// What `track::shed_backlog` writes into a record it gives up.
-const SHED_NOT_FOUND: &str = "dropped as least viewed";
+const SHED_NOT_FOUND: &str = "dropped for want of budget";
 const SHED_HOUR_PROBE: &str = "hour-aligned probe dropped";
 
 fn main() {

@@ -305,7 +305,7 @@ pub fn keeps_no_vods(earlier: &[StreamRecord], start_unix: i64) -> bool {
     let recent: Vec<&StreamRecord> = earlier
         .iter()
         .filter(|record| record.start_unix < start_unix)
-        .filter(|record| record.probe.last_error.as_deref() != Some(track::SHED))
+        .filter(|record| !track::was_shed(record))
         .take(REVERIFY_EVERY - 1)
         .take_while(|record| concluded_empty(record))
         .collect();

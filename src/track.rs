@@ -494,7 +494,19 @@ pub fn due_after_recovery(
 
 /// The `last_error` of a broadcast given up by [`shed_backlog`] (the week bench and the
 /// channel-history rules in `probe` read it back).
-pub const SHED: &str = "dropped as least viewed: more than max_queue broadcasts waited for a probe";
+pub const SHED: &str = "dropped for want of budget: more than max_queue broadcasts waited for a probe";
+/// The `last_error` of a broadcast given up by [`shed_beyond_wait`].
+pub const SHED_WAIT: &str =
+    "dropped for want of budget: the request budget could not reach it within pipeline.max_wait";
+/// The start of both, and of what older versions wrote.
+const SHED_PREFIXES: [&str; 2] = ["dropped for want of budget", "dropped as least viewed"];
+
+/// Given up for want of budget ([`shed_backlog`], [`shed_beyond_wait`]): says nothing about
+/// whether the channel stores its broadcasts.
+pub fn was_shed(record: &StreamRecord) -> bool {
+    let error = record.probe.last_error.as_deref().unwrap_or("");
+    SHED_PREFIXES.iter().any(|prefix| error.starts_with(prefix))
+}
 
 /// When more than `max_queue` broadcasts wait for a probe, the least at risk beyond the bound
 /// are given up — not_found with the reason, or, for one already captured, its hour-aligned
@@ -521,16 +533,64 @@ pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rul
     let excess = queued.len() - max_queue;
     queued.truncate(excess);
     for record in &mut queued {
-        record.probe.next_due = None;
-        if record.status == Status::Found {
-            record.probe.hour_probe_done = true;
-            record.probe.last_error = Some("hour-aligned probe dropped: queue over max_queue".to_string());
-        } else {
-            record.status = Status::NotFound;
-            record.probe.last_error = Some(SHED.to_string());
-        }
+        give_up(record, SHED);
     }
     queued
+}
+
+/// Requests a waiting probe is expected to cost: one for a known path or an hour-aligned
+/// re-fetch, a search of every domain in the two common forms for an unknown path.
+pub fn expected_requests(record: &StreamRecord, domains: usize) -> usize {
+    match cost_class(record) {
+        2 => expected_requests_most(domains),
+        _ => 1,
+    }
+}
+
+/// The most [`expected_requests`] asks of one probe.
+pub fn expected_requests_most(domains: usize) -> usize {
+    2 * domains.max(1)
+}
+
+/// When the due probes (`queued`) would ask more than `work_limit` requests — the budget's
+/// requests in `pipeline.max_wait` — those beyond it in [`backlog_order`] (the costliest and
+/// least at risk) are given up as [`shed_backlog`] gives them up, and returned: so a backlog
+/// the budget cannot serve is dropped while it is fresh, not after days of waiting, and what
+/// is kept starts within `max_wait`.
+pub fn shed_beyond_wait(
+    mut queued: Vec<StreamRecord>,
+    work_limit: usize,
+    domains: usize,
+    now: i64,
+    rules: &Rules,
+) -> Vec<StreamRecord> {
+    queued.sort_by(|a, b| backlog_order(a, b, now, rules));
+    let mut work = 0;
+    let keep = queued
+        .iter()
+        .take_while(|record| {
+            work += expected_requests(record, domains);
+            work <= work_limit || rules.selection.is_followed(record.streamer_id)
+        })
+        .count();
+    let mut shed = queued.split_off(keep);
+    for record in &mut shed {
+        give_up(record, SHED_WAIT);
+    }
+    shed
+}
+
+/// Marks a waiting record given up for want of budget: not_found with [`SHED`], or, for one
+/// already captured, its hour-aligned re-probe cancelled.
+fn give_up(record: &mut StreamRecord, reason: &str) {
+    record.probe.next_due = None;
+    if record.status == Status::Found {
+        record.probe.hour_probe_done = true;
+        record.probe.last_error = Some("hour-aligned probe dropped for want of budget".to_string());
+    } else {
+        record.status = Status::NotFound;
+        record.probe.last_error = Some(reason.to_string());
+    }
 }
 
 #[cfg(test)]

@@ -245,6 +245,8 @@ pub struct PipelineConfig {
     pub retries: Vec<Duration>,
     pub retention: Duration,
     pub max_queue: usize,
+    /// Most budget time the due probes may wait for (see `track::shed_beyond_wait`).
+    pub max_wait: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -149,6 +149,7 @@ struct RawPipeline {
     retries: Vec<String>,
     retention: String,
     max_queue: i64,
+    max_wait: String,
 }
 
 #[derive(Deserialize)]
@@ -524,6 +525,7 @@ impl Validator {
             retries,
             retention: self.duration("pipeline.retention", &raw.retention, false),
             max_queue: self.count("pipeline.max_queue", raw.max_queue, 1) as usize,
+            max_wait: self.duration("pipeline.max_wait", &raw.max_wait, false),
         }
     }
 

@@ -187,6 +187,9 @@ pub struct Probing {
     shutdown: CancellationToken,
     /// The broadcasts being probed now.
     in_flight: Mutex<HashSet<StreamKey>>,
+    /// The clock minute of the last `max_wait` bound: it reads the whole due queue, so at
+    /// most once a minute.
+    wait_bound_minute: std::sync::atomic::AtomicI64,
     qualities: super::qualities::QualityChecks,
     segments: super::segments::SegmentChecks,
     audio: super::audio::AudioChecks,
@@ -203,6 +206,7 @@ impl Probing {
             tracker,
             shutdown,
             in_flight: Mutex::new(HashSet::new()),
+            wait_bound_minute: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
 
@@ -464,17 +468,37 @@ impl Probing {
         let settings = self.parts.settings.get();
         let max_queue = settings.config.pipeline.max_queue;
         let rules = settings.rules.clone();
+        let now = self.parts.clock.now();
+        // The budget's requests in `max_wait` (clock time: an accelerated clock shortens it).
+        let work_limit = (settings.config.limits.requests_per_second
+            * settings.config.pipeline.max_wait.as_secs_f64()
+            / self.parts.clock.speed().max(f64::MIN_POSITIVE)) as usize;
+        let domains = settings.config.domains.iter().filter(|d| d.enabled).count();
+        let minute = now.div_euclid(60);
+        let wait_due = self
+            .wait_bound_minute
+            .swap(minute, std::sync::atomic::Ordering::Relaxed)
+            != minute;
         let shed = self
             .parts
             .store
             .job("could not bound the probe queue", move |store| {
-                if store.queue_len()? <= max_queue as u64 {
+                let queued = store.queue_len()?;
+                // Every waiting probe a search of an unknown path: it would still fit.
+                let fits =
+                    !wait_due || queued as usize * track::expected_requests_most(domains) <= work_limit;
+                if queued <= max_queue as u64 && fits {
                     return Ok((0, 0));
                 }
                 store.update(|tx| {
-                    let queued = tx.due(i64::MAX, usize::MAX)?;
-                    let shed = track::shed_backlog(queued, max_queue, &rules);
+                    let mut shed = track::shed_backlog(tx.due(i64::MAX, usize::MAX)?, max_queue, &rules);
                     tx.put_streams(&shed)?;
+                    if !fits {
+                        let due = tx.due(now, usize::MAX)?;
+                        let beyond = track::shed_beyond_wait(due, work_limit, domains, now, &rules);
+                        tx.put_streams(&beyond)?;
+                        shed.extend(beyond);
+                    }
                     let refetches = shed.iter().filter(|r| r.status == Status::Found).count();
                     Ok((refetches, shed.len() - refetches))
                 })
@@ -498,8 +522,10 @@ impl Probing {
                 refetches,
                 captures,
                 max_queue,
-                "probe queue over max_queue: dropped the least at risk waiting broadcasts; raise \
-                 limits.requests_per_second or min_viewers_record if this repeats"
+                max_wait = ?settings.config.pipeline.max_wait,
+                "probe queue over max_queue or longer than max_wait of the request budget: dropped \
+                 the least at risk waiting broadcasts; raise limits.requests_per_second or \
+                 min_viewers_record, or narrow source.scope, if this repeats"
             );
         }
     }

@@ -501,6 +501,51 @@ fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
 }
 
 #[test]
+fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_risk() {
+    let now = START + 10_000;
+    let learned = Learned {
+        domain: "http://a.test/".into(),
+        form: "unix".into(),
+        ts: START.to_string(),
+    };
+    // Ten searches of unknown paths (24 requests each with 12 domains), most viewed first, and
+    // five captures with known paths (1 each).
+    let mut queued: Vec<StreamRecord> = (0..10u32)
+        .map(|index| {
+            let mut record = ended_record(START + 600);
+            record.stream_id = u64::from(index);
+            record.max_viewers = 1000 - index * 10;
+            record.probe.next_due = Some(now - 3600);
+            record
+        })
+        .collect();
+    for index in 10..15u32 {
+        let mut record = ended_record(START + 600);
+        record.stream_id = u64::from(index);
+        record.max_viewers = 10;
+        record.probe.next_due = Some(now - 3600);
+        record.probe.learned = Some(learned.clone());
+        queued.push(record);
+    }
+    assert_eq!(expected_requests(&queued[0], 12), 24);
+    assert_eq!(expected_requests(&queued[10], 12), 1);
+    // Room for everything: nothing dropped.
+    assert!(shed_beyond_wait(queued.clone(), 10 * 24 + 5, 12, now, &rules()).is_empty());
+    // Room for the five known paths and three searches: the seven least viewed searches go.
+    let shed = shed_beyond_wait(queued.clone(), 5 + 3 * 24, 12, now, &rules());
+    let mut ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (3..10).collect::<Vec<u64>>());
+    assert!(shed.iter().all(|r| r.status == Status::NotFound && r.probe.next_due.is_none()));
+    assert!(shed.iter().all(was_shed));
+    assert_eq!(shed[0].probe.last_error.as_deref(), Some(SHED_WAIT));
+    // Hardly any room: the known paths are kept before any search.
+    let shed = shed_beyond_wait(queued, 5, 12, now, &rules());
+    assert_eq!(shed.len(), 10);
+    assert!(shed.iter().all(|r| r.probe.learned.is_none()));
+}
+
+#[test]
 fn a_stream_missing_from_a_complete_pass_is_probed_once_before_its_end_is_certain() {
     let seen_early = live_record(50, START + 30);
     let mut seen_late = live_record(50, START + 30);
