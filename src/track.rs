@@ -250,6 +250,11 @@ fn cost_class(record: &StreamRecord) -> u8 {
     }
 }
 
+/// A search of a broadcast whose path is unknown (the costliest kind of probe).
+pub fn is_search(record: &StreamRecord) -> bool {
+    cost_class(record) == 2
+}
+
 /// How long after it became due a probe still counts as fresh in a backlog (seconds): a
 /// broadcast that just ended, which a streamer may delete within minutes.
 pub const FRESH_SECS: i64 = 900;

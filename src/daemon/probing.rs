@@ -20,6 +20,7 @@ use crate::schedule::Clock;
 use crate::search::{Cdn, Steer};
 use crate::track;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +28,11 @@ use tracing::{debug, error, info, warn};
 
 /// Searches running at once; they share the budget, so this bounds threads, not requests.
 pub const MAX_SEARCHES: usize = 8;
+/// Searches of unknown paths running at once while there is a backlog: each asks many
+/// requests, and every request in flight delays the one-request captures of broadcasts that
+/// just ended (a quick delete's window is minutes), so with demand above the budget only this
+/// many share it with them.
+pub const BACKLOG_SEARCHES: usize = 2;
 /// A followed channel's newest broadcasts looked at for a due probe when the queue's backlog
 /// is longer than one read (restarts and the hour-aligned re-probe make several).
 const FOLLOWED_DUE_LOOKBACK: usize = 4;
@@ -187,9 +193,11 @@ pub struct Probing {
     shutdown: CancellationToken,
     /// The broadcasts being probed now.
     in_flight: Mutex<HashSet<StreamKey>>,
+    /// Searches of unknown paths among them (see [`BACKLOG_SEARCHES`]).
+    searching: AtomicUsize,
     /// The clock minute of the last `max_wait` bound: it reads the whole due queue, so at
     /// most once a minute.
-    wait_bound_minute: std::sync::atomic::AtomicI64,
+    wait_bound_minute: AtomicI64,
     qualities: super::qualities::QualityChecks,
     segments: super::segments::SegmentChecks,
     audio: super::audio::AudioChecks,
@@ -206,7 +214,8 @@ impl Probing {
             tracker,
             shutdown,
             in_flight: Mutex::new(HashSet::new()),
-            wait_bound_minute: std::sync::atomic::AtomicI64::new(i64::MIN),
+            wait_bound_minute: AtomicI64::new(i64::MIN),
+            searching: AtomicUsize::new(0),
         })
     }
 
@@ -273,14 +282,22 @@ impl Probing {
             return;
         }
         let mut started = 0;
+        let searching = &self.searching;
         for record in due {
             if started == free {
                 break;
+            }
+            let search = track::is_search(&record);
+            if backlog && search && searching.load(Relaxed) >= BACKLOG_SEARCHES {
+                continue;
             }
             if !self.in_flight().insert(record.key()) {
                 continue;
             }
             started += 1;
+            if search {
+                searching.fetch_add(1, Relaxed);
+            }
             let stage = self.clone();
             self.tracker.spawn(async move {
                 let key = record.key();
@@ -290,6 +307,9 @@ impl Probing {
                     error!(stream = ?key, "the probe did not finish; it stays due");
                 }
                 stage.in_flight().remove(&key);
+                if search {
+                    stage.searching.fetch_sub(1, Relaxed);
+                }
             });
         }
     }
@@ -475,10 +495,7 @@ impl Probing {
             / self.parts.clock.speed().max(f64::MIN_POSITIVE)) as usize;
         let domains = settings.config.domains.iter().filter(|d| d.enabled).count();
         let minute = now.div_euclid(60);
-        let wait_due = self
-            .wait_bound_minute
-            .swap(minute, std::sync::atomic::Ordering::Relaxed)
-            != minute;
+        let wait_due = self.wait_bound_minute.swap(minute, Relaxed) != minute;
         let shed = self
             .parts
             .store

@@ -536,7 +536,10 @@ fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_ris
     let mut ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
     ids.sort_unstable();
     assert_eq!(ids, (3..10).collect::<Vec<u64>>());
-    assert!(shed.iter().all(|r| r.status == Status::NotFound && r.probe.next_due.is_none()));
+    assert!(
+        shed.iter()
+            .all(|r| r.status == Status::NotFound && r.probe.next_due.is_none())
+    );
     assert!(shed.iter().all(was_shed));
     assert_eq!(shed[0].probe.last_error.as_deref(), Some(SHED_WAIT));
     // Hardly any room: the known paths are kept before any search.
