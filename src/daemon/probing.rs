@@ -328,17 +328,19 @@ impl Probing {
         } else {
             None
         };
-        // The channel's earlier broadcasts, newest first: the previous one's path is the
+        // The channel's earlier broadcasts, newest first: the last known path is the
         // search's hint, and a run of empty ones settles this one without a search.
         let earlier = earlier_broadcasts(&parts.store, &record);
         let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier).or_else(|| {
             probe::hour_fetch_skipped(&record, facts.as_ref(), &earlier)
                 .map(|reason| ProbeResult::Skipped { reason })
         });
+        // The newest earlier broadcast whose path is known (one shed or deleted in between
+        // does not hide the channel's domain and form).
         let mut start = probe::start(&mut record, facts, || {
             earlier
-                .first()
-                .and_then(|previous| previous.probe.learned.clone())
+                .iter()
+                .find_map(|previous| previous.probe.learned.clone())
         });
         start.restart = earlier
             .iter()
