@@ -640,15 +640,19 @@ pub fn run(
 ) -> Option<(ProbeResult, ProbeReport)> {
     let config = cdn.config;
     let (mut list, skipped) = candidates(config, record, start.hint.as_ref(), book);
-    // The second-of-minute form is seen for restarted broadcasts that reuse a stream id (the
-    // reference); elsewhere it costs a third of every full search that misses. The last retry
-    // still asks it, and so does a hint that names it.
+    // The second-of-minute form is seen mostly for restarted broadcasts that reuse a stream id
+    // (the reference); elsewhere it costs a third of a full search that misses, so it is left
+    // to a later probe: the retries on the channel's domain, or the last retry. A search that
+    // is the only one (its channel lists no video: a miss settles it) asks it too, and so do a
+    // restart and a hint that names it.
     let last_retry = record.probe.misses as usize >= config.pipeline.retries.len();
     let hinted = start
         .hint
         .as_ref()
         .is_some_and(|hint| TimestampForm::parse(&hint.form) == Some(TimestampForm::SecondOfMinute));
-    if !(start.restart || last_retry || hinted) {
+    // A retry on the channel's domain (see `candidates`) is three requests: all forms.
+    let domain_retry = record.probe.misses > 0 && start.hint.is_some();
+    if !(start.restart || last_retry || hinted || start.lists_no_video || domain_retry) {
         list.retain(|candidate| candidate.form != TimestampForm::SecondOfMinute);
     }
     let mut report = ProbeReport::default();
@@ -888,7 +892,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_search_asks_the_second_of_minute_form_only_for_restarts_and_the_last_retry() {
+    fn a_full_search_leaves_the_second_of_minute_form_to_a_later_probe_where_one_follows() {
         let domains = (0..3).map(|_| vodprobe_sim::DomainSpec::healthy()).collect();
         let cdn = vodprobe_sim::SimCdn::start(domains).expect("cdn");
         let plain = ProbeStart::default();
@@ -902,6 +906,12 @@ mod tests {
         let mut last = record();
         last.probe.misses = rules().retries.len() as u32;
         assert_eq!(probe_sim_with(&cdn, &last, &plain).1.requests, 3 * 3);
+        // The only search a broadcast gets (its channel lists no video) asks every form.
+        let only = ProbeStart {
+            lists_no_video: true,
+            ..ProbeStart::default()
+        };
+        assert_eq!(probe_sim_with(&cdn, &record(), &only).1.requests, 3 * 3);
     }
 
     #[test]

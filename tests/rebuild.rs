@@ -119,15 +119,18 @@ fn a_twelve_hour_broadcast_captured_live_is_rebuilt_in_about_fifteen_requests() 
     broadcast.total_seconds = 1000.0;
     broadcast.ended = false;
     let id = world.cdn.add_broadcast(broadcast);
-    // Its archive video exists while live (else the live probe waits for the end).
+    // An older archive video of the channel names its domain, so the live probe searches
+    // there (a new channel, not known to keep its broadcasts: the live copy is taken). Had
+    // this broadcast's own video named the path, the live fetch would be skipped.
+    let older = start - 86_400;
     world.listing.set_videos(
         stream_id,
         vec![SimVideo {
             video_id: 9202,
-            stream_id,
-            created_at: start,
+            stream_id: stream_id - 1,
+            created_at: older,
             domain_url: world.cdn.base_url(DOMAIN),
-            folder: vod_dir(login, stream_id, &start.to_string()),
+            folder: vod_dir(login, stream_id - 1, &older.to_string()),
             public: true,
             muted: Vec::new(),
         }],

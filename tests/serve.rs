@@ -354,7 +354,7 @@ fn restarts_and_reused_stream_ids_are_separate_broadcasts() {
 }
 
 #[test]
-fn misses_are_retried_then_not_found() {
+fn a_miss_on_a_channel_that_lists_no_video_is_settled_after_one_search() {
     let mut world = World::healthy(FAST);
     let start = now() - 600;
     world
@@ -363,17 +363,74 @@ fn misses_are_retried_then_not_found() {
     world.start(&[]);
     world.wait_until("the first sighting", 10, |w| w.listing.requests() >= 2);
     world.listing.set_streams(vec![]);
-    // First probe + two retries, three forms on three domains each.
-    world.wait_until("the last retry", 30, |w| w.requests_for("ghost", 301) >= 27);
-    std::thread::sleep(Duration::from_millis(800));
+    // One search, every form on every domain (it is the only one), then no retry.
+    world.wait_until("the search", 30, |w| w.requests_for("ghost", 301) >= 9);
+    std::thread::sleep(Duration::from_millis(1500));
+    world.stop();
+    let records = world.records();
+    let ghost = find(&records, 301)[0];
+    assert_eq!(ghost.status, Status::NotFound, "{ghost:?}");
+    assert_eq!((ghost.probe.probes, ghost.probe.next_due), (1, None));
+    assert!(
+        ghost
+            .probe
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("lists no video")),
+        "{ghost:?}"
+    );
+    assert_eq!(
+        world.requests_for("ghost", 301),
+        9,
+        "no request beyond the search"
+    );
+}
+
+#[test]
+fn misses_are_retried_on_the_channels_domain_then_everywhere_then_not_found() {
+    let mut world = World::healthy(&FAST.replace("learn_live_after = \"0s\"", "learn_live_after = \"1h\""));
+    let start = now() - 600;
+    // An older video of the channel names its domain (1): this broadcast's own is missing.
+    world.listing.set_videos(
+        3,
+        vec![SimVideo {
+            video_id: 1,
+            stream_id: 300,
+            created_at: start - 86_400,
+            domain_url: world.cdn.base_url(1),
+            folder: vod_dir("ghost", 300, &(start - 86_400).to_string()),
+            public: true,
+            muted: Vec::new(),
+        }],
+    );
+    world
+        .listing
+        .set_streams(vec![stream(301, 3, "ghost", start, 30)]);
+    world.start(&[]);
+    world.wait_until("the first sighting", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![]);
+    // The first search leaves the second-of-minute form to the retries (3 domains × 2 forms);
+    // the first retry asks the channel's domain in its 3 forms; the last one every domain in
+    // every form.
+    world.wait_until("the last retry", 30, |w| {
+        w.requests_for("ghost", 301) >= 6 + 3 + 9
+    });
+    std::thread::sleep(Duration::from_millis(1500));
     world.stop();
     let records = world.records();
     let ghost = find(&records, 301)[0];
     assert_eq!(ghost.status, Status::NotFound, "{ghost:?}");
     assert_eq!(ghost.probe.probes, 3);
+    let on_its_domain = world
+        .cdn
+        .requests(1)
+        .iter()
+        .filter(|p| p.contains("_ghost_301_"))
+        .count();
+    assert_eq!(on_its_domain, 2 + 3 + 3);
     assert_eq!(
         world.requests_for("ghost", 301),
-        27,
+        18,
         "no request beyond the schedule"
     );
 }

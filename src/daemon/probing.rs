@@ -338,9 +338,7 @@ impl Probing {
         // The newest earlier broadcast whose path is known (one shed or deleted in between
         // does not hide the channel's domain and form).
         let mut start = probe::start(&mut record, facts, || {
-            earlier
-                .iter()
-                .find_map(|previous| previous.probe.learned.clone())
+            earlier.iter().find_map(|previous| previous.probe.learned.clone())
         });
         start.restart = earlier
             .iter()
