@@ -517,6 +517,9 @@ pub fn was_shed(record: &StreamRecord) -> bool {
 /// are given up — not_found with the reason, or, for one already captured, its hour-aligned
 /// re-probe cancelled — so the backlog stays bounded and what was dropped stays visible.
 pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rules) -> Vec<StreamRecord> {
+    // A live broadcast's learning probe is never given up: shedding would end a broadcast that
+    // is still live (its probe at the end comes anyway).
+    queued.retain(|record| record.status != Status::Live);
     if queued.len() <= max_queue {
         return Vec::new();
     }
@@ -569,6 +572,8 @@ pub fn shed_beyond_wait(
     now: i64,
     rules: &Rules,
 ) -> Vec<StreamRecord> {
+    // As in `shed_backlog`: live learning probes are left alone (and mostly ask nothing).
+    queued.retain(|record| record.status != Status::Live);
     queued.sort_by(|a, b| backlog_order(a, b, now, rules));
     let mut work = 0;
     let keep = queued

@@ -808,6 +808,81 @@ fn the_probe_queue_is_bounded_by_max_queue() {
 }
 
 #[test]
+fn the_probe_queue_is_bounded_by_max_wait_of_the_request_budget() {
+    // Half a request a second and a minute of it: 30 requests. A search of an unknown path
+    // counts 6 (two forms on three domains), a capture whose path the video names 1.
+    let mut world = World::configured(
+        (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
+        &format!(
+            "{}\nmax_wait = \"1m\"",
+            FAST.replace("learn_live_after = \"0s\"", "learn_live_after = \"1s\"")
+        ),
+        "kind = \"gql\"",
+        "health = \"0 0 0 1 1 *\"",
+        "requests_per_second = 0.5",
+    );
+    let start = now() - 300;
+    let mut streams: Vec<LiveStream> = (0..8)
+        .map(|i| stream(950 + i, 95 + i, &format!("waiting{i}"), start, 20 + i as u32))
+        .collect();
+    // The least viewed of all, but its video names where it is: one request, kept.
+    streams.push(stream(960, 96, "named", start, 10));
+    world
+        .cdn
+        .add_broadcast(Broadcast::new("named", 960, &start.to_string(), vec![1]));
+    world.listing.set_videos(
+        96,
+        vec![SimVideo {
+            video_id: 9960,
+            stream_id: 960,
+            created_at: start,
+            domain_url: world.cdn.base_url(1),
+            folder: vod_dir("named", 960, &start.to_string()),
+            public: true,
+            muted: Vec::new(),
+        }],
+    );
+    world.listing.set_streams(streams);
+    world.start(&[]);
+    // While live, each is looked at once (no CDN request): the video list names the one path.
+    world.wait_until("the live looks", 20, |w| {
+        let log = w.log();
+        log.matches("probe deferred").count() + log.matches("probe missed").count() >= 9
+    });
+    world.listing.set_streams(vec![]);
+    world.wait_until("the bound", 30, |w| w.log().contains("max_wait"));
+    let base = world.api_url();
+    let health = crate::api::get(&format!("{base}/healthz")).json();
+    assert!(
+        health["last_shed"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("given up as not found"),
+        "{health}"
+    );
+    world.wait_until("the capture", 30, |w| w.requests_for("named", 960) >= 1);
+    std::thread::sleep(Duration::from_millis(500));
+    world.stop();
+    let records = world.records();
+    let dropped: Vec<u64> = records
+        .iter()
+        .filter(|r| {
+            r.probe
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("max_wait"))
+        })
+        .map(|r| r.stream_id)
+        .collect();
+    // At most 5 searches fit in 30 requests: the least viewed of the 8 are dropped first, the
+    // most viewed and the one-request capture are kept.
+    assert!(dropped.len() >= 3, "{records:?}");
+    assert!(!dropped.contains(&957) && !dropped.contains(&960), "{dropped:?}");
+    let named = find(&records, 960)[0];
+    assert_eq!(named.status, Status::Found, "{named:?}");
+}
+
+#[test]
 fn a_published_video_makes_the_capture_cost_one_cdn_request() {
     let mut world = World::healthy(FAST);
     let start = now() - 600;

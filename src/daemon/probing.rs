@@ -28,11 +28,13 @@ use tracing::{debug, error, info, warn};
 
 /// Searches running at once; they share the budget, so this bounds threads, not requests.
 pub const MAX_SEARCHES: usize = 8;
-/// Searches of unknown paths running at once while there is a backlog: each asks many
+/// Searches of unknown paths running at once while more probes are due than can run: each asks many
 /// requests, and every request in flight delays the one-request captures of broadcasts that
 /// just ended (a quick delete's window is minutes), so with demand above the budget only this
 /// many share it with them.
 pub const BACKLOG_SEARCHES: usize = 2;
+/// Clock seconds between two `max_wait` bounds of the queue.
+const WAIT_BOUND_EVERY: i64 = 10;
 /// A followed channel's newest broadcasts looked at for a due probe when the queue's backlog
 /// is longer than one read (restarts and the hour-aligned re-probe make several).
 const FOLLOWED_DUE_LOOKBACK: usize = 4;
@@ -195,9 +197,9 @@ pub struct Probing {
     in_flight: Mutex<HashSet<StreamKey>>,
     /// Searches of unknown paths among them (see [`BACKLOG_SEARCHES`]).
     searching: AtomicUsize,
-    /// The clock minute of the last `max_wait` bound: it reads the whole due queue, so at
-    /// most once a minute.
-    wait_bound_minute: AtomicI64,
+    /// The clock time (in units of [`WAIT_BOUND_EVERY`]) of the last `max_wait` bound: it
+    /// reads the whole due queue, so not at every tick.
+    wait_bound_slot: AtomicI64,
     qualities: super::qualities::QualityChecks,
     segments: super::segments::SegmentChecks,
     audio: super::audio::AudioChecks,
@@ -214,7 +216,7 @@ impl Probing {
             tracker,
             shutdown,
             in_flight: Mutex::new(HashSet::new()),
-            wait_bound_minute: AtomicI64::new(i64::MIN),
+            wait_bound_slot: AtomicI64::new(i64::MIN),
             searching: AtomicUsize::new(0),
         })
     }
@@ -265,9 +267,13 @@ impl Probing {
                 Ok((due, backlog))
             })
             .await;
-        let Some((mut due, backlog)) = due else {
+        let Some((mut due, read_full)) = due else {
             return;
         };
+        // More due than can start now (the budget is the bottleneck): the cheapest and most at
+        // risk first, and searches capped, so one-request captures are not held behind them.
+        let in_flight_now = self.in_flight().len();
+        let backlog = read_full || due.len() + in_flight_now > MAX_SEARCHES;
         if backlog {
             due.sort_by(|a, b| track::backlog_order(a, b, now, &rules));
         } else {
@@ -494,8 +500,8 @@ impl Probing {
             * settings.config.pipeline.max_wait.as_secs_f64()
             / self.parts.clock.speed().max(f64::MIN_POSITIVE)) as usize;
         let domains = settings.config.domains.iter().filter(|d| d.enabled).count();
-        let minute = now.div_euclid(60);
-        let wait_due = self.wait_bound_minute.swap(minute, Relaxed) != minute;
+        let slot = now.div_euclid(WAIT_BOUND_EVERY);
+        let wait_due = self.wait_bound_slot.swap(slot, Relaxed) != slot;
         let shed = self
             .parts
             .store

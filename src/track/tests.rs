@@ -542,6 +542,13 @@ fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_ris
     );
     assert!(shed.iter().all(was_shed));
     assert_eq!(shed[0].probe.last_error.as_deref(), Some(SHED_WAIT));
+    // A live broadcast's learning probe is never given up (it would end a live broadcast).
+    let mut live = queued.clone();
+    for record in &mut live {
+        record.status = Status::Live;
+    }
+    assert!(shed_beyond_wait(live.clone(), 5, 12, now, &rules()).is_empty());
+    assert!(shed_backlog(live, 1, &rules()).is_empty());
     // Hardly any room: the known paths are kept before any search.
     let shed = shed_beyond_wait(queued, 5, 12, now, &rules());
     assert_eq!(shed.len(), 10);
