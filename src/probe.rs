@@ -246,7 +246,7 @@ pub fn start(
             && facts.unknown_domain.is_none();
         start.lists_no_video = lists_no_video(&facts);
         if no_archive_while_live {
-            start.defer = Some("live without an archive video: searched when it ends".to_string());
+            start.defer = Some(track::LIVE_WITHOUT_VIDEO.to_string());
         }
         record.probe.learned = facts.learned;
         start.public = facts.public;
@@ -1125,10 +1125,7 @@ mod tests {
             asked.set(true);
             None
         });
-        assert_eq!(
-            start.defer.as_deref(),
-            Some("live without an archive video: searched when it ends")
-        );
+        assert_eq!(start.defer.as_deref(), Some(track::LIVE_WITHOUT_VIDEO));
         assert_eq!(start.public, Some(false));
         assert!(asked.get(), "no learned path: the previous broadcast's is asked");
         // Probed once for its absence: searched even so.

@@ -28,10 +28,10 @@ use tracing::{debug, error, info, warn};
 
 /// Searches running at once; they share the budget, so this bounds threads, not requests.
 pub const MAX_SEARCHES: usize = 8;
-/// Searches of unknown paths running at once while more probes are due than can run: each asks many
-/// requests, and every request in flight delays the one-request captures of broadcasts that
-/// just ended (a quick delete's window is minutes), so with demand above the budget only this
-/// many share it with them.
+/// Sweeps of every domain (channels that listed no video, `track::is_sweep`) running at once
+/// while more probes are due than can run: each asks many requests, and every request in
+/// flight delays the one-request captures of broadcasts that just ended (a quick delete's
+/// window is minutes), so with demand above the budget only this many share it with them.
 pub const BACKLOG_SEARCHES: usize = 2;
 /// Clock seconds between two `max_wait` bounds of the queue.
 const WAIT_BOUND_EVERY: i64 = 10;
@@ -293,7 +293,7 @@ impl Probing {
             if started == free {
                 break;
             }
-            let search = track::is_search(&record);
+            let search = track::is_sweep(&record);
             if backlog && search && searching.load(Relaxed) >= BACKLOG_SEARCHES {
                 continue;
             }
