@@ -225,8 +225,10 @@ impl Probing {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts searches for due records, followed channels first, then most viewed first, up to `MAX_SEARCHES` at once; with
-    /// nothing due, a segment check of a capture and a background quality check.
+    /// Starts searches for due records, up to `MAX_SEARCHES` at once: followed channels first,
+    /// then the most viewed; when more wait than can start, in `track::backlog_order` with at
+    /// most `BACKLOG_SEARCHES` sweeps. With nothing due, a segment check of a capture and a
+    /// background quality check.
     pub async fn start_due(self: &Arc<Self>) {
         self.bound_queue().await;
         let free = MAX_SEARCHES.saturating_sub(self.in_flight().len());
@@ -272,8 +274,11 @@ impl Probing {
         };
         // More due than can start now (the budget is the bottleneck): the cheapest and most at
         // risk first, and searches capped, so one-request captures are not held behind them.
-        let in_flight_now = self.in_flight().len();
-        let backlog = read_full || due.len() + in_flight_now > MAX_SEARCHES;
+        let waiting = {
+            let in_flight = self.in_flight();
+            due.iter().filter(|r| !in_flight.contains(&r.key())).count()
+        };
+        let backlog = read_full || waiting > free;
         if backlog {
             due.sort_by(|a, b| track::backlog_order(a, b, now, &rules));
         } else {
