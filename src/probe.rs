@@ -258,11 +258,12 @@ pub fn start(
     start
 }
 
-/// Broadcasts in a row, concluded not found, that make a channel known to store nothing. One
-/// is enough because the channel's empty video list must agree as well (Twitch creates the
-/// archive video when a stream starts), and each full search of such a channel is a sweep of
-/// every domain and form (36 requests with 12 domains).
-pub const EMPTY_STREAK: usize = 1;
+/// Broadcasts in a row, concluded not found, that make a channel known to store nothing; the
+/// channel's empty video list must agree as well (Twitch creates the archive video when a
+/// stream starts). Two: a search after the end can miss a broadcast its streamer deleted
+/// minutes after it ended, so one such miss proves little. One search while live is enough
+/// (a live broadcast's EVENT playlist exists, and nobody deletes it yet).
+pub const EMPTY_STREAK: usize = 2;
 /// A channel known to store nothing is searched in full again every this many broadcasts…
 pub const REVERIFY_EVERY: usize = 32;
 /// …or when its last full search is older than this (seconds). A channel that turns VODs on
@@ -309,7 +310,8 @@ pub fn keeps_no_vods(earlier: &[StreamRecord], start_unix: i64) -> bool {
         .take(REVERIFY_EVERY - 1)
         .take_while(|record| concluded_empty(record))
         .collect();
-    recent.len() >= EMPTY_STREAK
+    let missed_live = recent.first().is_some_and(|record| record.probe.missed_live);
+    (recent.len() >= EMPTY_STREAK || missed_live)
         && recent
             .iter()
             .any(|record| searched_in_full(record) && start_unix - record.start_unix <= REVERIFY_AFTER)
@@ -652,7 +654,9 @@ pub fn run(
         .is_some_and(|hint| TimestampForm::parse(&hint.form) == Some(TimestampForm::SecondOfMinute));
     // A retry on the channel's domain (see `candidates`) is three requests: all forms.
     let domain_retry = record.probe.misses > 0 && start.hint.is_some();
-    if !(start.restart || last_retry || hinted || start.lists_no_video || domain_retry) {
+    // A known path is asked as it is, whatever its form.
+    let known = record.probe.learned.is_some();
+    if !(known || start.restart || last_retry || hinted || start.lists_no_video || domain_retry) {
         list.retain(|candidate| candidate.form != TimestampForm::SecondOfMinute);
     }
     let mut report = ProbeReport::default();
@@ -906,6 +910,16 @@ mod tests {
         let mut last = record();
         last.probe.misses = rules().retries.len() as u32;
         assert_eq!(probe_sim_with(&cdn, &last, &plain).1.requests, 3 * 3);
+        // A path known in that form (a restart's video named it) is asked as it is.
+        let mut named = record();
+        named.probe.learned = Some(Learned {
+            domain: cdn.base_url(1),
+            form: TimestampForm::SecondOfMinute.as_str().to_string(),
+            ts: "9".into(),
+        });
+        let (result, _) = probe_sim_with(&cdn, &named, &plain);
+        assert_eq!(result, ProbeResult::Miss);
+        assert!(cdn.requests(1).iter().any(|path| path.contains("_9/chunked/index-dvr.m3u8")));
         // The only search a broadcast gets (its channel lists no video) asks every form.
         let only = ProbeStart {
             lists_no_video: true,
@@ -1170,9 +1184,11 @@ mod tests {
         let start = record().start_unix;
         let searched = |days| empty_before(days, true);
         let settled = |days| empty_before(days, false);
-        // One full search, empty: known to store nothing (the empty list must agree too).
-        assert!(keeps_no_vods(&[searched(1)], start));
-        // Searched while live counts as a full search.
+        // Two full searches after the end, empty: known to store nothing (the empty list must
+        // agree too); one could have come after a quick delete.
+        assert!(keeps_no_vods(&[searched(1), searched(2)], start));
+        assert!(!keeps_no_vods(&[searched(1)], start));
+        // One search while live is enough.
         let mut live_miss = empty_before(1, false);
         live_miss.probe.missed_live = true;
         live_miss.probe.last_error = Some(SEARCHED_LIVE.into());
@@ -1184,13 +1200,13 @@ mod tests {
             found.status = Status::Found;
             found
         };
-        assert!(!keeps_no_vods(&[found_at(1), searched(2)], start));
+        assert!(!keeps_no_vods(&[found_at(1), searched(2), searched(3)], start));
         let mut shed = searched(1);
         shed.probe.misses = 0;
         shed.probe.last_error = Some(track::SHED.into());
-        assert!(!keeps_no_vods(&[shed.clone(), found_at(2)], start));
+        assert!(!keeps_no_vods(&[shed.clone(), searched(2), found_at(3)], start));
         // A broadcast shed for want of budget says nothing: passed over.
-        assert!(keeps_no_vods(&[shed, searched(2)], start));
+        assert!(keeps_no_vods(&[shed, searched(2), searched(3)], start));
         // Broadcasts settled since the last full search keep it known…
         let settled_days = REVERIFY_EVERY as i64 - 2;
         let mut history: Vec<StreamRecord> = (1..=settled_days).map(|d| settled(d / 2)).collect();
@@ -1203,12 +1219,13 @@ mod tests {
         let month = REVERIFY_AFTER / 86_400;
         assert!(!keeps_no_vods(&[settled(1), searched(month + 1)], start));
         assert!(keeps_no_vods(&[settled(1), searched(month - 1)], start));
+        assert!(keeps_no_vods(&[settled(1), settled(2), searched(month - 1)], start));
         // Broadcasts after this one (a restart listed later) do not count.
         let mut later = searched(0);
         later.start_unix = start + 10;
         assert!(!keeps_no_vods(&[later], start));
 
-        let history = [searched(1)];
+        let history = [searched(1), searched(2)];
         let no_video = VideoFacts {
             public: Some(false),
             ..VideoFacts::default()
@@ -1242,7 +1259,7 @@ mod tests {
             ..no_video.clone()
         };
         assert_eq!(settled_by_history(&ended, Some(&hinted), &history), None);
-        assert_eq!(settled_by_history(&ended, Some(&no_video), &[]), None);
+        assert_eq!(settled_by_history(&ended, Some(&no_video), &history[..1]), None);
     }
 
     #[test]
