@@ -199,8 +199,6 @@ impl ProbeResult {
 /// How a due probe goes, decided before any CDN request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeStart {
-    /// Not searched now, and why.
-    pub defer: Option<String>,
     /// Where to look first when the record has no learned path (the streamer's previous
     /// broadcast, else the channel's domain from its other videos).
     pub hint: Option<Learned>,
@@ -236,18 +234,11 @@ pub fn start(
     if record.probe.learned.is_none()
         && let Some(facts) = facts
     {
-        // Twitch creates the archive video when a stream starts: none for this live broadcast,
-        // and none at all for the channel, means no archive is being written. Learning now
-        // would cost a sweep of every domain; the probes at its absence and end still search.
-        let no_archive_while_live = record.status == Status::Live
-            && !record.probe.absence_probed
-            && facts.learned.is_none()
-            && facts.channel_hint.is_none()
-            && facts.unknown_domain.is_none();
+        // Twitch creates the archive video when a stream starts: none for this broadcast, and
+        // none at all for the channel, means most likely no archive is being written. One
+        // search settles it; made while live (the EVENT playlist exists, nobody has deleted
+        // it yet), its miss is proof enough that the end needs no other.
         start.lists_no_video = lists_no_video(&facts);
-        if no_archive_while_live {
-            start.defer = Some(track::LIVE_WITHOUT_VIDEO.to_string());
-        }
         record.probe.learned = facts.learned;
         start.public = facts.public;
         channel_hint = facts.channel_hint;
@@ -919,7 +910,11 @@ mod tests {
         });
         let (result, _) = probe_sim_with(&cdn, &named, &plain);
         assert_eq!(result, ProbeResult::Miss);
-        assert!(cdn.requests(1).iter().any(|path| path.contains("_9/chunked/index-dvr.m3u8")));
+        assert!(
+            cdn.requests(1)
+                .iter()
+                .any(|path| path.contains("_9/chunked/index-dvr.m3u8"))
+        );
         // The only search a broadcast gets (its channel lists no video) asks every form.
         let only = ProbeStart {
             lists_no_video: true,
@@ -1127,7 +1122,7 @@ mod tests {
     }
 
     #[test]
-    fn a_live_broadcast_without_any_archive_video_is_searched_at_its_end() {
+    fn a_live_broadcast_without_any_archive_video_is_searched_while_live() {
         let mut live = record();
         live.status = Status::Live;
         let empty_list = VideoFacts {
@@ -1139,18 +1134,11 @@ mod tests {
             asked.set(true);
             None
         });
-        assert_eq!(start.defer.as_deref(), Some(track::LIVE_WITHOUT_VIDEO));
+        // Searched now (nothing deferred), the one search a miss settles.
+        assert!(start.lists_no_video);
         assert_eq!(start.public, Some(false));
         assert!(asked.get(), "no learned path: the previous broadcast's is asked");
-        // Probed once for its absence: searched even so.
-        live.probe.absence_probed = true;
-        assert_eq!(
-            super::start(&mut live, Some(empty_list.clone()), || None).defer,
-            None
-        );
-        // Ended: searched.
-        let mut ended = record();
-        assert_eq!(super::start(&mut ended, Some(empty_list), || None).defer, None);
+        assert_eq!(live_fetch_skipped(&live, &start, &[]), None);
         // The channel's other videos name a domain: searched now, that domain as the hint.
         let mut live = record();
         live.status = Status::Live;
@@ -1160,7 +1148,10 @@ mod tests {
             ..VideoFacts::default()
         };
         let start = super::start(&mut live, Some(facts), || None);
-        assert_eq!((start.defer, start.hint), (None, Some(learned("http://b.test/"))));
+        assert_eq!(
+            (start.lists_no_video, start.hint),
+            (false, Some(learned("http://b.test/")))
+        );
     }
 
     /// A broadcast of the same channel `days` days before `record()`, concluded not found
@@ -1219,7 +1210,10 @@ mod tests {
         let month = REVERIFY_AFTER / 86_400;
         assert!(!keeps_no_vods(&[settled(1), searched(month + 1)], start));
         assert!(keeps_no_vods(&[settled(1), searched(month - 1)], start));
-        assert!(keeps_no_vods(&[settled(1), settled(2), searched(month - 1)], start));
+        assert!(keeps_no_vods(
+            &[settled(1), settled(2), searched(month - 1)],
+            start
+        ));
         // Broadcasts after this one (a restart listed later) do not count.
         let mut later = searched(0);
         later.start_unix = start + 10;
@@ -1469,7 +1463,6 @@ mod tests {
         assert_eq!(
             start,
             ProbeStart {
-                defer: None,
                 hint: None,
                 public: Some(true),
                 lists_no_video: false,

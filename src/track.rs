@@ -239,28 +239,21 @@ pub fn probe_order(a: &StreamRecord, b: &StreamRecord, rules: &Rules) -> std::cm
         .then(a.key().cmp(&b.key()))
 }
 
-/// The `last_error` of a live broadcast whose channel listed no archive video at all when it
-/// was looked at while live (`probe::start`): its search waits for the end, and is a sweep of
-/// every domain that most likely finds nothing (the channel stores nothing).
-pub const LIVE_WITHOUT_VIDEO: &str = "live without an archive video: searched when it ends";
-
 /// What a waiting probe is likely to cost and buy, best first: a capture whose path is known
-/// (one request), an hour-aligned re-fetch (one request; the capture is already stored), a
-/// search of an unknown path (mostly the channel's domain in its forms, a few requests), then
-/// the search of a broadcast whose channel listed no video while it was live (a sweep of every
-/// domain, which most likely finds nothing).
+/// (one request), an hour-aligned re-fetch (one request; the capture is already stored), the
+/// search of an ended broadcast's unknown path (mostly the channel's domain in its forms, a
+/// few requests), then the learning search of a live broadcast (up to a sweep of every
+/// domain; optional, since the probe at its end comes anyway).
 fn cost_class(record: &StreamRecord) -> u8 {
-    let listed_nothing = record.probe.last_error.as_deref() == Some(LIVE_WITHOUT_VIDEO);
-    match (record.status, record.probe.learned.is_some(), listed_nothing) {
-        (Status::Found, _, _) => 1,
-        (_, true, _) => 0,
-        (_, false, false) => 2,
-        (_, false, true) => 3,
+    match (record.status, record.probe.learned.is_some()) {
+        (Status::Found, _) => 1,
+        (_, true) => 0,
+        (Status::Live, false) => 3,
+        (_, false) => 2,
     }
 }
 
-/// A sweep of every domain for a broadcast whose channel listed no video (the costliest kind
-/// of probe, and the least likely to find anything).
+/// A live broadcast's learning search (the costliest kind of probe, and optional).
 pub fn is_sweep(record: &StreamRecord) -> bool {
     cost_class(record) == 3
 }
@@ -558,8 +551,8 @@ pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rul
 
 /// Requests a waiting probe is expected to cost: one for a known path or an hour-aligned
 /// re-fetch, three for a search of an unknown path (the channel's domain in its forms, as a
-/// hint from its videos or last capture gives it), and every domain in every form for the
-/// sweep of a channel that listed no video.
+/// hint from its videos or last capture gives it), and every domain in every form for a live
+/// learning search (never given up, but counted).
 pub fn expected_requests(record: &StreamRecord, domains: usize) -> usize {
     match cost_class(record) {
         3 => expected_requests_most(domains),

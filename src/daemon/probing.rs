@@ -28,7 +28,7 @@ use tracing::{debug, error, info, warn};
 
 /// Searches running at once; they share the budget, so this bounds threads, not requests.
 pub const MAX_SEARCHES: usize = 8;
-/// Sweeps of every domain (channels that listed no video, `track::is_sweep`) running at once
+/// Learning searches of live broadcasts (`track::is_sweep`) running at once
 /// while more probes are due than can run: each asks many requests, and every request in
 /// flight delays the one-request captures of broadcasts that just ended (a quick delete's
 /// window is minutes), so with demand above the budget only this many share it with them.
@@ -356,10 +356,7 @@ impl Probing {
             .any(|other| other.stream_id == record.stream_id && other.start_unix != record.start_unix);
         // Taken before the book is copied: a recovery after it may be missing from the copy.
         let mark = parts.domains.recoveries();
-        let defer = start
-            .defer
-            .clone()
-            .or_else(|| probe::live_fetch_skipped(&record, &start, &earlier));
+        let defer = probe::live_fetch_skipped(&record, &start, &earlier);
         let probed = match (settled, defer) {
             (Some(result), _) => Some((result, ProbeReport::default())),
             (None, Some(reason)) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),

@@ -489,9 +489,9 @@ fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
     let mut hidden = waiting(5, 15, now - 7200);
     hidden.probe.learned = Some(learned);
     hidden.public = Some(false);
-    // 6: a sweep of a channel that listed no video while live, the most viewed of all.
+    // 6: the learning search of a live broadcast, the most viewed of all.
     let mut sweep = waiting(6, 9000, now - 60);
-    sweep.probe.last_error = Some(LIVE_WITHOUT_VIDEO.to_string());
+    sweep.status = Status::Live;
     let mut queue = [unknown, stale, refetch, fresh, hidden, sweep];
     queue.sort_by(|a, b| backlog_order(a, b, now, &rules()));
     let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
@@ -511,15 +511,14 @@ fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_ris
         form: "unix".into(),
         ts: START.to_string(),
     };
-    // Ten sweeps of channels that listed no video while live (36 requests each with 12
-    // domains), most viewed first, and five captures with known paths (1 each).
+    // Ten searches of ended broadcasts' unknown paths (3 requests each: the channel's domain),
+    // most viewed first, and five captures with known paths (1 each).
     let mut queued: Vec<StreamRecord> = (0..10u32)
         .map(|index| {
             let mut record = ended_record(START + 600);
             record.stream_id = u64::from(index);
             record.max_viewers = 1000 - index * 10;
             record.probe.next_due = Some(now - 3600);
-            record.probe.last_error = Some(LIVE_WITHOUT_VIDEO.to_string());
             record
         })
         .collect();
@@ -531,17 +530,17 @@ fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_ris
         record.probe.learned = Some(learned.clone());
         queued.push(record);
     }
-    assert_eq!(expected_requests(&queued[0], 12), 36);
+    assert_eq!(expected_requests(&queued[0], 12), 3);
     assert_eq!(expected_requests(&queued[10], 12), 1);
-    // A search of an unknown path on a channel whose list did not come back empty: its domain.
-    let mut hinted = queued[9].clone();
-    hinted.probe.last_error = None;
-    assert_eq!(expected_requests(&hinted, 12), 3);
-    assert!(is_sweep(&queued[0]) && !is_sweep(&hinted));
+    // A live broadcast's learning search: a sweep of every domain and form.
+    let mut live = queued[9].clone();
+    live.status = Status::Live;
+    assert_eq!(expected_requests(&live, 12), 36);
+    assert!(is_sweep(&live) && !is_sweep(&queued[0]));
     // Room for everything: nothing dropped.
-    assert!(shed_beyond_wait(queued.clone(), 10 * 36 + 5, 12, now, &rules()).is_empty());
-    // Room for the five known paths and three sweeps: the seven least viewed sweeps go.
-    let shed = shed_beyond_wait(queued.clone(), 5 + 3 * 36, 12, now, &rules());
+    assert!(shed_beyond_wait(queued.clone(), 10 * 3 + 5, 12, now, &rules()).is_empty());
+    // Room for the five known paths and three searches: the seven least viewed searches go.
+    let shed = shed_beyond_wait(queued.clone(), 5 + 3 * 3, 12, now, &rules());
     let mut ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
     ids.sort_unstable();
     assert_eq!(ids, (3..10).collect::<Vec<u64>>());
