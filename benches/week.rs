@@ -1,6 +1,8 @@
 //! A week of Twitch, scaled: `cargo bench --bench week` (about 30 minutes). `VODPROBE_WEEK_DAYS`
 //! (default 7) runs fewer days, `VODPROBE_WEEK_SCALE` sets N (default 50), and
-//! `VODPROBE_WEEK_SOURCE=helix` lists through Helix instead of GQL.
+//! `VODPROBE_WEEK_SOURCE=helix` lists through Helix instead of GQL. `VODPROBE_WEEK_DEMAND=1`
+//! steps the world alone (no appliance, seconds) and prints what its broadcasts ask for, by
+//! kind, per day (also printed after a full run).
 //!
 //! The real daemon, in-process, against `WorldSpec::benchmark_week`: Twitch's 168,000 recordable
 //! broadcasts a day divided by N, 9 % storing nothing, channels coming back about 4.5 times a
@@ -73,6 +75,16 @@ fn main() {
     let budget = config.limits.requests_per_second / SPEED;
     let spec = WorldSpec::benchmark_week(start, DOMAINS, scale);
     let stop = start + days * DAY + SCORING_MARGIN;
+    if std::env::var("VODPROBE_WEEK_DEMAND").is_ok_and(|v| v == "1") {
+        let mut world = World::new(spec);
+        let mut now = start;
+        while now < stop {
+            now += 600;
+            world.advance(now, &listing, &cdn);
+        }
+        print_demand(&world.broadcasts(), start, days, config.source.min_viewers_record);
+        return;
+    }
     println!(
         "week of Twitch at 1/{scale}: {days} days + {} h margin, {} channels (about {:.0} recordable \
          broadcasts a day), {DOMAINS} domains, listing {source}, clock x{SPEED} ({:.1} real minutes); \
@@ -217,6 +229,7 @@ fn main() {
     for line in missed {
         println!("  missed: {line}");
     }
+    print_demand(&truth, start, days, min_record);
     let captures = records.values().filter(|r| r.status == Status::Found).count();
     println!(
         "World::advance: {advances} calls, {:.2} ms each on average ({:.1} % of the wall time)",
@@ -231,6 +244,59 @@ fn main() {
         peak_rss / 1024,
         store.file_size() / 1024
     );
+}
+
+/// What the day's recordable broadcasts ask for, from the world's truth alone: stored with a
+/// video object (its path named: one request), stored without one but with another video of
+/// the channel listed at its end (its domain named), stored with no video anywhere (a search),
+/// and storing nothing on a channel not recorded before (a sweep) or recorded before; and how
+/// many channels are recorded for the first time. A restart's halves count apart.
+fn print_demand(truth: &[TruthBroadcast], start: i64, days: i64, min_record: u32) {
+    let mut by_channel: HashMap<u64, Vec<&TruthBroadcast>> = HashMap::new();
+    for b in truth {
+        by_channel.entry(b.streamer_id).or_default().push(b);
+    }
+    let mut ended: Vec<&TruthBroadcast> = truth
+        .iter()
+        .filter(|b| b.listed_start >= start && b.peak_viewers >= min_record && b.ended_at.is_some())
+        .collect();
+    ended.sort_by_key(|b| b.ended_at);
+    let mut seen = HashSet::new();
+    let mut rows = vec![[0usize; 7]; days as usize];
+    for b in ended {
+        let end = b.ended_at.unwrap_or_default();
+        let Some(row) = rows.get_mut(((end - start) / DAY) as usize) else {
+            continue;
+        };
+        let first = seen.insert(b.streamer_id);
+        let other_video = by_channel[&b.streamer_id].iter().any(|o| {
+            o.stream_id != b.stream_id
+                && o.has_video
+                && o.listed_start < end
+                && o.listed_start > end - 7 * DAY
+                && o.deleted_at.is_none_or(|d| d > end)
+        });
+        row[0] += 1;
+        let kind = match (b.path_ts.is_some(), b.has_video, other_video, first) {
+            (true, true, _, _) => 1,
+            (true, false, true, _) => 2,
+            (true, false, false, _) => 3,
+            (false, _, _, true) => 4,
+            (false, _, _, false) => 5,
+        };
+        row[kind] += 1;
+        row[6] += usize::from(first);
+    }
+    println!(
+        "\ndemand from the world's truth, per day (recordable broadcasts by what they ask for)\n\
+         | day | recordable | stored, video names the path | stored, another video names the \
+         domain | stored, no video anywhere | nothing stored, channel new | nothing stored, \
+         channel seen | channels recorded for the first time |\n|---|---|---|---|---|---|---|---|"
+    );
+    for (day, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(usize::to_string).collect();
+        println!("| {} | {} |", day + 1, cells.join(" | "));
+    }
 }
 
 fn env_number(name: &str, default: f64) -> f64 {
