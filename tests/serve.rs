@@ -755,6 +755,15 @@ fn the_helix_source_feeds_the_pipeline_too() {
     assert_eq!(find(&records, 801)[0].status, Status::Found, "{records:?}");
 }
 
+/// The stream ids of the records given up with a reason naming `bound`.
+fn dropped_for(records: &[StreamRecord], bound: &str) -> Vec<u64> {
+    records
+        .iter()
+        .filter(|r| r.probe.last_error.as_deref().is_some_and(|e| e.contains(bound)))
+        .map(|r| r.stream_id)
+        .collect()
+}
+
 #[test]
 fn the_probe_queue_is_bounded_by_max_queue() {
     let mut world = World::configured(
@@ -790,16 +799,7 @@ fn the_probe_queue_is_bounded_by_max_queue() {
         world.log()
     );
     let records = world.records();
-    let dropped: Vec<u64> = records
-        .iter()
-        .filter(|r| {
-            r.probe
-                .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("max_queue"))
-        })
-        .map(|r| r.stream_id)
-        .collect();
+    let dropped = dropped_for(&records, "max_queue");
     assert!(!dropped.is_empty(), "{records:?}");
     // The least viewed go first: the most viewed is never dropped.
     assert!(!dropped.contains(&905), "{dropped:?}");
@@ -841,16 +841,7 @@ fn the_probe_queue_is_bounded_by_max_wait_of_the_request_budget() {
     );
     world.stop();
     let records = world.records();
-    let dropped: Vec<u64> = records
-        .iter()
-        .filter(|r| {
-            r.probe
-                .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("max_wait"))
-        })
-        .map(|r| r.stream_id)
-        .collect();
+    let dropped = dropped_for(&records, "max_wait");
     // The least viewed are dropped first; the most viewed are kept, and waited at most a
     // minute of budget.
     assert!(!dropped.is_empty(), "{records:?}");

@@ -516,10 +516,17 @@ impl Probing {
                     return Ok((0, 0));
                 }
                 store.update(|tx| {
-                    let mut shed = track::shed_backlog(tx.due(i64::MAX, usize::MAX)?, max_queue, &rules);
+                    // The queue is read once: what max_queue leaves waiting and is due now
+                    // is what the max_wait bound judges.
+                    let queued = tx.due(i64::MAX, usize::MAX)?;
+                    let mut shed = track::shed_backlog(queued.clone(), max_queue, &rules);
                     tx.put_streams(&shed)?;
                     if !fits {
-                        let due = tx.due(now, usize::MAX)?;
+                        let due: Vec<_> = queued
+                            .into_iter()
+                            .filter(|r| r.probe.next_due.is_some_and(|due| due <= now))
+                            .filter(|r| !shed.iter().any(|s| s.key() == r.key()))
+                            .collect();
                         let beyond = track::shed_beyond_wait(due, work_limit, domains, now, &rules);
                         tx.put_streams(&beyond)?;
                         shed.extend(beyond);
