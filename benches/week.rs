@@ -190,8 +190,10 @@ fn main() {
          per stream: live / end / after the hour |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let kinds = demand_kinds(&truth, start, min_record);
     let run = Run {
         truth: &truth,
+        kinds: &kinds,
         records: &records,
         requests: &requests,
         times: &times,
@@ -202,12 +204,16 @@ fn main() {
         budget_per_day: budget * DAY as f64,
     };
     let mut missed = Vec::new();
+    let mut pooled = Vec::new();
     for day in 0..days {
         let label = match day {
             0 => "1 (cold)".to_string(),
             d => (d + 1).to_string(),
         };
         let row = run.row(&label, day..day + 1);
+        if day == 0 {
+            pooled.push(("1 (cold)", row.by_kind));
+        }
         missed.extend(
             row.missed
                 .into_iter()
@@ -218,9 +224,10 @@ fn main() {
     // The days README's table reports, pooled: the issue's targets are for the warm days 5–7.
     for (label, days_pooled) in [("2–4", 1..4), ("5–7 (warm)", 4..7)] {
         if days_pooled.end <= days {
-            run.row(label, days_pooled);
+            pooled.push((label, run.row(label, days_pooled).by_kind));
         }
     }
+    print_by_kind(&pooled);
     println!(
         "(margin, {} h past the last day: queue peak {})",
         SCORING_MARGIN / 3600,
@@ -246,12 +253,10 @@ fn main() {
     );
 }
 
-/// What the day's recordable broadcasts ask for, from the world's truth alone: stored with a
-/// video object (its path named: one request), stored without one but with another video of
-/// the channel listed at its end (its domain named), stored with no video anywhere (a search),
-/// and storing nothing on a channel not recorded before (a sweep) or recorded before; and how
-/// many channels are recorded for the first time. A restart's halves count apart.
-fn print_demand(truth: &[TruthBroadcast], start: i64, days: i64, min_record: u32) {
+/// What each recordable broadcast asks for, from the world's truth alone (a restart's halves
+/// apart), keyed by (listed start, stream id): [`KINDS`] index, and whether its channel is
+/// recorded for the first time.
+fn demand_kinds(truth: &[TruthBroadcast], start: i64, min_record: u32) -> HashMap<(i64, u64), (usize, bool)> {
     let mut by_channel: HashMap<u64, Vec<&TruthBroadcast>> = HashMap::new();
     for b in truth {
         by_channel.entry(b.streamer_id).or_default().push(b);
@@ -262,12 +267,9 @@ fn print_demand(truth: &[TruthBroadcast], start: i64, days: i64, min_record: u32
         .collect();
     ended.sort_by_key(|b| b.ended_at);
     let mut seen = HashSet::new();
-    let mut rows = vec![[0usize; 7]; days as usize];
+    let mut kinds = HashMap::new();
     for b in ended {
         let end = b.ended_at.unwrap_or_default();
-        let Some(row) = rows.get_mut(((end - start) / DAY) as usize) else {
-            continue;
-        };
         let first = seen.insert(b.streamer_id);
         let other_video = by_channel[&b.streamer_id].iter().any(|o| {
             o.stream_id != b.stream_id
@@ -276,22 +278,48 @@ fn print_demand(truth: &[TruthBroadcast], start: i64, days: i64, min_record: u32
                 && o.listed_start > end - 7 * DAY
                 && o.deleted_at.is_none_or(|d| d > end)
         });
-        row[0] += 1;
         let kind = match (b.path_ts.is_some(), b.has_video, other_video, first) {
-            (true, true, _, _) => 1,
-            (true, false, true, _) => 2,
-            (true, false, false, _) => 3,
-            (false, _, _, true) => 4,
-            (false, _, _, false) => 5,
+            (true, true, _, _) => 0,
+            (true, false, true, _) => 1,
+            (true, false, false, _) => 2,
+            (false, _, _, true) => 3,
+            (false, _, _, false) => 4,
         };
-        row[kind] += 1;
+        kinds.insert((b.listed_start, b.stream_id), (kind, first));
+    }
+    kinds
+}
+
+/// The kinds of [`demand_kinds`], as the tables name them.
+const KINDS: [&str; 5] = [
+    "stored, video names the path",
+    "stored, another video names the domain",
+    "stored, no video anywhere",
+    "nothing stored, channel new",
+    "nothing stored, channel seen",
+];
+
+/// What the day's recordable broadcasts ask for, by [`demand_kinds`], and how many channels
+/// are recorded for the first time.
+fn print_demand(truth: &[TruthBroadcast], start: i64, days: i64, min_record: u32) {
+    let kinds = demand_kinds(truth, start, min_record);
+    let mut rows = vec![[0usize; 7]; days as usize];
+    for b in truth {
+        let (Some(&(kind, first)), Some(end)) = (kinds.get(&(b.listed_start, b.stream_id)), b.ended_at)
+        else {
+            continue;
+        };
+        let Some(row) = rows.get_mut(((end - start) / DAY) as usize) else {
+            continue;
+        };
+        row[0] += 1;
+        row[kind + 1] += 1;
         row[6] += usize::from(first);
     }
     println!(
         "\ndemand from the world's truth, per day (recordable broadcasts by what they ask for)\n\
-         | day | recordable | stored, video names the path | stored, another video names the \
-         domain | stored, no video anywhere | nothing stored, channel new | nothing stored, \
-         channel seen | channels recorded for the first time |\n|---|---|---|---|---|---|---|---|"
+         | day | recordable | {} | channels recorded for the first time |\n|---|---|---|---|---|---|---|---|",
+        KINDS.join(" | ")
     );
     for (day, row) in rows.iter().enumerate() {
         let cells: Vec<String> = row.iter().map(usize::to_string).collect();
@@ -355,6 +383,8 @@ impl Made {
 /// What a run left to score: the truth, the store, the CDN's logs and what was sampled per day.
 struct Run<'a> {
     truth: &'a [TruthBroadcast],
+    /// What each recordable broadcast asks for ([`demand_kinds`]).
+    kinds: &'a HashMap<(i64, u64), (usize, bool)>,
     records: &'a HashMap<(i64, u64), StreamRecord>,
     requests: &'a HashMap<(String, u64), Vec<String>>,
     /// When each probe request arrived, per broadcast.
@@ -380,7 +410,7 @@ impl Run<'_> {
                     && b.ended_at.is_some_and(|e| (from..to).contains(&e))
             })
             .collect();
-        let row = score_day(&scored, self.records, self.requests, self.times);
+        let row = score_day(&scored, self.records, self.requests, self.times, self.kinds);
         let (first, last) = (days.start as usize, days.end as usize);
         let spent = self.made[last].since(&self.made[first]);
         let budget = self.budget_per_day * (last - first) as f64;
@@ -444,6 +474,9 @@ struct DayRow {
     /// Probe requests made while live, between the end and the next hour boundary (the end
     /// probe and its quick retries), and after it (the hour-aligned re-fetch, later retries).
     phases: [usize; 3],
+    /// Per [`KINDS`]: broadcasts, captured, shed, distinct streams, their probe requests, and
+    /// those made after the hour.
+    by_kind: [[usize; 6]; 5],
 }
 
 fn score_day(
@@ -451,6 +484,7 @@ fn score_day(
     records: &HashMap<(i64, u64), StreamRecord>,
     requests: &HashMap<(String, u64), Vec<String>>,
     times: &HashMap<(String, u64), Vec<i64>>,
+    kinds: &HashMap<(i64, u64), (usize, bool)>,
 ) -> DayRow {
     // A restart's halves share an id and their requests: counted once.
     let mut seen = HashSet::new();
@@ -460,17 +494,22 @@ fn score_day(
     };
     for b in scored {
         let record = records.get(&(b.listed_start, b.stream_id));
+        let kind = kinds.get(&(b.listed_start, b.stream_id)).map(|k| k.0);
+        let mut by_kind = [0usize; 6];
         let error = record.and_then(|r| r.probe.last_error.as_deref()).unwrap_or("");
         if error.contains(SHED_NOT_FOUND) {
             row.shed += 1;
             row.shed_stored += usize::from(b.path_ts.is_some());
+            by_kind[2] += 1;
         }
+        by_kind[0] += 1;
         row.hour_shed += usize::from(error.contains(SHED_HOUR_PROBE));
         let stored = b.path_ts.is_some();
         let got = stored && captured(record);
         if stored {
             row.stored += 1;
             row.captured += usize::from(got);
+            by_kind[1] += usize::from(got);
             if b.deleted_at.is_some() {
                 row.deletes += 1;
                 row.deletes_captured += usize::from(got);
@@ -492,16 +531,27 @@ fn score_day(
                 ));
             }
         }
-        if !seen.insert((b.login.clone(), b.stream_id)) {
-            continue;
-        }
-        let sent = requests.get(&(b.login.clone(), b.stream_id)).map_or(0, Vec::len);
-        if let Some(end) = b.ended_at {
-            let hour = (end.div_euclid(3600) + 1) * 3600;
-            for &at in times.get(&(b.login.clone(), b.stream_id)).into_iter().flatten() {
-                row.phases[usize::from(at >= end) + usize::from(at >= hour)] += 1;
+        let first = seen.insert((b.login.clone(), b.stream_id));
+        if first {
+            by_kind[3] += 1;
+            by_kind[4] = requests.get(&(b.login.clone(), b.stream_id)).map_or(0, Vec::len);
+            if let Some(end) = b.ended_at {
+                let hour = (end.div_euclid(3600) + 1) * 3600;
+                for &at in times.get(&(b.login.clone(), b.stream_id)).into_iter().flatten() {
+                    row.phases[usize::from(at >= end) + usize::from(at >= hour)] += 1;
+                    by_kind[5] += usize::from(at >= hour);
+                }
             }
         }
+        if let Some(kind) = kind {
+            for (total, add) in row.by_kind[kind].iter_mut().zip(by_kind) {
+                *total += add;
+            }
+        }
+        if !first {
+            continue;
+        }
+        let sent = by_kind[4];
         row.streams += 1;
         row.requests += sent;
         if got {
@@ -514,6 +564,35 @@ fn score_day(
     }
     row.delays.sort_unstable();
     row
+}
+
+/// Where the requests of each pooled row went, and what they bought, by what the broadcasts
+/// ask for ([`KINDS`]).
+fn print_by_kind(pooled: &[(&str, [[usize; 6]; 5])]) {
+    println!(
+        "\nby what the broadcasts ask for: broadcasts, captured (stored kinds), shed, CDN requests \
+         per stream (of which after the hour), share of the days' probe requests\n\
+         | days | kind | broadcasts | captured | shed | req / stream (after the hour) | share of requests |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for (label, row) in pooled {
+        let all: usize = row.iter().map(|k| k[4]).sum();
+        for (name, k) in KINDS.iter().zip(row) {
+            println!(
+                "| {label} | {name} | {} | {} | {} | {:.2} ({:.2}) | {:.1} % |",
+                k[0],
+                if name.starts_with("stored") {
+                    format!("{:.1} %", pct(k[1], k[0]))
+                } else {
+                    "–".to_string()
+                },
+                k[2],
+                ratio(k[4], k[3]),
+                ratio(k[5], k[3]),
+                pct(k[4], all)
+            );
+        }
+    }
 }
 
 fn pct(part: usize, whole: usize) -> f64 {
