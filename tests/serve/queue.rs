@@ -1,0 +1,111 @@
+//! The probe queue's bounds: `max_queue` and the request budget's `max_wait`.
+
+use std::time::Duration;
+use vodprobe::record::StreamRecord;
+use vodprobe_sim::{DomainSpec, LiveStream};
+
+use super::{DOMAINS, FAST, World, now, stream};
+
+/// The stream ids of the records given up with a reason naming `bound`.
+fn dropped_for(records: &[StreamRecord], bound: &str) -> Vec<u64> {
+    records
+        .iter()
+        .filter(|r| r.probe.last_error.as_deref().is_some_and(|e| e.contains(bound)))
+        .map(|r| r.stream_id)
+        .collect()
+}
+
+#[test]
+fn the_probe_queue_is_bounded_by_max_queue() {
+    let mut world = World::configured(
+        (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
+        &format!("{FAST}\nmax_queue = 2"),
+        "kind = \"gql\"",
+        "health = \"* * * * * *\"",
+        "requests_per_second = 0.5",
+    );
+    let start = now() - 300;
+    let streams: Vec<LiveStream> = (0..6)
+        .map(|i| stream(900 + i, 90 + i, &format!("queued{i}"), start, 10 + i as u32))
+        .collect();
+    world.listing.set_streams(streams);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![]);
+    std::thread::sleep(Duration::from_secs(6));
+    // What was given up is named in /healthz and counted by reason.
+    let base = world.api_url();
+    let health = crate::api::get(&format!("{base}/healthz")).json();
+    let shed = health["last_shed"].as_str().unwrap_or_default().to_string();
+    assert!(shed.contains("given up as not found"), "{health}");
+    let metrics = crate::api::get(&format!("{base}/metrics")).text();
+    assert!(
+        metrics.contains("vodprobe_shed_total{reason=\"capture\"}"),
+        "{metrics}"
+    );
+    world.stop();
+    assert!(
+        world.log().contains("over max_queue"),
+        "the drop is logged: {}",
+        world.log()
+    );
+    let records = world.records();
+    let dropped = dropped_for(&records, "max_queue");
+    assert!(!dropped.is_empty(), "{records:?}");
+    // The least viewed go first: the most viewed is never dropped.
+    assert!(!dropped.contains(&905), "{dropped:?}");
+    let waiting = records.iter().filter(|r| r.probe.next_due.is_some()).count();
+    assert!(waiting <= 2, "{records:?}");
+}
+
+#[test]
+fn the_probe_queue_is_bounded_by_max_wait_of_the_request_budget() {
+    // Half a request a second and a minute of it: 30 requests. A search of an ended
+    // broadcast's unknown path counts 3 (its channel's domain in its forms): 10 fit.
+    let mut world = World::configured(
+        (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
+        &format!(
+            "{}\nmax_wait = \"1m\"",
+            FAST.replace("learn_live_after = \"0s\"", "learn_live_after = \"1h\"")
+        ),
+        "kind = \"gql\"",
+        "health = \"0 0 0 1 1 *\"",
+        "requests_per_second = 0.5",
+    );
+    let start = now() - 300;
+    let streams: Vec<LiveStream> = (0..14)
+        .map(|i| stream(950 + i, 95 + i, &format!("waiting{i}"), start, 20 + i as u32))
+        .collect();
+    world.listing.set_streams(streams);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![]);
+    world.wait_until("the bound", 30, |w| w.log().contains("max_wait"));
+    let base = world.api_url();
+    let health = crate::api::get(&format!("{base}/healthz")).json();
+    assert!(
+        health["last_shed"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("given up as not found"),
+        "{health}"
+    );
+    world.stop();
+    let records = world.records();
+    let dropped = dropped_for(&records, "max_wait");
+    // The least viewed are dropped first; the most viewed are kept, and waited at most a
+    // minute of budget.
+    assert!(!dropped.is_empty(), "{records:?}");
+    assert!(!dropped.contains(&963) && !dropped.contains(&962), "{dropped:?}");
+    let kept_min = records
+        .iter()
+        .filter(|r| !dropped.contains(&r.stream_id))
+        .map(|r| r.max_viewers)
+        .min();
+    let dropped_max = records
+        .iter()
+        .filter(|r| dropped.contains(&r.stream_id))
+        .map(|r| r.max_viewers)
+        .max();
+    assert!(dropped_max < kept_min, "{records:?}");
+}
