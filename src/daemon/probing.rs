@@ -19,7 +19,7 @@ use crate::record::{Status, StreamKey, StreamRecord};
 use crate::schedule::Clock;
 use crate::search::{Cdn, Steer};
 use crate::track;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +38,16 @@ const WAIT_BOUND_EVERY: i64 = 10;
 /// A followed channel's newest broadcasts looked at for a due probe when the queue's backlog
 /// is longer than one read (restarts and the hour-aligned re-probe make several).
 const FOLLOWED_DUE_LOOKBACK: usize = 4;
+/// Read-ahead workers (see [`Probing::look_ahead`]) running at once, each reading one video
+/// list at a time.
+const LOOKUPS_AT_ONCE: usize = 2;
+/// Waiting probes one read-ahead worker reads in a row, per start of the probe stage.
+const LOOKUPS_PER_WORKER: usize = 8;
+/// Clock seconds before a waiting probe's video list is read ahead again: a video still being
+/// processed (a placeholder thumbnail) can name its path later.
+const LOOKUP_AGAIN: i64 = 1800;
+/// Read-ahead times kept before the old ones are forgotten (a forgotten one is read again).
+const LOOKUPS_KEPT: usize = 4096;
 
 /// What the probe stage (and the quality checks it starts) use of the appliance.
 pub struct ProbeParts {
@@ -92,6 +102,13 @@ pub fn describe(metrics: &Metrics) {
             Kind::Counter,
             "Broadcasts given up because more than max_queue waited, by reason (hour_refetch: \
              the capture stands, its hour-aligned re-fetch dropped; capture: not captured).",
+        ),
+        (
+            "vodprobe_lookahead_total",
+            Kind::Counter,
+            "Video lists read ahead of the CDN queue for waiting probes, by what they taught \
+             (learned: the path, so the probe costs one request; settled: concluded without a \
+             CDN request; nothing).",
         ),
         (
             "vodprobe_probes_due_after_recovery_total",
@@ -197,6 +214,13 @@ pub struct Probing {
     in_flight: Mutex<HashSet<StreamKey>>,
     /// Searches of unknown paths among them (see [`BACKLOG_SEARCHES`]).
     searching: AtomicUsize,
+    /// Read-ahead workers running (see [`Probing::look_ahead`]).
+    lookups: AtomicUsize,
+    /// Video-list reads ahead of the queue among the broadcasts in flight: they ask the
+    /// listing, not the CDN, so they take no probe slot.
+    reading: AtomicUsize,
+    /// When each waiting probe's video list was last read ahead.
+    looked_up: Mutex<HashMap<StreamKey, i64>>,
     /// The clock time (in units of [`WAIT_BOUND_EVERY`]) of the last `max_wait` bound: it
     /// reads the whole due queue, so not at every tick.
     wait_bound_slot: AtomicI64,
@@ -218,6 +242,9 @@ impl Probing {
             in_flight: Mutex::new(HashSet::new()),
             wait_bound_slot: AtomicI64::new(i64::MIN),
             searching: AtomicUsize::new(0),
+            lookups: AtomicUsize::new(0),
+            reading: AtomicUsize::new(0),
+            looked_up: Mutex::new(HashMap::new()),
         })
     }
 
@@ -231,8 +258,10 @@ impl Probing {
     /// background quality check.
     pub async fn start_due(self: &Arc<Self>) {
         self.bound_queue().await;
-        let free = MAX_SEARCHES.saturating_sub(self.in_flight().len());
-        if free == 0 || self.shutdown.is_cancelled() {
+        let busy = self.in_flight().len().saturating_sub(self.reading.load(Relaxed));
+        // With every slot taken the queue is still read: its waiting probes are read ahead.
+        let free = MAX_SEARCHES.saturating_sub(busy);
+        if self.shutdown.is_cancelled() {
             return;
         }
         let now = self.parts.clock.now();
@@ -294,12 +323,15 @@ impl Probing {
         }
         let mut started = 0;
         let searching = &self.searching;
+        let mut waiting = Vec::new();
         for record in due {
             if started == free {
-                break;
+                waiting.push(record);
+                continue;
             }
             let search = track::is_sweep(&record);
             if backlog && search && searching.load(Relaxed) >= BACKLOG_SEARCHES {
+                waiting.push(record);
                 continue;
             }
             if !self.in_flight().insert(record.key()) {
@@ -313,7 +345,7 @@ impl Probing {
             self.tracker.spawn(async move {
                 let key = record.key();
                 let worker = stage.clone();
-                let ran = blocking("a probe", move || worker.probe_one(record)).await;
+                let ran = blocking("a probe", move || worker.probe_one(record, true)).await;
                 if ran.is_none() {
                     error!(stream = ?key, "the probe did not finish; it stays due");
                 }
@@ -323,11 +355,77 @@ impl Probing {
                 }
             });
         }
+        self.look_ahead(waiting, now);
+    }
+
+    /// Reads ahead the video lists of probes left waiting (a listing request, not a CDN one),
+    /// so the backlog is ordered and bounded by what they will really cost: a video naming the
+    /// path makes a one-request capture of what looked like a search, a channel known to store
+    /// nothing or a video saying its broadcast was not muted concludes without a CDN request,
+    /// and a sub-only video marks a broadcast at risk. Each waiting probe is read once per
+    /// [`LOOKUP_AGAIN`]; a probe starting meanwhile waits for the read to finish.
+    fn look_ahead(self: &Arc<Self>, waiting: Vec<StreamRecord>, now: i64) {
+        let room = LOOKUPS_AT_ONCE.saturating_sub(self.lookups.load(Relaxed));
+        if room == 0 || waiting.is_empty() {
+            return;
+        }
+        let mut batches: Vec<Vec<StreamRecord>> = vec![Vec::new(); room];
+        {
+            let mut looked = self.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+            if looked.len() > LOOKUPS_KEPT {
+                looked.retain(|_, at| now - *at < LOOKUP_AGAIN);
+            }
+            let wanted: Vec<StreamRecord> = waiting
+                .into_iter()
+                .filter(|record| {
+                    let refetch = record.status == Status::Found && !record.probe.hour_probe_done;
+                    let unknown = record.probe.learned.is_none() || refetch;
+                    unknown
+                        && looked
+                            .get(&record.key())
+                            .is_none_or(|&at| now - at >= LOOKUP_AGAIN)
+                })
+                .take(room * LOOKUPS_PER_WORKER)
+                .collect();
+            for (i, record) in wanted.into_iter().enumerate() {
+                looked.insert(record.key(), now);
+                batches[i % room].push(record);
+            }
+        }
+        for batch in batches.into_iter().filter(|batch| !batch.is_empty()) {
+            self.lookups.fetch_add(1, Relaxed);
+            let stage = self.clone();
+            self.tracker.spawn(async move {
+                for record in batch {
+                    if stage.shutdown.is_cancelled() {
+                        break;
+                    }
+                    let key = record.key();
+                    // A probe of it started meanwhile: it reads the list itself.
+                    if !stage.in_flight().insert(key) {
+                        continue;
+                    }
+                    stage.reading.fetch_add(1, Relaxed);
+                    let worker = stage.clone();
+                    if blocking("a video read-ahead", move || worker.probe_one(record, false))
+                        .await
+                        .is_none()
+                    {
+                        error!(stream = ?key, "the video read-ahead did not finish");
+                    }
+                    stage.in_flight().remove(&key);
+                    stage.reading.fetch_sub(1, Relaxed);
+                }
+                stage.lookups.fetch_sub(1, Relaxed);
+            });
+        }
     }
 
     /// Probes one record and writes the outcome. Blocking. On shutdown the probe is handed
-    /// back: nothing is written and the record stays due.
-    fn probe_one(&self, mut record: StreamRecord) {
+    /// back: nothing is written and the record stays due. Without `cdn` (a read-ahead), an
+    /// outcome that needs the CDN is left to the probe's turn, and only what the video list
+    /// taught (the path, whether it is public) is kept.
+    fn probe_one(&self, mut record: StreamRecord, cdn: bool) {
         let parts = &self.parts;
         let store = parts.store.get();
         let settings = parts.settings.get();
@@ -360,6 +458,10 @@ impl Probing {
         let probed = match (settled, defer) {
             (Some(result), _) => Some((result, ProbeReport::default())),
             (None, Some(reason)) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
+            (None, None) if !cdn => {
+                self.keep_what_the_list_said(&record, &start);
+                return;
+            }
             (None, None) => {
                 let steering = Steering::new(&parts.settings, &self.shutdown);
                 let cdn = Cdn {
@@ -439,6 +541,11 @@ impl Probing {
                 parts
                     .metrics
                     .inc("vodprobe_probes_total", &[("outcome", outcome)]);
+                if !cdn {
+                    parts
+                        .metrics
+                        .inc("vodprobe_lookahead_total", &[("outcome", "settled")]);
+                }
                 info!(
                     login = %updated.login,
                     stream_id = updated.stream_id,
@@ -455,6 +562,47 @@ impl Probing {
         }
         if !recovered.is_empty() {
             requeue_after_recovery(&parts.store, &settings, &parts.metrics, &recovered, now);
+        }
+    }
+
+    /// Keeps what a read-ahead's video list said of a waiting probe (`record` as [`probe::start`]
+    /// left it): the path its video names and whether it is public, written into the stored
+    /// record if it still waits for its probe. Blocking.
+    fn keep_what_the_list_said(&self, record: &StreamRecord, start: &probe::ProbeStart) {
+        let parts = &self.parts;
+        let learned = record.probe.learned.clone();
+        let outcome = if learned.is_some() { "learned" } else { "nothing" };
+        debug!(login = %record.login, stream_id = record.stream_id, outcome, "video list read ahead of the probe");
+        parts
+            .metrics
+            .inc("vodprobe_lookahead_total", &[("outcome", outcome)]);
+        if learned.is_none() && start.public.is_none() {
+            return;
+        }
+        let written = parts.store.get().update(|tx| {
+            let Some(mut fresh) = tx.get_stream(record.key())? else {
+                return Ok(());
+            };
+            if fresh.probe.next_due.is_none() {
+                return Ok(());
+            }
+            let before = (fresh.probe.learned.clone(), fresh.public);
+            if fresh.probe.learned.is_none() {
+                fresh.probe.learned.clone_from(&learned);
+            }
+            if start.public.is_some() {
+                fresh.public = start.public;
+            }
+            if (fresh.probe.learned.clone(), fresh.public) != before {
+                tx.put_streams(std::slice::from_ref(&fresh))?;
+            }
+            Ok(())
+        });
+        if let Err(error) = written {
+            parts.store.report(
+                "could not keep what a video list said (the probe reads it again)",
+                &error,
+            );
         }
     }
 
@@ -504,6 +652,23 @@ impl Probing {
         let domains = settings.config.domains.iter().filter(|d| d.enabled).count();
         let slot = now.div_euclid(WAIT_BOUND_EVERY);
         let wait_due = self.wait_bound_slot.swap(slot, Relaxed) != slot;
+        // Spared by the max_wait bound: probes running now (their requests are being spent),
+        // and waiting ones whose cost is not known yet — no probe and no read-ahead has read
+        // their video list, which may name the path (one request, not a search).
+        let spared: HashSet<StreamKey> = self.in_flight().clone();
+        let read: HashSet<StreamKey> = if wait_due {
+            self.looked_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .copied()
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let unread = move |r: &StreamRecord| {
+            r.probe.learned.is_none() && r.probe.probes == 0 && !read.contains(&r.key())
+        };
         let shed = self
             .parts
             .store
@@ -526,6 +691,7 @@ impl Probing {
                             .into_iter()
                             .filter(|r| r.probe.next_due.is_some_and(|due| due <= now))
                             .filter(|r| !shed.iter().any(|s| s.key() == r.key()))
+                            .filter(|r| !spared.contains(&r.key()) && !unread(r))
                             .collect();
                         let beyond = track::shed_beyond_wait(due, work_limit, domains, now, &rules);
                         tx.put_streams(&beyond)?;

@@ -1,8 +1,8 @@
 //! The probe queue's bounds: `max_queue` and the request budget's `max_wait`.
 
 use std::time::Duration;
-use vodprobe::record::StreamRecord;
-use vodprobe_sim::{DomainSpec, LiveStream};
+use vodprobe::record::{Status, StreamRecord};
+use vodprobe_sim::{Broadcast, DomainSpec, LiveStream, SimVideo, vod_dir};
 
 use super::{DOMAINS, FAST, World, now, stream};
 
@@ -61,7 +61,8 @@ fn the_probe_queue_is_bounded_by_max_queue() {
 #[test]
 fn the_probe_queue_is_bounded_by_max_wait_of_the_request_budget() {
     // Half a request a second and a minute of it: 30 requests. A search of an ended
-    // broadcast's unknown path counts 3 (its channel's domain in its forms): 10 fit.
+    // broadcast's unknown path counts 3 (its channel's domain in its forms): 10 fit besides
+    // the 8 probes running, which the bound spares.
     let mut world = World::configured(
         (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
         &format!(
@@ -73,7 +74,7 @@ fn the_probe_queue_is_bounded_by_max_wait_of_the_request_budget() {
         "requests_per_second = 0.5",
     );
     let start = now() - 300;
-    let streams: Vec<LiveStream> = (0..14)
+    let streams: Vec<LiveStream> = (0..22)
         .map(|i| stream(950 + i, 95 + i, &format!("waiting{i}"), start, 20 + i as u32))
         .collect();
     world.listing.set_streams(streams);
@@ -108,4 +109,67 @@ fn the_probe_queue_is_bounded_by_max_wait_of_the_request_budget() {
         .map(|r| r.max_viewers)
         .max();
     assert!(dropped_max < kept_min, "{records:?}");
+}
+
+#[test]
+fn a_backlog_reads_video_lists_ahead_so_paths_they_name_cost_one_request_and_are_kept() {
+    // One request a second and 20 s of it: 20 requests. Fourteen ended broadcasts counted as
+    // searches (3 requests each, 42) would not fit, and some would be dropped; their videos
+    // name their paths, so once read ahead they cost one request each (14) and all are kept.
+    let mut world = World::configured(
+        (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
+        &format!(
+            "{}\nmax_wait = \"20s\"",
+            FAST.replace("learn_live_after = \"0s\"", "learn_live_after = \"1h\"")
+        ),
+        "kind = \"gql\"",
+        "health = \"0 0 0 1 1 *\"",
+        "requests_per_second = 1",
+    );
+    let start = now() - 300;
+    let ts = start.to_string();
+    let ids: Vec<u64> = (0..14).map(|i| 970 + i).collect();
+    let login = |id: u64| format!("named{id}");
+    for (i, &id) in ids.iter().enumerate() {
+        let domain = i % DOMAINS;
+        world
+            .cdn
+            .add_broadcast(Broadcast::new(&login(id), id, &ts, vec![domain]));
+        world.listing.set_videos(
+            id + 100,
+            vec![SimVideo {
+                video_id: id + 5000,
+                stream_id: id,
+                created_at: start,
+                domain_url: world.cdn.base_url(domain),
+                folder: vod_dir(&login(id), id, &ts),
+                public: true,
+                muted: Vec::new(),
+            }],
+        );
+    }
+    let streams: Vec<LiveStream> = ids
+        .iter()
+        .map(|&id| stream(id, id + 100, &login(id), start, 20 + (id - 970) as u32))
+        .collect();
+    world.listing.set_streams(streams);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![]);
+    world.wait_until("every capture", 60, |w| {
+        ids.iter().all(|&id| w.requests_for(&login(id), id) >= 1)
+    });
+    let metrics = crate::api::get(&format!("{}/metrics", world.api_url())).text();
+    assert!(
+        metrics.contains("vodprobe_lookahead_total{outcome=\"learned\"}"),
+        "{metrics}"
+    );
+    world.stop();
+    let records = world.records();
+    assert!(dropped_for(&records, "max_wait").is_empty(), "{records:?}");
+    for &id in &ids {
+        assert_eq!(world.requests_for(&login(id), id), 1, "{id}");
+        let record = records.iter().find(|r| r.stream_id == id).expect("record");
+        assert_eq!(record.status, Status::Found, "{record:?}");
+    }
 }
