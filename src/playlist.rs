@@ -434,6 +434,81 @@ pub fn muted_ranges(text: &str) -> Vec<MutedRange> {
     ranges
 }
 
+/// `text` as Twitch lists it after a mute pass that muted `stretches` (offset and duration in
+/// seconds, as a video's `muted_segments` / `muteInfo` give them): each segment they cover is
+/// listed by its `-unmuted` original name (`12.ts` → `12-unmuted.ts`), as the re-fetched
+/// playlist would list it. `None` when that cannot be said for sure — a stretch that does
+/// not start and end on segment boundaries, one past the listed segments, fragmented MP4
+/// segments (their muted naming is not documented), or nothing left to mark — so the
+/// playlist is fetched again instead.
+pub fn mark_muted(text: &str, stretches: &[(u64, u64)]) -> Option<String> {
+    const EPSILON: f64 = 0.01;
+    let mut starts = Vec::new();
+    let (mut elapsed, mut duration) = (0.0f64, 0.0f64);
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            duration = parse_duration(rest.split(',').next().unwrap_or(""))?;
+        } else if !line.starts_with('#') {
+            starts.push((elapsed, duration));
+            elapsed += duration;
+            duration = 0.0;
+        }
+    }
+    // Whole seconds: a stretch ending within a second of the end covers the short last segment.
+    let stretches: Vec<(f64, f64)> = stretches
+        .iter()
+        .map(|&(offset, length)| {
+            let to = (offset + length) as f64;
+            (
+                offset as f64,
+                if (to - elapsed).abs() < 1.0 { elapsed } else { to },
+            )
+        })
+        .collect();
+    let on_boundary =
+        |at: f64| (at - elapsed).abs() < EPSILON || starts.iter().any(|(s, _)| (s - at).abs() < EPSILON);
+    let exact = stretches
+        .iter()
+        .all(|&(from, to)| to > from && to <= elapsed + EPSILON && on_boundary(from) && on_boundary(to));
+    if stretches.is_empty() || !exact {
+        return None;
+    }
+    let covered = |(start, length): (f64, f64)| {
+        stretches
+            .iter()
+            .any(|&(from, to)| start + EPSILON >= from && start + length <= to + EPSILON)
+    };
+    let mut out = String::with_capacity(text.len() + 16 * stretches.len());
+    let (mut index, mut marked) = (0usize, 0usize);
+    for line in text.split_inclusive('\n') {
+        let content = line.trim();
+        if content.is_empty() || content.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let segment = starts.get(index).copied();
+        index += 1;
+        if !segment.is_some_and(covered) || is_muted(content) {
+            out.push_str(line);
+            continue;
+        }
+        if is_mp4(content) {
+            return None;
+        }
+        let (start, end) = path_range(content);
+        let path = content.get(start..end)?;
+        let dot = path
+            .rfind('.')
+            .filter(|&dot| dot > path.rfind('/').map_or(0, |slash| slash + 1))?;
+        out.push_str(content.get(..start + dot)?);
+        out.push_str(UNMUTED);
+        out.push_str(content.get(start + dot..)?);
+        out.push_str(&line[line.trim_end().len()..]);
+        marked += 1;
+    }
+    (marked > 0).then_some(out)
+}
+
 /// The absolute URLs of the `-unmuted` originals `text` lists, in order; empty when nothing
 /// was muted (or the playlist was captured before the mute pass).
 pub fn original_urls(text: &str, playlist_url: &str) -> Vec<String> {
@@ -760,6 +835,31 @@ mod tests {
 2-muted.ts
 #EXT-X-ENDLIST
 ";
+
+    #[test]
+    fn a_mute_pass_is_marked_from_the_stretches_a_video_lists() {
+        let text = "#EXTM3U\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1.ts\n#EXTINF:10.000,\n2.ts\n#EXTINF:4.500,\n3.ts\n#EXT-X-ENDLIST\n";
+        let marked = mark_muted(text, &[(10, 20)]).expect("segment-aligned");
+        assert_eq!(
+            marked,
+            "#EXTM3U\n#EXTINF:10.000,\n0.ts\n#EXTINF:10.000,\n1-unmuted.ts\n#EXTINF:10.000,\n2-unmuted.ts\n#EXTINF:4.500,\n3.ts\n#EXT-X-ENDLIST\n"
+        );
+        // As the re-fetched playlist would read: its muted ranges are the video's stretches.
+        let ranges = muted_ranges(&marked);
+        assert_eq!((ranges[0].first, ranges[0].last), (1, 2));
+        assert!(lists_originals(&marked));
+        // Up to the short last segment, and CRLF kept.
+        let crlf = text.replace('\n', "\r\n");
+        let end = mark_muted(&crlf, &[(30, 4)]).expect("the last segment");
+        assert!(end.contains("3-unmuted.ts\r\n"), "{end}");
+        // Not sure: off a segment boundary, past the end, empty, fMP4, nothing left to mark.
+        assert_eq!(mark_muted(text, &[(15, 10)]), None);
+        assert_eq!(mark_muted(text, &[(30, 30)]), None);
+        assert_eq!(mark_muted(text, &[]), None);
+        let mp4 = "#EXTM3U\n#EXT-X-MAP:URI=\"init-0.mp4\"\n#EXTINF:10.000,\n0.mp4\n#EXT-X-ENDLIST\n";
+        assert_eq!(mark_muted(mp4, &[(0, 10)]), None);
+        assert_eq!(mark_muted(&marked, &[(10, 20)]), None);
+    }
 
     #[test]
     fn muted_ranges_are_the_runs_of_muted_segments_with_their_times() {

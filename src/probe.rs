@@ -10,6 +10,7 @@
 
 use crate::config::Config;
 use crate::discover::{VideoHint, VideoOf};
+use crate::playlist;
 use crate::record::{ArchiveInfo, Learned, Status, StreamRecord};
 use crate::search::{self, Cdn, DomainFailure, QualityCheck, SearchError, SearchLimits, SearchRequest};
 use crate::track::{self, Rules};
@@ -85,6 +86,8 @@ pub struct VideoFacts {
     /// Its own video lists muted stretches (true) or says none (false); `None` without an own
     /// video or when the list did not say (see [`VideoHint::muted`]).
     pub muted: Option<bool>,
+    /// The stretches its own video lists as muted (see [`VideoHint::muted_stretches`]).
+    pub muted_stretches: Vec<(u64, u64)>,
 }
 
 pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint]) -> VideoFacts {
@@ -117,6 +120,7 @@ pub fn from_videos(config: &Config, record: &StreamRecord, videos: &[VideoHint])
     .unwrap_or(TimestampForm::Unix);
     facts.public = Some(video.public);
     facts.muted = video.muted;
+    facts.muted_stretches.clone_from(&video.muted_stretches);
     if !video.path_known() {
         // The video exists but names no path yet: the CDN search finds it.
         return facts;
@@ -428,6 +432,44 @@ pub fn hour_fetch_skipped(
             "hour-aligned re-fetch skipped: the channel's last {checked} re-fetched captures had no muting"
         )
     })
+}
+
+/// The hour-aligned re-fetch of `record` (a capture waiting for it) made without a CDN
+/// request: its own video, read after the hour boundary (`facts`), lists the stretches the
+/// mute pass muted, and they fall on the stored copy's segment boundaries (`stored`, its
+/// playlist text), so its muted segments are marked by their `-unmuted` original names as
+/// the re-fetched playlist would list them ([`playlist::mark_muted`]). The outcome, and the
+/// playlist to store with it; `None` when the CDN must be asked.
+pub fn muted_from_video(
+    record: &StreamRecord,
+    facts: Option<&VideoFacts>,
+    stored: &str,
+    now: i64,
+) -> Option<(ProbeResult, String)> {
+    let facts = facts?;
+    let waiting = record.status == Status::Found && !record.probe.hour_probe_done;
+    if !waiting || facts.muted != Some(true) {
+        return None;
+    }
+    let marked = playlist::mark_muted(stored, &facts.muted_stretches)?;
+    let summary = playlist::validate(marked.as_bytes(), marked.len() + 1).ok()?;
+    let mut archive = record.archive.clone()?;
+    archive.muted_segments = summary.muted_segments;
+    archive.fetched_at = now;
+    let learned = record.probe.learned.clone().or_else(|| {
+        Some(Learned {
+            domain: archive.domain.clone(),
+            form: archive.timestamp_form.clone(),
+            ts: archive.ts.clone(),
+        })
+    })?;
+    Some((
+        ProbeResult::Hit {
+            archive: Box::new(archive),
+            learned,
+        },
+        marked,
+    ))
 }
 
 /// The record a probe's outcome makes of `fresh` (the record as stored when the outcome is

@@ -111,6 +111,7 @@ mod tests {
             ts: String::new(),
             public,
             muted: None,
+            muted_stretches: Vec::new(),
         }
     }
 

@@ -121,7 +121,18 @@ fn video_hints_locate_playlists() {
             let hints = source.videos(&fetcher, *id, 20, now).expect("videos");
             // The truth does not say which videos the mute pass reached; the listing does.
             let listed = listing.videos(*id).unwrap_or_default();
-            let muted = |v: &SimVideo| listed.iter().any(|l| l.folder == v.folder && !l.muted.is_empty());
+            let stretches = |v: &SimVideo| -> Vec<(u64, u64)> {
+                listed
+                    .iter()
+                    .filter(|l| l.folder == v.folder)
+                    .flat_map(|l| {
+                        l.muted
+                            .iter()
+                            .map(|s| (u64::from(s.offset), u64::from(s.duration)))
+                    })
+                    .collect()
+            };
+            let muted = |v: &SimVideo| !stretches(v).is_empty();
             let want: Vec<VideoHint> = expected[id]
                 .iter()
                 .map(|v| VideoHint {
@@ -131,6 +142,7 @@ fn video_hints_locate_playlists() {
                     ts: v.folder.rsplit('_').next().expect("ts").to_string(),
                     public: v.public,
                     muted: Some(muted(v)),
+                    muted_stretches: stretches(v),
                 })
                 .collect();
             assert_eq!(hints, want, "{} {id}", source.name());

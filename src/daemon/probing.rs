@@ -440,6 +440,7 @@ impl Probing {
         // The channel's earlier broadcasts, newest first: the last known path is the
         // search's hint, and a run of empty ones settles this one without a search.
         let earlier = earlier_broadcasts(&parts.store, &record);
+        let facts_seen = facts.clone();
         let settled = probe::settled_by_history(&record, facts.as_ref(), &earlier).or_else(|| {
             probe::hour_fetch_skipped(&record, facts.as_ref(), &earlier)
                 .map(|reason| ProbeResult::Skipped { reason })
@@ -455,8 +456,23 @@ impl Probing {
         // Taken before the book is copied: a recovery after it may be missing from the copy.
         let mark = parts.domains.recoveries();
         let defer = probe::live_fetch_skipped(&record, &start, &earlier);
+        // Muted, its video listing the stretches: the stored copy is marked as the re-fetch
+        // would list it, without a CDN request.
+        let marked = match (&settled, hour_refetch) {
+            (None, true) => store.playlist(record.key()).ok().flatten().and_then(|stored| {
+                probe::muted_from_video(&record, facts_seen.as_ref(), &stored, parts.clock.now())
+            }),
+            _ => None,
+        };
         let probed = match (settled, defer) {
             (Some(result), _) => Some((result, ProbeReport::default())),
+            (None, _) if marked.is_some() => marked.map(|(result, text)| {
+                let report = ProbeReport {
+                    playlist: Some(text),
+                    ..ProbeReport::default()
+                };
+                (result, report)
+            }),
             (None, Some(reason)) => Some((ProbeResult::Deferred { reason }, ProbeReport::default())),
             (None, None) if !cdn => {
                 self.keep_what_the_list_said(&record, &start);
@@ -610,8 +626,10 @@ impl Probing {
     /// answered again after being down.
     fn count(&self, result: &ProbeResult, report: &ProbeReport, now: i64) -> Vec<String> {
         let parts = &self.parts;
+        // A hit made without a request (marked from the video's muted stretches) says nothing
+        // of its domain.
         let hit_domain = match result {
-            ProbeResult::Hit { archive, .. } => Some(archive.domain.as_str()),
+            ProbeResult::Hit { archive, .. } if report.requests > 0 => Some(archive.domain.as_str()),
             _ => None,
         };
         let recovered = parts.domains.record_probe(report, hit_domain, now);

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
-use super::videos::{muted_from, parse_preview_url};
+use super::videos::{muted_from, parse_preview_url, stretches_from};
 use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, VideoOf, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{Fetcher, Method};
@@ -225,6 +225,11 @@ fn gql_video_hint(node: &Value, public: bool) -> Option<VideoHint> {
     let hint = gql_video_path(node, public)?;
     Some(VideoHint {
         muted: gql_muted(node),
+        muted_stretches: stretches_from(
+            node.get("muteInfo")
+                .and_then(|info| info.get("mutedSegmentConnection"))
+                .and_then(|connection| connection.get("nodes")),
+        ),
         ..hint
     })
 }
@@ -249,6 +254,7 @@ fn gql_video_path(node: &Value, public: bool) -> Option<VideoHint> {
             ts: String::new(),
             public,
             muted: None,
+            muted_stretches: Vec::new(),
         }),
         _ => None,
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::json::{count_at, id_at, opt_bool_at, opt_str_at, parse_json, str_at, time_at};
-use super::videos::{muted_from, parse_preview_url};
+use super::videos::{muted_from, parse_preview_url, stretches_from};
 use super::{DEFAULT_BACKOFF, DiscoverError, ListingPage, VideoHint, VideoOf, excerpt, status_error};
 use crate::config::SourceConfig;
 use crate::fetch::{ApiAnswer, Fetcher, Method};
@@ -304,6 +304,7 @@ pub(crate) fn decode_helix_videos(body: &[u8]) -> Result<Vec<VideoHint>, Discove
             Some(VideoHint {
                 // `muted_segments`: null when nothing is muted ("Get Videos").
                 muted: muted_from(item.get("muted_segments")),
+                muted_stretches: stretches_from(item.get("muted_segments")),
                 ..hint
             })
         })
@@ -333,6 +334,7 @@ fn helix_video_hint(item: &Value, url: &str, public: bool) -> Option<VideoHint> 
                 ts: String::new(),
                 public,
                 muted: None,
+                muted_stretches: Vec::new(),
             })
         }
         (None, _) => None,

@@ -162,6 +162,10 @@ pub struct VideoHint {
     /// stretch, false when the field is there and lists none, `None` when the answer lacks the
     /// field or it is unreadable (never read as "not muted"). See [`videos::muted_from`].
     pub muted: Option<bool>,
+    /// The muted stretches it lists, offset and duration in seconds (empty when `muted` is
+    /// not `Some(true)`): enough to mark the muted segments of a stored copy without fetching
+    /// it again (`playlist::mark_muted`).
+    pub muted_stretches: Vec<(u64, u64)>,
 }
 
 impl VideoHint {

@@ -19,6 +19,7 @@ pub(super) fn hint(domain: &str, folder: &str, stream_id: u64, ts: &str, public:
         ts: ts.into(),
         public,
         muted: None,
+        muted_stretches: Vec::new(),
     }
 }
 
@@ -275,6 +276,11 @@ fn expected_hint(video: &SimVideo) -> VideoHint {
         ts: video.created_at.to_string(),
         public: video.public,
         muted: Some(!video.muted.is_empty()),
+        muted_stretches: video
+            .muted
+            .iter()
+            .map(|s| (u64::from(s.offset), u64::from(s.duration)))
+            .collect(),
     }
 }
 
@@ -373,6 +379,7 @@ fn placeholder_thumbnails_and_null_seek_previews_from_the_simulator() {
         ts: String::new(),
         public: true,
         muted: Some(false),
+        muted_stretches: Vec::new(),
     };
     assert_eq!(
         helix,

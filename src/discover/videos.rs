@@ -28,6 +28,23 @@ pub(super) fn muted_from(list: Option<&Value>) -> Option<bool> {
     }
 }
 
+/// The muted stretches of a list [`muted_from`] reads as muted, as (offset, duration) seconds;
+/// empty otherwise.
+pub(super) fn stretches_from(list: Option<&Value>) -> Vec<(u64, u64)> {
+    if muted_from(list) != Some(true) {
+        return Vec::new();
+    }
+    let seconds = |s: &Value, key: &str| s.get(key).and_then(Value::as_u64).unwrap_or(0);
+    list.and_then(Value::as_array)
+        .map(|stretches| {
+            stretches
+                .iter()
+                .map(|s| (seconds(s, "offset"), seconds(s, "duration")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The CDN location in a video's preview URL (GQL `seekPreviewsURL`, Helix `thumbnail_url`):
 /// the first path segment shaped like `{hash}_{login}_{stream_id}_{ts}` is the folder and
 /// everything before it the domain, except that `static-cdn.jtvnw.net/cf_vods/{id}/` stands
@@ -68,6 +85,7 @@ pub(super) fn parse_preview_url(url: &str, public: bool) -> Option<VideoHint> {
         ts: ts.to_string(),
         public,
         muted: None,
+        muted_stretches: Vec::new(),
     })
 }
 

@@ -234,6 +234,7 @@ fn video(stream_id: u64, domain: &str, ts: &str, public: bool) -> VideoHint {
         ts: ts.to_string(),
         public,
         muted: None,
+        muted_stretches: Vec::new(),
     }
 }
 
@@ -314,6 +315,7 @@ fn a_video_naming_only_its_start_is_matched_by_time() {
         ts: String::new(),
         public,
         muted: None,
+        muted_stretches: Vec::new(),
     };
     let start = record.start_unix;
     let near = [started(start + 3, true)];
@@ -822,4 +824,48 @@ fn a_quality_check_stores_what_answered_keeps_the_archive_when_impossible_else_w
         ..QualityCheck::default()
     };
     assert_eq!(checked_qualities(&unfinished, &archived), None);
+}
+
+#[test]
+fn a_video_listing_its_muted_stretches_makes_the_hour_aligned_copy_without_a_request() {
+    let stored: String = std::iter::once("#EXTM3U\n#EXT-X-TARGETDURATION:10\n".to_string())
+        .chain((0..6).map(|n| format!("#EXTINF:10.000,\n{n}.ts\n")))
+        .chain(std::iter::once("#EXT-X-ENDLIST\n".to_string()))
+        .collect();
+    let capture = archived("http://a.test/");
+    let muted = |stretches: Vec<(u64, u64)>| VideoFacts {
+        muted: Some(!stretches.is_empty()),
+        muted_stretches: stretches,
+        ..VideoFacts::default()
+    };
+    let (result, text) =
+        muted_from_video(&capture, Some(&muted(vec![(20, 20)])), &stored, 4000).expect("marked");
+    assert!(
+        text.contains(
+            "1.ts\n#EXTINF:10.000,\n2-unmuted.ts\n#EXTINF:10.000,\n3-unmuted.ts\n#EXTINF:10.000,\n4.ts\n"
+        ),
+        "{text}"
+    );
+    let ProbeResult::Hit { archive, learned } = result else {
+        panic!("a hit: {result:?}");
+    };
+    assert_eq!((archive.muted_segments, archive.fetched_at), (2, 4000));
+    assert_eq!(learned.domain, "http://a.test/");
+    // The CDN is asked instead: not muted, stretches off the segment boundaries, no video to
+    // say, or the re-fetch already done.
+    assert_eq!(
+        muted_from_video(&capture, Some(&muted(vec![])), &stored, 4000),
+        None
+    );
+    assert_eq!(
+        muted_from_video(&capture, Some(&muted(vec![(25, 10)])), &stored, 4000),
+        None
+    );
+    assert_eq!(muted_from_video(&capture, None, &stored, 4000), None);
+    let mut done = capture.clone();
+    done.probe.hour_probe_done = true;
+    assert_eq!(
+        muted_from_video(&done, Some(&muted(vec![(20, 20)])), &stored, 4000),
+        None
+    );
 }

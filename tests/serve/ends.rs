@@ -244,18 +244,25 @@ fn a_path_learned_while_live_makes_the_capture_cost_one_request() {
 }
 
 #[test]
-fn the_second_probe_after_the_hour_records_the_muted_playlist_and_asks_only_where_muted() {
+fn the_hour_aligned_probe_records_the_muted_playlist_asking_the_cdn_only_where_the_video_cannot_say() {
     // Clock: 17:58:00, twenty times real speed, so the hour boundary is 6 real seconds away.
     let clock_start: i64 = 1_664_042_280;
     let mut world = World::healthy(
         "ended_after = \"10s\"\nsettle = \"0s\"\nlearn_live_after = \"0s\"\nalign_to_hour = true\nhour_margin = \"1m\"\nretries = [\"1m\"]",
     );
     let start = clock_start - 3600;
-    let mut broadcast = Broadcast::new("muted", 601, &start.to_string(), vec![0]);
-    broadcast.muted = std::iter::once(3..6).collect();
-    let id = world.cdn.add_broadcast(broadcast);
-    // A second broadcast whose video object, read after the hour, lists no muted segment: its
-    // hour-aligned re-fetch needs no CDN request. The muted one's video says it was muted.
+    // Three broadcasts, muted or not by the pass on the hour, each with its video object:
+    // - "muted": segments 3–5 muted, its video lists 30 s from 0:30, on segment boundaries:
+    //   the stored copy is marked without a CDN request;
+    // - "offbeat": the same muting, but its video's stretch (0:35, 20 s) is not on segment
+    //   boundaries: the playlist is fetched again;
+    // - "quiet": its video lists no muted segment: no CDN request.
+    let mut ids = Vec::new();
+    for (login, stream_id) in [("muted", 601), ("offbeat", 603)] {
+        let mut broadcast = Broadcast::new(login, stream_id, &start.to_string(), vec![0]);
+        broadcast.muted = std::iter::once(3..6).collect();
+        ids.push(world.cdn.add_broadcast(broadcast));
+    }
     world
         .cdn
         .add_broadcast(Broadcast::new("quiet", 602, &start.to_string(), vec![0]));
@@ -270,25 +277,29 @@ fn the_second_probe_after_the_hour_records_the_muted_playlist_and_asks_only_wher
     };
     world.listing.set_videos(6, vec![video(601, "muted")]);
     world.listing.set_videos(7, vec![video(602, "quiet")]);
+    world.listing.set_videos(8, vec![video(603, "offbeat")]);
     world.listing.set_streams(vec![
         stream(601, 6, "muted", start, 70),
         stream(602, 7, "quiet", start, 70),
+        stream(603, 8, "offbeat", start, 70),
     ]);
     world.start(&["--clock-start", &clock_start.to_string(), "--clock-speed", "20"]);
     world.wait_until("the first sighting", 10, |w| w.listing.requests() >= 2);
     world.listing.set_streams(vec![]);
     world.wait_until("the first captures", 10, |w| {
-        w.requests_for("muted", 601) >= 1 && w.requests_for("quiet", 602) >= 1
+        [("muted", 601), ("quiet", 602), ("offbeat", 603)]
+            .iter()
+            .all(|&(login, id)| w.requests_for(login, id) >= 1)
     });
-    // Twitch's muting pass on the hour: the copy and its video object.
-    world.cdn.mute(id);
-    let stretch = MutedStretch {
-        offset: 30,
-        duration: 30,
-    };
-    assert!(world.listing.set_video_muted(9601, vec![stretch]));
-    world.wait_until("the hour-aligned capture", 20, |w| {
-        w.requests_for("muted", 601) >= 2
+    // Twitch's muting pass on the hour: the copies and their video objects.
+    for id in ids {
+        world.cdn.mute(id);
+    }
+    let stretch = |offset, duration| MutedStretch { offset, duration };
+    assert!(world.listing.set_video_muted(9601, vec![stretch(30, 30)]));
+    assert!(world.listing.set_video_muted(9603, vec![stretch(35, 20)]));
+    world.wait_until("the offbeat one re-fetched", 20, |w| {
+        w.requests_for("offbeat", 603) >= 2
     });
     world.wait_until("the quiet one's re-fetch settled", 20, |w| {
         w.log().contains("probe skipped")
@@ -296,12 +307,18 @@ fn the_second_probe_after_the_hour_records_the_muted_playlist_and_asks_only_wher
     std::thread::sleep(Duration::from_millis(800));
     world.stop();
     let records = world.records();
-    let muted = find(&records, 601)[0];
-    assert!(muted.probe.hour_probe_done, "{muted:?}");
-    assert_eq!(muted.probe.next_due, None);
-    assert_eq!(muted.archive.as_ref().expect("archive").muted_segments, 3);
-    assert!(world.playlist(muted).expect("stored").contains("3-unmuted.ts"));
-    assert_eq!(world.requests_for("muted", 601), 2);
+    for (id, requests) in [(601, 1), (603, 2)] {
+        let muted = find(&records, id)[0];
+        assert!(muted.probe.hour_probe_done, "{muted:?}");
+        assert_eq!(muted.probe.next_due, None);
+        assert_eq!(muted.archive.as_ref().expect("archive").muted_segments, 3);
+        let stored = world.playlist(muted).expect("stored");
+        for segment in ["3-unmuted.ts", "4-unmuted.ts", "5-unmuted.ts"] {
+            assert!(stored.contains(segment), "{stored}");
+        }
+        assert!(stored.contains("\n2.ts") && stored.contains("\n6.ts"), "{stored}");
+        assert_eq!(world.requests_for(&muted.login, id), requests, "{id}");
+    }
     let quiet = find(&records, 602)[0];
     assert_eq!((quiet.status, quiet.probe.next_due), (Status::Found, None));
     assert!(
