@@ -205,6 +205,7 @@ fn main() {
     };
     let mut missed = Vec::new();
     let mut pooled = Vec::new();
+    let mut lost = Vec::new();
     for day in 0..days {
         let label = match day {
             0 => "1 (cold)".to_string(),
@@ -224,10 +225,22 @@ fn main() {
     // The days README's table reports, pooled: the targets are for the warm days 5–7.
     for (label, days_pooled) in [("2–4", 1..4), ("5–7 (warm)", 4..7)] {
         if days_pooled.end <= days {
-            pooled.push((label, run.row(label, days_pooled).by_kind));
+            let row = run.row(label, days_pooled);
+            pooled.push((label, row.by_kind));
+            lost.push((label, row.lost));
         }
     }
     print_by_kind(&pooled);
+    for (label, lost) in lost {
+        let mut causes: Vec<((usize, String), usize)> = lost.into_iter().collect();
+        causes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        println!(
+            "\nstored broadcasts not captured, days {label}, by kind and what their record says (top 12)"
+        );
+        for ((kind, cause), count) in causes.into_iter().take(12) {
+            println!("  {count:>6}  {}: {cause}", KINDS[kind]);
+        }
+    }
     println!(
         "(margin, {} h past the last day: queue peak {})",
         SCORING_MARGIN / 3600,
@@ -477,6 +490,8 @@ struct DayRow {
     /// Per [`KINDS`]: broadcasts, captured, shed, distinct streams, their probe requests, and
     /// those made after the hour.
     by_kind: [[usize; 6]; 5],
+    /// Stored broadcasts not captured, per [`KINDS`] index and what their record says.
+    lost: HashMap<(usize, String), usize>,
 }
 
 fn score_day(
@@ -521,6 +536,15 @@ fn score_day(
                 let state = record.map_or("no record".to_string(), |r| {
                     format!("{} {:?}", r.status.as_str(), r.probe.last_error)
                 });
+                if let Some(kind) = kind {
+                    let deleted = if b.deleted_at.is_some() {
+                        "quick delete, "
+                    } else {
+                        ""
+                    };
+                    let cause: String = state.chars().take(70).collect();
+                    *row.lost.entry((kind, format!("{deleted}{cause}"))).or_default() += 1;
+                }
                 row.missed.push(format!(
                     "{} {} ({}, domain {:?}, deleted {:?} s after the end): {state}",
                     b.login,

@@ -239,23 +239,30 @@ pub fn probe_order(a: &StreamRecord, b: &StreamRecord, rules: &Rules) -> std::cm
         .then(a.key().cmp(&b.key()))
 }
 
+/// Whether a waiting probe's search has a hint — the channel's domain and form, from its last
+/// capture or its other videos — as the probe stage's read-ahead of video lists found (the
+/// record does not keep it).
+pub type Hinted<'a> = &'a dyn Fn(&StreamRecord) -> bool;
+
 /// What a waiting probe is likely to cost and buy, best first: a capture whose path is known
-/// (one request), an hour-aligned re-fetch (one request; the capture is already stored), the
-/// search of an ended broadcast's unknown path (mostly the channel's domain in its forms, a
-/// few requests), then the learning search of a live broadcast (up to a sweep of every
+/// (one request), the search of an ended broadcast whose channel's domain and form are known
+/// (`hinted`: mostly one request, and a broadcast to capture), an hour-aligned re-fetch (one
+/// request; the capture is already stored), the search of an ended broadcast with no hint
+/// (every domain), then the learning search of a live broadcast (up to a sweep of every
 /// domain; optional, since the probe at its end comes anyway).
-fn cost_class(record: &StreamRecord) -> u8 {
+fn cost_class(record: &StreamRecord, hinted: Hinted<'_>) -> u8 {
     match (record.status, record.probe.learned.is_some()) {
-        (Status::Found, _) => 1,
+        (Status::Found, _) => 2,
         (_, true) => 0,
-        (Status::Live, false) => 3,
-        (_, false) => 2,
+        (Status::Live, false) => 4,
+        (_, false) if hinted(record) => 1,
+        (_, false) => 3,
     }
 }
 
 /// A live broadcast's learning search (the costliest kind of probe, and optional).
 pub fn is_sweep(record: &StreamRecord) -> bool {
-    cost_class(record) == 3
+    cost_class(record, &|_| false) == 4
 }
 
 /// How long after it became due a probe still counts as fresh in a backlog (seconds): a
@@ -266,13 +273,19 @@ pub const FRESH_SECS: i64 = 900;
 /// budget): followed channels first; then the cheapest (see [`cost_class`]), so the budget
 /// buys the most captures; within a class what is most at risk — not publicly listed
 /// (sub-only, hidden or deleted), or just ended — then the most viewed, then the newest due.
-pub fn backlog_order(a: &StreamRecord, b: &StreamRecord, now: i64, rules: &Rules) -> std::cmp::Ordering {
+pub fn backlog_order(
+    a: &StreamRecord,
+    b: &StreamRecord,
+    now: i64,
+    rules: &Rules,
+    hinted: Hinted<'_>,
+) -> std::cmp::Ordering {
     let followed = |r: &StreamRecord| rules.selection.is_followed(r.streamer_id);
     let due = |r: &StreamRecord| r.probe.next_due.unwrap_or(now);
     let at_risk = |r: &StreamRecord| r.public == Some(false) || now - due(r) < FRESH_SECS;
     followed(b)
         .cmp(&followed(a))
-        .then(cost_class(a).cmp(&cost_class(b)))
+        .then(cost_class(a, hinted).cmp(&cost_class(b, hinted)))
         .then(at_risk(b).cmp(&at_risk(a)))
         .then(b.max_viewers.cmp(&a.max_viewers))
         .then(due(b).cmp(&due(a)))
@@ -549,14 +562,15 @@ pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rul
     queued
 }
 
-/// Requests a waiting probe is expected to cost: one for a known path or an hour-aligned
-/// re-fetch, three for a search of an unknown path (the channel's domain in its forms, as a
-/// hint from its videos or last capture gives it), and every domain in every form for a live
-/// learning search (never given up, but counted).
-pub fn expected_requests(record: &StreamRecord, domains: usize) -> usize {
-    match cost_class(record) {
-        3 => expected_requests_most(domains),
-        2 => 3,
+/// Requests a waiting probe is expected to cost: one for a known path, an hour-aligned
+/// re-fetch or a search with a hint (the channel's domain and form: week benchmark, 0.9 a
+/// broadcast), one a domain for a search without one (a stored copy is found about halfway
+/// through the two common forms; week benchmark, about 12 for 12 domains), and every domain
+/// in every form for a live learning search (never given up, but counted).
+pub fn expected_requests(record: &StreamRecord, domains: usize, hinted: Hinted<'_>) -> usize {
+    match cost_class(record, hinted) {
+        4 => expected_requests_most(domains),
+        3 => domains.max(1),
         _ => 1,
     }
 }
@@ -577,15 +591,16 @@ pub fn shed_beyond_wait(
     domains: usize,
     now: i64,
     rules: &Rules,
+    hinted: Hinted<'_>,
 ) -> Vec<StreamRecord> {
     // As in `shed_backlog`: live learning probes are left alone (and mostly ask nothing).
     queued.retain(|record| record.status != Status::Live);
-    queued.sort_by(|a, b| backlog_order(a, b, now, rules));
+    queued.sort_by(|a, b| backlog_order(a, b, now, rules, hinted));
     let mut work = 0;
     let keep = queued
         .iter()
         .take_while(|record| {
-            work += expected_requests(record, domains);
+            work += expected_requests(record, domains, hinted);
             work <= work_limit || rules.selection.is_followed(record.streamer_id)
         })
         .count();

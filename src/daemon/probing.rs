@@ -219,8 +219,9 @@ pub struct Probing {
     /// Video-list reads ahead of the queue among the broadcasts in flight: they ask the
     /// listing, not the CDN, so they take no probe slot.
     reading: AtomicUsize,
-    /// When each waiting probe's video list was last read ahead.
-    looked_up: Mutex<HashMap<StreamKey, i64>>,
+    /// When each waiting probe's video list was last read ahead, and whether its search has a
+    /// hint (`track::Hinted`).
+    looked_up: Mutex<HashMap<StreamKey, (i64, bool)>>,
     /// The clock time (in units of [`WAIT_BOUND_EVERY`]) of the last `max_wait` bound: it
     /// reads the whole due queue, so not at every tick.
     wait_bound_slot: AtomicI64,
@@ -250,6 +251,10 @@ impl Probing {
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<StreamKey>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn looked_up(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, (i64, bool)>> {
+        self.looked_up.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts searches for due records, up to `MAX_SEARCHES` at once: followed channels first,
@@ -309,7 +314,9 @@ impl Probing {
         };
         let backlog = read_full || waiting > free;
         if backlog {
-            due.sort_by(|a, b| track::backlog_order(a, b, now, &rules));
+            let looked = self.looked_up();
+            let hinted = |r: &StreamRecord| looked.get(&r.key()).is_some_and(|&(_, hinted)| hinted);
+            due.sort_by(|a, b| track::backlog_order(a, b, now, &rules, &hinted));
         } else {
             due.sort_by(|a, b| track::probe_order(a, b, &rules));
         }
@@ -371,9 +378,9 @@ impl Probing {
         }
         let mut batches: Vec<Vec<StreamRecord>> = vec![Vec::new(); room];
         {
-            let mut looked = self.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+            let mut looked = self.looked_up();
             if looked.len() > LOOKUPS_KEPT {
-                looked.retain(|_, at| now - *at < LOOKUP_AGAIN);
+                looked.retain(|_, (at, _)| now - *at < LOOKUP_AGAIN);
             }
             let wanted: Vec<StreamRecord> = waiting
                 .into_iter()
@@ -383,12 +390,12 @@ impl Probing {
                     unknown
                         && looked
                             .get(&record.key())
-                            .is_none_or(|&at| now - at >= LOOKUP_AGAIN)
+                            .is_none_or(|&(at, _)| now - at >= LOOKUP_AGAIN)
                 })
                 .take(room * LOOKUPS_PER_WORKER)
                 .collect();
             for (i, record) in wanted.into_iter().enumerate() {
-                looked.insert(record.key(), now);
+                looked.insert(record.key(), (now, false));
                 batches[i % room].push(record);
             }
         }
@@ -587,6 +594,9 @@ impl Probing {
     fn keep_what_the_list_said(&self, record: &StreamRecord, start: &probe::ProbeStart) {
         let parts = &self.parts;
         let learned = record.probe.learned.clone();
+        if let Some(entry) = self.looked_up().get_mut(&record.key()) {
+            entry.1 = start.hint.is_some();
+        }
         let outcome = if learned.is_some() { "learned" } else { "nothing" };
         debug!(login = %record.login, stream_id = record.stream_id, outcome, "video list read ahead of the probe");
         parts
@@ -674,18 +684,13 @@ impl Probing {
         // and waiting ones whose cost is not known yet — no probe and no read-ahead has read
         // their video list, which may name the path (one request, not a search).
         let spared: HashSet<StreamKey> = self.in_flight().clone();
-        let read: HashSet<StreamKey> = if wait_due {
-            self.looked_up
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys()
-                .copied()
+        let read: HashMap<StreamKey, bool> = if wait_due {
+            self.looked_up()
+                .iter()
+                .map(|(key, &(_, hinted))| (*key, hinted))
                 .collect()
         } else {
-            HashSet::new()
-        };
-        let unread = move |r: &StreamRecord| {
-            r.probe.learned.is_none() && r.probe.probes == 0 && !read.contains(&r.key())
+            HashMap::new()
         };
         let shed = self
             .parts
@@ -709,9 +714,13 @@ impl Probing {
                             .into_iter()
                             .filter(|r| r.probe.next_due.is_some_and(|due| due <= now))
                             .filter(|r| !shed.iter().any(|s| s.key() == r.key()))
-                            .filter(|r| !spared.contains(&r.key()) && !unread(r))
+                            .filter(|r| !spared.contains(&r.key()))
+                            .filter(|r| {
+                                r.probe.learned.is_some() || r.probe.probes > 0 || read.contains_key(&r.key())
+                            })
                             .collect();
-                        let beyond = track::shed_beyond_wait(due, work_limit, domains, now, &rules);
+                        let hinted = |r: &StreamRecord| read.get(&r.key()).copied().unwrap_or(false);
+                        let beyond = track::shed_beyond_wait(due, work_limit, domains, now, &rules, &hinted);
                         tx.put_streams(&beyond)?;
                         shed.extend(beyond);
                     }

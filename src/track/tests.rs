@@ -489,15 +489,22 @@ fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
     let mut hidden = waiting(5, 15, now - 7200);
     hidden.probe.learned = Some(learned);
     hidden.public = Some(false);
-    // 6: the learning search of a live broadcast, the most viewed of all.
+    // 6: the learning search of a live broadcast, the most viewed of all; 7: a search whose
+    // channel's domain and form are known (the read-ahead found a hint), few viewers.
     let mut sweep = waiting(6, 9000, now - 60);
     sweep.status = Status::Live;
-    let mut queue = [unknown, stale, refetch, fresh, hidden, sweep];
-    queue.sort_by(|a, b| backlog_order(a, b, now, &rules()));
+    let hinted = waiting(7, 12, now - 7200);
+    let mut queue = [unknown, stale, refetch, fresh, hidden, sweep, hinted];
+    let has_hint = |r: &StreamRecord| r.stream_id == 7;
+    queue.sort_by(|a, b| backlog_order(a, b, now, &rules(), &has_hint));
     let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
     // Known paths first (at risk: the fresh end and the sub-only one, more viewed first), then
-    // the re-fetch, then the search, then the sweep.
-    assert_eq!(ids, vec![5, 4, 2, 3, 1, 6]);
+    // the hinted search, the re-fetch, the search without a hint, then the sweep.
+    assert_eq!(ids, vec![5, 4, 2, 7, 3, 1, 6]);
+    // Without the hint, the hinted one is a search like the others.
+    queue.sort_by(|a, b| backlog_order(a, b, now, &rules(), &|_| false));
+    let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
+    assert_eq!(ids, vec![5, 4, 2, 3, 1, 7, 6]);
     // Without a backlog the order is by viewers alone.
     queue.sort_by(|a, b| probe_order(a, b, &rules()));
     assert_eq!(queue[0].stream_id, 6);
@@ -511,8 +518,8 @@ fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_ris
         form: "unix".into(),
         ts: START.to_string(),
     };
-    // Ten searches of ended broadcasts' unknown paths (3 requests each: the channel's domain),
-    // most viewed first, and five captures with known paths (1 each).
+    // Ten searches of ended broadcasts' unknown paths without a hint (one request a domain,
+    // 12), most viewed first, and five captures with known paths (1 each).
     let mut queued: Vec<StreamRecord> = (0..10u32)
         .map(|index| {
             let mut record = ended_record(START + 600);
@@ -530,17 +537,20 @@ fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_ris
         record.probe.learned = Some(learned.clone());
         queued.push(record);
     }
-    assert_eq!(expected_requests(&queued[0], 12), 3);
-    assert_eq!(expected_requests(&queued[10], 12), 1);
+    let none = |_: &StreamRecord| false;
+    assert_eq!(expected_requests(&queued[0], 12, &none), 12);
+    assert_eq!(expected_requests(&queued[10], 12, &none), 1);
+    // With a hint (the channel's domain and form), a search mostly costs one request.
+    assert_eq!(expected_requests(&queued[0], 12, &|_| true), 1);
     // A live broadcast's learning search: a sweep of every domain and form.
     let mut live = queued[9].clone();
     live.status = Status::Live;
-    assert_eq!(expected_requests(&live, 12), 36);
+    assert_eq!(expected_requests(&live, 12, &none), 36);
     assert!(is_sweep(&live) && !is_sweep(&queued[0]));
     // Room for everything: nothing dropped.
-    assert!(shed_beyond_wait(queued.clone(), 10 * 3 + 5, 12, now, &rules()).is_empty());
+    assert!(shed_beyond_wait(queued.clone(), 10 * 12 + 5, 12, now, &rules(), &none).is_empty());
     // Room for the five known paths and three searches: the seven least viewed searches go.
-    let shed = shed_beyond_wait(queued.clone(), 5 + 3 * 3, 12, now, &rules());
+    let shed = shed_beyond_wait(queued.clone(), 5 + 3 * 12, 12, now, &rules(), &none);
     let mut ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
     ids.sort_unstable();
     assert_eq!(ids, (3..10).collect::<Vec<u64>>());
@@ -555,12 +565,19 @@ fn a_backlog_longer_than_max_wait_of_the_budget_drops_the_costliest_least_at_ris
     for record in &mut live {
         record.status = Status::Live;
     }
-    assert!(shed_beyond_wait(live.clone(), 5, 12, now, &rules()).is_empty());
+    assert!(shed_beyond_wait(live.clone(), 5, 12, now, &rules(), &none).is_empty());
     assert!(shed_backlog(live, 1, &rules()).is_empty());
     // Hardly any room: the known paths are kept before any search.
-    let shed = shed_beyond_wait(queued, 5, 12, now, &rules());
+    let shed = shed_beyond_wait(queued.clone(), 5, 12, now, &rules(), &none);
     assert_eq!(shed.len(), 10);
     assert!(shed.iter().all(|r| r.probe.learned.is_none()));
+    // Searches with a hint cost one request each: the same room keeps three of them, the
+    // least viewed go first; a hint puts a search before the others.
+    let hint = |r: &StreamRecord| r.stream_id < 5;
+    let shed = shed_beyond_wait(queued, 5 + 3, 12, now, &rules(), &hint);
+    let mut ids: Vec<u64> = shed.iter().map(|r| r.stream_id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![3, 4, 5, 6, 7, 8, 9]);
 }
 
 #[test]
