@@ -214,6 +214,7 @@ fn main() {
         let row = run.row(&label, day..day + 1);
         if day == 0 {
             pooled.push(("1 (cold)", row.by_kind));
+            lost.push(("1 (cold)", row.lost.clone()));
         }
         missed.extend(
             row.missed
@@ -542,7 +543,28 @@ fn score_day(
                     } else {
                         ""
                     };
-                    let cause: String = state.chars().take(70).collect();
+                    let mut cause: String = state.chars().take(70).collect();
+                    if record.is_none() {
+                        // Never recorded: how long it lasted and how many watched, from the truth.
+                        let minutes = b.ended_at.map_or(0, |e| (e - b.listed_start) / 60);
+                        let length = match minutes {
+                            ..10 => "< 10 min",
+                            10..30 => "10–30 min",
+                            30..120 => "30–120 min",
+                            _ => ">= 2 h",
+                        };
+                        let peak = match b.peak_viewers {
+                            ..15 => "peak 10–14",
+                            15..50 => "peak 15–49",
+                            _ => "peak >= 50",
+                        };
+                        let restart = if b.restarted {
+                            ", a restart's second part"
+                        } else {
+                            ""
+                        };
+                        cause = format!("{cause} ({length}, {peak}{restart})");
+                    }
                     *row.lost.entry((kind, format!("{deleted}{cause}"))).or_default() += 1;
                 }
                 row.missed.push(format!(
