@@ -71,6 +71,8 @@ fn main() {
     text.push_str(&format!("\n[pipeline]\nmax_queue = {max_queue}\n"));
     let config = config::parse(None, &text, &[]).expect("benchmark config is valid");
     let min_record = config.source.min_viewers_record;
+    // Listing pages a clock second, as the daemon sees them.
+    let pages_per_second = config.source.pages_per_second / SPEED;
     // Requests a clock second, as the daemon sees them.
     let budget = config.limits.requests_per_second / SPEED;
     let spec = WorldSpec::benchmark_week(start, DOMAINS, scale);
@@ -130,6 +132,12 @@ fn main() {
     // counts when the day ended (requests made that day are the differences).
     let mut queue_peak = vec![0u64; days as usize + 1];
     let mut made = vec![Made::default()];
+    // Per day: the crawl's passes (complete, cut by restart_every) and the clock seconds of
+    // each complete pass as sampled, to tell a listing that is read to its floor from one
+    // whose tail goes unseen.
+    let metrics_url = health_url.replace("/healthz", "/metrics");
+    let mut passes = vec![Passes::default(); days as usize + 1];
+    let mut last_metrics = Instant::now();
     // What stepping the world costs (it shares the cores with the appliance).
     let (mut advances, mut advancing) = (0u32, Duration::ZERO);
     while clock.now() < stop {
@@ -146,6 +154,12 @@ fn main() {
             last_poll = Instant::now();
             if let Some(depth) = queue_depth(&agent, &health_url) {
                 queue_peak[day] = queue_peak[day].max(depth);
+            }
+        }
+        if last_metrics.elapsed() >= Duration::from_secs(1) {
+            last_metrics = Instant::now();
+            if let Some(sample) = listing_sample(&agent, &metrics_url) {
+                passes[day].add(sample);
             }
         }
         peak_rss = peak_rss.max(proc_kib("/proc/self/status", "VmRSS:").unwrap_or(0));
@@ -232,6 +246,7 @@ fn main() {
         }
     }
     print_by_kind(&pooled);
+    print_passes(&passes, days, pages_per_second);
     for (label, lost) in lost {
         let mut causes: Vec<((usize, String), usize)> = lost.into_iter().collect();
         causes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -355,6 +370,92 @@ fn queue_depth(agent: &ureq::Agent, url: &str) -> Option<u64> {
     let mut answer = agent.get(url).call().ok()?;
     let text = answer.body_mut().read_to_string().ok()?;
     serde_json::from_str::<serde_json::Value>(&text).ok()?["queue_depth"].as_u64()
+}
+
+/// What `/metrics` says of the crawl at one moment.
+#[derive(Clone, Copy)]
+struct ListingSample {
+    passes: f64,
+    cut: f64,
+    pass_seconds: f64,
+    pass_pages: f64,
+    to_record_floor: f64,
+    pages: f64,
+}
+
+fn listing_sample(agent: &ureq::Agent, url: &str) -> Option<ListingSample> {
+    let mut answer = agent.get(url).call().ok()?;
+    let text = answer.body_mut().read_to_string().ok()?;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Some(ListingSample {
+        passes: value("vodprobe_listing_passes_total"),
+        cut: value("vodprobe_listing_passes_cut_total"),
+        pass_seconds: value("vodprobe_listing_pass_seconds"),
+        pass_pages: value("vodprobe_listing_pass_pages"),
+        to_record_floor: value("vodprobe_listing_record_floor_seconds"),
+        pages: value("vodprobe_listing_pages_total"),
+    })
+}
+
+/// One day's samples of the crawl.
+#[derive(Clone, Default)]
+struct Passes {
+    first: Option<ListingSample>,
+    last: Option<ListingSample>,
+    seconds: Vec<f64>,
+    pages: Vec<f64>,
+    to_record_floor: Vec<f64>,
+}
+
+impl Passes {
+    fn add(&mut self, sample: ListingSample) {
+        self.first.get_or_insert(sample);
+        self.last = Some(sample);
+        if sample.pass_seconds > 0.0 {
+            self.seconds.push(sample.pass_seconds);
+            self.pages.push(sample.pass_pages);
+        }
+        if sample.to_record_floor > 0.0 {
+            self.to_record_floor.push(sample.to_record_floor);
+        }
+    }
+}
+
+fn print_passes(passes: &[Passes], days: i64, pages_per_second: f64) {
+    println!(
+        "\nthe crawl per day (sampled from /metrics each real second): passes, of which cut by \
+         restart_every below min_viewers_record; a pass's clock seconds and pages, and its clock \
+         seconds down to min_viewers_record, p50 / max; listing pages read per clock second \
+         (configured {pages_per_second:.3})"
+    );
+    println!("| day | passes | cut | pass seconds | pages | to the record floor | pages / s |");
+    println!("|---|---|---|---|---|---|---|");
+    for (day, day_passes) in passes.iter().enumerate().take(days as usize) {
+        let (Some(first), Some(last)) = (day_passes.first, day_passes.last) else {
+            continue;
+        };
+        let spread = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            let mid = v.get(v.len() / 2).copied().unwrap_or(0.0);
+            format!("{mid:.0} / {:.0}", v.last().copied().unwrap_or(0.0))
+        };
+        println!(
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {:.3} |",
+            day + 1,
+            last.passes - first.passes,
+            last.cut - first.cut,
+            spread(&day_passes.seconds),
+            spread(&day_passes.pages),
+            spread(&day_passes.to_record_floor),
+            (last.pages - first.pages) / DAY as f64
+        );
+    }
 }
 
 /// User and system CPU seconds of this process so far (`/proc/self/stat`, 100 ticks a second).

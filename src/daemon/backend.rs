@@ -4,6 +4,7 @@
 
 use super::probing::Steering;
 use super::reconfigure::ConfigStatus;
+use super::state::Passes;
 use super::upkeep::Upkeep;
 use crate::api::{self, ApiError, ComponentStatus, DomainStatus, Health, LookupInput, LookupState};
 use crate::config::{SourceConfig, SourceKind};
@@ -111,12 +112,37 @@ impl ApiBackend {
 
 /// The live listing in `/healthz`: which source is in force and, while it fails, why and what to
 /// do about it.
-fn listing_status(source: &SourceConfig, error: Option<&str>) -> ComponentStatus {
+pub(super) fn listing_status(
+    source: &SourceConfig,
+    error: Option<&str>,
+    passes: Passes,
+    ended_after: i64,
+) -> ComponentStatus {
     let kind = source.kind.name();
     match error {
+        None if passes.slow(ended_after) => ComponentStatus::failed(format!(
+            "the last pass took {}s to read the {kind} listing down to min_viewers_record ({}), \
+             longer than pipeline.ended_after ({ended_after}s): a broadcast above it for less \
+             than a pass can end unseen and is lost; raise source.pages_per_second (Helix pages \
+             hold 100 streams, GQL's 30; a registered application allows more) or \
+             source.min_viewers_record",
+            passes.to_record_floor.unwrap_or_default(),
+            source.min_viewers_record,
+        )),
         None => ComponentStatus {
             ok: true,
-            message: Some(format!("live streams are listed by {kind}")),
+            message: Some(match (passes.last, passes.to_record_floor) {
+                (Some((seconds, pages, _)), Some(floor)) => format!(
+                    "live streams are listed by {kind}; the last pass read {pages} pages in \
+                     {seconds}s, down to min_viewers_record in {floor}s"
+                ),
+                (Some((seconds, pages, _)), None) => {
+                    format!(
+                        "live streams are listed by {kind}; the last pass read {pages} pages in {seconds}s"
+                    )
+                }
+                _ => format!("live streams are listed by {kind}"),
+            }),
         },
         Some(error) => {
             let advice = match source.kind {
@@ -202,7 +228,12 @@ impl api::Backend for ApiBackend {
             Err(error) => (ComponentStatus::failed(format!("{error}; {STORE_ADVICE}")), 0, 0),
         };
         let settings = parts.settings.get();
-        let listing = listing_status(&settings.config.source, parts.activity.listing_error().as_deref());
+        let listing = listing_status(
+            &settings.config.source,
+            parts.activity.listing_error().as_deref(),
+            parts.activity.listing_passes(),
+            settings.config.pipeline.ended_after.as_secs() as i64,
+        );
         let config = self.config.status(&settings.config);
         let notify: Vec<api::NotifyHealth> = parts
             .notify

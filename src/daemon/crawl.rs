@@ -55,6 +55,28 @@ pub fn describe(metrics: &Metrics) {
         Kind::Counter,
         "Passes over the live listing finished (down to the viewer floor or cut by restart_every).",
     );
+    metrics.describe(
+        "vodprobe_listing_passes_cut_total",
+        Kind::Counter,
+        "Passes cut by restart_every below min_viewers_record, before min_viewers_observe \
+         (a pass is never cut above the record floor).",
+    );
+    metrics.describe(
+        "vodprobe_listing_pass_seconds",
+        Kind::Gauge,
+        "Seconds the last pass over the live listing took (complete or cut).",
+    );
+    metrics.describe(
+        "vodprobe_listing_pass_pages",
+        Kind::Gauge,
+        "Pages the last pass over the live listing read (complete or cut).",
+    );
+    metrics.describe(
+        "vodprobe_listing_record_floor_seconds",
+        Kind::Gauge,
+        "Seconds the last pass took to read the listing down to min_viewers_record: a broadcast \
+         above it for less than this may be missed.",
+    );
 }
 
 /// The crawler's position in the listing, kept between ticks.
@@ -68,6 +90,10 @@ pub struct Crawl {
     /// Clock time the current pass started from the top.
     pass_started: Option<i64>,
     pages_in_pass: u64,
+    /// Clock seconds into the current pass when a page first went below `min_viewers_record`:
+    /// only then may `restart_every` cut the pass, since what it would leave unread is only
+    /// observed, never recorded.
+    record_floor_after: Option<i64>,
     last_tick: Option<Instant>,
     paused_until: Option<Instant>,
     /// Listing failures in a row: the pause doubles with each (5 s up to 5 minutes).
@@ -97,6 +123,7 @@ impl Crawl {
             cursor: None,
             pass_started: None,
             pages_in_pass: 0,
+            record_floor_after: None,
             last_tick: None,
             paused_until: None,
             failures: 0,
@@ -116,6 +143,7 @@ impl Crawl {
         self.cursor = None;
         self.pass_started = None;
         self.pages_in_pass = 0;
+        self.record_floor_after = None;
         self.last_tick = None;
         self.paused_until = None;
         self.failures = 0;
@@ -174,7 +202,9 @@ impl Crawl {
         let now = self.parts.clock.now();
         let pass_started = *self.pass_started.get_or_insert(now);
         let restart_every = settings.config.source.restart_every.as_secs() as i64;
-        if self.cursor.is_some() && now - pass_started >= restart_every {
+        // A pass is cut only below the record floor: a cut above it would leave the same ranks
+        // unread every pass, and broadcasts there would never be recorded.
+        if self.cursor.is_some() && self.record_floor_after.is_some() && now - pass_started >= restart_every {
             debug!(
                 pages = self.pages_in_pass,
                 "restarting the crawl from the top (restart_every)"
@@ -227,7 +257,13 @@ impl Crawl {
         self.pages_in_pass += 1;
         parts.metrics.inc("vodprobe_listing_pages_total", &[]);
         let floor = settings.config.source.min_viewers_observe;
-        let reached_floor = page.sightings.last().is_none_or(|s| s.viewers < floor);
+        let last_viewers = page.sightings.last().map(|s| s.viewers);
+        let reached_floor = last_viewers.is_none_or(|v| v < floor);
+        if self.record_floor_after.is_none()
+            && last_viewers.is_none_or(|v| v < settings.config.source.min_viewers_record)
+        {
+            self.record_floor_after = Some(now - pass_started);
+        }
         let selection = settings.rules.selection.clone();
         let sightings: Vec<Sighting> = page
             .sightings
@@ -270,6 +306,7 @@ impl Crawl {
         self.cursor = None;
         self.pass_started = None;
         self.pages_in_pass = 0;
+        self.record_floor_after = None;
     }
 
     /// Pauses the crawl after a failed page; the pass starts again from the top.
@@ -294,6 +331,7 @@ impl Crawl {
         self.cursor = None;
         self.pass_started = None;
         self.pages_in_pass = 0;
+        self.record_floor_after = None;
     }
 
     /// A pass reached the viewer floor (`complete`) or was cut by `restart_every`: streams not
@@ -301,14 +339,44 @@ impl Crawl {
     /// streams it did not show are probed early. Nothing is ended while the listing fails,
     /// because then no pass finishes.
     async fn finish_pass(&mut self, pass_started: i64, complete: bool) {
-        self.parts.metrics.inc("vodprobe_listing_passes_total", &[]);
-        debug!(pages = self.pages_in_pass, "crawl pass finished");
+        let metrics = &self.parts.metrics;
+        metrics.inc("vodprobe_listing_passes_total", &[]);
+        let seconds = self.parts.clock.now() - pass_started;
+        let pages = self.pages_in_pass;
+        let to_record_floor = self.record_floor_after;
+        let ended_after = self.parts.settings.get().config.pipeline.ended_after.as_secs() as i64;
+        let was_slow = self.parts.activity.listing_passes().slow(ended_after);
+        let passes = self
+            .parts
+            .activity
+            .listing_pass_finished(seconds, pages, complete, to_record_floor);
+        metrics.set("vodprobe_listing_pass_seconds", &[], seconds as f64);
+        metrics.set("vodprobe_listing_pass_pages", &[], pages as f64);
+        if let Some(after) = to_record_floor {
+            metrics.set("vodprobe_listing_record_floor_seconds", &[], after as f64);
+        }
+        if !complete {
+            metrics.inc("vodprobe_listing_passes_cut_total", &[]);
+        }
+        debug!(pages, seconds, complete, "crawl pass finished");
         if complete {
             self.complete_pass_started = Some(pass_started);
+        }
+        // Said when it starts, not every pass: each slow pass risks the same broadcasts.
+        if passes.slow(ended_after) && !was_slow {
+            warn!(
+                seconds = to_record_floor.unwrap_or(seconds),
+                pages,
+                "the crawl took longer than pipeline.ended_after to read the listing down to \
+                 min_viewers_record: a broadcast above it for less than a pass may never be seen; \
+                 raise source.pages_per_second (Helix pages hold 100 streams, GQL's 30) or \
+                 source.min_viewers_record"
+            );
         }
         self.cursor = None;
         self.pass_started = None;
         self.pages_in_pass = 0;
+        self.record_floor_after = None;
         let clock = self.parts.clock;
         let rules = self.parts.settings.get().rules.clone();
         let ended = self

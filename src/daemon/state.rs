@@ -284,6 +284,27 @@ pub struct Activity {
     counts: Mutex<Option<(Counts, i64)>>,
     /// The last time the probe queue was shed: when, captures given up, re-fetches dropped.
     last_shed: Mutex<Option<(i64, usize, usize)>>,
+    /// How the crawl's passes over the listing end.
+    passes: Mutex<Passes>,
+}
+
+/// The crawl's last passes, for `/healthz`: how long it takes to read the listing down to
+/// `min_viewers_record`, the ranks where a broadcast must be seen to be recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Passes {
+    /// The last pass: clock seconds, pages, and whether it reached `min_viewers_observe`
+    /// (else `restart_every` cut it below the record floor).
+    pub last: Option<(i64, u64, bool)>,
+    /// Clock seconds the last pass that got there took to reach the record floor.
+    pub to_record_floor: Option<i64>,
+}
+
+impl Passes {
+    /// Reading down to the record floor takes longer than `ended_after`: a broadcast recordable
+    /// for less than that can end unseen.
+    pub fn slow(&self, ended_after: i64) -> bool {
+        self.to_record_floor.is_some_and(|seconds| seconds > ended_after)
+    }
 }
 
 impl Activity {
@@ -295,6 +316,27 @@ impl Activity {
     /// A pass reached the viewer floor or the last page: the listing works again.
     pub fn listing_pass_completed(&self) {
         *lock(&self.listing_error) = None;
+    }
+
+    /// A pass ended after `seconds` of clock time and `pages`: `complete` when it reached the
+    /// viewer floor or the last page; `to_record_floor` when it read below `min_viewers_record`.
+    pub fn listing_pass_finished(
+        &self,
+        seconds: i64,
+        pages: u64,
+        complete: bool,
+        to_record_floor: Option<i64>,
+    ) -> Passes {
+        let mut passes = lock(&self.passes);
+        passes.last = Some((seconds, pages, complete));
+        if to_record_floor.is_some() {
+            passes.to_record_floor = to_record_floor;
+        }
+        *passes
+    }
+
+    pub fn listing_passes(&self) -> Passes {
+        *lock(&self.passes)
     }
 
     pub fn listing_failed(&self, error: String) {

@@ -76,6 +76,89 @@ async fn a_crawl_pass_stores_what_the_listing_shows() {
     assert_eq!(metrics.value("vodprobe_listing_passes_total", &[]), 1.0);
 }
 
+/// The listing is read down to `min_viewers_record` before `restart_every` may cut a pass: a
+/// cut above it would leave the same ranks unread every pass, and their broadcasts unrecorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_every_cuts_a_pass_only_below_the_record_floor() {
+    // 300 streams, 50,000 / (i + 1) viewers: 125 at or above 400 (5 pages of 30), 250 at or
+    // above 200 (9 pages). restart_every is 1 s on a clock 1,000 times real time, so it has
+    // passed long before the record floor.
+    let mut stage = crawl_stage(300);
+    let text = format!(
+        "[source]\ngql_url = \"{}\"\nmin_viewers_observe = 200\nmin_viewers_record = 400\n\
+         restart_every = \"1s\"\npages_per_second = 1000\n\
+         [limits]\nconnect_timeout = \"2s\"\nrequest_timeout = \"3s\"\n",
+        stage.listing.gql_url()
+    );
+    let config = config::parse(None, &text, &[]).expect("valid config");
+    stage.parts.settings = Arc::new(SettingsCell::new(Settings::new(config)));
+    stage.parts.clock = Clock::accelerated(1_750_000_100, 1000.0);
+    let mut crawl = Crawl::new(share(&stage.parts));
+    crawl.tick().await;
+
+    let store = stage.parts.store.get();
+    let live = store.live().expect("live");
+    let least = live.iter().map(|r| r.max_viewers).min().expect("streams stored");
+    assert!(
+        least < 400,
+        "the pass read below the record floor (least {least})"
+    );
+    for index in 0..125 {
+        let stream_id = LiveStream::sample(index).stream_id;
+        assert!(
+            live.iter().any(|r| r.stream_id == stream_id),
+            "stream {index} (above the record floor) was read"
+        );
+    }
+    let metrics = &stage.parts.metrics;
+    assert_eq!(metrics.value("vodprobe_listing_passes_cut_total", &[]), 1.0);
+    let pages = metrics.value("vodprobe_listing_pass_pages", &[]);
+    assert!(
+        (5.0..9.0).contains(&pages),
+        "cut between the floors, after {pages} pages"
+    );
+    let passes = stage.parts.activity.listing_passes();
+    assert_eq!(passes.last.map(|(_, _, complete)| complete), Some(false));
+    let to_floor = passes.to_record_floor.expect("the record floor was reached");
+    assert!(to_floor >= 1, "{passes:?}");
+    assert!(!passes.slow(900), "{passes:?}");
+    assert!(passes.slow(to_floor - 1), "{passes:?}");
+}
+
+#[test]
+fn healthz_says_when_the_crawl_reads_to_the_record_floor_slower_than_ended_after() {
+    let config = config::parse(None, "", &[]).expect("valid config");
+    let source = &config.source;
+    let quick = super::state::Passes {
+        last: Some((200, 60, true)),
+        to_record_floor: Some(150),
+    };
+    let status = super::backend::listing_status(source, None, quick, 900);
+    assert!(status.ok);
+    let message = status.message.expect("message");
+    assert!(
+        message.contains("60 pages in 200s") && message.contains("in 150s"),
+        "{message}"
+    );
+
+    let slow = super::state::Passes {
+        last: Some((1300, 390, false)),
+        to_record_floor: Some(1200),
+    };
+    let status = super::backend::listing_status(source, None, slow, 900);
+    assert!(!status.ok);
+    let message = status.message.expect("message");
+    assert!(
+        message.contains("1200s")
+            && message.contains("ended_after (900s)")
+            && message.contains("pages_per_second"),
+        "{message}"
+    );
+    // A refusal is said first: it is what stops the crawl.
+    let status = super::backend::listing_status(source, Some("HTTP 503"), slow, 900);
+    assert!(status.message.expect("message").starts_with("HTTP 503"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_page_pauses_the_crawl_and_ends_nothing() {
     let stage = crawl_stage(3);
