@@ -201,9 +201,9 @@ fn main() {
         "| day | recordable | stored captured | quick deletes captured | CDN req / recordable stream | \
          per captured | per nothing stored | background (quality + segment) | health checks | \
          CDN req made / day's budget | queue peak | shed | end → capture p50 / p99 | \
-         per stream: live / end / after the hour |"
+         per stream: live / end / after the hour | muted captures holding the muted playlist |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let kinds = demand_kinds(&truth, start, min_record);
     let run = Run {
         truth: &truth,
@@ -234,6 +234,12 @@ fn main() {
             row.missed
                 .into_iter()
                 .take(3)
+                .chain(row.muted_missed.into_iter().take(3))
+                .chain(std::iter::once(format!(
+                    "hinted captures by requests up to the capture: {:?}",
+                    row.hinted_costs
+                )))
+                .chain(row.hinted_examples)
                 .map(|m| format!("day {}: {m}", day + 1)),
         );
     }
@@ -533,7 +539,7 @@ impl Run<'_> {
         println!(
             "| {label} | {} | {} / {} = {:.2} % | {} / {} = {:.1} % | {:.2} | {:.2} | {:.1} | {} + {} | {} | \
              {} / {:.0} = {:.0} % | {queue_peak} | {} ({} stored; {} hour probes) | {} s / {} s | \
-             {:.2} / {:.2} / {:.2} |",
+             {:.2} / {:.2} / {:.2} | {} / {} |",
             row.recordable,
             row.captured,
             row.stored,
@@ -558,6 +564,8 @@ impl Run<'_> {
             ratio(row.phases[0], row.streams),
             ratio(row.phases[1], row.streams),
             ratio(row.phases[2], row.streams),
+            row.muted_recorded,
+            row.muted,
         );
         row
     }
@@ -586,14 +594,23 @@ struct DayRow {
     hour_shed: usize,
     delays: Vec<i64>,
     missed: Vec<String>,
+    muted_missed: Vec<String>,
+    /// Captured hinted searches (another video names the domain) by requests up to the
+    /// capture (7: seven or more), and a few of the costly ones with what they asked.
+    hinted_costs: std::collections::BTreeMap<usize, usize>,
+    hinted_examples: Vec<String>,
     /// Probe requests made while live, between the end and the next hour boundary (the end
     /// probe and its quick retries), and after it (the hour-aligned re-fetch, later retries).
     phases: [usize; 3],
     /// Per [`KINDS`]: broadcasts, captured, shed, distinct streams, their probe requests, and
     /// those made after the hour.
-    by_kind: [[usize; 6]; 5],
+    by_kind: [[usize; 7]; 5],
     /// Stored broadcasts not captured, per [`KINDS`] index and what their record says.
     lost: HashMap<(usize, String), usize>,
+    /// Captures the mute pass muted, and those whose record holds the muted playlist (the
+    /// hour-aligned copy the pipeline promises where Twitch mutes).
+    muted: usize,
+    muted_recorded: usize,
 }
 
 fn score_day(
@@ -612,7 +629,7 @@ fn score_day(
     for b in scored {
         let record = records.get(&(b.listed_start, b.stream_id));
         let kind = kinds.get(&(b.listed_start, b.stream_id)).map(|k| k.0);
-        let mut by_kind = [0usize; 6];
+        let mut by_kind = [0usize; 7];
         let error = record.and_then(|r| r.probe.last_error.as_deref()).unwrap_or("");
         if error.contains(SHED_NOT_FOUND) {
             row.shed += 1;
@@ -633,6 +650,26 @@ fn score_day(
             }
             if let (Some(at), Some(end)) = (record.and_then(|r| r.probe.captured_at), b.ended_at) {
                 row.delays.push(at - end);
+            }
+            if let (true, Some(muted_at), Some(r)) = (got, b.muted_at, record) {
+                row.muted += 1;
+                let archive = r.archive.as_ref();
+                if archive.is_some_and(|a| a.muted_segments > 0) {
+                    row.muted_recorded += 1;
+                } else {
+                    row.muted_missed.push(format!(
+                        "muted copy not recorded: {} {} (video {}, public {}): fetched {} s after the \
+                         mute pass, hour probe done {}, {} probes, last error {:?}",
+                        b.login,
+                        b.stream_id,
+                        b.has_video,
+                        b.public,
+                        archive.map_or(0, |a| a.fetched_at - muted_at),
+                        r.probe.hour_probe_done,
+                        r.probe.probes,
+                        r.probe.last_error
+                    ));
+                }
             }
             if !got {
                 let state = record.map_or("no record".to_string(), |r| {
@@ -684,9 +721,35 @@ fn score_day(
             by_kind[4] = requests.get(&(b.login.clone(), b.stream_id)).map_or(0, Vec::len);
             if let Some(end) = b.ended_at {
                 let hour = (end.div_euclid(3600) + 1) * 3600;
+                let captured_at = record.and_then(|r| r.probe.captured_at);
+                if let (Some(1), Some(c)) = (kind, captured_at) {
+                    // A hinted search: how many requests the capture took, and what they asked.
+                    let before = times
+                        .get(&(b.login.clone(), b.stream_id))
+                        .map_or(0, |t| t.iter().filter(|&&at| at <= c).count());
+                    *row.hinted_costs.entry(before.min(7)).or_default() += 1;
+                    if before >= 4 && row.hinted_examples.len() < 3 {
+                        let asked = requests
+                            .get(&(b.login.clone(), b.stream_id))
+                            .cloned()
+                            .unwrap_or_default();
+                        row.hinted_examples.push(format!(
+                            "{} {} (form {}, domain {:?}, ended {:?}, captured {c}): {} requests before the capture: {}",
+                            b.login,
+                            b.stream_id,
+                            b.form,
+                            b.domain,
+                            b.ended_at,
+                            before,
+                            asked.join(" ")
+                        ));
+                    }
+                }
                 for &at in times.get(&(b.login.clone(), b.stream_id)).into_iter().flatten() {
                     row.phases[usize::from(at >= end) + usize::from(at >= hour)] += 1;
                     by_kind[5] += usize::from(at >= hour);
+                    // After the capture: re-fetches (hour-aligned, final) of what is stored.
+                    by_kind[6] += usize::from(captured_at.is_some_and(|c| at > c));
                 }
             }
         }
@@ -715,18 +778,18 @@ fn score_day(
 
 /// Where the requests of each pooled row went, and what they bought, by what the broadcasts
 /// ask for ([`KINDS`]).
-fn print_by_kind(pooled: &[(&str, [[usize; 6]; 5])]) {
+fn print_by_kind(pooled: &[(&str, [[usize; 7]; 5])]) {
     println!(
         "\nby what the broadcasts ask for: broadcasts, captured (stored kinds), shed, CDN requests \
-         per stream (of which after the hour), share of the days' probe requests\n\
-         | days | kind | broadcasts | captured | shed | req / stream (after the hour) | share of requests |\n\
+         per stream (of which after the hour; after the capture), share of the days' probe requests\n\
+         | days | kind | broadcasts | captured | shed | req / stream (after the hour; after the capture) | share of requests |\n\
          |---|---|---|---|---|---|---|"
     );
     for (label, row) in pooled {
         let all: usize = row.iter().map(|k| k[4]).sum();
         for (name, k) in KINDS.iter().zip(row) {
             println!(
-                "| {label} | {name} | {} | {} | {} | {:.2} ({:.2}) | {:.1} % |",
+                "| {label} | {name} | {} | {} | {} | {:.2} ({:.2}; {:.2}) | {:.1} % |",
                 k[0],
                 if name.starts_with("stored") {
                     format!("{:.1} %", pct(k[1], k[0]))
@@ -736,6 +799,7 @@ fn print_by_kind(pooled: &[(&str, [[usize; 6]; 5])]) {
                 k[2],
                 ratio(k[4], k[3]),
                 ratio(k[5], k[3]),
+                ratio(k[6], k[3]),
                 pct(k[4], all)
             );
         }

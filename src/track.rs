@@ -220,12 +220,27 @@ fn schedule_hour_probe(record: &mut StreamRecord, now: i64, rules: &Rules) {
     if !rules.align_to_hour || record.probe.hour_probe_done {
         return;
     }
-    let ended_at = record.ended_at.unwrap_or(record.last_seen);
-    let hour_probe = hour_probe_time(ended_at, rules);
+    let hour_probe = hour_probe_time(content_end(record), rules);
     if now >= hour_probe {
         record.probe.hour_probe_done = true;
     } else {
         record.probe.next_due = Some(hour_probe);
+    }
+}
+
+/// When the broadcast ended, as far as its record can tell: the end the listing showed, or
+/// later the end of the stored copy, since a stream that fell below the listing's viewer
+/// floor went on unseen, and Twitch mutes on the hour after the copy's real end (the week
+/// benchmark found muted copies missed for want of this); a copy still growing when fetched
+/// ended after that.
+pub fn content_end(record: &StreamRecord) -> i64 {
+    let listed = record.ended_at.unwrap_or(record.last_seen);
+    match &record.archive {
+        Some(archive) if archive.ended => {
+            listed.max(record.start_unix + archive.duration_seconds.ceil() as i64)
+        }
+        Some(archive) => listed.max(archive.fetched_at),
+        None => listed,
     }
 }
 

@@ -841,3 +841,44 @@ fn followed_channels_are_probed_first_shed_last_and_recorded_whatever_their_view
         assert_eq!(ended.delete.len(), usize::from(!kept), "{streamer_id}: {ended:?}");
     }
 }
+
+#[test]
+fn the_hour_aligned_probe_follows_the_copys_end_when_it_went_on_below_the_listing() {
+    // Last listed at START + 30, ended at START + 930 by the listing; the copy runs on for
+    // two hours (the stream fell below the viewer floor): Twitch mutes on the hour after that.
+    let ended = end_unseen(&[live_record(50, START + 30)], START + 930, &rules())
+        .write
+        .remove(0);
+    assert_eq!(ended.status, Status::Pending);
+    let capture = |duration: f64, complete: bool| {
+        let ProbeResult::Hit { mut archive, learned } = hit() else {
+            unreachable!()
+        };
+        archive.duration_seconds = duration;
+        archive.ended = complete;
+        archive.fetched_at = START + 7_300;
+        after_probe(
+            ended.clone(),
+            ProbeResult::Hit { archive, learned },
+            START + 7_300,
+            &rules(),
+        )
+    };
+    let long = capture(7_200.0, true);
+    assert_eq!(
+        long.probe.next_due,
+        Some(hour_probe_time(START + 7_200, &rules()))
+    );
+    assert!(!long.probe.hour_probe_done);
+    // A copy that ended before the listing's end: the listing's end stands (the hour probe
+    // time has passed, so the capture is the hour-aligned copy).
+    let short = capture(10.0, true);
+    assert_eq!(content_end(&short), short.ended_at.expect("ended"));
+    assert!(short.probe.hour_probe_done);
+    // Still growing when fetched: it ended after the fetch.
+    let growing = capture(600.0, false);
+    assert_eq!(
+        growing.probe.next_due,
+        Some(hour_probe_time(START + 7_300, &rules()))
+    );
+}

@@ -173,3 +173,85 @@ fn a_backlog_reads_video_lists_ahead_so_paths_they_name_cost_one_request_and_are
         assert_eq!(record.status, Status::Found, "{record:?}");
     }
 }
+
+#[test]
+fn background_checks_wait_while_probes_wait_for_the_budget() {
+    // One request a second and fourteen ended broadcasts due at once, each one request (its
+    // video names the path): more than the probe slots, so they wait for the budget. The
+    // captures' segment checks must not take its requests meanwhile: none arrives before the
+    // last capture.
+    let mut world = World::configured(
+        (0..DOMAINS).map(|_| DomainSpec::healthy()).collect(),
+        &FAST.replace("learn_live_after = \"0s\"", "learn_live_after = \"1h\""),
+        "kind = \"gql\"",
+        "health = \"0 0 0 1 1 *\"",
+        "requests_per_second = 1",
+    );
+    let start = now() - 300;
+    let ts = start.to_string();
+    let ids: Vec<u64> = (0..14).map(|i| 1990 + i).collect();
+    let login = |id: u64| format!("spare{id}");
+    for (i, &id) in ids.iter().enumerate() {
+        let domain = i % DOMAINS;
+        world
+            .cdn
+            .add_broadcast(Broadcast::new(&login(id), id, &ts, vec![domain]));
+        world.listing.set_videos(
+            id + 100,
+            vec![SimVideo {
+                video_id: id + 5000,
+                stream_id: id,
+                created_at: start,
+                domain_url: world.cdn.base_url(domain),
+                folder: vod_dir(&login(id), id, &ts),
+                public: true,
+                muted: Vec::new(),
+            }],
+        );
+    }
+    let streams: Vec<LiveStream> = ids
+        .iter()
+        .map(|&id| stream(id, id + 100, &login(id), start, 20 + (id - 1990) as u32))
+        .collect();
+    world.listing.set_streams(streams);
+    world.start(&[]);
+    world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
+    world.listing.set_streams(vec![]);
+    world.wait_until("every capture", 60, |w| {
+        ids.iter().all(|&id| w.requests_for(&login(id), id) >= 1)
+    });
+    // A few seconds more, in which the old rule ("nothing due") would start checks.
+    std::thread::sleep(Duration::from_secs(3));
+    let metrics = crate::api::get(&format!("{}/metrics", world.api_url())).text();
+    assert!(
+        metrics.lines().any(|line| line == "vodprobe_background_paused 1"),
+        "paused within the budget's time for 64 requests of the backlog: {metrics}"
+    );
+    world.stop();
+    // (arrival, is a playlist) of every request.
+    let mut arrivals: Vec<(std::time::Instant, bool)> = (0..world.cdn.domain_count())
+        .flat_map(|d| {
+            let log = world.cdn.request_log(d);
+            world.cdn.arrivals(d).into_iter().zip(log)
+        })
+        .map(|(at, r)| (at, r.target.ends_with(".m3u8")))
+        .collect();
+    arrivals.sort_by_key(|(at, _)| *at);
+    let last_capture = arrivals
+        .iter()
+        .rposition(|(_, playlist)| *playlist)
+        .expect("captures");
+    let early_checks = arrivals[..last_capture]
+        .iter()
+        .filter(|(_, playlist)| !playlist)
+        .count();
+    assert_eq!(
+        early_checks, 0,
+        "segment requests among the waiting probes' {arrivals:?}"
+    );
+    let records = world.records();
+    for &id in &ids {
+        let record = records.iter().find(|r| r.stream_id == id).expect("record");
+        assert_eq!(record.status, Status::Found, "{record:?}");
+    }
+}

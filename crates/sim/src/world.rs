@@ -300,6 +300,9 @@ pub struct TruthBroadcast {
     pub retention: Retention,
     /// When retention deletes the copy (playlist and segments) from its domain, if stored.
     pub retention_end: Option<i64>,
+    /// When the mute pass muted the copy (the hour after its end), if it did and the copy
+    /// was not deleted before.
+    pub muted_at: Option<i64>,
 }
 
 impl TruthBroadcast {
@@ -595,6 +598,7 @@ impl World {
                         .domain
                         .and(ch.retention.days())
                         .map(|d| part.true_start() + i64::from(d) * 86_400),
+                    muted_at: None,
                 });
                 self.active.push(Active {
                     channel: idx,
@@ -680,6 +684,11 @@ fn step_part(a: &mut Active, ch: &Channel, truth: &mut TruthBroadcast, now: i64,
     }
     if !a.muted && !p.muted.is_empty() && now >= a.mute_at() {
         a.muted = true;
+        // A copy deleted before the pass has nothing to mute (judged by time, so a big step
+        // that deletes and mutes at once agrees with small ones).
+        if truth.deleted_at.is_none_or(|deleted| deleted > a.mute_at()) {
+            truth.muted_at = Some(a.mute_at());
+        }
         // At the pass's own time, so big jumps and small steps start the same grace.
         cdn.mute_at(copy.id, a.mute_at());
     }
