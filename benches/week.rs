@@ -18,11 +18,14 @@
 //! the broadcasts that started after the appliance, reached `min_viewers_record` and ended that
 //! day; the run goes on `SCORING_MARGIN` past the last day so the last day's ends can conclude.
 
+#[path = "common/crawl.rs"]
+mod crawl;
 #[path = "common/harness.rs"]
 mod harness;
 #[path = "common/scoring.rs"]
 mod scoring;
 
+use crawl::{Passes, listing_sample, print_passes};
 use harness::{helix_source, proc_kib, scaled_config};
 use scoring::{Background, captured, percentile, probe_times, requests_by_broadcast};
 use std::collections::{HashMap, HashSet};
@@ -376,92 +379,6 @@ fn queue_depth(agent: &ureq::Agent, url: &str) -> Option<u64> {
     let mut answer = agent.get(url).call().ok()?;
     let text = answer.body_mut().read_to_string().ok()?;
     serde_json::from_str::<serde_json::Value>(&text).ok()?["queue_depth"].as_u64()
-}
-
-/// What `/metrics` says of the crawl at one moment.
-#[derive(Clone, Copy)]
-struct ListingSample {
-    passes: f64,
-    cut: f64,
-    pass_seconds: f64,
-    pass_pages: f64,
-    to_record_floor: f64,
-    pages: f64,
-}
-
-fn listing_sample(agent: &ureq::Agent, url: &str) -> Option<ListingSample> {
-    let mut answer = agent.get(url).call().ok()?;
-    let text = answer.body_mut().read_to_string().ok()?;
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    Some(ListingSample {
-        passes: value("vodprobe_listing_passes_total"),
-        cut: value("vodprobe_listing_passes_cut_total"),
-        pass_seconds: value("vodprobe_listing_pass_seconds"),
-        pass_pages: value("vodprobe_listing_pass_pages"),
-        to_record_floor: value("vodprobe_listing_record_floor_seconds"),
-        pages: value("vodprobe_listing_pages_total"),
-    })
-}
-
-/// One day's samples of the crawl.
-#[derive(Clone, Default)]
-struct Passes {
-    first: Option<ListingSample>,
-    last: Option<ListingSample>,
-    seconds: Vec<f64>,
-    pages: Vec<f64>,
-    to_record_floor: Vec<f64>,
-}
-
-impl Passes {
-    fn add(&mut self, sample: ListingSample) {
-        self.first.get_or_insert(sample);
-        self.last = Some(sample);
-        if sample.pass_seconds > 0.0 {
-            self.seconds.push(sample.pass_seconds);
-            self.pages.push(sample.pass_pages);
-        }
-        if sample.to_record_floor > 0.0 {
-            self.to_record_floor.push(sample.to_record_floor);
-        }
-    }
-}
-
-fn print_passes(passes: &[Passes], days: i64, pages_per_second: f64) {
-    println!(
-        "\nthe crawl per day (sampled from /metrics each real second): passes, of which cut by \
-         restart_every below min_viewers_record; a pass's clock seconds and pages, and its clock \
-         seconds down to min_viewers_record, p50 / max; listing pages read per clock second \
-         (configured {pages_per_second:.3})"
-    );
-    println!("| day | passes | cut | pass seconds | pages | to the record floor | pages / s |");
-    println!("|---|---|---|---|---|---|---|");
-    for (day, day_passes) in passes.iter().enumerate().take(days as usize) {
-        let (Some(first), Some(last)) = (day_passes.first, day_passes.last) else {
-            continue;
-        };
-        let spread = |v: &[f64]| {
-            let mut v = v.to_vec();
-            v.sort_by(f64::total_cmp);
-            let mid = v.get(v.len() / 2).copied().unwrap_or(0.0);
-            format!("{mid:.0} / {:.0}", v.last().copied().unwrap_or(0.0))
-        };
-        println!(
-            "| {} | {:.0} | {:.0} | {} | {} | {} | {:.3} |",
-            day + 1,
-            last.passes - first.passes,
-            last.cut - first.cut,
-            spread(&day_passes.seconds),
-            spread(&day_passes.pages),
-            spread(&day_passes.to_record_floor),
-            (last.pages - first.pages) / DAY as f64
-        );
-    }
 }
 
 /// User and system CPU seconds of this process so far (`/proc/self/stat`, 100 ticks a second).

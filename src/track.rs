@@ -233,7 +233,7 @@ fn schedule_hour_probe(record: &mut StreamRecord, now: i64, rules: &Rules) {
 /// floor went on unseen, and Twitch mutes on the hour after the copy's real end (the week
 /// benchmark found muted copies missed for want of this); a copy still growing when fetched
 /// ended after that.
-pub fn content_end(record: &StreamRecord) -> i64 {
+fn content_end(record: &StreamRecord) -> i64 {
     let listed = record.ended_at.unwrap_or(record.last_seen);
     match &record.archive {
         Some(archive) if archive.ended => {

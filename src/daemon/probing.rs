@@ -44,7 +44,7 @@ const WAIT_BOUND_EVERY: i64 = 10;
 /// (the week benchmark at N = 50 spent 18 % of its budget on segment checks while it shed a
 /// thousand broadcasts a day). In the budget's own time, so it holds at any rate: 21 s at
 /// 3 requests a second.
-pub const BACKGROUND_AFTER_BACKLOG: usize = MAX_SEARCHES * 8;
+const BACKGROUND_AFTER_BACKLOG: usize = MAX_SEARCHES * 8;
 /// How long (clock seconds) after it came due a probe whose video list is unread holds back
 /// the `max_wait` bound: the read-ahead reads it within ticks unless the listing fails.
 const UNREAD_GRACE: i64 = 600;

@@ -15,6 +15,40 @@ fn dropped_for(records: &[StreamRecord], bound: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Fourteen broadcasts live since 300 s ago, ids from `first` and logins `{prefix}{id}`, more
+/// viewed with each id, their copies spread over the domains and their videos naming the
+/// paths (one request each once read). Returns their ids.
+fn live_with_named_paths(world: &World, first: u64, prefix: &str) -> Vec<u64> {
+    let start = now() - 300;
+    let ts = start.to_string();
+    let ids: Vec<u64> = (0..14).map(|i| first + i).collect();
+    let login = |id: u64| format!("{prefix}{id}");
+    for (i, &id) in ids.iter().enumerate() {
+        let domain = i % DOMAINS;
+        world
+            .cdn
+            .add_broadcast(Broadcast::new(&login(id), id, &ts, vec![domain]));
+        world.listing.set_videos(
+            id + 100,
+            vec![SimVideo {
+                video_id: id + 5000,
+                stream_id: id,
+                created_at: start,
+                domain_url: world.cdn.base_url(domain),
+                folder: vod_dir(&login(id), id, &ts),
+                public: true,
+                muted: Vec::new(),
+            }],
+        );
+    }
+    let streams: Vec<LiveStream> = ids
+        .iter()
+        .map(|&id| stream(id, id + 100, &login(id), start, 20 + (id - first) as u32))
+        .collect();
+    world.listing.set_streams(streams);
+    ids
+}
+
 #[test]
 fn the_probe_queue_is_bounded_by_max_queue() {
     let mut world = World::configured(
@@ -126,33 +160,8 @@ fn a_backlog_reads_video_lists_ahead_so_paths_they_name_cost_one_request_and_are
         "health = \"0 0 0 1 1 *\"",
         "requests_per_second = 1",
     );
-    let start = now() - 300;
-    let ts = start.to_string();
-    let ids: Vec<u64> = (0..14).map(|i| 970 + i).collect();
+    let ids = live_with_named_paths(&world, 970, "named");
     let login = |id: u64| format!("named{id}");
-    for (i, &id) in ids.iter().enumerate() {
-        let domain = i % DOMAINS;
-        world
-            .cdn
-            .add_broadcast(Broadcast::new(&login(id), id, &ts, vec![domain]));
-        world.listing.set_videos(
-            id + 100,
-            vec![SimVideo {
-                video_id: id + 5000,
-                stream_id: id,
-                created_at: start,
-                domain_url: world.cdn.base_url(domain),
-                folder: vod_dir(&login(id), id, &ts),
-                public: true,
-                muted: Vec::new(),
-            }],
-        );
-    }
-    let streams: Vec<LiveStream> = ids
-        .iter()
-        .map(|&id| stream(id, id + 100, &login(id), start, 20 + (id - 970) as u32))
-        .collect();
-    world.listing.set_streams(streams);
     world.start(&[]);
     world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
     world.listing.set_streams(vec![]);
@@ -187,33 +196,8 @@ fn background_checks_wait_while_probes_wait_for_the_budget() {
         "health = \"0 0 0 1 1 *\"",
         "requests_per_second = 1",
     );
-    let start = now() - 300;
-    let ts = start.to_string();
-    let ids: Vec<u64> = (0..14).map(|i| 1990 + i).collect();
+    let ids = live_with_named_paths(&world, 1990, "spare");
     let login = |id: u64| format!("spare{id}");
-    for (i, &id) in ids.iter().enumerate() {
-        let domain = i % DOMAINS;
-        world
-            .cdn
-            .add_broadcast(Broadcast::new(&login(id), id, &ts, vec![domain]));
-        world.listing.set_videos(
-            id + 100,
-            vec![SimVideo {
-                video_id: id + 5000,
-                stream_id: id,
-                created_at: start,
-                domain_url: world.cdn.base_url(domain),
-                folder: vod_dir(&login(id), id, &ts),
-                public: true,
-                muted: Vec::new(),
-            }],
-        );
-    }
-    let streams: Vec<LiveStream> = ids
-        .iter()
-        .map(|&id| stream(id, id + 100, &login(id), start, 20 + (id - 1990) as u32))
-        .collect();
-    world.listing.set_streams(streams);
     world.start(&[]);
     world.wait_until("the first crawl", 10, |w| w.listing.requests() >= 2);
     world.listing.set_streams(vec![]);
