@@ -22,12 +22,15 @@
 mod crawl;
 #[path = "common/harness.rs"]
 mod harness;
+#[path = "common/hourly.rs"]
+mod hourly;
 #[path = "common/scoring.rs"]
 mod scoring;
 
 use crawl::{Passes, listing_sample, print_passes};
 use harness::{helix_source, proc_kib, scaled_config};
-use scoring::{Background, captured, percentile, probe_times, requests_by_broadcast};
+use hourly::Hourly;
+use scoring::{Background, captured, percentile, probe_segments, probe_times, requests_by_broadcast};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -141,6 +144,7 @@ fn main() {
     let metrics_url = health_url.replace("/healthz", "/metrics");
     let mut passes = vec![Passes::default(); days as usize + 1];
     let mut last_metrics = Instant::now();
+    let mut hourly = Hourly::default();
     // What stepping the world costs (it shares the cores with the appliance).
     let (mut advances, mut advancing) = (0u32, Duration::ZERO);
     while clock.now() < stop {
@@ -161,8 +165,9 @@ fn main() {
         }
         if last_metrics.elapsed() >= Duration::from_secs(1) {
             last_metrics = Instant::now();
-            if let Some(sample) = listing_sample(&agent, &metrics_url) {
-                passes[day].add(sample);
+            if let Some(text) = metrics_text(&agent, &metrics_url) {
+                passes[day].add(listing_sample(&text));
+                hourly.add(now - start, &text);
             }
         }
         peak_rss = peak_rss.max(proc_kib("/proc/self/status", "VmRSS:").unwrap_or(0));
@@ -192,13 +197,46 @@ fn main() {
         .into_iter()
         .map(|r| (r.key(), r))
         .collect();
-    let (requests, _) = requests_by_broadcast(&cdn, DOMAINS);
-    let times = probe_times(&cdn, DOMAINS);
+    let (mut requests, _) = requests_by_broadcast(&cdn, DOMAINS);
+    let mut times = probe_times(&cdn, DOMAINS);
+    // Segment requests before a broadcast's capture are its probes' (rebuild attempts):
+    // counted with its requests, and taken out of the day's background.
+    let mut captured_at: HashMap<(String, u64), i64> = HashMap::new();
+    for record in records.values() {
+        let at = record
+            .probe
+            .captured_at
+            .or(record.archive.as_ref().map(|archive| archive.fetched_at));
+        if let Some(at) = at {
+            let entry = captured_at
+                .entry((record.login.clone(), record.stream_id))
+                .or_insert(at);
+            *entry = (*entry).min(at);
+        }
+    }
+    let mut probe_segments_by_day = vec![0usize; days as usize + 1];
+    let mut segment_names: HashMap<String, usize> = HashMap::new();
+    for (login, id, at, path) in probe_segments(&cdn, DOMAINS, &captured_at) {
+        let name = path.rsplit('/').next().unwrap_or("").to_string();
+        *segment_names.entry(name).or_default() += 1;
+        let day = ((at - start).max(0) / DAY).min(days) as usize;
+        probe_segments_by_day[day] += 1;
+        requests.entry((login.clone(), id)).or_default().push(path);
+        times.entry((login, id)).or_default().push(at);
+    }
+    let mut names: Vec<_> = segment_names.into_iter().collect();
+    names.sort_by_key(|name| std::cmp::Reverse(name.1));
+    names.truncate(6);
+    println!(
+        "\nsegment requests of probes before a capture (rebuild attempts), per day: {:?}; most asked: {names:?}",
+        &probe_segments_by_day[..days as usize]
+    );
     let truth = world.broadcasts();
     println!(
         "\nscored per day: broadcasts that started after the appliance, peaked at >= {min_record} viewers \
          and ended that day; requests are those of the day's recordable streams (restarted halves once), \
-         background and health checks counted apart by when they were made\n"
+         background and health checks counted apart by when they were made (a probe's segment \
+         requests before the broadcast's capture, rebuild attempts, count as the broadcast's)\n"
     );
     println!(
         "| day | recordable | stored captured | quick deletes captured | CDN req / recordable stream | \
@@ -215,6 +253,7 @@ fn main() {
         requests: &requests,
         times: &times,
         made: &made,
+        probe_segments_by_day: &probe_segments_by_day,
         queue_peak: &queue_peak,
         min_record,
         start,
@@ -256,6 +295,10 @@ fn main() {
     }
     print_by_kind(&pooled);
     print_passes(&passes, days, pages_per_second);
+    // The first day and the last whole one, hour by hour.
+    let mut shown = vec![1, days as usize];
+    shown.dedup();
+    hourly.print(&shown);
     for (label, lost) in lost {
         let mut causes: Vec<((usize, String), usize)> = lost.into_iter().collect();
         causes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -375,6 +418,11 @@ fn env_number(name: &str, default: f64) -> f64 {
 }
 
 /// The appliance's probe queue as `/healthz` reports it; None when it did not answer.
+/// The text of `/metrics`.
+fn metrics_text(agent: &ureq::Agent, url: &str) -> Option<String> {
+    agent.get(url).call().ok()?.body_mut().read_to_string().ok()
+}
+
 fn queue_depth(agent: &ureq::Agent, url: &str) -> Option<u64> {
     let mut answer = agent.get(url).call().ok()?;
     let text = answer.body_mut().read_to_string().ok()?;
@@ -429,6 +477,9 @@ struct Run<'a> {
     times: &'a HashMap<(String, u64), Vec<i64>>,
     /// CDN request counts at the start of each day (and at the stop).
     made: &'a [Made],
+    /// Per day, the segment requests of probes (rebuild attempts before a capture), which
+    /// `made` counts as background.
+    probe_segments_by_day: &'a [usize],
     queue_peak: &'a [u64],
     min_record: u32,
     start: i64,
@@ -450,7 +501,9 @@ impl Run<'_> {
             .collect();
         let row = score_day(&scored, self.records, self.requests, self.times, self.kinds);
         let (first, last) = (days.start as usize, days.end as usize);
-        let spent = self.made[last].since(&self.made[first]);
+        let mut spent = self.made[last].since(&self.made[first]);
+        let probe_segments = self.probe_segments_by_day[first..last].iter().sum::<usize>();
+        spent.background.segments = spent.background.segments.saturating_sub(probe_segments);
         let budget = self.budget_per_day * (last - first) as f64;
         let queue_peak = self.queue_peak[first..last].iter().max().copied().unwrap_or(0);
         println!(

@@ -408,6 +408,11 @@ pub fn hour_probe_time(ended_at: i64, rules: &Rules) -> i64 {
 /// channel deleted it soon after the end (`probe` reads it back as channel history).
 pub const GONE_BEFORE_HOUR: &str = "gone before the hour-aligned probe";
 
+/// The `last_error` of a broadcast whose known path and segment 0 both answered missing where
+/// it was: deleted, so only the last retry is left and it tries no rebuild.
+pub const GONE_WHERE_IT_WAS: &str =
+    "not found where it was: its playlist and segment 0 are gone (deleted), asked again once later";
+
 /// The record after a probe at `now`. Whether the archive is replaced is the caller's: a Hit
 /// always carries the fetched playlist.
 pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rules: &Rules) -> StreamRecord {
@@ -441,6 +446,7 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
             schedule_hour_probe(&mut record, now, rules);
         }
         ProbeResult::Miss => {
+            let gone_where_it_was = record.probe.last_error.as_deref() == Some(GONE_WHERE_IT_WAS);
             record.probe.inconclusive = 0;
             record.probe.last_error = Some("not found on any domain".to_string());
             if record.status == Status::Live {
@@ -470,6 +476,17 @@ pub fn after_probe(mut record: StreamRecord, result: ProbeResult, now: i64, rule
                 return record;
             }
             record.probe.misses += 1;
+            // Its path was known (asked where it was, then segment 0 for a rebuild: both
+            // missing) and the domain answered: the copy was deleted, and a deleted copy does
+            // not come back. Only the last retry is left, against a domain that refused
+            // everything for a while, and it asks the playlist alone (`probe::rebuild`): the
+            // retries in between cost a playlist and segment 0 each, for nothing.
+            if record.probe.learned.is_some() {
+                if !gone_where_it_was {
+                    record.probe.misses = record.probe.misses.max(rules.retries.len() as u32);
+                }
+                record.probe.last_error = Some(GONE_WHERE_IT_WAS.to_string());
+            }
             if record.probe.missed_live {
                 record.status = Status::NotFound;
                 record.probe.last_error = Some("not found while live nor after the end".to_string());

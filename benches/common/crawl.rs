@@ -15,23 +15,22 @@ pub struct ListingSample {
     pages: f64,
 }
 
-pub fn listing_sample(agent: &ureq::Agent, url: &str) -> Option<ListingSample> {
-    let mut answer = agent.get(url).call().ok()?;
-    let text = answer.body_mut().read_to_string().ok()?;
+/// The crawl's figures in the text of `/metrics`.
+pub fn listing_sample(text: &str) -> ListingSample {
     let value = |name: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|v| v.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    Some(ListingSample {
+    ListingSample {
         passes: value("vodprobe_listing_passes_total"),
         cut: value("vodprobe_listing_passes_cut_total"),
         pass_seconds: value("vodprobe_listing_pass_seconds"),
         pass_pages: value("vodprobe_listing_pass_pages"),
         to_record_floor: value("vodprobe_listing_record_floor_seconds"),
         pages: value("vodprobe_listing_pages_total"),
-    })
+    }
 }
 
 /// One day's samples of the crawl.

@@ -39,21 +39,51 @@ fn asked(path: &str) -> Asked {
     if !path.contains("/chunked/") {
         return Asked::Quality;
     }
+    match broadcast_of(path) {
+        None => Asked::Other,
+        Some((login, id)) if (login.as_str(), id) == HEALTH_KEY => Asked::Health,
+        Some((login, id)) => Asked::Probe(login, id),
+    }
+}
+
+/// The (login, stream id) a CDN path's folder names (`/{hash}_{login}_{id}_{ts}/…`).
+fn broadcast_of(path: &str) -> Option<(String, u64)> {
     let folder = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let Some((_, base)) = folder.split_once('_') else {
-        return Asked::Other;
-    };
+    let (_, base) = folder.split_once('_')?;
     let mut parts = base.rsplitn(3, '_');
     let (Some(_ts), Some(id), Some(login)) = (parts.next(), parts.next(), parts.next()) else {
-        return Asked::Other;
+        return None;
     };
-    let Ok(id) = id.parse::<u64>() else {
-        return Asked::Other;
-    };
-    if (login, id) == HEALTH_KEY {
-        return Asked::Health;
+    Some((login.to_string(), id.parse::<u64>().ok()?))
+}
+
+/// Segment requests a probe made for a broadcast before it was captured (or never captured):
+/// a rebuild's segment 0 after its playlist answered missing, part of the broadcast's cost,
+/// not a background check (those follow a capture). Each as (login, stream id, CDN clock
+/// time, domain and path); `captured_at` per (login, stream id).
+pub fn probe_segments(
+    cdn: &SimCdn,
+    domains: usize,
+    captured_at: &HashMap<(String, u64), i64>,
+) -> Vec<(String, u64, i64, String)> {
+    let mut found = Vec::new();
+    for domain in 0..domains {
+        for request in cdn.request_log(domain) {
+            if !matches!(asked(&request.target), Asked::Segment) {
+                continue;
+            }
+            let (Some((login, id)), Some(at)) = (broadcast_of(&request.target), request.at) else {
+                continue;
+            };
+            let before = captured_at
+                .get(&(login.clone(), id))
+                .is_none_or(|&captured| at < captured);
+            if before {
+                found.push((login, id, at, format!("{domain}{}", request.target)));
+            }
+        }
     }
-    Asked::Probe(login.to_string(), id)
+    found
 }
 
 /// Probe requests (for the primary quality) per (login, stream id), and the background

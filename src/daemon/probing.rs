@@ -621,12 +621,13 @@ impl Probing {
                 let fits =
                     !wait_due || queued as usize * track::expected_requests_most(domains) <= work_limit;
                 if queued <= max_queue as u64 && fits {
-                    return Ok((0, 0));
+                    return Ok((0, 0, None));
                 }
                 store.update(|tx| {
                     // The queue is read once: what max_queue leaves waiting and is due now
                     // is what the max_wait bound judges.
                     let queued = tx.due(i64::MAX, usize::MAX)?;
+                    let waiting: HashSet<StreamKey> = queued.iter().map(StreamRecord::key).collect();
                     let mut shed = track::shed_backlog(queued.clone(), max_queue, &rules);
                     tx.put_streams(&shed)?;
                     if !fits {
@@ -648,7 +649,7 @@ impl Probing {
                             .iter()
                             .any(|r| unread(r) && now - r.probe.next_due.unwrap_or(now) < UNREAD_GRACE);
                         if reading {
-                            return Ok(shed_counts(&shed));
+                            return Ok(shed_counts(&shed, waiting));
                         }
                         let due: Vec<_> = due.into_iter().filter(|r| !unread(r)).collect();
                         let hinted = |r: &StreamRecord| read.get(&r.key()).copied().unwrap_or(false);
@@ -656,13 +657,19 @@ impl Probing {
                         tx.put_streams(&beyond)?;
                         shed.extend(beyond);
                     }
-                    Ok(shed_counts(&shed))
+                    Ok(shed_counts(&shed, waiting))
                 })
             })
             .await;
-        let Some((refetches, captures)) = shed else {
+        let Some((refetches, captures, waiting)) = shed else {
             return;
         };
+        // What the read-ahead learned is kept for every probe still waiting, however long it
+        // waits (forgetting a hint makes a one-request capture look like a search, and the
+        // bound drops it as costly), and only for those.
+        if let Some(waiting) = waiting {
+            self.looked_up().retain(|key, _| waiting.contains(key));
+        }
         let metrics = &self.parts.metrics;
         metrics.add(
             "vodprobe_shed_total",
@@ -687,10 +694,17 @@ impl Probing {
     }
 }
 
-/// Hour-aligned re-fetches and captures among the records a bound gave up.
-fn shed_counts(shed: &[StreamRecord]) -> (usize, usize) {
+/// Hour-aligned re-fetches and captures among the records a bound gave up, and the keys of
+/// the probes still waiting (`waiting` as read before, less what was given up).
+fn shed_counts(
+    shed: &[StreamRecord],
+    mut waiting: HashSet<StreamKey>,
+) -> (usize, usize, Option<HashSet<StreamKey>>) {
     let refetches = shed.iter().filter(|r| r.status == Status::Found).count();
-    (refetches, shed.len() - refetches)
+    for record in shed {
+        waiting.remove(&record.key());
+    }
+    (refetches, shed.len() - refetches, Some(waiting))
 }
 
 /// The streamer's broadcasts that started before `record`, newest first, as many as the

@@ -28,6 +28,10 @@ pub(super) fn location(cdn: Cdn<'_>, record: &StreamRecord) -> Option<(String, S
     if matches!(record.status, Status::Live | Status::Found) {
         return None;
     }
+    // Tried at an earlier miss and no segment answered: segments do not come back.
+    if record.probe.last_error.as_deref() == Some(crate::track::GONE_WHERE_IT_WAS) {
+        return None;
+    }
     let learned = record.probe.learned.as_ref()?;
     let domain = cdn
         .config
@@ -238,6 +242,10 @@ mod tests {
         });
         let (result, requests, _) = probe(&empty, &pending, None);
         assert_eq!((result, requests), (ProbeResult::Miss, 3));
+        // Segment 0 missed at an earlier probe: the last retry asks the playlist alone.
+        pending.probe.last_error = Some(crate::track::GONE_WHERE_IT_WAS.to_string());
+        let (result, requests, _) = probe(&empty, &pending, None);
+        assert_eq!((result, requests), (ProbeResult::Miss, 1));
     }
 
     #[test]

@@ -281,6 +281,27 @@ fn misses_follow_the_retry_schedule_then_not_found() {
 }
 
 #[test]
+fn a_known_path_gone_where_it_was_skips_to_the_last_retry() {
+    let mut record = ended_record(START + 600);
+    record.probe.learned = Some(Learned {
+        domain: "https://a.example/".to_string(),
+        form: "unix".to_string(),
+        ts: START.to_string(),
+    });
+    let now = START + 2000;
+    // The playlist and segment 0 missing where it was: deleted, one last retry (6 h).
+    let missed = after_probe(record, ProbeResult::Miss, now, &rules());
+    assert_eq!(missed.status, Status::Pending);
+    assert_eq!(missed.probe.next_due, Some(now + 21600));
+    assert_eq!(missed.probe.last_error.as_deref(), Some(GONE_WHERE_IT_WAS));
+    let last = after_probe(missed, ProbeResult::Miss, now + 21600, &rules());
+    assert_eq!(last.status, Status::NotFound);
+    assert_eq!(last.probe.next_due, None);
+    assert_eq!(last.probe.probes, 2);
+    assert_eq!(last.probe.last_error.as_deref(), Some(GONE_WHERE_IT_WAS));
+}
+
+#[test]
 fn deleted_before_the_hour_probe_keeps_the_capture() {
     let found = after_probe(ended_record(START + 600), hit(), START + 2000, &rules());
     let later = after_probe(found, ProbeResult::Miss, START + 4000, &rules());

@@ -19,7 +19,10 @@ const LOOKUPS_PER_WORKER: usize = 8;
 /// processed (a placeholder thumbnail) can name its path later.
 const LOOKUP_AGAIN: i64 = 1800;
 /// Read-ahead times kept before the old ones are forgotten (a forgotten one is read again).
-const LOOKUPS_KEPT: usize = 4096;
+/// Only a safety net for memory: the `max_wait` bound keeps exactly the probes still waiting
+/// each time it reads the whole queue, since a hint forgotten while its probe waits makes a
+/// one-request capture look like a costly search, which the bound then drops first.
+const LOOKUPS_KEPT: usize = 1 << 17;
 
 impl Probing {
     /// Reads ahead the video lists of probes left waiting (a listing request, not a CDN one),
