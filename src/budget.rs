@@ -4,16 +4,34 @@
 //! A request takes the next free slot of the global pacer and of its domain's pacer, or learns
 //! when to ask again; nothing waits while holding the lock. The first slot after start-up is one
 //! interval away, so a crash loop cannot exceed the rate across restarts.
+//!
+//! A probe's first request (its likeliest candidate: for a known path, the whole capture) goes
+//! first: while one waits ([`Budget::first_in_line`]), other requests leave the next slots to
+//! it. Without this, a one-request capture of a broadcast that had just ended (a streamer may
+//! delete it within minutes) waited behind every search in flight, a slot each.
 
 use crate::fetch::Pacer;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 pub struct Budget {
     inner: Mutex<Inner>,
     taken: AtomicU64,
+    /// Probes' first requests waiting for a slot ([`FirstInLine`]).
+    first_waiting: AtomicUsize,
+}
+
+/// A probe's first request waiting for a slot; dropped once it is taken (or given up).
+pub struct FirstInLine<'a> {
+    budget: &'a Budget,
+}
+
+impl Drop for FirstInLine<'_> {
+    fn drop(&mut self) {
+        self.budget.first_waiting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Inner {
@@ -32,6 +50,7 @@ impl Budget {
                 domains: HashMap::new(),
             }),
             taken: AtomicU64::new(0),
+            first_waiting: AtomicUsize::new(0),
         }
     }
 
@@ -43,6 +62,7 @@ impl Budget {
                 domains: HashMap::new(),
             }),
             taken: AtomicU64::new(0),
+            first_waiting: AtomicUsize::new(0),
         }
     }
 
@@ -54,10 +74,37 @@ impl Budget {
         inner.global.take(next);
     }
 
+    /// Marks a probe's first request as waiting for a slot until the returned guard is
+    /// dropped: meanwhile [`Budget::try_take`] leaves the slots to [`Budget::try_take_first`].
+    pub fn first_in_line(&self) -> FirstInLine<'_> {
+        self.first_waiting.fetch_add(1, Ordering::Relaxed);
+        FirstInLine { budget: self }
+    }
+
     /// Takes a slot for one request to `domain` (capped at `domain_rate` if set) if both the
-    /// global and the domain's pacer have one free at `now`; otherwise returns when to retry.
+    /// global and the domain's pacer have one free at `now` and no probe's first request waits
+    /// for one; otherwise returns when to retry.
     pub fn try_take(&self, domain: &str, domain_rate: Option<f64>, now: Instant) -> Result<(), Instant> {
+        self.take(domain, domain_rate, now, false)
+    }
+
+    /// [`Budget::try_take`] for a probe's first request (holding a [`FirstInLine`]): it does
+    /// not leave its slot to others.
+    pub fn try_take_first(
+        &self,
+        domain: &str,
+        domain_rate: Option<f64>,
+        now: Instant,
+    ) -> Result<(), Instant> {
+        self.take(domain, domain_rate, now, true)
+    }
+
+    fn take(&self, domain: &str, domain_rate: Option<f64>, now: Instant, first: bool) -> Result<(), Instant> {
         let mut inner = self.lock();
+        if !first && self.first_waiting.load(Ordering::Relaxed) > 0 {
+            // Ask again a slot after the next one, which is the waiting first request's.
+            return Err(inner.global.ready_at(now) + inner.global.interval());
+        }
         let global_ready = inner.global.ready_at(now);
         let domain_ready = match domain_rate {
             Some(rate) => {
@@ -129,6 +176,27 @@ mod tests {
             Err(now + Duration::from_secs(1))
         );
         assert_eq!(budget.try_take("fast", None, later), Ok(()));
+    }
+
+    #[test]
+    fn a_probes_first_request_goes_before_the_others() {
+        let budget = Budget::immediate(10.0);
+        let now = Instant::now();
+        assert_eq!(budget.try_take("a", None, now), Ok(()));
+        let next = now + Duration::from_millis(100);
+        {
+            let _first = budget.first_in_line();
+            // The next slot is the first request's: others are told to come back after it.
+            assert_eq!(
+                budget.try_take("b", None, next),
+                Err(next + Duration::from_millis(100))
+            );
+            assert_eq!(budget.try_take_first("c", None, next), Ok(()));
+        }
+        // Taken and the guard dropped: the others' turn again.
+        let after = next + Duration::from_millis(100);
+        assert_eq!(budget.try_take("b", None, after), Ok(()));
+        assert_eq!(budget.taken(), 3);
     }
 
     #[test]

@@ -351,6 +351,11 @@ impl Pacer {
         }
     }
 
+    /// The time between two requests.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// When the next request may start.
     pub fn ready_at(&self, now: Instant) -> Instant {
         self.next.map_or(now, |next| next.max(now))

@@ -57,7 +57,8 @@ pub struct SearchLimits {
     pub max_in_flight_per_domain: usize,
     /// Ask the first candidate alone and wait for its answer before asking more: when it is
     /// a path learned before, it is usually right, and the speculative requests that would
-    /// otherwise go out meanwhile are wasted.
+    /// otherwise go out meanwhile are wasted. That first request also goes before the other
+    /// requests waiting for the budget ([`Budget::first_in_line`]): a probe's.
     pub first_alone: bool,
 }
 
@@ -483,6 +484,9 @@ pub fn run(
     };
     let mut found: Option<Found> = None;
     let mut interrupted = false;
+    // A probe's first request goes before the other requests waiting for the budget
+    // (`budget` module): for a known path it is the whole capture.
+    let mut first_in_line = limits.first_alone.then(|| budget.first_in_line());
     loop {
         while let Ok((candidate, verdict)) = search.results.1.try_recv() {
             search.in_flight -= 1;
@@ -535,8 +539,16 @@ pub fn run(
                     search.drop_domain(domain_index);
                     continue;
                 }
-                match budget.try_take(&domain.url, domain.requests_per_second, Instant::now()) {
-                    Ok(()) => search.dispatch(index, &mut domains),
+                let now = Instant::now();
+                let taken = match &first_in_line {
+                    Some(_) => budget.try_take_first(&domain.url, domain.requests_per_second, now),
+                    None => budget.try_take(&domain.url, domain.requests_per_second, now),
+                };
+                match taken {
+                    Ok(()) => {
+                        first_in_line = None;
+                        search.dispatch(index, &mut domains);
+                    }
                     Err(ready) => search.wait_for_result(ready.saturating_duration_since(Instant::now())),
                 }
             }
