@@ -281,6 +281,10 @@ fn main() {
                     "hinted captures by requests up to the capture: {:?}",
                     row.hinted_costs
                 )))
+                .chain(std::iter::once(format!(
+                    "another video names the domain, by (captured, all requests): {:?}",
+                    row.hinted_totals
+                )))
                 .chain(row.hinted_examples)
                 .map(|m| format!("day {}: {m}", day + 1)),
         );
@@ -568,6 +572,9 @@ struct DayRow {
     /// Captured hinted searches (another video names the domain) by requests up to the
     /// capture (7: seven or more), and a few of the costly ones with what they asked.
     hinted_costs: std::collections::BTreeMap<usize, usize>,
+    /// Every broadcast whose channel's other videos name the domain, by whether it was
+    /// captured and all its requests (capped at 30): where that kind's requests go.
+    hinted_totals: std::collections::BTreeMap<(bool, usize), usize>,
     hinted_examples: Vec<String>,
     /// Probe requests made while live, between the end and the next hour boundary (the end
     /// probe and its quick retries), and after it (the hour-aligned re-fetch, later retries).
@@ -689,6 +696,9 @@ fn score_day(
         if first {
             by_kind[3] += 1;
             by_kind[4] = requests.get(&(b.login.clone(), b.stream_id)).map_or(0, Vec::len);
+            if kind == Some(1) {
+                *row.hinted_totals.entry((got, by_kind[4].min(30))).or_default() += 1;
+            }
             if let Some(end) = b.ended_at {
                 let hour = (end.div_euclid(3600) + 1) * 3600;
                 let captured_at = record.and_then(|r| r.probe.captured_at);

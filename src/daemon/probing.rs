@@ -358,8 +358,13 @@ impl Probing {
         let mut started = 0;
         let searching = &self.searching;
         let mut waiting = Vec::new();
+        // A known path's capture (one request, first in the budget's line) may start while
+        // every slot is held by searches waiting for the budget, up to as many again: it
+        // would otherwise wait for one of them to finish, minutes under a backlog.
+        let known_room = (2 * MAX_SEARCHES).saturating_sub(busy);
         for record in due {
-            if started == free {
+            let known = record.probe.learned.is_some() && record.status != Status::Found;
+            if started >= free && !(known && started < known_room) {
                 waiting.push(record);
                 continue;
             }

@@ -165,6 +165,36 @@ fn a_full_search_leaves_the_second_of_minute_form_to_a_later_probe_where_one_fol
 }
 
 #[test]
+fn a_hinted_first_search_asks_the_rare_form_on_the_channels_domain_only() {
+    let domains = (0..6).map(|_| vodprobe_sim::DomainSpec::healthy()).collect();
+    let cdn = vodprobe_sim::SimCdn::start(domains).expect("cdn");
+    let record = record();
+    let hinted = ProbeStart {
+        hint: Some(Learned {
+            domain: cdn.base_url(4),
+            form: "unix".into(),
+            ts: String::new(),
+        }),
+        ..ProbeStart::default()
+    };
+    // Nothing stored: the channel's domain in its three forms, the other five in two.
+    let (result, report) = probe_sim_with(&cdn, &record, &hinted);
+    assert_eq!((result, report.requests), (ProbeResult::Miss, 3 + 5 * 2));
+    // Stored in the 1 % form on the channel's domain: found there among its first three
+    // requests, not after a search of every domain and a retry.
+    let ts = TimestampForm::SecondOfMinute.render(record.start_unix);
+    cdn.add_broadcast(vodprobe_sim::Broadcast::new(
+        &record.login,
+        record.stream_id,
+        &ts,
+        vec![4],
+    ));
+    let (result, report) = probe_sim_with(&cdn, &record, &hinted);
+    assert!(matches!(result, ProbeResult::Hit { .. }), "{result:?}");
+    assert!(report.requests <= 3, "{}", report.requests);
+}
+
+#[test]
 fn a_known_path_is_asked_alone_even_with_budget_to_spare() {
     let cdn = vodprobe_sim::SimCdn::start((0..6).map(|_| vodprobe_sim::DomainSpec::healthy()).collect())
         .expect("cdn");
