@@ -180,8 +180,9 @@ fn a_hinted_first_search_asks_the_rare_form_on_the_channels_domain_only() {
     // Nothing stored: the channel's domain in its three forms, the other five in two.
     let (result, report) = probe_sim_with(&cdn, &record, &hinted);
     assert_eq!((result, report.requests), (ProbeResult::Miss, 3 + 5 * 2));
-    // Stored in the 1 % form on the channel's domain: found there among its first three
-    // requests, not after a search of every domain and a retry.
+    // Stored in the 1 % form on the channel's domain: found by this first search (before, a
+    // miss left to a retry) among its first three candidates; with two in flight after the
+    // first, one more may go out before the hit comes back.
     let ts = TimestampForm::SecondOfMinute.render(record.start_unix);
     cdn.add_broadcast(vodprobe_sim::Broadcast::new(
         &record.login,
@@ -191,7 +192,7 @@ fn a_hinted_first_search_asks_the_rare_form_on_the_channels_domain_only() {
     ));
     let (result, report) = probe_sim_with(&cdn, &record, &hinted);
     assert!(matches!(result, ProbeResult::Hit { .. }), "{result:?}");
-    assert!(report.requests <= 3, "{}", report.requests);
+    assert!(report.requests <= 4, "{}", report.requests);
 }
 
 #[test]
