@@ -48,8 +48,6 @@ const BACKGROUND_AFTER_BACKLOG: usize = MAX_SEARCHES * 8;
 /// How long (clock seconds) after it came due a probe whose video list is unread holds back
 /// the `max_wait` bound: the read-ahead reads it within ticks unless the listing fails.
 const UNREAD_GRACE: i64 = 600;
-/// Unread probes one bound hands the read-ahead, from anywhere in the queue.
-const UNREAD_HANDED: usize = 64;
 /// A followed channel's newest broadcasts looked at for a due probe when the queue's backlog
 /// is longer than one read (restarts and the hour-aligned re-probe make several).
 const FOLLOWED_DUE_LOOKBACK: usize = 4;
@@ -278,7 +276,7 @@ impl Probing {
     /// most `BACKLOG_SEARCHES` sweeps. With nothing due, a segment check of a capture and a
     /// background quality check.
     pub async fn start_due(self: &Arc<Self>) {
-        let unread = self.bound_queue().await;
+        self.bound_queue().await;
         let busy = self.in_flight().len().saturating_sub(self.reading.load(Relaxed));
         // With every slot taken the queue is still read: its waiting probes are read ahead.
         let free = MAX_SEARCHES.saturating_sub(busy);
@@ -396,8 +394,6 @@ impl Probing {
                 }
             });
         }
-        // Those the window of the queue missed are read after the ones it holds.
-        waiting.extend(unread);
         self.look_ahead(waiting, now);
     }
 
@@ -596,9 +592,8 @@ impl Probing {
         recovered
     }
 
-    /// Keeps the probe queue within `max_queue` (see `track::shed_backlog`) and `max_wait`;
-    /// returns due probes of unknown paths that no read-ahead has read, for it to read.
-    async fn bound_queue(&self) -> Vec<StreamRecord> {
+    /// Keeps the probe queue within `max_queue` (see `track::shed_backlog`).
+    async fn bound_queue(&self) {
         let settings = self.parts.settings.get();
         let max_queue = settings.config.pipeline.max_queue;
         let rules = settings.rules.clone();
@@ -631,29 +626,13 @@ impl Probing {
                 let fits =
                     !wait_due || queued as usize * track::expected_requests_most(domains) <= work_limit;
                 if queued <= max_queue as u64 && fits {
-                    return Ok(Bounded::default());
+                    return Ok((0, 0, None));
                 }
                 store.update(|tx| {
                     // The queue is read once: what max_queue leaves waiting and is due now
                     // is what the max_wait bound judges.
                     let queued = tx.due(i64::MAX, usize::MAX)?;
                     let waiting: HashSet<StreamKey> = queued.iter().map(StreamRecord::key).collect();
-                    // Due probes of unknown paths no read-ahead has read, wherever they wait in
-                    // the queue (the stage reads only its ends): one whose channel stores
-                    // nothing is settled by the read at no CDN cost instead of holding a place
-                    // in the queue until it is dropped.
-                    let unread_due: Vec<StreamRecord> = if wait_due {
-                        queued
-                            .iter()
-                            .filter(|r| r.probe.next_due.is_some_and(|due| due <= now))
-                            .filter(|r| r.probe.learned.is_none() && r.status == Status::Pending)
-                            .filter(|r| !read.contains_key(&r.key()) && !spared.contains(&r.key()))
-                            .take(UNREAD_HANDED)
-                            .cloned()
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
                     let mut shed = track::shed_backlog(queued.clone(), max_queue, &rules);
                     tx.put_streams(&shed)?;
                     if !fits {
@@ -675,7 +654,7 @@ impl Probing {
                             .iter()
                             .any(|r| unread(r) && now - r.probe.next_due.unwrap_or(now) < UNREAD_GRACE);
                         if reading {
-                            return Ok(bounded(&shed, waiting, unread_due));
+                            return Ok(shed_counts(&shed, waiting));
                         }
                         let due: Vec<_> = due.into_iter().filter(|r| !unread(r)).collect();
                         let hinted = |r: &StreamRecord| read.get(&r.key()).copied().unwrap_or(false);
@@ -683,18 +662,12 @@ impl Probing {
                         tx.put_streams(&beyond)?;
                         shed.extend(beyond);
                     }
-                    Ok(bounded(&shed, waiting, unread_due))
+                    Ok(shed_counts(&shed, waiting))
                 })
             })
             .await;
-        let Some(Bounded {
-            refetches,
-            captures,
-            waiting,
-            unread,
-        }) = shed
-        else {
-            return Vec::new();
+        let Some((refetches, captures, waiting)) = shed else {
+            return;
         };
         // What the read-ahead learned is kept for every probe still waiting, however long it
         // waits (forgetting a hint makes a one-request capture look like a search, and the
@@ -723,37 +696,20 @@ impl Probing {
                  min_viewers_record, or narrow source.scope, if this repeats"
             );
         }
-        unread
     }
 }
 
-/// What one bound of the queue did and saw.
-#[derive(Default)]
-struct Bounded {
-    /// Hour-aligned re-fetches given up.
-    refetches: usize,
-    /// Captures given up.
-    captures: usize,
-    /// The probes still waiting, when the whole queue was read.
-    waiting: Option<HashSet<StreamKey>>,
-    /// Due probes of unknown paths no read-ahead has read yet.
-    unread: Vec<StreamRecord>,
-}
-
-/// A bound's outcome from what it gave up (`shed`), the probes waiting before it and the
-/// unread ones (less what was given up).
-fn bounded(shed: &[StreamRecord], mut waiting: HashSet<StreamKey>, mut unread: Vec<StreamRecord>) -> Bounded {
+/// Hour-aligned re-fetches and captures among the records a bound gave up, and the keys of
+/// the probes still waiting (`waiting` as read before, less what was given up).
+fn shed_counts(
+    shed: &[StreamRecord],
+    mut waiting: HashSet<StreamKey>,
+) -> (usize, usize, Option<HashSet<StreamKey>>) {
     let refetches = shed.iter().filter(|r| r.status == Status::Found).count();
     for record in shed {
         waiting.remove(&record.key());
     }
-    unread.retain(|record| waiting.contains(&record.key()));
-    Bounded {
-        refetches,
-        captures: shed.len() - refetches,
-        waiting: Some(waiting),
-        unread,
-    }
+    (refetches, shed.len() - refetches, Some(waiting))
 }
 
 /// The streamer's broadcasts that started before `record`, newest first, as many as the
