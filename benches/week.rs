@@ -165,7 +165,7 @@ fn main() {
         }
         if last_metrics.elapsed() >= Duration::from_secs(1) {
             last_metrics = Instant::now();
-            if let Some(text) = metrics_text(&agent, &metrics_url) {
+            if let Some(text) = body_of(&agent, &metrics_url) {
                 passes[day].add(listing_sample(&text));
                 hourly.add(now - start, &text);
             }
@@ -422,14 +422,13 @@ fn env_number(name: &str, default: f64) -> f64 {
 }
 
 /// The appliance's probe queue as `/healthz` reports it; None when it did not answer.
-/// The text of `/metrics`.
-fn metrics_text(agent: &ureq::Agent, url: &str) -> Option<String> {
+/// The body of a GET (`/metrics`, `/healthz`).
+fn body_of(agent: &ureq::Agent, url: &str) -> Option<String> {
     agent.get(url).call().ok()?.body_mut().read_to_string().ok()
 }
 
 fn queue_depth(agent: &ureq::Agent, url: &str) -> Option<u64> {
-    let mut answer = agent.get(url).call().ok()?;
-    let text = answer.body_mut().read_to_string().ok()?;
+    let text = body_of(agent, url)?;
     serde_json::from_str::<serde_json::Value>(&text).ok()?["queue_depth"].as_u64()
 }
 

@@ -88,10 +88,11 @@ impl Budget {
         self.take(domain, domain_rate, now, false)
     }
 
-    /// [`Budget::try_take`] for a probe's first request (holding a [`FirstInLine`]): it does
-    /// not leave its slot to others.
+    /// [`Budget::try_take`] for a probe's first request, which holds `_first` from
+    /// [`Budget::first_in_line`]: it does not leave its slot to others.
     pub fn try_take_first(
         &self,
+        _first: &FirstInLine<'_>,
         domain: &str,
         domain_rate: Option<f64>,
         now: Instant,
@@ -185,13 +186,13 @@ mod tests {
         assert_eq!(budget.try_take("a", None, now), Ok(()));
         let next = now + Duration::from_millis(100);
         {
-            let _first = budget.first_in_line();
+            let first = budget.first_in_line();
             // The next slot is the first request's: others are told to come back after it.
             assert_eq!(
                 budget.try_take("b", None, next),
                 Err(next + Duration::from_millis(100))
             );
-            assert_eq!(budget.try_take_first("c", None, next), Ok(()));
+            assert_eq!(budget.try_take_first(&first, "c", None, next), Ok(()));
         }
         // Taken and the guard dropped: the others' turn again.
         let after = next + Duration::from_millis(100);

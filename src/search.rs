@@ -541,7 +541,7 @@ pub fn run(
                 }
                 let now = Instant::now();
                 let taken = match &first_in_line {
-                    Some(_) => budget.try_take_first(&domain.url, domain.requests_per_second, now),
+                    Some(first) => budget.try_take_first(first, &domain.url, domain.requests_per_second, now),
                     None => budget.try_take(&domain.url, domain.requests_per_second, now),
                 };
                 match taken {
