@@ -547,6 +547,7 @@ pub fn candidates(
     record: &StreamRecord,
     streamer_hint: Option<&Learned>,
     book: &DomainBook,
+    sweep: bool,
 ) -> (Vec<Candidate>, usize) {
     let usable: Vec<usize> = config
         .domains
@@ -595,26 +596,32 @@ pub fn candidates(
         return (list, if holder.is_some() { 0 } else { skipped });
     }
     let mut list: Vec<Candidate> = Vec::new();
+    // The channel's domain and form are known (its last capture, or its other videos): a
+    // channel's copies sit on its domain, so it is asked there in every form, and nowhere
+    // else until the last retry sweeps every domain once (a wrong hint costs a wait, not the
+    // capture). A sweep at every miss cost about 25 requests for each broadcast deleted
+    // before its first probe (week benchmark). While that domain is down nothing is asked:
+    // the probe is inconclusive and runs again when the domain answers. With `sweep` (a miss
+    // would settle the broadcast, or no wait is wanted) the hint only goes first.
+    let last = sweep || record.probe.misses as usize >= config.pipeline.retries.len();
     if let Some(hint) = streamer_hint
-        && let Some(domain) = index_of(&hint.domain)
         && let Some(form) = TimestampForm::parse(&hint.form)
     {
-        list.push(candidate(domain, &form.render(record.start_unix), form));
-        // A retry after a full search missed: the channel's copies sit on its domain, so only
-        // that domain's forms are asked again; the last retry sweeps everywhere once more.
-        let retry = record.probe.misses > 0;
-        let last = record.probe.misses as usize >= config.pipeline.retries.len();
-        if retry && !last {
-            for other in [
-                TimestampForm::Unix,
-                TimestampForm::UnixMinus1,
-                TimestampForm::SecondOfMinute,
-            ] {
-                if other != form {
-                    list.push(candidate(domain, &other.render(record.start_unix), other));
+        let configured = config.domains.iter().any(|d| d.enabled && d.url == hint.domain);
+        match index_of(&hint.domain) {
+            Some(domain) => {
+                list.push(candidate(domain, &form.render(record.start_unix), form));
+                if !last {
+                    for other in TimestampForm::ALL {
+                        if other != form {
+                            list.push(candidate(domain, &other.render(record.start_unix), other));
+                        }
+                    }
+                    return (list, skipped);
                 }
             }
-            return (list, skipped);
+            None if configured && !last => return (Vec::new(), skipped),
+            None => {}
         }
     }
     let plans: Vec<DomainPlan<'_>> = ordered
@@ -678,38 +685,41 @@ pub fn run(
     partial: Option<&str>,
 ) -> Option<(ProbeResult, ProbeReport)> {
     let config = cdn.config;
-    let (mut list, skipped) = candidates(config, record, start.hint.as_ref(), book);
+    // Every domain at once where a miss settles the broadcast (its channel lists no video:
+    // nothing stored), and for a restart's later part, which need not share the first
+    // part's domain (the simulated restarts store it elsewhere).
+    let sweep = start.lists_no_video || start.restart;
+    let (mut list, skipped) = candidates(config, record, start.hint.as_ref(), book, sweep);
     // The second-of-minute form is seen mostly for restarted broadcasts that reuse a stream id
     // (the reference); elsewhere it costs a third of a full search that misses, so it is left
-    // to a later probe: the retries on the channel's domain, or the last retry. A search that
-    // is the only one (its channel lists no video: a miss settles it) asks it too, and so do a
-    // restart and a hint that names it.
+    // to the last retry. A search that is the only one (its channel lists no video: a miss
+    // settles it) asks it too, and so do a restart and a hint that names it. On the channel's
+    // own domain (see `candidates`) it is one request more, not a search of every domain and
+    // a retry (27 requests a capture, several a day in the week benchmark).
     let last_retry = record.probe.misses as usize >= config.pipeline.retries.len();
     let hinted = start
         .hint
         .as_ref()
         .is_some_and(|hint| TimestampForm::parse(&hint.form) == Some(TimestampForm::SecondOfMinute));
-    // A retry on the channel's domain (see `candidates`) is three requests: all forms.
-    let domain_retry = record.probe.misses > 0 && start.hint.is_some();
     // A known path is asked as it is, whatever its form.
     let known = record.probe.learned.is_some();
-    // The channel's own domain keeps it: a channel's copies sit there, so a broadcast in the
-    // 1 % form costs one more request there, not a search of every domain and a retry (27
-    // requests a capture, several a day in the week benchmark).
     let hint_domain = start.hint.as_ref().and_then(|hint| {
         config
             .domains
             .iter()
             .position(|d| d.enabled && d.url == hint.domain)
     });
-    if !(known || start.restart || last_retry || hinted || start.lists_no_video || domain_retry) {
+    if !(known || start.restart || last_retry || hinted || start.lists_no_video) {
         list.retain(|candidate| {
             candidate.form != TimestampForm::SecondOfMinute || Some(candidate.domain) == hint_domain
         });
     }
     let mut report = ProbeReport::default();
     if list.is_empty() {
-        let reason = if skipped > 0 {
+        let channel_down = start.hint.as_ref().is_some_and(|hint| book.is_down(&hint.domain));
+        let reason = if channel_down {
+            "its channel's domain is down: asked when it answers again"
+        } else if skipped > 0 {
             "every domain is down"
         } else {
             "no enabled domain"

@@ -41,7 +41,7 @@ fn summary(list: &[Candidate]) -> Vec<(usize, String)> {
 
 #[test]
 fn without_history_domains_in_order_then_forms() {
-    let (list, skipped) = candidates(&config(), &record(), None, &DomainBook::default());
+    let (list, skipped) = candidates(&config(), &record(), None, &DomainBook::default(), false);
     assert_eq!(skipped, 0);
     assert_eq!(list.len(), 9);
     assert_eq!(
@@ -66,19 +66,19 @@ fn a_learned_path_costs_one_request_first() {
         form: "unix-1".into(),
         ts: "1664038928".into(),
     });
-    let (list, _) = candidates(&config(), &record, None, &DomainBook::default());
+    let (list, _) = candidates(&config(), &record, None, &DomainBook::default(), false);
     assert_eq!(summary(&list), vec![(2, "1664038928".into())]);
     // Asked even when marked down: it is the one place the copy is.
     let mut book = DomainBook::default();
     book.record_failure("http://c.test/", "timed out");
-    let (list, skipped) = candidates(&config(), &record, None, &book);
+    let (list, skipped) = candidates(&config(), &record, None, &book, false);
     assert_eq!((summary(&list), skipped), (vec![(2, "1664038928".into())], 0));
     // A domain removed from the config: the same path on the others.
     let mut gone = record.clone();
     if let Some(learned) = gone.probe.learned.as_mut() {
         learned.domain = "http://removed.test/".into();
     }
-    let (list, _) = candidates(&config(), &gone, None, &book);
+    let (list, _) = candidates(&config(), &gone, None, &book, false);
     assert_eq!(
         summary(&list),
         vec![(0, "1664038928".into()), (1, "1664038928".into())]
@@ -177,9 +177,20 @@ fn a_hinted_first_search_asks_the_rare_form_on_the_channels_domain_only() {
         }),
         ..ProbeStart::default()
     };
-    // Nothing stored: the channel's domain in its three forms, the other five in two.
+    // Nothing stored: the channel's domain in its three forms, and no other domain (the last
+    // retry sweeps them).
     let (result, report) = probe_sim_with(&cdn, &record, &hinted);
-    assert_eq!((result, report.requests), (ProbeResult::Miss, 3 + 5 * 2));
+    assert_eq!((result, report.requests), (ProbeResult::Miss, 3));
+    assert_eq!(cdn.requests(4).len(), 3);
+    let last = StreamRecord {
+        probe: ProbeState {
+            misses: config().pipeline.retries.len() as u32,
+            ..record.probe.clone()
+        },
+        ..record.clone()
+    };
+    let (result, report) = probe_sim_with(&cdn, &last, &hinted);
+    assert_eq!((result, report.requests), (ProbeResult::Miss, 6 * 3));
     // Stored in the 1 % form on the channel's domain: found by this first search (before, a
     // miss left to a retry) among its first three candidates; with two in flight after the
     // first, one more may go out before the hit comes back.
@@ -227,7 +238,7 @@ fn a_known_path_is_asked_alone_even_with_budget_to_spare() {
     // A cold search asks a few at a time and stops at the hit. How many misses come back
     // while the hit is in flight depends on timing, so only the end is certain: the hit
     // (fifth in the plan) is asked, and the rest of the plan is not.
-    let planned = candidates(&sim_config(&cdn), &record, None, &DomainBook::default())
+    let planned = candidates(&sim_config(&cdn), &record, None, &DomainBook::default(), false)
         .0
         .len();
     let report = probe_sim(&cdn, &record, None);
@@ -245,7 +256,7 @@ fn the_streamers_domain_and_form_come_first() {
         form: "second-of-minute".into(),
         ts: "5".into(),
     };
-    let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default());
+    let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default(), false);
     assert_eq!(
         summary(&list[..3]),
         vec![
@@ -254,7 +265,16 @@ fn the_streamers_domain_and_form_come_first() {
             (1, "1664038928".into())
         ]
     );
+    // The channel's domain alone (no candidate twice); the last retry sweeps every domain.
+    assert_eq!(list.len(), 3);
+    let mut last = record();
+    last.probe.misses = config().pipeline.retries.len() as u32;
+    let (list, _) = candidates(&config(), &last, Some(&hint), &DomainBook::default(), false);
     assert_eq!(list.len(), 9, "no candidate twice");
+    // So does a probe whose miss would settle the broadcast (`sweep`), the hint first.
+    let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default(), true);
+    assert_eq!(list.len(), 9);
+    assert_eq!(summary(&list[..1]), vec![(1, "9".into())]);
 }
 
 fn video(stream_id: u64, domain: &str, ts: &str, public: bool) -> VideoHint {
@@ -291,7 +311,7 @@ fn a_video_reveals_the_path_and_whether_it_is_public() {
     // The learned path is the first and only-domain-first candidate: one request.
     let mut with_path = record.clone();
     with_path.probe.learned = Some(learned);
-    let (list, _) = candidates(&config(), &with_path, None, &DomainBook::default());
+    let (list, _) = candidates(&config(), &with_path, None, &DomainBook::default(), false);
     assert_eq!((list[0].domain, list[0].ts.as_str()), (1, "1664038928"));
 }
 
@@ -320,7 +340,7 @@ fn absent_or_unknown_domain_videos() {
     // The channel's other video names its domain: searched first.
     let hint = facts.channel_hint.expect("channel hint");
     assert_eq!(hint.domain, "http://c.test/");
-    let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default());
+    let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default(), false);
     assert_eq!((list[0].domain, list[0].ts.as_str()), (2, "1664038929"));
     let unknown = [video(47_198_535_725, "http://new-cdn.test/", "1664038929", true)];
     let facts = from_videos(&config(), &record(), &unknown);
@@ -375,7 +395,7 @@ fn hit_counts_order_domains_and_down_domains_are_left_out() {
     let mut book = DomainBook::default();
     book.record_hit("http://c.test/", 1);
     book.record_failure("http://a.test/", "timed out");
-    let (list, skipped) = candidates(&config(), &record(), None, &book);
+    let (list, skipped) = candidates(&config(), &record(), None, &book, false);
     assert_eq!(skipped, 1);
     assert_eq!(list[0].domain, 2);
     assert!(list.iter().all(|c| c.domain != 0));
@@ -588,21 +608,38 @@ fn a_retry_asks_the_channels_domain_only_until_the_last_one() {
     let hint = learned("http://b.test/");
     let mut retry = record();
     retry.probe.misses = 1;
-    let (list, _) = candidates(&config, &retry, Some(&hint), &book);
+    let (list, _) = candidates(&config, &retry, Some(&hint), &book, false);
     assert_eq!(list.len(), 3);
     assert!(
         list.iter()
             .all(|c| config.domains[c.domain].url == "http://b.test/")
     );
-    // The last retry sweeps every domain; the first probe too.
+    // The first probe asks there alone too; the last retry sweeps every domain.
+    let (first, _) = candidates(&config, &record(), Some(&hint), &book, false);
+    assert_eq!(first.len(), 3);
     retry.probe.misses = config.pipeline.retries.len() as u32;
-    let (last, _) = candidates(&config, &retry, Some(&hint), &book);
+    let (last, _) = candidates(&config, &retry, Some(&hint), &book, false);
     assert!(last.len() > 3);
-    let (first, _) = candidates(&config, &record(), Some(&hint), &book);
-    assert_eq!(first.len(), last.len());
+    // While the channel's domain is down, nothing is asked (until the last retry): the
+    // others do not hold its copies.
+    let mut down = DomainBook::default();
+    down.record_failure("http://b.test/", "timed out");
+    let (none, skipped) = candidates(&config, &record(), Some(&hint), &down, false);
+    assert!(none.is_empty());
+    assert_eq!(skipped, 1);
+    let (last_down, _) = candidates(&config, &retry, Some(&hint), &down, false);
+    assert!(!last_down.is_empty());
+    assert!(
+        last_down
+            .iter()
+            .all(|c| config.domains[c.domain].url != "http://b.test/")
+    );
     // Without a hint a retry is a full search.
     retry.probe.misses = 1;
-    assert_eq!(candidates(&config, &retry, None, &book).0.len(), last.len());
+    assert_eq!(
+        candidates(&config, &retry, None, &book, false).0.len(),
+        last.len()
+    );
 }
 
 #[test]
@@ -899,4 +936,39 @@ fn a_video_listing_its_muted_stretches_makes_the_hour_aligned_copy_without_a_req
         muted_from_video(&done, Some(&muted(vec![(20, 20)])), &stored, 4000),
         None
     );
+}
+
+#[test]
+fn a_hinted_probe_waits_for_its_channels_domain_instead_of_asking_the_others() {
+    let cdn = vodprobe_sim::SimCdn::start((0..4).map(|_| vodprobe_sim::DomainSpec::healthy()).collect())
+        .expect("cdn");
+    let config = sim_config(&cdn);
+    let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(&config.limits));
+    let budget = Budget::new(1000.0);
+    let steer = || false;
+    let cdn_parts = Cdn {
+        config: &config,
+        fetcher: &fetcher,
+        budget: &budget,
+        steer: &steer,
+    };
+    let start = ProbeStart {
+        hint: Some(Learned {
+            domain: cdn.base_url(2),
+            form: "unix".into(),
+            ts: String::new(),
+        }),
+        ..ProbeStart::default()
+    };
+    let mut book = DomainBook::default();
+    book.record_failure(&cdn.base_url(2), "timed out");
+    let (result, report) = run(cdn_parts, &record(), &start, &book, 0, None).expect("not interrupted");
+    assert_eq!(
+        result,
+        ProbeResult::Inconclusive {
+            reason: "its channel's domain is down: asked when it answers again".into()
+        }
+    );
+    assert_eq!(report.requests, 0);
+    assert_eq!((0..4).map(|d| cdn.requests(d).len()).sum::<usize>(), 0);
 }
