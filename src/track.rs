@@ -261,32 +261,23 @@ pub type Hinted<'a> = &'a dyn Fn(&StreamRecord) -> bool;
 
 /// What a waiting probe is likely to cost and buy, best first: a capture whose path is known
 /// (one request), the search of an ended broadcast whose channel's domain and form are known
-/// (`hinted`: mostly one request, and a broadcast to capture), the search of an ended
-/// broadcast with no hint (every domain, for a broadcast not captured at all), an hour-aligned
-/// re-fetch (one request, but the capture is already stored: it buys the muted playlist of
-/// the quarter of broadcasts Twitch mutes, and that playlist stays on the CDN for the copy's
-/// whole retention, so it can wait where a capture cannot), then the learning search of a
-/// live broadcast (up to a sweep of every domain; optional, since the probe at its end comes
-/// anyway).
+/// (`hinted`: mostly one request, and a broadcast to capture), an hour-aligned re-fetch (one
+/// request; the capture is already stored), the search of an ended broadcast with no hint
+/// (every domain), then the learning search of a live broadcast (up to a sweep of every
+/// domain; optional, since the probe at its end comes anyway).
 fn cost_class(record: &StreamRecord, hinted: Hinted<'_>) -> u8 {
     match (record.status, record.probe.learned.is_some()) {
-        (Status::Found, _) => REFETCH_CLASS,
+        (Status::Found, _) => 2,
         (_, true) => 0,
-        (Status::Live, false) => SWEEP_CLASS,
+        (Status::Live, false) => 4,
         (_, false) if hinted(record) => 1,
-        (_, false) => SEARCH_CLASS,
+        (_, false) => 3,
     }
 }
 
-/// [`cost_class`] of a search without a hint, of an hour-aligned re-fetch, and of a live
-/// broadcast's learning search.
-const SEARCH_CLASS: u8 = 2;
-const REFETCH_CLASS: u8 = 3;
-const SWEEP_CLASS: u8 = 4;
-
 /// A live broadcast's learning search (the costliest kind of probe, and optional).
 pub fn is_sweep(record: &StreamRecord) -> bool {
-    cost_class(record, &|_| false) == SWEEP_CLASS
+    cost_class(record, &|_| false) == 4
 }
 
 /// How long after it became due a probe still counts as fresh in a backlog (seconds): a
@@ -610,8 +601,8 @@ pub fn shed_backlog(mut queued: Vec<StreamRecord>, max_queue: usize, rules: &Rul
 /// in every form for a live learning search (never given up, but counted).
 pub fn expected_requests(record: &StreamRecord, domains: usize, hinted: Hinted<'_>) -> usize {
     match cost_class(record, hinted) {
-        SWEEP_CLASS => expected_requests_most(domains),
-        SEARCH_CLASS => domains.max(1),
+        4 => expected_requests_most(domains),
+        3 => domains.max(1),
         _ => 1,
     }
 }

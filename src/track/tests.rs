@@ -520,13 +520,12 @@ fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
     queue.sort_by(|a, b| backlog_order(a, b, now, &rules(), &has_hint));
     let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
     // Known paths first (at risk: the fresh end and the sub-only one, more viewed first), then
-    // the hinted search, the search without a hint (a broadcast not yet captured at all), the
-    // re-fetch (its capture is stored; the muted playlist stays), then the sweep.
-    assert_eq!(ids, vec![5, 4, 2, 7, 1, 3, 6]);
+    // the hinted search, the re-fetch, the search without a hint, then the sweep.
+    assert_eq!(ids, vec![5, 4, 2, 7, 3, 1, 6]);
     // Without the hint, the hinted one is a search like the others.
     queue.sort_by(|a, b| backlog_order(a, b, now, &rules(), &|_| false));
     let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
-    assert_eq!(ids, vec![5, 4, 2, 1, 7, 3, 6]);
+    assert_eq!(ids, vec![5, 4, 2, 3, 1, 7, 6]);
     // Without a backlog the order is by viewers alone.
     queue.sort_by(|a, b| probe_order(a, b, &rules()));
     assert_eq!(queue[0].stream_id, 6);
@@ -902,36 +901,5 @@ fn the_hour_aligned_probe_follows_the_copys_end_when_it_went_on_below_the_listin
     assert_eq!(
         growing.probe.next_due,
         Some(hour_probe_time(START + 7_300, &rules()))
-    );
-}
-
-#[test]
-fn a_short_budget_drops_an_hour_refetch_before_a_broadcast_not_yet_captured() {
-    let now = START + 10_000;
-    // A capture waiting for its hour-aligned re-fetch (more viewed) and the search of a
-    // broadcast not captured at all: room for the search alone.
-    let mut refetch = after_probe(ended_record(START + 600), hit(), START + 2000, &rules());
-    refetch.stream_id = 1;
-    refetch.max_viewers = 50_000;
-    refetch.probe.next_due = Some(now - 60);
-    assert!(refetch.status == Status::Found && !refetch.probe.hour_probe_done);
-    let mut search = ended_record(START + 600);
-    search.stream_id = 2;
-    search.max_viewers = 10;
-    search.probe.next_due = Some(now - 3600);
-    let none = |_: &StreamRecord| false;
-    let shed = shed_beyond_wait(vec![refetch, search], 12, 12, now, &rules(), &none);
-    assert_eq!(shed.len(), 1);
-    assert_eq!(shed[0].stream_id, 1);
-    // The capture stands; only its re-fetch was given up, and the record says so.
-    assert_eq!(shed[0].status, Status::Found);
-    assert!(shed[0].archive.is_some() && shed[0].probe.hour_probe_done);
-    assert!(shed[0].probe.next_due.is_none());
-    assert!(
-        shed[0]
-            .probe
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("hour-aligned probe dropped"))
     );
 }
