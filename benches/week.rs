@@ -697,6 +697,40 @@ fn score_day(
             by_kind[4] = requests.get(&(b.login.clone(), b.stream_id)).map_or(0, Vec::len);
             if kind == Some(1) {
                 *row.hinted_totals.entry((got, by_kind[4].min(30))).or_default() += 1;
+                // A hinted broadcast never captured that still cost a search of every domain:
+                // what was asked, where, and when after the end.
+                if !got && by_kind[4] >= 20 && row.hinted_examples.len() < 6 {
+                    let key = (b.login.clone(), b.stream_id);
+                    let asked = requests.get(&key).cloned().unwrap_or_default();
+                    let when = times.get(&key).cloned().unwrap_or_default();
+                    let end = b.ended_at.unwrap_or(0);
+                    let mut pairs: Vec<(&String, &i64)> = asked.iter().zip(&when).collect();
+                    pairs.sort_by_key(|&(_, at)| *at);
+                    let trail: Vec<String> = pairs
+                        .into_iter()
+                        .map(|(path, at)| {
+                            let domain = path.split('/').next().unwrap_or("?");
+                            let ts = path
+                                .split('_')
+                                .next_back()
+                                .and_then(|t| t.split('/').next())
+                                .unwrap_or("?");
+                            format!("{domain}:{ts}@{:+}", at - end)
+                        })
+                        .collect();
+                    row.hinted_examples.push(format!(
+                        "uncaptured {} {} (form {}, domain {:?}, deleted {:?} s after the end; record {:?} {:?}): {} requests: {}",
+                        b.login,
+                        b.stream_id,
+                        b.form,
+                        b.domain,
+                        b.deleted_at.map(|d| d - end),
+                        record.map(|r| r.status),
+                        record.and_then(|r| r.probe.last_error.clone()),
+                        asked.len(),
+                        trail.join(" ")
+                    ));
+                }
             }
             if let Some(end) = b.ended_at {
                 let hour = (end.div_euclid(3600) + 1) * 3600;
