@@ -360,10 +360,20 @@ impl Probing {
         let mut waiting = Vec::new();
         // A known path's capture (one request, first in the budget's line) may start while
         // every slot is held by searches waiting for the budget, up to as many again: it
-        // would otherwise wait for one of them to finish, minutes under a backlog.
+        // would otherwise wait for one of them to finish, minutes under a backlog. So may a
+        // search with a hint before its last retry: the channel's domain alone, one request
+        // mostly and three at most (`probe::candidates`).
         let known_room = (2 * MAX_SEARCHES).saturating_sub(busy);
+        let retries = rules.retries.len();
         for record in due {
-            let known = record.probe.learned.is_some() && record.status != Status::Found;
+            let hinted = || {
+                (record.probe.misses as usize) < retries
+                    && self
+                        .looked_up()
+                        .get(&record.key())
+                        .is_some_and(|&(_, hinted)| hinted)
+            };
+            let known = record.status != Status::Found && (record.probe.learned.is_some() || hinted());
             if started >= free && !(known && started < known_room) {
                 waiting.push(record);
                 continue;
