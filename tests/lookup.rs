@@ -94,7 +94,9 @@ fn whole_minute_search_reaches_the_second_before_the_minute() {
     let json = run.json();
     assert_eq!(json["timestamp"], (MINUTE - 1).to_string());
     // The least likely of the 61 unix stamps: every likelier one on both domains goes first.
-    assert!(json["requests"].as_u64().expect("n") <= 2 * 61, "{run:?}");
+    // Up to 4 requests a domain are in flight, so while the hit is answered up to 7 after it
+    // may go out (seen once under load: 123), but not the rest of the plan (over 360).
+    assert!(json["requests"].as_u64().expect("n") <= 2 * 61 + 7, "{run:?}");
     env.assert_no_request_twice(2);
 }
 
