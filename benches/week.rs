@@ -30,7 +30,9 @@ mod scoring;
 use crawl::{Passes, listing_sample, print_passes};
 use harness::{helix_source, proc_kib, scaled_config};
 use hourly::Hourly;
-use scoring::{Background, captured, percentile, probe_segments, probe_times, requests_by_broadcast};
+use scoring::{
+    Background, captured, percentile, probe_segments, probe_times, request_trail, requests_by_broadcast,
+};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -421,12 +423,12 @@ fn env_number(name: &str, default: f64) -> f64 {
     }
 }
 
-/// The appliance's probe queue as `/healthz` reports it; None when it did not answer.
 /// The body of a GET (`/metrics`, `/healthz`).
 fn body_of(agent: &ureq::Agent, url: &str) -> Option<String> {
     agent.get(url).call().ok()?.body_mut().read_to_string().ok()
 }
 
+/// The appliance's probe queue as `/healthz` reports it; None when it did not answer.
 fn queue_depth(agent: &ureq::Agent, url: &str) -> Option<u64> {
     let text = body_of(agent, url)?;
     serde_json::from_str::<serde_json::Value>(&text).ok()?["queue_depth"].as_u64()
@@ -701,23 +703,9 @@ fn score_day(
                 // what was asked, where, and when after the end.
                 if !got && by_kind[4] >= 20 && row.hinted_examples.len() < 6 {
                     let key = (b.login.clone(), b.stream_id);
-                    let asked = requests.get(&key).cloned().unwrap_or_default();
-                    let when = times.get(&key).cloned().unwrap_or_default();
+                    let asked = requests.get(&key).map_or(&[][..], Vec::as_slice);
+                    let when = times.get(&key).map_or(&[][..], Vec::as_slice);
                     let end = b.ended_at.unwrap_or(0);
-                    let mut pairs: Vec<(&String, &i64)> = asked.iter().zip(&when).collect();
-                    pairs.sort_by_key(|&(_, at)| *at);
-                    let trail: Vec<String> = pairs
-                        .into_iter()
-                        .map(|(path, at)| {
-                            let domain = path.split('/').next().unwrap_or("?");
-                            let ts = path
-                                .split('_')
-                                .next_back()
-                                .and_then(|t| t.split('/').next())
-                                .unwrap_or("?");
-                            format!("{domain}:{ts}@{:+}", at - end)
-                        })
-                        .collect();
                     row.hinted_examples.push(format!(
                         "uncaptured {} {} (form {}, domain {:?}, deleted {:?} s after the end; record {:?} {:?}): {} requests: {}",
                         b.login,
@@ -728,7 +716,7 @@ fn score_day(
                         record.map(|r| r.status),
                         record.and_then(|r| r.probe.last_error.clone()),
                         asked.len(),
-                        trail.join(" ")
+                        request_trail(asked, when, end)
                     ));
                 }
             }

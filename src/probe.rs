@@ -392,7 +392,7 @@ pub fn candidates(
     // before its first probe (week benchmark). While that domain is down nothing is asked:
     // the probe is inconclusive and runs again when the domain answers. With `sweep` (a miss
     // would settle the broadcast, or no wait is wanted) the hint only goes first.
-    let last = sweep || record.probe.misses as usize >= config.pipeline.retries.len();
+    let last = sweep || is_last_retry(record, config.pipeline.retries.len());
     if let Some(hint) = streamer_hint
         && let Some(form) = TimestampForm::parse(&hint.form)
     {
@@ -442,6 +442,12 @@ pub fn candidates(
     (list, skipped)
 }
 
+/// Whether `record`'s next probe is its last retry (of `retries`): the one that asks every
+/// domain in every form whatever the hint says.
+pub fn is_last_retry(record: &StreamRecord, retries: usize) -> bool {
+    record.probe.misses as usize >= retries
+}
+
 /// What one probe did, for the domain book and metrics.
 #[derive(Clone, Debug, Default)]
 pub struct ProbeReport {
@@ -485,7 +491,7 @@ pub fn run(
     // settles it) asks it too, and so do a restart and a hint that names it. On the channel's
     // own domain (see `candidates`) it is one request more, not a search of every domain and
     // a retry (27 requests a capture, several a day in the week benchmark).
-    let last_retry = record.probe.misses as usize >= config.pipeline.retries.len();
+    let last_retry = is_last_retry(record, config.pipeline.retries.len());
     let hinted = start
         .hint
         .as_ref()

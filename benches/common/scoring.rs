@@ -121,6 +121,27 @@ pub fn probe_times(cdn: &SimCdn, domains: usize) -> HashMap<(String, u64), Vec<i
     by
 }
 
+/// A broadcast's requests (`asked`, as [`requests_by_broadcast`] lists them, and `when`, as
+/// [`probe_times`] does, in the same order) in time order, each as `domain:ts@seconds after
+/// the end` (`end`).
+pub fn request_trail(asked: &[String], when: &[i64], end: i64) -> String {
+    let mut pairs: Vec<(&String, i64)> = asked.iter().zip(when.iter().copied()).collect();
+    pairs.sort_by_key(|&(_, at)| at);
+    let trail: Vec<String> = pairs
+        .into_iter()
+        .map(|(path, at)| {
+            let domain = path.split('/').next().unwrap_or("?");
+            let ts = path
+                .split('_')
+                .next_back()
+                .and_then(|t| t.split('/').next())
+                .unwrap_or("?");
+            format!("{domain}:{ts}@{:+}", at - end)
+        })
+        .collect();
+    trail.join(" ")
+}
+
 /// A stored broadcast counts as captured when its record holds a playlist and was not given up.
 pub fn captured(record: Option<&StreamRecord>) -> bool {
     record.is_some_and(|r| {

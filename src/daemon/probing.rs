@@ -367,7 +367,7 @@ impl Probing {
         let retries = rules.retries.len();
         for record in due {
             let hinted = || {
-                (record.probe.misses as usize) < retries
+                !probe::is_last_retry(&record, retries)
                     && self
                         .looked_up()
                         .get(&record.key())

@@ -114,6 +114,16 @@ fn probe_sim_with(
     record: &StreamRecord,
     start: &ProbeStart,
 ) -> (ProbeResult, ProbeReport) {
+    probe_sim_in(cdn, record, start, &DomainBook::default())
+}
+
+/// [`probe_sim_with`] with what the appliance knows of the domains (`book`).
+fn probe_sim_in(
+    cdn: &vodprobe_sim::SimCdn,
+    record: &StreamRecord,
+    start: &ProbeStart,
+    book: &DomainBook,
+) -> (ProbeResult, ProbeReport) {
     let config = sim_config(cdn);
     let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(&config.limits));
     let budget = Budget::new(1000.0);
@@ -124,7 +134,7 @@ fn probe_sim_with(
         budget: &budget,
         steer: &|| false,
     };
-    run(cdn, record, start, &DomainBook::default(), 0, None).expect("not interrupted")
+    run(cdn, record, start, book, 0, None).expect("not interrupted")
 }
 
 #[test]
@@ -942,16 +952,6 @@ fn a_video_listing_its_muted_stretches_makes_the_hour_aligned_copy_without_a_req
 fn a_hinted_probe_waits_for_its_channels_domain_instead_of_asking_the_others() {
     let cdn = vodprobe_sim::SimCdn::start((0..4).map(|_| vodprobe_sim::DomainSpec::healthy()).collect())
         .expect("cdn");
-    let config = sim_config(&cdn);
-    let fetcher = Fetcher::new(crate::fetch::FetchSettings::from_limits(&config.limits));
-    let budget = Budget::new(1000.0);
-    let steer = || false;
-    let cdn_parts = Cdn {
-        config: &config,
-        fetcher: &fetcher,
-        budget: &budget,
-        steer: &steer,
-    };
     let start = ProbeStart {
         hint: Some(Learned {
             domain: cdn.base_url(2),
@@ -962,7 +962,7 @@ fn a_hinted_probe_waits_for_its_channels_domain_instead_of_asking_the_others() {
     };
     let mut book = DomainBook::default();
     book.record_failure(&cdn.base_url(2), "timed out");
-    let (result, report) = run(cdn_parts, &record(), &start, &book, 0, None).expect("not interrupted");
+    let (result, report) = probe_sim_in(&cdn, &record(), &start, &book);
     assert_eq!(
         result,
         ProbeResult::Inconclusive {
