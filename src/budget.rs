@@ -134,6 +134,11 @@ impl Budget {
         Ok(())
     }
 
+    /// Probes' first requests waiting for a slot now.
+    pub fn first_waiting(&self) -> usize {
+        self.first_waiting.load(Ordering::Relaxed)
+    }
+
     /// Requests sent under this budget so far.
     pub fn taken(&self) -> u64 {
         self.taken.load(Ordering::Relaxed)

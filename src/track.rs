@@ -285,9 +285,11 @@ pub fn is_sweep(record: &StreamRecord) -> bool {
 pub const FRESH_SECS: i64 = 900;
 
 /// The order due probes start in when more are due than one read holds (demand above the
-/// budget): followed channels first; then the cheapest (see [`cost_class`]), so the budget
-/// buys the most captures; within a class what is most at risk — not publicly listed
-/// (sub-only, hidden or deleted), or just ended — then the most viewed, then the newest due.
+/// budget): followed channels first; then what is at risk — not publicly listed (sub-only,
+/// hidden or deleted), or just ended — and costs about one request (a known path, or the
+/// channel's domain and form): a streamer may delete it within minutes, while a broadcast that
+/// has waited longer keeps; then the cheapest (see [`cost_class`]), so the budget buys the most
+/// captures; within a class what is at risk, then the most viewed, then the newest due.
 pub fn backlog_order(
     a: &StreamRecord,
     b: &StreamRecord,
@@ -298,8 +300,10 @@ pub fn backlog_order(
     let followed = |r: &StreamRecord| rules.selection.is_followed(r.streamer_id);
     let due = |r: &StreamRecord| r.probe.next_due.unwrap_or(now);
     let at_risk = |r: &StreamRecord| r.public == Some(false) || now - due(r) < FRESH_SECS;
+    let urgent = |r: &StreamRecord| at_risk(r) && cost_class(r, hinted) <= 1;
     followed(b)
         .cmp(&followed(a))
+        .then(urgent(b).cmp(&urgent(a)))
         .then(cost_class(a, hinted).cmp(&cost_class(b, hinted)))
         .then(at_risk(b).cmp(&at_risk(a)))
         .then(b.max_viewers.cmp(&a.max_viewers))

@@ -35,6 +35,13 @@ pub const MAX_SEARCHES: usize = 8;
 /// flight delays the one-request captures of broadcasts that just ended (a quick delete's
 /// window is minutes), so with demand above the budget only this many share it with them.
 pub const BACKLOG_SEARCHES: usize = 2;
+/// Probes waiting for their first request's slot while more probes are due than can run.
+/// Waiting probes take the budget's slots in no particular order, so every probe let in
+/// beyond these would wait at random instead of in the queue's order (sorted afresh every
+/// tick, what is at risk first): with 16 let in, a broadcast that had just ended waited for
+/// up to 16 slots, over four minutes at the week benchmark's pace. Four keep the budget busy
+/// between two ticks of the default schedule (one second at 3 requests a second).
+pub const BACKLOG_LINE: usize = 4;
 /// Clock seconds between two `max_wait` bounds of the queue.
 const WAIT_BOUND_EVERY: i64 = 10;
 /// Background checks (segments, audio, other qualities) wait until no probe has waited for
@@ -364,8 +371,18 @@ impl Probing {
         // search with a hint before its last retry: the channel's domain alone, one request
         // mostly and three at most (`probe::candidates`).
         let known_room = (2 * MAX_SEARCHES).saturating_sub(busy);
+        // Under a backlog only a short line waits for the budget (see `BACKLOG_LINE`).
+        let line_room = if backlog {
+            BACKLOG_LINE.saturating_sub(self.parts.budget.first_waiting())
+        } else {
+            usize::MAX
+        };
         let retries = rules.retries.len();
         for record in due {
+            if started >= line_room && !rules.selection.is_followed(record.streamer_id) {
+                waiting.push(record);
+                continue;
+            }
             let hinted = || {
                 !probe::is_last_retry(&record, retries)
                     && self

@@ -597,3 +597,53 @@ fn captures_checked_before_the_watch_are_watched_from_start_up() {
     // A second start-up finds nothing left to queue.
     assert_eq!(super::segments::watch_unwatched(&store, now).expect("watch"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_lets_only_a_short_line_wait_for_the_budget() {
+    use super::probing::{BACKLOG_LINE, Probing};
+    use tokio_util::task::TaskTracker;
+    use vodprobe_sim::{Broadcast, DomainSpec, SimCdn};
+    let cdn = SimCdn::start(vec![DomainSpec::healthy()]).expect("cdn");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("vodprobe.redb"), 4 << 20).expect("store");
+    let now = 1_750_020_000;
+    // Thirty broadcasts whose paths are known, waiting for two hours, and one that just came
+    // due, the least viewed: more due than the probe slots, so a backlog.
+    let mut records = Vec::new();
+    for id in (1..=30).chain([99]) {
+        cdn.add_broadcast(Broadcast::new(&format!("held{id}"), id, "1750000000", vec![0]));
+        let mut record = held_back(id, Some(&cdn.base_url(0)), 0, now);
+        record.probe.inconclusive = 0;
+        record.probe.next_due = Some(if id == 99 { now - 30 } else { now - 7200 });
+        record.max_viewers = if id == 99 { 10 } else { 100 };
+        records.push(record);
+    }
+    store.put_streams(&records).expect("written");
+    let slot = Arc::new(StoreSlot::new(store));
+    let tracker = TaskTracker::new();
+    let stage = Probing::new(
+        probe_parts(&cdn, slot.clone(), now),
+        tracker.clone(),
+        CancellationToken::new(),
+    );
+    stage.start_due().await;
+    tracker.close();
+    tracker.wait().await;
+
+    // Only the line started (the rest stay due, to be taken in the queue's order at the next
+    // tick): with sixteen let in, a fresh end waited for up to sixteen slots, in no order.
+    let found: Vec<u64> = (1..=30)
+        .chain([99])
+        .filter(|&id| {
+            let record = records.iter().find(|r| r.stream_id == id).expect("record");
+            slot.get()
+                .get_stream(record.key())
+                .expect("read")
+                .is_some_and(|r| r.status == Status::Found)
+        })
+        .collect();
+    assert_eq!(found.len(), BACKLOG_LINE, "{found:?}");
+    assert!(found.contains(&99), "the fresh end is in the line: {found:?}");
+    assert_eq!(cdn.request_count(0), BACKLOG_LINE, "{:?}", cdn.requests(0));
+    assert_eq!(slot.get().due(now, 100).expect("read").len(), 31 - BACKLOG_LINE);
+}

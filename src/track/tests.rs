@@ -484,7 +484,7 @@ fn the_backlog_sheds_the_least_viewed_beyond_max_queue() {
 }
 
 #[test]
-fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
+fn a_backlog_runs_cheap_probes_at_risk_first_then_the_cheapest_then_the_most_viewed() {
     let now = START + 10_000;
     let waiting = |id: u64, viewers: u32, due: i64| {
         let mut record = ended_record(START + 600);
@@ -515,17 +515,29 @@ fn a_backlog_runs_the_cheapest_then_the_most_at_risk_then_the_most_viewed() {
     let mut sweep = waiting(6, 9000, now - 60);
     sweep.status = Status::Live;
     let hinted = waiting(7, 12, now - 7200);
-    let mut queue = [unknown, stale, refetch, fresh, hidden, sweep, hinted];
-    let has_hint = |r: &StreamRecord| r.stream_id == 7;
+    // 8: a hinted search of a broadcast that just ended.
+    let fresh_hinted = waiting(8, 11, now - 60);
+    let mut queue = [
+        unknown,
+        stale,
+        refetch,
+        fresh,
+        hidden,
+        sweep,
+        hinted,
+        fresh_hinted,
+    ];
+    let has_hint = |r: &StreamRecord| r.stream_id == 7 || r.stream_id == 8;
     queue.sort_by(|a, b| backlog_order(a, b, now, &rules(), &has_hint));
     let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
-    // Known paths first (at risk: the fresh end and the sub-only one, more viewed first), then
-    // the hinted search, the re-fetch, the search without a hint, then the sweep.
-    assert_eq!(ids, vec![5, 4, 2, 7, 3, 1, 6]);
-    // Without the hint, the hinted one is a search like the others.
+    // What is at risk and costs about a request first (the known paths of the sub-only one and
+    // the fresh end, more viewed first, then the fresh hinted search), then the stale known
+    // path, the stale hinted search, the re-fetch, the search without a hint, then the sweep.
+    assert_eq!(ids, vec![5, 4, 8, 2, 7, 3, 1, 6]);
+    // Without the hint, the hinted ones are searches like the others (the fresh one first).
     queue.sort_by(|a, b| backlog_order(a, b, now, &rules(), &|_| false));
     let ids: Vec<u64> = queue.iter().map(|r| r.stream_id).collect();
-    assert_eq!(ids, vec![5, 4, 2, 3, 1, 7, 6]);
+    assert_eq!(ids, vec![5, 4, 2, 3, 8, 1, 7, 6]);
     // Without a backlog the order is by viewers alone.
     queue.sort_by(|a, b| probe_order(a, b, &rules()));
     assert_eq!(queue[0].stream_id, 6);
