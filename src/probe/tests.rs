@@ -188,7 +188,7 @@ fn a_hinted_first_search_asks_the_rare_form_on_the_channels_domain_only() {
         ..ProbeStart::default()
     };
     // Nothing stored: the channel's domain in its three forms, and no other domain (the last
-    // retry sweeps them).
+    // retry asks them, in the hint's form).
     let (result, report) = probe_sim_with(&cdn, &record, &hinted);
     assert_eq!((result, report.requests), (ProbeResult::Miss, 3));
     assert_eq!(cdn.requests(4).len(), 3);
@@ -200,7 +200,8 @@ fn a_hinted_first_search_asks_the_rare_form_on_the_channels_domain_only() {
         ..record.clone()
     };
     let (result, report) = probe_sim_with(&cdn, &last, &hinted);
-    assert_eq!((result, report.requests), (ProbeResult::Miss, 6 * 3));
+    assert_eq!((result, report.requests), (ProbeResult::Miss, 3 + 5));
+    assert!((0..6).filter(|&d| d != 4).all(|d| cdn.requests(d).len() == 1));
     // Stored in the 1 % form on the channel's domain: found by this first search (before, a
     // miss left to a retry) among its first three candidates; with two in flight after the
     // first, one more may go out before the hit comes back.
@@ -275,12 +276,22 @@ fn the_streamers_domain_and_form_come_first() {
             (1, "1664038928".into())
         ]
     );
-    // The channel's domain alone (no candidate twice); the last retry sweeps every domain.
+    // The channel's domain alone (no candidate twice); the last retry asks every other
+    // domain in the hint's form.
     assert_eq!(list.len(), 3);
     let mut last = record();
     last.probe.misses = config().pipeline.retries.len() as u32;
     let (list, _) = candidates(&config(), &last, Some(&hint), &DomainBook::default(), false);
-    assert_eq!(list.len(), 9, "no candidate twice");
+    assert_eq!(
+        summary(&list),
+        vec![
+            (1, "9".into()),
+            (1, "1664038929".into()),
+            (1, "1664038928".into()),
+            (0, "9".into()),
+            (2, "9".into())
+        ]
+    );
     // So does a probe whose miss would settle the broadcast (`sweep`), the hint first.
     let (list, _) = candidates(&config(), &record(), Some(&hint), &DomainBook::default(), true);
     assert_eq!(list.len(), 9);
@@ -638,18 +649,17 @@ fn a_retry_asks_the_channels_domain_only_until_the_last_one() {
     assert!(none.is_empty());
     assert_eq!(skipped, 1);
     let (last_down, _) = candidates(&config, &retry, Some(&hint), &down, false);
-    assert!(!last_down.is_empty());
+    assert_eq!(last_down.len(), 2, "the others, in the hint's form");
     assert!(
         last_down
             .iter()
-            .all(|c| config.domains[c.domain].url != "http://b.test/")
+            .all(|c| config.domains[c.domain].url != "http://b.test/" && c.form == TimestampForm::Unix)
     );
-    // Without a hint a retry is a full search.
+    // Without a hint a retry is a full search: every domain in every form.
     retry.probe.misses = 1;
-    assert_eq!(
-        candidates(&config, &retry, None, &book, false).0.len(),
-        last.len()
-    );
+    let full = candidates(&config, &retry, None, &book, false).0;
+    assert_eq!(full.len(), 9);
+    assert!(last.len() < full.len());
 }
 
 #[test]

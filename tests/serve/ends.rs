@@ -161,9 +161,9 @@ fn misses_are_retried_on_the_channels_domain_then_everywhere_then_not_found() {
     world.wait_until("the first sighting", 10, |w| w.listing.requests() >= 2);
     world.listing.set_streams(vec![]);
     // The first search and the first retry ask the channel's domain alone, in its 3 forms;
-    // the last retry every domain in every form.
+    // the last retry that domain again and every other in the hint's form.
     world.wait_until("the last retry", 30, |w| {
-        w.requests_for("ghost", 301) >= 3 + 3 + 9
+        w.requests_for("ghost", 301) >= 3 + 3 + 5
     });
     std::thread::sleep(Duration::from_millis(1500));
     world.stop();
@@ -178,9 +178,19 @@ fn misses_are_retried_on_the_channels_domain_then_everywhere_then_not_found() {
         .filter(|p| p.contains("_ghost_301_"))
         .count();
     assert_eq!(on_its_domain, 3 + 3 + 3);
+    for other in [0, 2] {
+        let asked: Vec<String> = world
+            .cdn
+            .requests(other)
+            .into_iter()
+            .filter(|p| p.contains("_ghost_301_"))
+            .collect();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(asked[0].contains(&format!("_ghost_301_{start}/")), "{asked:?}");
+    }
     assert_eq!(
         world.requests_for("ghost", 301),
-        15,
+        11,
         "no request beyond the schedule"
     );
 }
