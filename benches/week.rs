@@ -287,6 +287,14 @@ fn main() {
                     "another video names the domain, by (captured, all requests): {:?}",
                     row.hinted_totals
                 )))
+                .chain(std::iter::once(format!(
+                    "captures, end → first request p50 / p90 {} / {} s, first request → capture \
+                     p50 / p90 {} / {} s",
+                    percentile(&row.waits.0, 0.5),
+                    percentile(&row.waits.0, 0.9),
+                    percentile(&row.waits.1, 0.5),
+                    percentile(&row.waits.1, 0.9)
+                )))
                 .chain(row.hinted_examples)
                 .map(|m| format!("day {}: {m}", day + 1)),
         );
@@ -568,6 +576,8 @@ struct DayRow {
     shed_stored: usize,
     hour_shed: usize,
     delays: Vec<i64>,
+    /// Captures after the end: end → the first request after it, and that request → capture.
+    waits: (Vec<i64>, Vec<i64>),
     missed: Vec<String>,
     muted_missed: Vec<String>,
     /// Captured hinted searches (another video names the domain) by requests up to the
@@ -628,6 +638,13 @@ fn score_day(
             }
             if let (Some(at), Some(end)) = (record.and_then(|r| r.probe.captured_at), b.ended_at) {
                 row.delays.push(at - end);
+                let asked = times.get(&(b.login.clone(), b.stream_id));
+                if let Some(first) = asked.and_then(|t| t.iter().copied().filter(|&t| t >= end).min())
+                    && first <= at
+                {
+                    row.waits.0.push(first - end);
+                    row.waits.1.push(at - first);
+                }
             }
             if let (true, Some(muted_at), Some(r)) = (got, b.muted_at, record) {
                 row.muted += 1;
@@ -774,6 +791,8 @@ fn score_day(
         }
     }
     row.delays.sort_unstable();
+    row.waits.0.sort_unstable();
+    row.waits.1.sort_unstable();
     row
 }
 
