@@ -842,6 +842,35 @@ fn first_captures_queue_a_quality_check_most_viewed_first() {
 }
 
 #[test]
+fn a_copy_taken_while_live_and_completed_at_the_end_is_checked_like_a_capture() {
+    use crate::segments::SegmentStatus;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_in(&dir);
+    // Captured while live (its playlist already ended): not checked yet, a live copy may grow.
+    let mut live = record(1_700_000_000, 1, 7);
+    live.status = Status::Live;
+    live.archive = Some(archive_info("https://vod-secure.twitch.tv"));
+    let captured = live.archive.as_ref().expect("archive").fetched_at;
+    store.put_archived(&live, "#EXTM3U\n").expect("archive");
+    assert_eq!(store.segment_status(live.key()).expect("read"), None);
+    assert_eq!(store.quality_queue(10).expect("queue"), vec![]);
+    // The crawl ends it as found without another capture: both checks are queued, once.
+    let mut completed = live.clone();
+    completed.status = Status::Found;
+    store.put_streams(std::slice::from_ref(&completed)).expect("put");
+    assert_eq!(
+        store.segment_status(live.key()).expect("read"),
+        Some(SegmentStatus::unchecked(captured))
+    );
+    assert_eq!(store.quality_queue(10).expect("queue"), vec![live.key()]);
+    store
+        .put_streams(std::slice::from_ref(&completed))
+        .expect("put again");
+    assert_eq!(store.quality_queue_len().expect("len"), 1);
+    assert_indexes_consistent(&store);
+}
+
+#[test]
 fn a_first_capture_waits_for_its_segment_check_across_a_reopen() {
     use crate::segments::{SegmentState, SegmentStatus};
     let dir = tempfile::tempdir().expect("tempdir");

@@ -95,9 +95,40 @@ impl Update<'_> {
 
     /// As [`Store::put_streams`]: inserts or replaces records with their index entries.
     pub fn put_streams(&mut self, records: &[StreamRecord]) -> Result<(), StoreError> {
-        records
-            .iter()
-            .try_for_each(|record| self.tables.put_record(record))
+        records.iter().try_for_each(|record| {
+            // A copy taken while live that the crawl completes at the end (its playlist had
+            // ended) becomes found here, without another capture: it is checked as one.
+            let newly_found = record.status == Status::Found
+                && record.archive.is_some()
+                && !self.was_found(record.key())?;
+            self.tables.put_record(record)?;
+            if newly_found {
+                self.queue_first_checks(record)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether the stored record under `key` is found.
+    fn was_found(&self, key: StreamKey) -> Result<bool, StoreError> {
+        Ok(match self.tables.streams.get(key)? {
+            Some(old) => decode_record(key, old.value()).is_ok_and(|old| old.status == Status::Found),
+            None => false,
+        })
+    }
+
+    /// A broadcast found for the first time joins the quality-check queue, and its segment
+    /// check is queued unless it has one (a later re-capture keeps what the check found).
+    fn queue_first_checks(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let key = record.key();
+        self.tables
+            .queue_quality_check(key, record.max_viewers, self.quality_queue_bound)?;
+        if self.tables.segment_status(key)?.is_none() {
+            let captured = record.archive.as_ref().map_or(0, |archive| archive.fetched_at);
+            self.tables
+                .put_segment_status(key, &SegmentStatus::unchecked(captured))?;
+        }
+        Ok(())
     }
 
     /// As [`Store::apply`]: deletes `delete` (records, playlists, index entries), then writes
@@ -125,21 +156,17 @@ impl Update<'_> {
         text: &str,
     ) -> Result<(), StoreError> {
         let key = record.key();
-        let tables = &mut self.tables;
-        let was_found = match tables.streams.get(key)? {
-            Some(old) => decode_record(key, old.value()).is_ok_and(|old| old.status == Status::Found),
-            None => false,
-        };
-        tables.put_record_with(record, Some(text))?;
-        tables.playlists.insert(key, payload)?;
+        let was_found = self.was_found(key)?;
+        self.tables.put_record_with(record, Some(text))?;
+        self.tables.playlists.insert(key, payload)?;
         if record.status == Status::Found && !was_found {
-            tables.queue_quality_check(key, record.max_viewers, self.quality_queue_bound)?;
-        }
-        // Checked once per broadcast at its first capture; a later re-capture (the hour's
-        // second probe) keeps what the check found.
-        if record.status == Status::Found && tables.segment_status(key)?.is_none() {
+            self.queue_first_checks(record)?;
+        } else if record.status == Status::Found && self.tables.segment_status(key)?.is_none() {
+            // Checked once per broadcast at its first capture; a later re-capture (the hour's
+            // second probe) keeps what the check found.
             let captured = record.archive.as_ref().map_or(0, |archive| archive.fetched_at);
-            tables.put_segment_status(key, &SegmentStatus::unchecked(captured))?;
+            self.tables
+                .put_segment_status(key, &SegmentStatus::unchecked(captured))?;
         }
         Ok(())
     }
