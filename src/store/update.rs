@@ -118,11 +118,18 @@ impl Update<'_> {
     }
 
     /// A broadcast found for the first time joins the quality-check queue, and its segment
-    /// check is queued unless it has one (a later re-capture keeps what the check found).
+    /// check is queued unless it has one.
     fn queue_first_checks(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
-        let key = record.key();
         self.tables
-            .queue_quality_check(key, record.max_viewers, self.quality_queue_bound)?;
+            .queue_quality_check(record.key(), record.max_viewers, self.quality_queue_bound)?;
+        self.queue_segment_check_once(record)
+    }
+
+    /// Queues a found capture's segment check unless it has one: checked once per broadcast
+    /// at its first capture; a later re-capture (the hour's second probe) keeps what the check
+    /// found.
+    fn queue_segment_check_once(&mut self, record: &StreamRecord) -> Result<(), StoreError> {
+        let key = record.key();
         if self.tables.segment_status(key)?.is_none() {
             let captured = record.archive.as_ref().map_or(0, |archive| archive.fetched_at);
             self.tables
@@ -161,12 +168,8 @@ impl Update<'_> {
         self.tables.playlists.insert(key, payload)?;
         if record.status == Status::Found && !was_found {
             self.queue_first_checks(record)?;
-        } else if record.status == Status::Found && self.tables.segment_status(key)?.is_none() {
-            // Checked once per broadcast at its first capture; a later re-capture (the hour's
-            // second probe) keeps what the check found.
-            let captured = record.archive.as_ref().map_or(0, |archive| archive.fetched_at);
-            self.tables
-                .put_segment_status(key, &SegmentStatus::unchecked(captured))?;
+        } else if record.status == Status::Found {
+            self.queue_segment_check_once(record)?;
         }
         Ok(())
     }
