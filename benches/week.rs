@@ -28,6 +28,8 @@ mod harness;
 mod hourly;
 #[path = "common/scoring.rs"]
 mod scoring;
+#[path = "week/waits.rs"]
+mod waits;
 
 use crawl::{Passes, listing_sample, print_passes};
 use demand::{KINDS, demand_kinds, pct, print_by_kind, print_demand, ratio};
@@ -47,6 +49,7 @@ use vodprobe::store::Store;
 use vodprobe_sim::{
     DomainSpec, SimCdn, SimListing, TruthBroadcast, WEEK_RECORDABLE_PER_DAY, World, WorldSpec,
 };
+use waits::{Waits, print_waits, wait_sample};
 
 /// Seven days and the margin in about 29 real minutes.
 const SPEED: f64 = 360.0;
@@ -148,6 +151,7 @@ fn main() {
     // whose tail goes unseen.
     let metrics_url = health_url.replace("/healthz", "/metrics");
     let mut passes = vec![Passes::default(); days as usize + 1];
+    let mut waits = vec![Waits::default(); days as usize + 1];
     let mut last_metrics = Instant::now();
     let mut hourly = Hourly::default();
     // What stepping the world costs (it shares the cores with the appliance).
@@ -172,6 +176,7 @@ fn main() {
             last_metrics = Instant::now();
             if let Some(text) = body_of(&agent, &metrics_url) {
                 passes[day].add(listing_sample(&text));
+                waits[day].add(wait_sample(&text));
                 hourly.add(now - start, &text);
             }
         }
@@ -312,6 +317,7 @@ fn main() {
     }
     print_by_kind(&pooled);
     print_passes(&passes, days, pages_per_second);
+    print_waits(&waits, days);
     // The first day and the last whole one, hour by hour.
     let mut shown = vec![1, days as usize];
     shown.dedup();

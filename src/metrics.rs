@@ -14,6 +14,12 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Upper bounds (seconds) for the pipeline's waits, which last seconds to hours: the end of a
+/// broadcast seen, a due probe started (see [`Metrics::describe_histogram`]).
+pub const WAIT_BUCKETS: &[f64] = &[
+    15.0, 30.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0, 1800.0, 3600.0,
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Counter,
@@ -35,6 +41,8 @@ impl Kind {
 struct Family {
     help: String,
     kind: Option<Kind>,
+    /// A histogram's bucket bounds, when not [`LATENCY_BUCKETS`].
+    bounds: Option<&'static [f64]>,
     /// Rendered label set (`{a="b"}` or empty) → value.
     values: BTreeMap<String, f64>,
     /// Rendered label set → (bucket counts, sum, count).
@@ -107,6 +115,16 @@ impl Metrics {
         });
     }
 
+    /// Declares a histogram whose buckets are `bounds` (ascending seconds) instead of the
+    /// request latencies'.
+    pub fn describe_histogram(&self, name: &str, help: &str, bounds: &'static [f64]) {
+        self.with(name, |family| {
+            family.kind = Some(Kind::Histogram);
+            family.help = help.to_string();
+            family.bounds = Some(bounds);
+        });
+    }
+
     pub fn add(&self, name: &str, labels: &[(&str, &str)], delta: f64) {
         let key = label_set(labels);
         self.with(name, |family| *family.values.entry(key).or_default() += delta);
@@ -131,16 +149,17 @@ impl Metrics {
         });
     }
 
-    /// Records one observation (seconds) in a latency histogram.
+    /// Records one observation (seconds) in a histogram.
     pub fn observe(&self, name: &str, labels: &[(&str, &str)], seconds: f64) {
         let key = label_set(labels);
         self.with(name, |family| {
+            let bounds = family.bounds.unwrap_or(&LATENCY_BUCKETS);
             let entry = family
                 .histograms
                 .entry(key)
-                .or_insert_with(|| (vec![0; LATENCY_BUCKETS.len()], 0.0, 0));
-            for (count, bound) in entry.0.iter_mut().zip(LATENCY_BUCKETS) {
-                if seconds <= bound {
+                .or_insert_with(|| (vec![0; bounds.len()], 0.0, 0));
+            for (count, bound) in entry.0.iter_mut().zip(bounds) {
+                if seconds <= *bound {
                     *count += 1;
                 }
             }
@@ -176,8 +195,9 @@ impl Metrics {
             for (labels, value) in &family.values {
                 let _ = writeln!(out, "{name}{labels} {}", number(*value));
             }
+            let bounds = family.bounds.unwrap_or(&LATENCY_BUCKETS);
             for (labels, (buckets, sum, count)) in &family.histograms {
-                for (bucket, bound) in buckets.iter().zip(LATENCY_BUCKETS) {
+                for (bucket, bound) in buckets.iter().zip(bounds) {
                     let _ = writeln!(
                         out,
                         "{name}_bucket{} {bucket}",
@@ -227,5 +247,33 @@ mod tests {
         assert!(text.contains("latency_seconds_count{route=\"vods\"} 1\n"));
         assert!(text.contains("odd{domain=\"a\\\"b\\\\c\"} 1\n"));
         assert_eq!(metrics.value("queue_depth", &[]), 7.0);
+    }
+
+    #[test]
+    fn a_histogram_described_with_its_own_bounds_uses_them() {
+        let metrics = Metrics::new();
+        metrics.describe_histogram("wait_seconds", "Waits.", WAIT_BUCKETS);
+        metrics.observe("wait_seconds", &[("by", "pass")], 75.0);
+        metrics.observe("wait_seconds", &[("by", "pass")], 7_200.0);
+        let text = metrics.render();
+        assert!(text.contains("# TYPE wait_seconds histogram\n"), "{text}");
+        assert!(
+            text.contains("wait_seconds_bucket{by=\"pass\",le=\"60\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wait_seconds_bucket{by=\"pass\",le=\"90\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wait_seconds_bucket{by=\"pass\",le=\"3600\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wait_seconds_bucket{by=\"pass\",le=\"+Inf\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("wait_seconds_sum{by=\"pass\"} 7275\n"), "{text}");
+        assert!(!text.contains("le=\"0.0005\""), "{text}");
     }
 }

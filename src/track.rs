@@ -275,6 +275,18 @@ fn cost_class(record: &StreamRecord, hinted: Hinted<'_>) -> u8 {
     }
 }
 
+/// Which probe a due record's is, for the operator's figures: `live` (learning the path while
+/// live, or at its first absence), `end` (the first after the end), `retry` (after a miss) or
+/// `hour` (the re-fetch after the hour boundary of a capture).
+pub fn probe_kind(record: &StreamRecord) -> &'static str {
+    match record.status {
+        Status::Live => "live",
+        Status::Found | Status::NotFound => "hour",
+        Status::Pending if record.probe.misses > 0 || record.probe.inconclusive > 0 => "retry",
+        Status::Pending => "end",
+    }
+}
+
 /// A live broadcast's learning search (the costliest kind of probe, and optional).
 pub fn is_sweep(record: &StreamRecord) -> bool {
     cost_class(record, &|_| false) == 4

@@ -63,7 +63,17 @@ fn ends_are_confirmed_by_id_while_later_pages_are_refused() {
     let elapsed = refused_from.elapsed();
     std::thread::sleep(Duration::from_millis(30 * 60 * 1000 / SPEED).saturating_sub(elapsed));
     let confirms = world.listing.confirm_requests() - confirms_before;
+    // The operator's figures: three ends known by confirmation, each at least confirm_after
+    // (60 s) after its last sighting; the three first probes after them started.
+    let base = world.api_url();
+    let count = |series: &str| crate::reload::metric(&base, series);
+    let ends = count("vodprobe_stream_end_seen_seconds_count{by=\"confirm\"}");
+    let late = ends - count("vodprobe_stream_end_seen_seconds_bucket{by=\"confirm\",le=\"30\"}");
+    let end_probes = count("vodprobe_probe_wait_seconds_count{probe=\"end\"}");
     world.stop();
+    assert_eq!(ends, 3.0, "ends known by confirmation");
+    assert_eq!(late, 3.0, "each unseen for confirm_after first");
+    assert!(end_probes >= 3.0, "{end_probes} first probes after the end");
 
     let records = world.records();
     for ended in [5, 33, 34] {

@@ -15,7 +15,7 @@
 //! task, so confirmations and pages never overlap, and a run spends at most half of what the
 //! listing's pace (`pages_per_second`) allows in the meantime, the stalest channels first.
 
-use super::crawl::CrawlParts;
+use super::crawl::{CrawlParts, note_ends};
 use super::every::blocking;
 use super::state::Settings;
 use crate::discover::{CONFIRM_BATCH, LiveNow, Source};
@@ -149,12 +149,14 @@ impl Confirm {
         }
         let rules = settings.rules.clone();
         let clock = parts.clock;
+        let metrics = parts.metrics.clone();
         let ended = parts
             .store
             .job("could not store confirmed ends", move |store| {
                 store.update(|tx| {
                     let live = tx.live()?;
                     let update = track::end_confirmed(&live, &confirmed, now, clock.now(), &rules);
+                    note_ends(&metrics, "confirm", &update.write, |_| true, clock.now());
                     let ended = update.delete.len()
                         + update.write.iter().filter(|r| r.status != Status::Live).count();
                     for record in update.write.iter().filter(|r| r.status != Status::Live) {

@@ -13,7 +13,7 @@ use super::every::blocking;
 use super::state::{Activity, Settings, SettingsCell, StoreSlot};
 use crate::config::{Config, Scope, SourceConfig};
 use crate::discover::{DiscoverError, Source};
-use crate::metrics::{Kind, Metrics};
+use crate::metrics::{Kind, Metrics, WAIT_BUCKETS};
 use crate::record::{Sighting, Status, StreamKey, StreamRecord};
 use crate::schedule::Clock;
 use crate::store::{StoreError, Update};
@@ -71,12 +71,37 @@ pub fn describe(metrics: &Metrics) {
         Kind::Gauge,
         "Pages the last pass over the live listing read (complete or cut).",
     );
+    metrics.describe_histogram(
+        END_SEEN,
+        "Seconds from a recordable broadcast's last sighting to when its end was known, by how \
+         it was known: pass (unseen for pipeline.ended_after), confirm (asked by channel id), \
+         follow (a followed channel checked) or restart (a new start of the channel). Its first \
+         probe comes pipeline.settle later.",
+        WAIT_BUCKETS,
+    );
     metrics.describe(
         "vodprobe_listing_record_floor_seconds",
         Kind::Gauge,
         "Seconds the last pass took to read the listing down to min_viewers_record: a broadcast \
          above it for less than this may be missed.",
     );
+}
+
+/// The histogram of how late ends are known (see [`describe`]).
+pub const END_SEEN: &str = "vodprobe_stream_end_seen_seconds";
+
+/// Records in [`END_SEEN`] the ends among `written` (records whose stored copy was live
+/// before, as `was_live` tells) that are kept for probing, known at `now`.
+pub(super) fn note_ends(
+    metrics: &Metrics,
+    by: &str,
+    written: &[StreamRecord],
+    was_live: impl Fn(&StreamRecord) -> bool,
+    now: i64,
+) {
+    for record in written.iter().filter(|r| r.status != Status::Live && was_live(r)) {
+        metrics.observe(END_SEEN, &[("by", by)], (now - record.last_seen).max(0) as f64);
+    }
 }
 
 /// The crawler's position in the listing, kept between ticks.
@@ -316,10 +341,11 @@ impl Crawl {
             .add("vodprobe_listing_sightings_total", &[], sightings.len() as f64);
         if !sightings.is_empty() {
             let rules = settings.rules.clone();
+            let metrics = parts.metrics.clone();
             parts
                 .store
                 .job("could not store a page of sightings", move |store| {
-                    store.update(|tx| apply_page(tx, &sightings, now, &rules))
+                    store.update(|tx| apply_page(tx, &sightings, now, &rules, &metrics))
                 })
                 .await;
         }
@@ -420,11 +446,12 @@ impl Crawl {
         self.record_floor_after = None;
         let clock = self.parts.clock;
         let rules = self.parts.settings.get().rules.clone();
+        let metrics = self.parts.metrics.clone();
         let ended = self
             .parts
             .store
             .job("could not end unseen streams", move |store| {
-                store.update(|tx| end_unseen(tx, pass_started, clock.now(), complete, &rules))
+                store.update(|tx| end_unseen(tx, pass_started, clock.now(), complete, &rules, &metrics))
             })
             .await;
         if let Some(ended @ 1..) = ended {
@@ -439,6 +466,7 @@ pub(super) fn apply_page(
     sightings: &[Sighting],
     now: i64,
     rules: &Rules,
+    metrics: &Metrics,
 ) -> Result<(), StoreError> {
     let keys: Vec<StreamKey> = sightings.iter().map(|s| (s.started_at, s.stream_id)).collect();
     let known: HashMap<StreamKey, StreamRecord> = tx
@@ -459,7 +487,14 @@ pub(super) fn apply_page(
         }
     }
     let update = track::apply_sightings(sightings, &known, &live_of_streamer, now, rules);
-    tx.apply(&update.write, &update.delete)
+    tx.apply(&update.write, &update.delete)?;
+    let was_live = |r: &StreamRecord| {
+        let live =
+            |k: Option<&StreamRecord>| k.is_some_and(|k| k.key() == r.key() && k.status == Status::Live);
+        live(known.get(&r.key())) || live(live_of_streamer.get(&r.streamer_id))
+    };
+    note_ends(metrics, "restart", &update.write, was_live, now);
+    Ok(())
 }
 
 /// Ends the live streams unseen since `ended_after` before the pass began, and after a
@@ -470,9 +505,11 @@ fn end_unseen(
     now: i64,
     complete: bool,
     rules: &Rules,
+    metrics: &Metrics,
 ) -> Result<usize, StoreError> {
     let live = tx.live()?;
     let mut update = track::end_unseen(&live, pass_started.min(now), rules);
+    note_ends(metrics, "pass", &update.write, |_| true, now);
     if complete {
         let ended: HashSet<StreamKey> = update
             .write

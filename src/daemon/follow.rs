@@ -16,7 +16,7 @@
 //! nothing and is tried at the next check.
 
 use super::confirm::CONFIRM_EVERY;
-use super::crawl::{CrawlParts, apply_page};
+use super::crawl::{CrawlParts, apply_page, note_ends};
 use super::every::blocking;
 use super::state::Settings;
 use crate::config::Scope;
@@ -236,6 +236,7 @@ impl Follow {
         }));
         let live_count = sightings.len();
         let clock = parts.clock;
+        let metrics = parts.metrics.clone();
         let renamed = parts
             .store
             .job("could not store the followed channels' streams", move |store| {
@@ -250,10 +251,11 @@ impl Follow {
                         }
                     }
                     if !sightings.is_empty() {
-                        apply_page(tx, &sightings, now, &rules)?;
+                        apply_page(tx, &sightings, now, &rules, &metrics)?;
                     }
                     let live = tx.live()?;
                     let update = track::end_confirmed(&live, &confirmed, now, clock.now(), &rules);
+                    note_ends(&metrics, "follow", &update.write, |_| true, clock.now());
                     tx.apply(&update.write, &update.delete)?;
                     Ok::<_, StoreError>(renamed)
                 })

@@ -13,7 +13,7 @@ use super::state::{Activity, Domains, Settings, SettingsCell, StoreSlot};
 use crate::budget::Budget;
 use crate::config::SourceConfig;
 use crate::discover::Source;
-use crate::metrics::{Kind, Metrics};
+use crate::metrics::{Kind, Metrics, WAIT_BUCKETS};
 use crate::probe::{self, ProbeReport, ProbeResult, VideoFacts};
 use crate::record::{Status, StreamKey, StreamRecord};
 use crate::schedule::Clock;
@@ -137,7 +137,16 @@ pub fn describe(metrics: &Metrics) {
     for (name, kind, help) in series {
         metrics.describe(name, kind, help);
     }
+    metrics.describe_histogram(
+        PROBE_WAIT,
+        "Seconds a probe waited from when it was due to when it started, by which probe \
+         (track::probe_kind: live, end, retry, hour).",
+        WAIT_BUCKETS,
+    );
 }
+
+/// The histogram of how long due probes wait for a slot (see [`describe`]).
+const PROBE_WAIT: &str = "vodprobe_probe_wait_seconds";
 
 /// The listing clients that read channels' video lists, kept between probes. A probe takes an
 /// idle one (or builds one) and puts it back after its request, so no lock is held across the
@@ -406,6 +415,12 @@ impl Probing {
             started += 1;
             if search {
                 searching.fetch_add(1, Relaxed);
+            }
+            if let Some(due) = record.probe.next_due {
+                let labels = [("probe", track::probe_kind(&record))];
+                self.parts
+                    .metrics
+                    .observe(PROBE_WAIT, &labels, (now - due).max(0) as f64);
             }
             let stage = self.clone();
             self.tracker.spawn(async move {

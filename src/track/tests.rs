@@ -281,6 +281,22 @@ fn misses_follow_the_retry_schedule_then_not_found() {
 }
 
 #[test]
+fn each_due_probe_is_named_for_the_operators_figures() {
+    let live = live_record(50, START + 30);
+    assert_eq!(probe_kind(&live), "live");
+    let ended = ended_record(START + 600);
+    assert_eq!(probe_kind(&ended), "end");
+    let missed = after_probe(ended.clone(), ProbeResult::Miss, START + 2000, &rules());
+    assert_eq!(probe_kind(&missed), "retry");
+    let found = after_probe(ended, hit(), START + 2000, &rules());
+    assert!(
+        found.probe.next_due.is_some(),
+        "waits for its hour-aligned re-fetch"
+    );
+    assert_eq!(probe_kind(&found), "hour");
+}
+
+#[test]
 fn a_known_path_gone_where_it_was_skips_to_the_last_retry() {
     let mut record = ended_record(START + 600);
     record.probe.learned = Some(Learned {
