@@ -10,7 +10,7 @@ use crate::config::{Config, RuleAction};
 use crate::follow::Selection;
 use crate::probe::ProbeResult;
 use crate::record::{ProbeState, Sighting, Status, StreamKey, StreamRecord};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The settings the rules read, in seconds.
@@ -50,7 +50,7 @@ impl Rules {
     }
 
     /// Followed, or a rule says record; else the viewer threshold (a skip rule: never).
-    fn recordable(&self, record: &StreamRecord) -> bool {
+    pub fn recordable(&self, record: &StreamRecord) -> bool {
         match self.selection.decide(&record.into()) {
             Some(RuleAction::Record) => true,
             Some(RuleAction::Skip) => false,
@@ -350,6 +350,24 @@ pub fn absent_after_pass(
             record.probe.next_due = Some(record.probe.next_due.map_or(due, |current| current.min(due)));
             record
         })
+        .collect()
+}
+
+/// The channels to ask about by id, in order, of the `live` records unseen since
+/// `stale_before`: the recordable ones first (their ends are probed, and a quick delete's
+/// window is minutes; the others are only dropped), each group the stalest first.
+pub fn to_confirm(live: &[StreamRecord], stale_before: i64, rules: &Rules) -> Vec<u64> {
+    let mut stale: Vec<_> = live
+        .iter()
+        .filter(|r| r.status == Status::Live && r.last_seen < stale_before)
+        .map(|r| (!rules.recordable(r), r.last_seen, r.streamer_id))
+        .collect();
+    stale.sort_unstable();
+    let mut seen = HashSet::new();
+    stale
+        .into_iter()
+        .map(|(_, _, id)| id)
+        .filter(|id| seen.insert(*id))
         .collect()
 }
 

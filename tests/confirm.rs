@@ -175,3 +175,38 @@ fn helix_confirms_ends_too() {
         assert_eq!(find(&records, 1000 + live)[0].status, Status::Live, "{records:?}");
     }
 }
+
+#[test]
+fn confirmations_go_on_while_one_tick_reads_a_long_pass() {
+    // 50 GQL pages: 5 recordable streams on top, then streams of 6 viewers (observed, never
+    // recorded), read at the test worlds' 20 pages a (real) second, so a crawl tick keeps reading whole
+    // seconds of pages (60 clock seconds at x60). Confirmations, limited to one run per 15 s
+    // and to half the pace (about 1.7 requests per run here), must not wait for the tick: at
+    // one run a tick there would be at most 3 requests a run and 18 in 360 clock seconds.
+    let specs = (0..3).map(|_| DomainSpec::healthy()).collect();
+    let source = "kind = \"gql\"\nrestart_every = \"1h\"";
+    let health = "health = \"0 0 * * * *\"";
+    let mut world = World::configured(specs, PIPELINE, source, health, "requests_per_second = 50");
+    let start = now() - 600;
+    let streams = (1..=1500u64)
+        .map(|n| {
+            let viewers = if n <= 5 { 2000 - n as u32 } else { 6 };
+            stream(1000 + n, n, &login(n), start, viewers)
+        })
+        .collect();
+    world.listing.set_streams(streams);
+    let speed = SPEED.to_string();
+    world.start(&["--clock-speed", &speed]);
+    world.wait_until("a full pass and its stale streams", 30, |w| {
+        w.listing.requests() >= 60
+    });
+    let before = world.listing.confirm_requests();
+    sleep_simulated(360);
+    let confirms = world.listing.confirm_requests() - before;
+    world.stop();
+    assert!(
+        confirms >= 30,
+        "{confirms} confirmation requests in 360 clock seconds of a crawl reading whole passes"
+    );
+    eprintln!("confirmation requests in 360 clock seconds: {confirms}");
+}

@@ -13,6 +13,8 @@ pub struct ListingSample {
     pass_pages: f64,
     to_record_floor: f64,
     pages: f64,
+    confirms: f64,
+    live: f64,
 }
 
 /// The crawl's figures in the text of `/metrics`.
@@ -30,6 +32,8 @@ pub fn listing_sample(text: &str) -> ListingSample {
         pass_pages: value("vodprobe_listing_pass_pages"),
         to_record_floor: value("vodprobe_listing_record_floor_seconds"),
         pages: value("vodprobe_listing_pages_total"),
+        confirms: value("vodprobe_listing_confirm_requests_total"),
+        live: value("vodprobe_live"),
     }
 }
 
@@ -41,6 +45,7 @@ pub struct Passes {
     seconds: Vec<f64>,
     pages: Vec<f64>,
     to_record_floor: Vec<f64>,
+    live: Vec<f64>,
 }
 
 impl Passes {
@@ -54,6 +59,7 @@ impl Passes {
         if sample.to_record_floor > 0.0 {
             self.to_record_floor.push(sample.to_record_floor);
         }
+        self.live.push(sample.live);
     }
 }
 
@@ -62,10 +68,13 @@ pub fn print_passes(passes: &[Passes], days: i64, pages_per_second: f64) {
         "\nthe crawl per day (sampled from /metrics each real second): passes, of which cut by \
          restart_every below min_viewers_record; a pass's clock seconds and pages, and its clock \
          seconds down to min_viewers_record, p50 / max; listing pages read per clock second \
-         (configured {pages_per_second:.3})"
+         (configured {pages_per_second:.3}); confirmation requests by channel id per clock second \
+         (on top of the pages); broadcasts live in the store, p50 / max"
     );
-    println!("| day | passes | cut | pass seconds | pages | to the record floor | pages / s |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| day | passes | cut | pass seconds | pages | to the record floor | pages / s | confirms / s | live |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (day, day_passes) in passes.iter().enumerate().take(days as usize) {
         let (Some(first), Some(last)) = (day_passes.first, day_passes.last) else {
             continue;
@@ -77,14 +86,16 @@ pub fn print_passes(passes: &[Passes], days: i64, pages_per_second: f64) {
             format!("{mid:.0} / {:.0}", v.last().copied().unwrap_or(0.0))
         };
         println!(
-            "| {} | {:.0} | {:.0} | {} | {} | {} | {:.3} |",
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {:.3} | {:.3} | {} |",
             day + 1,
             last.passes - first.passes,
             last.cut - first.cut,
             spread(&day_passes.seconds),
             spread(&day_passes.pages),
             spread(&day_passes.to_record_floor),
-            (last.pages - first.pages) / DAY as f64
+            (last.pages - first.pages) / DAY as f64,
+            (last.confirms - first.confirms) / DAY as f64,
+            spread(&day_passes.live)
         );
     }
 }

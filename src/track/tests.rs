@@ -281,6 +281,26 @@ fn misses_follow_the_retry_schedule_then_not_found() {
 }
 
 #[test]
+fn recordable_streams_are_confirmed_first_then_the_stalest() {
+    let at = |streamer: u64, viewers: u32, last_seen: i64| {
+        let mut record = live_record(viewers, last_seen);
+        record.streamer_id = streamer;
+        record.stream_id = streamer;
+        record.last_seen = last_seen;
+        record
+    };
+    let live = [
+        at(1, 5, START),        // below the record floor, stalest
+        at(2, 50, START + 20),  // recordable
+        at(3, 50, START + 10),  // recordable, staler
+        at(4, 50, START + 100), // seen since stale_before
+        at(3, 50, START + 40),  // the same channel again: asked once
+        at(5, 6, START + 30),   // below the floor
+    ];
+    assert_eq!(to_confirm(&live, START + 60, &rules()), vec![3, 2, 1, 5]);
+}
+
+#[test]
 fn each_due_probe_is_named_for_the_operators_figures() {
     let live = live_record(50, START + 30);
     assert_eq!(probe_kind(&live), "live");
