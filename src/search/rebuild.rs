@@ -4,8 +4,9 @@
 //! says nothing about the segment, and taking it for "not there" would cut the playlist short.
 
 use super::{
-    Cdn, Found, HandedBack, SEGMENT_BUDGET_WAIT, SearchError, SearchLimits, SearchRequest, plan,
-    wait_for_slot,
+    Cdn, Found, HandedBack, SearchError, SearchLimits, SearchRequest,
+    checks::{SEGMENT_BUDGET_WAIT, wait_for_slot},
+    plan,
 };
 use crate::budget::Budget;
 use crate::config::{Config, DomainConfig};
