@@ -1,6 +1,7 @@
 //! A week of Twitch, scaled: `cargo bench --bench week` (about 30 minutes). `VODPROBE_WEEK_DAYS`
 //! (default 7) runs fewer days, `VODPROBE_WEEK_SCALE` sets N (default 50), and
-//! `VODPROBE_WEEK_SOURCE=helix` lists through Helix instead of GQL. `VODPROBE_WEEK_DEMAND=1`
+//! `VODPROBE_WEEK_SOURCE=helix` lists through Helix instead of GQL, and `VODPROBE_WEEK_PIPELINE`
+//! adds lines to the `[pipeline]` table (`settle = "0s"`: a what-if against the defaults). `VODPROBE_WEEK_DEMAND=1`
 //! steps the world alone (no appliance, seconds) and prints what its broadcasts ask for, by
 //! kind, per day (also printed after a full run).
 //!
@@ -83,6 +84,11 @@ fn main() {
     }
     let max_queue = (FULL_MAX_QUEUE / scale).round().max(1.0);
     text.push_str(&format!("\n[pipeline]\nmax_queue = {max_queue}\n"));
+    // What-ifs against the contract's defaults (`settle = "0s"`), printed in the header.
+    let pipeline = std::env::var("VODPROBE_WEEK_PIPELINE").unwrap_or_default();
+    if !pipeline.is_empty() {
+        text.push_str(&format!("{}\n", pipeline.replace("\\n", "\n")));
+    }
     let config = config::parse(None, &text, &[]).expect("benchmark config is valid");
     let min_record = config.source.min_viewers_record;
     // Listing pages a clock second, as the daemon sees them.
@@ -104,7 +110,8 @@ fn main() {
     println!(
         "week of Twitch at 1/{scale}: {days} days + {} h margin, {} channels (about {:.0} recordable \
          broadcasts a day), {DOMAINS} domains, listing {source}, clock x{SPEED} ({:.1} real minutes); \
-         budget {budget:.3} CDN requests per clock second, max_queue {max_queue}, health checks {:?}",
+         budget {budget:.3} CDN requests per clock second, max_queue {max_queue}, health checks {:?}, \
+         pipeline {pipeline:?}",
         SCORING_MARGIN / 3600,
         spec.channels,
         WEEK_RECORDABLE_PER_DAY / scale,
