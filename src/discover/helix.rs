@@ -69,9 +69,17 @@ struct Token {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct RateLimit {
     remaining: u32,
-    /// Unix seconds when the quota is full again.
+    /// When the quota is full again, on the caller's clock: `Ratelimit-Reset` taken as a wait
+    /// from the answer, at most [`MOST_RESET_WAIT`].
     reset: i64,
 }
+
+/// Helix refills its points within a minute, so a `Ratelimit-Reset` further away than this is
+/// a disagreement of clocks (a Pi without a real-time clock booted in the past, an accelerated
+/// test clock), not a quota. Taken at its word it stopped the crawl for as long: the week
+/// benchmark's Helix listing, on a clock 11 months behind Twitch's, never read a page again
+/// after its first spent minute.
+const MOST_RESET_WAIT: i64 = 60;
 
 impl HelixSource {
     pub(super) fn new(config: &SourceConfig) -> HelixSource {
@@ -163,7 +171,7 @@ impl HelixSource {
                 .map_or(String::new(), |t| format!("Bearer {}", t.value));
             let headers = [("Client-Id", self.client_id.clone()), ("Authorization", bearer)];
             let answer = fetcher.send(Method::Get, url, &headers, None)?;
-            self.note_rate_limit(&answer);
+            self.note_rate_limit(&answer, now);
             match answer.status {
                 200..=299 => return Ok(answer.body),
                 401 if !fresh => self.token = None,
@@ -190,12 +198,13 @@ impl HelixSource {
             .map(|limit| until(limit.reset, now))
     }
 
-    fn note_rate_limit(&mut self, answer: &ApiAnswer) {
+    /// Keeps what an answer received at `now` says of the quota.
+    fn note_rate_limit(&mut self, answer: &ApiAnswer, now: i64) {
         let number = |name: &str| answer.header(name).and_then(|v| v.trim().parse::<i64>().ok());
         if let (Some(remaining), Some(reset)) = (number("ratelimit-remaining"), number("ratelimit-reset")) {
             self.rate_limit = Some(RateLimit {
                 remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
-                reset,
+                reset: now.saturating_add(reset.saturating_sub(now).clamp(0, MOST_RESET_WAIT)),
             });
         }
     }

@@ -251,6 +251,30 @@ fn helix_respects_the_budget() {
     assert_eq!(retry_after, Duration::from_secs(7));
 }
 
+#[test]
+fn a_reset_far_from_our_clock_waits_a_minute_at_most() {
+    // Our clock 11 months behind Twitch's (a Pi booted without a real-time clock): the reset
+    // Twitch names is a year away by it, but points come back within the minute.
+    let sim = sim();
+    sim.set_helix_points(1);
+    let fetcher = fetcher(5000);
+    let mut helix = source(&sim, SourceKind::Helix);
+    let behind = now() - 340 * 86_400;
+    helix.page(&fetcher, None, behind).expect("page");
+    let waited = match helix.page(&fetcher, None, behind) {
+        Err(DiscoverError::RateLimited { retry_after }) => retry_after,
+        other => panic!("expected rate limiting, got {other:?}"),
+    };
+    assert!(waited <= Duration::from_secs(60), "{waited:?}");
+    assert_eq!(sim.requests(), 1, "refused here, nothing sent");
+    // A minute later by our clock the quota is asked again (and the sim answers).
+    sim.set_helix_points(100);
+    helix
+        .page(&fetcher, None, behind + 61)
+        .expect("asked again after the wait");
+    assert_eq!(sim.requests(), 2);
+}
+
 fn sim_video(sim_cdn: &str, n: u64, public: bool) -> SimVideo {
     let folder = vodprobe_sim::vod_dir(
         "some_login",
