@@ -197,8 +197,12 @@ fn hostile_clients_do_not_stop_well_behaved_ones() {
         (
             "flood: 48 clients on 16 request slots",
             Box::new(|address: &str| {
-                let url = format!("http://{address}/api/v1/vods?limit=500");
-                (48, Box::new(move |_| Some(get(&url).status)))
+                // A flooding client may be reset under load (the CI saw it beside two
+                // benchmarks): that is the server shedding it, not a failure of the test.
+                let address = address.to_string();
+                let ask =
+                    b"GET /api/v1/vods?limit=500 HTTP/1.1\r\nHost: vodprobe\r\nConnection: close\r\n\r\n";
+                (48, Box::new(move |_| raw(&address, ask)))
             }),
         ),
         (
