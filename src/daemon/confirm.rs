@@ -13,7 +13,8 @@
 //! `confirm_after`. Only evidence ends a stream: a failed request (the listing down) ends
 //! nothing, and a channel without a readable answer is left alone. It runs on the crawl's
 //! task, so confirmations and pages never overlap, and a run spends at most half of what the
-//! listing's pace (`pages_per_second`) allows in the meantime, the stalest channels first.
+//! listing's pace (`pages_per_second`) allows in the meantime: the recordable streams first (the
+//! others are only dropped when they end), each group the stalest first (`track::to_confirm`).
 
 use super::crawl::{CrawlParts, note_ends};
 use super::every::blocking;
@@ -175,9 +176,7 @@ impl Confirm {
         }
         Some(source)
     }
-}
 
-impl Confirm {
     /// Accrues the requests owed since the last call at half the listing's pace
     /// (`pages_per_second` is in real seconds, so an accelerated clock scales it), at most one
     /// run's worth ([`CONFIRM_EVERY`] seconds, at least one request), and says how many whole

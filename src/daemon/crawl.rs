@@ -88,7 +88,7 @@ pub fn describe(metrics: &Metrics) {
 }
 
 /// The histogram of how late ends are known (see [`describe`]).
-pub const END_SEEN: &str = "vodprobe_stream_end_seen_seconds";
+const END_SEEN: &str = "vodprobe_stream_end_seen_seconds";
 
 /// Records in [`END_SEEN`] the ends among `written` (records whose stored copy was live
 /// before, as `was_live` tells) that are kept for probing, known at `now`.
