@@ -671,7 +671,7 @@
 
     const rows = page.items.map((event) => {
       const start = Math.floor(Date.parse(event.start_time) / 1000);
-      return el('tr.event', { 'data-kind': event.kind, 'data-stream-id': event.stream_id },
+      return el('tr.event', { 'data-id': event.id, 'data-kind': event.kind, 'data-stream-id': event.stream_id },
         el('td', null, when(event.at)),
         el('td', null, el(`span.badge.event-${event.kind}`, null, kindName(event.kind))),
         el('td.title', null, el('a.event-vod', { href: `#/vod/${enc(event.stream_id)}/${enc(start)}` },
