@@ -355,18 +355,31 @@ pub fn absent_after_pass(
 
 /// The channels to ask about by id, in order, of the `live` records unseen since
 /// `stale_before`: the recordable ones first (their ends are probed, and a quick delete's
-/// window is minutes; the others are only dropped), each group the stalest first.
-pub fn to_confirm(live: &[StreamRecord], stale_before: i64, rules: &Rules) -> Vec<u64> {
+/// window is minutes; the others are only dropped), each group those the listing's current
+/// pass has read past without showing first (`passed`: most likely ended), then the stalest.
+pub fn to_confirm(
+    live: &[StreamRecord],
+    stale_before: i64,
+    rules: &Rules,
+    passed: impl Fn(u64) -> bool,
+) -> Vec<u64> {
     let mut stale: Vec<_> = live
         .iter()
         .filter(|r| r.status == Status::Live && r.last_seen < stale_before)
-        .map(|r| (!rules.recordable(r), r.last_seen, r.streamer_id))
+        .map(|r| {
+            (
+                !rules.recordable(r),
+                !passed(r.streamer_id),
+                r.last_seen,
+                r.streamer_id,
+            )
+        })
         .collect();
     stale.sort_unstable();
     let mut seen = HashSet::new();
     stale
         .into_iter()
-        .map(|(_, _, id)| id)
+        .map(|(_, _, _, id)| id)
         .filter(|id| seen.insert(*id))
         .collect()
 }

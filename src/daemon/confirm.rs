@@ -14,10 +14,12 @@
 //! nothing, and a channel without a readable answer is left alone. It runs on the crawl's
 //! task, so confirmations and pages never overlap, and a run spends at most half of what the
 //! listing's pace (`pages_per_second`) allows in the meantime: the recordable streams first (the
-//! others are only dropped when they end), each group the stalest first (`track::to_confirm`).
+//! others are only dropped when they end), each group those the current pass has read past
+//! without showing first (`passed.rs`), then the stalest (`track::to_confirm`).
 
 use super::crawl::{CrawlParts, note_ends};
 use super::every::blocking;
+use super::passed::PassedOver;
 use super::state::Settings;
 use crate::discover::{CONFIRM_BATCH, LiveNow, Source};
 use crate::metrics::{Kind, Metrics};
@@ -61,12 +63,14 @@ impl Confirm {
     /// when it was lost to a panic).
     ///
     /// `complete_pass_started`: when the last complete pass of the listing began; the live
-    /// records it did not show are asked about at once.
+    /// records it did not show are asked about at once. `passed`: the channels the current
+    /// pass has read past without showing, asked about first.
     pub async fn tick(
         &mut self,
         parts: &CrawlParts,
         settings: &Settings,
         complete_pass_started: Option<i64>,
+        passed: &PassedOver,
         mut source: Source,
     ) -> Option<Source> {
         let now = parts.clock.now();
@@ -88,7 +92,7 @@ impl Confirm {
         else {
             return Some(source);
         };
-        let mut ids = track::to_confirm(&live, stale_before, &settings.rules);
+        let mut ids = track::to_confirm(&live, stale_before, &settings.rules, |id| passed.passed(id));
         if ids.is_empty() {
             return Some(source);
         }

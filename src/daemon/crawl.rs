@@ -10,6 +10,7 @@
 //! on one task, so neither needs a lock — the client is moved into the blocking call and back.
 
 use super::every::blocking;
+use super::passed::PassedOver;
 use super::state::{Activity, Settings, SettingsCell, StoreSlot};
 use crate::config::{Config, Scope, SourceConfig};
 use crate::discover::{DiscoverError, Source};
@@ -132,6 +133,8 @@ pub struct Crawl {
     follow: super::follow::Follow,
     /// Clock time the last complete pass started: what it did not show is confirmed at once.
     complete_pass_started: Option<i64>,
+    /// The channels this pass has gone past without showing, confirmed first.
+    passed: PassedOver,
     /// Invalid cursors since the last complete pass; past [`MAX_INVALID_CURSORS`] they count
     /// as failures (with the pause), so a listing that refuses every cursor cannot spin.
     invalid_cursors: u32,
@@ -201,6 +204,7 @@ impl Crawl {
             reread: Default::default(),
             follow: Default::default(),
             complete_pass_started: None,
+            passed: PassedOver::default(),
             invalid_cursors: 0,
             parts,
         }
@@ -218,6 +222,7 @@ impl Crawl {
         self.paused_until = None;
         self.failures = 0;
         self.invalid_cursors = 0;
+        self.passed.abandoned();
     }
 
     /// Fetches the pages this tick's share of `pages_per_second` allows, continuing the pass.
@@ -268,7 +273,13 @@ impl Crawl {
         if let Some(source) = self.source.take() {
             self.source = self
                 .confirm
-                .tick(&self.parts, settings, self.complete_pass_started, source)
+                .tick(
+                    &self.parts,
+                    settings,
+                    self.complete_pass_started,
+                    &self.passed,
+                    source,
+                )
                 .await;
         }
         if let Some(source) = self.source.take() {
@@ -334,6 +345,7 @@ impl Crawl {
             );
         }
         self.pages_in_pass += 1;
+        self.passed.page(&page.sightings);
         parts.metrics.inc("vodprobe_listing_pages_total", &[]);
         let floor = settings.config.source.min_viewers_observe;
         let last_viewers = page.sightings.last().map(|s| s.viewers);
@@ -387,6 +399,7 @@ impl Crawl {
         self.pass_started = None;
         self.pages_in_pass = 0;
         self.record_floor_after = None;
+        self.passed.abandoned();
     }
 
     /// Pauses the crawl after a failed page; the pass starts again from the top.
@@ -412,6 +425,7 @@ impl Crawl {
         self.pass_started = None;
         self.pages_in_pass = 0;
         self.record_floor_after = None;
+        self.passed.abandoned();
     }
 
     /// A pass reached the viewer floor (`complete`) or was cut by `restart_every`: streams not
@@ -457,6 +471,7 @@ impl Crawl {
         self.pass_started = None;
         self.pages_in_pass = 0;
         self.record_floor_after = None;
+        self.passed.finished();
         let clock = self.parts.clock;
         let rules = self.parts.settings.get().rules.clone();
         let metrics = self.parts.metrics.clone();

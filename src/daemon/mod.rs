@@ -26,6 +26,7 @@ mod crawl;
 mod every;
 mod follow;
 mod notify;
+mod passed;
 mod probing;
 mod qualities;
 mod reconfigure;

@@ -218,7 +218,13 @@ async fn confirmations_end_only_on_an_answer() {
     stage.listing.set_fault(ListingFault::Unavailable);
     let mut confirm = super::confirm::Confirm::default();
     confirm
-        .tick(&later(&stage.parts, 300), &settings, None, source())
+        .tick(
+            &later(&stage.parts, 300),
+            &settings,
+            None,
+            &Default::default(),
+            source(),
+        )
         .await;
     assert_eq!(stage.listing.confirm_requests(), 1);
     assert_eq!(
@@ -230,11 +236,23 @@ async fn confirmations_end_only_on_an_answer() {
     // Not yet due again; then answered: the removed stream ended, the others seen.
     stage.listing.set_fault(ListingFault::None);
     confirm
-        .tick(&later(&stage.parts, 310), &settings, None, source())
+        .tick(
+            &later(&stage.parts, 310),
+            &settings,
+            None,
+            &Default::default(),
+            source(),
+        )
         .await;
     assert_eq!(stage.listing.confirm_requests(), 1, "at most every 15 s");
     confirm
-        .tick(&later(&stage.parts, 340), &settings, None, source())
+        .tick(
+            &later(&stage.parts, 340),
+            &settings,
+            None,
+            &Default::default(),
+            source(),
+        )
         .await;
     assert_eq!(stage.listing.confirm_requests(), 2);
     assert_eq!(metrics.value("vodprobe_listing_confirm_requests_total", &[]), 2.0);
@@ -244,7 +262,13 @@ async fn confirmations_end_only_on_an_answer() {
     assert!(live.iter().all(|r| r.last_seen >= 1_750_000_440), "{live:?}");
     // Seen by the confirmation: not asked again before confirm_after (60 s)...
     confirm
-        .tick(&later(&stage.parts, 380), &settings, None, source())
+        .tick(
+            &later(&stage.parts, 380),
+            &settings,
+            None,
+            &Default::default(),
+            source(),
+        )
         .await;
     assert_eq!(stage.listing.confirm_requests(), 2);
     // ...unless a complete pass that began after that did not show them.
@@ -253,6 +277,7 @@ async fn confirmations_end_only_on_an_answer() {
             &later(&stage.parts, 395),
             &settings,
             Some(1_750_000_441),
+            &Default::default(),
             source(),
         )
         .await;
@@ -332,6 +357,7 @@ async fn confirmations_can_be_turned_off() {
             &later(&stage.parts, 3_000),
             &settings,
             Some(1_750_002_000),
+            &Default::default(),
             source,
         )
         .await;

@@ -281,7 +281,7 @@ fn misses_follow_the_retry_schedule_then_not_found() {
 }
 
 #[test]
-fn recordable_streams_are_confirmed_first_then_the_stalest() {
+fn recordable_streams_are_confirmed_first_those_passed_over_then_the_stalest() {
     let at = |streamer: u64, viewers: u32, last_seen: i64| {
         let mut record = live_record(viewers, last_seen);
         record.streamer_id = streamer;
@@ -297,7 +297,18 @@ fn recordable_streams_are_confirmed_first_then_the_stalest() {
         at(3, 50, START + 40),  // the same channel again: asked once
         at(5, 6, START + 30),   // below the floor
     ];
-    assert_eq!(to_confirm(&live, START + 60, &rules()), vec![3, 2, 1, 5]);
+    assert_eq!(
+        to_confirm(&live, START + 60, &rules(), |_| false),
+        vec![3, 2, 1, 5]
+    );
+    // The listing's pass went past 2 and 5 without showing them: each goes first in its group.
+    let passed = |id: u64| id == 2 || id == 5;
+    assert_eq!(to_confirm(&live, START + 60, &rules(), passed), vec![2, 3, 5, 1]);
+    // 4 was seen since `stale_before`: passed over or not, it is not asked about yet.
+    assert_eq!(
+        to_confirm(&live, START + 60, &rules(), |id| id == 4),
+        vec![3, 2, 1, 5]
+    );
 }
 
 #[test]
