@@ -672,3 +672,73 @@ async fn a_backlog_lets_only_a_short_line_wait_for_the_budget() {
     assert_eq!(cdn.request_count(0), BACKLOG_LINE, "{:?}", cdn.requests(0));
     assert_eq!(slot.get().due(now, 100).expect("read").len(), 31 - BACKLOG_LINE);
 }
+
+/// The confirmation run asks first about the channels the current pass of the listing read
+/// past without showing, then the stalest: with one request (100 channels) a run and 300 stale
+/// streams, a stream ended on the second of its pass's pages is ended by the first request,
+/// where by staleness alone (ties by channel) it came in the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_asks_first_about_what_the_pass_read_past() {
+    use super::passed::PassedOver;
+    use crate::record::Sighting;
+    let mut stage = crawl_stage(300);
+    let text = |pages_per_second: f64| {
+        format!(
+            "[source]\ngql_url = \"{}\"\nmin_viewers_record = 100\npages_per_second = {pages_per_second}\n\
+             restart_every = \"1h\"\n[limits]\nconnect_timeout = \"2s\"\nrequest_timeout = \"3s\"\n",
+            stage.listing.gql_url()
+        )
+    };
+    let config = config::parse(None, &text(1000.0), &[]).expect("valid config");
+    stage.parts.settings = Arc::new(SettingsCell::new(Settings::new(config)));
+    let mut crawl = Crawl::new(share(&stage.parts));
+    crawl.tick().await;
+    assert_eq!(stage.parts.store.get().live().expect("live").len(), 300);
+    // 0.15 pages a second: confirmations may spend 0.075 a second, one request in a run.
+    let config = config::parse(None, &text(0.15), &[]).expect("valid config");
+    stage.parts.settings = Arc::new(SettingsCell::new(Settings::new(config)));
+
+    let seen = |index: u32| {
+        let stream = LiveStream::sample(index);
+        Sighting {
+            stream_id: stream.stream_id,
+            streamer_id: stream.streamer_id,
+            login: stream.login,
+            title: stream.title,
+            game_id: stream.game_id,
+            game_name: stream.game_name,
+            language: stream.language,
+            is_mature: stream.is_mature,
+            viewers: stream.viewers,
+            started_at: stream.started_at,
+        }
+    };
+    let ended = LiveStream::sample(150);
+    stage.listing.remove(ended.stream_id);
+    let mut passed = PassedOver::default();
+    passed.page(&(0..300).map(seen).collect::<Vec<_>>());
+    passed.finished();
+    // The next pass read down to stream 199 (250 viewers); stream 150 (331) was not there.
+    passed.page(&(0..200).filter(|i| *i != 150).map(seen).collect::<Vec<_>>());
+    assert!(passed.passed(ended.streamer_id));
+
+    let settings = stage.parts.settings.get();
+    let source = crate::discover::Source::new(&settings.config.source);
+    let mut confirm = super::confirm::Confirm::default();
+    confirm
+        .tick(&later(&stage.parts, 300), &settings, None, &passed, source)
+        .await;
+    assert_eq!(stage.listing.confirm_requests(), 1);
+    let live = stage.parts.store.get().live().expect("live");
+    assert!(
+        live.iter().all(|r| r.stream_id != ended.stream_id),
+        "the stream the pass went past was ended by the first request"
+    );
+    // The other 99 asked were the stalest by channel: 0–98 seen again, 99 not yet.
+    let refreshed = |index: u32| {
+        let id = LiveStream::sample(index).stream_id;
+        live.iter()
+            .any(|r| r.stream_id == id && r.last_seen >= 1_750_000_400)
+    };
+    assert!((0..99).all(refreshed) && !refreshed(99) && !refreshed(151));
+}
