@@ -1,8 +1,10 @@
 //! Stage tests: one stage at a time against a real store in a temp dir and the simulated
 //! listing on loopback, without the rest of the appliance.
 
+use super::confirm::Confirm;
 use super::crawl::{Crawl, CrawlParts};
 use super::every::Timetable;
+use super::passed::PassedOver;
 use super::state::{Activity, Settings, SettingsCell, StoreSlot};
 use crate::config;
 use crate::metrics::Metrics;
@@ -199,6 +201,28 @@ async fn a_scheduled_job_stops_waiting_at_shutdown() {
     assert!(!timetable.next_run(|s| &s.prune).await);
 }
 
+/// One confirmation run `seconds` after the stage's clock, with a new listing client, no pass
+/// under way and the last complete one begun at `complete_pass_started`.
+async fn confirm_at(
+    confirm: &mut Confirm,
+    parts: &CrawlParts,
+    settings: &Settings,
+    seconds: i64,
+    complete_pass_started: Option<i64>,
+) {
+    let source = crate::discover::Source::new(&settings.config.source);
+    let passed = PassedOver::default();
+    confirm
+        .tick(
+            &later(parts, seconds),
+            settings,
+            complete_pass_started,
+            &passed,
+            source,
+        )
+        .await;
+}
+
 /// The stage's parts with the clock `seconds` later (the clock cannot be moved).
 fn later(parts: &CrawlParts, seconds: i64) -> CrawlParts {
     CrawlParts {
@@ -214,21 +238,12 @@ async fn confirmations_end_only_on_an_answer() {
     crawl.tick().await;
     stage.listing.remove(LiveStream::sample(1).stream_id);
     let settings = stage.parts.settings.get();
-    let source = || crate::discover::Source::new(&settings.config.source);
     let metrics = &stage.parts.metrics;
 
     // Down: asked once, nothing ended.
     stage.listing.set_fault(ListingFault::Unavailable);
-    let mut confirm = super::confirm::Confirm::default();
-    confirm
-        .tick(
-            &later(&stage.parts, 300),
-            &settings,
-            None,
-            &Default::default(),
-            source(),
-        )
-        .await;
+    let mut confirm = Confirm::default();
+    confirm_at(&mut confirm, &stage.parts, &settings, 300, None).await;
     assert_eq!(stage.listing.confirm_requests(), 1);
     assert_eq!(
         metrics.value("vodprobe_listing_errors_total", &[("kind", "http_status")]),
@@ -238,25 +253,9 @@ async fn confirmations_end_only_on_an_answer() {
 
     // Not yet due again; then answered: the removed stream ended, the others seen.
     stage.listing.set_fault(ListingFault::None);
-    confirm
-        .tick(
-            &later(&stage.parts, 310),
-            &settings,
-            None,
-            &Default::default(),
-            source(),
-        )
-        .await;
+    confirm_at(&mut confirm, &stage.parts, &settings, 310, None).await;
     assert_eq!(stage.listing.confirm_requests(), 1, "at most every 15 s");
-    confirm
-        .tick(
-            &later(&stage.parts, 340),
-            &settings,
-            None,
-            &Default::default(),
-            source(),
-        )
-        .await;
+    confirm_at(&mut confirm, &stage.parts, &settings, 340, None).await;
     assert_eq!(stage.listing.confirm_requests(), 2);
     assert_eq!(metrics.value("vodprobe_listing_confirm_requests_total", &[]), 2.0);
     assert_eq!(metrics.value("vodprobe_streams_confirmed_ended_total", &[]), 1.0);
@@ -264,26 +263,10 @@ async fn confirmations_end_only_on_an_answer() {
     assert_eq!(live.len(), 2, "{live:?}");
     assert!(live.iter().all(|r| r.last_seen >= 1_750_000_440), "{live:?}");
     // Seen by the confirmation: not asked again before confirm_after (60 s)...
-    confirm
-        .tick(
-            &later(&stage.parts, 380),
-            &settings,
-            None,
-            &Default::default(),
-            source(),
-        )
-        .await;
+    confirm_at(&mut confirm, &stage.parts, &settings, 380, None).await;
     assert_eq!(stage.listing.confirm_requests(), 2);
     // ...unless a complete pass that began after that did not show them.
-    confirm
-        .tick(
-            &later(&stage.parts, 395),
-            &settings,
-            Some(1_750_000_441),
-            &Default::default(),
-            source(),
-        )
-        .await;
+    confirm_at(&mut confirm, &stage.parts, &settings, 395, Some(1_750_000_441)).await;
     assert_eq!(stage.listing.confirm_requests(), 3);
     assert_eq!(stage.parts.store.get().live().expect("live").len(), 2);
 }
@@ -353,17 +336,8 @@ async fn confirmations_can_be_turned_off() {
     config.source.confirm_after = std::time::Duration::ZERO;
     stage.parts.settings = Arc::new(SettingsCell::new(Settings::new(config)));
     let settings = stage.parts.settings.get();
-    let mut confirm = super::confirm::Confirm::default();
-    let source = crate::discover::Source::new(&settings.config.source);
-    confirm
-        .tick(
-            &later(&stage.parts, 3_000),
-            &settings,
-            Some(1_750_002_000),
-            &Default::default(),
-            source,
-        )
-        .await;
+    let mut confirm = Confirm::default();
+    confirm_at(&mut confirm, &stage.parts, &settings, 3_000, Some(1_750_002_000)).await;
     assert_eq!(stage.listing.confirm_requests(), 0);
     assert_eq!(stage.parts.store.get().live().expect("live").len(), 3);
 }
@@ -682,8 +656,6 @@ async fn a_backlog_lets_only_a_short_line_wait_for_the_budget() {
 /// where by staleness alone (ties by channel) it came in the second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmation_asks_first_about_what_the_pass_read_past() {
-    use super::passed::PassedOver;
-    use crate::record::Sighting;
     let mut stage = crawl_stage(300);
     let text = |pages_per_second: f64| {
         format!(
@@ -701,21 +673,7 @@ async fn a_confirmation_asks_first_about_what_the_pass_read_past() {
     let config = config::parse(None, &text(0.15), &[]).expect("valid config");
     stage.parts.settings = Arc::new(SettingsCell::new(Settings::new(config)));
 
-    let seen = |index: u32| {
-        let stream = LiveStream::sample(index);
-        Sighting {
-            stream_id: stream.stream_id,
-            streamer_id: stream.streamer_id,
-            login: stream.login,
-            title: stream.title,
-            game_id: stream.game_id,
-            game_name: stream.game_name,
-            language: stream.language,
-            is_mature: stream.is_mature,
-            viewers: stream.viewers,
-            started_at: stream.started_at,
-        }
-    };
+    let seen = |index: u32| crate::discover::tests::sighting(LiveStream::sample(index));
     let ended = LiveStream::sample(150);
     stage.listing.remove(ended.stream_id);
     let mut passed = PassedOver::default();
@@ -727,7 +685,7 @@ async fn a_confirmation_asks_first_about_what_the_pass_read_past() {
 
     let settings = stage.parts.settings.get();
     let source = crate::discover::Source::new(&settings.config.source);
-    let mut confirm = super::confirm::Confirm::default();
+    let mut confirm = Confirm::default();
     confirm
         .tick(&later(&stage.parts, 300), &settings, None, &passed, source)
         .await;

@@ -38,7 +38,7 @@ mod json;
 mod videos;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Duration;
 

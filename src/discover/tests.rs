@@ -109,7 +109,7 @@ fn assert_auth(result: Result<ListingPage, DiscoverError>, expected: &str) {
 }
 
 /// What a correct client of either API reports for a simulated stream: the oracle.
-fn sighting(s: LiveStream) -> Sighting {
+pub(crate) fn sighting(s: LiveStream) -> Sighting {
     Sighting {
         stream_id: s.stream_id,
         streamer_id: s.streamer_id,
