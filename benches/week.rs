@@ -1,7 +1,9 @@
 //! A week of Twitch, scaled: `cargo bench --bench week` (about 30 minutes). `VODPROBE_WEEK_DAYS`
 //! (default 7) runs fewer days, `VODPROBE_WEEK_SCALE` sets N (default 50), and
 //! `VODPROBE_WEEK_SOURCE=helix` lists through Helix instead of GQL, and `VODPROBE_WEEK_PIPELINE`
-//! adds lines to the `[pipeline]` table (`settle = "0s"`: a what-if against the defaults). `VODPROBE_WEEK_DEMAND=1`
+//! adds lines to the `[pipeline]` table (`settle = "0s"`: a what-if against the defaults),
+//! the crawl and the probes run every clock second as the defaults have them (`VODPROBE_WEEK_TICKS=S`:
+//! every S seconds; `coarse`: every 30 and 10, as runs before the ninth session did). `VODPROBE_WEEK_DEMAND=1`
 //! steps the world alone (no appliance, seconds) and prints what its broadcasts ask for, by
 //! kind, per day (also printed after a full run).
 //!
@@ -82,6 +84,23 @@ fn main() {
         "helix" => text = helix_source(&text, &listing, SPEED, scale),
         other => panic!("VODPROBE_WEEK_SOURCE is gql or helix, not {other:?}"),
     }
+    // The crawl's and the probes' ticks: every clock second, as the defaults have them, or every
+    // S seconds (`VODPROBE_WEEK_TICKS=S`); `coarse` keeps the compressed day's 30 and 10, which
+    // earlier sessions' week runs used (less CPU, slower to notice what is due).
+    let ticks = std::env::var("VODPROBE_WEEK_TICKS").unwrap_or_else(|_| "1".to_string());
+    if ticks != "coarse" {
+        let every: u32 = ticks
+            .parse()
+            .expect("VODPROBE_WEEK_TICKS is a number of seconds or \"coarse\"");
+        let cron = if every <= 1 {
+            "* * * * * *".to_string()
+        } else {
+            format!("*/{every} * * * * *")
+        };
+        text = text
+            .replace("discover = \"*/30 * * * * *\"", &format!("discover = {cron:?}"))
+            .replace("probe = \"*/10 * * * * *\"", &format!("probe = {cron:?}"));
+    }
     let max_queue = (FULL_MAX_QUEUE / scale).round().max(1.0);
     text.push_str(&format!("\n[pipeline]\nmax_queue = {max_queue}\n"));
     // What-ifs against the contract's defaults (`settle = "0s"`), printed in the header.
@@ -111,12 +130,14 @@ fn main() {
         "week of Twitch at 1/{scale}: {days} days + {} h margin, {} channels (about {:.0} recordable \
          broadcasts a day), {DOMAINS} domains, listing {source}, clock x{SPEED} ({:.1} real minutes); \
          budget {budget:.3} CDN requests per clock second, max_queue {max_queue}, health checks {:?}, \
-         pipeline {pipeline:?}",
+         pipeline {pipeline:?}, discover {:?}, probe {:?}",
         SCORING_MARGIN / 3600,
         spec.channels,
         WEEK_RECORDABLE_PER_DAY / scale,
         (stop - start) as f64 / SPEED / 60.0,
-        config.schedule.health.text
+        config.schedule.health.text,
+        config.schedule.discover.text,
+        config.schedule.probe.text
     );
 
     let shutdown = CancellationToken::new();
@@ -279,6 +300,7 @@ fn main() {
     let mut missed = Vec::new();
     let mut pooled = Vec::new();
     let mut lost = Vec::new();
+    let mut unhinted = Vec::new();
     for day in 0..days {
         let label = match day {
             0 => "1 (cold)".to_string(),
@@ -320,6 +342,7 @@ fn main() {
             let row = run.row(label, days_pooled);
             pooled.push((label, row.by_kind));
             lost.push((label, row.lost));
+            unhinted.push((label, row.unhinted));
         }
     }
     print_by_kind(&pooled);
@@ -337,6 +360,17 @@ fn main() {
         );
         for ((kind, cause), count) in causes.into_iter().take(12) {
             println!("  {count:>6}  {}: {cause}", KINDS[kind]);
+        }
+    }
+    for (label, spent) in unhinted {
+        let mut causes: Vec<((usize, String), (usize, usize))> = spent.into_iter().collect();
+        causes.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(&b.0)));
+        println!(
+            "\nbroadcasts without a video naming the domain, days {label}, by kind and what their record \
+             says (top 16 by requests): broadcasts, probe requests"
+        );
+        for ((kind, cause), (count, sent)) in causes.into_iter().take(16) {
+            println!("  {count:>6} {sent:>6}  {}: {cause}", KINDS[kind]);
         }
     }
     println!(
@@ -537,6 +571,9 @@ struct DayRow {
     by_kind: [[usize; 7]; 5],
     /// Stored broadcasts not captured, per [`KINDS`] index and what their record says.
     lost: HashMap<(usize, String), usize>,
+    /// Broadcasts without a video of their own or of their channel's (the costly kinds), per
+    /// [`KINDS`] index and what their record says: how many, and their probe requests.
+    unhinted: HashMap<(usize, String), (usize, usize)>,
     /// Captures the mute pass muted, and those whose record holds the muted playlist (the
     /// hour-aligned copy the pipeline promises where Twitch mutes).
     muted: usize,
@@ -722,6 +759,22 @@ fn score_day(
             continue;
         }
         let sent = by_kind[4];
+        if let Some(kind @ 2..) = kind {
+            let state = record.map_or("no record".to_string(), |r| {
+                let error: String = r
+                    .probe
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .take(60)
+                    .collect();
+                format!("{} {error}", r.status.as_str())
+            });
+            let entry = row.unhinted.entry((kind, state)).or_default();
+            entry.0 += 1;
+            entry.1 += sent;
+        }
         row.streams += 1;
         row.requests += sent;
         if got {
