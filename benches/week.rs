@@ -36,7 +36,7 @@ mod waits;
 
 use crawl::{Passes, listing_sample, print_passes};
 use demand::{KINDS, demand_kinds, pct, print_by_kind, print_demand, ratio};
-use harness::{helix_source, proc_kib, scaled_config};
+use harness::{COARSE_DISCOVER, COARSE_PROBE, helix_source, proc_kib, scaled_config};
 use hourly::Hourly;
 use scoring::{
     Background, captured, percentile, probe_segments, probe_times, request_trail, requests_by_broadcast,
@@ -88,6 +88,7 @@ fn main() {
     // S seconds (`VODPROBE_WEEK_TICKS=S`); `coarse` keeps the compressed day's 30 and 10, which
     // earlier sessions' week runs used (less CPU, slower to notice what is due).
     let ticks = std::env::var("VODPROBE_WEEK_TICKS").unwrap_or_else(|_| "1".to_string());
+    let mut schedule = (COARSE_DISCOVER.to_string(), COARSE_PROBE.to_string());
     if ticks != "coarse" {
         let every: u32 = ticks
             .parse()
@@ -98,8 +99,12 @@ fn main() {
             format!("*/{every} * * * * *")
         };
         text = text
-            .replace("discover = \"*/30 * * * * *\"", &format!("discover = {cron:?}"))
-            .replace("probe = \"*/10 * * * * *\"", &format!("probe = {cron:?}"));
+            .replace(
+                &format!("discover = {COARSE_DISCOVER:?}"),
+                &format!("discover = {cron:?}"),
+            )
+            .replace(&format!("probe = {COARSE_PROBE:?}"), &format!("probe = {cron:?}"));
+        schedule = (cron.clone(), cron);
     }
     let max_queue = (FULL_MAX_QUEUE / scale).round().max(1.0);
     text.push_str(&format!("\n[pipeline]\nmax_queue = {max_queue}\n"));
@@ -109,6 +114,11 @@ fn main() {
         text.push_str(&format!("{}\n", pipeline.replace("\\n", "\n")));
     }
     let config = config::parse(None, &text, &[]).expect("benchmark config is valid");
+    assert_eq!(
+        (&config.schedule.discover.text, &config.schedule.probe.text),
+        (&schedule.0, &schedule.1),
+        "the week's schedules replace the compressed day's"
+    );
     let min_record = config.source.min_viewers_record;
     // Listing pages a clock second, as the daemon sees them.
     let pages_per_second = config.source.pages_per_second / SPEED;
